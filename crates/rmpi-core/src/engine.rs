@@ -1,0 +1,484 @@
+//! The progress engine: one per rank, shared by all of its communicators.
+//!
+//! There is no background task. Whichever future is waiting (a receive, a probe, a synchronous
+//! send) drives progress itself: it drains the transport's events into the [`Matcher`], answers
+//! synchronous sends, notes departed peers, and then looks for its own outcome. This keeps
+//! cross-thread wake-ups off the hot path (a rank that is already polling never needs one) and
+//! makes rmpi-core independent of any particular executor.
+//!
+//! The transport is always polled with one waker, the engine's own [`Waiters`], which wakes
+//! every task currently waiting on this rank. A waiting future registers its waker *before*
+//! draining, so an event that arrives between the drain and the return of `Pending` still
+//! wakes it.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll, Wake, Waker};
+
+use bytes::Bytes;
+
+use crate::error::{Error, Result};
+use crate::frame::{Frame, FrameKind, Header};
+use crate::matching::{Envelope, Matcher, Pattern, PostId};
+use crate::transport::{Event, Transport};
+
+/// Events drained per poll before yielding, so a flood from peers cannot starve the executor.
+const DRAIN_BUDGET: usize = 256;
+
+/// A message that reached this rank, with the world rank it came from.
+#[derive(Debug)]
+pub(crate) struct Arrival {
+    pub from: usize,
+    pub frame: Frame,
+}
+
+/// How a peer left the job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Departure {
+    Finished,
+    Lost,
+}
+
+impl Departure {
+    fn error(self, rank: usize) -> Error {
+        match self {
+            Departure::Finished => Error::PeerFinished { rank },
+            Departure::Lost => Error::PeerLost { rank },
+        }
+    }
+}
+
+/// Who a receive or probe is waiting for, in world ranks.
+#[derive(Debug, Clone)]
+pub(crate) struct Awaited {
+    /// The specific sender, or `None` for any member of `group`.
+    pub source: Option<usize>,
+    /// The communicator's members (comm rank to world rank).
+    pub group: Arc<[usize]>,
+}
+
+#[derive(Debug)]
+struct RecvWait {
+    context: u64,
+    awaited: Awaited,
+    outcome: Option<Result<Arrival>>,
+}
+
+#[derive(Debug)]
+struct SyncWait {
+    dest: usize,
+    outcome: Option<Result<()>>,
+}
+
+/// Everything behind the engine's lock.
+#[derive(Debug, Default)]
+struct State {
+    matcher: Matcher<Arrival>,
+    next_id: u64,
+    recvs: HashMap<PostId, RecvWait>,
+    syncs: HashMap<u64, SyncWait>,
+    departed: HashMap<usize, Departure>,
+}
+
+/// Frames that matching decided to send (acknowledgements), sent once the lock is released.
+type Outbox = Vec<(usize, Frame)>;
+
+impl State {
+    fn next_id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    /// Takes one transport event into the matching state; returns how many waits completed.
+    fn handle(&mut self, event: Event, outbox: &mut Outbox) -> usize {
+        match event {
+            Event::Frame { from, frame } => self.accept(Arrival { from, frame }, outbox),
+            Event::PeerFinished { rank } => self.depart(rank, Departure::Finished),
+            Event::PeerLost { rank } => self.depart(rank, Departure::Lost),
+        }
+    }
+
+    fn accept(&mut self, arrival: Arrival, outbox: &mut Outbox) -> usize {
+        let header = arrival.frame.header;
+        match header.kind {
+            FrameKind::Data | FrameKind::SyncData => {
+                let envelope = Envelope {
+                    context: header.context,
+                    source: header.source,
+                    tag: header.tag,
+                };
+                match self.matcher.arrive(envelope, arrival) {
+                    Some((id, _, arrival)) => {
+                        acknowledge(&arrival, outbox);
+                        if let Some(wait) = self.recvs.get_mut(&id) {
+                            wait.outcome = Some(Ok(arrival));
+                        }
+                        1
+                    }
+                    None => 0,
+                }
+            }
+            FrameKind::SyncAck => match self.syncs.get_mut(&header.sync_id) {
+                Some(wait) if wait.outcome.is_none() => {
+                    wait.outcome = Some(Ok(()));
+                    1
+                }
+                // The synchronous send was abandoned; nobody is waiting.
+                _ => 0,
+            },
+        }
+    }
+
+    /// Records that `rank` left and fails every wait that can no longer be satisfied.
+    fn depart(&mut self, rank: usize, how: Departure) -> usize {
+        tracing::debug!(rank, ?how, "peer departed");
+        self.departed.insert(rank, how);
+        let mut failed = 0;
+        let (recvs, departed) = (&self.recvs, &self.departed);
+        let doomed = self.matcher.withdraw_where(|id, _| {
+            recvs
+                .get(&id)
+                .is_some_and(|w| unreachable(departed, &w.awaited).is_some())
+        });
+        for id in doomed {
+            if let Some(wait) = self.recvs.get_mut(&id) {
+                wait.outcome = unreachable(&self.departed, &wait.awaited).map(Err);
+                failed += 1;
+            }
+        }
+        for wait in self.syncs.values_mut() {
+            if wait.dest == rank && wait.outcome.is_none() {
+                wait.outcome = Some(Err(how.error(rank)));
+                failed += 1;
+            }
+        }
+        failed
+    }
+}
+
+/// Why no message matching `awaited` can arrive any more, if that is so. A specific source
+/// fails once it has departed; a wildcard fails once any member is lost (as in MPI's fault
+/// tolerance proposal) or every other member has finished.
+fn unreachable(departed: &HashMap<usize, Departure>, awaited: &Awaited) -> Option<Error> {
+    if let Some(source) = awaited.source {
+        return departed.get(&source).map(|how| how.error(source));
+    }
+    let mut last_finished = None;
+    let mut live_others = 0;
+    for &member in awaited.group.iter() {
+        match departed.get(&member) {
+            Some(Departure::Lost) => return Some(Error::PeerLost { rank: member }),
+            Some(Departure::Finished) => last_finished = Some(member),
+            None => live_others += 1,
+        }
+    }
+    // The group holds this rank too, which may still send to itself only while it has a
+    // live peer to wait on: with nobody else left, a wildcard receive would wait forever.
+    match last_finished {
+        Some(rank) if live_others <= 1 => Some(Error::PeerFinished { rank }),
+        _ => None,
+    }
+}
+
+/// Queues the acknowledgement a synchronous message is owed once it is matched.
+fn acknowledge(arrival: &Arrival, outbox: &mut Outbox) {
+    let header = arrival.frame.header;
+    if header.kind == FrameKind::SyncData {
+        let ack = Header {
+            kind: FrameKind::SyncAck,
+            context: header.context,
+            source: 0,
+            tag: 0,
+            sync_id: header.sync_id,
+            len: 0,
+        };
+        outbox.push((arrival.from, Frame::new(ack, Bytes::new())));
+    }
+}
+
+/// The wakers of every task waiting on this rank. Woken as a whole by the transport (through
+/// the waker made from it) and by any task whose progress completed someone else's wait.
+#[derive(Debug, Default)]
+struct Waiters {
+    wakers: Mutex<Vec<Waker>>,
+}
+
+impl Waiters {
+    fn register(&self, waker: &Waker) {
+        let mut wakers = self.wakers.lock().unwrap_or_else(PoisonError::into_inner);
+        if !wakers.iter().any(|w| w.will_wake(waker)) {
+            wakers.push(waker.clone());
+        }
+    }
+
+    fn wake_all(&self) {
+        let wakers = std::mem::take(&mut *self.wakers.lock().unwrap_or_else(PoisonError::into_inner));
+        for waker in wakers {
+            waker.wake();
+        }
+    }
+}
+
+impl Wake for Waiters {
+    fn wake(self: Arc<Self>) {
+        self.wake_all();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.wake_all();
+    }
+}
+
+/// One rank's matching state and its transport.
+pub(crate) struct Engine {
+    transport: Arc<dyn Transport>,
+    rank: usize,
+    state: Mutex<State>,
+    waiters: Arc<Waiters>,
+    progress_waker: Waker,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("rank", &self.rank)
+            .field("size", &self.transport.size())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Engine {
+    pub(crate) fn new(transport: Arc<dyn Transport>) -> Engine {
+        let waiters = Arc::new(Waiters::default());
+        Engine {
+            rank: transport.rank(),
+            transport,
+            state: Mutex::new(State::default()),
+            progress_waker: Waker::from(waiters.clone()),
+            waiters,
+        }
+    }
+
+    pub(crate) fn rank(&self) -> usize {
+        self.rank
+    }
+
+    pub(crate) fn size(&self) -> usize {
+        self.transport.size()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // No user code runs under this lock, so a poisoned lock still holds consistent state.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Sends a frame to world rank `dest`; a frame to this rank is matched right here.
+    pub(crate) fn send(&self, dest: usize, frame: Frame) -> Result<()> {
+        if dest == self.rank {
+            let mut outbox = Outbox::new();
+            let completed = self.lock().accept(
+                Arrival {
+                    from: self.rank,
+                    frame,
+                },
+                &mut outbox,
+            );
+            self.finish(outbox, completed);
+            return Ok(());
+        }
+        if let Some(how) = self.lock().departed.get(&dest) {
+            return Err(how.error(dest));
+        }
+        self.transport.send(dest, frame)
+    }
+
+    /// Sends `frame` as a synchronous message; poll [`Engine::poll_sync`] with the returned id
+    /// to learn when a receive has matched it.
+    pub(crate) fn start_sync_send(&self, dest: usize, mut frame: Frame) -> Result<u64> {
+        let sync_id = {
+            let mut state = self.lock();
+            let id = state.next_id();
+            state.syncs.insert(id, SyncWait { dest, outcome: None });
+            id
+        };
+        frame.header.kind = FrameKind::SyncData;
+        frame.header.sync_id = sync_id;
+        if let Err(e) = self.send(dest, frame) {
+            self.lock().syncs.remove(&sync_id);
+            return Err(e);
+        }
+        Ok(sync_id)
+    }
+
+    pub(crate) fn poll_sync(&self, sync_id: u64, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        self.poll_with(cx, |state| {
+            let done = state.syncs.get(&sync_id).is_none_or(|w| w.outcome.is_some());
+            done.then(|| {
+                state
+                    .syncs
+                    .remove(&sync_id)
+                    .and_then(|w| w.outcome)
+                    .unwrap_or_else(|| Err(already_taken()))
+            })
+        })
+    }
+
+    pub(crate) fn forget_sync(&self, sync_id: u64) {
+        self.lock().syncs.remove(&sync_id);
+    }
+
+    /// Posts a receive now (so posting order is call order) and returns its id.
+    pub(crate) fn post_recv(&self, pattern: Pattern, awaited: Awaited) -> PostId {
+        let mut outbox = Outbox::new();
+        let id = {
+            let mut state = self.lock();
+            let id = state.next_id();
+            let outcome = match state.matcher.post(id, pattern) {
+                Some((_, arrival)) => {
+                    acknowledge(&arrival, &mut outbox);
+                    Some(Ok(arrival))
+                }
+                None => unreachable(&state.departed, &awaited).map(|error| {
+                    state.matcher.cancel(pattern.context, id);
+                    Err(error)
+                }),
+            };
+            state.recvs.insert(
+                id,
+                RecvWait {
+                    context: pattern.context,
+                    awaited,
+                    outcome,
+                },
+            );
+            id
+        };
+        self.finish(outbox, 0);
+        id
+    }
+
+    pub(crate) fn poll_recv(&self, id: PostId, cx: &mut Context<'_>) -> Poll<Result<Arrival>> {
+        self.poll_with(cx, |state| {
+            let done = state.recvs.get(&id).is_none_or(|w| w.outcome.is_some());
+            done.then(|| {
+                state
+                    .recvs
+                    .remove(&id)
+                    .and_then(|w| w.outcome)
+                    .unwrap_or_else(|| Err(already_taken()))
+            })
+        })
+    }
+
+    /// Withdraws a receive whose future was dropped; a message it already matched is dropped
+    /// with it, as a freed MPI request's would be.
+    pub(crate) fn cancel_recv(&self, id: PostId) {
+        let mut state = self.lock();
+        if let Some(wait) = state.recvs.remove(&id) {
+            if wait.outcome.is_none() {
+                state.matcher.cancel(wait.context, id);
+            }
+        }
+    }
+
+    /// The envelope and size of the first unexpected message matching `pattern`, after taking
+    /// in whatever the transport has ready. Never waits.
+    pub(crate) fn iprobe(&self, pattern: &Pattern) -> Option<(Envelope, usize)> {
+        let mut state = self.lock();
+        let (outbox, completed) = self.drain(&mut state);
+        let found = probe(&state, pattern);
+        drop(state);
+        self.finish(outbox, completed);
+        found
+    }
+
+    pub(crate) fn poll_probe(
+        &self,
+        pattern: &Pattern,
+        awaited: &Awaited,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<(Envelope, usize)>> {
+        self.poll_with(cx, |state| match probe(state, pattern) {
+            Some(found) => Some(Ok(found)),
+            None => unreachable(&state.departed, awaited).map(Err),
+        })
+    }
+
+    /// Delivers whatever the transport still buffers and tells peers this rank is done.
+    pub(crate) async fn shutdown(&self) -> Result<()> {
+        self.transport.shutdown().await
+    }
+
+    /// The common shape of every wait: look for the outcome; if absent, register the waker,
+    /// make progress, and look again.
+    fn poll_with<T>(
+        &self,
+        cx: &mut Context<'_>,
+        mut outcome: impl FnMut(&mut State) -> Option<T>,
+    ) -> Poll<T> {
+        if let Some(done) = outcome(&mut self.lock()) {
+            return Poll::Ready(done);
+        }
+        self.waiters.register(cx.waker());
+        let mut state = self.lock();
+        let (outbox, completed) = self.drain(&mut state);
+        let done = outcome(&mut state);
+        drop(state);
+        // Wake the others only if progress completed something that was not ours.
+        self.finish(outbox, completed.saturating_sub(usize::from(done.is_some())));
+        match done {
+            Some(done) => Poll::Ready(done),
+            None => Poll::Pending,
+        }
+    }
+
+    /// Takes every ready transport event into the state (up to the budget).
+    fn drain(&self, state: &mut State) -> (Outbox, usize) {
+        let mut cx = Context::from_waker(&self.progress_waker);
+        let mut outbox = Outbox::new();
+        let mut completed = 0;
+        for _ in 0..DRAIN_BUDGET {
+            match self.transport.poll_recv(&mut cx) {
+                Poll::Ready(event) => completed += state.handle(event, &mut outbox),
+                Poll::Pending => return (outbox, completed),
+            }
+        }
+        // Budget spent with events left: make sure somebody comes back for them.
+        self.progress_waker.wake_by_ref();
+        (outbox, completed)
+    }
+
+    /// Sends what matching queued and wakes the other waiters if their waits completed.
+    fn finish(&self, outbox: Outbox, completed_for_others: usize) {
+        let mut completed = completed_for_others;
+        for (dest, frame) in outbox {
+            if dest == self.rank {
+                let mut ignored = Outbox::new();
+                completed += self.lock().accept(
+                    Arrival {
+                        from: self.rank,
+                        frame,
+                    },
+                    &mut ignored,
+                );
+            } else if let Err(error) = self.transport.send(dest, frame) {
+                // The sender is gone: nobody is left to wait for the acknowledgement.
+                tracing::debug!(dest, %error, "acknowledgement not delivered");
+            }
+        }
+        if completed > 0 {
+            self.waiters.wake_all();
+        }
+    }
+}
+
+fn probe(state: &State, pattern: &Pattern) -> Option<(Envelope, usize)> {
+    state
+        .matcher
+        .probe(pattern)
+        .map(|u| (*u.envelope, u.message.frame.payload.len()))
+}
+
+fn already_taken() -> Error {
+    Error::InvalidArgument("request outcome was already taken".into())
+}

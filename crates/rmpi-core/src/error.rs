@@ -1,0 +1,125 @@
+//! The one error type of rmpi's point-to-point layer.
+//!
+//! Every failure a user can cause or meet (a wrong rank, a buffer that is too small, a peer that
+//! went away, bytes that do not decode) is a variant here, never a panic or a hang. Variants that
+//! concern a peer name it by its rank in the world communicator, so that an error seen on a
+//! derived communicator still points at the process that failed.
+
+use std::io;
+
+/// What went wrong in an rmpi operation.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A rank outside `0..size` was given as a destination or source.
+    #[error("invalid rank {rank}: communicator has {size} ranks")]
+    InvalidRank {
+        /// The rank that was asked for.
+        rank: usize,
+        /// The size of the communicator it was asked of.
+        size: usize,
+    },
+
+    /// A tag outside `0..=TAG_UB` was given to a send, or a negative one to a receive.
+    #[error("invalid tag {tag}: tags are 0..={}", crate::TAG_UB)]
+    InvalidTag {
+        /// The tag that was given.
+        tag: i32,
+    },
+
+    /// The matched message is larger than the receive buffer. The message is consumed, as
+    /// MPI does with `MPI_ERR_TRUNCATE`; none of it is silently dropped into the buffer.
+    #[error(
+        "message truncated: {message_bytes} bytes from rank {source_rank} (tag {tag}) \
+         do not fit a {buffer_bytes}-byte buffer"
+    )]
+    Truncated {
+        /// Sender's rank in the receiving communicator.
+        source_rank: usize,
+        /// Tag of the message.
+        tag: i32,
+        /// Size of the message.
+        message_bytes: usize,
+        /// Size of the buffer it was to be received into.
+        buffer_bytes: usize,
+    },
+
+    /// A message's length is not a whole number of the requested element type.
+    #[error(
+        "message of {message_bytes} bytes from rank {source_rank} is not a whole number of \
+         {element_bytes}-byte elements"
+    )]
+    ElementMismatch {
+        /// Sender's rank in the receiving communicator.
+        source_rank: usize,
+        /// Size of the message.
+        message_bytes: usize,
+        /// Size of one element of the requested type.
+        element_bytes: usize,
+    },
+
+    /// An object could not be encoded for sending.
+    #[error("cannot encode message: {reason}")]
+    Encode {
+        /// The codec's description of the failure.
+        reason: String,
+    },
+
+    /// A received message could not be decoded as the requested type.
+    #[error("cannot decode message from rank {source_rank} (tag {tag}): {reason}")]
+    Decode {
+        /// Sender's rank in the receiving communicator.
+        source_rank: usize,
+        /// Tag of the message.
+        tag: i32,
+        /// The codec's description of the failure.
+        reason: String,
+    },
+
+    /// A peer died or its connection broke while an operation needed it.
+    #[error("lost contact with rank {rank}")]
+    PeerLost {
+        /// The lost peer's rank in the world communicator.
+        rank: usize,
+    },
+
+    /// A peer shut down cleanly while an operation still waited for it: the message or
+    /// acknowledgement can never come (under MPI, the program would hang).
+    #[error("rank {rank} finished while an operation still waited for it")]
+    PeerFinished {
+        /// The finished peer's rank in the world communicator.
+        rank: usize,
+    },
+
+    /// A peer sent bytes that break the wire protocol.
+    #[error("malformed frame from rank {rank}: {reason}")]
+    MalformedFrame {
+        /// The sender's rank in the world communicator, where it is known.
+        rank: usize,
+        /// What was wrong with the frame.
+        reason: String,
+    },
+
+    /// An argument that is neither a rank nor a tag is out of its range.
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+
+    /// The transport's I/O failed.
+    #[error("transport I/O error: {0}")]
+    Io(#[from] io::Error),
+}
+
+/// `Result` with rmpi's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// The world rank of the peer this error is about, where it is about one.
+    pub fn peer(&self) -> Option<usize> {
+        match self {
+            Error::PeerLost { rank }
+            | Error::PeerFinished { rank }
+            | Error::MalformedFrame { rank, .. } => Some(*rank),
+            _ => None,
+        }
+    }
+}

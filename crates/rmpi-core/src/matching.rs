@@ -1,0 +1,249 @@
+//! MPI message matching as a plain data structure: no I/O, no locks, no async.
+//!
+//! Two queues per communication context, as in every MPI implementation:
+//!
+//! * **posted receives**, in the order they were posted. An arriving message completes the
+//!   first posted receive whose [`Pattern`] it fits.
+//! * **unexpected messages**, in the order they arrived. A new receive takes the first
+//!   unexpected message it fits; a probe looks at it without taking it.
+//!
+//! Because transports deliver each pair's frames in order and both queues are searched front
+//! to back, two messages from one sender that fit the same receive are received in the order
+//! they were sent: MPI's non-overtaking rule. Keeping this free of I/O lets it be tested
+//! exhaustively and reused unchanged by every transport.
+
+use std::collections::{HashMap, VecDeque};
+
+/// Identifies a posted receive; chosen by the caller, unique among its outstanding receives.
+pub type PostId = u64;
+
+/// What a message says about itself for matching.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Envelope {
+    /// Communication context (one communicator's point-to-point or collective traffic).
+    pub context: u64,
+    /// Sender's rank in that communicator.
+    pub source: u32,
+    /// Message tag, non-negative.
+    pub tag: i32,
+}
+
+/// What a receive or probe asks for; `None` is a wildcard (`ANY_SOURCE`, `ANY_TAG`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Pattern {
+    /// Communication context; never a wildcard.
+    pub context: u64,
+    /// The sender, or any.
+    pub source: Option<u32>,
+    /// The tag, or any.
+    pub tag: Option<i32>,
+}
+
+impl Pattern {
+    /// Whether a message with this envelope satisfies the pattern.
+    pub fn matches(&self, envelope: &Envelope) -> bool {
+        self.context == envelope.context
+            && self.source.is_none_or(|s| s == envelope.source)
+            && self.tag.is_none_or(|t| t == envelope.tag)
+    }
+}
+
+/// A message waiting in the unexpected queue, as a probe sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unexpected<'a, M> {
+    /// Its envelope.
+    pub envelope: &'a Envelope,
+    /// The message itself.
+    pub message: &'a M,
+}
+
+#[derive(Debug)]
+struct Queues<M> {
+    posted: VecDeque<(PostId, Pattern)>,
+    unexpected: VecDeque<(Envelope, M)>,
+}
+
+impl<M> Default for Queues<M> {
+    fn default() -> Self {
+        Queues {
+            posted: VecDeque::new(),
+            unexpected: VecDeque::new(),
+        }
+    }
+}
+
+/// Posted-receive and unexpected-message queues for any number of contexts. `M` is whatever
+/// the caller stores per message (a frame, or a test's label).
+#[derive(Debug)]
+pub struct Matcher<M> {
+    contexts: HashMap<u64, Queues<M>>,
+}
+
+impl<M> Default for Matcher<M> {
+    fn default() -> Self {
+        Matcher {
+            contexts: HashMap::new(),
+        }
+    }
+}
+
+impl<M> Matcher<M> {
+    /// An empty matcher.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A message arrived: hand it to the first posted receive it fits, returning that
+    /// receive's id, or queue it as unexpected and return `None`.
+    pub fn arrive(&mut self, envelope: Envelope, message: M) -> Option<(PostId, Envelope, M)> {
+        let queues = self.contexts.entry(envelope.context).or_default();
+        match queues.posted.iter().position(|(_, p)| p.matches(&envelope)) {
+            Some(at) => {
+                let (id, _) = queues.posted.remove(at).expect("position is in range");
+                Some((id, envelope, message))
+            }
+            None => {
+                queues.unexpected.push_back((envelope, message));
+                None
+            }
+        }
+    }
+
+    /// A receive was posted: take the first unexpected message it fits, or queue the receive
+    /// and return `None`.
+    pub fn post(&mut self, id: PostId, pattern: Pattern) -> Option<(Envelope, M)> {
+        let queues = self.contexts.entry(pattern.context).or_default();
+        match queues.unexpected.iter().position(|(e, _)| pattern.matches(e)) {
+            Some(at) => queues.unexpected.remove(at),
+            None => {
+                queues.posted.push_back((id, pattern));
+                None
+            }
+        }
+    }
+
+    /// The first unexpected message that fits `pattern`, left in place.
+    pub fn probe(&self, pattern: &Pattern) -> Option<Unexpected<'_, M>> {
+        self.contexts
+            .get(&pattern.context)?
+            .unexpected
+            .iter()
+            .find(|(e, _)| pattern.matches(e))
+            .map(|(envelope, message)| Unexpected { envelope, message })
+    }
+
+    /// Withdraws a posted receive that has not matched yet; `false` if there was none.
+    pub fn cancel(&mut self, context: u64, id: PostId) -> bool {
+        let Some(queues) = self.contexts.get_mut(&context) else {
+            return false;
+        };
+        match queues.posted.iter().position(|(posted, _)| *posted == id) {
+            Some(at) => {
+                queues.posted.remove(at);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Withdraws every posted receive for which `doomed` says yes, returning their ids in
+    /// posting order (used to fail receives that wait on a peer that is gone).
+    pub fn withdraw_where(&mut self, mut doomed: impl FnMut(PostId, &Pattern) -> bool) -> Vec<PostId> {
+        let mut withdrawn = Vec::new();
+        for queues in self.contexts.values_mut() {
+            queues.posted.retain(|(id, pattern)| {
+                let drop = doomed(*id, pattern);
+                if drop {
+                    withdrawn.push(*id);
+                }
+                !drop
+            });
+        }
+        withdrawn
+    }
+
+    /// Number of receives posted and not yet matched.
+    pub fn posted_len(&self) -> usize {
+        self.contexts.values().map(|q| q.posted.len()).sum()
+    }
+
+    /// Number of messages that arrived and were not yet received.
+    pub fn unexpected_len(&self) -> usize {
+        self.contexts.values().map(|q| q.unexpected.len()).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(source: u32, tag: i32) -> Envelope {
+        Envelope {
+            context: 0,
+            source,
+            tag,
+        }
+    }
+
+    fn pat(source: Option<u32>, tag: Option<i32>) -> Pattern {
+        Pattern {
+            context: 0,
+            source,
+            tag,
+        }
+    }
+
+    #[test]
+    fn arrival_completes_first_fitting_posted_receive() {
+        let mut m = Matcher::new();
+        assert!(m.post(1, pat(Some(1), Some(5))).is_none());
+        assert!(m.post(2, pat(None, None)).is_none());
+        assert!(m.post(3, pat(Some(0), None)).is_none());
+        // Fits 2 and 3; 2 was posted first.
+        assert_eq!(m.arrive(env(0, 9), "a"), Some((2, env(0, 9), "a")));
+        assert_eq!(m.arrive(env(0, 9), "b"), Some((3, env(0, 9), "b")));
+        assert_eq!(m.arrive(env(1, 4), "c"), None);
+        assert_eq!(m.arrive(env(1, 5), "d"), Some((1, env(1, 5), "d")));
+        assert_eq!((m.posted_len(), m.unexpected_len()), (0, 1));
+    }
+
+    #[test]
+    fn receive_takes_first_fitting_unexpected_message() {
+        let mut m = Matcher::new();
+        m.arrive(env(0, 1), "a");
+        m.arrive(env(1, 2), "b");
+        m.arrive(env(0, 2), "c");
+        assert_eq!(m.probe(&pat(None, Some(2))).map(|u| *u.message), Some("b"));
+        assert_eq!(m.post(7, pat(Some(0), Some(2))), Some((env(0, 2), "c")));
+        assert_eq!(m.post(8, pat(None, None)), Some((env(0, 1), "a")));
+        assert_eq!(m.post(9, pat(None, None)), Some((env(1, 2), "b")));
+        assert_eq!(m.post(10, pat(None, None)), None);
+        assert!(m.cancel(0, 10));
+        assert!(!m.cancel(0, 10));
+    }
+
+    #[test]
+    fn contexts_never_match_each_other() {
+        let mut m = Matcher::new();
+        let other = Envelope {
+            context: 1,
+            source: 0,
+            tag: 3,
+        };
+        m.arrive(other, "elsewhere");
+        assert_eq!(m.post(1, pat(None, None)), None);
+        assert_eq!(m.arrive(env(0, 3), "here"), Some((1, env(0, 3), "here")));
+        assert_eq!(m.unexpected_len(), 1);
+    }
+
+    #[test]
+    fn withdraw_where_keeps_the_rest_in_order() {
+        let mut m: Matcher<()> = Matcher::new();
+        for id in 0..6 {
+            m.post(id, pat(Some(id as u32 % 2), None));
+        }
+        assert_eq!(m.withdraw_where(|_, p| p.source == Some(1)), vec![1, 3, 5]);
+        assert_eq!(m.arrive(env(0, 0), ()).map(|(id, ..)| id), Some(0));
+        assert_eq!(m.arrive(env(0, 0), ()).map(|(id, ..)| id), Some(2));
+    }
+}

@@ -1,0 +1,190 @@
+//! Requests: nonblocking operations in flight, and the futures the engine completes.
+//!
+//! A [`Request`] is what `isend`/`irecv` and friends return. The operation is started when the
+//! call returns (a receive is already posted, so posting order is call order); the request is
+//! then awaited, tested, or completed together with others by [`wait_all`] and [`wait_any`].
+//! A request that borrows a buffer keeps that borrow until it is complete or dropped, so the
+//! buffer can be neither freed nor changed while the operation uses it. Dropping a pending
+//! receive withdraws it, like `MPI_Cancel` followed by `MPI_Request_free`.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+
+use crate::engine::{Arrival, Engine};
+use crate::error::{Error, Result};
+use crate::matching::PostId;
+
+/// A nonblocking operation in flight (`MPI_Request`). Await it, [`test`](Request::test) it, or
+/// hand it to [`wait_all`]/[`wait_any`].
+#[must_use = "a request does nothing useful unless it is completed"]
+pub struct Request<'a, T> {
+    operation: Option<Pin<Box<dyn Future<Output = Result<T>> + Send + 'a>>>,
+}
+
+impl<T> fmt::Debug for Request<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Request")
+            .field("complete", &self.operation.is_none())
+            .finish()
+    }
+}
+
+impl<'a, T> Request<'a, T> {
+    pub(crate) fn new(operation: impl Future<Output = Result<T>> + Send + 'a) -> Self {
+        Request {
+            operation: Some(Box::pin(operation)),
+        }
+    }
+
+    /// Makes progress without waiting (`MPI_Test`): the outcome if the operation is complete,
+    /// `None` if not, and `None` again after the outcome was taken.
+    pub fn test(&mut self) -> Option<Result<T>> {
+        let operation = self.operation.as_mut()?;
+        match operation.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+            Poll::Ready(outcome) => {
+                self.operation = None;
+                Some(outcome)
+            }
+            Poll::Pending => None,
+        }
+    }
+
+    /// Whether the outcome was already taken by [`test`](Request::test) or a wait.
+    pub fn is_taken(&self) -> bool {
+        self.operation.is_none()
+    }
+}
+
+impl<T> Future for Request<'_, T> {
+    type Output = Result<T>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T>> {
+        let Some(operation) = self.operation.as_mut() else {
+            return Poll::Ready(Err(Error::InvalidArgument(
+                "request outcome was already taken".into(),
+            )));
+        };
+        let outcome = std::task::ready!(operation.as_mut().poll(cx));
+        self.operation = None;
+        Poll::Ready(outcome)
+    }
+}
+
+/// Completes every request (`MPI_Waitall`) and returns their values in order, or the first
+/// error once all of them have finished, so no operation is left half-done behind an error.
+pub async fn wait_all<'a, T>(requests: impl IntoIterator<Item = Request<'a, T>>) -> Result<Vec<T>> {
+    let mut requests: Vec<Request<'a, T>> = requests.into_iter().collect();
+    let mut outcomes: Vec<Option<Result<T>>> = requests.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (request, outcome) in requests.iter_mut().zip(outcomes.iter_mut()) {
+            if outcome.is_none() {
+                match Pin::new(&mut *request).poll(cx) {
+                    Poll::Ready(done) => *outcome = Some(done),
+                    Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            Poll::Pending
+        } else {
+            Poll::Ready(())
+        }
+    })
+    .await;
+    outcomes.into_iter().flatten().collect()
+}
+
+/// Waits until one of the requests completes (`MPI_Waitany`), removes it from `requests`, and
+/// returns its index (before removal) with its outcome; `None` if `requests` is empty.
+pub async fn wait_any<'a, T>(requests: &mut Vec<Request<'a, T>>) -> Option<(usize, Result<T>)> {
+    if requests.is_empty() {
+        return None;
+    }
+    let (index, outcome) = std::future::poll_fn(|cx| {
+        for (index, request) in requests.iter_mut().enumerate() {
+            if let Poll::Ready(outcome) = Pin::new(request).poll(cx) {
+                return Poll::Ready((index, outcome));
+            }
+        }
+        Poll::Pending
+    })
+    .await;
+    drop(requests.remove(index));
+    Some((index, outcome))
+}
+
+/// A posted receive: resolves to the message that matched it. Dropping it withdraws it.
+#[derive(Debug)]
+pub(crate) struct Incoming {
+    engine: Arc<Engine>,
+    id: PostId,
+    done: bool,
+}
+
+impl Incoming {
+    pub(crate) fn new(engine: Arc<Engine>, id: PostId) -> Self {
+        Incoming {
+            engine,
+            id,
+            done: false,
+        }
+    }
+}
+
+impl Future for Incoming {
+    type Output = Result<Arrival>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<Arrival>> {
+        let outcome = std::task::ready!(self.engine.poll_recv(self.id, cx));
+        self.done = true;
+        Poll::Ready(outcome)
+    }
+}
+
+impl Drop for Incoming {
+    fn drop(&mut self) {
+        if !self.done {
+            self.engine.cancel_recv(self.id);
+        }
+    }
+}
+
+/// A synchronous send in flight: resolves once a receive has matched the message.
+#[derive(Debug)]
+pub(crate) struct Acknowledged {
+    engine: Arc<Engine>,
+    sync_id: u64,
+    done: bool,
+}
+
+impl Acknowledged {
+    pub(crate) fn new(engine: Arc<Engine>, sync_id: u64) -> Self {
+        Acknowledged {
+            engine,
+            sync_id,
+            done: false,
+        }
+    }
+}
+
+impl Future for Acknowledged {
+    type Output = Result<()>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        let outcome = std::task::ready!(self.engine.poll_sync(self.sync_id, cx));
+        self.done = true;
+        Poll::Ready(outcome)
+    }
+}
+
+impl Drop for Acknowledged {
+    fn drop(&mut self) {
+        if !self.done {
+            self.engine.forget_sync(self.sync_id);
+        }
+    }
+}

@@ -1,0 +1,142 @@
+//! The `Transport` seam: the only thing a backend has to provide.
+//!
+//! A transport moves [`Frame`]s between the ranks of one job, reliably and in order per pair of
+//! ranks. Everything that makes the job an MPI job (matching by source and tag, the unexpected
+//! queue, probes, synchronous sends, communicators) lives above it in rmpi-core and is shared by
+//! every transport, built-in or third-party.
+//!
+//! # Contract
+//!
+//! * Ranks are `0..size()`; `rank()` is this endpoint's own. rmpi-core never sends a frame to
+//!   its own rank through the transport: it delivers those itself.
+//! * [`Transport::send`] must not block. The transport takes the frame (buffering it if the
+//!   peer cannot take it yet) and returns; frames to one destination arrive in the order they
+//!   were sent. Sending to a peer that is known to be gone returns [`Error::PeerLost`] or
+//!   [`Error::PeerFinished`].
+//! * [`Transport::poll_recv`] returns the next [`Event`] from any peer, or `Pending` after
+//!   arranging for `cx`'s waker to be woken when one is ready. rmpi-core always passes the same
+//!   waker, from whichever task happens to drive progress, and wakes the right tasks itself.
+//! * When a peer goes away, its frames that were already sent are delivered first, then one
+//!   [`Event::PeerFinished`] (it shut down cleanly) or [`Event::PeerLost`] (it crashed, its
+//!   connection broke, or it broke the protocol).
+//!
+//! # A minimal plugin
+//!
+//! An in-memory transport in a few dozen lines; [`Comm::from_transport`] turns one endpoint per
+//! rank into a world communicator, and [`local::run_on`](crate::local::run_on) runs a rank per
+//! thread on them.
+//!
+//! ```
+//! use rmpi_core::{Comm, Error, Event, Frame, Transport};
+//! use std::collections::VecDeque;
+//! use std::sync::{Arc, Mutex};
+//! use std::task::{Context, Poll, Waker};
+//!
+//! /// One inbox per rank; everybody can push into everybody's.
+//! #[derive(Default)]
+//! struct Inbox {
+//!     events: VecDeque<Event>,
+//!     waker: Option<Waker>,
+//! }
+//!
+//! struct MemoryTransport {
+//!     rank: usize,
+//!     inboxes: Arc<Vec<Mutex<Inbox>>>,
+//! }
+//!
+//! impl Transport for MemoryTransport {
+//!     fn rank(&self) -> usize { self.rank }
+//!     fn size(&self) -> usize { self.inboxes.len() }
+//!
+//!     fn send(&self, dest: usize, frame: Frame) -> Result<(), Error> {
+//!         let mut inbox = self.inboxes[dest].lock().unwrap();
+//!         inbox.events.push_back(Event::Frame { from: self.rank, frame });
+//!         if let Some(waker) = inbox.waker.take() { waker.wake() }
+//!         Ok(())
+//!     }
+//!
+//!     fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<Event> {
+//!         let mut inbox = self.inboxes[self.rank].lock().unwrap();
+//!         match inbox.events.pop_front() {
+//!             Some(event) => Poll::Ready(event),
+//!             None => {
+//!                 inbox.waker = Some(cx.waker().clone());
+//!                 Poll::Pending
+//!             }
+//!         }
+//!     }
+//! }
+//!
+//! let inboxes: Arc<Vec<Mutex<Inbox>>> = Arc::new((0..3).map(|_| Default::default()).collect());
+//! let endpoints: Vec<Arc<dyn Transport>> = (0..3)
+//!     .map(|rank| Arc::new(MemoryTransport { rank, inboxes: inboxes.clone() }) as _)
+//!     .collect();
+//!
+//! // A ring: every rank passes its number to the right and hears from the left.
+//! let heard = rmpi_core::local::run_on(endpoints, |world: Comm| async move {
+//!     let right = (world.rank() + 1) % world.size();
+//!     let left = (world.rank() + world.size() - 1) % world.size();
+//!     world.send(&world.rank(), right, 0).await?;
+//!     world.recv::<usize>(left, 0).await
+//! });
+//! let heard: Vec<usize> = heard.into_iter().collect::<Result<_, _>>()?;
+//! assert_eq!(heard, vec![2, 0, 1]);
+//! # Ok::<(), Error>(())
+//! ```
+//!
+//! [`Comm::from_transport`]: crate::Comm::from_transport
+
+use std::task::{Context, Poll};
+
+use crate::error::Result;
+use crate::frame::Frame;
+#[cfg(doc)]
+use crate::Error;
+
+/// Something that happened on a transport, in the order it happened for each peer.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Event {
+    /// A frame arrived from world rank `from`.
+    Frame {
+        /// The sender's rank in the world.
+        from: usize,
+        /// What it sent.
+        frame: Frame,
+    },
+    /// The peer shut down cleanly; every frame it sent has been delivered before this.
+    PeerFinished {
+        /// The peer's rank in the world.
+        rank: usize,
+    },
+    /// The peer died, its connection broke, or it broke the protocol.
+    PeerLost {
+        /// The peer's rank in the world.
+        rank: usize,
+    },
+}
+
+/// Moves frames between the ranks of one job. See the [module documentation](self) for the
+/// contract and a complete plugin.
+#[async_trait::async_trait]
+pub trait Transport: Send + Sync + 'static {
+    /// This endpoint's rank in the world, in `0..size()`.
+    fn rank(&self) -> usize;
+
+    /// Number of ranks in the job.
+    fn size(&self) -> usize;
+
+    /// Hands `frame` over for delivery to world rank `dest` (never this endpoint's own rank).
+    /// Must not block; must keep per-destination order.
+    fn send(&self, dest: usize, frame: Frame) -> Result<()>;
+
+    /// Returns the next event from any peer, or registers `cx`'s waker and returns `Pending`.
+    fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<Event>;
+
+    /// Delivers everything still buffered and tells the peers this rank is finished. Called
+    /// once when a rank's program is done with the job; the default does nothing, which suits
+    /// transports whose `send` never buffers.
+    async fn shutdown(&self) -> Result<()> {
+        Ok(())
+    }
+}

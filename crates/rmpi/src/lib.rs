@@ -1,0 +1,38 @@
+//! rmpi: MPI-style message passing in pure Rust, the way mpi4py users know it.
+//!
+//! This is the crate applications depend on. It re-exports [`rmpi_core`] (communicators,
+//! point-to-point, requests, the [`Transport`] seam) and the transport backends chosen by
+//! cargo features: `tcp` and `shm`, both on by default.
+//!
+//! ```
+//! // mpi4py: data = comm.gather((rank + 1) ** 2, root=0)
+//! let gathered = rmpi::local::run(4, |comm| async move {
+//!     let value = (comm.rank() + 1).pow(2);
+//!     if comm.rank() == 0 {
+//!         let mut data = vec![value];
+//!         for source in 1..comm.size() {
+//!             data.push(comm.recv::<usize>(source, 0).await?);
+//!         }
+//!         Ok::<_, rmpi::Error>(Some(data))
+//!     } else {
+//!         comm.send(&value, 0, 0).await?;
+//!         Ok(None)
+//!     }
+//! });
+//! assert_eq!(gathered[0].as_ref().unwrap(), &Some(vec![1, 4, 9, 16]));
+//! # Ok::<(), rmpi::Error>(())
+//! ```
+#![deny(missing_docs)]
+
+pub use rmpi_core::*;
+
+/// The TCP transport backend (feature `tcp`).
+#[cfg(feature = "tcp")]
+pub use rmpi_tcp as tcp;
+
+/// The shared-memory transport backend (feature `shm`).
+#[cfg(feature = "shm")]
+pub use rmpi_shm as shm;
+
+/// Collective operations (barrier, bcast, scatter, gather, reductions...).
+pub use rmpi_collectives as collectives;
