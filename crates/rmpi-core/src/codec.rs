@@ -27,9 +27,8 @@ impl Codec for Bincode {
     }
 
     fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
-        let (value, read) =
-            bincode::serde::decode_from_slice(bytes, bincode::config::standard())
-                .map_err(|e| e.to_string())?;
+        let (value, read) = bincode::serde::decode_from_slice(bytes, bincode::config::standard())
+            .map_err(|e| e.to_string())?;
         if read != bytes.len() {
             return Err(format!(
                 "{} trailing bytes after the value: sender and receiver disagree on the type",

@@ -141,17 +141,32 @@ impl Comm {
         key: i32,
     ) -> impl Future<Output = Result<Option<Comm>>> + Send + 'static {
         let seq = self.next_child();
-        let this = self.clone();
-        async move { this.split_at(seq, color, key).await }
-    }
-
-    async fn split_at(&self, seq: u64, color: Option<u32>, key: i32) -> Result<Option<Comm>> {
         let mgmt = self.on_plane(Plane::Management);
         let tag = (seq & TAG_UB as u64) as i32;
-        let mine = (color, key);
-        // Gather everyone's (colour, key) at rank 0, which sends the table back to all.
+        // Everyone's (colour, key) is gathered at rank 0, which sends the table back to all.
+        // The contribution leaves now, so splits started together complete in any order.
+        let contributed = if self.rank() == 0 {
+            Ok(())
+        } else {
+            mgmt.start_send(0, tag, encode(&(color, key)))
+        };
+        let this = self.clone();
+        async move {
+            contributed?;
+            this.split_at(&mgmt, seq, tag, color, key).await
+        }
+    }
+
+    async fn split_at(
+        &self,
+        mgmt: &Comm,
+        seq: u64,
+        tag: i32,
+        color: Option<u32>,
+        key: i32,
+    ) -> Result<Option<Comm>> {
         let table: Vec<(Option<u32>, i32)> = if self.rank() == 0 {
-            let mut table = vec![mine; self.size()];
+            let mut table = vec![(color, key); self.size()];
             for (rank, entry) in table.iter_mut().enumerate().skip(1) {
                 *entry = mgmt.recv(rank, tag).await?;
             }
@@ -160,7 +175,6 @@ impl Comm {
             }
             table
         } else {
-            mgmt.send(&mine, 0, tag).await?;
             mgmt.recv(0, tag).await?
         };
         if table.len() != self.size() {
@@ -308,7 +322,12 @@ impl Comm {
     }
 
     /// Nonblocking [`send`](Comm::send) (`comm.isend`).
-    pub fn isend<T: Serialize + ?Sized>(&self, value: &T, dest: usize, tag: i32) -> Request<'static, ()> {
+    pub fn isend<T: Serialize + ?Sized>(
+        &self,
+        value: &T,
+        dest: usize,
+        tag: i32,
+    ) -> Request<'static, ()> {
         Request::new(self.send(value, dest, tag))
     }
 
@@ -325,7 +344,12 @@ impl Comm {
     }
 
     /// Nonblocking [`ssend`](Comm::ssend) (`comm.issend`).
-    pub fn issend<T: Serialize + ?Sized>(&self, value: &T, dest: usize, tag: i32) -> Request<'static, ()> {
+    pub fn issend<T: Serialize + ?Sized>(
+        &self,
+        value: &T,
+        dest: usize,
+        tag: i32,
+    ) -> Request<'static, ()> {
         Request::new(self.ssend(value, dest, tag))
     }
 
@@ -432,7 +456,7 @@ impl Comm {
         tag: impl Into<TagFilter>,
     ) -> impl Future<Output = Result<Status>> + Send + 'a {
         let incoming = self.post(source.into(), tag.into());
-        let buf = bytemuck::try_cast_slice_mut::<T, u8>(buf).map_err(zero_sized);
+        let buf = as_bytes_mut(buf);
         async move { copy_into(incoming?.await?, buf?) }
     }
 
@@ -499,13 +523,20 @@ impl Comm {
     }
 
     /// Describes a matching message if one has arrived, without waiting (`MPI_Iprobe`).
-    pub fn iprobe(&self, source: impl Into<Source>, tag: impl Into<TagFilter>) -> Result<Option<Status>> {
+    pub fn iprobe(
+        &self,
+        source: impl Into<Source>,
+        tag: impl Into<TagFilter>,
+    ) -> Result<Option<Status>> {
         let (pattern, _) = self.pattern(source.into(), tag.into())?;
-        Ok(self.engine().iprobe(&pattern).map(|(envelope, bytes)| Status {
-            source: envelope.source as usize,
-            tag: envelope.tag,
-            bytes,
-        }))
+        Ok(self
+            .engine()
+            .iprobe(&pattern)
+            .map(|(envelope, bytes)| Status {
+                source: envelope.source as usize,
+                tag: envelope.tag,
+                bytes,
+            }))
     }
 }
 
@@ -551,14 +582,27 @@ fn decode<T: DeserializeOwned>(arrival: Arrival) -> Result<(T, Status)> {
     Ok((value, status))
 }
 
-fn zero_sized(_: bytemuck::PodCastError) -> Error {
-    Error::InvalidArgument("zero-sized element types cannot be sent as buffers".into())
+fn zero_sized() -> Error {
+    Error::InvalidArgument("zero-sized element types cannot be used as buffers".into())
+}
+
+/// A buffer's bytes; zero-sized element types are refused, since their count cannot travel.
+fn as_bytes<T: Pod>(buf: &[T]) -> Result<&[u8]> {
+    if std::mem::size_of::<T>() == 0 {
+        return Err(zero_sized());
+    }
+    Ok(bytemuck::cast_slice(buf))
+}
+
+fn as_bytes_mut<T: Pod>(buf: &mut [T]) -> Result<&mut [u8]> {
+    if std::mem::size_of::<T>() == 0 {
+        return Err(zero_sized());
+    }
+    Ok(bytemuck::cast_slice_mut(buf))
 }
 
 fn copy_bytes<T: Pod>(buf: &[T]) -> Result<Bytes> {
-    bytemuck::try_cast_slice::<T, u8>(buf)
-        .map(Bytes::copy_from_slice)
-        .map_err(zero_sized)
+    as_bytes(buf).map(Bytes::copy_from_slice)
 }
 
 /// A vector of plain-old-data viewed as bytes, so `Bytes` can own it without a copy.
@@ -571,9 +615,7 @@ impl<T: Pod> AsRef<[u8]> for PodVec<T> {
 }
 
 fn owned_bytes<T: Pod + Send + Sync>(buf: Vec<T>) -> Result<Bytes> {
-    if std::mem::size_of::<T>() == 0 {
-        return Err(zero_sized(bytemuck::PodCastError::SizeMismatch));
-    }
+    as_bytes(&buf)?;
     Ok(Bytes::from_owner(PodVec(buf)))
 }
 

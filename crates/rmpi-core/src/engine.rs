@@ -212,7 +212,8 @@ impl Waiters {
     }
 
     fn wake_all(&self) {
-        let wakers = std::mem::take(&mut *self.wakers.lock().unwrap_or_else(PoisonError::into_inner));
+        let wakers =
+            std::mem::take(&mut *self.wakers.lock().unwrap_or_else(PoisonError::into_inner));
         for waker in wakers {
             waker.wake();
         }
@@ -298,7 +299,13 @@ impl Engine {
         let sync_id = {
             let mut state = self.lock();
             let id = state.next_id();
-            state.syncs.insert(id, SyncWait { dest, outcome: None });
+            state.syncs.insert(
+                id,
+                SyncWait {
+                    dest,
+                    outcome: None,
+                },
+            );
             id
         };
         frame.header.kind = FrameKind::SyncData;
@@ -312,7 +319,10 @@ impl Engine {
 
     pub(crate) fn poll_sync(&self, sync_id: u64, cx: &mut Context<'_>) -> Poll<Result<()>> {
         self.poll_with(cx, |state| {
-            let done = state.syncs.get(&sync_id).is_none_or(|w| w.outcome.is_some());
+            let done = state
+                .syncs
+                .get(&sync_id)
+                .is_none_or(|w| w.outcome.is_some());
             done.then(|| {
                 state
                     .syncs
@@ -425,7 +435,10 @@ impl Engine {
         let done = outcome(&mut state);
         drop(state);
         // Wake the others only if progress completed something that was not ours.
-        self.finish(outbox, completed.saturating_sub(usize::from(done.is_some())));
+        self.finish(
+            outbox,
+            completed.saturating_sub(usize::from(done.is_some())),
+        );
         match done {
             Some(done) => Poll::Ready(done),
             None => Poll::Pending,

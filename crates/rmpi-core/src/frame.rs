@@ -192,11 +192,17 @@ mod tests {
     #[test]
     fn header_rejects_garbage() {
         let good = sample().encode();
-        assert_eq!(Header::decode(&good[..10], u64::MAX), Err(HeaderError::Short(10)));
+        assert_eq!(
+            Header::decode(&good[..10], u64::MAX),
+            Err(HeaderError::Short(10))
+        );
 
         let mut bad = good;
         bad[0] = 99;
-        assert_eq!(Header::decode(&bad, u64::MAX), Err(HeaderError::UnknownKind(99)));
+        assert_eq!(
+            Header::decode(&bad, u64::MAX),
+            Err(HeaderError::UnknownKind(99))
+        );
 
         let mut bad = good;
         bad[2] = 1;
@@ -204,7 +210,10 @@ mod tests {
 
         assert_eq!(
             Header::decode(&good, 999),
-            Err(HeaderError::TooLong { len: 1000, max: 999 })
+            Err(HeaderError::TooLong {
+                len: 1000,
+                max: 999
+            })
         );
 
         let mut negative = sample();

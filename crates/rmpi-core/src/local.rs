@@ -134,7 +134,11 @@ impl Transport for LocalTransport {
         match mailbox.events.pop_front() {
             Some(event) => Poll::Ready(event),
             None => {
-                if !mailbox.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                if !mailbox
+                    .waker
+                    .as_ref()
+                    .is_some_and(|w| w.will_wake(cx.waker()))
+                {
                     mailbox.waker = Some(cx.waker().clone());
                 }
                 Poll::Pending

@@ -113,7 +113,11 @@ impl<M> Matcher<M> {
     /// and return `None`.
     pub fn post(&mut self, id: PostId, pattern: Pattern) -> Option<(Envelope, M)> {
         let queues = self.contexts.entry(pattern.context).or_default();
-        match queues.unexpected.iter().position(|(e, _)| pattern.matches(e)) {
+        match queues
+            .unexpected
+            .iter()
+            .position(|(e, _)| pattern.matches(e))
+        {
             Some(at) => queues.unexpected.remove(at),
             None => {
                 queues.posted.push_back((id, pattern));
@@ -148,7 +152,10 @@ impl<M> Matcher<M> {
 
     /// Withdraws every posted receive for which `doomed` says yes, returning their ids in
     /// posting order (used to fail receives that wait on a peer that is gone).
-    pub fn withdraw_where(&mut self, mut doomed: impl FnMut(PostId, &Pattern) -> bool) -> Vec<PostId> {
+    pub fn withdraw_where(
+        &mut self,
+        mut doomed: impl FnMut(PostId, &Pattern) -> bool,
+    ) -> Vec<PostId> {
         let mut withdrawn = Vec::new();
         for queues in self.contexts.values_mut() {
             queues.posted.retain(|(id, pattern)| {

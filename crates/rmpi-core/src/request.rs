@@ -43,7 +43,10 @@ impl<'a, T> Request<'a, T> {
     /// `None` if not, and `None` again after the outcome was taken.
     pub fn test(&mut self) -> Option<Result<T>> {
         let operation = self.operation.as_mut()?;
-        match operation.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+        match operation
+            .as_mut()
+            .poll(&mut Context::from_waker(Waker::noop()))
+        {
             Poll::Ready(outcome) => {
                 self.operation = None;
                 Some(outcome)
