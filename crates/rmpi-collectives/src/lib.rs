@@ -1,7 +1,694 @@
-//! rmpi-collectives: barrier, bcast, scatter, gather, reductions and the rest of MPI's
-//! collectives, as algorithms over rmpi-core's point-to-point layer.
+//! rmpi-collectives: MPI's collective operations as algorithms over rmpi-core's
+//! point-to-point layer, so they run unchanged on every transport, built-in or third-party.
 //!
-//! **Stub.** This crate is filled in by the collectives issue; collectives will run on each
-//! communicator's collective context (`Comm::collective_view`), so they never match user
-//! point-to-point traffic.
+//! Bring the [`Collectives`] trait into scope and call collectives on any
+//! [`Comm`](rmpi_core::Comm), in the two flavours of point-to-point:
+//!
+//! | mpi4py                               | rmpi                                             |
+//! |--------------------------------------|--------------------------------------------------|
+//! | `data = comm.bcast(data, root=0)`    | `comm.bcast(data, 0).await?` (`Option<T>` in)     |
+//! | `comm.scatter(data, root=0)`         | `comm.scatter(data, 0).await?`                   |
+//! | `comm.gather(x, root=0)`             | `comm.gather(x, 0).await?` (`Some(vec)` at root) |
+//! | `comm.allreduce(x, op=MPI.SUM)`      | `comm.allreduce(x, Sum).await?`                  |
+//! | `comm.Bcast(array, root=0)`          | `comm.bcast_buf(&mut array, 0).await?`           |
+//! | `comm.Allreduce(a, b, op=MPI.MAX)`   | `comm.allreduce_buf(&a, &mut b, Max).await?`     |
+//! | `comm.ibcast(data)`                  | `comm.ibcast(data, 0)` returns a `Request`        |
+//!
+//! ```
+//! use rmpi_collectives::{Collectives, Sum};
+//! let results = rmpi_core::local::run(4, |comm| async move {
+//!     let data = (comm.rank() == 0).then(|| vec![1, 2, 3]);
+//!     let data: Vec<i32> = comm.bcast(data, 0).await?;
+//!     let total = comm.allreduce(comm.rank() as u64, Sum).await?;
+//!     let squares = comm.gather((comm.rank() + 1).pow(2), 0).await?;
+//!     Ok::<_, rmpi_core::Error>((data, total, squares))
+//! });
+//! let (data, total, squares) = results.into_iter().next().unwrap()?;
+//! assert_eq!((data, total, squares), (vec![1, 2, 3], 6, Some(vec![1, 4, 9, 16])));
+//! # Ok::<(), rmpi_core::Error>(())
+//! ```
+//!
+//! # Algorithms
+//!
+//! Each collective has the algorithms the field uses, chosen by communicator and message size
+//! from MPICH's default thresholds, and can be forced: see [`algorithm`].
+//!
+//! # Errors across ranks
+//!
+//! A collective that fails at one member does not leave the others waiting. Arguments every
+//! member checks alike (a root outside the communicator) fail at every member at once. A
+//! failure only one member can see (the root's data of the wrong length, a non-root's buffer
+//! of the wrong length, a lost peer, bytes that do not decode) makes that member send an abort
+//! to every other member; each member then returns either its result, if its part was already
+//! complete, or [`Error::CollectiveFailed`] naming the world rank where the failure happened
+//! and why. No member waits forever.
+//!
+//! # Nonblocking collectives
+//!
+//! The `i`-prefixed methods (`ibcast`, `iallreduce`, ...) and [`start`] return a
+//! [`Request`] at once; on a tokio runtime the collective runs as a task of its own, so it
+//! progresses while the caller does other work, including other communication.
 #![deny(missing_docs)]
+
+pub mod algorithm;
+mod blocks;
+pub mod op;
+mod operand;
+mod reduce;
+mod round;
+
+use std::future::Future;
+
+use bytemuck::Pod;
+use rmpi_core::{Bytes, Comm, Error, Request, Result};
+use serde::{de::DeserializeOwned, Serialize};
+
+pub use algorithm::{Algorithms, AllgatherAlgorithm, AllreduceAlgorithm, BcastAlgorithm};
+pub use op::{
+    BitAnd, BitOr, BitXor, LogicalAnd, LogicalOr, LogicalXor, Max, MaxLoc, Min, MinLoc, Op, Prod,
+    Sum, UserOp,
+};
+
+use operand::{copy_exact, decode_object, encode_object, Buffer, Object};
+use round::Round;
+
+/// Runs a collective (or any communication future) as a [`Request`]: on a tokio runtime it is
+/// spawned as a task and progresses on its own; elsewhere it progresses when the request is
+/// awaited or tested.
+pub fn start<T: Send + 'static>(
+    operation: impl Future<Output = Result<T>> + Send + 'static,
+) -> Request<'static, T> {
+    match tokio::runtime::Handle::try_current() {
+        Ok(runtime) => {
+            let task = runtime.spawn(operation);
+            Request::new(async move {
+                task.await
+                    .map_err(|e| Error::InvalidArgument(format!("collective task failed: {e}")))?
+            })
+        }
+        Err(_) => Request::new(operation),
+    }
+}
+
+/// A communicator with forced algorithms; see [`Collectives::with_algorithms`].
+#[derive(Debug, Clone)]
+pub struct Tuned {
+    comm: Comm,
+    algorithms: Algorithms,
+}
+
+impl Collectives for Tuned {
+    fn comm(&self) -> &Comm {
+        &self.comm
+    }
+
+    fn algorithms(&self) -> Result<Algorithms> {
+        Ok(self.algorithms)
+    }
+}
+
+impl Collectives for Comm {
+    fn comm(&self) -> &Comm {
+        self
+    }
+
+    fn algorithms(&self) -> Result<Algorithms> {
+        Algorithms::from_env()
+    }
+}
+
+fn check_root(comm: &Comm, root: usize) -> Result<()> {
+    if root < comm.size() {
+        Ok(())
+    } else {
+        Err(Error::InvalidRank {
+            rank: root,
+            size: comm.size(),
+        })
+    }
+}
+
+fn check_len(what: &str, actual: usize, expected: usize) -> Result<()> {
+    if actual == expected {
+        Ok(())
+    } else {
+        Err(Error::InvalidArgument(format!(
+            "{what} has {actual} elements where {expected} are needed"
+        )))
+    }
+}
+
+/// MPI's collective operations on a communicator. Every member must call the same
+/// collectives in the same order; each call reserves its place in that order when it is
+/// called, before its future is first polled.
+pub trait Collectives {
+    /// The communicator the collectives run on.
+    fn comm(&self) -> &Comm;
+
+    /// The algorithms forced for this communicator handle.
+    fn algorithms(&self) -> Result<Algorithms>;
+
+    /// The same communicator with forced algorithms, overriding the environment.
+    fn with_algorithms(&self, algorithms: Algorithms) -> Tuned {
+        Tuned {
+            comm: self.comm().clone(),
+            algorithms,
+        }
+    }
+
+    // --- objects (mpi4py's lowercase collectives) -----------------------------------------
+
+    /// Waits until every member has called it (`comm.barrier()`); dissemination algorithm.
+    fn barrier(&self) -> impl Future<Output = Result<()>> + Send + 'static {
+        let round = Round::start(self.comm());
+        async move { round.run(blocks::barrier(&round)).await }
+    }
+
+    /// Sends the root's value to every member (`data = comm.bcast(data, root)`). The root
+    /// passes `Some(value)`; the others' argument is ignored.
+    fn bcast<T: Serialize + DeserializeOwned + Send + 'static>(
+        &self,
+        value: Option<T>,
+        root: usize,
+    ) -> impl Future<Output = Result<T>> + Send + 'static {
+        let (comm, round, algorithms) = (
+            self.comm().clone(),
+            Round::start(self.comm()),
+            self.algorithms(),
+        );
+        async move {
+            round
+                .run(async {
+                    check_root(&comm, root)?;
+                    let algorithms = algorithms?;
+                    if comm.rank() == root {
+                        let value = value.ok_or_else(|| {
+                            Error::InvalidArgument("the bcast root passed no value".into())
+                        })?;
+                        blocks::bcast(&round, root, Some(encode_object(&value)?), &algorithms)
+                            .await?;
+                        Ok(value)
+                    } else {
+                        let bytes = blocks::bcast(&round, root, None, &algorithms).await?;
+                        decode_object(&bytes, root)
+                    }
+                })
+                .await
+        }
+    }
+
+    /// Sends element `i` of the root's vector to member `i` (`comm.scatter(data, root)`). The
+    /// root passes `Some` vector with one element per member.
+    fn scatter<T: Serialize + DeserializeOwned + Send + 'static>(
+        &self,
+        values: Option<Vec<T>>,
+        root: usize,
+    ) -> impl Future<Output = Result<T>> + Send + 'static {
+        let (comm, round) = (self.comm().clone(), Round::start(self.comm()));
+        async move {
+            round
+                .run(async {
+                    check_root(&comm, root)?;
+                    if comm.rank() != root {
+                        let block = blocks::binomial_scatter(&round, root, None).await?;
+                        return decode_object(&block, root);
+                    }
+                    let mut values = values.ok_or_else(|| {
+                        Error::InvalidArgument("the scatter root passed no values".into())
+                    })?;
+                    check_len("the scatter root's vector", values.len(), comm.size())?;
+                    let encoded = values
+                        .iter()
+                        .map(|v| encode_object(v))
+                        .collect::<Result<Vec<_>>>()?;
+                    blocks::binomial_scatter(&round, root, Some(encoded)).await?;
+                    Ok(values.swap_remove(root))
+                })
+                .await
+        }
+    }
+
+    /// Collects every member's value at the root, in rank order (`comm.gather(x, root)`):
+    /// `Some(values)` at the root, `None` elsewhere.
+    fn gather<T: Serialize + DeserializeOwned + Send + 'static>(
+        &self,
+        value: T,
+        root: usize,
+    ) -> impl Future<Output = Result<Option<Vec<T>>>> + Send + 'static {
+        let (comm, round) = (self.comm().clone(), Round::start(self.comm()));
+        async move {
+            round
+                .run(async {
+                    check_root(&comm, root)?;
+                    let gathered =
+                        blocks::binomial_gather(&round, root, encode_object(&value)?).await?;
+                    let Some(blocks) = gathered else {
+                        return Ok(None);
+                    };
+                    decode_all(blocks, comm.rank(), value).map(Some)
+                })
+                .await
+        }
+    }
+
+    /// Collects every member's value at every member, in rank order (`comm.allgather(x)`).
+    /// Object sizes may differ between members, so the algorithm is the short-message one
+    /// unless forced.
+    fn allgather<T: Serialize + DeserializeOwned + Send + 'static>(
+        &self,
+        value: T,
+    ) -> impl Future<Output = Result<Vec<T>>> + Send + 'static {
+        let (comm, round, algorithms) = (
+            self.comm().clone(),
+            Round::start(self.comm()),
+            self.algorithms(),
+        );
+        async move {
+            round
+                .run(async {
+                    let algorithm = algorithms?.allgather(comm.size(), 0);
+                    let blocks =
+                        blocks::allgather(&round, encode_object(&value)?, algorithm).await?;
+                    decode_all(blocks, comm.rank(), value)
+                })
+                .await
+        }
+    }
+
+    /// Combines every member's value with `op` in rank order; the result at the root
+    /// (`comm.reduce(x, op, root)`).
+    fn reduce<T, O>(
+        &self,
+        value: T,
+        op: O,
+        root: usize,
+    ) -> impl Future<Output = Result<Option<T>>> + Send + 'static
+    where
+        T: Serialize + DeserializeOwned + Send + 'static,
+        O: Op<T> + 'static,
+    {
+        let (comm, round) = (self.comm().clone(), Round::start(self.comm()));
+        async move {
+            round
+                .run(async {
+                    check_root(&comm, root)?;
+                    let commutative = op.is_commutative();
+                    let reduced =
+                        reduce::reduce(&round, root, Object(value), &op as &dyn Op<T>, commutative)
+                            .await?;
+                    Ok(reduced.map(|o| o.0))
+                })
+                .await
+        }
+    }
+
+    /// Combines every member's value with `op` in rank order; the result everywhere
+    /// (`comm.allreduce(x, op)`). Recursive doubling unless forced (object sizes may differ).
+    fn allreduce<T, O>(&self, value: T, op: O) -> impl Future<Output = Result<T>> + Send + 'static
+    where
+        T: Serialize + DeserializeOwned + Send + 'static,
+        O: Op<T> + 'static,
+    {
+        let (round, algorithms) = (Round::start(self.comm()), self.algorithms());
+        async move {
+            round
+                .run(async {
+                    let algorithm = algorithms?.allreduce(0);
+                    let commutative = op.is_commutative();
+                    let reduced = reduce::allreduce(
+                        &round,
+                        Object(value),
+                        &op as &dyn Op<T>,
+                        commutative,
+                        algorithm,
+                    )
+                    .await?;
+                    Ok(reduced.0)
+                })
+                .await
+        }
+    }
+
+    /// Inclusive prefix reduction: member `i` gets `x0 ⊕ … ⊕ xi` (`comm.scan(x, op)`).
+    fn scan<T, O>(&self, value: T, op: O) -> impl Future<Output = Result<T>> + Send + 'static
+    where
+        T: Serialize + DeserializeOwned + Send + 'static,
+        O: Op<T> + 'static,
+    {
+        let round = Round::start(self.comm());
+        async move {
+            round
+                .run(async {
+                    let scanned =
+                        reduce::scan(&round, Object(value), &op as &dyn Op<T>, false).await?;
+                    scanned
+                        .map(|o| o.0)
+                        .ok_or_else(|| Error::InvalidArgument("scan produced nothing".into()))
+                })
+                .await
+        }
+    }
+
+    /// Exclusive prefix reduction: member `i > 0` gets `x0 ⊕ … ⊕ x(i-1)`, member 0 `None`
+    /// (`comm.exscan(x, op)`).
+    fn exscan<T, O>(
+        &self,
+        value: T,
+        op: O,
+    ) -> impl Future<Output = Result<Option<T>>> + Send + 'static
+    where
+        T: Serialize + DeserializeOwned + Send + 'static,
+        O: Op<T> + 'static,
+    {
+        let round = Round::start(self.comm());
+        async move {
+            round
+                .run(async {
+                    let scanned =
+                        reduce::scan(&round, Object(value), &op as &dyn Op<T>, true).await?;
+                    Ok(scanned.map(|o| o.0))
+                })
+                .await
+        }
+    }
+
+    // --- nonblocking objects ----------------------------------------------------------------
+
+    /// Nonblocking [`barrier`](Collectives::barrier) (`comm.Ibarrier()`).
+    fn ibarrier(&self) -> Request<'static, ()> {
+        start(self.barrier())
+    }
+
+    /// Nonblocking [`bcast`](Collectives::bcast) (`comm.ibcast`).
+    fn ibcast<T: Serialize + DeserializeOwned + Send + 'static>(
+        &self,
+        value: Option<T>,
+        root: usize,
+    ) -> Request<'static, T> {
+        start(self.bcast(value, root))
+    }
+
+    /// Nonblocking [`scatter`](Collectives::scatter).
+    fn iscatter<T: Serialize + DeserializeOwned + Send + 'static>(
+        &self,
+        values: Option<Vec<T>>,
+        root: usize,
+    ) -> Request<'static, T> {
+        start(self.scatter(values, root))
+    }
+
+    /// Nonblocking [`gather`](Collectives::gather).
+    fn igather<T: Serialize + DeserializeOwned + Send + 'static>(
+        &self,
+        value: T,
+        root: usize,
+    ) -> Request<'static, Option<Vec<T>>> {
+        start(self.gather(value, root))
+    }
+
+    /// Nonblocking [`allgather`](Collectives::allgather).
+    fn iallgather<T: Serialize + DeserializeOwned + Send + 'static>(
+        &self,
+        value: T,
+    ) -> Request<'static, Vec<T>> {
+        start(self.allgather(value))
+    }
+
+    /// Nonblocking [`reduce`](Collectives::reduce).
+    fn ireduce<T, O>(&self, value: T, op: O, root: usize) -> Request<'static, Option<T>>
+    where
+        T: Serialize + DeserializeOwned + Send + 'static,
+        O: Op<T> + 'static,
+    {
+        start(self.reduce(value, op, root))
+    }
+
+    /// Nonblocking [`allreduce`](Collectives::allreduce) (`comm.iallreduce`).
+    fn iallreduce<T, O>(&self, value: T, op: O) -> Request<'static, T>
+    where
+        T: Serialize + DeserializeOwned + Send + 'static,
+        O: Op<T> + 'static,
+    {
+        start(self.allreduce(value, op))
+    }
+
+    // --- typed buffers (mpi4py's uppercase collectives) ---------------------------------------
+
+    /// Broadcasts the root's buffer into every member's (`comm.Bcast(buf, root)`). Every
+    /// member's buffer must have the root's length.
+    fn bcast_buf<'a, T: Pod + Send + Sync>(
+        &self,
+        buf: &'a mut [T],
+        root: usize,
+    ) -> impl Future<Output = Result<()>> + Send + 'a {
+        let (comm, round, algorithms) = (
+            self.comm().clone(),
+            Round::start(self.comm()),
+            self.algorithms(),
+        );
+        async move {
+            round
+                .run(async {
+                    check_root(&comm, root)?;
+                    let algorithms = algorithms?;
+                    let mine = (comm.rank() == root)
+                        .then(|| Bytes::copy_from_slice(bytemuck::cast_slice(buf)));
+                    let bytes = blocks::bcast(&round, root, mine, &algorithms).await?;
+                    if comm.rank() != root {
+                        copy_exact(&bytes, buf, root)?;
+                    }
+                    Ok(())
+                })
+                .await
+        }
+    }
+
+    /// Scatters equal parts of the root's `send` buffer (`recv.len()` elements per member,
+    /// in rank order) into every member's `recv` (`comm.Scatter(send, recv, root)`). Only the
+    /// root's `send` is read; the others may pass an empty slice.
+    fn scatter_buf<'a, T: Pod + Send + Sync>(
+        &self,
+        send: &'a [T],
+        recv: &'a mut [T],
+        root: usize,
+    ) -> impl Future<Output = Result<()>> + Send + 'a {
+        let (comm, round) = (self.comm().clone(), Round::start(self.comm()));
+        async move {
+            round
+                .run(async {
+                    check_root(&comm, root)?;
+                    let blocks = if comm.rank() == root {
+                        check_len(
+                            "the scatter root's send buffer",
+                            send.len(),
+                            recv.len() * comm.size(),
+                        )?;
+                        let all = Bytes::copy_from_slice(bytemuck::cast_slice(send));
+                        let part = std::mem::size_of_val(recv);
+                        Some(
+                            (0..comm.size())
+                                .map(|i| all.slice(i * part..(i + 1) * part))
+                                .collect(),
+                        )
+                    } else {
+                        None
+                    };
+                    let mine = blocks::binomial_scatter(&round, root, blocks).await?;
+                    copy_exact(&mine, recv, root)
+                })
+                .await
+        }
+    }
+
+    /// Gathers every member's `send` buffer into the root's `recv`, in rank order
+    /// (`comm.Gather(send, recv, root)`). The root's `recv` holds `size × send.len()`
+    /// elements; the others' is not touched.
+    fn gather_buf<'a, T: Pod + Send + Sync>(
+        &self,
+        send: &'a [T],
+        recv: &'a mut [T],
+        root: usize,
+    ) -> impl Future<Output = Result<()>> + Send + 'a {
+        let (comm, round) = (self.comm().clone(), Round::start(self.comm()));
+        async move {
+            round
+                .run(async {
+                    check_root(&comm, root)?;
+                    if comm.rank() == root {
+                        check_len(
+                            "the gather root's receive buffer",
+                            recv.len(),
+                            send.len() * comm.size(),
+                        )?;
+                    }
+                    let mine = Bytes::copy_from_slice(bytemuck::cast_slice(send));
+                    if let Some(blocks) = blocks::binomial_gather(&round, root, mine).await? {
+                        scatter_into(blocks, recv)?;
+                    }
+                    Ok(())
+                })
+                .await
+        }
+    }
+
+    /// Gathers every member's `send` buffer into every member's `recv`, in rank order
+    /// (`comm.Allgather(send, recv)`); `recv` holds `size × send.len()` elements.
+    fn allgather_buf<'a, T: Pod + Send + Sync>(
+        &self,
+        send: &'a [T],
+        recv: &'a mut [T],
+    ) -> impl Future<Output = Result<()>> + Send + 'a {
+        let (comm, round, algorithms) = (
+            self.comm().clone(),
+            Round::start(self.comm()),
+            self.algorithms(),
+        );
+        async move {
+            round
+                .run(async {
+                    check_len(
+                        "the allgather receive buffer",
+                        recv.len(),
+                        send.len() * comm.size(),
+                    )?;
+                    let algorithm = algorithms?.allgather(comm.size(), std::mem::size_of_val(recv));
+                    let mine = Bytes::copy_from_slice(bytemuck::cast_slice(send));
+                    scatter_into(blocks::allgather(&round, mine, algorithm).await?, recv)
+                })
+                .await
+        }
+    }
+
+    /// Reduces every member's `send` element-wise with `op` into the root's `recv`
+    /// (`comm.Reduce(send, recv, op, root)`); the others' `recv` is not touched.
+    fn reduce_buf<'a, T: Pod + Send + Sync, O: Op<T> + 'static>(
+        &self,
+        send: &'a [T],
+        recv: &'a mut [T],
+        op: O,
+        root: usize,
+    ) -> impl Future<Output = Result<()>> + Send + 'a {
+        let (comm, round) = (self.comm().clone(), Round::start(self.comm()));
+        async move {
+            round
+                .run(async {
+                    check_root(&comm, root)?;
+                    if comm.rank() == root {
+                        check_len("the reduce root's receive buffer", recv.len(), send.len())?;
+                    }
+                    let commutative = op.is_commutative();
+                    let reduced = reduce::reduce(
+                        &round,
+                        root,
+                        Buffer(send.to_vec()),
+                        &op as &dyn Op<T>,
+                        commutative,
+                    )
+                    .await?;
+                    if let Some(reduced) = reduced {
+                        recv.copy_from_slice(&reduced.0);
+                    }
+                    Ok(())
+                })
+                .await
+        }
+    }
+
+    /// Reduces every member's `send` element-wise with `op` into every member's `recv`
+    /// (`comm.Allreduce(send, recv, op)`).
+    fn allreduce_buf<'a, T: Pod + Send + Sync, O: Op<T> + 'static>(
+        &self,
+        send: &'a [T],
+        recv: &'a mut [T],
+        op: O,
+    ) -> impl Future<Output = Result<()>> + Send + 'a {
+        let (round, algorithms) = (Round::start(self.comm()), self.algorithms());
+        async move {
+            round
+                .run(async {
+                    check_len("the allreduce receive buffer", recv.len(), send.len())?;
+                    let algorithm = algorithms?.allreduce(std::mem::size_of_val(send));
+                    let commutative = op.is_commutative();
+                    let reduced = reduce::allreduce(
+                        &round,
+                        Buffer(send.to_vec()),
+                        &op as &dyn Op<T>,
+                        commutative,
+                        algorithm,
+                    )
+                    .await?;
+                    recv.copy_from_slice(&reduced.0);
+                    Ok(())
+                })
+                .await
+        }
+    }
+
+    /// Inclusive element-wise prefix reduction into `recv` (`comm.Scan(send, recv, op)`).
+    fn scan_buf<'a, T: Pod + Send + Sync, O: Op<T> + 'static>(
+        &self,
+        send: &'a [T],
+        recv: &'a mut [T],
+        op: O,
+    ) -> impl Future<Output = Result<()>> + Send + 'a {
+        self.prefix_buf(send, recv, op, false)
+    }
+
+    /// Exclusive element-wise prefix reduction into `recv` (`comm.Exscan(send, recv, op)`);
+    /// member 0's `recv` is not touched.
+    fn exscan_buf<'a, T: Pod + Send + Sync, O: Op<T> + 'static>(
+        &self,
+        send: &'a [T],
+        recv: &'a mut [T],
+        op: O,
+    ) -> impl Future<Output = Result<()>> + Send + 'a {
+        self.prefix_buf(send, recv, op, true)
+    }
+
+    #[doc(hidden)]
+    fn prefix_buf<'a, T: Pod + Send + Sync, O: Op<T> + 'static>(
+        &self,
+        send: &'a [T],
+        recv: &'a mut [T],
+        op: O,
+        exclusive: bool,
+    ) -> impl Future<Output = Result<()>> + Send + 'a {
+        let round = Round::start(self.comm());
+        async move {
+            round
+                .run(async {
+                    check_len("the scan receive buffer", recv.len(), send.len())?;
+                    let scanned =
+                        reduce::scan(&round, Buffer(send.to_vec()), &op as &dyn Op<T>, exclusive)
+                            .await?;
+                    if let Some(scanned) = scanned {
+                        recv.copy_from_slice(&scanned.0);
+                    }
+                    Ok(())
+                })
+                .await
+        }
+    }
+}
+
+/// Decodes gathered object blocks, keeping this member's own value instead of decoding it.
+fn decode_all<T: DeserializeOwned>(blocks: Vec<Bytes>, me: usize, mine: T) -> Result<Vec<T>> {
+    let mut mine = Some(mine);
+    blocks
+        .iter()
+        .enumerate()
+        .map(|(rank, block)| match rank == me {
+            true => Ok(mine.take().expect("own block appears once")),
+            false => decode_object(block, rank),
+        })
+        .collect()
+}
+
+/// Copies one block per member into consecutive equal parts of `out`.
+fn scatter_into<T: Pod>(blocks: Vec<Bytes>, out: &mut [T]) -> Result<()> {
+    let part = out.len() / blocks.len().max(1);
+    for (rank, (block, chunk)) in blocks.iter().zip(out.chunks_mut(part.max(1))).enumerate() {
+        copy_exact(block, chunk, rank)?;
+    }
+    Ok(())
+}

@@ -50,6 +50,8 @@ struct Shared {
     group: Arc<[usize]>,
     /// Counts `dup`/`split` calls, which every member makes in the same order.
     children: AtomicU64,
+    /// Counts collective operations, which every member starts in the same order.
+    collectives: AtomicU64,
 }
 
 /// A communicator (`MPI_Comm`): a group of ranks that exchange messages in a context of their
@@ -91,6 +93,7 @@ impl Comm {
                 rank,
                 group,
                 children: AtomicU64::new(0),
+                collectives: AtomicU64::new(0),
             }),
             plane: Plane::PointToPoint,
         }
@@ -216,6 +219,14 @@ impl Comm {
     /// communicator never matches them, whatever the tags.
     pub fn collective_view(&self) -> Comm {
         self.on_plane(Plane::Collective)
+    }
+
+    /// Reserves the tag of the next collective operation on this communicator. Every member
+    /// starts collectives in the same order (MPI requires it), so every member gets the same
+    /// tag for the same operation, and operations in flight together never match each other's
+    /// messages (as long as fewer than 2^31 are in flight at once).
+    pub fn next_collective_tag(&self) -> i32 {
+        (self.shared.collectives.fetch_add(1, Ordering::Relaxed) & TAG_UB as u64) as i32
     }
 
     /// Flushes what the transport still buffers and tells the other ranks this one is done
@@ -397,6 +408,32 @@ impl Comm {
         async move {
             sent?;
             incoming.await
+        }
+    }
+
+    // --- raw bytes ------------------------------------------------------------------------
+
+    /// Sends bytes as they are; the transport takes the `Bytes` without copying where it can.
+    pub fn send_bytes(
+        &self,
+        payload: Bytes,
+        dest: usize,
+        tag: i32,
+    ) -> impl Future<Output = Result<()>> + Send + 'static {
+        std::future::ready(self.start_send(dest, tag, Ok(payload)))
+    }
+
+    /// Receives a message's bytes as they arrived, without copying them.
+    pub fn recv_bytes(
+        &self,
+        source: impl Into<Source>,
+        tag: impl Into<TagFilter>,
+    ) -> impl Future<Output = Result<(Bytes, Status)>> + Send + 'static {
+        let incoming = self.post(source.into(), tag.into());
+        async move {
+            let arrival = incoming?.await?;
+            let status = status_of(&arrival);
+            Ok((arrival.frame.payload, status))
         }
     }
 

@@ -100,6 +100,16 @@ pub enum Error {
         reason: String,
     },
 
+    /// A collective operation failed at another member, which told the rest so that none of
+    /// them waits for it.
+    #[error("collective operation failed at rank {rank}: {reason}")]
+    CollectiveFailed {
+        /// World rank of the member where it failed.
+        rank: usize,
+        /// That member's error.
+        reason: String,
+    },
+
     /// An argument that is neither a rank nor a tag is out of its range.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
@@ -118,7 +128,8 @@ impl Error {
         match self {
             Error::PeerLost { rank }
             | Error::PeerFinished { rank }
-            | Error::MalformedFrame { rank, .. } => Some(*rank),
+            | Error::MalformedFrame { rank, .. }
+            | Error::CollectiveFailed { rank, .. } => Some(*rank),
             _ => None,
         }
     }

@@ -48,6 +48,7 @@ mod request;
 mod status;
 pub mod transport;
 
+pub use bytes::Bytes;
 pub use comm::Comm;
 pub use error::{Error, Result};
 pub use frame::{Frame, FrameKind, Header};

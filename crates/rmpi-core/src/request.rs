@@ -33,7 +33,9 @@ impl<T> fmt::Debug for Request<'_, T> {
 }
 
 impl<'a, T> Request<'a, T> {
-    pub(crate) fn new(operation: impl Future<Output = Result<T>> + Send + 'a) -> Self {
+    /// Wraps an operation that is already under way (its first steps taken when it was
+    /// called) as a request; used by collectives and other layers built on rmpi-core.
+    pub fn new(operation: impl Future<Output = Result<T>> + Send + 'a) -> Self {
         Request {
             operation: Some(Box::pin(operation)),
         }

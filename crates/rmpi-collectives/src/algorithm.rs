@@ -1,0 +1,176 @@
+//! Which algorithm each collective uses, and how to force one.
+//!
+//! By default the choice follows MPICH's defaults, by communicator size and message size. It
+//! can be forced for the whole process with environment variables (`RMPI_BCAST_ALGORITHM`,
+//! `RMPI_ALLGATHER_ALGORITHM`, `RMPI_ALLREDUCE_ALGORITHM`; values are the snake_case variant
+//! names, e.g. `RMPI_BCAST_ALGORITHM=binomial`) or per call site with
+//! [`Collectives::with_algorithms`](crate::Collectives::with_algorithms), so algorithms can be
+//! benchmarked side by side. Where the root's choice matters (bcast), the root decides and
+//! tells the others, so members with different settings still agree.
+
+use std::sync::OnceLock;
+
+use rmpi_core::{Error, Result};
+
+/// MPICH's `MPIR_CVAR_BCAST_SHORT_MSG_SIZE`: below it, a binomial tree.
+const BCAST_SHORT: usize = 12 * 1024;
+/// MPICH's `MPIR_CVAR_BCAST_MIN_PROCS`: fewer ranks always use the binomial tree.
+const BCAST_MIN_PROCS: usize = 8;
+/// MPICH's `MPIR_CVAR_ALLGATHER_SHORT_MSG_SIZE` (total bytes gathered).
+const ALLGATHER_SHORT: usize = 80 * 1024;
+/// MPICH's `MPIR_CVAR_ALLGATHER_LONG_MSG_SIZE` (total bytes gathered).
+const ALLGATHER_LONG: usize = 512 * 1024;
+/// MPICH's `MPIR_CVAR_ALLREDUCE_SHORT_MSG_SIZE`.
+const ALLREDUCE_SHORT: usize = 2 * 1024;
+
+macro_rules! algorithm_enum {
+    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[non_exhaustive]
+        pub enum $name {
+            $($(#[$vdoc])* $variant),+
+        }
+
+        impl $name {
+            /// Every algorithm of this collective.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            /// The name used in environment variables.
+            pub fn name(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+
+            fn parse(text: &str) -> Option<Self> {
+                match text { $($text => Some($name::$variant),)+ _ => None }
+            }
+        }
+    };
+}
+
+algorithm_enum! {
+    /// Broadcast algorithms.
+    BcastAlgorithm {
+        /// Binomial tree: log2(n) rounds of whole-message sends. Short messages, few ranks.
+        Binomial = "binomial",
+        /// Binomial scatter of n pieces, then a ring allgather of the pieces (van de Geijn):
+        /// about twice the message in total per rank, whatever n. Long messages.
+        ScatterAllgather = "scatter_allgather",
+    }
+}
+
+algorithm_enum! {
+    /// Allgather algorithms.
+    AllgatherAlgorithm {
+        /// Recursive doubling: log2(n) exchanges of doubling size (non-powers of two fold the
+        /// extra ranks in first).
+        RecursiveDoubling = "recursive_doubling",
+        /// Bruck's algorithm: ceil(log2 n) rounds for any n. Short messages.
+        Bruck = "bruck",
+        /// Ring: n-1 rounds, each moving one block to the right neighbour. Long messages.
+        Ring = "ring",
+    }
+}
+
+algorithm_enum! {
+    /// Allreduce algorithms.
+    AllreduceAlgorithm {
+        /// Recursive doubling: log2(n) exchanges of the whole vector. Short messages, and any
+        /// non-commutative operation.
+        RecursiveDoubling = "recursive_doubling",
+        /// Binomial reduce to rank 0, then binomial broadcast.
+        ReduceBcast = "reduce_bcast",
+    }
+}
+
+/// Forced algorithms; `None` leaves the choice to message and communicator size.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Algorithms {
+    /// Broadcast.
+    pub bcast: Option<BcastAlgorithm>,
+    /// Allgather.
+    pub allgather: Option<AllgatherAlgorithm>,
+    /// Allreduce.
+    pub allreduce: Option<AllreduceAlgorithm>,
+}
+
+impl Algorithms {
+    /// The choices forced by `RMPI_*_ALGORITHM` environment variables, read once per process.
+    /// An unknown value is an error naming the variable and the accepted values.
+    pub fn from_env() -> Result<Algorithms> {
+        static FROM_ENV: OnceLock<Result<Algorithms, String>> = OnceLock::new();
+        FROM_ENV
+            .get_or_init(|| {
+                Ok(Algorithms {
+                    bcast: env_choice(
+                        "RMPI_BCAST_ALGORITHM",
+                        BcastAlgorithm::ALL,
+                        BcastAlgorithm::parse,
+                        BcastAlgorithm::name,
+                    )?,
+                    allgather: env_choice(
+                        "RMPI_ALLGATHER_ALGORITHM",
+                        AllgatherAlgorithm::ALL,
+                        AllgatherAlgorithm::parse,
+                        AllgatherAlgorithm::name,
+                    )?,
+                    allreduce: env_choice(
+                        "RMPI_ALLREDUCE_ALGORITHM",
+                        AllreduceAlgorithm::ALL,
+                        AllreduceAlgorithm::parse,
+                        AllreduceAlgorithm::name,
+                    )?,
+                })
+            })
+            .clone()
+            .map_err(Error::InvalidArgument)
+    }
+
+    pub(crate) fn bcast(&self, ranks: usize, bytes: usize) -> BcastAlgorithm {
+        self.bcast
+            .unwrap_or(if bytes < BCAST_SHORT || ranks < BCAST_MIN_PROCS {
+                BcastAlgorithm::Binomial
+            } else {
+                BcastAlgorithm::ScatterAllgather
+            })
+    }
+
+    pub(crate) fn allgather(&self, ranks: usize, total_bytes: usize) -> AllgatherAlgorithm {
+        self.allgather.unwrap_or(if total_bytes >= ALLGATHER_LONG {
+            AllgatherAlgorithm::Ring
+        } else if ranks.is_power_of_two() {
+            AllgatherAlgorithm::RecursiveDoubling
+        } else if total_bytes < ALLGATHER_SHORT {
+            AllgatherAlgorithm::Bruck
+        } else {
+            AllgatherAlgorithm::Ring
+        })
+    }
+
+    pub(crate) fn allreduce(&self, bytes: usize) -> AllreduceAlgorithm {
+        self.allreduce.unwrap_or(if bytes <= ALLREDUCE_SHORT {
+            AllreduceAlgorithm::RecursiveDoubling
+        } else {
+            AllreduceAlgorithm::ReduceBcast
+        })
+    }
+}
+
+fn env_choice<A: Copy>(
+    variable: &str,
+    all: &[A],
+    parse: fn(&str) -> Option<A>,
+    name: fn(A) -> &'static str,
+) -> Result<Option<A>, String> {
+    match std::env::var(variable) {
+        Err(_) => Ok(None),
+        Ok(text) if text.is_empty() || text == "auto" => Ok(None),
+        Ok(text) => parse(&text).map(Some).ok_or_else(|| {
+            let names: Vec<&str> = all.iter().map(|a| name(*a)).collect();
+            format!(
+                "{variable}={text}: expected auto or one of {}",
+                names.join(", ")
+            )
+        }),
+    }
+}

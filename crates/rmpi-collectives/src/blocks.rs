@@ -1,0 +1,350 @@
+//! Algorithms that move blocks of bytes: barrier, bcast, scatter, gather, allgather.
+//!
+//! Both flavours run on these: a typed buffer is one block of its bytes, an object is one
+//! block of its encoding. Blocks may differ in size from rank to rank (objects do), so lists
+//! of blocks travel with their lengths. Trees work in ranks relative to the root, so the root
+//! is always relative rank 0. Every rank count works, powers of two or not.
+
+use rmpi_core::{Bytes, Error, Result};
+
+use crate::algorithm::{Algorithms, AllgatherAlgorithm, BcastAlgorithm};
+use crate::round::Round;
+
+fn relative(rank: usize, root: usize, n: usize) -> usize {
+    (rank + n - root) % n
+}
+
+fn absolute(relative: usize, root: usize, n: usize) -> usize {
+    (relative + root) % n
+}
+
+/// Frames a list of blocks: count, each length, then the bytes.
+pub(crate) fn encode_blocks<'a>(blocks: impl ExactSizeIterator<Item = &'a Bytes> + Clone) -> Bytes {
+    let mut header = Vec::with_capacity(8 * (blocks.len() + 1));
+    header.extend_from_slice(&(blocks.len() as u64).to_le_bytes());
+    for block in blocks.clone() {
+        header.extend_from_slice(&(block.len() as u64).to_le_bytes());
+    }
+    Round::frame_parts(std::iter::once(header.as_slice()).chain(blocks.map(|b| b.as_ref())))
+}
+
+/// Reads a framed list of exactly `expected` blocks, without copying them.
+pub(crate) fn decode_blocks(message: &Bytes, expected: usize) -> Result<Vec<Bytes>> {
+    let body = Round::body(message);
+    let malformed = |what: &str| Error::InvalidArgument(format!("malformed block list: {what}"));
+    let word = |at: usize| -> Result<usize> {
+        let bytes = body
+            .get(at..at + 8)
+            .ok_or_else(|| malformed("truncated header"))?;
+        let mut word = [0u8; 8];
+        word.copy_from_slice(bytes);
+        usize::try_from(u64::from_le_bytes(word)).map_err(|_| malformed("length overflows"))
+    };
+    let count = word(0)?;
+    if count != expected {
+        return Err(malformed(&format!(
+            "{count} blocks where {expected} were expected"
+        )));
+    }
+    let mut offset = 8 * (count + 1);
+    let mut blocks = Vec::with_capacity(count);
+    for i in 0..count {
+        let len = word(8 * (i + 1))?;
+        let end = offset.checked_add(len).filter(|&end| end <= body.len());
+        let end = end.ok_or_else(|| malformed("block runs past the message"))?;
+        blocks.push(body.slice(offset..end));
+        offset = end;
+    }
+    if offset != body.len() {
+        return Err(malformed("trailing bytes"));
+    }
+    Ok(blocks)
+}
+
+/// Dissemination barrier: in round k every rank signals rank + 2^k and waits for rank - 2^k;
+/// after ceil(log2 n) rounds everyone has heard, directly or not, from everyone.
+pub(crate) async fn barrier(round: &Round) -> Result<()> {
+    let (rank, n) = (round.rank(), round.size());
+    let mut distance = 1;
+    while distance < n {
+        round.send((rank + distance) % n, Round::frame(&[])).await?;
+        round.recv_exact((rank + n - distance) % n, 0).await?;
+        distance *= 2;
+    }
+    Ok(())
+}
+
+/// Binomial-tree broadcast of one framed message, forwarded without copies.
+pub(crate) async fn binomial_bcast(
+    round: &Round,
+    root: usize,
+    message: Option<Bytes>,
+) -> Result<Bytes> {
+    let n = round.size();
+    let me = relative(round.rank(), root, n);
+    let mut mask = 1;
+    let mut message = message;
+    while mask < n {
+        if me & mask != 0 {
+            message = Some(round.recv(absolute(me - mask, root, n)).await?);
+            break;
+        }
+        mask <<= 1;
+    }
+    let message = message.ok_or_else(|| Error::InvalidArgument("bcast root has no data".into()))?;
+    mask >>= 1;
+    while mask > 0 {
+        if me + mask < n {
+            round
+                .send(absolute(me + mask, root, n), message.clone())
+                .await?;
+        }
+        mask >>= 1;
+    }
+    Ok(message)
+}
+
+/// Binomial-tree scatter: the root holds one block per rank (indexed by rank); each subtree
+/// receives its blocks in one message. Returns this rank's block.
+pub(crate) async fn binomial_scatter(
+    round: &Round,
+    root: usize,
+    blocks: Option<Vec<Bytes>>,
+) -> Result<Bytes> {
+    let n = round.size();
+    let me = relative(round.rank(), root, n);
+    // `held[i]` is the block of relative rank me + i.
+    let mut held: Vec<Bytes> = match blocks {
+        Some(blocks) if me == 0 => (0..n)
+            .map(|r| blocks[absolute(r, root, n)].clone())
+            .collect(),
+        _ => Vec::new(),
+    };
+    let mut mask = 1;
+    while mask < n {
+        if me & mask != 0 {
+            let span = mask.min(n - me);
+            held = decode_blocks(&round.recv(absolute(me - mask, root, n)).await?, span)?;
+            break;
+        }
+        mask <<= 1;
+    }
+    mask >>= 1;
+    while mask > 0 {
+        if me + mask < n {
+            let span = mask.min(n - me - mask);
+            let message = encode_blocks(held[mask..mask + span].iter());
+            round.send(absolute(me + mask, root, n), message).await?;
+        }
+        mask >>= 1;
+    }
+    held.into_iter()
+        .next()
+        .ok_or_else(|| Error::InvalidArgument("scatter root has no data".into()))
+}
+
+/// Binomial-tree gather: returns every rank's block, indexed by rank, at the root.
+pub(crate) async fn binomial_gather(
+    round: &Round,
+    root: usize,
+    mine: Bytes,
+) -> Result<Option<Vec<Bytes>>> {
+    let n = round.size();
+    let me = relative(round.rank(), root, n);
+    // `held[i]` is the block of relative rank me + i.
+    let mut held = vec![mine];
+    let mut mask = 1;
+    while mask < n {
+        if me & mask == 0 {
+            let child = me | mask;
+            if child < n {
+                let span = mask.min(n - child);
+                let message = round.recv(absolute(child, root, n)).await?;
+                held.extend(decode_blocks(&message, span)?);
+            }
+        } else {
+            round
+                .send(absolute(me - mask, root, n), encode_blocks(held.iter()))
+                .await?;
+            return Ok(None);
+        }
+        mask <<= 1;
+    }
+    Ok(Some(
+        (0..n).map(|r| held[relative(r, root, n)].clone()).collect(),
+    ))
+}
+
+/// Allgather of one block per rank; returns every block, indexed by rank.
+pub(crate) async fn allgather(
+    round: &Round,
+    mine: Bytes,
+    algorithm: AllgatherAlgorithm,
+) -> Result<Vec<Bytes>> {
+    match algorithm {
+        AllgatherAlgorithm::Ring => ring_allgather(round, mine).await,
+        AllgatherAlgorithm::Bruck => bruck_allgather(round, mine).await,
+        AllgatherAlgorithm::RecursiveDoubling => recursive_doubling_allgather(round, mine).await,
+    }
+}
+
+async fn ring_allgather(round: &Round, mine: Bytes) -> Result<Vec<Bytes>> {
+    let (rank, n) = (round.rank(), round.size());
+    let (left, right) = ((rank + n - 1) % n, (rank + 1) % n);
+    let mut blocks: Vec<Option<Bytes>> = vec![None; n];
+    blocks[rank] = Some(mine);
+    for step in 0..n - 1 {
+        let outgoing = (rank + n - step) % n;
+        let incoming = (rank + n - step - 1) % n;
+        let block = blocks[outgoing]
+            .clone()
+            .expect("received in the previous step");
+        round
+            .send(right, encode_blocks(std::iter::once(&block)))
+            .await?;
+        let message = round.recv(left).await?;
+        blocks[incoming] = decode_blocks(&message, 1)?.pop();
+    }
+    Ok(blocks
+        .into_iter()
+        .map(|b| b.expect("ring visits every rank"))
+        .collect())
+}
+
+async fn bruck_allgather(round: &Round, mine: Bytes) -> Result<Vec<Bytes>> {
+    let (rank, n) = (round.rank(), round.size());
+    // `held[i]` is the block of rank (rank + i) % n.
+    let mut held = vec![mine];
+    let mut distance = 1;
+    while distance < n {
+        let count = distance.min(n - distance);
+        let dest = (rank + n - distance) % n;
+        let source = (rank + distance) % n;
+        round
+            .send(dest, encode_blocks(held[..count].iter()))
+            .await?;
+        held.extend(decode_blocks(&round.recv(source).await?, count)?);
+        distance *= 2;
+    }
+    Ok((0..n).map(|r| held[(r + n - rank) % n].clone()).collect())
+}
+
+async fn recursive_doubling_allgather(round: &Round, mine: Bytes) -> Result<Vec<Bytes>> {
+    let (rank, n) = (round.rank(), round.size());
+    let pof2 = if n.is_power_of_two() {
+        n
+    } else {
+        n.next_power_of_two() / 2
+    };
+    // Ranks beyond the largest power of two hand their block to a partner and sit out.
+    if rank >= pof2 {
+        round
+            .send(rank - pof2, encode_blocks(std::iter::once(&mine)))
+            .await?;
+        return decode_blocks(&round.recv(rank - pof2).await?, n);
+    }
+    // `held[r]` for rank r, filled in as the doubling proceeds.
+    let mut held: Vec<Option<Bytes>> = vec![None; n];
+    held[rank] = Some(mine);
+    let extra = rank + pof2;
+    if extra < n {
+        held[extra] = decode_blocks(&round.recv(extra).await?, 1)?.pop();
+    }
+    // Each rank < pof2 stands for itself and its extra; exchange groups of growing size.
+    let group = |base: usize, size: usize| -> Vec<usize> {
+        (base..base + size)
+            .flat_map(|r| [r, r + pof2])
+            .filter(|&r| r < n)
+            .collect()
+    };
+    let mut mask = 1;
+    while mask < pof2 {
+        let partner = rank ^ mask;
+        let mine_base = rank & !(mask - 1);
+        let theirs_base = partner & !(mask - 1);
+        let mine_ranks = group(mine_base, mask);
+        let theirs_ranks = group(theirs_base, mask);
+        let outgoing: Vec<Bytes> = mine_ranks
+            .iter()
+            .map(|&r| held[r].clone().expect("held before exchanging"))
+            .collect();
+        round.send(partner, encode_blocks(outgoing.iter())).await?;
+        let incoming = decode_blocks(&round.recv(partner).await?, theirs_ranks.len())?;
+        for (r, block) in theirs_ranks.into_iter().zip(incoming) {
+            held[r] = Some(block);
+        }
+        mask <<= 1;
+    }
+    let all: Vec<Bytes> = held
+        .into_iter()
+        .map(|b| b.expect("every rank gathered"))
+        .collect();
+    if extra < n {
+        round.send(extra, encode_blocks(all.iter())).await?;
+    }
+    Ok(all)
+}
+
+/// Broadcast of bytes. The root picks the algorithm from the size and tells the others in a
+/// small header (carrying the data itself when the tree is used), so every member agrees on
+/// the algorithm and the size even where only the root knows it.
+pub(crate) async fn bcast(
+    round: &Round,
+    root: usize,
+    data: Option<Bytes>,
+    algorithms: &Algorithms,
+) -> Result<Bytes> {
+    let n = round.size();
+    const HEADER: usize = 9;
+    let header = match &data {
+        Some(data) => {
+            let algorithm = algorithms.bcast(n, data.len());
+            let mut header = vec![algorithm as u8];
+            header.extend_from_slice(&(data.len() as u64).to_le_bytes());
+            let message = match algorithm {
+                BcastAlgorithm::Binomial => Round::frame_parts([header.as_slice(), data.as_ref()]),
+                _ => Round::frame(&header),
+            };
+            Some(message)
+        }
+        None => None,
+    };
+    let header = binomial_bcast(round, root, header).await?;
+    let body = Round::body(&header);
+    let (algorithm, len) = match body.get(..HEADER) {
+        Some(h) => {
+            let mut len = [0u8; 8];
+            len.copy_from_slice(&h[1..HEADER]);
+            (h[0], u64::from_le_bytes(len) as usize)
+        }
+        None => return Err(Error::InvalidArgument("bcast header is truncated".into())),
+    };
+    if algorithm == BcastAlgorithm::Binomial as u8 {
+        let data = body.slice(HEADER..);
+        if data.len() != len {
+            return Err(Error::InvalidArgument(
+                "bcast data does not match its header".into(),
+            ));
+        }
+        return Ok(data);
+    }
+    // Scatter n pieces of the message, then gather them all everywhere.
+    let piece = len.div_ceil(n).max(1);
+    let pieces = data.map(|data| {
+        (0..n)
+            .map(|i| data.slice((i * piece).min(len)..((i + 1) * piece).min(len)))
+            .collect()
+    });
+    let mine = binomial_scatter(round, root, pieces).await?;
+    let pieces = ring_allgather(round, mine).await?;
+    let mut out = Vec::with_capacity(len);
+    for piece in &pieces {
+        out.extend_from_slice(piece);
+    }
+    if out.len() != len {
+        return Err(Error::InvalidArgument(
+            "bcast pieces do not add up to the message".into(),
+        ));
+    }
+    Ok(Bytes::from(out))
+}

@@ -1,0 +1,185 @@
+//! Reduction operations: MPI's built-in ones and user-defined closures.
+//!
+//! An [`Op<T>`] combines two values, the first always from lower ranks than the second, so a
+//! non-commutative operation gets MPI's rank order: the result of a reduction over ranks
+//! 0..n is `x0 ⊕ x1 ⊕ … ⊕ x(n-1)`. On typed buffers an operation applies element by element.
+//! Integer arithmetic wraps instead of panicking on overflow.
+
+/// A reduction operation on `T`.
+pub trait Op<T>: Send + Sync {
+    /// `lower ⊕ higher`, where `lower` comes from lower ranks.
+    fn apply(&self, lower: &T, higher: &T) -> T;
+
+    /// Whether operands may be combined in any order (enables more algorithms).
+    fn is_commutative(&self) -> bool {
+        true
+    }
+}
+
+macro_rules! builtin {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+        pub struct $name;
+    };
+}
+
+builtin!(
+    /// Sum (`MPI_SUM`).
+    Sum
+);
+builtin!(
+    /// Product (`MPI_PROD`).
+    Prod
+);
+builtin!(
+    /// Minimum (`MPI_MIN`).
+    Min
+);
+builtin!(
+    /// Maximum (`MPI_MAX`).
+    Max
+);
+builtin!(
+    /// Logical and, non-zero being true (`MPI_LAND`).
+    LogicalAnd
+);
+builtin!(
+    /// Logical or (`MPI_LOR`).
+    LogicalOr
+);
+builtin!(
+    /// Logical exclusive or (`MPI_LXOR`).
+    LogicalXor
+);
+builtin!(
+    /// Bitwise and (`MPI_BAND`).
+    BitAnd
+);
+builtin!(
+    /// Bitwise or (`MPI_BOR`).
+    BitOr
+);
+builtin!(
+    /// Bitwise exclusive or (`MPI_BXOR`).
+    BitXor
+);
+builtin!(
+    /// Minimum value with the lowest index holding it (`MPI_MINLOC`), on `(value, index)`.
+    MinLoc
+);
+builtin!(
+    /// Maximum value with the lowest index holding it (`MPI_MAXLOC`), on `(value, index)`.
+    MaxLoc
+);
+
+macro_rules! integer_ops {
+    ($($t:ty),*) => {$(
+        impl Op<$t> for Sum { fn apply(&self, a: &$t, b: &$t) -> $t { a.wrapping_add(*b) } }
+        impl Op<$t> for Prod { fn apply(&self, a: &$t, b: &$t) -> $t { a.wrapping_mul(*b) } }
+        impl Op<$t> for Min { fn apply(&self, a: &$t, b: &$t) -> $t { *a.min(b) } }
+        impl Op<$t> for Max { fn apply(&self, a: &$t, b: &$t) -> $t { *a.max(b) } }
+        impl Op<$t> for LogicalAnd { fn apply(&self, a: &$t, b: &$t) -> $t { (*a != 0 && *b != 0) as $t } }
+        impl Op<$t> for LogicalOr { fn apply(&self, a: &$t, b: &$t) -> $t { (*a != 0 || *b != 0) as $t } }
+        impl Op<$t> for LogicalXor { fn apply(&self, a: &$t, b: &$t) -> $t { ((*a != 0) != (*b != 0)) as $t } }
+        impl Op<$t> for BitAnd { fn apply(&self, a: &$t, b: &$t) -> $t { a & b } }
+        impl Op<$t> for BitOr { fn apply(&self, a: &$t, b: &$t) -> $t { a | b } }
+        impl Op<$t> for BitXor { fn apply(&self, a: &$t, b: &$t) -> $t { a ^ b } }
+    )*};
+}
+
+integer_ops!(i8, i16, i32, i64, i128, isize, u8, u16, u32, u64, u128, usize);
+
+macro_rules! float_ops {
+    ($($t:ty),*) => {$(
+        impl Op<$t> for Sum { fn apply(&self, a: &$t, b: &$t) -> $t { a + b } }
+        impl Op<$t> for Prod { fn apply(&self, a: &$t, b: &$t) -> $t { a * b } }
+        impl Op<$t> for Min { fn apply(&self, a: &$t, b: &$t) -> $t { a.min(*b) } }
+        impl Op<$t> for Max { fn apply(&self, a: &$t, b: &$t) -> $t { a.max(*b) } }
+    )*};
+}
+
+float_ops!(f32, f64);
+
+impl Op<bool> for LogicalAnd {
+    fn apply(&self, a: &bool, b: &bool) -> bool {
+        *a && *b
+    }
+}
+
+impl Op<bool> for LogicalOr {
+    fn apply(&self, a: &bool, b: &bool) -> bool {
+        *a || *b
+    }
+}
+
+impl Op<bool> for LogicalXor {
+    fn apply(&self, a: &bool, b: &bool) -> bool {
+        a != b
+    }
+}
+
+impl<V: PartialOrd + Clone + Send + Sync, I: Ord + Clone + Send + Sync> Op<(V, I)> for MinLoc {
+    fn apply(&self, a: &(V, I), b: &(V, I)) -> (V, I) {
+        if b.0 < a.0 || (b.0 == a.0 && b.1 < a.1) {
+            b.clone()
+        } else {
+            a.clone()
+        }
+    }
+}
+
+impl<V: PartialOrd + Clone + Send + Sync, I: Ord + Clone + Send + Sync> Op<(V, I)> for MaxLoc {
+    fn apply(&self, a: &(V, I), b: &(V, I)) -> (V, I) {
+        if b.0 > a.0 || (b.0 == a.0 && b.1 < a.1) {
+            b.clone()
+        } else {
+            a.clone()
+        }
+    }
+}
+
+/// A user-defined operation (`MPI_Op_create`) from a closure.
+#[derive(Debug, Clone, Copy)]
+pub struct UserOp<F> {
+    combine: F,
+    commutative: bool,
+}
+
+impl<F> UserOp<F> {
+    /// An operation whose operands may be combined in any order.
+    pub fn commutative(combine: F) -> Self {
+        UserOp {
+            combine,
+            commutative: true,
+        }
+    }
+
+    /// An operation applied strictly in rank order: `((x0 ⊕ x1) ⊕ x2) …` up to associativity.
+    pub fn non_commutative(combine: F) -> Self {
+        UserOp {
+            combine,
+            commutative: false,
+        }
+    }
+}
+
+impl<T, F: Fn(&T, &T) -> T + Send + Sync> Op<T> for UserOp<F> {
+    fn apply(&self, lower: &T, higher: &T) -> T {
+        (self.combine)(lower, higher)
+    }
+
+    fn is_commutative(&self) -> bool {
+        self.commutative
+    }
+}
+
+impl<T, O: Op<T> + ?Sized> Op<T> for &O {
+    fn apply(&self, lower: &T, higher: &T) -> T {
+        (**self).apply(lower, higher)
+    }
+
+    fn is_commutative(&self) -> bool {
+        (**self).is_commutative()
+    }
+}

@@ -1,0 +1,131 @@
+//! One collective invocation on the wire: its tag, its messages, and how it fails.
+//!
+//! Every collective call takes the communicator's next collective tag when it is called and
+//! talks only on the communicator's collective context, so concurrent collectives and user
+//! point-to-point traffic never match each other's messages.
+//!
+//! Every message starts with one status byte: `OK` is followed by the algorithm's data,
+//! `ABORT` by the world rank where the failure happened and its error text. A member whose part fails (a bad argument, a lost peer, an abort
+//! it received) sends an abort to every other member before returning its error. Each member
+//! waits only on members that either finish their part or abort, so every member returns:
+//! some with results, the rest with [`Error::CollectiveFailed`] naming the member that failed.
+//! An abort that reaches a member after it finished is left unread.
+
+use std::future::Future;
+
+use rmpi_core::{Bytes, Comm, Error, Result};
+
+const OK: u8 = 0;
+const ABORT: u8 = 1;
+
+/// A collective in progress on one member.
+#[derive(Debug)]
+pub(crate) struct Round {
+    comm: Comm,
+    tag: i32,
+}
+
+impl Round {
+    /// Reserves the communicator's next collective tag; call when the collective is called.
+    pub(crate) fn start(comm: &Comm) -> Round {
+        Round {
+            tag: comm.next_collective_tag(),
+            comm: comm.collective_view(),
+        }
+    }
+
+    pub(crate) fn rank(&self) -> usize {
+        self.comm.rank()
+    }
+
+    pub(crate) fn size(&self) -> usize {
+        self.comm.size()
+    }
+
+    /// Frames `body` as a data message.
+    pub(crate) fn frame(body: &[u8]) -> Bytes {
+        let mut message = Vec::with_capacity(body.len() + 1);
+        message.push(OK);
+        message.extend_from_slice(body);
+        Bytes::from(message)
+    }
+
+    /// Frames the concatenation of `parts` as one data message.
+    pub(crate) fn frame_parts<'a>(parts: impl IntoIterator<Item = &'a [u8]>) -> Bytes {
+        let mut message = vec![OK];
+        for part in parts {
+            message.extend_from_slice(part);
+        }
+        Bytes::from(message)
+    }
+
+    /// The data of a framed message.
+    pub(crate) fn body(message: &Bytes) -> Bytes {
+        message.slice(1..)
+    }
+
+    /// Sends a framed message (one made by [`Round::frame`] or received), without copying it.
+    pub(crate) async fn send(&self, dest: usize, message: Bytes) -> Result<()> {
+        self.comm.send_bytes(message, dest, self.tag).await
+    }
+
+    /// Receives the next framed data message from `source`; an abort becomes an error.
+    pub(crate) async fn recv(&self, source: usize) -> Result<Bytes> {
+        let (message, _) = self.comm.recv_bytes(source, self.tag).await?;
+        match message.first() {
+            Some(&OK) => Ok(message),
+            Some(&ABORT) if message.len() >= 9 => {
+                let mut origin = [0u8; 8];
+                origin.copy_from_slice(&message[1..9]);
+                Err(Error::CollectiveFailed {
+                    rank: u64::from_le_bytes(origin) as usize,
+                    reason: String::from_utf8_lossy(&message[9..]).into_owned(),
+                })
+            }
+            _ => Err(Error::MalformedFrame {
+                rank: self.comm.world_rank(source).unwrap_or(source),
+                reason: "collective message without a status byte".into(),
+            }),
+        }
+    }
+
+    /// Like [`Round::recv`], and checks the data is exactly `len` bytes.
+    pub(crate) async fn recv_exact(&self, source: usize, len: usize) -> Result<Bytes> {
+        let message = self.recv(source).await?;
+        if message.len() != len + 1 {
+            return Err(Error::InvalidArgument(format!(
+                "collective expected {len} bytes from rank {source}, got {}: members disagree \
+                 on the message size",
+                message.len() - 1
+            )));
+        }
+        Ok(message)
+    }
+
+    /// Runs this member's part; if it fails, tells every other member before returning.
+    pub(crate) async fn run<T>(&self, part: impl Future<Output = Result<T>>) -> Result<T> {
+        match part.await {
+            Ok(value) => Ok(value),
+            Err(error) => {
+                // Pass on the original failure and where it happened, not "failed because
+                // it failed".
+                let (origin, reason) = match &error {
+                    Error::CollectiveFailed { rank, reason } => (*rank, reason.clone()),
+                    other => (
+                        self.comm.world_rank(self.rank()).unwrap_or(0),
+                        other.to_string(),
+                    ),
+                };
+                let mut abort = vec![ABORT];
+                abort.extend_from_slice(&(origin as u64).to_le_bytes());
+                abort.extend_from_slice(reason.as_bytes());
+                let abort = Bytes::from(abort);
+                for peer in (0..self.size()).filter(|&p| p != self.rank()) {
+                    // A peer that is gone cannot be waiting.
+                    let _ = self.comm.send_bytes(abort.clone(), peer, self.tag).await;
+                }
+                Err(error)
+            }
+        }
+    }
+}
