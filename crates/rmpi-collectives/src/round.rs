@@ -109,12 +109,12 @@ impl Round {
             Err(error) => {
                 // Pass on the original failure and where it happened, not "failed because
                 // it failed".
-                let (origin, reason) = match &error {
-                    Error::CollectiveFailed { rank, reason } => (*rank, reason.clone()),
-                    other => (
-                        self.comm.world_rank(self.rank()).unwrap_or(0),
-                        other.to_string(),
-                    ),
+                let origin = error
+                    .peer()
+                    .unwrap_or_else(|| self.comm.world_rank(self.rank()).unwrap_or(0));
+                let reason = match &error {
+                    Error::CollectiveFailed { reason, .. } => reason.clone(),
+                    other => other.to_string(),
                 };
                 let mut abort = vec![ABORT];
                 abort.extend_from_slice(&(origin as u64).to_le_bytes());

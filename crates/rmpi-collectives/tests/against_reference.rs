@@ -24,7 +24,7 @@ fn run_all(
     program: impl Fn(Comm) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<()>> + Send>>
         + Sync,
 ) {
-    for (rank, outcome) in local::run(n, |comm| program(comm)).into_iter().enumerate() {
+    for (rank, outcome) in local::run(n, &program).into_iter().enumerate() {
         outcome.unwrap_or_else(|e| panic!("{n} ranks: rank {rank} failed: {e}"));
     }
 }
@@ -88,7 +88,7 @@ fn scatter_and_gather_every_root_and_size() {
             Box::pin(async move {
                 let (rank, size) = (comm.rank(), comm.size());
                 for root in 0..size {
-                    for &count in &COUNTS[..4] {
+                    for &count in COUNTS {
                         // Scatter: the root's buffer is every rank's part in order.
                         let all: Vec<u32> = (0..size).flat_map(|r| data(r, count, 4)).collect();
                         let send = if rank == root {
@@ -171,16 +171,16 @@ fn reductions_every_algorithm_root_and_size() {
         run_all(n, |comm| {
             Box::pin(async move {
                 let (rank, size) = (comm.rank(), comm.size());
+                // Element-wise wrapping sum of ranks 0..upto.
                 let reference = |count: usize, upto: usize| -> Vec<u32> {
-                    (0..count)
-                        .map(|i| {
-                            (0..upto)
-                                .map(|r| data(r, count, 6)[i])
-                                .fold(0u32, u32::wrapping_add)
-                        })
-                        .collect()
+                    (0..upto).fold(vec![0u32; count], |acc, r| {
+                        acc.iter()
+                            .zip(data(r, count, 6))
+                            .map(|(a, b)| a.wrapping_add(b))
+                            .collect()
+                    })
                 };
-                for &count in &COUNTS[..4] {
+                for &count in COUNTS {
                     let mine = data(rank, count, 6);
                     let total = reference(count, size);
                     for root in 0..size {

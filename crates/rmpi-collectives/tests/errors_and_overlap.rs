@@ -1,0 +1,141 @@
+//! A collective that fails at one member fails everywhere instead of hanging, and a
+//! nonblocking collective progresses while its caller does point-to-point work.
+
+use std::sync::Mutex;
+
+use rmpi_collectives::{Collectives, Sum};
+use rmpi_core::{local, Comm, Error, ANY_SOURCE};
+
+#[test]
+fn a_root_outside_the_communicator_fails_everywhere() {
+    let outcomes = local::run(3, |comm| async move { comm.bcast(Some(1u8), 7).await });
+    for outcome in outcomes {
+        assert!(matches!(
+            outcome,
+            Err(Error::InvalidRank { rank: 7, size: 3 })
+        ));
+    }
+}
+
+#[test]
+fn a_bad_root_argument_fails_every_member() {
+    // The root's vector has the wrong length: it fails before sending anything, and every
+    // other member learns why instead of waiting.
+    let outcomes = local::run(5, |comm| async move {
+        let values = (comm.rank() == 2).then(|| vec![1u32; 3]);
+        comm.scatter(values, 2).await
+    });
+    for (rank, outcome) in outcomes.into_iter().enumerate() {
+        match (rank, outcome) {
+            (2, Err(Error::InvalidArgument(reason))) => {
+                assert!(reason.contains("3 elements"), "{reason}")
+            }
+            (_, Err(Error::CollectiveFailed { rank: 2, reason })) => {
+                assert!(reason.contains("3 elements"))
+            }
+            (rank, other) => panic!("rank {rank}: unexpected {other:?}"),
+        }
+    }
+
+    let outcomes = local::run(4, |comm| async move { comm.bcast::<String>(None, 1).await });
+    for (rank, outcome) in outcomes.into_iter().enumerate() {
+        let failed_at = match outcome {
+            Err(Error::CollectiveFailed { rank, .. }) => rank,
+            Err(Error::InvalidArgument(_)) => rank,
+            other => panic!("rank {rank}: unexpected {other:?}"),
+        };
+        assert_eq!(failed_at, 1);
+    }
+}
+
+#[test]
+fn a_member_with_a_wrong_buffer_fails_and_nobody_hangs() {
+    let outcomes = local::run(5, |comm| async move {
+        let len = if comm.rank() == 3 { 9 } else { 10 };
+        let mut buf = vec![comm.rank() as u64; len];
+        comm.bcast_buf(&mut buf, 0).await?;
+        // Those whose part completed carry on: a second collective still works for them
+        // only if everyone reached it, so stop here.
+        Ok::<_, Error>(buf)
+    });
+    for (rank, outcome) in outcomes.into_iter().enumerate() {
+        match (rank, outcome) {
+            (3, Err(Error::InvalidArgument(_))) => {}
+            (3, other) => panic!("rank 3 should fail, got {other:?}"),
+            (_, Ok(buf)) => assert_eq!(buf, vec![0; 10]),
+            (_, Err(Error::CollectiveFailed { rank: 3, .. })) => {}
+            (rank, other) => panic!("rank {rank}: unexpected {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn a_member_that_dies_fails_the_collective_everywhere() {
+    let seen = Mutex::new(Vec::new());
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        local::run(6, |comm: Comm| {
+            let seen = &seen;
+            async move {
+                if comm.rank() == 4 {
+                    panic!("rank 4 dies before the allreduce");
+                }
+                let error = comm.allreduce(1u32, Sum).await.unwrap_err();
+                seen.lock().unwrap().push((comm.rank(), error.peer()));
+            }
+        })
+    }));
+    assert!(outcome.is_err());
+    let mut seen = seen.into_inner().unwrap();
+    seen.sort();
+    // Every survivor reports an error naming the dead rank, directly or through an abort.
+    assert_eq!(
+        seen,
+        vec![
+            (0, Some(4)),
+            (1, Some(4)),
+            (2, Some(4)),
+            (3, Some(4)),
+            (5, Some(4))
+        ]
+    );
+}
+
+#[test]
+fn ibcast_progresses_while_the_caller_does_point_to_point() {
+    let outcomes = local::run(4, |comm| async move {
+        let (rank, size) = (comm.rank(), comm.size());
+        let payload: Vec<u64> = (0..200_000).collect();
+        if rank == 0 {
+            let bcast = comm.ibcast(Some(payload.clone()), 0);
+            let mut total = 0;
+            // The root only receives here; the others await the broadcast before they
+            // send, so this finishes only if the broadcast moves on its own meanwhile.
+            for _ in 1..size {
+                total += comm.recv::<usize>(ANY_SOURCE, 0).await?;
+            }
+            assert_eq!(total, 1 + 2 + 3);
+            assert_eq!(bcast.await?, payload);
+        } else {
+            let mut bcast = comm.ibcast::<Vec<u64>>(None, 0);
+            // Point-to-point on the same tag as the collective's, in flight at the same time.
+            let right = 1 + rank % (size - 1);
+            let left = 1 + (rank + size - 3) % (size - 1);
+            comm.send(&rank, right, 0).await?;
+            assert_eq!(comm.recv::<usize>(left, 0).await?, left);
+            let received = loop {
+                if let Some(done) = bcast.test() {
+                    break done?;
+                }
+                tokio::task::yield_now().await;
+            };
+            assert_eq!(received, payload);
+            comm.send(&rank, 0, 0).await?;
+        }
+        let sum = comm.iallreduce(rank, Sum).await?;
+        assert_eq!(sum, 6);
+        Ok::<_, Error>(())
+    });
+    for (rank, outcome) in outcomes.into_iter().enumerate() {
+        outcome.unwrap_or_else(|e| panic!("rank {rank}: {e}"));
+    }
+}
