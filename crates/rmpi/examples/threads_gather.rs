@@ -10,6 +10,8 @@
 //! Run: `cargo run -p rmpi --example threads_gather -- 4` (the argument is the rank count).
 //! Until `rmpirun` lands, this in-process job is how to see rmpi run several ranks.
 
+use rmpi::prelude::*;
+
 fn main() {
     let ranks = match std::env::args().nth(1).map(|n| n.parse::<usize>()) {
         None => 4,
@@ -20,18 +22,15 @@ fn main() {
         }
     };
     let outcomes = rmpi::local::run(ranks, |comm| async move {
-        let (rank, size) = (comm.rank(), comm.size());
-        let value = (rank + 1).pow(2);
-        if rank == 0 {
+        let rank = comm.rank();
+        let data = comm.gather((rank + 1).pow(2), 0).await?;
+        if let Some(data) = data {
             println!("rank = {rank} ...receiving data to other process");
-            for source in 1..size {
-                let received: usize = comm.recv(source, 0).await?;
-                println!(" process {rank} receiving {received} from process {source}");
+            for (source, value) in data.iter().enumerate().skip(1) {
+                println!(" process {rank} receiving {value} from process {source}");
             }
-        } else {
-            comm.send(&value, 0, 0).await?;
         }
-        Ok::<(), rmpi::Error>(())
+        Ok::<(), Error>(())
     });
     for (rank, outcome) in outcomes.into_iter().enumerate() {
         if let Err(error) = outcome {

@@ -6,20 +6,12 @@
 //!
 //! ```
 //! // mpi4py: data = comm.gather((rank + 1) ** 2, root=0)
+//! use rmpi::prelude::*;
 //! let gathered = rmpi::local::run(4, |comm| async move {
-//!     let value = (comm.rank() + 1).pow(2);
-//!     if comm.rank() == 0 {
-//!         let mut data = vec![value];
-//!         for source in 1..comm.size() {
-//!             data.push(comm.recv::<usize>(source, 0).await?);
-//!         }
-//!         Ok::<_, rmpi::Error>(Some(data))
-//!     } else {
-//!         comm.send(&value, 0, 0).await?;
-//!         Ok(None)
-//!     }
+//!     comm.gather((comm.rank() + 1).pow(2), 0).await
 //! });
 //! assert_eq!(gathered[0].as_ref().unwrap(), &Some(vec![1, 4, 9, 16]));
+//! assert_eq!(gathered[1].as_ref().unwrap(), &None);
 //! # Ok::<(), rmpi::Error>(())
 //! ```
 #![deny(missing_docs)]
@@ -36,3 +28,9 @@ pub use rmpi_shm as shm;
 
 /// Collective operations (barrier, bcast, scatter, gather, reductions...).
 pub use rmpi_collectives as collectives;
+
+/// What most programs need: `use rmpi::prelude::*;`.
+pub mod prelude {
+    pub use rmpi_collectives::{Collectives, Max, Min, Prod, Sum, UserOp};
+    pub use rmpi_core::{wait_all, wait_any, Comm, Error, Request, Status, ANY_SOURCE, ANY_TAG};
+}
