@@ -2,7 +2,7 @@
 //!
 //! By default the choice follows MPICH's defaults, by communicator size and message size. It
 //! can be forced for the whole process with environment variables (`RMPI_BCAST_ALGORITHM`,
-//! `RMPI_ALLGATHER_ALGORITHM`, `RMPI_ALLREDUCE_ALGORITHM`; values are the snake_case variant
+//! `RMPI_ALLGATHER_ALGORITHM`, `RMPI_ALLREDUCE_ALGORITHM`, `RMPI_ALLTOALL_ALGORITHM`; values are the snake_case variant
 //! names, e.g. `RMPI_BCAST_ALGORITHM=binomial`) or per call site with
 //! [`Collectives::with_algorithms`](crate::Collectives::with_algorithms), so algorithms can be
 //! benchmarked side by side. Where the root's choice matters (bcast), the root decides and
@@ -20,6 +20,8 @@ const BCAST_MIN_PROCS: usize = 8;
 const ALLGATHER_SHORT: usize = 80 * 1024;
 /// MPICH's `MPIR_CVAR_ALLGATHER_LONG_MSG_SIZE` (total bytes gathered).
 const ALLGATHER_LONG: usize = 512 * 1024;
+/// MPICH's `MPIR_CVAR_ALLTOALL_MEDIUM_MSG_SIZE` (bytes per block).
+const ALLTOALL_MEDIUM: usize = 32 * 1024;
 /// MPICH's `MPIR_CVAR_ALLREDUCE_SHORT_MSG_SIZE`.
 const ALLREDUCE_SHORT: usize = 2 * 1024;
 
@@ -83,6 +85,18 @@ algorithm_enum! {
     }
 }
 
+algorithm_enum! {
+    /// All-to-all algorithms.
+    AlltoallAlgorithm {
+        /// Every block sent at once, then every block received: the network overlaps them.
+        /// Short and medium blocks.
+        Scattered = "scattered",
+        /// n-1 rounds, each exchanging with one partner (rank ± k): bounded traffic in flight.
+        /// Long blocks.
+        Pairwise = "pairwise",
+    }
+}
+
 /// Forced algorithms; `None` leaves the choice to message and communicator size.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Algorithms {
@@ -92,6 +106,8 @@ pub struct Algorithms {
     pub allgather: Option<AllgatherAlgorithm>,
     /// Allreduce.
     pub allreduce: Option<AllreduceAlgorithm>,
+    /// All-to-all.
+    pub alltoall: Option<AlltoallAlgorithm>,
 }
 
 impl Algorithms {
@@ -120,6 +136,12 @@ impl Algorithms {
                         AllreduceAlgorithm::parse,
                         AllreduceAlgorithm::name,
                     )?,
+                    alltoall: env_choice(
+                        "RMPI_ALLTOALL_ALGORITHM",
+                        AlltoallAlgorithm::ALL,
+                        AlltoallAlgorithm::parse,
+                        AlltoallAlgorithm::name,
+                    )?,
                 })
             })
             .clone()
@@ -144,6 +166,14 @@ impl Algorithms {
             AllgatherAlgorithm::Bruck
         } else {
             AllgatherAlgorithm::Ring
+        })
+    }
+
+    pub(crate) fn alltoall(&self, block_bytes: usize) -> AlltoallAlgorithm {
+        self.alltoall.unwrap_or(if block_bytes < ALLTOALL_MEDIUM {
+            AlltoallAlgorithm::Scattered
+        } else {
+            AlltoallAlgorithm::Pairwise
         })
     }
 

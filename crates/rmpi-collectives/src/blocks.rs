@@ -1,4 +1,4 @@
-//! Algorithms that move blocks of bytes: barrier, bcast, scatter, gather, allgather.
+//! Algorithms that move blocks of bytes: barrier, bcast, scatter, gather, allgather, alltoall.
 //!
 //! Both flavours run on these: a typed buffer is one block of its bytes, an object is one
 //! block of its encoding. Blocks may differ in size from rank to rank (objects do), so lists
@@ -7,6 +7,7 @@
 
 use rmpi_core::{Bytes, Error, Result};
 
+use crate::algorithm::AlltoallAlgorithm;
 use crate::algorithm::{Algorithms, AllgatherAlgorithm, BcastAlgorithm};
 use crate::round::Round;
 
@@ -347,4 +348,36 @@ pub(crate) async fn bcast(
         ));
     }
     Ok(Bytes::from(out))
+}
+
+/// All-to-all: `blocks[d]` goes to rank `d`; returns the block from each rank, by rank.
+pub(crate) async fn alltoall(
+    round: &Round,
+    blocks: Vec<Bytes>,
+    algorithm: AlltoallAlgorithm,
+) -> Result<Vec<Bytes>> {
+    let (rank, n) = (round.rank(), round.size());
+    let mut received: Vec<Bytes> = vec![Bytes::new(); n];
+    received[rank] = blocks[rank].clone();
+    let partners = |step: usize| ((rank + step) % n, (rank + n - step) % n);
+    match algorithm {
+        AlltoallAlgorithm::Scattered => {
+            for step in 1..n {
+                let (dest, _) = partners(step);
+                round.send(dest, Round::frame(&blocks[dest])).await?;
+            }
+            for step in 1..n {
+                let (_, source) = partners(step);
+                received[source] = Round::body(&round.recv(source).await?);
+            }
+        }
+        AlltoallAlgorithm::Pairwise => {
+            for step in 1..n {
+                let (dest, source) = partners(step);
+                round.send(dest, Round::frame(&blocks[dest])).await?;
+                received[source] = Round::body(&round.recv(source).await?);
+            }
+        }
+    }
+    Ok(received)
 }

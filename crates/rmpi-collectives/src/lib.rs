@@ -63,7 +63,9 @@ use bytemuck::Pod;
 use rmpi_core::{Bytes, Comm, Error, Request, Result};
 use serde::{de::DeserializeOwned, Serialize};
 
-pub use algorithm::{Algorithms, AllgatherAlgorithm, AllreduceAlgorithm, BcastAlgorithm};
+pub use algorithm::{
+    Algorithms, AllgatherAlgorithm, AllreduceAlgorithm, AlltoallAlgorithm, BcastAlgorithm,
+};
 pub use op::{
     BitAnd, BitOr, BitXor, LogicalAnd, LogicalOr, LogicalXor, Max, MaxLoc, Min, MinLoc, Op, Prod,
     Sum, UserOp,
@@ -372,6 +374,79 @@ pub trait Collectives {
         }
     }
 
+    /// Sends `values[d]` to member `d` and returns what each member sent here, by rank
+    /// (`comm.alltoall(values)`). Object sizes may differ, so the algorithm is the
+    /// short-message one unless forced.
+    fn alltoall<T: Serialize + DeserializeOwned + Send + 'static>(
+        &self,
+        values: Vec<T>,
+    ) -> impl Future<Output = Result<Vec<T>>> + Send + 'static {
+        let (comm, round, algorithms) = (
+            self.comm().clone(),
+            Round::start(self.comm()),
+            self.algorithms(),
+        );
+        async move {
+            round
+                .run(async {
+                    let algorithm = algorithms?.alltoall(0);
+                    check_len("the alltoall vector", values.len(), comm.size())?;
+                    let blocks = values
+                        .iter()
+                        .map(|v| encode_object(v))
+                        .collect::<Result<Vec<_>>>()?;
+                    let mut values = values;
+                    let mine = values.swap_remove(comm.rank());
+                    decode_all(
+                        blocks::alltoall(&round, blocks, algorithm).await?,
+                        comm.rank(),
+                        mine,
+                    )
+                })
+                .await
+        }
+    }
+
+    /// Reduces `values` element-wise across members with `op` and gives element `i` of the
+    /// result to member `i` (`comm.reduce_scatter_block`); `values` has one element per member.
+    fn reduce_scatter<T, O>(
+        &self,
+        values: Vec<T>,
+        op: O,
+    ) -> impl Future<Output = Result<T>> + Send + 'static
+    where
+        T: Serialize + DeserializeOwned + Send + 'static,
+        O: Op<T> + 'static,
+    {
+        let (comm, round) = (self.comm().clone(), Round::start(self.comm()));
+        async move {
+            round
+                .run(async {
+                    check_len("the reduce_scatter vector", values.len(), comm.size())?;
+                    let commutative = op.is_commutative();
+                    let elementwise = ElementWise(op);
+                    let reduced = reduce::reduce(
+                        &round,
+                        0,
+                        Object(values),
+                        &elementwise as &dyn Op<Vec<T>>,
+                        commutative,
+                    )
+                    .await?;
+                    let blocks = reduced
+                        .map(|all| {
+                            all.0
+                                .iter()
+                                .map(|v| encode_object(v))
+                                .collect::<Result<Vec<_>>>()
+                        })
+                        .transpose()?;
+                    decode_object(&blocks::binomial_scatter(&round, 0, blocks).await?, 0)
+                })
+                .await
+        }
+    }
+
     // --- nonblocking objects ----------------------------------------------------------------
 
     /// Nonblocking [`barrier`](Collectives::barrier) (`comm.Ibarrier()`).
@@ -412,6 +487,14 @@ pub trait Collectives {
         value: T,
     ) -> Request<'static, Vec<T>> {
         start(self.allgather(value))
+    }
+
+    /// Nonblocking [`alltoall`](Collectives::alltoall).
+    fn ialltoall<T: Serialize + DeserializeOwned + Send + 'static>(
+        &self,
+        values: Vec<T>,
+    ) -> Request<'static, Vec<T>> {
+        start(self.alltoall(values))
     }
 
     /// Nonblocking [`reduce`](Collectives::reduce).
@@ -645,6 +728,208 @@ pub trait Collectives {
         self.prefix_buf(send, recv, op, true)
     }
 
+    /// Sends part `d` of `send` to member `d` and receives part `s` of `recv` from member
+    /// `s` (`comm.Alltoall(send, recv)`); both hold `size` equal parts.
+    fn alltoall_buf<'a, T: Pod + Send + Sync>(
+        &self,
+        send: &'a [T],
+        recv: &'a mut [T],
+    ) -> impl Future<Output = Result<()>> + Send + 'a {
+        let (comm, round, algorithms) = (
+            self.comm().clone(),
+            Round::start(self.comm()),
+            self.algorithms(),
+        );
+        async move {
+            round
+                .run(async {
+                    check_len("the alltoall receive buffer", recv.len(), send.len())?;
+                    let part = send.len() / comm.size();
+                    check_len("the alltoall send buffer", send.len(), part * comm.size())?;
+                    let algorithm = algorithms?.alltoall(part * std::mem::size_of::<T>());
+                    let counts = vec![part; comm.size()];
+                    let displs = displacements(&counts);
+                    let blocks = parts_of(send, &counts, &displs)?;
+                    place(
+                        blocks::alltoall(&round, blocks, algorithm).await?,
+                        recv,
+                        &counts,
+                        &displs,
+                    )
+                })
+                .await
+        }
+    }
+
+    /// Like [`alltoall_buf`](Collectives::alltoall_buf) with a count and a displacement
+    /// (in elements) per member on each side (`comm.Alltoallv`).
+    #[allow(clippy::too_many_arguments)]
+    fn alltoallv_buf<'a, T: Pod + Send + Sync>(
+        &self,
+        send: &'a [T],
+        send_counts: &'a [usize],
+        send_displs: &'a [usize],
+        recv: &'a mut [T],
+        recv_counts: &'a [usize],
+        recv_displs: &'a [usize],
+    ) -> impl Future<Output = Result<()>> + Send + 'a {
+        let (round, algorithms) = (Round::start(self.comm()), self.algorithms());
+        async move {
+            round
+                .run(async {
+                    // Counts differ between members, so the choice cannot depend on them.
+                    let algorithm = algorithms?.alltoall(0);
+                    let blocks = parts_of(send, send_counts, send_displs)?;
+                    place(
+                        blocks::alltoall(&round, blocks, algorithm).await?,
+                        recv,
+                        recv_counts,
+                        recv_displs,
+                    )
+                })
+                .await
+        }
+    }
+
+    /// Scatters `counts[i]` elements at `displs[i]` of the root's `send` to member `i`'s
+    /// `recv`, which holds exactly its count (`comm.Scatterv`).
+    fn scatterv_buf<'a, T: Pod + Send + Sync>(
+        &self,
+        send: &'a [T],
+        counts: &'a [usize],
+        displs: &'a [usize],
+        recv: &'a mut [T],
+        root: usize,
+    ) -> impl Future<Output = Result<()>> + Send + 'a {
+        let (comm, round) = (self.comm().clone(), Round::start(self.comm()));
+        async move {
+            round
+                .run(async {
+                    check_root(&comm, root)?;
+                    let blocks = if comm.rank() == root {
+                        check_len("the scatterv counts", counts.len(), comm.size())?;
+                        Some(parts_of(send, counts, displs)?)
+                    } else {
+                        None
+                    };
+                    copy_exact(
+                        &blocks::binomial_scatter(&round, root, blocks).await?,
+                        recv,
+                        root,
+                    )
+                })
+                .await
+        }
+    }
+
+    /// Gathers each member's `send` into the root's `recv` at `displs[i]`, where member `i`
+    /// sends `counts[i]` elements (`comm.Gatherv`). Counts and displacements are read at the
+    /// root only.
+    fn gatherv_buf<'a, T: Pod + Send + Sync>(
+        &self,
+        send: &'a [T],
+        recv: &'a mut [T],
+        counts: &'a [usize],
+        displs: &'a [usize],
+        root: usize,
+    ) -> impl Future<Output = Result<()>> + Send + 'a {
+        let (comm, round) = (self.comm().clone(), Round::start(self.comm()));
+        async move {
+            round
+                .run(async {
+                    check_root(&comm, root)?;
+                    if comm.rank() == root {
+                        check_len("the gatherv counts", counts.len(), comm.size())?;
+                        check_len("the root's own gatherv count", counts[root], send.len())?;
+                        parts_of(recv, counts, displs)?; // bounds, before any data moves
+                    }
+                    let mine = Bytes::copy_from_slice(bytemuck::cast_slice(send));
+                    match blocks::binomial_gather(&round, root, mine).await? {
+                        Some(blocks) => place(blocks, recv, counts, displs),
+                        None => Ok(()),
+                    }
+                })
+                .await
+        }
+    }
+
+    /// Gathers each member's `send` (member `i` sends `counts[i]` elements) into every
+    /// member's `recv` at `displs[i]` (`comm.Allgatherv`).
+    fn allgatherv_buf<'a, T: Pod + Send + Sync>(
+        &self,
+        send: &'a [T],
+        recv: &'a mut [T],
+        counts: &'a [usize],
+        displs: &'a [usize],
+    ) -> impl Future<Output = Result<()>> + Send + 'a {
+        let (comm, round, algorithms) = (
+            self.comm().clone(),
+            Round::start(self.comm()),
+            self.algorithms(),
+        );
+        async move {
+            round
+                .run(async {
+                    check_len("the allgatherv counts", counts.len(), comm.size())?;
+                    check_len(
+                        "this member's allgatherv count",
+                        counts[comm.rank()],
+                        send.len(),
+                    )?;
+                    parts_of(recv, counts, displs)?;
+                    let total: usize = counts.iter().sum::<usize>() * std::mem::size_of::<T>();
+                    let algorithm = algorithms?.allgather(comm.size(), total);
+                    let mine = Bytes::copy_from_slice(bytemuck::cast_slice(send));
+                    place(
+                        blocks::allgather(&round, mine, algorithm).await?,
+                        recv,
+                        counts,
+                        displs,
+                    )
+                })
+                .await
+        }
+    }
+
+    /// Reduces `send` (`size` equal parts) element-wise across members with `op` and leaves
+    /// part `i` of the result in member `i`'s `recv` (`comm.Reduce_scatter_block`).
+    fn reduce_scatter_buf<'a, T: Pod + Send + Sync, O: Op<T> + 'static>(
+        &self,
+        send: &'a [T],
+        recv: &'a mut [T],
+        op: O,
+    ) -> impl Future<Output = Result<()>> + Send + 'a {
+        let (comm, round) = (self.comm().clone(), Round::start(self.comm()));
+        async move {
+            round
+                .run(async {
+                    check_len(
+                        "the reduce_scatter send buffer",
+                        send.len(),
+                        recv.len() * comm.size(),
+                    )?;
+                    let commutative = op.is_commutative();
+                    let reduced = reduce::reduce(
+                        &round,
+                        0,
+                        Buffer(send.to_vec()),
+                        &op as &dyn Op<T>,
+                        commutative,
+                    )
+                    .await?;
+                    let blocks = reduced.map(|all| {
+                        let all = Bytes::copy_from_slice(bytemuck::cast_slice(&all.0));
+                        let part = std::mem::size_of_val(recv);
+                        (0..comm.size())
+                            .map(|i| all.slice(i * part..(i + 1) * part))
+                            .collect()
+                    });
+                    copy_exact(&blocks::binomial_scatter(&round, 0, blocks).await?, recv, 0)
+                })
+                .await
+        }
+    }
+
     #[doc(hidden)]
     fn prefix_buf<'a, T: Pod + Send + Sync, O: Op<T> + 'static>(
         &self,
@@ -689,6 +974,83 @@ fn scatter_into<T: Pod>(blocks: Vec<Bytes>, out: &mut [T]) -> Result<()> {
     let part = out.len() / blocks.len().max(1);
     for (rank, (block, chunk)) in blocks.iter().zip(out.chunks_mut(part.max(1))).enumerate() {
         copy_exact(block, chunk, rank)?;
+    }
+    Ok(())
+}
+
+/// Applies an operation element by element to vectors of equal length.
+struct ElementWise<O>(O);
+
+impl<T, O: Op<T>> Op<Vec<T>> for ElementWise<O> {
+    fn apply(&self, lower: &Vec<T>, higher: &Vec<T>) -> Vec<T> {
+        lower
+            .iter()
+            .zip(higher)
+            .map(|(a, b)| self.0.apply(a, b))
+            .collect()
+    }
+
+    fn is_commutative(&self) -> bool {
+        self.0.is_commutative()
+    }
+}
+
+/// Prefix sums of `counts`: where each part starts when parts are packed.
+fn displacements(counts: &[usize]) -> Vec<usize> {
+    counts
+        .iter()
+        .scan(0, |next, &count| {
+            let at = *next;
+            *next += count;
+            Some(at)
+        })
+        .collect()
+}
+
+/// The parts of `buf` given by counts and displacements, as blocks, bounds-checked.
+fn parts_of<T: Pod>(buf: &[T], counts: &[usize], displs: &[usize]) -> Result<Vec<Bytes>> {
+    check_len("the displacements", displs.len(), counts.len())?;
+    let bytes: &[u8] = bytemuck::cast_slice(buf);
+    let size = std::mem::size_of::<T>();
+    counts
+        .iter()
+        .zip(displs)
+        .map(|(&count, &displ)| {
+            let range = displ
+                .checked_add(count)
+                .filter(|&end| end <= buf.len())
+                .map(|end| displ * size..end * size);
+            let range = range.ok_or_else(|| {
+                Error::InvalidArgument(format!(
+                    "part of {count} elements at {displ} runs past a buffer of {}",
+                    buf.len()
+                ))
+            })?;
+            Ok(Bytes::copy_from_slice(&bytes[range]))
+        })
+        .collect()
+}
+
+/// Copies block `i` into `out` at `displs[i]`; each must be exactly `counts[i]` elements.
+fn place<T: Pod>(
+    blocks: Vec<Bytes>,
+    out: &mut [T],
+    counts: &[usize],
+    displs: &[usize],
+) -> Result<()> {
+    check_len("the displacements", displs.len(), counts.len())?;
+    check_len("the counts", counts.len(), blocks.len())?;
+    for (rank, block) in blocks.iter().enumerate() {
+        let (count, displ) = (counts[rank], displs[rank]);
+        let part = displ
+            .checked_add(count)
+            .and_then(|end| out.get_mut(displ..end))
+            .ok_or_else(|| {
+                Error::InvalidArgument(format!(
+                    "part of {count} elements at {displ} runs past the receive buffer"
+                ))
+            })?;
+        copy_exact(block, part, rank)?;
     }
     Ok(())
 }

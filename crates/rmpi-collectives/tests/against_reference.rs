@@ -4,8 +4,8 @@
 
 use bytemuck::{Pod, Zeroable};
 use rmpi_collectives::{
-    Algorithms, AllgatherAlgorithm, AllreduceAlgorithm, BcastAlgorithm, Collectives, Max, Min,
-    Prod, Sum, UserOp,
+    Algorithms, AllgatherAlgorithm, AllreduceAlgorithm, AlltoallAlgorithm, BcastAlgorithm,
+    Collectives, Max, Min, Prod, Sum, UserOp,
 };
 use rmpi_core::{local, Comm, Result};
 
@@ -39,6 +39,7 @@ fn tuned(
         bcast: Some(bcast),
         allgather: Some(allgather),
         allreduce: Some(allreduce),
+        ..Algorithms::default()
     })
 }
 
@@ -340,6 +341,138 @@ fn barrier_completes_on_every_size() {
                 for _ in 0..3 {
                     comm.barrier().await?;
                 }
+                Ok(())
+            })
+        });
+    }
+}
+
+#[test]
+fn alltoall_every_algorithm_and_size() {
+    for n in 1..=9 {
+        run_all(n, |comm| {
+            Box::pin(async move {
+                let (rank, size) = (comm.rank(), comm.size());
+                // Part d of rank r's buffer is data(r * 100 + d).
+                let part_of =
+                    |from: usize, to: usize, count: usize| data(from * 100 + to, count, 8);
+                for &algorithm in AlltoallAlgorithm::ALL {
+                    let c = comm.with_algorithms(Algorithms {
+                        alltoall: Some(algorithm),
+                        ..Algorithms::default()
+                    });
+                    for &count in COUNTS {
+                        if count * size * size > 4 << 20 {
+                            continue; // keep the largest case near 1 MiB per rank
+                        }
+                        let send: Vec<u32> =
+                            (0..size).flat_map(|d| part_of(rank, d, count)).collect();
+                        let mut recv = vec![0; count * size];
+                        c.alltoall_buf(&send, &mut recv).await?;
+                        let expected: Vec<u32> =
+                            (0..size).flat_map(|s| part_of(s, rank, count)).collect();
+                        assert_eq!(recv, expected, "{algorithm:?} count {count}");
+                    }
+                    let words = c
+                        .alltoall((0..size).map(|d| format!("{rank}->{d}")).collect())
+                        .await?;
+                    assert_eq!(
+                        words,
+                        (0..size)
+                            .map(|s| format!("{s}->{rank}"))
+                            .collect::<Vec<_>>()
+                    );
+                }
+                Ok(())
+            })
+        });
+    }
+}
+
+#[test]
+fn v_variants_and_reduce_scatter_match_the_reference() {
+    for n in 1..=9 {
+        run_all(n, |comm| {
+            Box::pin(async move {
+                let (rank, size) = (comm.rank(), comm.size());
+                // Member i owns 2i+1 elements (odd counts, all different), packed with a gap.
+                let counts: Vec<usize> = (0..size).map(|i| 2 * i + 1).collect();
+                let displs: Vec<usize> = counts
+                    .iter()
+                    .scan(0, |at, c| {
+                        let d = *at;
+                        *at += c + 3;
+                        Some(d)
+                    })
+                    .collect();
+                let extent = displs[size - 1] + counts[size - 1];
+                let mine = data(rank, counts[rank], 9);
+                let mut layout = vec![0u32; extent];
+                for r in 0..size {
+                    layout[displs[r]..displs[r] + counts[r]]
+                        .copy_from_slice(&data(r, counts[r], 9));
+                }
+                for root in 0..size {
+                    let mut part = vec![0; counts[rank]];
+                    comm.scatterv_buf(&layout, &counts, &displs, &mut part, root)
+                        .await?;
+                    assert_eq!(part, mine, "scatterv root {root}");
+                    let mut gathered = vec![0; if rank == root { extent } else { 0 }];
+                    comm.gatherv_buf(&mine, &mut gathered, &counts, &displs, root)
+                        .await?;
+                    if rank == root {
+                        assert_eq!(gathered, layout, "gatherv root {root}");
+                    }
+                }
+                let mut all = vec![0; extent];
+                comm.allgatherv_buf(&mine, &mut all, &counts, &displs)
+                    .await?;
+                assert_eq!(all, layout);
+
+                // alltoallv: rank r sends (d + 1) elements to d; receives (r + 1) from each.
+                let send_counts: Vec<usize> = (0..size).map(|d| d + 1).collect();
+                let send_displs: Vec<usize> = (0..size).map(|d| d * (d + 1) / 2).collect();
+                let send: Vec<u32> = (0..size)
+                    .flat_map(|d| data(rank * 100 + d, d + 1, 10))
+                    .collect();
+                let recv_counts = vec![rank + 1; size];
+                let recv_displs: Vec<usize> = (0..size).map(|s| s * (rank + 1)).collect();
+                let mut recv = vec![0; size * (rank + 1)];
+                comm.alltoallv_buf(
+                    &send,
+                    &send_counts,
+                    &send_displs,
+                    &mut recv,
+                    &recv_counts,
+                    &recv_displs,
+                )
+                .await?;
+                let expected: Vec<u32> = (0..size)
+                    .flat_map(|s| data(s * 100 + rank, rank + 1, 10))
+                    .collect();
+                assert_eq!(recv, expected);
+
+                // reduce_scatter: sum of everyone's vector, part `rank` here.
+                for &count in &[0usize, 5, 40_001] {
+                    let send = data(rank, count * size, 11);
+                    let mut recv = vec![0; count];
+                    comm.reduce_scatter_buf(&send, &mut recv, Sum).await?;
+                    let total = (0..size).fold(vec![0u32; count * size], |acc, r| {
+                        acc.iter()
+                            .zip(data(r, count * size, 11))
+                            .map(|(a, b)| a.wrapping_add(b))
+                            .collect()
+                    });
+                    assert_eq!(
+                        recv,
+                        total[rank * count..(rank + 1) * count],
+                        "reduce_scatter count {count}"
+                    );
+                }
+                let mine: Vec<String> = (0..size).map(|i| format!("{rank}:{i} ")).collect();
+                let concat = UserOp::non_commutative(|a: &String, b: &String| format!("{a}{b}"));
+                let expected: String = (0..size).map(|r| format!("{r}:{rank} ")).collect();
+                assert_eq!(comm.reduce_scatter(mine, concat).await?, expected);
                 Ok(())
             })
         });
