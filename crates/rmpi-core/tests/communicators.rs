@@ -1,14 +1,8 @@
 //! Communicators: world, self, dup, split, and the isolation of their contexts.
 
-use rmpi_core::{local, Comm, Result, ANY_SOURCE, ANY_TAG};
-
-fn all_ok<R>(results: Vec<Result<R>>) -> Vec<R> {
-    results
-        .into_iter()
-        .enumerate()
-        .map(|(rank, r)| r.unwrap_or_else(|e| panic!("rank {rank} failed: {e}")))
-        .collect()
-}
+mod common;
+use common::all_ok;
+use rmpi_core::{local, Comm, ANY_SOURCE, ANY_TAG};
 
 #[test]
 fn the_same_tag_on_world_and_a_dup_never_crosses() {

@@ -4,17 +4,10 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
+mod common;
+use common::all_ok;
 use rmpi_core::{local, wait_all, wait_any, Comm, Error, Result, ANY_SOURCE, ANY_TAG};
 use serde::{Deserialize, Serialize};
-
-/// Unwraps every rank's result, naming the rank that failed.
-fn all_ok<R>(results: Vec<Result<R>>) -> Vec<R> {
-    results
-        .into_iter()
-        .enumerate()
-        .map(|(rank, r)| r.unwrap_or_else(|e| panic!("rank {rank} failed: {e}")))
-        .collect()
-}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct Particle {
