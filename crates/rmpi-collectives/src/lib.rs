@@ -566,13 +566,7 @@ pub trait Collectives {
                             send.len(),
                             recv.len() * comm.size(),
                         )?;
-                        let all = Bytes::copy_from_slice(bytemuck::cast_slice(send));
-                        let part = std::mem::size_of_val(recv);
-                        Some(
-                            (0..comm.size())
-                                .map(|i| all.slice(i * part..(i + 1) * part))
-                                .collect(),
-                        )
+                        Some(equal_parts(send, comm.size()))
                     } else {
                         None
                     };
@@ -606,7 +600,7 @@ pub trait Collectives {
                     }
                     let mine = Bytes::copy_from_slice(bytemuck::cast_slice(send));
                     if let Some(blocks) = blocks::binomial_gather(&round, root, mine).await? {
-                        scatter_into(blocks, recv)?;
+                        place_equal(blocks, recv)?;
                     }
                     Ok(())
                 })
@@ -636,7 +630,7 @@ pub trait Collectives {
                     )?;
                     let algorithm = algorithms?.allgather(comm.size(), std::mem::size_of_val(recv));
                     let mine = Bytes::copy_from_slice(bytemuck::cast_slice(send));
-                    scatter_into(blocks::allgather(&round, mine, algorithm).await?, recv)
+                    place_equal(blocks::allgather(&round, mine, algorithm).await?, recv)
                 })
                 .await
         }
@@ -747,15 +741,8 @@ pub trait Collectives {
                     let part = send.len() / comm.size();
                     check_len("the alltoall send buffer", send.len(), part * comm.size())?;
                     let algorithm = algorithms?.alltoall(part * std::mem::size_of::<T>());
-                    let counts = vec![part; comm.size()];
-                    let displs = displacements(&counts);
-                    let blocks = parts_of(send, &counts, &displs)?;
-                    place(
-                        blocks::alltoall(&round, blocks, algorithm).await?,
-                        recv,
-                        &counts,
-                        &displs,
-                    )
+                    let blocks = equal_parts(send, comm.size());
+                    place_equal(blocks::alltoall(&round, blocks, algorithm).await?, recv)
                 })
                 .await
         }
@@ -917,13 +904,7 @@ pub trait Collectives {
                         commutative,
                     )
                     .await?;
-                    let blocks = reduced.map(|all| {
-                        let all = Bytes::copy_from_slice(bytemuck::cast_slice(&all.0));
-                        let part = std::mem::size_of_val(recv);
-                        (0..comm.size())
-                            .map(|i| all.slice(i * part..(i + 1) * part))
-                            .collect()
-                    });
+                    let blocks = reduced.map(|all| equal_parts(&all.0, comm.size()));
                     copy_exact(&blocks::binomial_scatter(&round, 0, blocks).await?, recv, 0)
                 })
                 .await
@@ -969,13 +950,19 @@ fn decode_all<T: DeserializeOwned>(blocks: Vec<Bytes>, me: usize, mine: T) -> Re
         .collect()
 }
 
+/// `buf` split into `parts` equal consecutive parts (one copy of `buf`, then shared slices).
+fn equal_parts<T: Pod>(buf: &[T], parts: usize) -> Vec<Bytes> {
+    let all = Bytes::copy_from_slice(bytemuck::cast_slice(buf));
+    let part = all.len() / parts.max(1);
+    (0..parts)
+        .map(|i| all.slice(i * part..(i + 1) * part))
+        .collect()
+}
+
 /// Copies one block per member into consecutive equal parts of `out`.
-fn scatter_into<T: Pod>(blocks: Vec<Bytes>, out: &mut [T]) -> Result<()> {
-    let part = out.len() / blocks.len().max(1);
-    for (rank, (block, chunk)) in blocks.iter().zip(out.chunks_mut(part.max(1))).enumerate() {
-        copy_exact(block, chunk, rank)?;
-    }
-    Ok(())
+fn place_equal<T: Pod>(blocks: Vec<Bytes>, out: &mut [T]) -> Result<()> {
+    let counts = vec![out.len() / blocks.len().max(1); blocks.len()];
+    place(blocks, out, &counts, &displacements(&counts))
 }
 
 /// Applies an operation element by element to vectors of equal length.
