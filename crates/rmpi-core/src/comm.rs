@@ -25,7 +25,7 @@ use crate::engine::{Arrival, Awaited, Engine};
 use crate::error::{Error, Result};
 use crate::frame::{Frame, FrameKind, Header};
 use crate::matching::Pattern;
-use crate::request::{Acknowledged, Incoming, Request};
+use crate::request::{Acknowledgement, Receive, Request, Waiting};
 use crate::status::{Source, Status, TagFilter, TAG_UB};
 use crate::transport::Transport;
 
@@ -284,11 +284,16 @@ impl Comm {
         self.engine().send(world, frame)
     }
 
-    fn start_ssend(&self, dest: usize, tag: i32, payload: Result<Bytes>) -> Result<Acknowledged> {
+    fn start_ssend(
+        &self,
+        dest: usize,
+        tag: i32,
+        payload: Result<Bytes>,
+    ) -> Result<Waiting<Acknowledgement>> {
         let world = self.dest(dest)?;
         let frame = self.frame(tag, payload?)?;
         let sync_id = self.engine().start_sync_send(world, frame)?;
-        Ok(Acknowledged::new(self.engine().clone(), sync_id))
+        Ok(Waiting::new(self.engine().clone(), sync_id))
     }
 
     fn pattern(&self, source: Source, tag: TagFilter) -> Result<(Pattern, Awaited)> {
@@ -313,10 +318,10 @@ impl Comm {
         Ok((pattern, awaited))
     }
 
-    fn post(&self, source: Source, tag: TagFilter) -> Result<Incoming> {
+    fn post(&self, source: Source, tag: TagFilter) -> Result<Waiting<Receive>> {
         let (pattern, awaited) = self.pattern(source, tag)?;
         let id = self.engine().post_recv(pattern, awaited);
-        Ok(Incoming::new(self.engine().clone(), id))
+        Ok(Waiting::new(self.engine().clone(), id))
     }
 
     // --- objects (mpi4py's lowercase send/recv) --------------------------------------------

@@ -57,17 +57,33 @@ pub(crate) struct Awaited {
     pub group: Arc<[usize]>,
 }
 
+/// Something a future is waiting for, and its outcome once there is one.
 #[derive(Debug)]
-struct RecvWait {
-    context: u64,
-    awaited: Awaited,
-    outcome: Option<Result<Arrival>>,
+struct Wait<P, T> {
+    purpose: P,
+    outcome: Option<Result<T>>,
 }
 
+/// A posted receive: where it was posted and whom it waits for.
 #[derive(Debug)]
-struct SyncWait {
-    dest: usize,
-    outcome: Option<Result<()>>,
+struct Receiving {
+    context: u64,
+    awaited: Awaited,
+}
+
+/// A receive; completes with the message that matched it.
+type RecvWait = Wait<Receiving, Arrival>;
+
+/// A synchronous send to world rank `purpose`; completes once a receive matched it.
+type SyncWait = Wait<usize, ()>;
+
+/// Removes and returns the outcome of wait `id`, or `None` while it is pending.
+fn take_outcome<P, T>(waits: &mut HashMap<u64, Wait<P, T>>, id: u64) -> Option<Result<T>> {
+    if waits.get(&id).is_some_and(|w| w.outcome.is_none()) {
+        return None;
+    }
+    let outcome = waits.remove(&id).and_then(|w| w.outcome);
+    Some(outcome.unwrap_or_else(|| Err(already_taken())))
 }
 
 /// Everything behind the engine's lock.
@@ -133,21 +149,24 @@ impl State {
     fn depart(&mut self, rank: usize, how: Departure) -> usize {
         tracing::debug!(rank, ?how, "peer departed");
         self.departed.insert(rank, how);
-        let mut failed = 0;
         let (recvs, departed) = (&self.recvs, &self.departed);
-        let doomed = self.matcher.withdraw_where(|id, _| {
-            recvs
+        let mut failures = Vec::new();
+        self.matcher.withdraw_where(|id, _| {
+            let why = recvs
                 .get(&id)
-                .is_some_and(|w| unreachable(departed, &w.awaited).is_some())
+                .and_then(|w| unsatisfiable(departed, &w.purpose.awaited));
+            let doomed = why.is_some();
+            failures.extend(why.map(|error| (id, error)));
+            doomed
         });
-        for id in doomed {
+        let mut failed = failures.len();
+        for (id, error) in failures {
             if let Some(wait) = self.recvs.get_mut(&id) {
-                wait.outcome = unreachable(&self.departed, &wait.awaited).map(Err);
-                failed += 1;
+                wait.outcome = Some(Err(error));
             }
         }
         for wait in self.syncs.values_mut() {
-            if wait.dest == rank && wait.outcome.is_none() {
+            if wait.purpose == rank && wait.outcome.is_none() {
                 wait.outcome = Some(Err(how.error(rank)));
                 failed += 1;
             }
@@ -159,7 +178,7 @@ impl State {
 /// Why no message matching `awaited` can arrive any more, if that is so. A specific source
 /// fails once it has departed; a wildcard fails once any member is lost (as in MPI's fault
 /// tolerance proposal) or every other member has finished.
-fn unreachable(departed: &HashMap<usize, Departure>, awaited: &Awaited) -> Option<Error> {
+fn unsatisfiable(departed: &HashMap<usize, Departure>, awaited: &Awaited) -> Option<Error> {
     if let Some(source) = awaited.source {
         return departed.get(&source).map(|how| how.error(source));
     }
@@ -302,7 +321,7 @@ impl Engine {
             state.syncs.insert(
                 id,
                 SyncWait {
-                    dest,
+                    purpose: dest,
                     outcome: None,
                 },
             );
@@ -318,19 +337,7 @@ impl Engine {
     }
 
     pub(crate) fn poll_sync(&self, sync_id: u64, cx: &mut Context<'_>) -> Poll<Result<()>> {
-        self.poll_with(cx, |state| {
-            let done = state
-                .syncs
-                .get(&sync_id)
-                .is_none_or(|w| w.outcome.is_some());
-            done.then(|| {
-                state
-                    .syncs
-                    .remove(&sync_id)
-                    .and_then(|w| w.outcome)
-                    .unwrap_or_else(|| Err(already_taken()))
-            })
-        })
+        self.poll_with(cx, |state| take_outcome(&mut state.syncs, sync_id))
     }
 
     pub(crate) fn forget_sync(&self, sync_id: u64) {
@@ -348,7 +355,7 @@ impl Engine {
                     acknowledge(&arrival, &mut outbox);
                     Some(Ok(arrival))
                 }
-                None => unreachable(&state.departed, &awaited).map(|error| {
+                None => unsatisfiable(&state.departed, &awaited).map(|error| {
                     state.matcher.cancel(pattern.context, id);
                     Err(error)
                 }),
@@ -356,8 +363,10 @@ impl Engine {
             state.recvs.insert(
                 id,
                 RecvWait {
-                    context: pattern.context,
-                    awaited,
+                    purpose: Receiving {
+                        context: pattern.context,
+                        awaited,
+                    },
                     outcome,
                 },
             );
@@ -368,16 +377,7 @@ impl Engine {
     }
 
     pub(crate) fn poll_recv(&self, id: PostId, cx: &mut Context<'_>) -> Poll<Result<Arrival>> {
-        self.poll_with(cx, |state| {
-            let done = state.recvs.get(&id).is_none_or(|w| w.outcome.is_some());
-            done.then(|| {
-                state
-                    .recvs
-                    .remove(&id)
-                    .and_then(|w| w.outcome)
-                    .unwrap_or_else(|| Err(already_taken()))
-            })
-        })
+        self.poll_with(cx, |state| take_outcome(&mut state.recvs, id))
     }
 
     /// Withdraws a receive whose future was dropped; a message it already matched is dropped
@@ -386,7 +386,7 @@ impl Engine {
         let mut state = self.lock();
         if let Some(wait) = state.recvs.remove(&id) {
             if wait.outcome.is_none() {
-                state.matcher.cancel(wait.context, id);
+                state.matcher.cancel(wait.purpose.context, id);
             }
         }
     }
@@ -410,7 +410,7 @@ impl Engine {
     ) -> Poll<Result<(Envelope, usize)>> {
         self.poll_with(cx, |state| match probe(state, pattern) {
             Some(found) => Some(Ok(found)),
-            None => unreachable(&state.departed, awaited).map(Err),
+            None => unsatisfiable(&state.departed, awaited).map(Err),
         })
     }
 

@@ -9,13 +9,13 @@
 
 use std::fmt;
 use std::future::Future;
+use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
 use crate::engine::{Arrival, Engine};
 use crate::error::{Error, Result};
-use crate::matching::PostId;
 
 /// A nonblocking operation in flight (`MPI_Request`). Await it, [`test`](Request::test) it, or
 /// hand it to [`wait_all`]/[`wait_any`].
@@ -122,74 +122,82 @@ pub async fn wait_any<'a, T>(requests: &mut Vec<Request<'a, T>>) -> Option<(usiz
     Some((index, outcome))
 }
 
-/// A posted receive: resolves to the message that matched it. Dropping it withdraws it.
-#[derive(Debug)]
-pub(crate) struct Incoming {
-    engine: Arc<Engine>,
-    id: PostId,
-    done: bool,
+/// What a [`Waiting`] future waits for in the engine.
+pub(crate) trait WaitKind {
+    /// What the wait completes with.
+    type Output;
+    /// Polls the engine for wait `id`.
+    fn poll(engine: &Engine, id: u64, cx: &mut Context<'_>) -> Poll<Result<Self::Output>>;
+    /// Tells the engine nobody waits for `id` any more.
+    fn abandon(engine: &Engine, id: u64);
 }
 
-impl Incoming {
-    pub(crate) fn new(engine: Arc<Engine>, id: PostId) -> Self {
-        Incoming {
+/// A receive: completes with the message that matched it; dropped, it is withdrawn.
+#[derive(Debug)]
+pub(crate) enum Receive {}
+
+impl WaitKind for Receive {
+    type Output = Arrival;
+
+    fn poll(engine: &Engine, id: u64, cx: &mut Context<'_>) -> Poll<Result<Arrival>> {
+        engine.poll_recv(id, cx)
+    }
+
+    fn abandon(engine: &Engine, id: u64) {
+        engine.cancel_recv(id);
+    }
+}
+
+/// A synchronous send: completes once a receive has matched the message.
+#[derive(Debug)]
+pub(crate) enum Acknowledgement {}
+
+impl WaitKind for Acknowledgement {
+    type Output = ();
+
+    fn poll(engine: &Engine, id: u64, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        engine.poll_sync(id, cx)
+    }
+
+    fn abandon(engine: &Engine, id: u64) {
+        engine.forget_sync(id);
+    }
+}
+
+/// A future for one wait in the engine; dropping it before completion abandons the wait.
+#[derive(Debug)]
+pub(crate) struct Waiting<K: WaitKind> {
+    engine: Arc<Engine>,
+    id: u64,
+    done: bool,
+    kind: PhantomData<fn() -> K>,
+}
+
+impl<K: WaitKind> Waiting<K> {
+    pub(crate) fn new(engine: Arc<Engine>, id: u64) -> Self {
+        Waiting {
             engine,
             id,
             done: false,
+            kind: PhantomData,
         }
     }
 }
 
-impl Future for Incoming {
-    type Output = Result<Arrival>;
+impl<K: WaitKind> Future for Waiting<K> {
+    type Output = Result<K::Output>;
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<Arrival>> {
-        let outcome = std::task::ready!(self.engine.poll_recv(self.id, cx));
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let outcome = std::task::ready!(K::poll(&self.engine, self.id, cx));
         self.done = true;
         Poll::Ready(outcome)
     }
 }
 
-impl Drop for Incoming {
+impl<K: WaitKind> Drop for Waiting<K> {
     fn drop(&mut self) {
         if !self.done {
-            self.engine.cancel_recv(self.id);
-        }
-    }
-}
-
-/// A synchronous send in flight: resolves once a receive has matched the message.
-#[derive(Debug)]
-pub(crate) struct Acknowledged {
-    engine: Arc<Engine>,
-    sync_id: u64,
-    done: bool,
-}
-
-impl Acknowledged {
-    pub(crate) fn new(engine: Arc<Engine>, sync_id: u64) -> Self {
-        Acknowledged {
-            engine,
-            sync_id,
-            done: false,
-        }
-    }
-}
-
-impl Future for Acknowledged {
-    type Output = Result<()>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
-        let outcome = std::task::ready!(self.engine.poll_sync(self.sync_id, cx));
-        self.done = true;
-        Poll::Ready(outcome)
-    }
-}
-
-impl Drop for Acknowledged {
-    fn drop(&mut self) {
-        if !self.done {
-            self.engine.forget_sync(self.sync_id);
+            K::abandon(&self.engine, self.id);
         }
     }
 }
