@@ -20,7 +20,9 @@ impl<T: Serialize + DeserializeOwned + Send> Operand for Object<T> {
     fn shape(&self) {}
 
     fn encode(&self) -> Result<Bytes> {
-        Ok(Round::frame(&encode_object(&self.0)?))
+        Round::frame_with(|out| {
+            DefaultCodec::encode_into(&self.0, out).map_err(|reason| Error::Encode { reason })
+        })
     }
 
     fn decode((): (), message: Bytes, source: usize) -> Result<Self> {

@@ -53,11 +53,13 @@ pub(crate) async fn reduce<V: Operand>(
             round
                 .send((me - mask + tree_root) % n, acc.encode()?)
                 .await?;
-            acc = match (tree_root != root, rank == root) {
-                (true, true) => V::decode(shape, round.recv(tree_root).await?, tree_root)?,
-                _ => return Ok(None),
+            // A sender is never the tree's root, so a root that sends here is the real root
+            // of a rank-ordered reduction: the result comes back from rank 0.
+            return if rank == root {
+                V::decode(shape, round.recv(tree_root).await?, tree_root).map(Some)
+            } else {
+                Ok(None)
             };
-            return Ok(Some(acc));
         }
         mask <<= 1;
     }

@@ -42,6 +42,13 @@ impl Round {
         self.comm.size()
     }
 
+    /// Frames what `write` appends as a data message, without copying it afterwards.
+    pub(crate) fn frame_with(write: impl FnOnce(&mut Vec<u8>) -> Result<()>) -> Result<Bytes> {
+        let mut message = vec![OK];
+        write(&mut message)?;
+        Ok(Bytes::from(message))
+    }
+
     /// Frames `body` as a data message.
     pub(crate) fn frame(body: &[u8]) -> Bytes {
         let mut message = Vec::with_capacity(body.len() + 1);

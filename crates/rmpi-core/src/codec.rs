@@ -10,8 +10,17 @@ use serde::{de::DeserializeOwned, Serialize};
 
 /// Turns serde values into bytes and back.
 pub trait Codec {
-    /// Encodes `value`; the error is a human-readable reason.
-    fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, String>;
+    /// Appends the encoding of `value` to `out` (so a caller's header can precede it without
+    /// a copy); the error is a human-readable reason.
+    fn encode_into<T: Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) -> Result<(), String>;
+
+    /// Encodes `value` into a new vector.
+    fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, String> {
+        let mut out = Vec::new();
+        Self::encode_into(value, &mut out)?;
+        Ok(out)
+    }
+
     /// Decodes a whole message; trailing bytes are an error, so a type mismatch is caught
     /// rather than half-read.
     fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String>;
@@ -22,8 +31,10 @@ pub trait Codec {
 pub struct Bincode;
 
 impl Codec for Bincode {
-    fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, String> {
-        bincode::serde::encode_to_vec(value, bincode::config::standard()).map_err(|e| e.to_string())
+    fn encode_into<T: Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) -> Result<(), String> {
+        bincode::serde::encode_into_std_write(value, out, bincode::config::standard())
+            .map(drop)
+            .map_err(|e| e.to_string())
     }
 
     fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
