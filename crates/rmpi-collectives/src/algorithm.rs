@@ -20,6 +20,11 @@ const BCAST_MIN_PROCS: usize = 8;
 const ALLGATHER_SHORT: usize = 80 * 1024;
 /// MPICH's `MPIR_CVAR_ALLGATHER_LONG_MSG_SIZE` (total bytes gathered).
 const ALLGATHER_LONG: usize = 512 * 1024;
+/// MPICH's `MPIR_CVAR_ALLTOALL_SHORT_MSG_SIZE` (bytes per block): at most this, and with
+/// at least [`ALLTOALL_BRUCK_MIN_PROCS`] ranks, Bruck's algorithm.
+const ALLTOALL_SHORT: usize = 256;
+/// MPICH's minimum communicator size for Bruck's all-to-all.
+const ALLTOALL_BRUCK_MIN_PROCS: usize = 8;
 /// MPICH's `MPIR_CVAR_ALLTOALL_MEDIUM_MSG_SIZE` (bytes per block).
 const ALLTOALL_MEDIUM: usize = 32 * 1024;
 /// MPICH's `MPIR_CVAR_ALLREDUCE_SHORT_MSG_SIZE`.
@@ -82,12 +87,19 @@ algorithm_enum! {
         RecursiveDoubling = "recursive_doubling",
         /// Binomial reduce to rank 0, then binomial broadcast.
         ReduceBcast = "reduce_bcast",
+        /// Rabenseifner's: a reduce-scatter by recursive halving, then an allgather by
+        /// recursive doubling, so each rank moves about twice the vector whatever n. Long
+        /// typed buffers. Objects cannot be split, so for them it means `reduce_bcast`.
+        Rabenseifner = "rabenseifner",
     }
 }
 
 algorithm_enum! {
     /// All-to-all algorithms.
     AlltoallAlgorithm {
+        /// Bruck's algorithm: ceil(log2 n) rounds, each forwarding about half the blocks
+        /// (with their lengths) to rank + 2^k. Short blocks on many ranks.
+        Bruck = "bruck",
         /// Every block sent at once, then every block received: the network overlaps them.
         /// Short and medium blocks.
         Scattered = "scattered",
@@ -169,19 +181,23 @@ impl Algorithms {
         })
     }
 
-    pub(crate) fn alltoall(&self, block_bytes: usize) -> AlltoallAlgorithm {
-        self.alltoall.unwrap_or(if block_bytes < ALLTOALL_MEDIUM {
-            AlltoallAlgorithm::Scattered
-        } else {
-            AlltoallAlgorithm::Pairwise
-        })
+    pub(crate) fn alltoall(&self, ranks: usize, block_bytes: usize) -> AlltoallAlgorithm {
+        self.alltoall.unwrap_or(
+            if block_bytes <= ALLTOALL_SHORT && ranks >= ALLTOALL_BRUCK_MIN_PROCS {
+                AlltoallAlgorithm::Bruck
+            } else if block_bytes < ALLTOALL_MEDIUM {
+                AlltoallAlgorithm::Scattered
+            } else {
+                AlltoallAlgorithm::Pairwise
+            },
+        )
     }
 
     pub(crate) fn allreduce(&self, bytes: usize) -> AllreduceAlgorithm {
         self.allreduce.unwrap_or(if bytes <= ALLREDUCE_SHORT {
             AllreduceAlgorithm::RecursiveDoubling
         } else {
-            AllreduceAlgorithm::ReduceBcast
+            AllreduceAlgorithm::Rabenseifner
         })
     }
 }

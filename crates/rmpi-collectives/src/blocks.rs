@@ -232,11 +232,7 @@ async fn bruck_allgather(round: &Round, mine: Bytes) -> Result<Vec<Bytes>> {
 
 async fn recursive_doubling_allgather(round: &Round, mine: Bytes) -> Result<Vec<Bytes>> {
     let (rank, n) = (round.rank(), round.size());
-    let pof2 = if n.is_power_of_two() {
-        n
-    } else {
-        n.next_power_of_two() / 2
-    };
+    let pof2 = crate::reduce::largest_power_of_two(n);
     // Ranks beyond the largest power of two hand their block to a partner and sit out.
     if rank >= pof2 {
         round
@@ -361,6 +357,28 @@ pub(crate) async fn alltoall(
     received[rank] = blocks[rank].clone();
     let partners = |step: usize| ((rank + step) % n, (rank + n - step) % n);
     match algorithm {
+        AlltoallAlgorithm::Bruck => {
+            // `held[i]` starts as the block for rank + i. In round k the blocks whose index
+            // has bit k set move 2^k ranks on, keeping their index, so each travels exactly
+            // its index and `held[i]` ends as the block from rank - i.
+            let mut held: Vec<Bytes> = (0..n).map(|i| blocks[(rank + i) % n].clone()).collect();
+            let mut distance = 1;
+            while distance < n {
+                let moving: Vec<usize> = (0..n).filter(|i| i & distance != 0).collect();
+                let (dest, source) = partners(distance);
+                round
+                    .send(dest, encode_blocks(moving.iter().map(|&i| &held[i])))
+                    .await?;
+                let incoming = decode_blocks(&round.recv(source).await?, moving.len())?;
+                for (i, block) in moving.into_iter().zip(incoming) {
+                    held[i] = block;
+                }
+                distance <<= 1;
+            }
+            for (source, block) in received.iter_mut().enumerate() {
+                *block = held[(rank + n - source) % n].clone();
+            }
+        }
         AlltoallAlgorithm::Scattered => {
             for step in 1..n {
                 let (dest, _) = partners(step);

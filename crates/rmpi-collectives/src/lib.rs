@@ -47,11 +47,22 @@
 //!
 //! The `i`-prefixed methods (`ibcast`, `iallreduce`, ...) and [`start`] return a
 //! [`Request`] at once; on a tokio runtime the collective runs as a task of its own, so it
-//! progresses while the caller does other work, including other communication.
+//! progresses while the caller does other work, including other communication. Every
+//! collective takes its place in the collective order when it is called, so nonblocking and
+//! blocking collectives can be mixed freely as long as every member calls them in the same
+//! order. The typed-buffer ones (`ibcast_buf`, `iallreduce_buf`, ...) own their buffers
+//! while they run and hand them back as [`Buffers`] (or the one buffer, for `ibcast_buf`).
+//!
+//! # V-variants
+//!
+//! Object collectives already take one value of any size per member, which is what MPI's
+//! v-variants exist for; `scatterv`, `gatherv`, `allgatherv` and `alltoallv` are therefore
+//! typed-buffer collectives (`scatterv_buf`, ...) with counts and displacements in elements.
 #![deny(missing_docs)]
 
 pub mod algorithm;
 mod blocks;
+mod buffers;
 pub mod op;
 mod operand;
 mod reduce;
@@ -67,11 +78,14 @@ pub use algorithm::{
     Algorithms, AllgatherAlgorithm, AllreduceAlgorithm, AlltoallAlgorithm, BcastAlgorithm,
 };
 pub use op::{
-    BitAnd, BitOr, BitXor, LogicalAnd, LogicalOr, LogicalXor, Max, MaxLoc, Min, MinLoc, Op, Prod,
-    Sum, UserOp,
+    BitAnd, BitOr, BitXor, Located, LogicalAnd, LogicalOr, LogicalXor, Max, MaxLoc, Min, MinLoc,
+    Op, Prod, Sum, UserOp,
 };
 
-use operand::{copy_exact, decode_object, encode_object, Buffer, Object};
+pub use buffers::Buffers;
+
+use buffers::{check_len, check_root, Layout};
+use operand::{decode_object, encode_object, Object};
 use round::Round;
 
 /// Runs a collective (or any communication future) as a [`Request`]: on a tokio runtime it is
@@ -119,27 +133,6 @@ impl Collectives for Comm {
     }
 }
 
-fn check_root(comm: &Comm, root: usize) -> Result<()> {
-    if root < comm.size() {
-        Ok(())
-    } else {
-        Err(Error::InvalidRank {
-            rank: root,
-            size: comm.size(),
-        })
-    }
-}
-
-fn check_len(what: &str, actual: usize, expected: usize) -> Result<()> {
-    if actual == expected {
-        Ok(())
-    } else {
-        Err(Error::InvalidArgument(format!(
-            "{what} has {actual} elements where {expected} are needed"
-        )))
-    }
-}
-
 /// MPI's collective operations on a communicator. Every member must call the same
 /// collectives in the same order; each call reserves its place in that order when it is
 /// called, before its future is first polled.
@@ -173,17 +166,13 @@ pub trait Collectives {
         value: Option<T>,
         root: usize,
     ) -> impl Future<Output = Result<T>> + Send + 'static {
-        let (comm, round, algorithms) = (
-            self.comm().clone(),
-            Round::start(self.comm()),
-            self.algorithms(),
-        );
+        let (round, algorithms) = (Round::start(self.comm()), self.algorithms());
         async move {
             round
                 .run(async {
-                    check_root(&comm, root)?;
+                    check_root(&round, root)?;
                     let algorithms = algorithms?;
-                    if comm.rank() == root {
+                    if round.rank() == root {
                         let value = value.ok_or_else(|| {
                             Error::InvalidArgument("the bcast root passed no value".into())
                         })?;
@@ -206,19 +195,19 @@ pub trait Collectives {
         values: Option<Vec<T>>,
         root: usize,
     ) -> impl Future<Output = Result<T>> + Send + 'static {
-        let (comm, round) = (self.comm().clone(), Round::start(self.comm()));
+        let round = Round::start(self.comm());
         async move {
             round
                 .run(async {
-                    check_root(&comm, root)?;
-                    if comm.rank() != root {
+                    check_root(&round, root)?;
+                    if round.rank() != root {
                         let block = blocks::binomial_scatter(&round, root, None).await?;
                         return decode_object(&block, root);
                     }
                     let mut values = values.ok_or_else(|| {
                         Error::InvalidArgument("the scatter root passed no values".into())
                     })?;
-                    check_len("the scatter root's vector", values.len(), comm.size())?;
+                    check_len("the scatter root's vector", values.len(), round.size())?;
                     let encoded = values
                         .iter()
                         .map(|v| encode_object(v))
@@ -237,17 +226,17 @@ pub trait Collectives {
         value: T,
         root: usize,
     ) -> impl Future<Output = Result<Option<Vec<T>>>> + Send + 'static {
-        let (comm, round) = (self.comm().clone(), Round::start(self.comm()));
+        let round = Round::start(self.comm());
         async move {
             round
                 .run(async {
-                    check_root(&comm, root)?;
+                    check_root(&round, root)?;
                     let gathered =
                         blocks::binomial_gather(&round, root, encode_object(&value)?).await?;
                     let Some(blocks) = gathered else {
                         return Ok(None);
                     };
-                    decode_all(blocks, comm.rank(), value).map(Some)
+                    decode_all(blocks, round.rank(), value).map(Some)
                 })
                 .await
         }
@@ -260,18 +249,14 @@ pub trait Collectives {
         &self,
         value: T,
     ) -> impl Future<Output = Result<Vec<T>>> + Send + 'static {
-        let (comm, round, algorithms) = (
-            self.comm().clone(),
-            Round::start(self.comm()),
-            self.algorithms(),
-        );
+        let (round, algorithms) = (Round::start(self.comm()), self.algorithms());
         async move {
             round
                 .run(async {
-                    let algorithm = algorithms?.allgather(comm.size(), 0);
+                    let algorithm = algorithms?.allgather(round.size(), 0);
                     let blocks =
                         blocks::allgather(&round, encode_object(&value)?, algorithm).await?;
-                    decode_all(blocks, comm.rank(), value)
+                    decode_all(blocks, round.rank(), value)
                 })
                 .await
         }
@@ -289,11 +274,11 @@ pub trait Collectives {
         T: Serialize + DeserializeOwned + Send + 'static,
         O: Op<T> + 'static,
     {
-        let (comm, round) = (self.comm().clone(), Round::start(self.comm()));
+        let round = Round::start(self.comm());
         async move {
             round
                 .run(async {
-                    check_root(&comm, root)?;
+                    check_root(&round, root)?;
                     let commutative = op.is_commutative();
                     let reduced =
                         reduce::reduce(&round, root, Object(value), &op as &dyn Op<T>, commutative)
@@ -381,25 +366,21 @@ pub trait Collectives {
         &self,
         values: Vec<T>,
     ) -> impl Future<Output = Result<Vec<T>>> + Send + 'static {
-        let (comm, round, algorithms) = (
-            self.comm().clone(),
-            Round::start(self.comm()),
-            self.algorithms(),
-        );
+        let (round, algorithms) = (Round::start(self.comm()), self.algorithms());
         async move {
             round
                 .run(async {
-                    let algorithm = algorithms?.alltoall(0);
-                    check_len("the alltoall vector", values.len(), comm.size())?;
+                    let algorithm = algorithms?.alltoall(round.size(), 0);
+                    check_len("the alltoall vector", values.len(), round.size())?;
                     let blocks = values
                         .iter()
                         .map(|v| encode_object(v))
                         .collect::<Result<Vec<_>>>()?;
                     let mut values = values;
-                    let mine = values.swap_remove(comm.rank());
+                    let mine = values.swap_remove(round.rank());
                     decode_all(
                         blocks::alltoall(&round, blocks, algorithm).await?,
-                        comm.rank(),
+                        round.rank(),
                         mine,
                     )
                 })
@@ -418,11 +399,11 @@ pub trait Collectives {
         T: Serialize + DeserializeOwned + Send + 'static,
         O: Op<T> + 'static,
     {
-        let (comm, round) = (self.comm().clone(), Round::start(self.comm()));
+        let round = Round::start(self.comm());
         async move {
             round
                 .run(async {
-                    check_len("the reduce_scatter vector", values.len(), comm.size())?;
+                    check_len("the reduce_scatter vector", values.len(), round.size())?;
                     let commutative = op.is_commutative();
                     let elementwise = ElementWise(op);
                     let reduced = reduce::reduce(
@@ -515,6 +496,33 @@ pub trait Collectives {
         start(self.allreduce(value, op))
     }
 
+    /// Nonblocking [`scan`](Collectives::scan).
+    fn iscan<T, O>(&self, value: T, op: O) -> Request<'static, T>
+    where
+        T: Serialize + DeserializeOwned + Send + 'static,
+        O: Op<T> + 'static,
+    {
+        start(self.scan(value, op))
+    }
+
+    /// Nonblocking [`exscan`](Collectives::exscan).
+    fn iexscan<T, O>(&self, value: T, op: O) -> Request<'static, Option<T>>
+    where
+        T: Serialize + DeserializeOwned + Send + 'static,
+        O: Op<T> + 'static,
+    {
+        start(self.exscan(value, op))
+    }
+
+    /// Nonblocking [`reduce_scatter`](Collectives::reduce_scatter).
+    fn ireduce_scatter<T, O>(&self, values: Vec<T>, op: O) -> Request<'static, T>
+    where
+        T: Serialize + DeserializeOwned + Send + 'static,
+        O: Op<T> + 'static,
+    {
+        start(self.reduce_scatter(values, op))
+    }
+
     // --- typed buffers (mpi4py's uppercase collectives) ---------------------------------------
 
     /// Broadcasts the root's buffer into every member's (`comm.Bcast(buf, root)`). Every
@@ -524,26 +532,7 @@ pub trait Collectives {
         buf: &'a mut [T],
         root: usize,
     ) -> impl Future<Output = Result<()>> + Send + 'a {
-        let (comm, round, algorithms) = (
-            self.comm().clone(),
-            Round::start(self.comm()),
-            self.algorithms(),
-        );
-        async move {
-            round
-                .run(async {
-                    check_root(&comm, root)?;
-                    let algorithms = algorithms?;
-                    let mine = (comm.rank() == root)
-                        .then(|| Bytes::copy_from_slice(bytemuck::cast_slice(buf)));
-                    let bytes = blocks::bcast(&round, root, mine, &algorithms).await?;
-                    if comm.rank() != root {
-                        copy_exact(&bytes, buf, root)?;
-                    }
-                    Ok(())
-                })
-                .await
-        }
+        buffers::bcast(Round::start(self.comm()), self.algorithms(), buf, root)
     }
 
     /// Scatters equal parts of the root's `send` buffer (`recv.len()` elements per member,
@@ -555,26 +544,7 @@ pub trait Collectives {
         recv: &'a mut [T],
         root: usize,
     ) -> impl Future<Output = Result<()>> + Send + 'a {
-        let (comm, round) = (self.comm().clone(), Round::start(self.comm()));
-        async move {
-            round
-                .run(async {
-                    check_root(&comm, root)?;
-                    let blocks = if comm.rank() == root {
-                        check_len(
-                            "the scatter root's send buffer",
-                            send.len(),
-                            recv.len() * comm.size(),
-                        )?;
-                        Some(equal_parts(send, comm.size()))
-                    } else {
-                        None
-                    };
-                    let mine = blocks::binomial_scatter(&round, root, blocks).await?;
-                    copy_exact(&mine, recv, root)
-                })
-                .await
-        }
+        buffers::scatter(Round::start(self.comm()), send, recv, root)
     }
 
     /// Gathers every member's `send` buffer into the root's `recv`, in rank order
@@ -586,26 +556,7 @@ pub trait Collectives {
         recv: &'a mut [T],
         root: usize,
     ) -> impl Future<Output = Result<()>> + Send + 'a {
-        let (comm, round) = (self.comm().clone(), Round::start(self.comm()));
-        async move {
-            round
-                .run(async {
-                    check_root(&comm, root)?;
-                    if comm.rank() == root {
-                        check_len(
-                            "the gather root's receive buffer",
-                            recv.len(),
-                            send.len() * comm.size(),
-                        )?;
-                    }
-                    let mine = Bytes::copy_from_slice(bytemuck::cast_slice(send));
-                    if let Some(blocks) = blocks::binomial_gather(&round, root, mine).await? {
-                        place_equal(blocks, recv)?;
-                    }
-                    Ok(())
-                })
-                .await
-        }
+        buffers::gather(Round::start(self.comm()), send, recv, root)
     }
 
     /// Gathers every member's `send` buffer into every member's `recv`, in rank order
@@ -615,25 +566,7 @@ pub trait Collectives {
         send: &'a [T],
         recv: &'a mut [T],
     ) -> impl Future<Output = Result<()>> + Send + 'a {
-        let (comm, round, algorithms) = (
-            self.comm().clone(),
-            Round::start(self.comm()),
-            self.algorithms(),
-        );
-        async move {
-            round
-                .run(async {
-                    check_len(
-                        "the allgather receive buffer",
-                        recv.len(),
-                        send.len() * comm.size(),
-                    )?;
-                    let algorithm = algorithms?.allgather(comm.size(), std::mem::size_of_val(recv));
-                    let mine = Bytes::copy_from_slice(bytemuck::cast_slice(send));
-                    place_equal(blocks::allgather(&round, mine, algorithm).await?, recv)
-                })
-                .await
-        }
+        buffers::allgather(Round::start(self.comm()), self.algorithms(), send, recv)
     }
 
     /// Reduces every member's `send` element-wise with `op` into the root's `recv`
@@ -645,30 +578,7 @@ pub trait Collectives {
         op: O,
         root: usize,
     ) -> impl Future<Output = Result<()>> + Send + 'a {
-        let (comm, round) = (self.comm().clone(), Round::start(self.comm()));
-        async move {
-            round
-                .run(async {
-                    check_root(&comm, root)?;
-                    if comm.rank() == root {
-                        check_len("the reduce root's receive buffer", recv.len(), send.len())?;
-                    }
-                    let commutative = op.is_commutative();
-                    let reduced = reduce::reduce(
-                        &round,
-                        root,
-                        Buffer(send.to_vec()),
-                        &op as &dyn Op<T>,
-                        commutative,
-                    )
-                    .await?;
-                    if let Some(reduced) = reduced {
-                        recv.copy_from_slice(&reduced.0);
-                    }
-                    Ok(())
-                })
-                .await
-        }
+        buffers::reduce(Round::start(self.comm()), send, recv, op, root)
     }
 
     /// Reduces every member's `send` element-wise with `op` into every member's `recv`
@@ -679,26 +589,7 @@ pub trait Collectives {
         recv: &'a mut [T],
         op: O,
     ) -> impl Future<Output = Result<()>> + Send + 'a {
-        let (round, algorithms) = (Round::start(self.comm()), self.algorithms());
-        async move {
-            round
-                .run(async {
-                    check_len("the allreduce receive buffer", recv.len(), send.len())?;
-                    let algorithm = algorithms?.allreduce(std::mem::size_of_val(send));
-                    let commutative = op.is_commutative();
-                    let reduced = reduce::allreduce(
-                        &round,
-                        Buffer(send.to_vec()),
-                        &op as &dyn Op<T>,
-                        commutative,
-                        algorithm,
-                    )
-                    .await?;
-                    recv.copy_from_slice(&reduced.0);
-                    Ok(())
-                })
-                .await
-        }
+        buffers::allreduce(Round::start(self.comm()), self.algorithms(), send, recv, op)
     }
 
     /// Inclusive element-wise prefix reduction into `recv` (`comm.Scan(send, recv, op)`).
@@ -708,7 +599,7 @@ pub trait Collectives {
         recv: &'a mut [T],
         op: O,
     ) -> impl Future<Output = Result<()>> + Send + 'a {
-        self.prefix_buf(send, recv, op, false)
+        buffers::prefix(Round::start(self.comm()), send, recv, op, false)
     }
 
     /// Exclusive element-wise prefix reduction into `recv` (`comm.Exscan(send, recv, op)`);
@@ -719,7 +610,7 @@ pub trait Collectives {
         recv: &'a mut [T],
         op: O,
     ) -> impl Future<Output = Result<()>> + Send + 'a {
-        self.prefix_buf(send, recv, op, true)
+        buffers::prefix(Round::start(self.comm()), send, recv, op, true)
     }
 
     /// Sends part `d` of `send` to member `d` and receives part `s` of `recv` from member
@@ -729,23 +620,7 @@ pub trait Collectives {
         send: &'a [T],
         recv: &'a mut [T],
     ) -> impl Future<Output = Result<()>> + Send + 'a {
-        let (comm, round, algorithms) = (
-            self.comm().clone(),
-            Round::start(self.comm()),
-            self.algorithms(),
-        );
-        async move {
-            round
-                .run(async {
-                    check_len("the alltoall receive buffer", recv.len(), send.len())?;
-                    let part = send.len() / comm.size();
-                    check_len("the alltoall send buffer", send.len(), part * comm.size())?;
-                    let algorithm = algorithms?.alltoall(part * std::mem::size_of::<T>());
-                    let blocks = equal_parts(send, comm.size());
-                    place_equal(blocks::alltoall(&round, blocks, algorithm).await?, recv)
-                })
-                .await
-        }
+        buffers::alltoall(Round::start(self.comm()), self.algorithms(), send, recv)
     }
 
     /// Like [`alltoall_buf`](Collectives::alltoall_buf) with a count and a displacement
@@ -760,22 +635,16 @@ pub trait Collectives {
         recv_counts: &'a [usize],
         recv_displs: &'a [usize],
     ) -> impl Future<Output = Result<()>> + Send + 'a {
+        let send_layout = Layout {
+            counts: send_counts,
+            displs: send_displs,
+        };
+        let recv_layout = Layout {
+            counts: recv_counts,
+            displs: recv_displs,
+        };
         let (round, algorithms) = (Round::start(self.comm()), self.algorithms());
-        async move {
-            round
-                .run(async {
-                    // Counts differ between members, so the choice cannot depend on them.
-                    let algorithm = algorithms?.alltoall(0);
-                    let blocks = parts_of(send, send_counts, send_displs)?;
-                    place(
-                        blocks::alltoall(&round, blocks, algorithm).await?,
-                        recv,
-                        recv_counts,
-                        recv_displs,
-                    )
-                })
-                .await
-        }
+        buffers::alltoallv(round, algorithms, send, send_layout, recv, recv_layout)
     }
 
     /// Scatters `counts[i]` elements at `displs[i]` of the root's `send` to member `i`'s
@@ -788,25 +657,8 @@ pub trait Collectives {
         recv: &'a mut [T],
         root: usize,
     ) -> impl Future<Output = Result<()>> + Send + 'a {
-        let (comm, round) = (self.comm().clone(), Round::start(self.comm()));
-        async move {
-            round
-                .run(async {
-                    check_root(&comm, root)?;
-                    let blocks = if comm.rank() == root {
-                        check_len("the scatterv counts", counts.len(), comm.size())?;
-                        Some(parts_of(send, counts, displs)?)
-                    } else {
-                        None
-                    };
-                    copy_exact(
-                        &blocks::binomial_scatter(&round, root, blocks).await?,
-                        recv,
-                        root,
-                    )
-                })
-                .await
-        }
+        let layout = Layout { counts, displs };
+        buffers::scatterv(Round::start(self.comm()), send, layout, recv, root)
     }
 
     /// Gathers each member's `send` into the root's `recv` at `displs[i]`, where member `i`
@@ -820,24 +672,8 @@ pub trait Collectives {
         displs: &'a [usize],
         root: usize,
     ) -> impl Future<Output = Result<()>> + Send + 'a {
-        let (comm, round) = (self.comm().clone(), Round::start(self.comm()));
-        async move {
-            round
-                .run(async {
-                    check_root(&comm, root)?;
-                    if comm.rank() == root {
-                        check_len("the gatherv counts", counts.len(), comm.size())?;
-                        check_len("the root's own gatherv count", counts[root], send.len())?;
-                        parts_of(recv, counts, displs)?; // bounds, before any data moves
-                    }
-                    let mine = Bytes::copy_from_slice(bytemuck::cast_slice(send));
-                    match blocks::binomial_gather(&round, root, mine).await? {
-                        Some(blocks) => place(blocks, recv, counts, displs),
-                        None => Ok(()),
-                    }
-                })
-                .await
-        }
+        let layout = Layout { counts, displs };
+        buffers::gatherv(Round::start(self.comm()), send, recv, layout, root)
     }
 
     /// Gathers each member's `send` (member `i` sends `counts[i]` elements) into every
@@ -849,33 +685,9 @@ pub trait Collectives {
         counts: &'a [usize],
         displs: &'a [usize],
     ) -> impl Future<Output = Result<()>> + Send + 'a {
-        let (comm, round, algorithms) = (
-            self.comm().clone(),
-            Round::start(self.comm()),
-            self.algorithms(),
-        );
-        async move {
-            round
-                .run(async {
-                    check_len("the allgatherv counts", counts.len(), comm.size())?;
-                    check_len(
-                        "this member's allgatherv count",
-                        counts[comm.rank()],
-                        send.len(),
-                    )?;
-                    parts_of(recv, counts, displs)?;
-                    let total: usize = counts.iter().sum::<usize>() * std::mem::size_of::<T>();
-                    let algorithm = algorithms?.allgather(comm.size(), total);
-                    let mine = Bytes::copy_from_slice(bytemuck::cast_slice(send));
-                    place(
-                        blocks::allgather(&round, mine, algorithm).await?,
-                        recv,
-                        counts,
-                        displs,
-                    )
-                })
-                .await
-        }
+        let layout = Layout { counts, displs };
+        let (round, algorithms) = (Round::start(self.comm()), self.algorithms());
+        buffers::allgatherv(round, algorithms, send, recv, layout)
     }
 
     /// Reduces `send` (`size` equal parts) element-wise across members with `op` and leaves
@@ -886,54 +698,260 @@ pub trait Collectives {
         recv: &'a mut [T],
         op: O,
     ) -> impl Future<Output = Result<()>> + Send + 'a {
-        let (comm, round) = (self.comm().clone(), Round::start(self.comm()));
-        async move {
-            round
-                .run(async {
-                    check_len(
-                        "the reduce_scatter send buffer",
-                        send.len(),
-                        recv.len() * comm.size(),
-                    )?;
-                    let commutative = op.is_commutative();
-                    let reduced = reduce::reduce(
-                        &round,
-                        0,
-                        Buffer(send.to_vec()),
-                        &op as &dyn Op<T>,
-                        commutative,
-                    )
-                    .await?;
-                    let blocks = reduced.map(|all| equal_parts(&all.0, comm.size()));
-                    copy_exact(&blocks::binomial_scatter(&round, 0, blocks).await?, recv, 0)
-                })
-                .await
-        }
+        buffers::reduce_scatter(Round::start(self.comm()), send, recv, op)
     }
 
-    #[doc(hidden)]
-    fn prefix_buf<'a, T: Pod + Send + Sync, O: Op<T> + 'static>(
+    // --- nonblocking typed buffers --------------------------------------------------------------
+    //
+    // These own their buffers, so the collective can run as a task of its own (see [`start`])
+    // while the caller goes on; the request hands the buffers back when it completes.
+
+    /// Nonblocking [`bcast_buf`](Collectives::bcast_buf) (`comm.Ibcast`); yields the buffer.
+    fn ibcast_buf<T: Pod + Send + Sync>(
         &self,
-        send: &'a [T],
-        recv: &'a mut [T],
-        op: O,
-        exclusive: bool,
-    ) -> impl Future<Output = Result<()>> + Send + 'a {
+        buf: Vec<T>,
+        root: usize,
+    ) -> Request<'static, Vec<T>> {
+        let (round, algorithms) = (Round::start(self.comm()), self.algorithms());
+        start(async move {
+            let mut buf = buf;
+            buffers::bcast(round, algorithms, &mut buf, root).await?;
+            Ok(buf)
+        })
+    }
+
+    /// Nonblocking [`scatter_buf`](Collectives::scatter_buf) (`comm.Iscatter`).
+    fn iscatter_buf<T: Pod + Send + Sync>(
+        &self,
+        send: Vec<T>,
+        recv: Vec<T>,
+        root: usize,
+    ) -> Request<'static, Buffers<T>> {
         let round = Round::start(self.comm());
-        async move {
-            round
-                .run(async {
-                    check_len("the scan receive buffer", recv.len(), send.len())?;
-                    let scanned =
-                        reduce::scan(&round, Buffer(send.to_vec()), &op as &dyn Op<T>, exclusive)
-                            .await?;
-                    if let Some(scanned) = scanned {
-                        recv.copy_from_slice(&scanned.0);
-                    }
-                    Ok(())
-                })
-                .await
-        }
+        start(async move {
+            let (send, mut recv) = (send, recv);
+            buffers::scatter(round, &send, &mut recv, root).await?;
+            Ok(Buffers { send, recv })
+        })
+    }
+
+    /// Nonblocking [`gather_buf`](Collectives::gather_buf) (`comm.Igather`).
+    fn igather_buf<T: Pod + Send + Sync>(
+        &self,
+        send: Vec<T>,
+        recv: Vec<T>,
+        root: usize,
+    ) -> Request<'static, Buffers<T>> {
+        let round = Round::start(self.comm());
+        start(async move {
+            let (send, mut recv) = (send, recv);
+            buffers::gather(round, &send, &mut recv, root).await?;
+            Ok(Buffers { send, recv })
+        })
+    }
+
+    /// Nonblocking [`allgather_buf`](Collectives::allgather_buf) (`comm.Iallgather`).
+    fn iallgather_buf<T: Pod + Send + Sync>(
+        &self,
+        send: Vec<T>,
+        recv: Vec<T>,
+    ) -> Request<'static, Buffers<T>> {
+        let (round, algorithms) = (Round::start(self.comm()), self.algorithms());
+        start(async move {
+            let (send, mut recv) = (send, recv);
+            buffers::allgather(round, algorithms, &send, &mut recv).await?;
+            Ok(Buffers { send, recv })
+        })
+    }
+
+    /// Nonblocking [`alltoall_buf`](Collectives::alltoall_buf) (`comm.Ialltoall`).
+    fn ialltoall_buf<T: Pod + Send + Sync>(
+        &self,
+        send: Vec<T>,
+        recv: Vec<T>,
+    ) -> Request<'static, Buffers<T>> {
+        let (round, algorithms) = (Round::start(self.comm()), self.algorithms());
+        start(async move {
+            let (send, mut recv) = (send, recv);
+            buffers::alltoall(round, algorithms, &send, &mut recv).await?;
+            Ok(Buffers { send, recv })
+        })
+    }
+
+    /// Nonblocking [`reduce_buf`](Collectives::reduce_buf) (`comm.Ireduce`).
+    fn ireduce_buf<T: Pod + Send + Sync, O: Op<T> + 'static>(
+        &self,
+        send: Vec<T>,
+        recv: Vec<T>,
+        op: O,
+        root: usize,
+    ) -> Request<'static, Buffers<T>> {
+        let round = Round::start(self.comm());
+        start(async move {
+            let (send, mut recv) = (send, recv);
+            buffers::reduce(round, &send, &mut recv, op, root).await?;
+            Ok(Buffers { send, recv })
+        })
+    }
+
+    /// Nonblocking [`allreduce_buf`](Collectives::allreduce_buf) (`comm.Iallreduce`).
+    fn iallreduce_buf<T: Pod + Send + Sync, O: Op<T> + 'static>(
+        &self,
+        send: Vec<T>,
+        recv: Vec<T>,
+        op: O,
+    ) -> Request<'static, Buffers<T>> {
+        let (round, algorithms) = (Round::start(self.comm()), self.algorithms());
+        start(async move {
+            let (send, mut recv) = (send, recv);
+            buffers::allreduce(round, algorithms, &send, &mut recv, op).await?;
+            Ok(Buffers { send, recv })
+        })
+    }
+
+    /// Nonblocking [`scan_buf`](Collectives::scan_buf) (`comm.Iscan`).
+    fn iscan_buf<T: Pod + Send + Sync, O: Op<T> + 'static>(
+        &self,
+        send: Vec<T>,
+        recv: Vec<T>,
+        op: O,
+    ) -> Request<'static, Buffers<T>> {
+        let round = Round::start(self.comm());
+        start(async move {
+            let (send, mut recv) = (send, recv);
+            buffers::prefix(round, &send, &mut recv, op, false).await?;
+            Ok(Buffers { send, recv })
+        })
+    }
+
+    /// Nonblocking [`exscan_buf`](Collectives::exscan_buf) (`comm.Iexscan`).
+    fn iexscan_buf<T: Pod + Send + Sync, O: Op<T> + 'static>(
+        &self,
+        send: Vec<T>,
+        recv: Vec<T>,
+        op: O,
+    ) -> Request<'static, Buffers<T>> {
+        let round = Round::start(self.comm());
+        start(async move {
+            let (send, mut recv) = (send, recv);
+            buffers::prefix(round, &send, &mut recv, op, true).await?;
+            Ok(Buffers { send, recv })
+        })
+    }
+
+    /// Nonblocking [`reduce_scatter_buf`](Collectives::reduce_scatter_buf)
+    /// (`comm.Ireduce_scatter_block`).
+    fn ireduce_scatter_buf<T: Pod + Send + Sync, O: Op<T> + 'static>(
+        &self,
+        send: Vec<T>,
+        recv: Vec<T>,
+        op: O,
+    ) -> Request<'static, Buffers<T>> {
+        let round = Round::start(self.comm());
+        start(async move {
+            let (send, mut recv) = (send, recv);
+            buffers::reduce_scatter(round, &send, &mut recv, op).await?;
+            Ok(Buffers { send, recv })
+        })
+    }
+
+    /// Nonblocking [`scatterv_buf`](Collectives::scatterv_buf) (`comm.Iscatterv`).
+    fn iscatterv_buf<T: Pod + Send + Sync>(
+        &self,
+        send: Vec<T>,
+        counts: Vec<usize>,
+        displs: Vec<usize>,
+        recv: Vec<T>,
+        root: usize,
+    ) -> Request<'static, Buffers<T>> {
+        let round = Round::start(self.comm());
+        start(async move {
+            let (send, mut recv) = (send, recv);
+
+            let layout = Layout {
+                counts: &counts,
+                displs: &displs,
+            };
+            buffers::scatterv(round, &send, layout, &mut recv, root).await?;
+            Ok(Buffers { send, recv })
+        })
+    }
+
+    /// Nonblocking [`gatherv_buf`](Collectives::gatherv_buf) (`comm.Igatherv`).
+    fn igatherv_buf<T: Pod + Send + Sync>(
+        &self,
+        send: Vec<T>,
+        recv: Vec<T>,
+        counts: Vec<usize>,
+        displs: Vec<usize>,
+        root: usize,
+    ) -> Request<'static, Buffers<T>> {
+        let round = Round::start(self.comm());
+        start(async move {
+            let (send, mut recv) = (send, recv);
+
+            let layout = Layout {
+                counts: &counts,
+                displs: &displs,
+            };
+            buffers::gatherv(round, &send, &mut recv, layout, root).await?;
+            Ok(Buffers { send, recv })
+        })
+    }
+
+    /// Nonblocking [`allgatherv_buf`](Collectives::allgatherv_buf) (`comm.Iallgatherv`).
+    fn iallgatherv_buf<T: Pod + Send + Sync>(
+        &self,
+        send: Vec<T>,
+        recv: Vec<T>,
+        counts: Vec<usize>,
+        displs: Vec<usize>,
+    ) -> Request<'static, Buffers<T>> {
+        let (round, algorithms) = (Round::start(self.comm()), self.algorithms());
+        start(async move {
+            let (send, mut recv) = (send, recv);
+
+            let layout = Layout {
+                counts: &counts,
+                displs: &displs,
+            };
+            buffers::allgatherv(round, algorithms, &send, &mut recv, layout).await?;
+            Ok(Buffers { send, recv })
+        })
+    }
+
+    /// Nonblocking [`alltoallv_buf`](Collectives::alltoallv_buf) (`comm.Ialltoallv`); each
+    /// layout is `(counts, displacements)`.
+    fn ialltoallv_buf<T: Pod + Send + Sync>(
+        &self,
+        send: Vec<T>,
+        send_layout: (Vec<usize>, Vec<usize>),
+        recv: Vec<T>,
+        recv_layout: (Vec<usize>, Vec<usize>),
+    ) -> Request<'static, Buffers<T>> {
+        let (round, algorithms) = (Round::start(self.comm()), self.algorithms());
+        start(async move {
+            let (send, mut recv) = (send, recv);
+
+            let send_layout = Layout {
+                counts: &send_layout.0,
+                displs: &send_layout.1,
+            };
+            let recv_layout = Layout {
+                counts: &recv_layout.0,
+                displs: &recv_layout.1,
+            };
+            buffers::alltoallv(
+                round,
+                algorithms,
+                &send,
+                send_layout,
+                &mut recv,
+                recv_layout,
+            )
+            .await?;
+            Ok(Buffers { send, recv })
+        })
     }
 }
 
@@ -948,21 +966,6 @@ fn decode_all<T: DeserializeOwned>(blocks: Vec<Bytes>, me: usize, mine: T) -> Re
             false => decode_object(block, rank),
         })
         .collect()
-}
-
-/// `buf` split into `parts` equal consecutive parts (one copy of `buf`, then shared slices).
-fn equal_parts<T: Pod>(buf: &[T], parts: usize) -> Vec<Bytes> {
-    let all = Bytes::copy_from_slice(bytemuck::cast_slice(buf));
-    let part = all.len() / parts.max(1);
-    (0..parts)
-        .map(|i| all.slice(i * part..(i + 1) * part))
-        .collect()
-}
-
-/// Copies one block per member into consecutive equal parts of `out`.
-fn place_equal<T: Pod>(blocks: Vec<Bytes>, out: &mut [T]) -> Result<()> {
-    let counts = vec![out.len() / blocks.len().max(1); blocks.len()];
-    place(blocks, out, &counts, &displacements(&counts))
 }
 
 /// Applies an operation element by element to vectors of equal length.
@@ -980,64 +983,4 @@ impl<T, O: Op<T>> Op<Vec<T>> for ElementWise<O> {
     fn is_commutative(&self) -> bool {
         self.0.is_commutative()
     }
-}
-
-/// Prefix sums of `counts`: where each part starts when parts are packed.
-fn displacements(counts: &[usize]) -> Vec<usize> {
-    counts
-        .iter()
-        .scan(0, |next, &count| {
-            let at = *next;
-            *next += count;
-            Some(at)
-        })
-        .collect()
-}
-
-/// The parts of `buf` given by counts and displacements, as blocks, bounds-checked.
-fn parts_of<T: Pod>(buf: &[T], counts: &[usize], displs: &[usize]) -> Result<Vec<Bytes>> {
-    check_len("the displacements", displs.len(), counts.len())?;
-    let bytes: &[u8] = bytemuck::cast_slice(buf);
-    let size = std::mem::size_of::<T>();
-    counts
-        .iter()
-        .zip(displs)
-        .map(|(&count, &displ)| {
-            let range = displ
-                .checked_add(count)
-                .filter(|&end| end <= buf.len())
-                .map(|end| displ * size..end * size);
-            let range = range.ok_or_else(|| {
-                Error::InvalidArgument(format!(
-                    "part of {count} elements at {displ} runs past a buffer of {}",
-                    buf.len()
-                ))
-            })?;
-            Ok(Bytes::copy_from_slice(&bytes[range]))
-        })
-        .collect()
-}
-
-/// Copies block `i` into `out` at `displs[i]`; each must be exactly `counts[i]` elements.
-fn place<T: Pod>(
-    blocks: Vec<Bytes>,
-    out: &mut [T],
-    counts: &[usize],
-    displs: &[usize],
-) -> Result<()> {
-    check_len("the displacements", displs.len(), counts.len())?;
-    check_len("the counts", counts.len(), blocks.len())?;
-    for (rank, block) in blocks.iter().enumerate() {
-        let (count, displ) = (counts[rank], displs[rank]);
-        let part = displ
-            .checked_add(count)
-            .and_then(|end| out.get_mut(displ..end))
-            .ok_or_else(|| {
-                Error::InvalidArgument(format!(
-                    "part of {count} elements at {displ} runs past the receive buffer"
-                ))
-            })?;
-        copy_exact(block, part, rank)?;
-    }
-    Ok(())
 }

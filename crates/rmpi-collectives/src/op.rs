@@ -139,6 +139,61 @@ impl<V: PartialOrd + Clone + Send + Sync, I: Ord + Clone + Send + Sync> Op<(V, I
     }
 }
 
+/// A value and the index holding it, laid out for typed buffers so that [`MinLoc`] and
+/// [`MaxLoc`] work in `reduce_buf` and `allreduce_buf` (MPI's `MPI_2INT`, `MPI_FLOAT_INT`,
+/// ...). It is plain old data for the pairs without padding: `(f32, i32)`, `(f32, u32)`,
+/// `(f64, i64)`, `(f64, u64)`, `(i32, i32)`, `(u32, u32)`, `(i64, i64)`, `(u64, u64)`.
+/// Objects can use `(value, index)` tuples instead.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub struct Located<V, I> {
+    /// The value compared.
+    pub value: V,
+    /// Where it came from (a rank, an element number, ...); the lowest wins ties.
+    pub index: I,
+}
+
+macro_rules! located_pod {
+    ($(($v:ty, $i:ty)),*) => {$(
+        const _: () = assert!(
+            std::mem::size_of::<Located<$v, $i>>()
+                == std::mem::size_of::<$v>() + std::mem::size_of::<$i>()
+        );
+        // SAFETY: `Located` is `repr(C)` with two plain-old-data fields of equal size and
+        // alignment, so it has no padding (checked above) and every bit pattern is valid.
+        unsafe impl bytemuck::Zeroable for Located<$v, $i> {}
+        // SAFETY: as above; both fields are `Pod` and `Copy`, and the type is `'static`.
+        unsafe impl bytemuck::Pod for Located<$v, $i> {}
+    )*};
+}
+
+located_pod!(
+    (f32, i32),
+    (f32, u32),
+    (f64, i64),
+    (f64, u64),
+    (i32, i32),
+    (u32, u32),
+    (i64, i64),
+    (u64, u64)
+);
+
+impl<V: PartialOrd + Copy + Send + Sync, I: Ord + Copy + Send + Sync> Op<Located<V, I>> for MinLoc {
+    fn apply(&self, a: &Located<V, I>, b: &Located<V, I>) -> Located<V, I> {
+        let (a2, b2) = ((a.value, a.index), (b.value, b.index));
+        let (value, index) = self.apply(&a2, &b2);
+        Located { value, index }
+    }
+}
+
+impl<V: PartialOrd + Copy + Send + Sync, I: Ord + Copy + Send + Sync> Op<Located<V, I>> for MaxLoc {
+    fn apply(&self, a: &Located<V, I>, b: &Located<V, I>) -> Located<V, I> {
+        let (a2, b2) = ((a.value, a.index), (b.value, b.index));
+        let (value, index) = self.apply(&a2, &b2);
+        Located { value, index }
+    }
+}
+
 /// A user-defined operation (`MPI_Op_create`) from a closure.
 #[derive(Debug, Clone, Copy)]
 pub struct UserOp<F> {

@@ -4,10 +4,13 @@
 //! element by element. Every combination keeps lower ranks on the left, so non-commutative
 //! operations get MPI's rank order.
 
+use bytemuck::Pod;
 use rmpi_core::{Bytes, Result};
 
 use crate::algorithm::AllreduceAlgorithm;
 use crate::blocks::binomial_bcast;
+use crate::op::Op;
+use crate::operand::{bytes_to_vec, copy_exact};
 use crate::round::Round;
 
 /// What a reduction moves and combines.
@@ -82,7 +85,8 @@ pub(crate) async fn allreduce<V: Operand>(
 ) -> Result<V> {
     match algorithm {
         AllreduceAlgorithm::RecursiveDoubling => recursive_doubling(round, value, op).await,
-        AllreduceAlgorithm::ReduceBcast => {
+        // Objects cannot be split into segments; typed buffers take `rabenseifner` instead.
+        AllreduceAlgorithm::ReduceBcast | AllreduceAlgorithm::Rabenseifner => {
             let shape = value.shape();
             let reduced = reduce(round, 0, value, op, commutative).await?;
             let message = reduced.map(|v| v.encode()).transpose()?;
@@ -96,11 +100,7 @@ pub(crate) async fn allreduce<V: Operand>(
 /// the result at the end. Blocks always combine lower ranks on the left.
 async fn recursive_doubling<V: Operand>(round: &Round, value: V, op: &V::Op) -> Result<V> {
     let (rank, n) = (round.rank(), round.size());
-    let pof2 = if n.is_power_of_two() {
-        n
-    } else {
-        n.next_power_of_two() / 2
-    };
+    let pof2 = largest_power_of_two(n);
     let rem = n - pof2;
     let shape = value.shape();
     let mut acc = value;
@@ -141,6 +141,101 @@ async fn recursive_doubling<V: Operand>(round: &Round, value: V, op: &V::Op) -> 
         }
     }
     Ok(acc)
+}
+
+/// Rabenseifner's allreduce (MPICH's long-message one) on a typed buffer. Ranks fold to a
+/// power of two as in recursive doubling; then a reduce-scatter by recursive halving leaves
+/// each rank the reduction of one segment, and an allgather by recursive doubling (the same
+/// exchanges in reverse) hands every segment to every rank. At each exchange both partners
+/// hold the same segment, split at the same point, and their partial results cover aligned,
+/// contiguous blocks of ranks, so combining the lower block on the left keeps rank order for
+/// non-commutative operations too.
+pub(crate) async fn rabenseifner<T: Pod + Send + Sync>(
+    round: &Round,
+    mut acc: Vec<T>,
+    op: &dyn Op<T>,
+) -> Result<Vec<T>> {
+    let (rank, n) = (round.rank(), round.size());
+    let pof2 = largest_power_of_two(n);
+    let rem = n - pof2;
+    let combine = |acc: &mut [T], theirs: &[T], theirs_lower: bool| {
+        for (mine, theirs) in acc.iter_mut().zip(theirs) {
+            *mine = match theirs_lower {
+                true => op.apply(theirs, mine),
+                false => op.apply(mine, theirs),
+            };
+        }
+    };
+    let receive = |source: usize, len: usize| async move {
+        bytes_to_vec::<T>(&Round::body(&round.recv(source).await?), len, source)
+    };
+    let new_rank = if rank < 2 * rem {
+        if rank % 2 == 0 {
+            round
+                .send(rank + 1, Round::frame(bytemuck::cast_slice(&acc)))
+                .await?;
+            None
+        } else {
+            let theirs = receive(rank - 1, acc.len()).await?;
+            combine(&mut acc, &theirs, true);
+            Some(rank / 2)
+        }
+    } else {
+        Some(rank - rem)
+    };
+    let real = |new: usize| if new < rem { new * 2 + 1 } else { new + rem };
+    if let Some(me) = new_rank {
+        // (partner, the range kept, the range given) of each halving, replayed in reverse.
+        let mut exchanges = Vec::new();
+        let mut segment = 0..acc.len();
+        let mut mask = 1;
+        while mask < pof2 {
+            let partner = real(me ^ mask);
+            let mid = segment.start + segment.len() / 2;
+            let (keep, give) = match me & mask {
+                0 => (segment.start..mid, mid..segment.end),
+                _ => (mid..segment.end, segment.start..mid),
+            };
+            round
+                .send(
+                    partner,
+                    Round::frame(bytemuck::cast_slice(&acc[give.clone()])),
+                )
+                .await?;
+            let theirs = receive(partner, keep.len()).await?;
+            combine(&mut acc[keep.clone()], &theirs, partner < rank);
+            exchanges.push((partner, keep.clone(), give));
+            segment = keep;
+            mask <<= 1;
+        }
+        for (partner, kept, given) in exchanges.into_iter().rev() {
+            round
+                .send(partner, Round::frame(bytemuck::cast_slice(&acc[kept])))
+                .await?;
+            let theirs = Round::body(&round.recv(partner).await?);
+            copy_exact(&theirs, &mut acc[given], partner)?;
+        }
+    }
+    if rank < 2 * rem {
+        if rank % 2 == 0 {
+            let theirs = Round::body(&round.recv(rank + 1).await?);
+            copy_exact(&theirs, &mut acc, rank + 1)?;
+        } else {
+            round
+                .send(rank - 1, Round::frame(bytemuck::cast_slice(&acc)))
+                .await?;
+        }
+    }
+    Ok(acc)
+}
+
+/// The largest power of two not above `n` (n ≥ 1).
+pub(crate) fn largest_power_of_two(n: usize) -> usize {
+    if n.is_power_of_two() {
+        n
+    } else {
+        n.next_power_of_two() / 2
+    }
 }
 
 /// Inclusive (`exclusive = false`) or exclusive prefix reduction by recursive doubling

@@ -31,6 +31,8 @@ pub use rmpi_collectives as collectives;
 
 /// What most programs need: `use rmpi::prelude::*;`.
 pub mod prelude {
-    pub use rmpi_collectives::{Collectives, Max, Min, Prod, Sum, UserOp};
+    pub use rmpi_collectives::{
+        Buffers, Collectives, Located, Max, MaxLoc, Min, MinLoc, Prod, Sum, UserOp,
+    };
     pub use rmpi_core::{wait_all, wait_any, Comm, Error, Request, Status, ANY_SOURCE, ANY_TAG};
 }
