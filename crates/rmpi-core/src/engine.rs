@@ -142,6 +142,9 @@ impl State {
                 // The synchronous send was abandoned; nobody is waiting.
                 _ => 0,
             },
+            // Transports normally report this as `Event::PeerFinished`; one that passes the
+            // frame on means the same.
+            FrameKind::Goodbye => self.depart(arrival.from, Departure::Finished),
         }
     }
 

@@ -114,6 +114,11 @@ pub enum Error {
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
 
+    /// Joining the job failed: the launcher's key-value service could not be reached, a rank
+    /// never published its address, or the environment a launcher provides is malformed.
+    #[error("bootstrap failed: {0}")]
+    Bootstrap(String),
+
     /// The transport's I/O failed.
     #[error("transport I/O error: {0}")]
     Io(#[from] io::Error),

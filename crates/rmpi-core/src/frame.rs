@@ -23,6 +23,11 @@ pub enum FrameKind {
     SyncData = 2,
     /// The receiver matched the synchronous message with this `sync_id`. No payload.
     SyncAck = 3,
+    /// The sender has finished and will send nothing more (a clean shutdown, as opposed to
+    /// a broken connection). No payload. Byte-stream transports send it last, so a peer can
+    /// tell [`Event::PeerFinished`](crate::Event::PeerFinished) from
+    /// [`Event::PeerLost`](crate::Event::PeerLost).
+    Goodbye = 4,
 }
 
 impl FrameKind {
@@ -31,6 +36,7 @@ impl FrameKind {
             1 => Some(FrameKind::Data),
             2 => Some(FrameKind::SyncData),
             3 => Some(FrameKind::SyncAck),
+            4 => Some(FrameKind::Goodbye),
             _ => None,
         }
     }
@@ -146,6 +152,9 @@ impl Header {
             FrameKind::SyncAck if header.len != 0 => {
                 Err(HeaderError::Inconsistent("acknowledgement with a payload"))
             }
+            FrameKind::Goodbye if header.len != 0 => {
+                Err(HeaderError::Inconsistent("goodbye with a payload"))
+            }
             _ => Ok(header),
         }
     }
@@ -158,6 +167,20 @@ pub struct Frame {
     pub header: Header,
     /// The message bytes; `header.len` equals `payload.len()`.
     pub payload: Bytes,
+}
+
+impl Header {
+    /// The header of a [`FrameKind::Goodbye`] frame.
+    pub fn goodbye() -> Header {
+        Header {
+            kind: FrameKind::Goodbye,
+            context: 0,
+            source: 0,
+            tag: 0,
+            sync_id: 0,
+            len: 0,
+        }
+    }
 }
 
 impl Frame {

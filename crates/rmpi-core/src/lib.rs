@@ -37,6 +37,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod bootstrap;
 pub mod codec;
 mod comm;
 mod engine;
@@ -48,6 +49,7 @@ mod request;
 mod status;
 pub mod transport;
 
+pub use bootstrap::Bootstrap;
 pub use bytes::Bytes;
 pub use comm::Comm;
 pub use error::{Error, Result};

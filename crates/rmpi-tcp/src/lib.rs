@@ -1,6 +1,377 @@
-//! rmpi-tcp: the TCP transport (one connection per pair of ranks, tokio + socket2).
+//! rmpi-tcp: the TCP transport. One connection per pair of ranks, tokio for I/O, socket2 for
+//! socket options.
 //!
-//! **Stub.** This crate is filled in by the launcher/TCP issue ("rmpirun and the TCP
-//! transport"); until then it only reserves its place in the workspace and the `tcp` feature
-//! of the `rmpi` facade.
+//! [`TcpTransport::establish`] builds a rank's endpoint: it listens (on loopback unless told
+//! otherwise, see [`TcpOptions`]), publishes its address through the job's
+//! [`Bootstrap`], and connects to every lower rank while accepting every higher one. Each
+//! connection starts with a handshake carrying the job's secret, the sender's rank and the
+//! job size; strangers (port scanners, other jobs, stale ranks) are closed and logged, also
+//! after start-up, and the job goes on.
+//!
+//! Frames travel as a fixed header followed by the payload (see [`rmpi_core::frame`]). A peer
+//! that shuts down cleanly says goodbye last, so a connection that ends otherwise, breaks, or
+//! carries a malformed frame reports [`Event::PeerLost`] naming the rank, and every pending
+//! and later operation involving it fails instead of hanging.
+//!
+//! Every connection has a reader and a writer task on the rank's tokio runtime, so sends never
+//! block and the receive path only waits on a channel the readers fill.
 #![deny(missing_docs)]
+
+mod connection;
+mod handshake;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use rmpi_core::{Bootstrap, Error, Event, Frame, Result, Transport};
+use socket2::{Domain, SockRef, Socket, Type};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
+use tokio::task::{JoinHandle, JoinSet};
+
+use connection::Outgoing;
+use handshake::Hello;
+
+/// Where and how a rank listens and connects.
+#[derive(Debug, Clone)]
+pub struct TcpOptions {
+    /// The address to listen on and publish to the other ranks: loopback by default; the
+    /// address of an interface that reaches the other hosts for multi-host jobs.
+    pub address: IpAddr,
+    /// How long a connecting socket has to introduce itself.
+    pub handshake_timeout: Duration,
+    /// How long start-up may take to connect every pair of ranks.
+    pub connect_timeout: Duration,
+    /// The largest payload accepted in one frame; a larger announced length is a protocol
+    /// error that loses the peer, not an allocation.
+    pub max_message: u64,
+}
+
+impl Default for TcpOptions {
+    fn default() -> Self {
+        TcpOptions {
+            address: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            handshake_timeout: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(60),
+            max_message: 1 << 40,
+        }
+    }
+}
+
+impl TcpOptions {
+    /// The defaults, with the address taken from `RMPI_TCP_ADDRESS` if set.
+    pub fn from_env() -> Result<TcpOptions> {
+        let mut options = TcpOptions::default();
+        if let Ok(text) = std::env::var("RMPI_TCP_ADDRESS") {
+            options.address = text.parse().map_err(|_| {
+                Error::InvalidArgument(format!("RMPI_TCP_ADDRESS={text} is not an IP address"))
+            })?;
+            if options.address.is_unspecified() {
+                return Err(Error::InvalidArgument(
+                    "RMPI_TCP_ADDRESS must be the address of one interface, not a wildcard".into(),
+                ));
+            }
+        }
+        Ok(options)
+    }
+}
+
+/// A rank's TCP endpoint; see the [crate documentation](crate).
+pub struct TcpTransport {
+    rank: usize,
+    size: usize,
+    /// The writer task of each peer (`None` for this rank).
+    outgoing: Vec<Option<UnboundedSender<Outgoing>>>,
+    events: Mutex<UnboundedReceiver<Event>>,
+    tasks: Mutex<Tasks>,
+}
+
+#[derive(Default)]
+struct Tasks {
+    writers: Vec<JoinHandle<()>>,
+    readers: Vec<JoinHandle<()>>,
+    acceptor: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for TcpTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TcpTransport")
+            .field("rank", &self.rank)
+            .field("size", &self.size)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The bootstrap key under which `rank` publishes its address.
+fn address_key(rank: usize) -> String {
+    format!("rmpi-tcp-{rank}")
+}
+
+impl TcpTransport {
+    /// Connects this rank to every other rank of the job described by `bootstrap`. Must run
+    /// on a tokio runtime with I/O and timers enabled; the connections' tasks run on it.
+    pub async fn establish(bootstrap: &dyn Bootstrap, options: &TcpOptions) -> Result<Self> {
+        let (rank, size) = (bootstrap.rank(), bootstrap.size());
+        let secret: Arc<[u8]> = bootstrap.job_secret().into();
+        let listener = listen(options.address)?;
+        let address = listener.local_addr()?;
+        tracing::info!("rank {rank} listening on {address}");
+        bootstrap.put(&address_key(rank), &address.to_string())?;
+        bootstrap.fence()?;
+        let addresses = (0..size)
+            .map(|peer| {
+                let text = bootstrap.get(&address_key(peer))?;
+                text.parse::<SocketAddr>().map_err(|_| {
+                    Error::Bootstrap(format!("rank {peer} published a bad address {text:?}"))
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+
+        let (accepted_tx, mut accepted) = mpsc::unbounded_channel();
+        let acceptor = tokio::spawn(accept_peers(
+            listener,
+            rank,
+            size,
+            secret.clone(),
+            options.handshake_timeout,
+            accepted_tx,
+        ));
+        let mut streams: Vec<Option<TcpStream>> = (0..size).map(|_| None).collect();
+        let mut connecting = JoinSet::new();
+        for (peer, &address) in addresses.iter().enumerate().take(rank) {
+            let hello = Hello {
+                rank: rank as u32,
+                size: size as u32,
+                secret: secret.to_vec(),
+            };
+            let (secret, timeout) = (secret.clone(), options.handshake_timeout);
+            connecting.spawn(async move {
+                let stream = connect(peer, address, hello, size, &secret, timeout).await;
+                (peer, stream)
+            });
+        }
+        let deadline = tokio::time::Instant::now() + options.connect_timeout;
+        let mut missing = size - 1;
+        while missing > 0 {
+            let arrival = tokio::select! {
+                Some(joined) = connecting.join_next() => {
+                    let (peer, stream) = joined
+                        .map_err(|e| Error::Bootstrap(format!("connecting task failed: {e}")))?;
+                    (peer, stream?)
+                }
+                Some(accepted) = accepted.recv() => accepted,
+                _ = tokio::time::sleep_until(deadline) => {
+                    let absent: Vec<usize> = (0..size)
+                        .filter(|&p| p != rank && streams[p].is_none())
+                        .collect();
+                    acceptor.abort();
+                    return Err(Error::Bootstrap(format!(
+                        "rank {rank}: no connection from ranks {absent:?} within {:?}",
+                        options.connect_timeout
+                    )));
+                }
+            };
+            let (peer, stream) = arrival;
+            if streams[peer].replace(stream).is_none() {
+                missing -= 1;
+            }
+        }
+        drop(accepted); // later arrivals are strangers or stale: the acceptor closes them
+
+        let (events_tx, events) = mpsc::unbounded_channel();
+        let mut tasks = Tasks {
+            acceptor: Some(acceptor),
+            ..Tasks::default()
+        };
+        let mut outgoing = Vec::with_capacity(size);
+        for (peer, stream) in streams.into_iter().enumerate() {
+            let Some(stream) = stream else {
+                outgoing.push(None);
+                continue;
+            };
+            let (read, write) = stream.into_split();
+            let (queue_tx, queue) = mpsc::unbounded_channel();
+            tasks
+                .writers
+                .push(tokio::spawn(connection::write_frames(peer, write, queue)));
+            tasks.readers.push(tokio::spawn(connection::read_frames(
+                peer,
+                read,
+                events_tx.clone(),
+                options.max_message,
+            )));
+            outgoing.push(Some(queue_tx));
+        }
+        tracing::debug!(rank, size, "TCP transport connected");
+        Ok(TcpTransport {
+            rank,
+            size,
+            outgoing,
+            events: Mutex::new(events),
+            tasks: Mutex::new(tasks),
+        })
+    }
+}
+
+#[async_trait]
+impl Transport for TcpTransport {
+    fn rank(&self) -> usize {
+        self.rank
+    }
+
+    fn size(&self) -> usize {
+        self.size
+    }
+
+    fn send(&self, dest: usize, frame: Frame) -> Result<()> {
+        let queue = self
+            .outgoing
+            .get(dest)
+            .and_then(Option::as_ref)
+            .ok_or(Error::InvalidRank {
+                rank: dest,
+                size: self.size,
+            })?;
+        queue
+            .send(Outgoing::Frame(frame))
+            .map_err(|_| Error::PeerLost { rank: dest })
+    }
+
+    fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<Event> {
+        let mut events = self.events.lock().unwrap_or_else(|e| e.into_inner());
+        match events.poll_recv(cx) {
+            Poll::Ready(Some(event)) => Poll::Ready(event),
+            // Every reader has ended and reported its peer; nothing more will arrive.
+            Poll::Ready(None) | Poll::Pending => Poll::Pending,
+        }
+    }
+
+    /// Says goodbye to every peer after everything queued for it, then waits until every
+    /// peer has said goodbye or gone, so nothing sent either way is lost by closing early.
+    async fn shutdown(&self) -> Result<()> {
+        for queue in self.outgoing.iter().flatten() {
+            let _ = queue.send(Outgoing::Goodbye);
+        }
+        let tasks = std::mem::take(&mut *self.tasks.lock().unwrap_or_else(|e| e.into_inner()));
+        for task in tasks.writers.into_iter().chain(tasks.readers) {
+            let _ = task.await;
+        }
+        if let Some(acceptor) = tasks.acceptor {
+            acceptor.abort();
+        }
+        Ok(())
+    }
+}
+
+impl Drop for TcpTransport {
+    fn drop(&mut self) {
+        // Without a shutdown the connections just close, and peers see this rank lost.
+        let tasks = std::mem::take(&mut *self.tasks.lock().unwrap_or_else(|e| e.into_inner()));
+        for task in tasks.writers.iter().chain(&tasks.readers) {
+            task.abort();
+        }
+        if let Some(acceptor) = tasks.acceptor {
+            acceptor.abort();
+        }
+    }
+}
+
+/// A listening socket on `address` with a port the kernel picks.
+fn listen(address: IpAddr) -> Result<TcpListener> {
+    let socket = Socket::new(
+        Domain::for_address(SocketAddr::new(address, 0)),
+        Type::STREAM,
+        None,
+    )?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&SocketAddr::new(address, 0).into())?;
+    socket.listen(1024)?;
+    Ok(TcpListener::from_std(socket.into())?)
+}
+
+fn configure(stream: &TcpStream) -> std::io::Result<()> {
+    // Messages are latency-bound; never hold small writes back.
+    SockRef::from(stream).set_tcp_nodelay(true)
+}
+
+/// Connects to a lower rank and exchanges hellos.
+async fn connect(
+    peer: usize,
+    address: SocketAddr,
+    hello: Hello,
+    size: usize,
+    secret: &[u8],
+    timeout: Duration,
+) -> Result<TcpStream> {
+    let fail = |reason: String| {
+        Error::Bootstrap(format!("connecting to rank {peer} at {address}: {reason}"))
+    };
+    let mut stream = TcpStream::connect(address)
+        .await
+        .map_err(|e| fail(e.to_string()))?;
+    configure(&stream)?;
+    hello.write(&mut stream).await?;
+    let answer = Hello::read(&mut stream, timeout).await.map_err(fail)?;
+    match answer.check(size, secret).map_err(fail)? {
+        rank if rank == peer => Ok(stream),
+        rank => Err(fail(format!("rank {rank} answered instead"))),
+    }
+}
+
+/// Accepts connections for the life of the transport: introduced higher ranks go to
+/// `accepted` while start-up waits for them; everything else is closed and logged.
+async fn accept_peers(
+    listener: TcpListener,
+    rank: usize,
+    size: usize,
+    secret: Arc<[u8]>,
+    timeout: Duration,
+    accepted: UnboundedSender<(usize, TcpStream)>,
+) {
+    loop {
+        let (mut stream, from) = match listener.accept().await {
+            Ok(connection) => connection,
+            Err(error) => {
+                tracing::warn!("rank {rank}: accepting a connection failed: {error}");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        let (secret, accepted) = (secret.clone(), accepted.clone());
+        tokio::spawn(async move {
+            let introduced = async {
+                let hello = Hello::read(&mut stream, timeout).await?;
+                let peer = hello.check(size, &secret)?;
+                if peer <= rank {
+                    return Err(format!("rank {peer} must be connected to, not from"));
+                }
+                if accepted.is_closed() {
+                    return Err(format!("rank {peer} connected after start-up"));
+                }
+                configure(&stream).map_err(|e| e.to_string())?;
+                let answer = Hello {
+                    rank: rank as u32,
+                    size: size as u32,
+                    secret: secret.to_vec(),
+                };
+                answer.write(&mut stream).await.map_err(|e| e.to_string())?;
+                Ok(peer)
+            };
+            match introduced.await {
+                Ok(peer) => {
+                    if accepted.send((peer, stream)).is_err() {
+                        tracing::warn!(
+                            "rank {rank}: rank {peer} connected from {from} after start-up; closed"
+                        );
+                    }
+                }
+                Err(reason) => {
+                    tracing::warn!("rank {rank}: closed a connection from {from}: {reason}");
+                }
+            }
+        });
+    }
+}

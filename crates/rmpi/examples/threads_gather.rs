@@ -8,7 +8,7 @@
 //! ```
 //!
 //! Run: `cargo run -p rmpi --example threads_gather -- 4` (the argument is the rank count).
-//! Until `rmpirun` lands, this in-process job is how to see rmpi run several ranks.
+//! The same program as processes: `cargo rmpirun -n 4 --example gather_squares`.
 
 use rmpi::prelude::*;
 

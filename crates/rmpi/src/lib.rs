@@ -4,6 +4,25 @@
 //! point-to-point, requests, the [`Transport`] seam) and the transport backends chosen by
 //! cargo features: `tcp` and `shm`, both on by default.
 //!
+//! A program joins its job with [`run`] (or [`init`]) and is started as N processes by
+//! `rmpirun -n N program` (crate `rmpi-launch`); started alone, it is rank 0 of a job of one:
+//!
+//! ```no_run
+//! use rmpi::prelude::*;
+//!
+//! fn main() -> rmpi::Result<()> {
+//!     rmpi::run(|comm| async move {
+//!         let squares = comm.gather((comm.rank() + 1).pow(2), 0).await?;
+//!         if let Some(squares) = squares {
+//!             println!("{squares:?}");
+//!         }
+//!         Ok(())
+//!     })
+//! }
+//! ```
+//!
+//! For tests and doctests, [`local::run`] runs the ranks as threads of one process:
+//!
 //! ```
 //! // mpi4py: data = comm.gather((rank + 1) ** 2, root=0)
 //! use rmpi::prelude::*;
@@ -17,6 +36,9 @@
 #![deny(missing_docs)]
 
 pub use rmpi_core::*;
+
+mod job;
+pub use job::{init, run};
 
 /// The TCP transport backend (feature `tcp`).
 #[cfg(feature = "tcp")]

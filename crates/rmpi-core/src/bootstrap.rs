@@ -1,0 +1,99 @@
+//! How a process finds the rest of its job: the seam between launchers and transports.
+//!
+//! A launcher (`rmpirun`, and later Hydra's PMI or Slurm) starts the ranks and offers them a
+//! small key-value space with a fence, which is all transports need to find each other: each
+//! rank publishes where it can be reached, everyone fences, then everyone reads the others'
+//! entries. [`Bootstrap`] is that interface, modelled on PMI-1 so that any of those launchers
+//! can provide it. [`Singleton`] is the job of one process started without a launcher.
+//!
+//! Bootstrap calls happen once, at start-up, and block the calling thread.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Mutex;
+
+use crate::{Error, Result};
+
+/// What a process learns from whoever launched it.
+pub trait Bootstrap: Send + Sync + fmt::Debug {
+    /// This process's rank in the world.
+    fn rank(&self) -> usize;
+
+    /// The number of ranks in the world.
+    fn size(&self) -> usize;
+
+    /// An identifier of the job, the same at every rank and different between concurrent
+    /// jobs (it names shared resources such as shared-memory segments).
+    fn job_id(&self) -> &str;
+
+    /// A secret only this job's ranks know; transports use it to tell their peers from
+    /// strangers connecting to them.
+    fn job_secret(&self) -> &[u8];
+
+    /// Publishes `value` under `key`; the others can read it after the next [`fence`].
+    /// Keys and values are printable ASCII without spaces or `=`.
+    ///
+    /// [`fence`]: Bootstrap::fence
+    fn put(&self, key: &str, value: &str) -> Result<()>;
+
+    /// Waits until every rank has reached the fence; afterwards every value put before it is
+    /// visible to every rank.
+    fn fence(&self) -> Result<()>;
+
+    /// The value another rank put under `key` before the last fence.
+    fn get(&self, key: &str) -> Result<String>;
+}
+
+/// The job of one process started without a launcher, as MPI does: rank 0 of 1.
+#[derive(Debug, Default)]
+pub struct Singleton {
+    entries: Mutex<HashMap<String, String>>,
+    job_id: String,
+}
+
+impl Singleton {
+    /// A singleton job named after this process.
+    pub fn new() -> Singleton {
+        Singleton {
+            entries: Mutex::default(),
+            job_id: format!("singleton-{}", std::process::id()),
+        }
+    }
+}
+
+impl Bootstrap for Singleton {
+    fn rank(&self) -> usize {
+        0
+    }
+
+    fn size(&self) -> usize {
+        1
+    }
+
+    fn job_id(&self) -> &str {
+        &self.job_id
+    }
+
+    fn job_secret(&self) -> &[u8] {
+        // Nobody else is in the job, so there is nobody to authenticate.
+        &[]
+    }
+
+    fn put(&self, key: &str, value: &str) -> Result<()> {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries.insert(key.to_owned(), value.to_owned());
+        Ok(())
+    }
+
+    fn fence(&self) -> Result<()> {
+        Ok(())
+    }
+
+    fn get(&self, key: &str) -> Result<String> {
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries
+            .get(key)
+            .cloned()
+            .ok_or_else(|| Error::Bootstrap(format!("no value was put under {key}")))
+    }
+}

@@ -1,0 +1,14 @@
+//! The environment `rmpirun` gives each rank.
+
+/// `host:port` of the launcher's PMI-1 service.
+pub const PMI_PORT: &str = "RMPI_PMI_PORT";
+/// This rank's world rank.
+pub const RANK: &str = "RMPI_RANK";
+/// The number of ranks.
+pub const SIZE: &str = "RMPI_SIZE";
+/// The job's identifier.
+pub const JOB_ID: &str = "RMPI_JOB_ID";
+/// The job's secret, hex-encoded; only the launcher and its ranks know it.
+pub const SECRET: &str = "RMPI_SECRET";
+/// The transport the user asked for: `tcp`, `shm` or `auto`.
+pub const TRANSPORT: &str = "RMPI_TRANSPORT";

@@ -1,0 +1,129 @@
+//! Host lists from `--hostfile` and `--host`, in the forms mpiexec users write.
+//!
+//! Multi-host launching comes later; for now the launcher parses host lists, counts their
+//! slots, and runs every rank on this host.
+
+use std::path::Path;
+
+/// A host and how many ranks it takes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Host {
+    /// The host name or address.
+    pub name: String,
+    /// Ranks it takes.
+    pub slots: usize,
+}
+
+/// Parses one entry: `name`, `name:slots` or `name slots=N` (Open MPI's form).
+fn parse_entry(entry: &str) -> Result<Host, String> {
+    let mut words = entry.split_whitespace();
+    let first = words.next().ok_or("empty host entry")?;
+    // An IPv6 address has colons of its own: it takes a slot count only in brackets.
+    let split = match first.strip_prefix('[') {
+        Some(bracketed) => bracketed
+            .split_once(']')
+            .map(|(name, rest)| (name, rest.strip_prefix(':'))),
+        None if first.matches(':').count() == 1 => first.split_once(':').map(|(n, c)| (n, Some(c))),
+        None => Some((first, None)),
+    };
+    let (name, count) = split.ok_or_else(|| format!("bad host entry {entry:?}"))?;
+    let mut slots = match count {
+        Some(count) => Some(
+            count
+                .parse::<usize>()
+                .map_err(|_| format!("bad slot count in {entry:?}"))?,
+        ),
+        None => None,
+    };
+    for word in words {
+        let count = word
+            .strip_prefix("slots=")
+            .or_else(|| word.strip_prefix("max_slots="))
+            .ok_or_else(|| format!("unknown host attribute {word:?} in {entry:?}"))?;
+        if word.starts_with("slots=") {
+            slots = Some(
+                count
+                    .parse()
+                    .map_err(|_| format!("bad slot count in {entry:?}"))?,
+            );
+        }
+    }
+    let slots = slots.unwrap_or(1);
+    if slots == 0 {
+        return Err(format!("host entry {entry:?} has no slots"));
+    }
+    Ok(Host {
+        name: name.to_owned(),
+        slots,
+    })
+}
+
+/// Parses `--host h1,h2:4`.
+pub fn parse_host_list(list: &str) -> Result<Vec<Host>, String> {
+    list.split(',')
+        .filter(|entry| !entry.trim().is_empty())
+        .map(parse_entry)
+        .collect()
+}
+
+/// Parses a host file: one entry per line, `#` starts a comment.
+pub fn parse_hostfile(text: &str) -> Result<Vec<Host>, String> {
+    text.lines()
+        .map(|line| line.split('#').next().unwrap_or("").trim())
+        .filter(|line| !line.is_empty())
+        .map(parse_entry)
+        .collect()
+}
+
+/// Reads and parses a host file.
+pub fn read_hostfile(path: &Path) -> Result<Vec<Host>, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read host file {}: {e}", path.display()))?;
+    parse_hostfile(&text)
+}
+
+/// Whether `name` is this machine.
+pub fn is_local(name: &str) -> bool {
+    let own = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .unwrap_or_default();
+    matches!(name, "localhost" | "127.0.0.1" | "::1") || name == own.trim()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_usual_forms() {
+        assert_eq!(
+            parse_host_list("h1,h2:4").unwrap(),
+            vec![
+                Host {
+                    name: "h1".into(),
+                    slots: 1
+                },
+                Host {
+                    name: "h2".into(),
+                    slots: 4
+                }
+            ]
+        );
+        let file = "# cluster\nnode1 slots=2\nnode2:3 # fast\n\n10.0.0.5\n";
+        let hosts = parse_hostfile(file).unwrap();
+        assert_eq!(hosts.iter().map(|h| h.slots).sum::<usize>(), 6);
+        assert_eq!(hosts[2].name, "10.0.0.5");
+        assert!(parse_host_list("h1:x").is_err());
+        assert_eq!(parse_host_list("fe80::1").unwrap()[0].name, "fe80::1");
+        assert_eq!(
+            parse_host_list("[fe80::1]:2").unwrap(),
+            vec![Host {
+                name: "fe80::1".into(),
+                slots: 2
+            }]
+        );
+        assert!(parse_hostfile("node1 cores=2").is_err());
+        assert!(parse_host_list("h1:0").is_err());
+        assert!(is_local("localhost"));
+    }
+}

@@ -1,0 +1,149 @@
+//! `rmpirun` as users drive it, with shell one-liners as the ranks: exit codes, timeouts,
+//! output tagging, environment, stdin, host lists.
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+fn rmpirun(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rmpirun"))
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("rmpirun runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn sorted_lines(bytes: &[u8]) -> Vec<String> {
+    let mut lines: Vec<String> = text(bytes).lines().map(str::to_owned).collect();
+    lines.sort();
+    lines
+}
+
+#[test]
+fn every_rank_learns_its_rank_and_the_size_and_output_is_tagged() {
+    let output = rmpirun(&["-n", "3", "sh", "-c", "echo rank $RMPI_RANK of $RMPI_SIZE"]);
+    assert!(output.status.success());
+    assert_eq!(
+        sorted_lines(&output.stdout),
+        ["[0] rank 0 of 3", "[1] rank 1 of 3", "[2] rank 2 of 3"]
+    );
+    let output = rmpirun(&["-np", "2", "--no-tag-output", "sh", "-c", "echo x >&2"]);
+    assert!(output.status.success());
+    assert_eq!(sorted_lines(&output.stderr), ["x", "x"]);
+}
+
+#[test]
+fn the_first_failing_rank_sets_the_exit_code_and_is_named() {
+    let output = rmpirun(&[
+        "-n",
+        "4",
+        "--kill-after",
+        "0.2",
+        "sh",
+        "-c",
+        r#"if [ "$RMPI_RANK" = 2 ]; then exit 3; fi; sleep 30"#,
+    ]);
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("rank 2 (pid"), "{stderr}");
+    assert!(stderr.contains("exited with code 3"), "{stderr}");
+    assert!(stderr.contains("terminating ranks 0, 1, 3"), "{stderr}");
+}
+
+#[test]
+fn a_rank_killed_by_a_signal_is_reported_like_a_shell_does() {
+    let output = rmpirun(&[
+        "-n",
+        "2",
+        "--kill-after",
+        "0.2",
+        "sh",
+        "-c",
+        r#"if [ "$RMPI_RANK" = 1 ]; then kill -TERM $$; fi; sleep 30"#,
+    ]);
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(128 + 15), "{stderr}");
+    assert!(
+        stderr.contains("was killed by signal 15 (SIGTERM)"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_job_that_runs_too_long_is_ended() {
+    let output = rmpirun(&["-n", "2", "--timeout", "0.5", "sleep", "30"]);
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(124), "{stderr}");
+    assert!(stderr.contains("timed out"), "{stderr}");
+}
+
+#[test]
+fn environment_variables_can_be_set_and_forwarded() {
+    let output = Command::new(env!("CARGO_BIN_EXE_rmpirun"))
+        .args(["-n", "2", "-x", "GREETING=hello", "-x", "NAME"])
+        .args(["sh", "-c", "echo $GREETING $NAME"])
+        .env("NAME", "world")
+        .output()
+        .expect("rmpirun runs");
+    assert!(output.status.success());
+    assert_eq!(
+        sorted_lines(&output.stdout),
+        ["[0] hello world", "[1] hello world"]
+    );
+}
+
+#[test]
+fn stdin_goes_to_rank_0_only() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rmpirun"))
+        .args(["-n", "2", "sh", "-c", "read line; echo got:$line"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("rmpirun starts");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"42\n")
+        .expect("written");
+    let output = child.wait_with_output().expect("rmpirun ends");
+    assert!(output.status.success());
+    assert_eq!(sorted_lines(&output.stdout), ["[0] got:42", "[1] got:"]);
+}
+
+#[test]
+fn host_lists_give_the_rank_count_and_remote_hosts_are_flagged() {
+    let output = rmpirun(&["--host", "localhost:3", "sh", "-c", "echo $RMPI_SIZE"]);
+    assert!(output.status.success());
+    assert_eq!(sorted_lines(&output.stdout), ["[0] 3", "[1] 3", "[2] 3"]);
+
+    let dir = std::env::temp_dir().join(format!("rmpirun-hosts-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let hostfile = dir.join("hosts");
+    std::fs::write(&hostfile, "# two nodes\nnode-a slots=2\nnode-b:1\n").expect("written");
+    let output = rmpirun(&[
+        "--hostfile",
+        hostfile.to_str().expect("utf-8 path"),
+        "sh",
+        "-c",
+        "echo $RMPI_SIZE",
+    ]);
+    std::fs::remove_dir_all(&dir).ok();
+    assert!(output.status.success());
+    assert_eq!(sorted_lines(&output.stdout), ["[0] 3", "[1] 3", "[2] 3"]);
+    assert!(text(&output.stderr).contains("not supported yet"));
+
+    let output = rmpirun(&["--host", "node-a:zero", "true"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(text(&output.stderr).contains("bad slot count"));
+}
+
+#[test]
+fn a_missing_program_is_a_clear_error() {
+    let output = rmpirun(&["-n", "2", "/nonexistent/program"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(text(&output.stderr).contains("cannot start /nonexistent/program"));
+}

@@ -1,0 +1,166 @@
+//! One established connection to a peer: a task that writes frames, and a task that reads
+//! them and turns the end of the stream into [`Event::PeerFinished`] or [`Event::PeerLost`].
+//!
+//! On the wire each frame is its [`Header`] ([`HEADER_LEN`] bytes) followed by the payload.
+//! A clean shutdown ends with a [`FrameKind::Goodbye`] frame, so a stream that simply ends
+//! means the peer died. Headers are validated before any payload is read, and payload memory
+//! grows with the bytes that actually arrive, so a corrupt length cannot cause a giant
+//! allocation.
+
+use bytes::Bytes;
+use rmpi_core::frame::HEADER_LEN;
+use rmpi_core::{Event, Frame, FrameKind, Header};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::sync::mpsc::{error::TryRecvError, UnboundedReceiver, UnboundedSender};
+
+/// Socket buffering on each side: small messages are batched into one system call.
+const BUFFER: usize = 64 * 1024;
+/// The most payload memory reserved before that much has arrived.
+const CHUNK: usize = 1 << 20;
+
+/// What the writer task is asked to do.
+#[derive(Debug)]
+pub(crate) enum Outgoing {
+    Frame(Frame),
+    /// Send the goodbye frame, flush, and close the sending side.
+    Goodbye,
+}
+
+/// Writes frames until told goodbye, or until the connection fails (the reader then reports
+/// the peer lost). Flushes whenever no more frames are queued.
+pub(crate) async fn write_frames(
+    peer: usize,
+    stream: OwnedWriteHalf,
+    mut queue: UnboundedReceiver<Outgoing>,
+) {
+    let mut writer = BufWriter::with_capacity(BUFFER, stream);
+    let outcome: std::io::Result<()> = async {
+        loop {
+            let next = match queue.try_recv() {
+                Ok(next) => next,
+                Err(TryRecvError::Empty) => {
+                    writer.flush().await?;
+                    match queue.recv().await {
+                        Some(next) => next,
+                        None => return Ok(()),
+                    }
+                }
+                Err(TryRecvError::Disconnected) => return Ok(()),
+            };
+            match next {
+                Outgoing::Frame(frame) => {
+                    writer.write_all(&frame.header.encode()).await?;
+                    writer.write_all(&frame.payload).await?;
+                }
+                Outgoing::Goodbye => {
+                    writer.write_all(&Header::goodbye().encode()).await?;
+                    writer.flush().await?;
+                    return writer.shutdown().await;
+                }
+            }
+        }
+    }
+    .await;
+    if let Err(error) = outcome {
+        tracing::debug!("sending to rank {peer} failed: {error}");
+    }
+}
+
+/// Why reading from a peer stopped.
+enum End {
+    Goodbye,
+    Closed,
+    Broken(std::io::Error),
+    Malformed(String),
+    Unwanted,
+}
+
+/// Reads frames from `peer` into `events` until the peer says goodbye or the stream ends.
+pub(crate) async fn read_frames(
+    peer: usize,
+    stream: OwnedReadHalf,
+    events: UnboundedSender<Event>,
+    max_message: u64,
+) {
+    let mut reader = BufReader::with_capacity(BUFFER, stream);
+    let end = loop {
+        let mut header = [0u8; HEADER_LEN];
+        match read_header(&mut reader, &mut header).await {
+            Ok(true) => {}
+            Ok(false) => break End::Closed,
+            Err(error) => break End::Broken(error),
+        }
+        let header = match Header::decode(&header, max_message) {
+            Ok(header) => header,
+            Err(error) => break End::Malformed(error.to_string()),
+        };
+        if header.kind == FrameKind::Goodbye {
+            break End::Goodbye;
+        }
+        let payload = match read_payload(&mut reader, header.len).await {
+            Ok(payload) => payload,
+            Err(error) => break End::Broken(error),
+        };
+        let frame = Frame { header, payload };
+        if events.send(Event::Frame { from: peer, frame }).is_err() {
+            break End::Unwanted;
+        }
+    };
+    let event = match end {
+        End::Goodbye => Event::PeerFinished { rank: peer },
+        End::Closed => {
+            tracing::warn!("rank {peer} closed its connection without saying goodbye");
+            Event::PeerLost { rank: peer }
+        }
+        End::Broken(error) => {
+            tracing::warn!("connection to rank {peer} broke: {error}");
+            Event::PeerLost { rank: peer }
+        }
+        End::Malformed(reason) => {
+            tracing::error!("malformed frame from rank {peer}: {reason}; dropping the connection");
+            Event::PeerLost { rank: peer }
+        }
+        End::Unwanted => return,
+    };
+    let _ = events.send(event);
+}
+
+/// Reads one header; `Ok(false)` if the stream ended cleanly before it.
+async fn read_header(
+    reader: &mut (impl AsyncRead + Unpin),
+    header: &mut [u8; HEADER_LEN],
+) -> std::io::Result<bool> {
+    let mut filled = 0;
+    while filled < HEADER_LEN {
+        match reader.read(&mut header[filled..]).await? {
+            0 if filled == 0 => return Ok(false),
+            0 => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "stream ended inside a frame header",
+                ))
+            }
+            n => filled += n,
+        }
+    }
+    Ok(true)
+}
+
+/// Reads a payload of `len` bytes, reserving memory only as it arrives.
+async fn read_payload(reader: &mut (impl AsyncRead + Unpin), len: u64) -> std::io::Result<Bytes> {
+    let len = usize::try_from(len).map_err(|_| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "payload larger than memory",
+        )
+    })?;
+    let mut payload = Vec::with_capacity(len.min(CHUNK));
+    while payload.len() < len {
+        let start = payload.len();
+        let end = len.min(start + CHUNK.max(start));
+        payload.resize(end, 0);
+        reader.read_exact(&mut payload[start..end]).await?;
+    }
+    Ok(Bytes::from(payload))
+}

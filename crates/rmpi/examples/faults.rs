@@ -1,0 +1,73 @@
+//! What a job does when something goes wrong; the integration tests drive it through
+//! `rmpirun`. Every mode ends with an error or a result, never a hang.
+//!
+//! - `faults exit CODE`: rank 1 exits with CODE while the others wait for a message from it;
+//!   `rmpirun` exits with CODE and names rank 1, the others report rank 1 lost.
+//! - `faults stall`: every rank prints its pid, then rank 1 waits for a message that never
+//!   comes and the others wait for rank 1. Kill rank 1 (`kill -9 PID`) and the others end
+//!   with an error naming it.
+//! - `faults stdin`: the ranks pass a token around a ring, then rank 0 reads a line from
+//!   its standard input (which `rmpirun` forwards) and broadcasts it, and the ring runs again.
+//!   Meanwhile anything may connect to the ranks' ports: strangers are turned away.
+
+use std::io::BufRead;
+
+use rmpi::prelude::*;
+
+async fn ring(comm: &Comm, round: u64) -> rmpi::Result<u64> {
+    let (rank, size) = (comm.rank(), comm.size());
+    let (left, right) = ((rank + size - 1) % size, (rank + 1) % size);
+    if rank == 0 {
+        comm.send(&round, right, 0).await?;
+        comm.recv(left, 0).await
+    } else {
+        let token: u64 = comm.recv(left, 0).await?;
+        comm.send(&(token + rank as u64), right, 0).await?;
+        Ok(token)
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let outcome = rmpi::run(|comm| async move {
+        let rank = comm.rank();
+        match args.first().map(String::as_str) {
+            Some("exit") => {
+                let code: i32 = args.get(1).and_then(|c| c.parse().ok()).unwrap_or(3);
+                if rank == 1 {
+                    std::process::exit(code);
+                }
+                let _: u64 = comm.recv(1, 0).await?;
+                Ok(())
+            }
+            Some("stall") => {
+                println!("rank {rank} pid {}", std::process::id());
+                let from = if rank == 1 { 0 } else { 1 };
+                let _: u64 = comm.recv(from, 99).await?;
+                Ok(())
+            }
+            Some("stdin") => {
+                let first = ring(&comm, 0).await?;
+                let line = if rank == 0 {
+                    println!("waiting for a line on stdin");
+                    let mut line = String::new();
+                    std::io::stdin().lock().read_line(&mut line)?;
+                    Some(line.trim().to_owned())
+                } else {
+                    None
+                };
+                let line: String = comm.bcast(line, 0).await?;
+                let second = ring(&comm, 1000).await?;
+                println!("rank {rank}: tokens {first} and {second}, line {line:?}");
+                Ok(())
+            }
+            _ => Err(rmpi::Error::InvalidArgument(
+                "usage: faults exit CODE | stall | stdin".into(),
+            )),
+        }
+    });
+    if let Err(error) = outcome {
+        eprintln!("error: {error}");
+        std::process::exit(1);
+    }
+}

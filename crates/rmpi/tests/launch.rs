@@ -1,0 +1,394 @@
+//! Real jobs: every example runs as separate processes under `rmpirun`, talking over TCP on
+//! loopback, at 2, 4 and 8 ranks (oversubscribing a small machine), plus what happens when
+//! a rank fails, is killed, or strangers connect to the ranks' ports.
+//!
+//! `rmpirun` and the examples come from the same target directory as this test, so run it
+//! through `cargo test --workspace`, which builds both.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// `target/<profile>`, where cargo puts binaries and examples.
+fn target_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    exe.parent()
+        .and_then(|deps| deps.parent())
+        .expect("tests run from target/<profile>/deps")
+        .to_path_buf()
+}
+
+fn built(path: PathBuf) -> PathBuf {
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo test --workspace`, which builds rmpirun and the examples",
+        path.display()
+    );
+    path
+}
+
+fn rmpirun() -> Command {
+    let mut command = Command::new(built(target_dir().join("rmpirun")));
+    // Never hang the test suite, whatever goes wrong.
+    command.args(["--timeout", "120"]);
+    command
+}
+
+fn example(name: &str) -> PathBuf {
+    built(target_dir().join("examples").join(name))
+}
+
+fn run(ranks: usize, name: &str, args: &[&str]) -> Output {
+    rmpirun()
+        .arg("-n")
+        .arg(ranks.to_string())
+        .arg(example(name))
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("rmpirun runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// The lines rank `rank` printed, without their `[rank] ` tags, in order.
+fn lines_of(output: &str, rank: usize) -> Vec<String> {
+    let tag = format!("[{rank}] ");
+    output
+        .lines()
+        .filter_map(|line| line.strip_prefix(&tag).map(str::to_owned))
+        .collect()
+}
+
+fn check_success(output: &Output, what: &str) -> String {
+    let stdout = text(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{what} failed with {:?}\nstdout:\n{stdout}\nstderr:\n{}",
+        output.status,
+        text(&output.stderr)
+    );
+    stdout
+}
+
+/// Checks that each rank printed exactly `expected(rank)`.
+fn check_lines(output: &str, ranks: usize, what: &str, expected: impl Fn(usize) -> Vec<String>) {
+    for rank in 0..ranks {
+        assert_eq!(
+            lines_of(output, rank),
+            expected(rank),
+            "{what} at {ranks} ranks, rank {rank}; whole output:\n{output}"
+        );
+    }
+}
+
+#[test]
+fn seed_programs_print_what_the_python_originals_print() {
+    for ranks in [2, 4, 8] {
+        let out = check_success(&run(ranks, "gather_squares", &[]), "gather_squares");
+        check_lines(&out, ranks, "gather_squares", |rank| match rank {
+            0 => std::iter::once("rank = 0 ...receiving data to other process".to_string())
+                .chain((1..ranks).map(|i| {
+                    format!(
+                        " process 0 receiving {} from process {i}",
+                        (i + 1) * (i + 1)
+                    )
+                }))
+                .collect(),
+            _ => vec![],
+        });
+
+        let out = check_success(&run(ranks, "send_recv_object", &[]), "send_recv_object");
+        check_lines(&out, ranks, "send_recv_object", |rank| match rank {
+            0 => vec!["process 0 send range(0, 10)...".to_string(); ranks - 1],
+            _ => vec![format!("process {rank} recv range(0, 10)...")],
+        });
+
+        let out = check_success(&run(ranks, "send_recv_buffer", &[]), "send_recv_buffer");
+        let array = "[0 1 2 3 4 5 6 7 8 9]";
+        check_lines(&out, ranks, "send_recv_buffer", |rank| match rank {
+            0 => vec![format!("process 0 Send buffer-like array {array}...")],
+            _ => vec![format!("process {rank} recv buffer-like array {array}...")],
+        });
+
+        let out = check_success(&run(ranks, "bcast", &[]), "bcast");
+        check_lines(&out, ranks, "bcast", |rank| match rank {
+            0 => vec![
+                "process 0 bcast data range(0, 10) to other processes".to_string(),
+                "process 0 recv data range(0, 10)...".to_string(),
+            ],
+            _ => vec![format!("process {rank} recv data range(0, 10)...")],
+        });
+
+        let out = check_success(&run(ranks, "scatter", &[]), "scatter");
+        check_lines(&out, ranks, "scatter", |rank| match rank {
+            0 => vec![
+                format!("process 0 scatter data range(0, {ranks}) to other processes"),
+                "process 0 recv data 0...".to_string(),
+            ],
+            _ => vec![format!("process {rank} recv data {rank}...")],
+        });
+
+        let out = check_success(&run(ranks, "gather", &[]), "gather");
+        let all: Vec<usize> = (0..ranks).collect();
+        check_lines(&out, ranks, "gather", |rank| match rank {
+            0 => vec![
+                "process 0 send data 0 to root...".to_string(),
+                format!("process 0 gather all data {all:?}..."),
+            ],
+            _ => vec![format!("process {rank} send data {rank} to root...")],
+        });
+
+        let out = check_success(&run(ranks, "ring", &[]), "ring");
+        let total: usize = (0..ranks).sum();
+        check_lines(&out, ranks, "ring", |rank| match rank {
+            0 => vec![format!(
+                "process 0 received token {total} from process {} (expected {total})",
+                ranks - 1
+            )],
+            _ => vec![format!(
+                "process {rank} received token {} from process {}",
+                (0..rank).sum::<usize>(),
+                rank - 1
+            )],
+        });
+    }
+}
+
+#[test]
+fn async_tasks_overlap_their_communication() {
+    for ranks in [2, 4] {
+        let out = check_success(&run(ranks, "async_overlap", &[]), "async_overlap");
+        for rank in 0..ranks {
+            let lines = lines_of(&out, rank);
+            for i in 0..10 {
+                assert!(
+                    lines.contains(&format!("start {i}th")),
+                    "rank {rank}: {lines:?}"
+                );
+                assert!(
+                    lines.contains(&format!("finish {i}th")),
+                    "rank {rank}: {lines:?}"
+                );
+            }
+            // Ten one-second waits in sequence would take ten seconds.
+            let last = lines.last().expect("a summary line");
+            let seconds: f64 = last
+                .strip_prefix("10 tasks took ")
+                .and_then(|rest| rest.split(' ').next())
+                .and_then(|s| s.parse().ok())
+                .unwrap_or_else(|| panic!("rank {rank}: unexpected summary {last:?}"));
+            assert!(
+                seconds < 8.0,
+                "rank {rank}: the waits did not overlap ({seconds} s)"
+            );
+        }
+    }
+}
+
+#[test]
+fn ping_pong_echoes_every_size() {
+    let out = check_success(&run(2, "ping_pong", &[]), "ping_pong");
+    let lines = lines_of(&out, 0);
+    assert_eq!(lines[1], format!("{:<10}{:>18}", "# Size", "Latency (us)"));
+    let sizes: Vec<usize> = lines[2..]
+        .iter()
+        .map(|line| {
+            let mut fields = line.split_whitespace();
+            let size = fields.next().and_then(|s| s.parse().ok());
+            let latency: Option<f64> = fields.next().and_then(|s| s.parse().ok());
+            assert!(latency.is_some_and(|l| l > 0.0), "{line:?}");
+            size.expect("a size")
+        })
+        .collect();
+    assert_eq!(sizes, (0..11).map(|k| 1 << (2 * k)).collect::<Vec<usize>>());
+}
+
+#[test]
+fn a_singleton_runs_without_a_launcher() {
+    let output = Command::new(example("gather_squares"))
+        .env_remove("RMPI_PMI_PORT")
+        .output()
+        .expect("runs");
+    let stdout = check_success(&output, "singleton");
+    assert_eq!(stdout, "rank = 0 ...receiving data to other process\n");
+}
+
+#[test]
+fn a_rank_exit_code_becomes_rmpiruns_and_is_named() {
+    let output = run(4, "faults", &["exit", "3"]);
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "stderr:\n{stderr}");
+    assert!(stderr.contains("rmpirun: rank 1 (pid"), "{stderr}");
+    assert!(stderr.contains("exited with code 3"), "{stderr}");
+    for rank in [0, 2, 3] {
+        assert!(
+            lines_of(&stderr, rank).contains(&"error: lost contact with rank 1".to_string()),
+            "rank {rank} should report rank 1 lost:\n{stderr}"
+        );
+    }
+}
+
+/// Reads a child's pipe line by line on a thread, so neither pipe can fill up and block it.
+fn lines_from(pipe: impl Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    rx
+}
+
+/// Collects lines until `done` says so, failing after a minute.
+fn read_until(
+    lines: &mpsc::Receiver<String>,
+    seen: &mut Vec<String>,
+    done: impl Fn(&[String]) -> bool,
+) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !done(seen) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match lines.recv_timeout(left) {
+            Ok(line) => seen.push(line),
+            Err(_) => panic!("gave up waiting; saw:\n{}", seen.join("\n")),
+        }
+    }
+}
+
+#[test]
+fn a_rank_killed_mid_receive_fails_the_others_within_seconds() {
+    let ranks = 4;
+    let mut child = rmpirun()
+        // Long enough that the survivors must end on their own, not by being killed.
+        .args(["--kill-after", "60", "-n", &ranks.to_string()])
+        .arg(example("faults"))
+        .arg("stall")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("rmpirun starts");
+    let stdout = lines_from(child.stdout.take().expect("stdout"));
+    let stderr = lines_from(child.stderr.take().expect("stderr"));
+    let mut seen = Vec::new();
+    read_until(&stdout, &mut seen, |seen| seen.len() == ranks);
+    let victim = seen
+        .iter()
+        .find_map(|line| line.strip_prefix("[1] rank 1 pid "))
+        .expect("rank 1 printed its pid")
+        .to_owned();
+    // Everyone is now in (or about to enter) a receive that rank 1 must answer.
+    std::thread::sleep(Duration::from_millis(300));
+    let killed = Instant::now();
+    let status = Command::new("kill")
+        .args(["-9", &victim])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+    let exit = child.wait().expect("rmpirun ends");
+    let took = killed.elapsed();
+    let stderr: Vec<String> = stderr.iter().collect();
+    let stderr = stderr.join("\n");
+    assert_eq!(exit.code(), Some(128 + 9), "{stderr}");
+    let named = format!("rmpirun: rank 1 (pid {victim}) was killed by signal 9 (SIGKILL)");
+    assert!(stderr.contains(&named), "{stderr}");
+    assert!(
+        !stderr.contains("terminating ranks"),
+        "survivors were killed:\n{stderr}"
+    );
+    for rank in [0, 2, 3] {
+        assert!(
+            lines_of(&stderr, rank).contains(&"error: lost contact with rank 1".to_string()),
+            "rank {rank} should report rank 1 lost:\n{stderr}"
+        );
+    }
+    assert!(
+        took < Duration::from_secs(10),
+        "the survivors took {took:?} to notice"
+    );
+}
+
+#[test]
+fn strangers_on_the_ranks_ports_do_not_disturb_the_job() {
+    let ranks = 4;
+    let mut child = rmpirun()
+        .args(["-x", "RMPI_LOG=info", "-n", &ranks.to_string()])
+        .arg(example("faults"))
+        .arg("stdin")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("rmpirun starts");
+    let stdout = lines_from(child.stdout.take().expect("stdout"));
+    let stderr = lines_from(child.stderr.take().expect("stderr"));
+    let mut log = Vec::new();
+    let listening = |seen: &[String]| seen.iter().filter(|l| l.contains("listening on")).count();
+    read_until(&stderr, &mut log, |seen| listening(seen) == ranks);
+    let ports: Vec<u16> = log
+        .iter()
+        .filter_map(|line| line.rsplit_once("listening on 127.0.0.1:"))
+        .map(|(_, port)| port.trim().parse().expect("a port"))
+        .collect();
+    let mut strangers = Vec::new();
+    for &port in &ports {
+        // Random-looking bytes, like a port scanner's probe.
+        let mut garbage = TcpStream::connect(("127.0.0.1", port)).expect("connects");
+        let noise: Vec<u8> = (0..200u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
+        let _ = garbage.write_all(&noise);
+        // The right protocol from the wrong job.
+        let mut impostor = TcpStream::connect(("127.0.0.1", port)).expect("connects");
+        let mut hello = b"RMPITCP1".to_vec();
+        hello.extend_from_slice(&1u32.to_le_bytes());
+        hello.extend_from_slice(&(ranks as u32).to_le_bytes());
+        hello.extend_from_slice(&4u16.to_le_bytes());
+        hello.extend_from_slice(b"nope");
+        let _ = impostor.write_all(&hello);
+        // A connection that never says anything, held open while the job runs.
+        let silent = TcpStream::connect(("127.0.0.1", port)).expect("connects");
+        strangers.extend([garbage, impostor, silent]);
+    }
+    let mut out = Vec::new();
+    read_until(&stdout, &mut out, |seen| {
+        seen.iter().any(|l| l.contains("waiting for a line"))
+    });
+    // Let every rank see and refuse its strangers before the job goes on.
+    read_until(&stderr, &mut log, |seen| {
+        let count = |what: &str| seen.iter().filter(|l| l.contains(what)).count();
+        count("wrong job secret") == ranks && count("not speaking rmpi's TCP protocol") == ranks
+    });
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin.write_all(b"carry on\n").expect("stdin open");
+    drop(stdin);
+    let exit = child.wait().expect("rmpirun ends");
+    out.extend(stdout.iter());
+    let out = out.join("\n");
+    assert!(exit.success(), "{out}\n{}", log.join("\n"));
+    let total: u64 = (0..ranks as u64).sum();
+    for rank in 0..ranks {
+        let before: u64 = if rank == 0 {
+            total
+        } else {
+            (0..rank as u64).sum()
+        };
+        let expected = format!(
+            "rank {rank}: tokens {before} and {}, line \"carry on\"",
+            before + 1000
+        );
+        assert!(
+            lines_of(&out, rank).contains(&expected),
+            "rank {rank}:\n{out}"
+        );
+    }
+    drop(strangers);
+}
