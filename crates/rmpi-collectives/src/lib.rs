@@ -2,7 +2,7 @@
 //! point-to-point layer, so they run unchanged on every transport, built-in or third-party.
 //!
 //! Bring the [`Collectives`] trait into scope and call collectives on any
-//! [`Comm`](rmpi_core::Comm), in the two flavours of point-to-point:
+//! [`Comm`], in the two flavours of point-to-point:
 //!
 //! | mpi4py                               | rmpi                                             |
 //! |--------------------------------------|--------------------------------------------------|

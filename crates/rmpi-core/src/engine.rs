@@ -33,17 +33,23 @@ pub(crate) struct Arrival {
 }
 
 /// How a peer left the job.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Departure {
     Finished,
     Lost,
+    /// Dropped for breaking the protocol, and why.
+    Malformed(Arc<str>),
 }
 
 impl Departure {
-    fn error(self, rank: usize) -> Error {
+    fn error(&self, rank: usize) -> Error {
         match self {
             Departure::Finished => Error::PeerFinished { rank },
             Departure::Lost => Error::PeerLost { rank },
+            Departure::Malformed(reason) => Error::MalformedFrame {
+                rank,
+                reason: reason.to_string(),
+            },
         }
     }
 }
@@ -111,6 +117,9 @@ impl State {
             Event::Frame { from, frame } => self.accept(Arrival { from, frame }, outbox),
             Event::PeerFinished { rank } => self.depart(rank, Departure::Finished),
             Event::PeerLost { rank } => self.depart(rank, Departure::Lost),
+            Event::PeerMalformed { rank, reason } => {
+                self.depart(rank, Departure::Malformed(reason.into()))
+            }
         }
     }
 
@@ -151,7 +160,7 @@ impl State {
     /// Records that `rank` left and fails every wait that can no longer be satisfied.
     fn depart(&mut self, rank: usize, how: Departure) -> usize {
         tracing::debug!(rank, ?how, "peer departed");
-        self.departed.insert(rank, how);
+        self.departed.insert(rank, how.clone());
         let (recvs, departed) = (&self.recvs, &self.departed);
         let mut failures = Vec::new();
         self.matcher.withdraw_where(|id, _| {
@@ -189,8 +198,8 @@ fn unsatisfiable(departed: &HashMap<usize, Departure>, awaited: &Awaited) -> Opt
     let mut live_others = 0;
     for &member in awaited.group.iter() {
         match departed.get(&member) {
-            Some(Departure::Lost) => return Some(Error::PeerLost { rank: member }),
             Some(Departure::Finished) => last_finished = Some(member),
+            Some(gone) => return Some(gone.error(member)),
             None => live_others += 1,
         }
     }

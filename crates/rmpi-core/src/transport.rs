@@ -17,8 +17,8 @@
 //!   arranging for `cx`'s waker to be woken when one is ready. rmpi-core always passes the same
 //!   waker, from whichever task happens to drive progress, and wakes the right tasks itself.
 //! * When a peer goes away, its frames that were already sent are delivered first, then one
-//!   [`Event::PeerFinished`] (it shut down cleanly) or [`Event::PeerLost`] (it crashed, its
-//!   connection broke, or it broke the protocol).
+//!   [`Event::PeerFinished`] (it shut down cleanly), [`Event::PeerLost`] (it crashed or its
+//!   connection broke) or [`Event::PeerMalformed`] (it broke the protocol and was dropped).
 //!
 //! # A minimal plugin
 //!
@@ -109,10 +109,18 @@ pub enum Event {
         /// The peer's rank in the world.
         rank: usize,
     },
-    /// The peer died, its connection broke, or it broke the protocol.
+    /// The peer died or its connection broke.
     PeerLost {
         /// The peer's rank in the world.
         rank: usize,
+    },
+    /// The peer sent bytes that break the wire protocol; the transport dropped it. Operations
+    /// involving it fail with [`Error::MalformedFrame`] naming it and saying what was wrong.
+    PeerMalformed {
+        /// The peer's rank in the world.
+        rank: usize,
+        /// What was wrong.
+        reason: String,
     },
 }
 

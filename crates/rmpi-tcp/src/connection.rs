@@ -119,7 +119,7 @@ pub(crate) async fn read_frames(
         }
         End::Malformed(reason) => {
             tracing::error!("malformed frame from rank {peer}: {reason}; dropping the connection");
-            Event::PeerLost { rank: peer }
+            Event::PeerMalformed { rank: peer, reason }
         }
         End::Unwanted => return,
     };
