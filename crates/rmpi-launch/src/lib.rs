@@ -15,6 +15,20 @@ pub mod bootstrap;
 pub mod env;
 pub mod pmi;
 
+/// Sends logs (refused connections, lost peers) to stderr, filtered by `RMPI_LOG` (default
+/// `warn`, syntax of `tracing_subscriber::EnvFilter`), unless the program installed its own
+/// subscriber. Launcher and ranks both call it.
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("RMPI_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .without_time()
+        .with_target(false)
+        .try_init();
+}
+
 #[cfg(feature = "cli")]
 pub mod cargo;
 #[cfg(feature = "cli")]

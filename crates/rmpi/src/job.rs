@@ -44,22 +44,9 @@ where
 /// Joins the job and returns the world communicator. Call it once, on a tokio runtime with
 /// I/O and timers enabled, and call [`Comm::finalize`] at the end; [`run`] does both.
 pub async fn init() -> Result<Comm> {
-    init_logging();
+    rmpi_launch::init_logging();
     let bootstrap = rmpi_launch::bootstrap::from_env()?;
     Ok(Comm::from_transport(connect(&*bootstrap).await?))
-}
-
-/// Logs (connections refused, peers lost) go to stderr, filtered by `RMPI_LOG` (default
-/// `warn`), unless the program installed its own subscriber.
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("RMPI_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .without_time()
-        .with_target(false)
-        .try_init();
 }
 
 async fn connect(bootstrap: &dyn Bootstrap) -> Result<Arc<dyn Transport>> {

@@ -103,14 +103,7 @@ fn main() {
     // mpiexec spells it -np; clap's short options are one letter.
     let args = std::env::args_os().map(|arg| if arg == "-np" { "--np".into() } else { arg });
     let cli = Cli::parse_from(args);
-    let filter = tracing_subscriber::EnvFilter::try_from_env("RMPI_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .without_time()
-        .with_target(false)
-        .init();
+    rmpi_launch::init_logging();
 
     let mut hosts: Vec<Host> = Vec::new();
     if let Some(path) = &cli.hostfile {
