@@ -1,9 +1,373 @@
-//! rmpi-bench: OSU-style benchmarks for rmpi.
+//! `rmpi-bench`: OSU-style micro-benchmarks, run under `rmpirun`, printing OSU's tables so
+//! the figures sit beside `osu_latency`'s and the C benchmark's in `benches/compare.sh`.
 //!
-//! **Stub.** The benchmarks issue fills this in (latency, bandwidth and collectives in OSU's
-//! table format, and the comparison against MPICH); for now it only says so.
+//! ```sh
+//! rmpirun -n 2 --transport shm target/release/rmpi-bench latency
+//! rmpirun -n 4 target/release/rmpi-bench bcast --max-size 1048576
+//! ```
+//!
+//! Conventions follow OSU: latency is half a ping-pong round trip; bandwidth sends a window
+//! of 64 nonblocking messages and waits for a short acknowledgement; collectives time each
+//! call between barriers and report the average over ranks. Warm-up iterations are not
+//! timed; messages of 8 KiB and more use fewer iterations.
 
-fn main() {
-    eprintln!("rmpi-bench: not implemented yet (see the benchmarks issue)");
-    std::process::exit(2);
+use std::time::Instant;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use rmpi::prelude::*;
+
+/// OSU's boundary between small and large messages.
+const LARGE: usize = 8192;
+/// OSU's bandwidth window.
+const WINDOW: usize = 64;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "rmpi-bench",
+    version,
+    about = "OSU-style benchmarks for rmpi (run under rmpirun)"
+)]
+struct Cli {
+    #[command(subcommand)]
+    test: Test,
+    /// Smallest message in bytes.
+    #[arg(long, global = true, default_value_t = 0)]
+    min_size: usize,
+    /// Largest message in bytes (default: 4 MiB point-to-point, 1 MiB collectives).
+    #[arg(long, global = true)]
+    max_size: Option<usize>,
+    /// Timed iterations per size (default: OSU's, fewer for large messages).
+    #[arg(long, global = true)]
+    iterations: Option<usize>,
+    /// Untimed warm-up iterations per size.
+    #[arg(long, global = true)]
+    warmup: Option<usize>,
+    /// Typed buffers (like mpi4py's `Send`) or serde objects (like its `send`).
+    #[arg(long, global = true, value_enum, default_value_t = Flavour::Buffer)]
+    flavour: Flavour,
+    /// Print one JSON object per size instead of OSU's table.
+    #[arg(long, global = true)]
+    json: bool,
+}
+
+#[derive(Debug, Clone, Copy, Subcommand)]
+enum Test {
+    /// Ping-pong latency between ranks 0 and 1.
+    Latency,
+    /// Windowed unidirectional bandwidth from rank 0 to rank 1.
+    Bw,
+    /// Windowed bidirectional bandwidth between ranks 0 and 1.
+    Bibw,
+    /// Broadcast from rank 0.
+    Bcast,
+    /// Allreduce (sum of f32).
+    Allreduce,
+    /// Reduce to rank 0 (sum of f32).
+    Reduce,
+    /// Scatter from rank 0 (size bytes per rank).
+    Scatter,
+    /// Gather to rank 0 (size bytes per rank).
+    Gather,
+    /// Allgather (size bytes per rank).
+    Allgather,
+    /// All-to-all (size bytes per pair).
+    Alltoall,
+    /// Barrier (no sizes).
+    Barrier,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Flavour {
+    Buffer,
+    Object,
+}
+
+impl Test {
+    fn name(self) -> &'static str {
+        match self {
+            Test::Latency => "Latency",
+            Test::Bw => "Bandwidth",
+            Test::Bibw => "Bi-Directional Bandwidth",
+            Test::Bcast => "Broadcast Latency",
+            Test::Allreduce => "Allreduce Latency",
+            Test::Reduce => "Reduce Latency",
+            Test::Scatter => "Scatter Latency",
+            Test::Gather => "Gather Latency",
+            Test::Allgather => "Allgather Latency",
+            Test::Alltoall => "All-to-all Latency",
+            Test::Barrier => "Barrier Latency",
+        }
+    }
+
+    fn point_to_point(self) -> bool {
+        matches!(self, Test::Latency | Test::Bw | Test::Bibw)
+    }
+
+    fn column(self) -> &'static str {
+        match self {
+            Test::Latency => "Latency (us)",
+            Test::Bw | Test::Bibw => "Bandwidth (MB/s)",
+            _ => "Avg Latency(us)",
+        }
+    }
+}
+
+/// Sizes OSU walks: 0 (point-to-point only), then powers of two.
+fn sizes(cli: &Cli) -> Vec<usize> {
+    let max = cli.max_size.unwrap_or(if cli.test.point_to_point() {
+        4 << 20
+    } else {
+        1 << 20
+    });
+    if matches!(cli.test, Test::Barrier) {
+        return vec![0];
+    }
+    let first = if cli.test.point_to_point() && cli.min_size == 0 {
+        vec![0]
+    } else {
+        vec![]
+    };
+    let floor = cli
+        .min_size
+        .max(if cli.test.point_to_point() { 1 } else { 4 });
+    first
+        .into_iter()
+        .chain(
+            (0..63)
+                .map(|k| 1usize << k)
+                .filter(|&s| s >= floor && s <= max),
+        )
+        .collect()
+}
+
+fn counts(cli: &Cli, size: usize) -> (usize, usize) {
+    let (iterations, warmup) = if size >= LARGE {
+        (1000, 10)
+    } else {
+        (10_000, 1000)
+    };
+    let iterations = if cli.test.point_to_point() {
+        iterations
+    } else {
+        iterations / 10
+    };
+    (
+        cli.iterations.unwrap_or(iterations),
+        cli.warmup.unwrap_or(warmup.min(iterations)),
+    )
+}
+
+fn fail(message: &str) -> rmpi::Error {
+    rmpi::Error::InvalidArgument(message.into())
+}
+
+fn main() -> rmpi::Result<()> {
+    let cli = Cli::parse();
+    rmpi::run(|comm| async move {
+        if cli.test.point_to_point() && comm.size() < 2 {
+            return Err(fail("point-to-point tests need at least 2 ranks"));
+        }
+        if comm.rank() == 0 && !cli.json {
+            println!(
+                "# rmpi {} Test ({} ranks, {:?} flavour)",
+                cli.test.name(),
+                comm.size(),
+                cli.flavour
+            );
+            println!("{:<10}{:>18}", "# Size", cli.test.column());
+        }
+        for size in sizes(&cli) {
+            let (iterations, warmup) = counts(&cli, size);
+            let value = match cli.test {
+                Test::Latency => latency(&comm, &cli, size, iterations, warmup).await?,
+                Test::Bw => bandwidth(&comm, &cli, size, iterations, warmup, false).await?,
+                Test::Bibw => bandwidth(&comm, &cli, size, iterations, warmup, true).await?,
+                _ => collective(&comm, &cli, size, iterations, warmup).await?,
+            };
+            if comm.rank() == 0 {
+                if cli.json {
+                    let record = serde_json::json!({
+                        "test": format!("{:?}", cli.test).to_lowercase(),
+                        "ranks": comm.size(),
+                        "flavour": format!("{:?}", cli.flavour).to_lowercase(),
+                        "size": size,
+                        "value": value,
+                        "unit": if cli.test.column().contains("MB/s") { "MB/s" } else { "us" },
+                    });
+                    println!("{record}");
+                } else {
+                    println!("{size:<10}{value:>18.2}");
+                }
+            }
+        }
+        Ok(())
+    })
+}
+
+async fn send(
+    comm: &Comm,
+    flavour: Flavour,
+    data: &[u8],
+    dest: usize,
+    tag: i32,
+) -> rmpi::Result<()> {
+    match flavour {
+        Flavour::Buffer => comm.send_buf(data, dest, tag).await,
+        Flavour::Object => comm.send(&data, dest, tag).await,
+    }
+}
+
+async fn recv(
+    comm: &Comm,
+    flavour: Flavour,
+    into: &mut [u8],
+    source: usize,
+    tag: i32,
+) -> rmpi::Result<()> {
+    match flavour {
+        Flavour::Buffer => comm.recv_into(into, source, tag).await.map(drop),
+        Flavour::Object => {
+            let data: Vec<u8> = comm.recv(source, tag).await?;
+            into.copy_from_slice(&data);
+            Ok(())
+        }
+    }
+}
+
+/// Half the average round trip between ranks 0 and 1, in microseconds.
+async fn latency(
+    comm: &Comm,
+    cli: &Cli,
+    size: usize,
+    iterations: usize,
+    warmup: usize,
+) -> rmpi::Result<f64> {
+    let message = vec![b'a'; size];
+    let mut reply = vec![0u8; size];
+    comm.barrier().await?;
+    let mut started = Instant::now();
+    for i in 0..iterations + warmup {
+        if i == warmup {
+            started = Instant::now();
+        }
+        match comm.rank() {
+            0 => {
+                send(comm, cli.flavour, &message, 1, 1).await?;
+                recv(comm, cli.flavour, &mut reply, 1, 1).await?;
+            }
+            1 => {
+                recv(comm, cli.flavour, &mut reply, 0, 1).await?;
+                send(comm, cli.flavour, &reply, 0, 1).await?;
+            }
+            _ => {}
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    comm.barrier().await?;
+    Ok(elapsed * 1e6 / (2.0 * iterations as f64))
+}
+
+/// Windowed bandwidth in MB/s (10^6 bytes), OSU's way.
+async fn bandwidth(
+    comm: &Comm,
+    cli: &Cli,
+    size: usize,
+    iterations: usize,
+    warmup: usize,
+    both_ways: bool,
+) -> rmpi::Result<f64> {
+    let message = vec![b'a'; size];
+    let mut inbox = vec![vec![0u8; size]; WINDOW];
+    let mut ack = [0u8; 4];
+    let iterations = iterations / 10 + 1; // each moves a whole window
+    comm.barrier().await?;
+    let mut started = Instant::now();
+    for i in 0..iterations + warmup.min(10) {
+        if i == warmup.min(10) {
+            started = Instant::now();
+        }
+        let rank = comm.rank();
+        if rank > 1 {
+            continue;
+        }
+        let peer = 1 - rank;
+        let sending = rank == 0 || both_ways;
+        let receiving = rank == 1 || both_ways;
+        let mut requests = Vec::new();
+        if receiving {
+            for slot in inbox.iter_mut() {
+                requests.push(comm.irecv_into(slot, peer, 2));
+            }
+        }
+        if sending {
+            for _ in 0..WINDOW {
+                match cli.flavour {
+                    Flavour::Buffer => comm.send_buf(&message, peer, 2).await?,
+                    Flavour::Object => comm.send(&message, peer, 2).await?,
+                }
+            }
+        }
+        wait_all(requests).await?;
+        if rank == 1 {
+            comm.send_buf(&ack, 0, 3).await?;
+        } else {
+            comm.recv_into(&mut ack, 1, 3).await?;
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    comm.barrier().await?;
+    let moved = (size * WINDOW * iterations) as f64 * if both_ways { 2.0 } else { 1.0 };
+    Ok(moved / elapsed / 1e6)
+}
+
+/// Average over ranks of each rank's mean time per call, in microseconds.
+async fn collective(
+    comm: &Comm,
+    cli: &Cli,
+    size: usize,
+    iterations: usize,
+    warmup: usize,
+) -> rmpi::Result<f64> {
+    let n = comm.size();
+    let floats = size / 4;
+    let send = vec![1.0f32; floats];
+    let mut recv = vec![0.0f32; floats];
+    let mut wide = vec![0.0f32; floats * n];
+    let wide_send = vec![1.0f32; floats * n];
+    let mut total = 0.0;
+    for i in 0..iterations + warmup {
+        comm.barrier().await?;
+        let started = Instant::now();
+        match (cli.test, cli.flavour) {
+            (Test::Bcast, Flavour::Buffer) => comm.bcast_buf(&mut recv, 0).await?,
+            (Test::Bcast, Flavour::Object) => {
+                let data = (comm.rank() == 0).then(|| send.clone());
+                recv = comm.bcast(data, 0).await?;
+            }
+            (Test::Allreduce, Flavour::Buffer) => comm.allreduce_buf(&send, &mut recv, Sum).await?,
+            (Test::Allreduce, Flavour::Object) => {
+                recv = comm
+                    .allreduce(
+                        send.clone(),
+                        UserOp::commutative(|a: &Vec<f32>, b: &Vec<f32>| {
+                            a.iter().zip(b).map(|(x, y)| x + y).collect()
+                        }),
+                    )
+                    .await?;
+            }
+            (Test::Reduce, _) => comm.reduce_buf(&send, &mut recv, Sum, 0).await?,
+            (Test::Scatter, _) => comm.scatter_buf(&wide_send, &mut recv, 0).await?,
+            (Test::Gather, _) => comm.gather_buf(&send, &mut wide, 0).await?,
+            (Test::Allgather, _) => comm.allgather_buf(&send, &mut wide).await?,
+            (Test::Alltoall, _) => comm.alltoall_buf(&wide_send, &mut wide).await?,
+            (Test::Barrier, _) => comm.barrier().await?,
+            _ => unreachable!("point-to-point tests are handled elsewhere"),
+        }
+        if i >= warmup {
+            total += started.elapsed().as_secs_f64();
+        }
+    }
+    let mine = total * 1e6 / iterations as f64;
+    let sum = comm.reduce(mine, Sum, 0).await?;
+    Ok(sum.map_or(0.0, |s| s / n as f64))
 }

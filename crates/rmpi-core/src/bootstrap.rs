@@ -44,6 +44,23 @@ pub trait Bootstrap: Send + Sync + fmt::Debug {
     fn get(&self, key: &str) -> Result<String>;
 }
 
+/// The name of a resource a job shares on its host (a shared-memory segment, say):
+/// `rmpi-<job id><suffix>`, with anything but ASCII letters, digits, `-`, `_` and `.`
+/// replaced. Suffixes start with `-`, and launchers remove every name starting with
+/// `resource_name(job, "-")` when the job ends, so what a crashed rank leaves behind does
+/// not outlive its job.
+pub fn resource_name(job_id: &str, suffix: &str) -> String {
+    let clean = |text: &str| -> String {
+        text.chars()
+            .map(|c| match c {
+                'a'..='z' | 'A'..='Z' | '0'..='9' | '-' | '_' | '.' => c,
+                _ => '_',
+            })
+            .collect()
+    };
+    format!("rmpi-{}{}", clean(job_id), clean(suffix))
+}
+
 /// The job of one process started without a launcher, as MPI does: rank 0 of 1.
 #[derive(Debug, Default)]
 pub struct Singleton {

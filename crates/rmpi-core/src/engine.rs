@@ -234,12 +234,26 @@ struct Waiters {
     wakers: Mutex<Vec<Waker>>,
 }
 
+/// More registered wakers than this and they are all woken and forgotten: a finished wait
+/// leaves its waker behind, and some executors hand out a fresh waker for every poll, so the
+/// list must not grow with the number of waits. Waking early is always allowed.
+const MAX_WAKERS: usize = 32;
+
 impl Waiters {
     fn register(&self, waker: &Waker) {
         let mut wakers = self.wakers.lock().unwrap_or_else(PoisonError::into_inner);
-        if !wakers.iter().any(|w| w.will_wake(waker)) {
-            wakers.push(waker.clone());
+        if wakers.iter().any(|w| w.will_wake(waker)) {
+            return;
         }
+        if wakers.len() >= MAX_WAKERS {
+            let stale = std::mem::take(&mut *wakers);
+            drop(wakers);
+            for waker in stale {
+                waker.wake();
+            }
+            wakers = self.wakers.lock().unwrap_or_else(PoisonError::into_inner);
+        }
+        wakers.push(waker.clone());
     }
 
     fn wake_all(&self) {
@@ -407,7 +421,8 @@ impl Engine {
     /// in whatever the transport has ready. Never waits.
     pub(crate) fn iprobe(&self, pattern: &Pattern) -> Option<(Envelope, usize)> {
         let mut state = self.lock();
-        let (outbox, completed) = self.drain(&mut state);
+        let mut outbox = Outbox::new();
+        let completed = self.drain(&mut state, &mut outbox);
         let found = probe(&state, pattern);
         drop(state);
         self.finish(outbox, completed);
@@ -432,7 +447,8 @@ impl Engine {
     }
 
     /// The common shape of every wait: look for the outcome; if absent, register the waker,
-    /// make progress, and look again.
+    /// take in every event that is ready, and look again; if still absent, wait on the
+    /// transport (which may spin briefly) and repeat with what it brings.
     fn poll_with<T>(
         &self,
         cx: &mut Context<'_>,
@@ -442,35 +458,46 @@ impl Engine {
             return Poll::Ready(done);
         }
         self.waiters.register(cx.waker());
-        let mut state = self.lock();
-        let (outbox, completed) = self.drain(&mut state);
-        let done = outcome(&mut state);
-        drop(state);
-        // Wake the others only if progress completed something that was not ours.
-        self.finish(
-            outbox,
-            completed.saturating_sub(usize::from(done.is_some())),
-        );
-        match done {
-            Some(done) => Poll::Ready(done),
-            None => Poll::Pending,
+        let mut waited = None;
+        loop {
+            let mut state = self.lock();
+            let mut outbox = Outbox::new();
+            let mut completed = 0;
+            if let Some(event) = waited.take() {
+                completed += state.handle(event, &mut outbox);
+            }
+            completed += self.drain(&mut state, &mut outbox);
+            let done = outcome(&mut state);
+            drop(state);
+            // Wake the others only if progress completed something that was not ours.
+            self.finish(
+                outbox,
+                completed.saturating_sub(usize::from(done.is_some())),
+            );
+            if let Some(done) = done {
+                return Poll::Ready(done);
+            }
+            let mut progress = Context::from_waker(&self.progress_waker);
+            match self.transport.poll_recv(&mut progress) {
+                Poll::Ready(event) => waited = Some(event),
+                Poll::Pending => return Poll::Pending,
+            }
         }
     }
 
-    /// Takes every ready transport event into the state (up to the budget).
-    fn drain(&self, state: &mut State) -> (Outbox, usize) {
-        let mut cx = Context::from_waker(&self.progress_waker);
-        let mut outbox = Outbox::new();
+    /// Takes every ready transport event into the state (up to the budget); returns how many
+    /// waits completed.
+    fn drain(&self, state: &mut State, outbox: &mut Outbox) -> usize {
         let mut completed = 0;
         for _ in 0..DRAIN_BUDGET {
-            match self.transport.poll_recv(&mut cx) {
-                Poll::Ready(event) => completed += state.handle(event, &mut outbox),
-                Poll::Pending => return (outbox, completed),
+            match self.transport.try_recv() {
+                Some(event) => completed += state.handle(event, outbox),
+                None => return completed,
             }
         }
         // Budget spent with events left: make sure somebody comes back for them.
         self.progress_waker.wake_by_ref();
-        (outbox, completed)
+        completed
     }
 
     /// Sends what matching queued and wakes the other waiters if their waits completed.

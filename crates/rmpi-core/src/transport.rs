@@ -139,7 +139,20 @@ pub trait Transport: Send + Sync + 'static {
     fn send(&self, dest: usize, frame: Frame) -> Result<()>;
 
     /// Returns the next event from any peer, or registers `cx`'s waker and returns `Pending`.
+    /// rmpi-core calls it when a wait cannot complete without news, so this is where a
+    /// transport may spin or yield a little before arranging to be woken.
     fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<Event>;
+
+    /// Returns the next event if one is ready now, without waiting and without arranging a
+    /// wake-up. rmpi-core drains ready events with it before deciding whether to wait. The
+    /// default polls [`poll_recv`](Transport::poll_recv) with a waker that does nothing;
+    /// transports whose `poll_recv` waits a little should answer at once here instead.
+    fn try_recv(&self) -> Option<Event> {
+        match self.poll_recv(&mut Context::from_waker(std::task::Waker::noop())) {
+            Poll::Ready(event) => Some(event),
+            Poll::Pending => None,
+        }
+    }
 
     /// Delivers everything still buffered and tells the peers this rank is finished. Called
     /// once when a rank's program is done with the job; the default does nothing, which suits

@@ -56,15 +56,50 @@ async fn connect(bootstrap: &dyn Bootstrap) -> Result<Arc<dyn Transport>> {
     }
     let choice = std::env::var(rmpi_launch::env::TRANSPORT).unwrap_or_default();
     match choice.as_str() {
-        // Shared memory joins `auto` when the shm backend lands; until then, TCP.
-        "" | "auto" | "tcp" => tcp(bootstrap).await,
-        "shm" => Err(Error::InvalidArgument(
-            "the shm transport is not available yet; use --transport tcp".into(),
-        )),
+        "" | "auto" => {
+            if cfg!(feature = "shm") && (!cfg!(feature = "tcp") || one_host(bootstrap)?) {
+                shm(bootstrap)
+            } else {
+                tcp(bootstrap).await
+            }
+        }
+        "tcp" => tcp(bootstrap).await,
+        "shm" => shm(bootstrap),
         other => Err(Error::InvalidArgument(format!(
             "unknown transport {other:?} (expected tcp, shm or auto)"
         ))),
     }
+}
+
+/// Whether every rank runs on this host (same host name and boot), asked of all ranks.
+fn one_host(bootstrap: &dyn Bootstrap) -> Result<bool> {
+    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap_or_default();
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let here = format!("{}/{}", host.trim(), boot.trim()).replace(' ', "_");
+    let key = |rank: usize| format!("rmpi-host-{rank}");
+    bootstrap.put(&key(bootstrap.rank()), &here)?;
+    bootstrap.fence()?;
+    for rank in 0..bootstrap.size() {
+        if bootstrap.get(&key(rank))? != here {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+#[cfg(feature = "shm")]
+fn shm(bootstrap: &dyn Bootstrap) -> Result<Arc<dyn Transport>> {
+    let options = rmpi_shm::ShmOptions::from_env()?;
+    Ok(Arc::new(rmpi_shm::ShmTransport::establish(
+        bootstrap, &options,
+    )?))
+}
+
+#[cfg(not(feature = "shm"))]
+fn shm(_: &dyn Bootstrap) -> Result<Arc<dyn Transport>> {
+    Err(Error::InvalidArgument(
+        "this program was built without rmpi's shm feature".into(),
+    ))
 }
 
 #[cfg(feature = "tcp")]

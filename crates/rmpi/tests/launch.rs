@@ -30,10 +30,13 @@ fn built(path: PathBuf) -> PathBuf {
     path
 }
 
-fn rmpirun() -> Command {
+/// Every transport a job on one host can use; tests that are not about one run on each.
+const TRANSPORTS: [&str; 2] = ["tcp", "shm"];
+
+fn rmpirun(transport: &str) -> Command {
     let mut command = Command::new(built(target_dir().join("rmpirun")));
     // Never hang the test suite, whatever goes wrong.
-    command.args(["--timeout", "120"]);
+    command.args(["--timeout", "120", "--transport", transport]);
     command
 }
 
@@ -41,8 +44,8 @@ fn example(name: &str) -> PathBuf {
     built(target_dir().join("examples").join(name))
 }
 
-fn run(ranks: usize, name: &str, args: &[&str]) -> Output {
-    rmpirun()
+fn run(transport: &str, ranks: usize, name: &str, args: &[&str]) -> Output {
+    rmpirun(transport)
         .arg("-n")
         .arg(ranks.to_string())
         .arg(example(name))
@@ -89,7 +92,8 @@ fn check_lines(output: &str, ranks: usize, what: &str, expected: impl Fn(usize) 
 
 #[test]
 fn seed_programs_print_what_the_python_originals_print() {
-    for ranks in [2, 4, 8] {
+    for (transport, ranks) in TRANSPORTS.iter().flat_map(|t| [(*t, 2), (*t, 4), (*t, 8)]) {
+        let run = |ranks, name, args| run(transport, ranks, name, args);
         let out = check_success(&run(ranks, "gather_squares", &[]), "gather_squares");
         check_lines(&out, ranks, "gather_squares", |rank| match rank {
             0 => std::iter::once("rank = 0 ...receiving data to other process".to_string())
@@ -162,8 +166,11 @@ fn seed_programs_print_what_the_python_originals_print() {
 
 #[test]
 fn async_tasks_overlap_their_communication() {
-    for ranks in [2, 4] {
-        let out = check_success(&run(ranks, "async_overlap", &[]), "async_overlap");
+    for (transport, ranks) in TRANSPORTS.iter().flat_map(|t| [(*t, 2), (*t, 4)]) {
+        let out = check_success(
+            &run(transport, ranks, "async_overlap", &[]),
+            "async_overlap",
+        );
         for rank in 0..ranks {
             let lines = lines_of(&out, rank);
             for i in 0..10 {
@@ -193,7 +200,13 @@ fn async_tasks_overlap_their_communication() {
 
 #[test]
 fn ping_pong_echoes_every_size() {
-    let out = check_success(&run(2, "ping_pong", &[]), "ping_pong");
+    for transport in TRANSPORTS {
+        ping_pong_on(transport);
+    }
+}
+
+fn ping_pong_on(transport: &str) {
+    let out = check_success(&run(transport, 2, "ping_pong", &[]), "ping_pong");
     let lines = lines_of(&out, 0);
     assert_eq!(lines[1], format!("{:<10}{:>18}", "# Size", "Latency (us)"));
     let sizes: Vec<usize> = lines[2..]
@@ -221,7 +234,13 @@ fn a_singleton_runs_without_a_launcher() {
 
 #[test]
 fn a_rank_exit_code_becomes_rmpiruns_and_is_named() {
-    let output = run(4, "faults", &["exit", "3"]);
+    for transport in TRANSPORTS {
+        exit_code_on(transport);
+    }
+}
+
+fn exit_code_on(transport: &str) {
+    let output = run(transport, 4, "faults", &["exit", "3"]);
     let stderr = text(&output.stderr);
     assert_eq!(output.status.code(), Some(3), "stderr:\n{stderr}");
     assert!(stderr.contains("rmpirun: rank 1 (pid"), "{stderr}");
@@ -265,8 +284,14 @@ fn read_until(
 
 #[test]
 fn a_rank_killed_mid_receive_fails_the_others_within_seconds() {
+    for transport in TRANSPORTS {
+        killed_on(transport);
+    }
+}
+
+fn killed_on(transport: &str) {
     let ranks = 4;
-    let mut child = rmpirun()
+    let mut child = rmpirun(transport)
         // Long enough that the survivors must end on their own, not by being killed.
         .args(["--kill-after", "60", "-n", &ranks.to_string()])
         .arg(example("faults"))
@@ -319,7 +344,7 @@ fn a_rank_killed_mid_receive_fails_the_others_within_seconds() {
 #[test]
 fn strangers_on_the_ranks_ports_do_not_disturb_the_job() {
     let ranks = 4;
-    let mut child = rmpirun()
+    let mut child = rmpirun("tcp")
         .args(["-x", "RMPI_LOG=info", "-n", &ranks.to_string()])
         .arg(example("faults"))
         .arg("stdin")

@@ -1,0 +1,97 @@
+/* OSU-style micro-benchmarks in C, built against the system's MPI by benches/compare.sh so
+ * that rmpi-bench and an MPI implementation are measured with the same method on the same
+ * machine in the same run. Usage: osu_like latency|bw|bcast|allreduce [max_size] [iters]
+ * Prints OSU's table format: "# Size  Latency (us)" or "# Size  Bandwidth (MB/s)". */
+#include <mpi.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define LARGE 8192
+#define WINDOW 64
+
+static void counts(size_t size, int p2p, int forced, int *iters, int *warmup) {
+    int it = size >= LARGE ? 1000 : 10000;
+    int wu = size >= LARGE ? 10 : 1000;
+    if (!p2p) it /= 10;
+    *iters = forced > 0 ? forced : it;
+    *warmup = wu < *iters ? wu : *iters;
+}
+
+int main(int argc, char **argv) {
+    MPI_Init(&argc, &argv);
+    int rank, n;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &n);
+    const char *test = argc > 1 ? argv[1] : "latency";
+    int p2p = !strcmp(test, "latency") || !strcmp(test, "bw");
+    size_t max = argc > 2 ? strtoull(argv[2], NULL, 10) : (p2p ? 4u << 20 : 1u << 20);
+    int forced = argc > 3 ? atoi(argv[3]) : 0;
+    char *a = malloc(max > 0 ? max : 1), *b = malloc(max > 0 ? max : 1);
+    char **inbox = malloc(WINDOW * sizeof(char *));
+    for (int w = 0; w < WINDOW; w++) inbox[w] = malloc(max > 0 ? max : 1);
+    memset(a, 'a', max);
+    MPI_Request reqs[WINDOW];
+    if (rank == 0) {
+        printf("# C %s Test (%d ranks)\n", test, n);
+        printf("%-10s%18s\n", "# Size", !strcmp(test, "bw") ? "Bandwidth (MB/s)" : "Latency (us)");
+    }
+    for (size_t size = p2p ? 0 : 4; size <= max; size = size ? size * 2 : 1) {
+        int iters, warmup;
+        counts(size, p2p, forced, &iters, &warmup);
+        double result = 0;
+        MPI_Barrier(MPI_COMM_WORLD);
+        if (!strcmp(test, "latency")) {
+            double t0 = 0;
+            for (int i = 0; i < iters + warmup; i++) {
+                if (i == warmup) t0 = MPI_Wtime();
+                if (rank == 0) {
+                    MPI_Send(a, (int)size, MPI_CHAR, 1, 1, MPI_COMM_WORLD);
+                    MPI_Recv(b, (int)size, MPI_CHAR, 1, 1, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+                } else if (rank == 1) {
+                    MPI_Recv(b, (int)size, MPI_CHAR, 0, 1, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+                    MPI_Send(b, (int)size, MPI_CHAR, 0, 1, MPI_COMM_WORLD);
+                }
+            }
+            result = (MPI_Wtime() - t0) * 1e6 / (2.0 * iters);
+        } else if (!strcmp(test, "bw")) {
+            int rounds = iters / 10 + 1, wu = warmup < 10 ? warmup : 10;
+            double t0 = 0;
+            char ack[4];
+            for (int i = 0; i < rounds + wu; i++) {
+                if (i == wu) t0 = MPI_Wtime();
+                if (rank == 0) {
+                    for (int w = 0; w < WINDOW; w++)
+                        MPI_Isend(a, (int)size, MPI_CHAR, 1, 2, MPI_COMM_WORLD, &reqs[w]);
+                    MPI_Waitall(WINDOW, reqs, MPI_STATUSES_IGNORE);
+                    MPI_Recv(ack, 4, MPI_CHAR, 1, 3, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+                } else if (rank == 1) {
+                    for (int w = 0; w < WINDOW; w++)
+                        MPI_Irecv(inbox[w], (int)size, MPI_CHAR, 0, 2, MPI_COMM_WORLD, &reqs[w]);
+                    MPI_Waitall(WINDOW, reqs, MPI_STATUSES_IGNORE);
+                    MPI_Send(ack, 4, MPI_CHAR, 0, 3, MPI_COMM_WORLD);
+                }
+            }
+            result = (double)size * WINDOW * rounds / (MPI_Wtime() - t0) / 1e6;
+        } else {
+            double total = 0;
+            int floats = (int)(size / 4);
+            for (int i = 0; i < iters + warmup; i++) {
+                MPI_Barrier(MPI_COMM_WORLD);
+                double t0 = MPI_Wtime();
+                if (!strcmp(test, "bcast"))
+                    MPI_Bcast(b, floats, MPI_FLOAT, 0, MPI_COMM_WORLD);
+                else
+                    MPI_Allreduce(a, b, floats, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
+                if (i >= warmup) total += MPI_Wtime() - t0;
+            }
+            double mine = total * 1e6 / iters, sum = 0;
+            MPI_Reduce(&mine, &sum, 1, MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD);
+            result = sum / n;
+        }
+        if (rank == 0) printf("%-10zu%18.2f\n", size, result);
+        fflush(stdout);
+    }
+    MPI_Finalize();
+    return 0;
+}

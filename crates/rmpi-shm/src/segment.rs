@@ -1,0 +1,232 @@
+//! The job's shared-memory segment: one file in `/dev/shm`, mode 0600, named after the job.
+//!
+//! Layout (every part aligned to a cache line, ring data to a page):
+//!
+//! ```text
+//! [header page][doorbell × n][ring header × n²][ring data × n²]
+//! ```
+//!
+//! Ring `s * n + r` carries messages from rank `s` to rank `r`. Rank 0 creates and sizes
+//! the file; once every rank has mapped it, rank 0 removes the name, so nothing is left in
+//! `/dev/shm` whatever happens to the ranks later (the memory lives until the last rank
+//! unmaps it). A job that dies before that point leaves the name to its launcher, which
+//! removes every `rmpi-<job>` entry when the job ends.
+
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use memmap2::MmapMut;
+use rmpi_core::{Error, Result};
+
+use crate::doorbell::Doorbell;
+use crate::ring::{HeaderRef, Region, RingHeader, RingMemory};
+
+const MAGIC: u64 = u64::from_le_bytes(*b"RMPISHM1");
+const PAGE: usize = 4096;
+const LINE: usize = 64;
+
+/// Where the parts of a segment for `ranks` ranks with rings of `capacity` bytes lie.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Layout {
+    pub(crate) ranks: usize,
+    pub(crate) capacity: usize,
+}
+
+fn round_up(n: usize, to: usize) -> usize {
+    n.div_ceil(to) * to
+}
+
+impl Layout {
+    fn doorbell(&self, rank: usize) -> usize {
+        PAGE + rank * LINE
+    }
+
+    fn ring_header(&self, ring: usize) -> usize {
+        PAGE + self.ranks * LINE + ring * std::mem::size_of::<RingHeader>()
+    }
+
+    fn data_start(&self) -> usize {
+        round_up(self.ring_header(self.ranks * self.ranks), PAGE)
+    }
+
+    fn ring_data(&self, ring: usize) -> usize {
+        self.data_start() + ring * self.capacity
+    }
+
+    pub(crate) fn total(&self) -> usize {
+        self.ring_data(self.ranks * self.ranks)
+    }
+}
+
+/// A mapped segment.
+pub(crate) struct Segment {
+    layout: Layout,
+    base: *mut u8,
+    _map: MmapMut,
+}
+
+// SAFETY: the mapping is shared memory accessed only through atomics (headers, doorbells)
+// or under the ring protocol (data), which is safe from any thread.
+unsafe impl Send for Segment {}
+// SAFETY: as above.
+unsafe impl Sync for Segment {}
+
+impl std::fmt::Debug for Segment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Segment")
+            .field("layout", &self.layout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The path of the segment of job `job_id`.
+pub(crate) fn path_of(job_id: &str) -> PathBuf {
+    Path::new("/dev/shm").join(rmpi_core::bootstrap::resource_name(job_id, "-shm"))
+}
+
+fn io_error(what: &str, path: &Path, error: std::io::Error) -> Error {
+    Error::Bootstrap(format!("{what} {}: {error}", path.display()))
+}
+
+impl Segment {
+    /// Creates the segment (rank 0), failing if the name exists.
+    pub(crate) fn create(path: &Path, layout: Layout) -> Result<Arc<Segment>> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+            .map_err(|e| io_error("cannot create the shared-memory segment", path, e))?;
+        file.set_len(layout.total() as u64)
+            .map_err(|e| io_error("cannot size the shared-memory segment", path, e))?;
+        let segment = Self::map(&file, path, layout)?;
+        // SAFETY: the header page is ours alone until the others are told the segment exists.
+        unsafe {
+            let words = segment.base as *mut u64;
+            words.write(MAGIC);
+            words.add(1).write(layout.ranks as u64);
+            words.add(2).write(layout.capacity as u64);
+        }
+        Ok(segment)
+    }
+
+    /// Opens a segment rank 0 created, checking it was made for this layout.
+    pub(crate) fn open(path: &Path, layout: Layout) -> Result<Arc<Segment>> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+            .map_err(|e| io_error("cannot open the shared-memory segment", path, e))?;
+        let size = file
+            .metadata()
+            .map_err(|e| io_error("cannot inspect", path, e))?
+            .len();
+        if size != layout.total() as u64 {
+            return Err(Error::Bootstrap(format!(
+                "{} has {size} bytes where {} were expected",
+                path.display(),
+                layout.total()
+            )));
+        }
+        let segment = Self::map(&file, path, layout)?;
+        // SAFETY: rank 0 wrote the header before publishing the segment, and the bootstrap
+        // fence ordered that before this read.
+        let header = unsafe {
+            let words = segment.base as *const u64;
+            [words.read(), words.add(1).read(), words.add(2).read()]
+        };
+        if header != [MAGIC, layout.ranks as u64, layout.capacity as u64] {
+            return Err(Error::Bootstrap(format!(
+                "{} is not this job's segment",
+                path.display()
+            )));
+        }
+        Ok(segment)
+    }
+
+    fn map(file: &File, path: &Path, layout: Layout) -> Result<Arc<Segment>> {
+        // SAFETY: the file is this job's private segment (mode 0600, named after the job);
+        // other processes change it only under the ring and doorbell protocols, whose
+        // shared words are accessed atomically.
+        let mut map = unsafe { MmapMut::map_mut(file) }
+            .map_err(|e| io_error("cannot map the shared-memory segment", path, e))?;
+        let base = map.as_mut_ptr();
+        Ok(Arc::new(Segment {
+            layout,
+            base,
+            _map: map,
+        }))
+    }
+
+    /// Rank `rank`'s doorbell.
+    pub(crate) fn doorbell(self: &Arc<Self>, rank: usize) -> &Doorbell {
+        assert!(rank < self.layout.ranks);
+        // SAFETY: in bounds, 64-byte aligned (the mapping is page-aligned), and a zeroed or
+        // atomically updated `Doorbell` is valid; it lives as long as `self`.
+        unsafe { &*(self.base.add(self.layout.doorbell(rank)) as *const Doorbell) }
+    }
+
+    /// The memory of the ring from `sender` to `receiver`.
+    pub(crate) fn ring(self: &Arc<Self>, sender: usize, receiver: usize) -> RingMemory {
+        let n = self.layout.ranks;
+        assert!(sender < n && receiver < n);
+        let ring = sender * n + receiver;
+        let header = Arc::new(MappedHeader {
+            segment: self.clone(),
+            offset: self.layout.ring_header(ring),
+        });
+        let region = Arc::new(MappedRegion {
+            segment: self.clone(),
+            offset: self.layout.ring_data(ring),
+            capacity: self.layout.capacity,
+        });
+        RingMemory::new(header, region)
+    }
+}
+
+struct MappedHeader {
+    segment: Arc<Segment>,
+    offset: usize,
+}
+
+impl HeaderRef for MappedHeader {
+    fn get(&self) -> &RingHeader {
+        // SAFETY: in bounds and 64-byte aligned by the layout; a zeroed `RingHeader` is two
+        // valid atomics, only ever updated atomically; the Arc keeps the mapping alive.
+        unsafe { &*(self.segment.base.add(self.offset) as *const RingHeader) }
+    }
+}
+
+struct MappedRegion {
+    segment: Arc<Segment>,
+    offset: usize,
+    capacity: usize,
+}
+
+impl Region for MappedRegion {
+    fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    unsafe fn write(&self, offset: usize, bytes: &[u8]) {
+        debug_assert!(offset + bytes.len() <= self.capacity);
+        // SAFETY: the caller keeps the range in bounds and exclusively ours.
+        unsafe {
+            let to = self.segment.base.add(self.offset + offset);
+            std::ptr::copy_nonoverlapping(bytes.as_ptr(), to, bytes.len());
+        }
+    }
+
+    unsafe fn read(&self, offset: usize, out: *mut u8, len: usize) {
+        debug_assert!(offset + len <= self.capacity);
+        // SAFETY: the caller keeps the range in bounds and unwritten meanwhile, and `out`
+        // valid for `len` bytes.
+        unsafe {
+            let from = self.segment.base.add(self.offset + offset);
+            std::ptr::copy_nonoverlapping(from, out, len);
+        }
+    }
+}
