@@ -10,10 +10,12 @@
 #define LARGE 8192
 #define WINDOW 64
 
-static void counts(size_t size, int p2p, int forced, int *iters, int *warmup) {
-    int it = size >= LARGE ? 1000 : 10000;
-    int wu = size >= LARGE ? 10 : 1000;
-    if (!p2p) it /= 10;
+/* OSU's iteration and warm-up counts: per window for bandwidth, per call otherwise. */
+static void counts(const char *test, size_t size, int forced, int *iters, int *warmup) {
+    int large = size >= LARGE, it, wu;
+    if (!strcmp(test, "latency")) { it = large ? 1000 : 10000; wu = large ? 10 : 1000; }
+    else if (!strcmp(test, "bw")) { it = large ? 20 : 100; wu = large ? 2 : 10; }
+    else { it = large ? 100 : 1000; wu = large ? 10 : 100; }
     *iters = forced > 0 ? forced : it;
     *warmup = wu < *iters ? wu : *iters;
 }
@@ -38,7 +40,7 @@ int main(int argc, char **argv) {
     }
     for (size_t size = p2p ? 0 : 4; size <= max; size = size ? size * 2 : 1) {
         int iters, warmup;
-        counts(size, p2p, forced, &iters, &warmup);
+        counts(test, size, forced, &iters, &warmup);
         double result = 0;
         MPI_Barrier(MPI_COMM_WORLD);
         if (!strcmp(test, "latency")) {
@@ -55,7 +57,7 @@ int main(int argc, char **argv) {
             }
             result = (MPI_Wtime() - t0) * 1e6 / (2.0 * iters);
         } else if (!strcmp(test, "bw")) {
-            int rounds = iters / 10 + 1, wu = warmup < 10 ? warmup : 10;
+            int rounds = iters, wu = warmup;
             double t0 = 0;
             char ack[4];
             for (int i = 0; i < rounds + wu; i++) {

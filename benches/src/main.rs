@@ -140,21 +140,19 @@ fn sizes(cli: &Cli) -> Vec<usize> {
         .collect()
 }
 
+/// OSU's iteration and warm-up counts: per window for bandwidth, per call otherwise.
 fn counts(cli: &Cli, size: usize) -> (usize, usize) {
-    let (iterations, warmup) = if size >= LARGE {
-        (1000, 10)
-    } else {
-        (10_000, 1000)
+    let large = size >= LARGE;
+    let (iterations, warmup) = match cli.test {
+        Test::Latency if large => (1000, 10),
+        Test::Latency => (10_000, 1000),
+        Test::Bw | Test::Bibw if large => (20, 2),
+        Test::Bw | Test::Bibw => (100, 10),
+        _ if large => (100, 10),
+        _ => (1000, 100),
     };
-    let iterations = if cli.test.point_to_point() {
-        iterations
-    } else {
-        iterations / 10
-    };
-    (
-        cli.iterations.unwrap_or(iterations),
-        cli.warmup.unwrap_or(warmup.min(iterations)),
-    )
+    let iterations = cli.iterations.unwrap_or(iterations);
+    (iterations, cli.warmup.unwrap_or(warmup.min(iterations)))
 }
 
 fn fail(message: &str) -> rmpi::Error {
@@ -279,11 +277,10 @@ async fn bandwidth(
     let message = vec![b'a'; size];
     let mut inbox = vec![vec![0u8; size]; WINDOW];
     let mut ack = [0u8; 4];
-    let iterations = iterations / 10 + 1; // each moves a whole window
     comm.barrier().await?;
     let mut started = Instant::now();
-    for i in 0..iterations + warmup.min(10) {
-        if i == warmup.min(10) {
+    for i in 0..iterations + warmup {
+        if i == warmup {
             started = Instant::now();
         }
         let rank = comm.rank();

@@ -14,6 +14,22 @@ pub trait Op<T>: Send + Sync {
     fn is_commutative(&self) -> bool {
         true
     }
+
+    /// Combines typed buffers element by element into `acc`: `other[i] ⊕ acc[i]` when
+    /// `other` comes from lower ranks, `acc[i] ⊕ other[i]` otherwise. One call per buffer
+    /// rather than per element, so the loop is compiled for the concrete operation (and
+    /// vectorized where it can be) even when reached through `dyn Op`.
+    fn combine_slices(&self, acc: &mut [T], other: &[T], other_is_lower: bool) {
+        if other_is_lower {
+            for (mine, theirs) in acc.iter_mut().zip(other) {
+                *mine = self.apply(theirs, mine);
+            }
+        } else {
+            for (mine, theirs) in acc.iter_mut().zip(other) {
+                *mine = self.apply(mine, theirs);
+            }
+        }
+    }
 }
 
 macro_rules! builtin {
@@ -236,5 +252,9 @@ impl<T, O: Op<T> + ?Sized> Op<T> for &O {
 
     fn is_commutative(&self) -> bool {
         (**self).is_commutative()
+    }
+
+    fn combine_slices(&self, acc: &mut [T], other: &[T], other_is_lower: bool) {
+        (**self).combine_slices(acc, other, other_is_lower)
     }
 }

@@ -54,14 +54,9 @@ impl<T: Pod + Send + Sync> Operand for Buffer<T> {
     }
 
     fn combine(lower: &Self, higher: &Self, op: &Self::Op) -> Self {
-        Buffer(
-            lower
-                .0
-                .iter()
-                .zip(&higher.0)
-                .map(|(a, b)| op.apply(a, b))
-                .collect(),
-        )
+        let mut combined = higher.0.clone();
+        op.combine_slices(&mut combined, &lower.0, true);
+        Buffer(combined)
     }
 }
 

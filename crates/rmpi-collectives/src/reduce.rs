@@ -159,12 +159,7 @@ pub(crate) async fn rabenseifner<T: Pod + Send + Sync>(
     let pof2 = largest_power_of_two(n);
     let rem = n - pof2;
     let combine = |acc: &mut [T], theirs: &[T], theirs_lower: bool| {
-        for (mine, theirs) in acc.iter_mut().zip(theirs) {
-            *mine = match theirs_lower {
-                true => op.apply(theirs, mine),
-                false => op.apply(mine, theirs),
-            };
-        }
+        op.combine_slices(acc, theirs, theirs_lower)
     };
     let receive = |source: usize, len: usize| async move {
         bytes_to_vec::<T>(&Round::body(&round.recv(source).await?), len, source)

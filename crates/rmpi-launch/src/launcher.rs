@@ -251,12 +251,30 @@ pub async fn run(job: &Job) -> Result<i32, String> {
     let drained = async { while forwarding.join_next().await.is_some() {} };
     let _ = tokio::time::timeout(Duration::from_secs(2), drained).await;
     drop(server);
+    remove_leftovers(&job_id);
     Ok(match first_failure {
         Some(failure) => failure.code(),
         None if interrupted.is_some() => interrupted.unwrap_or(1),
         None if timed_out => TIMED_OUT,
         None => 0,
     })
+}
+
+/// Removes what the job's ranks shared on this host and left behind (a rank killed at the
+/// wrong moment cannot clean up after itself): every `/dev/shm` entry named for the job.
+fn remove_leftovers(job_id: &str) {
+    let prefix = rmpi_core::bootstrap::resource_name(job_id, "-");
+    let Ok(entries) = std::fs::read_dir("/dev/shm") else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if entry.file_name().to_string_lossy().starts_with(&prefix) {
+            match std::fs::remove_file(entry.path()) {
+                Ok(()) => tracing::info!("removed {}", entry.path().display()),
+                Err(e) => say(&format!("cannot remove {}: {e}", entry.path().display())),
+            }
+        }
+    }
 }
 
 fn ranks_in(alive: &[bool]) -> String {

@@ -147,3 +147,26 @@ fn a_missing_program_is_a_clear_error() {
     assert_eq!(output.status.code(), Some(1));
     assert!(text(&output.stderr).contains("cannot start /nonexistent/program"));
 }
+
+#[test]
+fn shared_memory_a_job_leaves_behind_is_removed() {
+    let output = rmpirun(&[
+        "-n",
+        "2",
+        "sh",
+        "-c",
+        "touch /dev/shm/rmpi-$RMPI_JOB_ID-shm && echo /dev/shm/rmpi-$RMPI_JOB_ID-shm",
+    ]);
+    assert!(output.status.success());
+    let path = text(&output.stdout)
+        .lines()
+        .next()
+        .and_then(|line| line.split_once("] "))
+        .map(|(_, path)| path.to_owned())
+        .expect("a rank printed the path");
+    assert!(path.starts_with("/dev/shm/rmpi-rmpi-"), "{path}");
+    assert!(
+        !std::path::Path::new(&path).exists(),
+        "{path} was left behind"
+    );
+}

@@ -70,9 +70,27 @@ impl Default for ShmOptions {
 }
 
 impl ShmOptions {
-    /// The defaults, with the ring size from `RMPI_SHM_RING_BYTES` if set.
+    /// The defaults, changed by `RMPI_SHM_RING_BYTES`, `RMPI_SHM_SPIN_US` and
+    /// `RMPI_SHM_YIELD_US` where set.
     pub fn from_env() -> Result<ShmOptions> {
         let mut options = ShmOptions::default();
+        let micros = |name: &str| -> Result<Option<Duration>> {
+            match std::env::var(name) {
+                Err(_) => Ok(None),
+                Ok(text) => text
+                    .parse()
+                    .map(|us| Some(Duration::from_micros(us)))
+                    .map_err(|_| {
+                        Error::InvalidArgument(format!("{name}={text}: expected microseconds"))
+                    }),
+            }
+        };
+        if let Some(spin) = micros("RMPI_SHM_SPIN_US")? {
+            options.spin = spin;
+        }
+        if let Some(yield_for) = micros("RMPI_SHM_YIELD_US")? {
+            options.yield_for = yield_for;
+        }
         if let Ok(text) = std::env::var("RMPI_SHM_RING_BYTES") {
             let bytes: usize = text
                 .parse()

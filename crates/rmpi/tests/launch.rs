@@ -30,8 +30,13 @@ fn built(path: PathBuf) -> PathBuf {
     path
 }
 
-/// Every transport a job on one host can use; tests that are not about one run on each.
-const TRANSPORTS: [&str; 2] = ["tcp", "shm"];
+/// Every transport this build has; tests that are not about one run on each.
+const TRANSPORTS: &[&str] = &[
+    #[cfg(feature = "tcp")]
+    "tcp",
+    #[cfg(feature = "shm")]
+    "shm",
+];
 
 fn rmpirun(transport: &str) -> Command {
     let mut command = Command::new(built(target_dir().join("rmpirun")));
@@ -165,6 +170,23 @@ fn seed_programs_print_what_the_python_originals_print() {
 }
 
 #[test]
+fn random_sizes_from_everyone_to_everyone_arrive_intact() {
+    for (transport, ranks) in TRANSPORTS.iter().flat_map(|t| [(*t, 3), (*t, 5)]) {
+        let out = check_success(&run(transport, ranks, "stress", &["12"]), "stress");
+        for rank in 0..ranks {
+            let lines = lines_of(&out, rank);
+            assert_eq!(lines.len(), 1, "{transport}, rank {rank}: {out}");
+            let expected = format!("rank {rank}: {} messages, ", 12 * (ranks - 1));
+            assert!(
+                lines[0].starts_with(&expected) && lines[0].ends_with("every byte checked"),
+                "{transport}, rank {rank}: {}",
+                lines[0]
+            );
+        }
+    }
+}
+
+#[test]
 fn async_tasks_overlap_their_communication() {
     for (transport, ranks) in TRANSPORTS.iter().flat_map(|t| [(*t, 2), (*t, 4)]) {
         let out = check_success(
@@ -200,7 +222,7 @@ fn async_tasks_overlap_their_communication() {
 
 #[test]
 fn ping_pong_echoes_every_size() {
-    for transport in TRANSPORTS {
+    for &transport in TRANSPORTS {
         ping_pong_on(transport);
     }
 }
@@ -234,7 +256,7 @@ fn a_singleton_runs_without_a_launcher() {
 
 #[test]
 fn a_rank_exit_code_becomes_rmpiruns_and_is_named() {
-    for transport in TRANSPORTS {
+    for &transport in TRANSPORTS {
         exit_code_on(transport);
     }
 }
@@ -284,7 +306,7 @@ fn read_until(
 
 #[test]
 fn a_rank_killed_mid_receive_fails_the_others_within_seconds() {
-    for transport in TRANSPORTS {
+    for &transport in TRANSPORTS {
         killed_on(transport);
     }
 }
@@ -341,6 +363,7 @@ fn killed_on(transport: &str) {
     );
 }
 
+#[cfg(feature = "tcp")]
 #[test]
 fn strangers_on_the_ranks_ports_do_not_disturb_the_job() {
     let ranks = 4;

@@ -1,0 +1,87 @@
+//! Every rank sends a stream of messages of random sizes (0 bytes to 2 MiB) to every other
+//! rank, all at once, and checks every byte it receives and the order per sender, receiving
+//! from any source: `cargo rmpirun -n 4 --release --example stress [MESSAGES_PER_PEER]`.
+//! The integration tests run it on each transport.
+
+use rmpi::prelude::*;
+
+/// A small deterministic generator (xorshift), so sender and receiver agree on sizes.
+struct Random(u64);
+
+impl Random {
+    fn new(seed: u64) -> Random {
+        Random(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    /// Mostly small sizes, some up to 256 KiB, a few up to 2 MiB.
+    fn size(&mut self) -> usize {
+        let limit = match self.next() % 10 {
+            0 => 2 << 20,
+            1..=3 => 256 << 10,
+            _ => 4 << 10,
+        };
+        (self.next() % (limit as u64 + 1)) as usize
+    }
+}
+
+fn sizes(from: usize, to: usize, count: usize) -> Vec<usize> {
+    let mut random = Random::new((from * 1_000_003 + to) as u64);
+    (0..count).map(|_| random.size()).collect()
+}
+
+/// Byte `k` of message `seq` from `from` to `to`.
+fn byte(from: usize, to: usize, seq: usize, k: usize) -> u8 {
+    let mix = (k as u64).wrapping_mul(0x2545_F491_4F6C_DD1D) ^ ((from * 31 + to * 7 + seq) as u64);
+    (mix >> 29) as u8
+}
+
+fn main() -> rmpi::Result<()> {
+    let per_peer: usize = std::env::args()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(30);
+    rmpi::run(|comm| async move {
+        let (rank, size) = (comm.rank(), comm.size());
+        // Send everything first: sends never block, whatever the sizes.
+        for seq in 0..per_peer {
+            for peer in (0..size).filter(|&p| p != rank) {
+                let len = sizes(rank, peer, per_peer)[seq];
+                let message: Vec<u8> = (0..len).map(|k| byte(rank, peer, seq, k)).collect();
+                comm.send_vec(message, peer, 7).await?;
+            }
+        }
+        let expected: Vec<Vec<usize>> = (0..size).map(|p| sizes(p, rank, per_peer)).collect();
+        let mut next = vec![0usize; size];
+        let (mut messages, mut bytes) = (0, 0);
+        for _ in 0..per_peer * (size - 1) {
+            let (data, status) = comm.recv_buf::<u8>(ANY_SOURCE, 7).await?;
+            let from = status.source;
+            let seq = next[from];
+            next[from] += 1;
+            assert_eq!(
+                data.len(),
+                expected[from][seq],
+                "size of message {seq} from {from}"
+            );
+            for (k, &b) in data.iter().enumerate() {
+                assert_eq!(
+                    b,
+                    byte(from, rank, seq, k),
+                    "byte {k} of message {seq} from {from}"
+                );
+            }
+            messages += 1;
+            bytes += data.len();
+        }
+        comm.barrier().await?;
+        println!("rank {rank}: {messages} messages, {bytes} bytes, every byte checked");
+        Ok(())
+    })
+}
