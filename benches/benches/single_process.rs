@@ -1,0 +1,194 @@
+//! What one process can measure, with criterion: the codec against the typed-buffer path,
+//! matching with deep unexpected queues, an in-process ping-pong, and a shared-memory
+//! ping-pong between two threads. Run by hand: `cargo bench -p rmpi-bench`.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Barrier, Mutex};
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use rmpi_core::codec::{Codec, DefaultCodec};
+use rmpi_core::matching::{Envelope, Matcher, Pattern};
+use rmpi_core::{Bootstrap, Comm, Error, Result};
+
+/// Encoding and decoding a vector of f64 as a serde object (bincode) against viewing it as
+/// bytes (the typed-buffer path, a copy).
+fn codec(c: &mut Criterion) {
+    let mut group = c.benchmark_group("codec");
+    for len in [16usize, 4096, 262_144] {
+        let values: Vec<f64> = (0..len).map(|i| i as f64 * 0.5).collect();
+        group.throughput(Throughput::Bytes((len * 8) as u64));
+        group.bench_with_input(
+            BenchmarkId::new("bincode_round_trip", len),
+            &values,
+            |b, v| {
+                b.iter(|| {
+                    let bytes = DefaultCodec::encode(v).unwrap();
+                    let back: Vec<f64> = DefaultCodec::decode(&bytes).unwrap();
+                    back
+                })
+            },
+        );
+        group.bench_with_input(
+            BenchmarkId::new("typed_buffer_copy", len),
+            &values,
+            |b, v| {
+                b.iter(|| {
+                    let bytes = rmpi_core::Bytes::copy_from_slice(bytemuck::cast_slice(v));
+                    let mut back = vec![0f64; v.len()];
+                    bytemuck::cast_slice_mut::<f64, u8>(&mut back).copy_from_slice(&bytes);
+                    back
+                })
+            },
+        );
+    }
+    group.finish();
+}
+
+/// Matching a receive against an unexpected queue `depth` messages deep, the match at the
+/// back (the worst case for a list), then a message arriving for a posted receive.
+fn matching(c: &mut Criterion) {
+    let mut group = c.benchmark_group("matching");
+    for depth in [1usize, 64, 4096] {
+        group.bench_function(BenchmarkId::new("post_against_unexpected", depth), |b| {
+            b.iter_batched(
+                || {
+                    let mut matcher = Matcher::<u64>::new();
+                    for i in 0..depth {
+                        let envelope = Envelope {
+                            context: 0,
+                            source: (i % 7) as u32,
+                            tag: i as i32,
+                        };
+                        assert!(matcher.arrive(envelope, i as u64).is_none());
+                    }
+                    matcher
+                },
+                |mut matcher| {
+                    let last = (depth - 1) as i32;
+                    let pattern = Pattern {
+                        context: 0,
+                        source: None,
+                        tag: Some(last),
+                    };
+                    matcher.post(1, pattern).expect("matches the last message")
+                },
+                criterion::BatchSize::SmallInput,
+            )
+        });
+    }
+    group.finish();
+}
+
+/// Round trips of a small message between two ranks as threads of one process.
+fn local_ping_pong(c: &mut Criterion) {
+    c.bench_function("local_ping_pong_8B", |b| {
+        b.iter_custom(|iterations| {
+            let times =
+                rmpi_core::local::run(
+                    2,
+                    |comm| async move { round_trips(&comm, iterations).await },
+                );
+            times.into_iter().next().unwrap().unwrap()
+        })
+    });
+}
+
+async fn round_trips(comm: &Comm, iterations: u64) -> Result<Duration> {
+    let mut buf = [0u8; 8];
+    let started = Instant::now();
+    for _ in 0..iterations {
+        if comm.rank() == 0 {
+            comm.send_buf(&buf, 1, 0).await?;
+            comm.recv_into(&mut buf, 1, 0).await?;
+        } else {
+            comm.recv_into(&mut buf, 0, 0).await?;
+            comm.send_buf(&buf, 0, 0).await?;
+        }
+    }
+    Ok(started.elapsed())
+}
+
+/// An in-process key-value space with a fence, so two threads can form a shm job.
+#[derive(Debug)]
+struct Threads {
+    rank: usize,
+    values: Arc<Mutex<HashMap<String, String>>>,
+    fence: Arc<Barrier>,
+    job: String,
+}
+
+impl Bootstrap for Threads {
+    fn rank(&self) -> usize {
+        self.rank
+    }
+    fn size(&self) -> usize {
+        2
+    }
+    fn job_id(&self) -> &str {
+        &self.job
+    }
+    fn job_secret(&self) -> &[u8] {
+        b""
+    }
+    fn put(&self, key: &str, value: &str) -> Result<()> {
+        self.values.lock().unwrap().insert(key.into(), value.into());
+        Ok(())
+    }
+    fn fence(&self) -> Result<()> {
+        self.fence.wait();
+        Ok(())
+    }
+    fn get(&self, key: &str) -> Result<String> {
+        let values = self.values.lock().unwrap();
+        values
+            .get(key)
+            .cloned()
+            .ok_or_else(|| Error::Bootstrap(key.into()))
+    }
+}
+
+/// Round trips of a small message over the shared-memory transport, ranks as threads.
+fn shm_ping_pong(c: &mut Criterion) {
+    c.bench_function("shm_ping_pong_8B", |b| {
+        b.iter_custom(|iterations| {
+            let values = Arc::new(Mutex::new(HashMap::new()));
+            let fence = Arc::new(Barrier::new(2));
+            let job = format!("bench-{}-{:?}", std::process::id(), Instant::now());
+            let times: Vec<Duration> = std::thread::scope(|scope| {
+                let ranks: Vec<_> = (0..2)
+                    .map(|rank| {
+                        let bootstrap = Threads {
+                            rank,
+                            values: values.clone(),
+                            fence: fence.clone(),
+                            job: job.clone(),
+                        };
+                        scope.spawn(move || {
+                            let runtime = tokio::runtime::Builder::new_current_thread()
+                                .enable_all()
+                                .build()
+                                .unwrap();
+                            runtime.block_on(async {
+                                let options = rmpi_shm::ShmOptions::default();
+                                let shm = rmpi_shm::ShmTransport::establish(&bootstrap, &options)?;
+                                let comm = Comm::from_transport(Arc::new(shm));
+                                let took = round_trips(&comm, iterations).await?;
+                                comm.finalize().await?;
+                                Ok::<_, Error>(took)
+                            })
+                        })
+                    })
+                    .collect();
+                ranks
+                    .into_iter()
+                    .map(|r| r.join().unwrap().unwrap())
+                    .collect()
+            });
+            times[0]
+        })
+    });
+}
+
+criterion_group!(benches, codec, matching, local_ping_pong, shm_ping_pong);
+criterion_main!(benches);
