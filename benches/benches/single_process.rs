@@ -2,14 +2,14 @@
 //! matching with deep unexpected queues, an in-process ping-pong, and a shared-memory
 //! ping-pong between two threads. Run by hand: `cargo bench -p rmpi-bench`.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Barrier, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use rmpi_core::bootstrap::InProcess;
 use rmpi_core::codec::{Codec, DefaultCodec};
 use rmpi_core::matching::{Envelope, Matcher, Pattern};
-use rmpi_core::{Bootstrap, Comm, Error, Result};
+use rmpi_core::{Comm, Error, Result};
 
 /// Encoding and decoding a vector of f64 as a serde object (bincode) against viewing it as
 /// bytes (the typed-buffer path, a copy).
@@ -109,61 +109,15 @@ async fn round_trips(comm: &Comm, iterations: u64) -> Result<Duration> {
     Ok(started.elapsed())
 }
 
-/// An in-process key-value space with a fence, so two threads can form a shm job.
-#[derive(Debug)]
-struct Threads {
-    rank: usize,
-    values: Arc<Mutex<HashMap<String, String>>>,
-    fence: Arc<Barrier>,
-    job: String,
-}
-
-impl Bootstrap for Threads {
-    fn rank(&self) -> usize {
-        self.rank
-    }
-    fn size(&self) -> usize {
-        2
-    }
-    fn job_id(&self) -> &str {
-        &self.job
-    }
-    fn job_secret(&self) -> &[u8] {
-        b""
-    }
-    fn put(&self, key: &str, value: &str) -> Result<()> {
-        self.values.lock().unwrap().insert(key.into(), value.into());
-        Ok(())
-    }
-    fn fence(&self) -> Result<()> {
-        self.fence.wait();
-        Ok(())
-    }
-    fn get(&self, key: &str) -> Result<String> {
-        let values = self.values.lock().unwrap();
-        values
-            .get(key)
-            .cloned()
-            .ok_or_else(|| Error::Bootstrap(key.into()))
-    }
-}
-
 /// Round trips of a small message over the shared-memory transport, ranks as threads.
 fn shm_ping_pong(c: &mut Criterion) {
     c.bench_function("shm_ping_pong_8B", |b| {
         b.iter_custom(|iterations| {
-            let values = Arc::new(Mutex::new(HashMap::new()));
-            let fence = Arc::new(Barrier::new(2));
             let job = format!("bench-{}-{:?}", std::process::id(), Instant::now());
             let times: Vec<Duration> = std::thread::scope(|scope| {
-                let ranks: Vec<_> = (0..2)
-                    .map(|rank| {
-                        let bootstrap = Threads {
-                            rank,
-                            values: values.clone(),
-                            fence: fence.clone(),
-                            job: job.clone(),
-                        };
+                let ranks: Vec<_> = InProcess::job(2, &job)
+                    .into_iter()
+                    .map(|bootstrap| {
                         scope.spawn(move || {
                             let runtime = tokio::runtime::Builder::new_current_thread()
                                 .enable_all()

@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::Mutex;
+use std::sync::{Arc, Barrier, Mutex};
 
 use crate::{Error, Result};
 
@@ -109,6 +109,69 @@ impl Bootstrap for Singleton {
     fn get(&self, key: &str) -> Result<String> {
         let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         entries
+            .get(key)
+            .cloned()
+            .ok_or_else(|| Error::Bootstrap(format!("no value was put under {key}")))
+    }
+}
+
+/// A job whose ranks are threads of one process, sharing one key-value space and fence: for
+/// testing and benchmarking transports without a launcher. The job secret is the job id
+/// (nobody outside the process is meant to join).
+#[derive(Debug, Clone)]
+pub struct InProcess {
+    rank: usize,
+    size: usize,
+    job_id: String,
+    shared: Arc<(Mutex<HashMap<String, String>>, Barrier)>,
+}
+
+impl InProcess {
+    /// One bootstrap per rank of a job of `size` threads named `job_id`.
+    pub fn job(size: usize, job_id: &str) -> Vec<InProcess> {
+        let shared = Arc::new((Mutex::default(), Barrier::new(size)));
+        (0..size)
+            .map(|rank| InProcess {
+                rank,
+                size,
+                job_id: job_id.to_owned(),
+                shared: shared.clone(),
+            })
+            .collect()
+    }
+}
+
+impl Bootstrap for InProcess {
+    fn rank(&self) -> usize {
+        self.rank
+    }
+
+    fn size(&self) -> usize {
+        self.size
+    }
+
+    fn job_id(&self) -> &str {
+        &self.job_id
+    }
+
+    fn job_secret(&self) -> &[u8] {
+        self.job_id.as_bytes()
+    }
+
+    fn put(&self, key: &str, value: &str) -> Result<()> {
+        let mut values = self.shared.0.lock().unwrap_or_else(|e| e.into_inner());
+        values.insert(key.to_owned(), value.to_owned());
+        Ok(())
+    }
+
+    fn fence(&self) -> Result<()> {
+        self.shared.1.wait();
+        Ok(())
+    }
+
+    fn get(&self, key: &str) -> Result<String> {
+        let values = self.shared.0.lock().unwrap_or_else(|e| e.into_inner());
+        values
             .get(key)
             .cloned()
             .ok_or_else(|| Error::Bootstrap(format!("no value was put under {key}")))

@@ -2,68 +2,21 @@
 //! between real endpoints: every failure names the peer, none panics, hangs, or allocates
 //! what a header merely announces.
 
-use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::sync::{Arc, Barrier, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
+use rmpi_core::bootstrap::InProcess;
 use rmpi_core::frame::HEADER_LEN;
 use rmpi_core::{Bootstrap, Comm, Error, FrameKind, Header, Result};
 use rmpi_tcp::{TcpOptions, TcpTransport};
 
-const SECRET: &[u8] = b"test-secret";
+/// The job id, which in-process jobs use as their secret.
+const SECRET: &[u8] = b"wire-test";
 
-/// An in-process key-value space with a fence, shared by threads playing ranks.
-#[derive(Debug)]
-struct Rendezvous {
-    rank: usize,
-    size: usize,
-    values: Arc<Mutex<HashMap<String, String>>>,
-    fence: Arc<Barrier>,
-}
-
-fn rendezvous(size: usize) -> Vec<Rendezvous> {
-    let values = Arc::new(Mutex::new(HashMap::new()));
-    let fence = Arc::new(Barrier::new(size));
-    (0..size)
-        .map(|rank| Rendezvous {
-            rank,
-            size,
-            values: values.clone(),
-            fence: fence.clone(),
-        })
-        .collect()
-}
-
-impl Bootstrap for Rendezvous {
-    fn rank(&self) -> usize {
-        self.rank
-    }
-    fn size(&self) -> usize {
-        self.size
-    }
-    fn job_id(&self) -> &str {
-        "wire-test"
-    }
-    fn job_secret(&self) -> &[u8] {
-        SECRET
-    }
-    fn put(&self, key: &str, value: &str) -> Result<()> {
-        self.values.lock().unwrap().insert(key.into(), value.into());
-        Ok(())
-    }
-    fn fence(&self) -> Result<()> {
-        self.fence.wait();
-        Ok(())
-    }
-    fn get(&self, key: &str) -> Result<String> {
-        let values = self.values.lock().unwrap();
-        values
-            .get(key)
-            .cloned()
-            .ok_or_else(|| Error::Bootstrap(key.into()))
-    }
+fn rendezvous(size: usize) -> Vec<InProcess> {
+    InProcess::job(size, "wire-test")
 }
 
 /// Runs a real rank 0 that waits for a message from rank 1, while `rank1` plays rank 1 on
