@@ -2,19 +2,28 @@
 """Runs rmpi and the MPI implementations installed here side by side, with one method.
 
 rmpi runs `rmpi-bench` under `rmpirun` on each transport; each MPI runs `benches/c/osu_like.c`
-built with its own compiler wrapper and started with its own launcher. Systems take turns
-test by test, so a change in the machine's load hits all of them alike. Output: markdown
-tables of the figures and of rmpi's ratio to MPICH, for BENCHMARKS.md.
+built with its own compiler wrapper and started with its own launcher; where mpi4py is
+installed, `benches/mpi4py_bench.py` runs too (pickled objects against rmpi's serde objects,
+numpy buffers against rmpi's typed buffers). Systems take turns test by test, so a change in
+the machine's load hits all of them alike. Every measured size is echoed to stderr as it
+comes, as progress.
 
-    python3 benches/compare.py [--quick] > /tmp/figures.md
+Output, in --out (default benches/results): figures.md (markdown tables of the figures and of
+rmpi's ratio to MPICH, for BENCHMARKS.md), results.json (every figure), and, where matplotlib
+is installed, point-to-point.png and collectives.png (log-log, one line per system).
+
+    python3 benches/compare.py [--quick] [--only latency-2 bcast-4] [--out DIR]
+    python3 benches/compare.py --plot-only     # redraw the plots from results.json
 """
 
 import argparse
+import json
 import os
 import platform
 import shutil
 import subprocess
 import sys
+import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RELEASE = os.path.join(ROOT, "target", "release")
@@ -24,12 +33,26 @@ def log(message):
     print(message, file=sys.stderr, flush=True)
 
 
-def run(command, env=None):
+def run(command, label=None):
+    """Runs `command` and returns its stdout; with a label, echoes each line as progress."""
     log("$ " + " ".join(command))
-    result = subprocess.run(command, capture_output=True, text=True, timeout=1800, env=env)
-    if result.returncode != 0:
-        raise SystemExit(f"failed: {' '.join(command)}\n{result.stdout}\n{result.stderr}")
-    return result.stdout
+    if label is None:
+        result = subprocess.run(command, capture_output=True, text=True, timeout=1800)
+        if result.returncode != 0:
+            raise SystemExit(f"failed: {' '.join(command)}\n{result.stdout}\n{result.stderr}")
+        return result.stdout
+    started = time.monotonic()
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines = []
+    for line in process.stdout:
+        lines.append(line)
+        figure = line.split("] ", 1)[-1].strip()
+        if figure and not figure.startswith("#"):
+            log(f"  {label}: {figure}  ({time.monotonic() - started:.0f} s)")
+    process.wait(timeout=1800)
+    if process.returncode != 0:
+        raise SystemExit(f"failed: {' '.join(command)}\n{''.join(lines)}\n{process.stderr.read()}")
+    return "".join(lines)
 
 
 def table(output):
@@ -56,6 +79,22 @@ def mpis():
     return found
 
 
+def mpi4py_launcher(mpi_list):
+    """The launcher of the MPI that mpi4py was built with, if mpi4py is installed."""
+    probe = subprocess.run(
+        [sys.executable, "-c", "from mpi4py import MPI; print(MPI.Get_library_version())"],
+        capture_output=True, text=True)
+    if probe.returncode != 0:
+        log("mpi4py is not installed: leaving it out")
+        return None
+    version = probe.stdout
+    for name, _, launcher in mpi_list:
+        if ("Open MPI" in version) == (name == "Open MPI"):
+            return name, launcher
+    log(f"mpi4py uses an MPI without a launcher here ({version.strip()}): leaving it out")
+    return None
+
+
 def build(mpi_list):
     run(["cargo", "build", "--release", "-q", "-p", "rmpi-bench", "-p", "rmpi-launch"])
     binaries = {}
@@ -67,25 +106,41 @@ def build(mpi_list):
 
 
 def measure(system, binaries, test, ranks, max_size, iterations):
+    """One system's table for one test. System names: "rmpi shm", "rmpi tcp objects",
+    "MPICH", "mpi4py buffers (Open MPI)"..."""
+    label = f"{system}, {test}, {ranks} ranks"
+    objects = "objects" in system
     if system.startswith("rmpi"):
         transport = system.split()[1]
         command = [os.path.join(RELEASE, "rmpirun"), "-n", str(ranks), "--transport", transport,
                    "--no-tag-output", os.path.join(RELEASE, "rmpi-bench"), test,
                    "--max-size", str(max_size)]
+        if objects:
+            command += ["--flavour", "object"]
         if iterations:
             command += ["--iterations", str(iterations)]
-        return table(run(command))
+        return table(run(command, label))
+    if system.startswith("mpi4py"):
+        launcher = binaries["mpi4py"]
+        command = launcher + ["-n", str(ranks), sys.executable,
+                              os.path.join(ROOT, "benches", "mpi4py_bench.py"), test,
+                              "object" if objects else "buffer", str(max_size)]
+        if iterations:
+            command.append(str(iterations))
+        return table(run(command, label))
     binary, launcher = binaries[system]
     command = launcher + ["-n", str(ranks), binary, test, str(max_size)]
     if iterations:
         command.append(str(iterations))
-    return table(run(command))
+    return table(run(command, label))
 
 
 def markdown(title, unit, results, systems, sizes, higher_is_better):
     lines = [f"#### {title}", "", "| size | " + " | ".join(f"{s} ({unit})" for s in systems)
              + " | " + " | ".join(f"{s} / MPICH" for s in systems if s.startswith("rmpi")) + " |",
              "|---:|" + "---:|" * (len(systems) + sum(s.startswith("rmpi") for s in systems))]
+    baseline = "MPICH" if "MPICH" in results else next(
+        (s for s in systems if s.startswith("mpi4py")), None)
     for size in sizes:
         row = [str(size)]
         for s in systems:
@@ -94,7 +149,7 @@ def markdown(title, unit, results, systems, sizes, higher_is_better):
         for s in systems:
             if not s.startswith("rmpi"):
                 continue
-            ours, theirs = results[s].get(size), results.get("MPICH", {}).get(size)
+            ours, theirs = results[s].get(size), results.get(baseline, {}).get(size)
             if ours and theirs:
                 ratio = ours / theirs
                 row.append(f"{ratio:.2f}")
@@ -102,45 +157,118 @@ def markdown(title, unit, results, systems, sizes, higher_is_better):
                 row.append("")
         lines.append("| " + " | ".join(row) + " |")
     better = "higher" if higher_is_better else "lower"
-    lines += ["", f"Ratios are rmpi / MPICH; {better} is better for rmpi.", ""]
+    lines += ["", f"Ratios are rmpi / {baseline}; {better} is better for rmpi.", ""]
+    if baseline != "MPICH":
+        lines[2] = lines[2].replace("/ MPICH", f"/ {baseline}")
     return "\n".join(lines)
+
+
+def plot(sections, out_dir):
+    """Draws point-to-point.png and collectives.png from the measured sections."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        log("matplotlib is not installed: no plots (pip install matplotlib)")
+        return
+    groups = [("point-to-point.png", [s for s in sections if s["test"] in ("latency", "bw")]),
+              ("collectives.png", [s for s in sections if s["test"] not in ("latency", "bw")])]
+    for name, chosen in groups:
+        if not chosen:
+            continue
+        columns = min(3, len(chosen))
+        rows = (len(chosen) + columns - 1) // columns
+        figure, axes = plt.subplots(rows, columns, figsize=(6 * columns, 4.5 * rows),
+                                    squeeze=False)
+        for ax, section in zip(axes.flat, chosen):
+            for system, figures in section["results"].items():
+                points = sorted((int(size), value) for size, value in figures.items()
+                                if int(size) > 0 and value > 0)
+                if not points:
+                    continue
+                style = "-" if system.startswith("rmpi") else "--"
+                ax.plot([p[0] for p in points], [p[1] for p in points], style, marker=".",
+                        label=system)
+            ax.set_xscale("log", base=2)
+            ax.set_yscale("log")
+            ax.set_title(section["title"])
+            ax.set_xlabel("message size (bytes)")
+            ax.set_ylabel(section["unit"])
+            ax.grid(True, which="both", alpha=0.3)
+            ax.legend(fontsize=7)
+        for ax in list(axes.flat)[len(chosen):]:
+            ax.set_visible(False)
+        figure.tight_layout()
+        path = os.path.join(out_dir, name)
+        figure.savefig(path, dpi=110)
+        plt.close(figure)
+        log(f"wrote {path}")
 
 
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="fewer iterations (noisier)")
     parser.add_argument("--only", nargs="*", help="tests to run, as test-ranks: latency-2 bcast-4")
+    parser.add_argument("--out", default=os.path.join(ROOT, "benches", "results"),
+                        help="where figures.md, results.json and the plots go")
+    parser.add_argument("--plot-only", action="store_true", help="redraw from results.json")
     args = parser.parse_args()
+    os.makedirs(args.out, exist_ok=True)
+    if args.plot_only:
+        with open(os.path.join(args.out, "results.json")) as f:
+            plot(json.load(f)["sections"], args.out)
+        return
     mpi_list = mpis()
     binaries = build(mpi_list)
-    systems = ["rmpi shm", "rmpi tcp"] + [name for name, _, _ in mpi_list]
+    mpi4py = mpi4py_launcher(mpi_list)
+    if mpi4py:
+        binaries["mpi4py"] = mpi4py[1]
+    mpi_names = [name for name, _, _ in mpi_list]
+    python = [f"mpi4py buffers ({mpi4py[0]})"] if mpi4py else []
+    python_objects = [f"mpi4py objects ({mpi4py[0]})"] if mpi4py else []
+    buffers = ["rmpi shm", "rmpi tcp"] + mpi_names
     quick = 200 if args.quick else None
     # Collectives run 100 timed calls per size everywhere: MPICH spins when ranks outnumber
     # cores, and OSU's 1000 would take it most of an hour on two cores.
     collective_iterations = 100
     plan = [
-        ("latency", 2, 4 << 20, "Latency, 2 ranks", "us", False),
-        ("bw", 2, 4 << 20, "Bandwidth, 2 ranks", "MB/s", True),
-        ("bcast", 4, 1 << 20, "Bcast, 4 ranks", "us", False),
-        ("allreduce", 4, 1 << 20, "Allreduce, 4 ranks", "us", False),
-        ("bcast", 8, 1 << 20, "Bcast, 8 ranks", "us", False),
-        ("allreduce", 8, 1 << 20, "Allreduce, 8 ranks", "us", False),
+        ("latency", 2, 4 << 20, "Latency, 2 ranks, typed buffers", "us", False, buffers + python),
+        ("bw", 2, 4 << 20, "Bandwidth, 2 ranks, typed buffers", "MB/s", True, buffers + python),
+        ("latency", 2, 4 << 20, "Latency, 2 ranks, objects", "us", False,
+         ["rmpi shm objects", "rmpi tcp objects"] + python_objects),
     ]
+    for ranks in (2, 4, 8):
+        for test in ("bcast", "allreduce"):
+            plan.append((test, ranks, 1 << 20, f"{test.capitalize()}, {ranks} ranks", "us", False,
+                         buffers))
     cpu = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as f:
             cpu = next(l.split(":", 1)[1].strip() for l in f if l.startswith("model name"))
     except (OSError, StopIteration):
         pass
-    print(f"Machine: {cpu}, {os.cpu_count()} cores, Linux {platform.release()}.")
-    print(f"Systems: {', '.join(systems)}.\n")
-    for test, ranks, max_size, title, unit, higher in plan:
-        if args.only and f"{test}-{ranks}" not in args.only:
-            continue
+    machine = f"Machine: {cpu}, {os.cpu_count()} cores, Linux {platform.release()}."
+    every = sorted(set(buffers + python + python_objects + ["rmpi shm objects", "rmpi tcp objects"]))
+    report = [machine, f"Systems: {', '.join(every)}.", ""]
+    sections = []
+    chosen = [step for step in plan if not args.only or f"{step[0]}-{step[1]}" in args.only]
+    for number, (test, ranks, max_size, title, unit, higher, systems) in enumerate(chosen, 1):
+        log(f"[{number}/{len(chosen)}] {title}")
         iterations = quick if test in ("latency", "bw") else collective_iterations
         results = {s: measure(s, binaries, test, ranks, max_size, iterations) for s in systems}
         sizes = sorted(set().union(*[r.keys() for r in results.values()]))
-        print(markdown(title, unit, results, systems, sizes, higher), flush=True)
+        report.append(markdown(title, unit, results, systems, sizes, higher))
+        sections.append({"test": test, "ranks": ranks, "title": title, "unit": unit,
+                         "results": {s: {str(k): v for k, v in r.items()}
+                                     for s, r in results.items()}})
+        # Written after every test, so a long run that is stopped keeps what it measured.
+        with open(os.path.join(args.out, "figures.md"), "w") as f:
+            f.write("\n".join(report) + "\n")
+        with open(os.path.join(args.out, "results.json"), "w") as f:
+            json.dump({"machine": machine, "sections": sections}, f, indent=1)
+    print("\n".join(report), flush=True)
+    plot(sections, args.out)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-/* OSU-style micro-benchmarks in C, built against the system's MPI by benches/compare.sh so
+/* OSU-style micro-benchmarks in C, built against the system's MPI by benches/compare.py so
  * that rmpi-bench and an MPI implementation are measured with the same method on the same
  * machine in the same run. Usage: osu_like latency|bw|bcast|allreduce [max_size] [iters]
  * Prints OSU's table format: "# Size  Latency (us)" or "# Size  Bandwidth (MB/s)". */
@@ -91,7 +91,7 @@ int main(int argc, char **argv) {
             MPI_Reduce(&mine, &sum, 1, MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD);
             result = sum / n;
         }
-        if (rank == 0) printf("%-10zu%18.2f\n", size, result);
+        if (rank == 0) { printf("%-10zu%18.2f\n", size, result); fflush(stdout); }
         fflush(stdout);
     }
     MPI_Finalize();

@@ -1,5 +1,5 @@
 //! `rmpi-bench`: OSU-style micro-benchmarks, run under `rmpirun`, printing OSU's tables so
-//! the figures sit beside `osu_latency`'s and the C benchmark's in `benches/compare.sh`.
+//! the figures sit beside `osu_latency`'s and the C benchmark's in `benches/compare.py`.
 //!
 //! ```sh
 //! rmpirun -n 2 --transport shm target/release/rmpi-bench latency
@@ -48,6 +48,13 @@ struct Cli {
     /// Print one JSON object per size instead of OSU's table.
     #[arg(long, global = true)]
     json: bool,
+    /// Transport between ranks: tcp, shm or auto (default: rmpirun's `--transport`).
+    #[arg(long, global = true)]
+    transport: Option<String>,
+    /// Force the collective's algorithm (bcast, allgather, allreduce, alltoall), e.g.
+    /// `binomial`, `rabenseifner`, `bruck`; unknown names are an error naming the choices.
+    #[arg(long, global = true)]
+    algorithm: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Subcommand)]
@@ -76,9 +83,14 @@ enum Test {
     Barrier,
 }
 
+/// How messages are sent: the two ways mpi4py programs do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Flavour {
+    /// Typed buffers (`send_buf`/`recv_into`), like mpi4py's `Send`/`Recv` on numpy arrays.
     Buffer,
+    /// Serde objects (`send`/`recv`), like mpi4py's pickled `send`/`recv`: point-to-point
+    /// tests send a byte string (`serde_bytes`, as pickle sends `bytes`), collectives a
+    /// `Vec<f32>`.
     Object,
 }
 
@@ -161,6 +173,27 @@ fn fail(message: &str) -> rmpi::Error {
 
 fn main() -> rmpi::Result<()> {
     let cli = Cli::parse();
+    // Both are read when the job starts, from the environment rmpirun also sets; no other
+    // thread exists yet.
+    if let Some(transport) = &cli.transport {
+        std::env::set_var("RMPI_TRANSPORT", transport);
+    }
+    if let Some(algorithm) = &cli.algorithm {
+        let variable = match cli.test {
+            Test::Bcast => "RMPI_BCAST_ALGORITHM",
+            Test::Allgather => "RMPI_ALLGATHER_ALGORITHM",
+            Test::Allreduce => "RMPI_ALLREDUCE_ALGORITHM",
+            Test::Alltoall => "RMPI_ALLTOALL_ALGORITHM",
+            other => {
+                return Err(fail(&format!(
+                    "{} has one algorithm; --algorithm applies to bcast, allgather, allreduce \
+                     and alltoall",
+                    other.name()
+                )))
+            }
+        };
+        std::env::set_var(variable, algorithm);
+    }
     rmpi::run(|comm| async move {
         if cli.test.point_to_point() && comm.size() < 2 {
             return Err(fail("point-to-point tests need at least 2 ranks"));
@@ -211,7 +244,7 @@ async fn send(
 ) -> rmpi::Result<()> {
     match flavour {
         Flavour::Buffer => comm.send_buf(data, dest, tag).await,
-        Flavour::Object => comm.send(&data, dest, tag).await,
+        Flavour::Object => comm.send(serde_bytes::Bytes::new(data), dest, tag).await,
     }
 }
 
@@ -225,7 +258,7 @@ async fn recv(
     match flavour {
         Flavour::Buffer => comm.recv_into(into, source, tag).await.map(drop),
         Flavour::Object => {
-            let data: Vec<u8> = comm.recv(source, tag).await?;
+            let data: serde_bytes::ByteBuf = comm.recv(source, tag).await?;
             into.copy_from_slice(&data);
             Ok(())
         }
@@ -290,21 +323,28 @@ async fn bandwidth(
         let peer = 1 - rank;
         let sending = rank == 0 || both_ways;
         let receiving = rank == 1 || both_ways;
-        let mut requests = Vec::new();
+        let (mut requests, mut objects) = (Vec::new(), Vec::new());
         if receiving {
-            for slot in inbox.iter_mut() {
-                requests.push(comm.irecv_into(slot, peer, 2));
+            match cli.flavour {
+                Flavour::Buffer => {
+                    for slot in inbox.iter_mut() {
+                        requests.push(comm.irecv_into(slot, peer, 2));
+                    }
+                }
+                Flavour::Object => {
+                    objects = (0..WINDOW)
+                        .map(|_| comm.irecv::<serde_bytes::ByteBuf>(peer, 2))
+                        .collect();
+                }
             }
         }
         if sending {
             for _ in 0..WINDOW {
-                match cli.flavour {
-                    Flavour::Buffer => comm.send_buf(&message, peer, 2).await?,
-                    Flavour::Object => comm.send(&message, peer, 2).await?,
-                }
+                send(comm, cli.flavour, &message, peer, 2).await?;
             }
         }
         wait_all(requests).await?;
+        wait_all(objects).await?;
         if rank == 1 {
             comm.send_buf(&ack, 0, 3).await?;
         } else {

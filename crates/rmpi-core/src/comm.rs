@@ -644,7 +644,7 @@ fn as_bytes_mut<T: Pod>(buf: &mut [T]) -> Result<&mut [u8]> {
 }
 
 fn copy_bytes<T: Pod>(buf: &[T]) -> Result<Bytes> {
-    as_bytes(buf).map(Bytes::copy_from_slice)
+    as_bytes(buf).map(crate::pool::copy_of)
 }
 
 /// A vector of plain-old-data viewed as bytes, so `Bytes` can own it without a copy.

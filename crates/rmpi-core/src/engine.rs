@@ -11,7 +11,7 @@
 //! draining, so an event that arrives between the drain and the return of `Pending` still
 //! wakes it.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Wake, Waker};
 

@@ -45,6 +45,7 @@ mod error;
 pub mod frame;
 pub mod local;
 pub mod matching;
+pub mod pool;
 mod request;
 mod status;
 pub mod transport;

@@ -12,7 +12,9 @@
 //! they were sent: MPI's non-overtaking rule. Keeping this free of I/O lets it be tested
 //! exhaustively and reused unchanged by every transport.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+use rustc_hash::FxHashMap as HashMap;
 
 /// Identifies a posted receive; chosen by the caller, unique among its outstanding receives.
 pub type PostId = u64;
@@ -82,7 +84,7 @@ pub struct Matcher<M> {
 impl<M> Default for Matcher<M> {
     fn default() -> Self {
         Matcher {
-            contexts: HashMap::new(),
+            contexts: HashMap::default(),
         }
     }
 }

@@ -108,6 +108,9 @@ fn new_secret() -> Result<String, String> {
     Ok(encode_hex(&secret))
 }
 
+/// How soon after a rank failed another rank's death by a signal counts as the cause.
+const CAUSE_WINDOW: Duration = Duration::from_millis(500);
+
 /// Runs `job` to the end and returns the launcher's exit code. Must run on a tokio runtime
 /// with I/O, process and timer support.
 pub async fn run(job: &Job) -> Result<i32, String> {
@@ -195,8 +198,10 @@ pub async fn run(job: &Job) -> Result<i32, String> {
     let timeout_at = job.timeout.map_or(far, |t| Instant::now() + t);
     let mut kill_at = far;
     let mut alive: Vec<bool> = vec![true; job.ranks];
-    let mut first_failure: Option<Ending> = None;
+    let mut first_failure: Option<(Ending, Instant)> = None;
     let mut timed_out = false;
+    // The launcher has terminated the rest of the job: their endings are not news.
+    let mut terminating = false;
     let mut interrupted: Option<i32> = None;
     let mut interrupt = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
     let mut termination = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
@@ -228,6 +233,7 @@ pub async fn run(job: &Job) -> Result<i32, String> {
             }
             _ = tokio::time::sleep_until(kill_at), if kill_at != far => {
                 kill_at = far;
+                terminating = true;
                 say(&format!("terminating ranks {}", ranks_in(&alive)));
                 let _ = terminate.send(true);
                 continue;
@@ -238,10 +244,24 @@ pub async fn run(job: &Job) -> Result<i32, String> {
         let status = status.map_err(|e| format!("cannot wait for rank {rank}: {e}"))?;
         alive[rank] = false;
         let ending = Ending { rank, pid, status };
-        if !status.success() && first_failure.is_none() && !timed_out && interrupted.is_none() {
+        if status.success() || timed_out || interrupted.is_some() || terminating {
+            continue;
+        }
+        // Ranks that lose a peer exit with an error moments after it died, and the two
+        // endings may be noticed in either order: a rank killed by a signal just after the
+        // first failure is the cause, and is what the job reports.
+        let cause = match &first_failure {
+            None => true,
+            Some((first, at)) => {
+                first.status.signal().is_none()
+                    && status.signal().is_some()
+                    && at.elapsed() < CAUSE_WINDOW
+            }
+        };
+        if cause {
             say(&ending.describe());
-            first_failure = Some(ending);
-            if alive.iter().any(|&a| a) {
+            first_failure = Some((ending, Instant::now()));
+            if alive.iter().any(|&a| a) && kill_at == far {
                 kill_at = Instant::now() + job.kill_after;
             }
         }
@@ -253,7 +273,7 @@ pub async fn run(job: &Job) -> Result<i32, String> {
     drop(server);
     remove_leftovers(&job_id);
     Ok(match first_failure {
-        Some(failure) => failure.code(),
+        Some((failure, _)) => failure.code(),
         None if interrupted.is_some() => interrupted.unwrap_or(1),
         None if timed_out => TIMED_OUT,
         None => 0,

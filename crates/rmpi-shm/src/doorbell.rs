@@ -55,6 +55,9 @@ impl Doorbell {
 
     /// The owner is awake and looking for work by itself.
     pub(crate) fn awake(&self) {
-        self.sleeping.store(0, Ordering::Relaxed);
+        // Ringers read this line on every message: write it only when it changes.
+        if self.sleeping.load(Ordering::Relaxed) != 0 {
+            self.sleeping.store(0, Ordering::Relaxed);
+        }
     }
 }

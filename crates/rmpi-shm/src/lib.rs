@@ -1,10 +1,12 @@
 //! rmpi-shm: the shared-memory transport, for ranks on one host.
 //!
 //! Every ordered pair of ranks has a single-producer single-consumer byte ring in one
-//! segment per job ([`ring`] and the segment module describe them). A frame is its header
-//! followed by its payload in the sender's ring to the receiver: one copy in, one copy out.
-//! Messages larger than the ring stream through it, the sender writing as the receiver
-//! reads, so there is no size limit and no rendezvous round trip.
+//! segment per job ([`ring`] and the segment module describe them). A small frame is a
+//! record head followed by its payload in the sender's ring to the receiver: one copy in,
+//! one copy out ([`record`]). A large payload stays where the sender has it: the record says
+//! where, the receiver copies it straight out of the sender's memory and says so on its own
+//! ring ([`single_copy`]). Where the kernel forbids that, large payloads stream through the
+//! ring, the sender writing as the receiver reads, so there is no size limit either way.
 //!
 //! Waiting is where a shared-memory transport wins or loses on a busy machine. A rank with
 //! nothing to do spins for a few microseconds (messages usually arrive within that), then
@@ -16,11 +18,15 @@
 //!
 //! [`ring`]: crate::ring
 //! [`doorbell`]: crate::doorbell
+//! [`record`]: crate::record
+//! [`single_copy`]: crate::single_copy
 #![deny(missing_docs)]
 
 mod doorbell;
+mod record;
 mod ring;
 mod segment;
+mod single_copy;
 mod sync;
 
 #[cfg(all(test, rmpi_loom))]
@@ -35,11 +41,12 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use rmpi_core::frame::HEADER_LEN;
+use rmpi_core::pool;
 use rmpi_core::{Bootstrap, Error, Event, Frame, FrameKind, Header, Result, Transport};
 use rustix::process::{test_kill_process, Pid};
 
 use doorbell::Announcement;
+use record::{Record, HEAD_LEN};
 use ring::{Consumer, Producer};
 use segment::{Layout, Segment};
 use sync::{AtomicU32, Ordering};
@@ -56,6 +63,34 @@ pub struct ShmOptions {
     pub spin: Duration,
     /// How long to keep yielding before sleeping on the doorbell.
     pub yield_for: Duration,
+    /// Which payloads the receiver copies straight from the sender's memory (where the
+    /// kernel allows it) instead of through the ring.
+    pub single_copy: SingleCopy,
+}
+
+/// When large payloads skip the ring; see [`ShmOptions::single_copy`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SingleCopy {
+    /// Payloads of at least 128 KiB when ranks outnumber cores, otherwise none. With a core
+    /// each, sender and receiver stream through the ring in parallel, which is as fast; when
+    /// they share cores, every ring's worth waits for a context switch, and one copy by the
+    /// receiver wins.
+    Auto,
+    /// Payloads of at least this many bytes.
+    From(usize),
+    /// None: everything goes through the rings.
+    Off,
+}
+
+impl SingleCopy {
+    /// The smallest payload lent, for a job of `ranks` ranks.
+    fn threshold(self, ranks: usize) -> Option<usize> {
+        match self {
+            SingleCopy::Auto if ranks > cores() => Some(128 << 10),
+            SingleCopy::Auto | SingleCopy::Off => None,
+            SingleCopy::From(bytes) => Some(bytes),
+        }
+    }
 }
 
 impl Default for ShmOptions {
@@ -65,13 +100,15 @@ impl Default for ShmOptions {
             max_message: 1 << 40,
             spin: Duration::from_micros(5),
             yield_for: Duration::from_micros(200),
+            single_copy: SingleCopy::Auto,
         }
     }
 }
 
 impl ShmOptions {
-    /// The defaults, changed by `RMPI_SHM_RING_BYTES`, `RMPI_SHM_SPIN_US` and
-    /// `RMPI_SHM_YIELD_US` where set.
+    /// The defaults, changed by `RMPI_SHM_RING_BYTES`, `RMPI_SHM_SPIN_US`,
+    /// `RMPI_SHM_YIELD_US` and `RMPI_SHM_SINGLE_COPY` (a byte count, `auto` or `off`) where
+    /// set.
     pub fn from_env() -> Result<ShmOptions> {
         let mut options = ShmOptions::default();
         let micros = |name: &str| -> Result<Option<Duration>> {
@@ -103,6 +140,17 @@ impl ShmOptions {
                 })?;
             options.ring_bytes = Some(bytes);
         }
+        if let Ok(text) = std::env::var("RMPI_SHM_SINGLE_COPY") {
+            options.single_copy = match text.as_str() {
+                "off" => SingleCopy::Off,
+                "auto" => SingleCopy::Auto,
+                _ => SingleCopy::From(text.parse().map_err(|_| {
+                    Error::InvalidArgument(format!(
+                        "RMPI_SHM_SINGLE_COPY={text}: expected a byte count, `auto` or `off`"
+                    ))
+                })?),
+            };
+        }
         Ok(options)
     }
 
@@ -114,11 +162,12 @@ impl ShmOptions {
     }
 }
 
-/// A frame on its way into a ring, possibly in several pieces.
+/// A record on its way into a ring, possibly in several pieces.
 struct Outgoing {
-    header: [u8; HEADER_LEN],
+    head: [u8; HEAD_LEN],
+    /// Inline payload bytes that follow the head.
     payload: Bytes,
-    /// Bytes of header and payload already in the ring.
+    /// Bytes of head and payload already in the ring.
     written: usize,
 }
 
@@ -126,6 +175,10 @@ struct Outgoing {
 struct Outbound {
     producer: Producer,
     queue: VecDeque<Outgoing>,
+    /// Payloads lent to the peer, oldest first: it releases them in this order.
+    lent: VecDeque<Bytes>,
+    /// The peer can copy payloads out of this process's memory.
+    lends: bool,
     /// The peer finished or died: what is queued for it is dropped.
     closed: bool,
 }
@@ -135,13 +188,13 @@ impl Outbound {
     fn flush(&mut self) -> bool {
         let mut wrote = false;
         while let Some(front) = self.queue.front_mut() {
-            let total = HEADER_LEN + front.payload.len();
+            let total = HEAD_LEN + front.payload.len();
             while front.written < total {
-                let n = if front.written < HEADER_LEN {
-                    self.producer.stage(&front.header[front.written..])
+                let n = if front.written < HEAD_LEN {
+                    self.producer.stage(&front.head[front.written..])
                 } else {
                     self.producer
-                        .stage(&front.payload[front.written - HEADER_LEN..])
+                        .stage(&front.payload[front.written - HEAD_LEN..])
                 };
                 if n == 0 {
                     break;
@@ -226,6 +279,9 @@ pub struct ShmTransport {
     incoming: Mutex<Incoming>,
     watch: Arc<Watch>,
     helper: Mutex<Option<JoinHandle<()>>>,
+    /// Every rank's process, for single-copy reads.
+    pids: Vec<Pid>,
+    single_copy_from: usize,
     max_message: u64,
     spin: Duration,
     yield_for: Duration,
@@ -240,9 +296,33 @@ impl std::fmt::Debug for ShmTransport {
     }
 }
 
-/// The bootstrap key under which `rank` publishes its process id.
+/// The bootstrap key under which `rank` publishes its process id and the address of its
+/// single-copy probe, as `"<pid>:<address>"`.
 fn pid_key(rank: usize) -> String {
     format!("rmpi-shm-pid-{rank}")
+}
+
+/// The bootstrap key under which `rank` publishes which ranks' memory it can read, one
+/// `1` or `0` per rank.
+fn readable_key(rank: usize) -> String {
+    format!("rmpi-shm-readable-{rank}")
+}
+
+/// Reads what `peer` published under [`pid_key`].
+fn published_process(bootstrap: &dyn Bootstrap, peer: usize) -> Result<(Pid, u64)> {
+    let text = bootstrap.get(&pid_key(peer))?;
+    let mut words = text.split(':');
+    let pid = words
+        .next()
+        .and_then(|w| w.parse::<i32>().ok())
+        .and_then(Pid::from_raw);
+    let probe = words.next().and_then(|w| w.parse::<u64>().ok());
+    match (pid, probe, words.next()) {
+        (Some(pid), Some(probe), None) => Ok((pid, probe)),
+        _ => Err(Error::Bootstrap(format!(
+            "rank {peer} published process {text:?}"
+        ))),
+    }
 }
 
 impl ShmTransport {
@@ -255,7 +335,10 @@ impl ShmTransport {
             capacity: options.ring_bytes(size),
         };
         let path = segment::path_of(bootstrap.job_id());
-        bootstrap.put(&pid_key(rank), &std::process::id().to_string())?;
+        bootstrap.put(
+            &pid_key(rank),
+            &format!("{}:{}", std::process::id(), single_copy::probe_address()),
+        )?;
         let created = if rank == 0 {
             Some(Segment::create(&path, layout)?)
         } else {
@@ -266,21 +349,45 @@ impl ShmTransport {
             Some(segment) => Ok(segment),
             None => Segment::open(&path, layout),
         };
+        let processes = (0..size)
+            .map(|peer| published_process(bootstrap, peer))
+            .collect::<Result<Vec<_>>>();
+        // Try reading every peer's memory, so senders know whom they may lend payloads to.
+        let single_copy_from = options.single_copy.threshold(size);
+        let readable: String = match (&processes, single_copy_from) {
+            (Ok(processes), Some(_)) => processes
+                .iter()
+                .enumerate()
+                .map(|(peer, &(pid, probe))| {
+                    if peer != rank && single_copy::probe(pid, probe) {
+                        '1'
+                    } else {
+                        '0'
+                    }
+                })
+                .collect(),
+            _ => "0".repeat(size),
+        };
+        bootstrap.put(&readable_key(rank), &readable)?;
         // Everyone reaches the second fence, mapped or not, so rank 0 can remove the name.
         bootstrap.fence()?;
         if rank == 0 {
             let _ = std::fs::remove_file(&path);
         }
         let segment = opened?;
-        let pids = (0..size)
+        let pids: Vec<Pid> = processes?.into_iter().map(|(pid, _)| pid).collect();
+        let lends = (0..size)
             .map(|peer| {
-                let text = bootstrap.get(&pid_key(peer))?;
-                text.parse::<i32>()
-                    .ok()
-                    .and_then(Pid::from_raw)
-                    .ok_or_else(|| Error::Bootstrap(format!("rank {peer} published pid {text:?}")))
+                let text = bootstrap.get(&readable_key(peer))?;
+                Ok(text.as_bytes().get(rank) == Some(&b'1'))
             })
-            .collect::<Result<Vec<Pid>>>()?;
+            .collect::<Result<Vec<bool>>>()?;
+        let lenders = lends.iter().filter(|&&l| l).count();
+        tracing::debug!(
+            rank,
+            "{lenders} of {} peers copy large payloads from here",
+            size - 1
+        );
 
         let outbound = (0..size)
             .map(|peer| {
@@ -288,6 +395,8 @@ impl ShmTransport {
                     Mutex::new(Outbound {
                         producer: Producer::new(segment.ring(rank, peer)),
                         queue: VecDeque::new(),
+                        lent: VecDeque::new(),
+                        lends: lends[peer],
                         closed: false,
                     })
                 })
@@ -304,7 +413,7 @@ impl ShmTransport {
             .collect();
         let watch = Arc::new(Watch::default());
         let helper = {
-            let (segment, watch) = (segment.clone(), watch.clone());
+            let (segment, watch, pids) = (segment.clone(), watch.clone(), pids.clone());
             std::thread::Builder::new()
                 .name(format!("rmpi-shm-{rank}"))
                 .spawn(move || watch_over(rank, segment, watch, pids))?
@@ -322,6 +431,8 @@ impl ShmTransport {
             }),
             watch,
             helper: Mutex::new(Some(helper)),
+            pids,
+            single_copy_from: single_copy_from.unwrap_or(usize::MAX),
             max_message: options.max_message,
             // With more ranks than cores, spinning only delays the rank that would send
             // what we wait for: yield at once.
@@ -334,8 +445,27 @@ impl ShmTransport {
         })
     }
 
-    /// Queues `frame` for `dest` and writes what fits now.
-    fn enqueue(&self, dest: usize, header: Header, payload: Bytes) -> Result<()> {
+    /// Queues a frame for `dest`, lending its payload if it is large and `dest` can copy it
+    /// from here, and writes what fits now.
+    fn enqueue_frame(&self, dest: usize, header: Header, payload: Bytes) -> Result<()> {
+        self.enqueue(dest, |out| {
+            if out.lends && payload.len() >= self.single_copy_from {
+                let address = payload.as_ptr() as u64;
+                out.lent.push_back(payload);
+                (Record::Lent { header, address }, Bytes::new())
+            } else {
+                (Record::Inline(header), payload)
+            }
+        })
+    }
+
+    /// Queues the record `make` returns for `dest` (made under the ring's lock, so lent
+    /// payloads are queued in the order their records are written), and writes what fits.
+    fn enqueue(
+        &self,
+        dest: usize,
+        make: impl FnOnce(&mut Outbound) -> (Record, Bytes),
+    ) -> Result<()> {
         let out = self
             .outbound
             .get(dest)
@@ -349,8 +479,9 @@ impl ShmTransport {
             return Ok(()); // the peer is gone; the engine reports that to whoever waits on it
         }
         let had_backlog = !out.queue.is_empty();
+        let (record, payload) = make(&mut out);
         out.queue.push_back(Outgoing {
-            header: header.encode(),
+            head: record.encode(),
             payload,
             written: 0,
         });
@@ -406,60 +537,140 @@ impl ShmTransport {
 
     /// Reads what arrived from `peer`: an event, once one is complete.
     fn read_from(&self, peer: usize, inbound: &mut Inbound) -> Option<Event> {
-        if inbound.state != PeerState::Open {
-            return None;
-        }
-        if inbound.partial.is_none() {
-            let mut bytes = [0u8; HEADER_LEN];
-            if !inbound.consumer.peek(&mut bytes) {
+        loop {
+            if inbound.state != PeerState::Open {
                 return None;
             }
-            inbound.consumer.consume(HEADER_LEN);
-            let header = match Header::decode(&bytes, self.max_message) {
-                Ok(header) => header,
-                Err(error) => {
-                    inbound.state = PeerState::Gone;
+            if inbound.partial.is_some() {
+                return self.read_payload(peer, inbound);
+            }
+            let mut head = [0u8; HEAD_LEN];
+            if !inbound.consumer.peek(&mut head) {
+                return None;
+            }
+            inbound.consumer.consume(HEAD_LEN);
+            let record = match Record::decode(&head, self.max_message) {
+                Ok(record) => record,
+                Err(error) => return Some(self.drop_peer(peer, inbound, error.to_string())),
+            };
+            match record {
+                Record::Inline(header) if header.kind == FrameKind::Goodbye => {
+                    self.release(peer, &mut inbound.consumer);
+                    inbound.state = PeerState::Finished;
                     self.close_outbound(peer);
-                    tracing::error!("malformed frame from rank {peer}: {error}");
-                    return Some(Event::PeerMalformed {
-                        rank: peer,
-                        reason: error.to_string(),
+                    return Some(Event::PeerFinished { rank: peer });
+                }
+                Record::Inline(header) => {
+                    inbound.partial = Some(Partial {
+                        header,
+                        payload: pool::vec_with_capacity(header.len as usize),
                     });
                 }
-            };
-            if header.kind == FrameKind::Goodbye {
-                inbound.consumer.release();
-                self.segment.doorbell(peer).ring();
-                inbound.state = PeerState::Finished;
-                self.close_outbound(peer);
-                return Some(Event::PeerFinished { rank: peer });
+                Record::Lent { header, address } => {
+                    self.release(peer, &mut inbound.consumer);
+                    return Some(self.copy_lent(peer, inbound, header, address));
+                }
+                Record::Released { address, len } => {
+                    self.release(peer, &mut inbound.consumer);
+                    if let Err(reason) = self.take_back(peer, address, len) {
+                        return Some(self.drop_peer(peer, inbound, reason));
+                    }
+                    // Nothing for the engine: look for the next record.
+                }
             }
-            inbound.partial = Some(Partial {
-                header,
-                payload: Vec::with_capacity(header.len as usize),
-            });
         }
-        let partial = inbound.partial.as_mut().expect("set above");
+    }
+
+    /// Continues reading an inline payload; the frame once it is complete.
+    fn read_payload(&self, peer: usize, inbound: &mut Inbound) -> Option<Event> {
+        let partial = inbound.partial.as_mut()?;
         let wanted = partial.header.len as usize - partial.payload.len();
         let spare = &mut partial.payload.spare_capacity_mut()[..wanted];
         let n = inbound.consumer.read_uninit(spare);
         // SAFETY: `read_uninit` initialized the first `n` bytes of the spare capacity.
         unsafe { partial.payload.set_len(partial.payload.len() + n) };
-        inbound.consumer.release();
-        self.segment.doorbell(peer).ring();
+        self.release(peer, &mut inbound.consumer);
         if partial.payload.len() < partial.header.len as usize {
             return None;
         }
-        let Partial {
-            header, payload, ..
-        } = inbound.partial.take().expect("complete");
+        let Partial { header, payload } = inbound.partial.take()?;
         Some(Event::Frame {
             from: peer,
             frame: Frame {
                 header,
-                payload: Bytes::from(payload),
+                payload: pool::into_bytes(payload),
             },
         })
+    }
+
+    /// Copies a payload `peer` lent, straight from its memory, and tells it so.
+    fn copy_lent(&self, peer: usize, inbound: &mut Inbound, header: Header, address: u64) -> Event {
+        let len = header.len as usize;
+        let mut payload = pool::vec_with_capacity(len);
+        if let Err(error) = single_copy::read(
+            self.pids[peer],
+            address,
+            &mut payload.spare_capacity_mut()[..len],
+        ) {
+            if error.raw_os_error() == Some(libc::ESRCH) {
+                inbound.state = PeerState::Gone;
+                self.close_outbound(peer);
+                tracing::warn!("rank {peer} died while lending a payload");
+                return Event::PeerLost { rank: peer };
+            }
+            return self.drop_peer(
+                peer,
+                inbound,
+                format!("could not copy a lent payload of {len} bytes: {error}"),
+            );
+        }
+        // SAFETY: `single_copy::read` initialized all `len` bytes of the spare capacity.
+        unsafe { payload.set_len(len) };
+        let released = Record::Released {
+            address,
+            len: header.len,
+        };
+        if let Err(error) = self.enqueue(peer, |_| (released, Bytes::new())) {
+            tracing::debug!("could not release a payload to rank {peer}: {error}");
+        }
+        Event::Frame {
+            from: peer,
+            frame: Frame {
+                header,
+                payload: pool::into_bytes(payload),
+            },
+        }
+    }
+
+    /// `peer` released the oldest payload lent to it, which must be the one it names.
+    fn take_back(&self, peer: usize, address: u64, len: u64) -> std::result::Result<(), String> {
+        let Some(out) = self.outbound.get(peer).and_then(Option::as_ref) else {
+            return Ok(());
+        };
+        let mut out = lock(out);
+        match out.lent.front() {
+            Some(lent) if lent.as_ptr() as u64 == address && lent.len() as u64 == len => {
+                out.lent.pop_front();
+                Ok(())
+            }
+            _ => Err(format!(
+                "released {len} bytes at {address:#x}, which were not the next payload lent to it"
+            )),
+        }
+    }
+
+    /// Hands ring space back to `peer`, which may be waiting for it.
+    fn release(&self, peer: usize, consumer: &mut Consumer) {
+        consumer.release();
+        self.segment.doorbell(peer).ring();
+    }
+
+    /// `peer` broke the protocol: stop talking to it.
+    fn drop_peer(&self, peer: usize, inbound: &mut Inbound, reason: String) -> Event {
+        inbound.state = PeerState::Gone;
+        self.close_outbound(peer);
+        tracing::error!("malformed record from rank {peer}: {reason}");
+        Event::PeerMalformed { rank: peer, reason }
     }
 
     /// One pass over everything: backlog, reports of dead peers, every ring. Returns the
@@ -522,7 +733,7 @@ impl Transport for ShmTransport {
     }
 
     fn send(&self, dest: usize, frame: Frame) -> Result<()> {
-        self.enqueue(dest, frame.header, frame.payload)
+        self.enqueue_frame(dest, frame.header, frame.payload)
     }
 
     fn try_recv(&self) -> Option<Event> {
@@ -539,12 +750,18 @@ impl Transport for ShmTransport {
         // Spin (if there are cores to spare), then yield, then sleep.
         let started = Instant::now();
         let spin = self.spin;
-        loop {
-            let waited = started.elapsed();
-            if waited >= spin + self.yield_for {
-                break;
+        let mut spinning = !spin.is_zero();
+        for round in 0u32.. {
+            // Reading the clock costs as much as a look at the rings: while spinning, only
+            // every 16th round does.
+            if !spinning || round % 16 == 0 {
+                let waited = started.elapsed();
+                if waited >= spin + self.yield_for {
+                    break;
+                }
+                spinning = waited < spin;
             }
-            if waited < spin {
+            if spinning {
                 std::hint::spin_loop();
             } else {
                 std::thread::yield_now();
@@ -572,14 +789,17 @@ impl Transport for ShmTransport {
     /// at their pace: the segment outlives this process.
     async fn shutdown(&self) -> Result<()> {
         for peer in (0..self.size).filter(|&p| p != self.rank) {
-            self.enqueue(peer, Header::goodbye(), Bytes::new())?;
+            self.enqueue(peer, |_| (Record::Inline(Header::goodbye()), Bytes::new()))?;
         }
         let bell = self.segment.doorbell(self.rank);
-        while self.backlog.load(Ordering::Relaxed) > 0 {
-            // Keep reading too: a peer that waits for our ring space may wait for its own.
+        // Payloads lent to peers must stay until they are copied: wait for their release.
+        while self.backlog.load(Ordering::Relaxed) > 0 || self.lending() {
+            // Keep reading too: a peer that waits for our ring space may wait for its own,
+            // and releases arrive on the peers' rings.
             while self.progress().is_some() {}
             let Announcement(seen) = bell.announce_sleep();
-            if self.backlog.load(Ordering::Relaxed) > 0 && !self.flush_backlog() {
+            if (self.backlog.load(Ordering::Relaxed) > 0 || self.lending()) && !self.flush_backlog()
+            {
                 bell.wait(Announcement(seen), Duration::from_millis(10));
             }
             bell.awake();
@@ -590,6 +810,14 @@ impl Transport for ShmTransport {
 }
 
 impl ShmTransport {
+    /// Whether a peer that is still there holds payloads lent from here.
+    fn lending(&self) -> bool {
+        self.outbound.iter().flatten().any(|out| {
+            let out = lock(out);
+            !out.closed && !out.lent.is_empty()
+        })
+    }
+
     fn stop_helper(&self) {
         self.watch.stop.store(true, Ordering::Release);
         if let Some(helper) = lock(&self.helper).take() {
@@ -602,6 +830,13 @@ impl ShmTransport {
 impl Drop for ShmTransport {
     fn drop(&mut self) {
         self.stop_helper();
+        // A peer may still copy what was lent to it (a rank dropped without shutting down,
+        // or a peer finishing while it reads): leave that memory as it is.
+        for out in self.outbound.iter().flatten() {
+            for payload in lock(out).lent.drain(..) {
+                std::mem::forget(payload);
+            }
+        }
     }
 }
 

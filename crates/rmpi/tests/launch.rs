@@ -440,3 +440,40 @@ fn strangers_on_the_ranks_ports_do_not_disturb_the_job() {
     }
     drop(strangers);
 }
+
+/// Large payloads that the receiver copies straight out of the sender's memory (forced down
+/// to 4 KiB here) arrive intact too, and the ranks say whether the kernel let them.
+#[cfg(feature = "shm")]
+#[test]
+fn single_copy_payloads_arrive_intact() {
+    for ranks in [2, 3] {
+        let output = rmpirun("shm")
+            .args([
+                "-x",
+                "RMPI_SHM_SINGLE_COPY=4096",
+                "-x",
+                "RMPI_LOG=rmpi_shm=debug",
+            ])
+            .arg("-n")
+            .arg(ranks.to_string())
+            .arg(example("stress"))
+            .arg("12")
+            .stdin(Stdio::null())
+            .output()
+            .expect("rmpirun runs");
+        let out = check_success(&output, "stress with single copies");
+        for rank in 0..ranks {
+            let lines = lines_of(&out, rank);
+            assert!(
+                lines.len() == 1 && lines[0].ends_with("every byte checked"),
+                "rank {rank}: {out}"
+            );
+        }
+        let log = text(&output.stderr);
+        let lenders = format!("{} of {} peers copy large payloads", ranks - 1, ranks - 1);
+        assert!(
+            log.matches(&lenders).count() == ranks || log.contains("are not allowed"),
+            "neither single copies nor a reason why not:\n{log}"
+        );
+    }
+}

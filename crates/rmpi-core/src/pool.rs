@@ -1,0 +1,139 @@
+//! Recycled memory for large payloads.
+//!
+//! A message of a megabyte allocated fresh for every send and every receive costs more in
+//! page faults than in copying: the allocator hands large blocks back to the kernel when
+//! they are freed, and the kernel zeroes every page again on first touch. Payloads of at
+//! least [`POOLED_FROM`] bytes therefore come from this pool and return to it when their
+//! last [`Bytes`] handle is dropped, so a steady stream of large messages reuses the same
+//! warm pages, as an MPI library's preallocated buffers do.
+//!
+//! Blocks are kept per power-of-two size, up to `RMPI_POOL_BYTES` in all (256 MiB unless
+//! set; `0` turns the pool off); beyond that, freed blocks go back to the allocator.
+
+use std::sync::{Mutex, OnceLock, PoisonError};
+
+use bytes::Bytes;
+
+/// Payloads smaller than this are allocated normally: the allocator serves them from
+/// memory it keeps anyway.
+pub const POOLED_FROM: usize = 64 << 10;
+
+/// Size classes: powers of two from `POOLED_FROM` to 2^CLASSES times that.
+const CLASSES: usize = 12;
+
+struct Pool {
+    free: Mutex<Shelves>,
+    limit: usize,
+}
+
+struct Shelves {
+    by_class: [Vec<Vec<u8>>; CLASSES],
+    bytes: usize,
+}
+
+fn pool() -> &'static Pool {
+    static POOL: OnceLock<Pool> = OnceLock::new();
+    POOL.get_or_init(|| Pool {
+        free: Mutex::new(Shelves {
+            by_class: Default::default(),
+            bytes: 0,
+        }),
+        limit: std::env::var("RMPI_POOL_BYTES")
+            .ok()
+            .and_then(|text| text.parse().ok())
+            .unwrap_or(256 << 20),
+    })
+}
+
+/// The class whose blocks hold `len` bytes, if such blocks are pooled.
+fn class_of(len: usize) -> Option<usize> {
+    if len < POOLED_FROM {
+        return None;
+    }
+    let class = len.next_power_of_two().trailing_zeros() - POOLED_FROM.trailing_zeros();
+    (class < CLASSES as u32).then_some(class as usize)
+}
+
+/// An empty vector with room for `len` bytes, recycled where possible.
+pub fn vec_with_capacity(len: usize) -> Vec<u8> {
+    let Some(class) = class_of(len) else {
+        return Vec::with_capacity(len);
+    };
+    let pool = pool();
+    let mut shelves = pool.free.lock().unwrap_or_else(PoisonError::into_inner);
+    match shelves.by_class[class].pop() {
+        Some(block) => {
+            shelves.bytes -= block.capacity();
+            block
+        }
+        None => Vec::with_capacity(POOLED_FROM << class),
+    }
+}
+
+/// Turns a vector into [`Bytes`] that return its block to the pool when dropped.
+pub fn into_bytes(vec: Vec<u8>) -> Bytes {
+    if class_of(vec.capacity()).is_some() && vec.capacity().is_power_of_two() {
+        Bytes::from_owner(Pooled(vec))
+    } else {
+        Bytes::from(vec)
+    }
+}
+
+/// A copy of `bytes` in (possibly recycled) memory.
+pub fn copy_of(bytes: &[u8]) -> Bytes {
+    let mut vec = vec_with_capacity(bytes.len());
+    vec.extend_from_slice(bytes);
+    into_bytes(vec)
+}
+
+/// A pooled block inside [`Bytes`]; gives the block back on drop.
+struct Pooled(Vec<u8>);
+
+impl AsRef<[u8]> for Pooled {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl Drop for Pooled {
+    fn drop(&mut self) {
+        let mut block = std::mem::take(&mut self.0);
+        let Some(class) = class_of(block.capacity()) else {
+            return;
+        };
+        let pool = pool();
+        let mut shelves = pool.free.lock().unwrap_or_else(PoisonError::into_inner);
+        if shelves.bytes + block.capacity() <= pool.limit {
+            block.clear();
+            shelves.bytes += block.capacity();
+            shelves.by_class[class].push(block);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn small_payloads_are_not_pooled() {
+        assert_eq!(class_of(100), None);
+        assert_eq!(class_of(POOLED_FROM - 1), None);
+        assert_eq!(class_of(POOLED_FROM), Some(0));
+        assert_eq!(class_of(POOLED_FROM + 1), Some(1));
+    }
+
+    #[test]
+    fn blocks_come_back() {
+        let len = (3 << 20) + 5;
+        let data: Vec<u8> = (0..len).map(|i| i as u8).collect();
+        let first = copy_of(&data);
+        assert_eq!(&first[..], &data[..]);
+        drop(first);
+        let again = copy_of(&data[..len - 7]);
+        assert_eq!(&again[..], &data[..len - 7]);
+        let clone = again.clone();
+        drop(again);
+        assert_eq!(clone.len(), len - 7);
+    }
+}
