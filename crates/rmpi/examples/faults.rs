@@ -50,8 +50,15 @@ fn main() {
                 let first = ring(&comm, 0).await?;
                 let line = if rank == 0 {
                     println!("waiting for a line on stdin");
-                    let mut line = String::new();
-                    std::io::stdin().lock().read_line(&mut line)?;
+                    // Read on a thread of its own: a blocking read on the rank's runtime
+                    // would stop it from turning strangers away meanwhile.
+                    let read = tokio::task::spawn_blocking(|| {
+                        let mut line = String::new();
+                        std::io::stdin().lock().read_line(&mut line).map(|_| line)
+                    });
+                    let line = read.await.map_err(|e| {
+                        rmpi::Error::InvalidArgument(format!("stdin reader: {e}"))
+                    })??;
                     Some(line.trim().to_owned())
                 } else {
                     None
