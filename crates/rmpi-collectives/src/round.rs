@@ -13,7 +13,7 @@
 
 use std::future::Future;
 
-use rmpi_core::{Bytes, Comm, Error, Result};
+use rmpi_core::{pool, Bytes, Comm, Error, Result};
 
 const OK: u8 = 0;
 const ABORT: u8 = 1;
@@ -51,19 +51,20 @@ impl Round {
 
     /// Frames `body` as a data message.
     pub(crate) fn frame(body: &[u8]) -> Bytes {
-        let mut message = Vec::with_capacity(body.len() + 1);
-        message.push(OK);
-        message.extend_from_slice(body);
-        Bytes::from(message)
+        Self::frame_parts([body])
     }
 
-    /// Frames the concatenation of `parts` as one data message.
+    /// Frames the concatenation of `parts` as one data message, in pooled memory when it
+    /// is large (see [`rmpi_core::pool`]).
     pub(crate) fn frame_parts<'a>(parts: impl IntoIterator<Item = &'a [u8]>) -> Bytes {
-        let mut message = vec![OK];
+        let parts: Vec<&[u8]> = parts.into_iter().collect();
+        let len = 1 + parts.iter().map(|part| part.len()).sum::<usize>();
+        let mut message = pool::vec_with_capacity(len);
+        message.push(OK);
         for part in parts {
             message.extend_from_slice(part);
         }
-        Bytes::from(message)
+        pool::into_bytes(message)
     }
 
     /// The data of a framed message.

@@ -438,7 +438,7 @@ impl Comm {
         async move {
             let arrival = incoming?.await?;
             let status = status_of(&arrival);
-            Ok((arrival.frame.payload, status))
+            Ok((arrival.payload.into_bytes()?, status))
         }
     }
 
@@ -600,11 +600,11 @@ fn derive_id(parent: u64, seq: u64, color: u64) -> u64 {
 }
 
 fn status_of(arrival: &Arrival) -> Status {
-    let header = &arrival.frame.header;
+    let header = &arrival.header;
     Status {
         source: header.source as usize,
         tag: header.tag,
-        bytes: arrival.frame.payload.len(),
+        bytes: arrival.payload.len(),
     }
 }
 
@@ -616,7 +616,8 @@ fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Bytes> {
 
 fn decode<T: DeserializeOwned>(arrival: Arrival) -> Result<(T, Status)> {
     let status = status_of(&arrival);
-    let value = DefaultCodec::decode(&arrival.frame.payload).map_err(|reason| Error::Decode {
+    let payload = arrival.payload.into_bytes()?;
+    let value = DefaultCodec::decode(&payload).map_err(|reason| Error::Decode {
         source_rank: status.source,
         tag: status.tag,
         reason,
@@ -663,7 +664,7 @@ fn owned_bytes<T: Pod + Send + Sync>(buf: Vec<T>) -> Result<Bytes> {
 
 fn copy_into(arrival: Arrival, buf: &mut [u8]) -> Result<Status> {
     let status = status_of(&arrival);
-    let payload = &arrival.frame.payload;
+    let payload = arrival.payload;
     let Some(front) = buf.get_mut(..payload.len()) else {
         return Err(Error::Truncated {
             source_rank: status.source,
@@ -672,7 +673,7 @@ fn copy_into(arrival: Arrival, buf: &mut [u8]) -> Result<Status> {
             buffer_bytes: buf.len(),
         });
     };
-    front.copy_from_slice(payload);
+    payload.copy_to(front)?;
     Ok(status)
 }
 
@@ -686,7 +687,9 @@ fn to_vec<T: Pod>(arrival: Arrival) -> Result<(Vec<T>, Status)> {
         });
     };
     let mut out = vec![T::zeroed(); count];
-    bytemuck::cast_slice_mut::<T, u8>(&mut out).copy_from_slice(&arrival.frame.payload);
+    arrival
+        .payload
+        .copy_to(bytemuck::cast_slice_mut::<T, u8>(&mut out))?;
     Ok((out, status))
 }
 

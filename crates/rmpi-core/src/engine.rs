@@ -20,6 +20,7 @@ use bytes::Bytes;
 use crate::error::{Error, Result};
 use crate::frame::{Frame, FrameKind, Header};
 use crate::matching::{Envelope, Matcher, Pattern, PostId};
+use crate::payload::Payload;
 use crate::transport::{Event, Transport};
 
 /// Events drained per poll before yielding, so a flood from peers cannot starve the executor.
@@ -29,7 +30,18 @@ const DRAIN_BUDGET: usize = 256;
 #[derive(Debug)]
 pub(crate) struct Arrival {
     pub from: usize,
-    pub frame: Frame,
+    pub header: Header,
+    pub payload: Payload,
+}
+
+impl Arrival {
+    fn of(from: usize, frame: Frame) -> Arrival {
+        Arrival {
+            from,
+            header: frame.header,
+            payload: Payload::Here(frame.payload),
+        }
+    }
 }
 
 /// How a peer left the job.
@@ -114,7 +126,19 @@ impl State {
     /// Takes one transport event into the matching state; returns how many waits completed.
     fn handle(&mut self, event: Event, outbox: &mut Outbox) -> usize {
         match event {
-            Event::Frame { from, frame } => self.accept(Arrival { from, frame }, outbox),
+            Event::Frame { from, frame } => self.accept(Arrival::of(from, frame), outbox),
+            Event::Lent {
+                from,
+                header,
+                payload,
+            } => self.accept(
+                Arrival {
+                    from,
+                    header,
+                    payload: Payload::Lent(payload),
+                },
+                outbox,
+            ),
             Event::PeerFinished { rank } => self.depart(rank, Departure::Finished),
             Event::PeerLost { rank } => self.depart(rank, Departure::Lost),
             Event::PeerMalformed { rank, reason } => {
@@ -124,7 +148,7 @@ impl State {
     }
 
     fn accept(&mut self, arrival: Arrival, outbox: &mut Outbox) -> usize {
-        let header = arrival.frame.header;
+        let header = arrival.header;
         match header.kind {
             FrameKind::Data | FrameKind::SyncData => {
                 let envelope = Envelope {
@@ -213,7 +237,7 @@ fn unsatisfiable(departed: &HashMap<usize, Departure>, awaited: &Awaited) -> Opt
 
 /// Queues the acknowledgement a synchronous message is owed once it is matched.
 fn acknowledge(arrival: &Arrival, outbox: &mut Outbox) {
-    let header = arrival.frame.header;
+    let header = arrival.header;
     if header.kind == FrameKind::SyncData {
         let ack = Header {
             kind: FrameKind::SyncAck,
@@ -322,13 +346,9 @@ impl Engine {
     pub(crate) fn send(&self, dest: usize, frame: Frame) -> Result<()> {
         if dest == self.rank {
             let mut outbox = Outbox::new();
-            let completed = self.lock().accept(
-                Arrival {
-                    from: self.rank,
-                    frame,
-                },
-                &mut outbox,
-            );
+            let completed = self
+                .lock()
+                .accept(Arrival::of(self.rank, frame), &mut outbox);
             self.finish(outbox, completed);
             return Ok(());
         }
@@ -506,13 +526,9 @@ impl Engine {
         for (dest, frame) in outbox {
             if dest == self.rank {
                 let mut ignored = Outbox::new();
-                completed += self.lock().accept(
-                    Arrival {
-                        from: self.rank,
-                        frame,
-                    },
-                    &mut ignored,
-                );
+                completed += self
+                    .lock()
+                    .accept(Arrival::of(self.rank, frame), &mut ignored);
             } else if let Err(error) = self.transport.send(dest, frame) {
                 // The sender is gone: nobody is left to wait for the acknowledgement.
                 tracing::debug!(dest, %error, "acknowledgement not delivered");
@@ -528,7 +544,7 @@ fn probe(state: &State, pattern: &Pattern) -> Option<(Envelope, usize)> {
     state
         .matcher
         .probe(pattern)
-        .map(|u| (*u.envelope, u.message.frame.payload.len()))
+        .map(|u| (*u.envelope, u.message.payload.len()))
 }
 
 fn already_taken() -> Error {

@@ -89,7 +89,8 @@
 use std::task::{Context, Poll};
 
 use crate::error::Result;
-use crate::frame::Frame;
+use crate::frame::{Frame, Header};
+use crate::payload::LentPayload;
 #[cfg(doc)]
 use crate::Error;
 
@@ -103,6 +104,16 @@ pub enum Event {
         from: usize,
         /// What it sent.
         frame: Frame,
+    },
+    /// A frame arrived from world rank `from` whose payload is still with the sender, to be
+    /// read when a receive needs it (see [`LentPayload`]).
+    Lent {
+        /// The sender's rank in the world.
+        from: usize,
+        /// The frame's header; `len` is the payload's length.
+        header: Header,
+        /// Where to read the payload from.
+        payload: Box<dyn LentPayload>,
     },
     /// The peer shut down cleanly; every frame it sent has been delivered before this.
     PeerFinished {

@@ -23,6 +23,8 @@
 #![deny(missing_docs)]
 
 mod doorbell;
+mod lent;
+mod outbound;
 mod record;
 mod ring;
 mod segment;
@@ -33,21 +35,22 @@ mod sync;
 mod model;
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicUsize};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use bytes::Bytes;
 use rmpi_core::pool;
 use rmpi_core::{Bootstrap, Error, Event, Frame, FrameKind, Header, Result, Transport};
 use rustix::process::{test_kill_process, Pid};
 
 use doorbell::Announcement;
+use lent::PeerPayload;
+use outbound::Senders;
 use record::{Record, HEAD_LEN};
-use ring::{Consumer, Producer};
+use ring::Consumer;
 use segment::{Layout, Segment};
 use sync::{AtomicU32, Ordering};
 
@@ -71,10 +74,10 @@ pub struct ShmOptions {
 /// When large payloads skip the ring; see [`ShmOptions::single_copy`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SingleCopy {
-    /// Payloads of at least 128 KiB when ranks outnumber cores, otherwise none. With a core
-    /// each, sender and receiver stream through the ring in parallel, which is as fast; when
-    /// they share cores, every ring's worth waits for a context switch, and one copy by the
-    /// receiver wins.
+    /// Payloads of at least 128 KiB when ranks outnumber cores, otherwise of at least 1 MiB.
+    /// With a core each, sender and receiver stream medium payloads through the ring in
+    /// parallel, which is faster; when they share cores, every ring's worth waits for a
+    /// context switch, and one copy by the receiver wins.
     Auto,
     /// Payloads of at least this many bytes.
     From(usize),
@@ -87,7 +90,8 @@ impl SingleCopy {
     fn threshold(self, ranks: usize) -> Option<usize> {
         match self {
             SingleCopy::Auto if ranks > cores() => Some(128 << 10),
-            SingleCopy::Auto | SingleCopy::Off => None,
+            SingleCopy::Auto => Some(1 << 20),
+            SingleCopy::Off => None,
             SingleCopy::From(bytes) => Some(bytes),
         }
     }
@@ -162,58 +166,6 @@ impl ShmOptions {
     }
 }
 
-/// A record on its way into a ring, possibly in several pieces.
-struct Outgoing {
-    head: [u8; HEAD_LEN],
-    /// Inline payload bytes that follow the head.
-    payload: Bytes,
-    /// Bytes of head and payload already in the ring.
-    written: usize,
-}
-
-/// This rank's end of the ring to one peer.
-struct Outbound {
-    producer: Producer,
-    queue: VecDeque<Outgoing>,
-    /// Payloads lent to the peer, oldest first: it releases them in this order.
-    lent: VecDeque<Bytes>,
-    /// The peer can copy payloads out of this process's memory.
-    lends: bool,
-    /// The peer finished or died: what is queued for it is dropped.
-    closed: bool,
-}
-
-impl Outbound {
-    /// Writes queued frames as far as the ring allows; true if anything was written.
-    fn flush(&mut self) -> bool {
-        let mut wrote = false;
-        while let Some(front) = self.queue.front_mut() {
-            let total = HEAD_LEN + front.payload.len();
-            while front.written < total {
-                let n = if front.written < HEAD_LEN {
-                    self.producer.stage(&front.head[front.written..])
-                } else {
-                    self.producer
-                        .stage(&front.payload[front.written - HEAD_LEN..])
-                };
-                if n == 0 {
-                    break;
-                }
-                front.written += n;
-                wrote = true;
-            }
-            if front.written < total {
-                break;
-            }
-            self.queue.pop_front();
-        }
-        if wrote {
-            self.producer.publish();
-        }
-        wrote
-    }
-}
-
 /// How far this rank got with a peer's ring.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum PeerState {
@@ -273,15 +225,12 @@ pub struct ShmTransport {
     rank: usize,
     size: usize,
     segment: Arc<Segment>,
-    outbound: Vec<Option<Mutex<Outbound>>>,
-    /// Peers with frames waiting for ring space.
-    backlog: AtomicUsize,
+    senders: Arc<Senders>,
     incoming: Mutex<Incoming>,
     watch: Arc<Watch>,
     helper: Mutex<Option<JoinHandle<()>>>,
     /// Every rank's process, for single-copy reads.
     pids: Vec<Pid>,
-    single_copy_from: usize,
     max_message: u64,
     spin: Duration,
     yield_for: Duration,
@@ -389,19 +338,12 @@ impl ShmTransport {
             size - 1
         );
 
-        let outbound = (0..size)
-            .map(|peer| {
-                (peer != rank).then(|| {
-                    Mutex::new(Outbound {
-                        producer: Producer::new(segment.ring(rank, peer)),
-                        queue: VecDeque::new(),
-                        lent: VecDeque::new(),
-                        lends: lends[peer],
-                        closed: false,
-                    })
-                })
-            })
-            .collect();
+        let senders = Arc::new(Senders::new(
+            segment.clone(),
+            rank,
+            &lends,
+            single_copy_from.unwrap_or(usize::MAX),
+        ));
         let rings = (0..size)
             .map(|peer| {
                 (peer != rank).then(|| Inbound {
@@ -422,8 +364,7 @@ impl ShmTransport {
             rank,
             size,
             segment,
-            outbound,
-            backlog: AtomicUsize::new(0),
+            senders,
             incoming: Mutex::new(Incoming {
                 rings,
                 next: 0,
@@ -432,7 +373,6 @@ impl ShmTransport {
             watch,
             helper: Mutex::new(Some(helper)),
             pids,
-            single_copy_from: single_copy_from.unwrap_or(usize::MAX),
             max_message: options.max_message,
             // With more ranks than cores, spinning only delays the rank that would send
             // what we wait for: yield at once.
@@ -443,96 +383,6 @@ impl ShmTransport {
             },
             yield_for: options.yield_for,
         })
-    }
-
-    /// Queues a frame for `dest`, lending its payload if it is large and `dest` can copy it
-    /// from here, and writes what fits now.
-    fn enqueue_frame(&self, dest: usize, header: Header, payload: Bytes) -> Result<()> {
-        self.enqueue(dest, |out| {
-            if out.lends && payload.len() >= self.single_copy_from {
-                let address = payload.as_ptr() as u64;
-                out.lent.push_back(payload);
-                (Record::Lent { header, address }, Bytes::new())
-            } else {
-                (Record::Inline(header), payload)
-            }
-        })
-    }
-
-    /// Queues the record `make` returns for `dest` (made under the ring's lock, so lent
-    /// payloads are queued in the order their records are written), and writes what fits.
-    fn enqueue(
-        &self,
-        dest: usize,
-        make: impl FnOnce(&mut Outbound) -> (Record, Bytes),
-    ) -> Result<()> {
-        let out = self
-            .outbound
-            .get(dest)
-            .and_then(Option::as_ref)
-            .ok_or(Error::InvalidRank {
-                rank: dest,
-                size: self.size,
-            })?;
-        let mut out = lock(out);
-        if out.closed {
-            return Ok(()); // the peer is gone; the engine reports that to whoever waits on it
-        }
-        let had_backlog = !out.queue.is_empty();
-        let (record, payload) = make(&mut out);
-        out.queue.push_back(Outgoing {
-            head: record.encode(),
-            payload,
-            written: 0,
-        });
-        if out.flush() {
-            self.segment.doorbell(dest).ring();
-        }
-        match (had_backlog, out.queue.is_empty()) {
-            (false, false) => {
-                self.backlog.fetch_add(1, Ordering::Relaxed);
-            }
-            (true, true) => {
-                self.backlog.fetch_sub(1, Ordering::Relaxed);
-            }
-            _ => {}
-        }
-        Ok(())
-    }
-
-    /// Writes whatever waits for ring space; true if anything moved.
-    fn flush_backlog(&self) -> bool {
-        if self.backlog.load(Ordering::Relaxed) == 0 {
-            return false;
-        }
-        let mut moved = false;
-        for (peer, out) in self.outbound.iter().enumerate() {
-            let Some(out) = out else { continue };
-            let mut out = lock(out);
-            if out.queue.is_empty() {
-                continue;
-            }
-            if out.flush() {
-                moved = true;
-                self.segment.doorbell(peer).ring();
-            }
-            if out.queue.is_empty() {
-                self.backlog.fetch_sub(1, Ordering::Relaxed);
-            }
-        }
-        moved
-    }
-
-    /// Stops sending to `peer` and drops what waits for it.
-    fn close_outbound(&self, peer: usize) {
-        if let Some(out) = self.outbound.get(peer).and_then(Option::as_ref) {
-            let mut out = lock(out);
-            out.closed = true;
-            if !out.queue.is_empty() {
-                out.queue.clear();
-                self.backlog.fetch_sub(1, Ordering::Relaxed);
-            }
-        }
     }
 
     /// Reads what arrived from `peer`: an event, once one is complete.
@@ -557,7 +407,7 @@ impl ShmTransport {
                 Record::Inline(header) if header.kind == FrameKind::Goodbye => {
                     self.release(peer, &mut inbound.consumer);
                     inbound.state = PeerState::Finished;
-                    self.close_outbound(peer);
+                    self.senders.close(peer);
                     return Some(Event::PeerFinished { rank: peer });
                 }
                 Record::Inline(header) => {
@@ -568,11 +418,23 @@ impl ShmTransport {
                 }
                 Record::Lent { header, address } => {
                     self.release(peer, &mut inbound.consumer);
-                    return Some(self.copy_lent(peer, inbound, header, address));
+                    // Copied later, by the receive that matches it, into its buffer.
+                    return Some(Event::Lent {
+                        from: peer,
+                        header,
+                        payload: Box::new(PeerPayload {
+                            peer,
+                            pid: self.pids[peer],
+                            address,
+                            len: header.len as usize,
+                            senders: self.senders.clone(),
+                            released: false,
+                        }),
+                    });
                 }
                 Record::Released { address, len } => {
                     self.release(peer, &mut inbound.consumer);
-                    if let Err(reason) = self.take_back(peer, address, len) {
+                    if let Err(reason) = self.senders.take_back(peer, address, len) {
                         return Some(self.drop_peer(peer, inbound, reason));
                     }
                     // Nothing for the engine: look for the next record.
@@ -603,62 +465,6 @@ impl ShmTransport {
         })
     }
 
-    /// Copies a payload `peer` lent, straight from its memory, and tells it so.
-    fn copy_lent(&self, peer: usize, inbound: &mut Inbound, header: Header, address: u64) -> Event {
-        let len = header.len as usize;
-        let mut payload = pool::vec_with_capacity(len);
-        if let Err(error) = single_copy::read(
-            self.pids[peer],
-            address,
-            &mut payload.spare_capacity_mut()[..len],
-        ) {
-            if error.raw_os_error() == Some(libc::ESRCH) {
-                inbound.state = PeerState::Gone;
-                self.close_outbound(peer);
-                tracing::warn!("rank {peer} died while lending a payload");
-                return Event::PeerLost { rank: peer };
-            }
-            return self.drop_peer(
-                peer,
-                inbound,
-                format!("could not copy a lent payload of {len} bytes: {error}"),
-            );
-        }
-        // SAFETY: `single_copy::read` initialized all `len` bytes of the spare capacity.
-        unsafe { payload.set_len(len) };
-        let released = Record::Released {
-            address,
-            len: header.len,
-        };
-        if let Err(error) = self.enqueue(peer, |_| (released, Bytes::new())) {
-            tracing::debug!("could not release a payload to rank {peer}: {error}");
-        }
-        Event::Frame {
-            from: peer,
-            frame: Frame {
-                header,
-                payload: pool::into_bytes(payload),
-            },
-        }
-    }
-
-    /// `peer` released the oldest payload lent to it, which must be the one it names.
-    fn take_back(&self, peer: usize, address: u64, len: u64) -> std::result::Result<(), String> {
-        let Some(out) = self.outbound.get(peer).and_then(Option::as_ref) else {
-            return Ok(());
-        };
-        let mut out = lock(out);
-        match out.lent.front() {
-            Some(lent) if lent.as_ptr() as u64 == address && lent.len() as u64 == len => {
-                out.lent.pop_front();
-                Ok(())
-            }
-            _ => Err(format!(
-                "released {len} bytes at {address:#x}, which were not the next payload lent to it"
-            )),
-        }
-    }
-
     /// Hands ring space back to `peer`, which may be waiting for it.
     fn release(&self, peer: usize, consumer: &mut Consumer) {
         consumer.release();
@@ -668,7 +474,7 @@ impl ShmTransport {
     /// `peer` broke the protocol: stop talking to it.
     fn drop_peer(&self, peer: usize, inbound: &mut Inbound, reason: String) -> Event {
         inbound.state = PeerState::Gone;
-        self.close_outbound(peer);
+        self.senders.close(peer);
         tracing::error!("malformed record from rank {peer}: {reason}");
         Event::PeerMalformed { rank: peer, reason }
     }
@@ -676,7 +482,7 @@ impl ShmTransport {
     /// One pass over everything: backlog, reports of dead peers, every ring. Returns the
     /// next event, if any.
     fn progress(&self) -> Option<Event> {
-        self.flush_backlog();
+        self.senders.flush_backlog();
         let mut incoming = lock(&self.incoming);
         if self.watch.news.load(Ordering::Relaxed) && self.watch.news.swap(false, Ordering::AcqRel)
         {
@@ -714,7 +520,7 @@ impl ShmTransport {
         }
         if inbound.state == PeerState::Open {
             inbound.state = PeerState::Gone;
-            self.close_outbound(peer);
+            self.senders.close(peer);
             tracing::warn!("rank {peer} died without saying goodbye");
             incoming.ready.push_back(Event::PeerLost { rank: peer });
         }
@@ -733,7 +539,7 @@ impl Transport for ShmTransport {
     }
 
     fn send(&self, dest: usize, frame: Frame) -> Result<()> {
-        self.enqueue_frame(dest, frame.header, frame.payload)
+        self.senders.frame(dest, frame.header, frame.payload)
     }
 
     fn try_recv(&self) -> Option<Event> {
@@ -789,16 +595,18 @@ impl Transport for ShmTransport {
     /// at their pace: the segment outlives this process.
     async fn shutdown(&self) -> Result<()> {
         for peer in (0..self.size).filter(|&p| p != self.rank) {
-            self.enqueue(peer, |_| (Record::Inline(Header::goodbye()), Bytes::new()))?;
+            self.senders
+                .record(peer, Record::Inline(Header::goodbye()))?;
         }
         let bell = self.segment.doorbell(self.rank);
         // Payloads lent to peers must stay until they are copied: wait for their release.
-        while self.backlog.load(Ordering::Relaxed) > 0 || self.lending() {
+        while self.senders.backlogged() || self.senders.lending() {
             // Keep reading too: a peer that waits for our ring space may wait for its own,
             // and releases arrive on the peers' rings.
             while self.progress().is_some() {}
             let Announcement(seen) = bell.announce_sleep();
-            if (self.backlog.load(Ordering::Relaxed) > 0 || self.lending()) && !self.flush_backlog()
+            if (self.senders.backlogged() || self.senders.lending())
+                && !self.senders.flush_backlog()
             {
                 bell.wait(Announcement(seen), Duration::from_millis(10));
             }
@@ -810,14 +618,6 @@ impl Transport for ShmTransport {
 }
 
 impl ShmTransport {
-    /// Whether a peer that is still there holds payloads lent from here.
-    fn lending(&self) -> bool {
-        self.outbound.iter().flatten().any(|out| {
-            let out = lock(out);
-            !out.closed && !out.lent.is_empty()
-        })
-    }
-
     fn stop_helper(&self) {
         self.watch.stop.store(true, Ordering::Release);
         if let Some(helper) = lock(&self.helper).take() {
@@ -832,11 +632,7 @@ impl Drop for ShmTransport {
         self.stop_helper();
         // A peer may still copy what was lent to it (a rank dropped without shutting down,
         // or a peer finishing while it reads): leave that memory as it is.
-        for out in self.outbound.iter().flatten() {
-            for payload in lock(out).lent.drain(..) {
-                std::mem::forget(payload);
-            }
-        }
+        self.senders.abandon_lent();
     }
 }
 

@@ -9,7 +9,6 @@
 //! others get the payload through the ring as before.
 
 use std::io;
-use std::mem::MaybeUninit;
 
 use rustix::process::Pid;
 
@@ -47,13 +46,12 @@ fn ptrace_scope() -> Option<String> {
 
 /// Copies `out.len()` bytes at `address` in process `pid` into `out`. Fails if the memory
 /// is not mapped there or the kernel refuses.
-pub(crate) fn read(pid: Pid, address: u64, out: &mut [MaybeUninit<u8>]) -> io::Result<()> {
-    // SAFETY: `out` is exclusively borrowed for its length; the kernel writes only
-    // initialized bytes into it.
-    unsafe { read_raw(pid, address, out.as_mut_ptr().cast(), out.len()) }
+pub(crate) fn read_into(pid: Pid, address: u64, out: &mut [u8]) -> io::Result<()> {
+    // SAFETY: `out` is exclusively borrowed for its length.
+    unsafe { read_raw(pid, address, out.as_mut_ptr(), out.len()) }
 }
 
-/// [`read`] on a raw destination, looping over partial transfers.
+/// [`read_into`] on a raw destination, looping over partial transfers.
 ///
 /// # Safety
 /// `out` must be valid for writes of `len` bytes and not accessed by anything else meanwhile.
@@ -95,7 +93,7 @@ mod tests {
     fn a_process_reads_its_own_probe() {
         let me = rustix::process::getpid();
         // Containers may forbid the call even on oneself; then there is nothing to check.
-        if read(me, probe_address(), &mut [MaybeUninit::new(0); 1]).is_ok() {
+        if read_into(me, probe_address(), &mut [0; 1]).is_ok() {
             assert!(probe(me, probe_address()));
             assert!(!probe(me, probe_address() + 1));
         }
@@ -104,7 +102,7 @@ mod tests {
     #[test]
     fn unmapped_memory_is_an_error_not_a_crash() {
         let me = rustix::process::getpid();
-        let mut out = [MaybeUninit::new(0u8); 8];
-        assert!(read(me, 8, &mut out).is_err());
+        let mut out = [0u8; 8];
+        assert!(read_into(me, 8, &mut out).is_err());
     }
 }

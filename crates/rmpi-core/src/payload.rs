@@ -1,0 +1,71 @@
+//! Message payloads as the engine holds them: bytes that arrived, or bytes a transport has
+//! only been told about and reads when a receive needs them.
+//!
+//! A transport that can reach the sender's memory (shared memory, RDMA) need not copy a large
+//! payload on arrival: it reports an [`Event::Lent`](crate::Event::Lent) with a
+//! [`LentPayload`], and the payload is read once, straight into the buffer of the receive that
+//! matched it. Everything else (objects, `recv_bytes`, collectives) reads it into fresh memory.
+
+use bytes::Bytes;
+
+use crate::error::Result;
+use crate::pool;
+
+/// A payload that stays with its sender until a receive reads it. Dropping it unread must
+/// tell the sender it may let go (a receive that failed, or a job that ended first).
+pub trait LentPayload: Send + Sync + std::fmt::Debug + 'static {
+    /// Its length in bytes.
+    fn len(&self) -> usize;
+
+    /// Whether it is empty.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Copies the payload into `out`, which is exactly [`len`](LentPayload::len) bytes
+    /// long. Called at most once; the sender may let go afterwards, read or not.
+    fn read_into(&mut self, out: &mut [u8]) -> Result<()>;
+}
+
+/// What the engine holds of a message's payload.
+#[derive(Debug)]
+pub(crate) enum Payload {
+    /// The bytes themselves.
+    Here(Bytes),
+    /// Still with the sender.
+    Lent(Box<dyn LentPayload>),
+}
+
+impl Payload {
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            Payload::Here(bytes) => bytes.len(),
+            Payload::Lent(lent) => lent.len(),
+        }
+    }
+
+    /// Copies the payload into `out`, which must be exactly as long.
+    pub(crate) fn copy_to(self, out: &mut [u8]) -> Result<()> {
+        debug_assert_eq!(out.len(), self.len());
+        match self {
+            Payload::Here(bytes) => {
+                out.copy_from_slice(&bytes);
+                Ok(())
+            }
+            Payload::Lent(mut lent) => lent.read_into(out),
+        }
+    }
+
+    /// The payload as bytes, read into (pooled) memory of this rank's if it was lent.
+    pub(crate) fn into_bytes(self) -> Result<Bytes> {
+        match self {
+            Payload::Here(bytes) => Ok(bytes),
+            Payload::Lent(mut lent) => {
+                let mut vec = pool::vec_with_capacity(lent.len());
+                vec.resize(lent.len(), 0);
+                lent.read_into(&mut vec)?;
+                Ok(pool::into_bytes(vec))
+            }
+        }
+    }
+}

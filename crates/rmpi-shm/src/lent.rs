@@ -1,0 +1,80 @@
+//! A payload a peer lent: it stays in the peer's memory until the receive that matches it
+//! copies it, once, straight into its buffer; then (or when it is dropped unread) the peer
+//! is told it may let go.
+
+use std::sync::Arc;
+
+use rmpi_core::{Error, LentPayload, Result};
+use rustix::process::Pid;
+
+use crate::outbound::Senders;
+use crate::record::Record;
+use crate::single_copy;
+
+/// See the [module documentation](self).
+pub(crate) struct PeerPayload {
+    /// The lender's rank and process.
+    pub(crate) peer: usize,
+    pub(crate) pid: Pid,
+    /// Where the payload is in the lender's memory, and its length.
+    pub(crate) address: u64,
+    pub(crate) len: usize,
+    /// Where the release goes.
+    pub(crate) senders: Arc<Senders>,
+    pub(crate) released: bool,
+}
+
+impl std::fmt::Debug for PeerPayload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PeerPayload")
+            .field("peer", &self.peer)
+            .field("address", &format_args!("{:#x}", self.address))
+            .field("len", &self.len)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PeerPayload {
+    fn release(&mut self) {
+        if std::mem::replace(&mut self.released, true) {
+            return;
+        }
+        let released = Record::Released {
+            address: self.address,
+            len: self.len as u64,
+        };
+        if let Err(error) = self.senders.record(self.peer, released) {
+            tracing::debug!("could not release a payload to rank {}: {error}", self.peer);
+        }
+    }
+}
+
+impl LentPayload for PeerPayload {
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn read_into(&mut self, out: &mut [u8]) -> Result<()> {
+        let copied = single_copy::read_into(self.pid, self.address, out);
+        self.release();
+        copied.map_err(|error| {
+            if error.raw_os_error() == Some(libc::ESRCH) {
+                Error::PeerLost { rank: self.peer }
+            } else {
+                Error::MalformedFrame {
+                    rank: self.peer,
+                    reason: format!(
+                        "could not copy a lent payload of {} bytes: {error}",
+                        self.len
+                    ),
+                }
+            }
+        })
+    }
+}
+
+impl Drop for PeerPayload {
+    fn drop(&mut self) {
+        self.release();
+    }
+}

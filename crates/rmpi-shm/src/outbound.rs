@@ -1,0 +1,263 @@
+//! The sending side: this rank's ends of the rings to its peers, what waits for ring space,
+//! and the payloads lent to peers until they release them.
+//!
+//! It is shared (behind an `Arc`) between the transport and the lent payloads the engine
+//! holds for peers' messages: whichever thread drops or reads one of those sends its release
+//! through here.
+
+use std::collections::VecDeque;
+use std::sync::atomic::AtomicUsize;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use rmpi_core::{Error, Header, Result};
+
+use crate::lock;
+use crate::record::{Record, HEAD_LEN};
+use crate::ring::Producer;
+use crate::segment::Segment;
+use crate::sync::Ordering;
+
+/// A record on its way into a ring, possibly in several pieces.
+struct Outgoing {
+    head: [u8; HEAD_LEN],
+    /// Inline payload bytes that follow the head.
+    payload: Bytes,
+    /// Bytes of head and payload already in the ring.
+    written: usize,
+}
+
+/// This rank's end of the ring to one peer.
+pub(crate) struct Outbound {
+    producer: Producer,
+    queue: VecDeque<Outgoing>,
+    /// Payloads lent to the peer and not yet released.
+    lent: VecDeque<Bytes>,
+    /// The peer can copy payloads out of this process's memory.
+    lends: bool,
+    /// The peer finished or died: what is queued for it is dropped.
+    closed: bool,
+}
+
+impl Outbound {
+    /// Writes queued records as far as the ring allows; true if anything was written.
+    fn flush(&mut self) -> bool {
+        let mut wrote = false;
+        while let Some(front) = self.queue.front_mut() {
+            let total = HEAD_LEN + front.payload.len();
+            while front.written < total {
+                let n = if front.written < HEAD_LEN {
+                    self.producer.stage(&front.head[front.written..])
+                } else {
+                    self.producer
+                        .stage(&front.payload[front.written - HEAD_LEN..])
+                };
+                if n == 0 {
+                    break;
+                }
+                front.written += n;
+                wrote = true;
+            }
+            if front.written < total {
+                break;
+            }
+            self.queue.pop_front();
+        }
+        if wrote {
+            self.producer.publish();
+        }
+        wrote
+    }
+}
+
+/// Every ring this rank writes; see the [module documentation](self).
+pub(crate) struct Senders {
+    segment: Arc<Segment>,
+    outbound: Vec<Option<Mutex<Outbound>>>,
+    /// Peers with records waiting for ring space.
+    backlog: AtomicUsize,
+    /// Payloads of at least this many bytes are lent to peers that can read them.
+    lend_from: usize,
+}
+
+impl Senders {
+    /// The sending side of `rank`, lending to the peers for which `lends` is true.
+    pub(crate) fn new(
+        segment: Arc<Segment>,
+        rank: usize,
+        lends: &[bool],
+        lend_from: usize,
+    ) -> Senders {
+        let outbound = (0..lends.len())
+            .map(|peer| {
+                (peer != rank).then(|| {
+                    Mutex::new(Outbound {
+                        producer: Producer::new(segment.ring(rank, peer)),
+                        queue: VecDeque::new(),
+                        lent: VecDeque::new(),
+                        lends: lends[peer],
+                        closed: false,
+                    })
+                })
+            })
+            .collect();
+        Senders {
+            segment,
+            outbound,
+            backlog: AtomicUsize::new(0),
+            lend_from,
+        }
+    }
+
+    /// Queues a frame for `dest`, lending its payload if it is large and `dest` can copy it
+    /// from here, and writes what fits now.
+    pub(crate) fn frame(&self, dest: usize, header: Header, payload: Bytes) -> Result<()> {
+        self.enqueue(dest, |out| {
+            if out.lends && payload.len() >= self.lend_from {
+                let address = payload.as_ptr() as u64;
+                out.lent.push_back(payload);
+                (Record::Lent { header, address }, Bytes::new())
+            } else {
+                (Record::Inline(header), payload)
+            }
+        })
+    }
+
+    /// Queues a record without payload for `dest`.
+    pub(crate) fn record(&self, dest: usize, record: Record) -> Result<()> {
+        self.enqueue(dest, |_| (record, Bytes::new()))
+    }
+
+    /// Queues the record `make` returns for `dest` (made under the ring's lock, so lent
+    /// payloads are queued in the order their records are written), and writes what fits.
+    fn enqueue(
+        &self,
+        dest: usize,
+        make: impl FnOnce(&mut Outbound) -> (Record, Bytes),
+    ) -> Result<()> {
+        let out = self
+            .outbound
+            .get(dest)
+            .and_then(Option::as_ref)
+            .ok_or(Error::InvalidRank {
+                rank: dest,
+                size: self.outbound.len(),
+            })?;
+        let mut out = lock(out);
+        if out.closed {
+            return Ok(()); // the peer is gone; the engine reports that to whoever waits on it
+        }
+        let had_backlog = !out.queue.is_empty();
+        let (record, payload) = make(&mut out);
+        out.queue.push_back(Outgoing {
+            head: record.encode(),
+            payload,
+            written: 0,
+        });
+        if out.flush() {
+            self.segment.doorbell(dest).ring();
+        }
+        match (had_backlog, out.queue.is_empty()) {
+            (false, false) => {
+                self.backlog.fetch_add(1, Ordering::Relaxed);
+            }
+            (true, true) => {
+                self.backlog.fetch_sub(1, Ordering::Relaxed);
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Whether records wait for ring space.
+    pub(crate) fn backlogged(&self) -> bool {
+        self.backlog.load(Ordering::Relaxed) > 0
+    }
+
+    /// Writes whatever waits for ring space; true if anything moved.
+    pub(crate) fn flush_backlog(&self) -> bool {
+        if !self.backlogged() {
+            return false;
+        }
+        let mut moved = false;
+        for (peer, out) in self.outbound.iter().enumerate() {
+            let Some(out) = out else { continue };
+            let mut out = lock(out);
+            if out.queue.is_empty() {
+                continue;
+            }
+            if out.flush() {
+                moved = true;
+                self.segment.doorbell(peer).ring();
+            }
+            if out.queue.is_empty() {
+                self.backlog.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+        moved
+    }
+
+    /// Stops sending to `peer` and drops what waits for it. What was lent to it stays: it
+    /// may still be reading.
+    pub(crate) fn close(&self, peer: usize) {
+        if let Some(out) = self.outbound.get(peer).and_then(Option::as_ref) {
+            let mut out = lock(out);
+            out.closed = true;
+            if !out.queue.is_empty() {
+                out.queue.clear();
+                self.backlog.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// `peer` released the payload it names, which must be one lent to it. Receives match
+    /// in any order, so releases come in any order too.
+    pub(crate) fn take_back(
+        &self,
+        peer: usize,
+        address: u64,
+        len: u64,
+    ) -> std::result::Result<(), String> {
+        let Some(out) = self.outbound.get(peer).and_then(Option::as_ref) else {
+            return Ok(());
+        };
+        let mut out = lock(out);
+        let found = out
+            .lent
+            .iter()
+            .position(|lent| lent.as_ptr() as u64 == address && lent.len() as u64 == len);
+        match found {
+            Some(at) => {
+                out.lent.remove(at);
+                Ok(())
+            }
+            None => Err(format!(
+                "released {len} bytes at {address:#x}, which were not lent to it"
+            )),
+        }
+    }
+
+    /// Whether a peer that is still there holds payloads lent from here.
+    pub(crate) fn lending(&self) -> bool {
+        self.outbound.iter().flatten().any(|out| {
+            let out = lock(out);
+            !out.closed && !out.lent.is_empty()
+        })
+    }
+
+    /// Leaves every lent payload where it is, for good: a peer may still copy it after this
+    /// rank stopped listening for releases.
+    pub(crate) fn abandon_lent(&self) {
+        for out in self.outbound.iter().flatten() {
+            for payload in lock(out).lent.drain(..) {
+                std::mem::forget(payload);
+            }
+        }
+    }
+}
+
+impl Drop for Senders {
+    fn drop(&mut self) {
+        self.abandon_lent();
+    }
+}

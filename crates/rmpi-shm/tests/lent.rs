@@ -1,0 +1,89 @@
+//! Payloads lent through single copies, as the engine uses them: received in another order
+//! than sent, into buffers, into fresh vectors and as bytes, refused by a buffer too small,
+//! and never received at all. Every byte is checked, and both ranks shut down (the lender
+//! only once everything it lent is released or its peer is gone).
+
+use std::sync::Arc;
+
+use rmpi_core::bootstrap::InProcess;
+use rmpi_core::{Comm, Error, Transport};
+use rmpi_shm::{ShmOptions, ShmTransport, SingleCopy};
+
+fn pattern(len: usize, seed: u8) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i as u8).wrapping_mul(seed).wrapping_add(seed))
+        .collect()
+}
+
+fn transports(ranks: usize, options: &ShmOptions) -> Vec<Arc<dyn Transport>> {
+    let job = format!("lent-test-{}", std::process::id());
+    std::thread::scope(|scope| {
+        let joining: Vec<_> = InProcess::job(ranks, &job)
+            .into_iter()
+            .map(|bootstrap| {
+                scope.spawn(move || ShmTransport::establish(&bootstrap, options).expect("joins"))
+            })
+            .collect();
+        joining
+            .into_iter()
+            .map(|t| Arc::new(t.join().expect("no panic")) as Arc<dyn Transport>)
+            .collect()
+    })
+}
+
+#[test]
+fn lent_payloads_arrive_in_any_order_or_not_at_all() {
+    let options = ShmOptions {
+        single_copy: SingleCopy::From(4096),
+        ..ShmOptions::default()
+    };
+    let sizes = [200_000, 150_000, 100_000, 100_000, 300_000];
+    let results = rmpi_core::local::run_on(transports(2, &options), |comm: Comm| async move {
+        if comm.rank() == 0 {
+            for (tag, &len) in sizes.iter().enumerate() {
+                comm.send_buf(&pattern(len, tag as u8 + 1), 1, tag as i32)
+                    .await?;
+            }
+            comm.recv::<String>(1, 9).await?;
+            return Ok::<(), Error>(());
+        }
+        // Problems are collected, not asserted: a panicking rank would leave its peer
+        // waiting for a goodbye that never comes (both ranks are threads of one process).
+        let mut problems = Vec::new();
+        // Tag 1 before tag 0, into a buffer.
+        let mut second = vec![0u8; sizes[1]];
+        comm.recv_into(&mut second, 0, 1).await?;
+        if second != pattern(sizes[1], 2) {
+            problems.push("tag 1 corrupted".to_string());
+        }
+        // Tag 0 into a fresh vector.
+        let (first, status) = comm.recv_buf::<u8>(0, 0).await?;
+        if status.bytes != sizes[0] || first != pattern(sizes[0], 1) {
+            problems.push("tag 0 corrupted".to_string());
+        }
+        // Tag 2 into a buffer too small: an error, and the payload is released.
+        let mut small = [0u8; 10];
+        match comm.recv_into(&mut small, 0, 2).await {
+            Err(Error::Truncated { message_bytes, .. }) if message_bytes == sizes[2] => {}
+            other => problems.push(format!("expected truncation, got {other:?}")),
+        }
+        // Tag 4 as bytes; tag 3 is probed and never received.
+        let (bytes, _) = comm.recv_bytes(0, 4).await?;
+        if bytes[..] != pattern(sizes[4], 5)[..] {
+            problems.push("tag 4 corrupted".to_string());
+        }
+        let status = comm.probe(0, 3).await?;
+        if status.bytes != sizes[3] {
+            problems.push(format!("tag 3 probed as {} bytes", status.bytes));
+        }
+        comm.send(&"done".to_string(), 0, 9).await?;
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::InvalidArgument(problems.join("; ")))
+        }
+    });
+    for (rank, result) in results.into_iter().enumerate() {
+        assert!(result.is_ok(), "rank {rank}: {result:?}");
+    }
+}
