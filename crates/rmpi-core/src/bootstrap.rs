@@ -177,3 +177,124 @@ impl Bootstrap for InProcess {
             .ok_or_else(|| Error::Bootstrap(format!("no value was put under {key}")))
     }
 }
+
+/// Some of a job's ranks seen as a job of their own, for a transport that serves only them
+/// (shared memory among the ranks of one host, say).
+///
+/// Ranks are numbered in the order of `members`; keys are kept apart from the parent's and
+/// other groups' by the group's name, and so is the job id (`<parent's id>-<name>`), so
+/// resources named after it stay the parent job's for the launcher's clean-up. The fence is
+/// the parent's: every rank of the job must fence as often as the others, so every group
+/// must set up the same kind of transport, even a group of one.
+#[derive(Debug)]
+pub struct Group<'a> {
+    parent: &'a dyn Bootstrap,
+    members: Vec<usize>,
+    index: usize,
+    name: String,
+    job_id: String,
+}
+
+impl<'a> Group<'a> {
+    /// The group of the world ranks `members` (this rank among them) called `name` (ASCII
+    /// letters, digits, `-` and `_`, unique among the job's groups).
+    pub fn new(parent: &'a dyn Bootstrap, members: Vec<usize>, name: &str) -> Result<Group<'a>> {
+        let index = members
+            .iter()
+            .position(|&m| m == parent.rank())
+            .ok_or_else(|| {
+                Error::Bootstrap(format!(
+                    "rank {} is not a member of group {name} ({members:?})",
+                    parent.rank()
+                ))
+            })?;
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(Error::Bootstrap(format!("bad group name {name:?}")));
+        }
+        Ok(Group {
+            job_id: format!("{}-{name}", parent.job_id()),
+            parent,
+            members,
+            index,
+            name: name.to_owned(),
+        })
+    }
+
+    /// The world ranks of the members, in group rank order.
+    pub fn members(&self) -> &[usize] {
+        &self.members
+    }
+
+    fn key(&self, key: &str) -> String {
+        format!("{}.{key}", self.name)
+    }
+}
+
+impl Bootstrap for Group<'_> {
+    fn rank(&self) -> usize {
+        self.index
+    }
+
+    fn size(&self) -> usize {
+        self.members.len()
+    }
+
+    fn job_id(&self) -> &str {
+        &self.job_id
+    }
+
+    fn job_secret(&self) -> &[u8] {
+        self.parent.job_secret()
+    }
+
+    fn put(&self, key: &str, value: &str) -> Result<()> {
+        self.parent.put(&self.key(key), value)
+    }
+
+    fn fence(&self) -> Result<()> {
+        self.parent.fence()
+    }
+
+    fn get(&self, key: &str) -> Result<String> {
+        self.parent.get(&self.key(key))
+    }
+}
+
+#[cfg(test)]
+mod group_tests {
+    use super::*;
+
+    #[test]
+    fn groups_number_their_members_and_keep_their_keys_apart() {
+        let job = InProcess::job(4, "groups");
+        std::thread::scope(|scope| {
+            for bootstrap in &job {
+                scope.spawn(move || {
+                    let rank = bootstrap.rank();
+                    let members = if rank % 2 == 0 {
+                        vec![0, 2]
+                    } else {
+                        vec![3, 1]
+                    };
+                    let name = if rank % 2 == 0 { "even" } else { "odd" };
+                    let group = Group::new(bootstrap, members.clone(), name).unwrap();
+                    assert_eq!(group.size(), 2);
+                    assert_eq!(members[group.rank()], rank);
+                    assert_eq!(group.job_id(), format!("groups-{name}"));
+                    // Both groups use the same key; each sees only its own members' values.
+                    group.put("who", &rank.to_string()).unwrap();
+                    group.fence().unwrap();
+                    let who: usize = group.get("who").unwrap().parse().unwrap();
+                    assert_eq!(who % 2, rank % 2);
+                });
+            }
+        });
+        let outsider = &job[1];
+        assert!(Group::new(outsider, vec![0, 2], "even").is_err());
+        assert!(Group::new(&job[0], vec![0], "bad name").is_err());
+    }
+}

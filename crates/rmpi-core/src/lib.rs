@@ -48,6 +48,7 @@ pub mod matching;
 mod payload;
 pub mod pool;
 mod request;
+pub mod router;
 mod status;
 pub mod transport;
 

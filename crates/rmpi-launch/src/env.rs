@@ -12,3 +12,6 @@ pub const JOB_ID: &str = "RMPI_JOB_ID";
 pub const SECRET: &str = "RMPI_SECRET";
 /// The transport the user asked for: `tcp`, `shm` or `auto`.
 pub const TRANSPORT: &str = "RMPI_TRANSPORT";
+/// The host a rank counts as on, where the launcher placed it by a host list: ranks with
+/// the same host share memory, others talk over TCP.
+pub const HOST: &str = "RMPI_HOST";

@@ -1,7 +1,8 @@
 //! Host lists from `--hostfile` and `--host`, in the forms mpiexec users write.
 //!
-//! Multi-host launching comes later; for now the launcher parses host lists, counts their
-//! slots, and runs every rank on this host.
+//! Multi-host launching comes later; for now the launcher places ranks on the listed hosts
+//! by their slots, runs every rank on this host, and tells each rank the host it was placed
+//! on, so ranks of different hosts talk as they would across machines (over TCP).
 
 use std::path::Path;
 
@@ -90,8 +91,31 @@ pub fn is_local(name: &str) -> bool {
     matches!(name, "localhost" | "127.0.0.1" | "::1") || name == own.trim()
 }
 
+/// The host each of `ranks` ranks is placed on: the first host's slots fill first, then
+/// the next host's; with more ranks than slots, placement starts over at the first host.
+pub fn place(hosts: &[Host], ranks: usize) -> Vec<String> {
+    let slots: Vec<&str> = hosts
+        .iter()
+        .flat_map(|host| std::iter::repeat_n(host.name.as_str(), host.slots))
+        .collect();
+    if slots.is_empty() {
+        return Vec::new();
+    }
+    (0..ranks)
+        .map(|rank| slots[rank % slots.len()].to_owned())
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn ranks_fill_hosts_by_slots_then_wrap() {
+        let hosts = super::parse_host_list("a:2,b,c:1").unwrap();
+        assert_eq!(super::place(&hosts, 3), ["a", "a", "b"]);
+        assert_eq!(super::place(&hosts, 6), ["a", "a", "b", "c", "a", "a"]);
+        assert!(super::place(&[], 3).is_empty());
+    }
+
     use super::*;
 
     #[test]

@@ -5,6 +5,9 @@
 //! killed by signal N, as shells report it), or 124 if the job timed out. When a rank fails
 //! the others get `kill_after` to notice on their own (they see the rank lost and end with
 //! an error naming it), then they are killed; the launcher says which rank failed and how.
+//! Those reactions can be noticed before the failure that caused them, so an ending that
+//! says more (a signal, or an exit code other than the plain 1) within half a second of the
+//! first failure is reported as the cause instead.
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -46,6 +49,8 @@ pub struct Job {
     pub transport: String,
     /// Variables to pass: `(name, Some(value))` sets one, `(name, None)` forwards ours.
     pub env: Vec<(String, Option<String>)>,
+    /// The host each rank counts as on (`RMPI_HOST`), from a host list; empty without one.
+    pub hosts: Vec<String>,
 }
 
 /// How one rank ended.
@@ -108,8 +113,18 @@ fn new_secret() -> Result<String, String> {
     Ok(encode_hex(&secret))
 }
 
-/// How soon after a rank failed another rank's death by a signal counts as the cause.
+/// How soon after a rank failed a more telling ending counts as the cause.
 const CAUSE_WINDOW: Duration = Duration::from_millis(500);
+
+/// How much an ending says about what went wrong: a signal most, then an exit code of its
+/// own, then the plain error code 1 that a rank reacting to a lost peer usually gives.
+fn telling(ending: &Ending) -> u8 {
+    match (ending.status.signal(), ending.status.code()) {
+        (Some(_), _) => 2,
+        (None, Some(1)) => 0,
+        _ => 1,
+    }
+}
 
 /// Runs `job` to the end and returns the launcher's exit code. Must run on a tokio runtime
 /// with I/O, process and timer support.
@@ -139,6 +154,7 @@ pub async fn run(job: &Job) -> Result<i32, String> {
             .env(env::JOB_ID, &job_id)
             .env(env::SECRET, &secret)
             .env(env::TRANSPORT, &job.transport)
+            .env(env::HOST, job.hosts.get(rank).map_or("", String::as_str))
             .stdin(if rank == 0 {
                 Stdio::piped()
             } else {
@@ -247,16 +263,12 @@ pub async fn run(job: &Job) -> Result<i32, String> {
         if status.success() || timed_out || interrupted.is_some() || terminating {
             continue;
         }
-        // Ranks that lose a peer exit with an error moments after it died, and the two
-        // endings may be noticed in either order: a rank killed by a signal just after the
-        // first failure is the cause, and is what the job reports.
+        // Ranks that lose a peer end with a plain error (code 1) moments after it failed,
+        // and the endings may be noticed in any order: a more telling ending soon after
+        // the first failure is taken to be the cause, and is what the job reports.
         let cause = match &first_failure {
             None => true,
-            Some((first, at)) => {
-                first.status.signal().is_none()
-                    && status.signal().is_some()
-                    && at.elapsed() < CAUSE_WINDOW
-            }
+            Some((first, at)) => at.elapsed() < CAUSE_WINDOW && telling(&ending) > telling(first),
         };
         if cause {
             say(&ending.describe());

@@ -4,9 +4,10 @@
 //! segment per job ([`ring`] and the segment module describe them). A small frame is a
 //! record head followed by its payload in the sender's ring to the receiver: one copy in,
 //! one copy out ([`record`]). A large payload stays where the sender has it: the record says
-//! where, the receiver copies it straight out of the sender's memory and says so on its own
-//! ring ([`single_copy`]). Where the kernel forbids that, large payloads stream through the
-//! ring, the sender writing as the receiver reads, so there is no size limit either way.
+//! where, and the receive that matches it copies it straight out of the sender's memory into
+//! its buffer, then says so on its own ring ([`single_copy`], [`lent`]). Where the kernel
+//! forbids that, large payloads stream through the ring, the sender writing as the receiver
+//! reads, so there is no size limit either way.
 //!
 //! Waiting is where a shared-memory transport wins or loses on a busy machine. A rank with
 //! nothing to do spins for a few microseconds (messages usually arrive within that), then
@@ -20,6 +21,7 @@
 //! [`doorbell`]: crate::doorbell
 //! [`record`]: crate::record
 //! [`single_copy`]: crate::single_copy
+//! [`lent`]: crate::lent
 #![deny(missing_docs)]
 
 mod doorbell;

@@ -2,7 +2,9 @@
 //! counterparts of `MPI_Init`/`MPI_Finalize` (which mpi4py calls on import and at exit).
 //!
 //! Under `rmpirun`, the launcher's environment says which rank this is and how to reach
-//! the others; the transport is the one `rmpirun --transport` asked for. Run directly, the
+//! the others; the transport is the one `rmpirun --transport` asked for (by default shared
+//! memory among the ranks of a host and TCP between hosts, through a
+//! [`Router`](rmpi_core::router::Router) when there are both). Run directly, the
 //! process is a singleton: rank 0 of a world of 1, as with MPI.
 
 use std::future::Future;
@@ -56,13 +58,7 @@ async fn connect(bootstrap: &dyn Bootstrap) -> Result<Arc<dyn Transport>> {
     }
     let choice = std::env::var(rmpi_launch::env::TRANSPORT).unwrap_or_default();
     match choice.as_str() {
-        "" | "auto" => {
-            if cfg!(feature = "shm") && (!cfg!(feature = "tcp") || one_host(bootstrap)?) {
-                shm(bootstrap)
-            } else {
-                tcp(bootstrap).await
-            }
-        }
+        "" | "auto" => automatic(bootstrap).await,
         "tcp" => tcp(bootstrap).await,
         "shm" => shm(bootstrap),
         other => Err(Error::InvalidArgument(format!(
@@ -71,20 +67,99 @@ async fn connect(bootstrap: &dyn Bootstrap) -> Result<Arc<dyn Transport>> {
     }
 }
 
-/// Whether every rank runs on this host (same host name and boot), asked of all ranks.
-fn one_host(bootstrap: &dyn Bootstrap) -> Result<bool> {
-    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap_or_default();
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-    let here = format!("{}/{}", host.trim(), boot.trim()).replace(' ', "_");
+/// Shared memory among the ranks of a host, TCP between hosts; one of them alone where it
+/// serves every pair. Every rank sees the same host list, so all make the same choice.
+async fn automatic(bootstrap: &dyn Bootstrap) -> Result<Arc<dyn Transport>> {
+    if !cfg!(feature = "tcp") {
+        return shm(bootstrap);
+    }
+    if !cfg!(feature = "shm") {
+        return tcp(bootstrap).await;
+    }
+    let hosts = hosts_of(bootstrap)?;
+    let (rank, size) = (bootstrap.rank(), bootstrap.size());
+    let neighbours: Vec<usize> = (0..size).filter(|&r| hosts[r] == hosts[rank]).collect();
+    if neighbours.len() == size {
+        return shm(bootstrap);
+    }
+    if (0..size).all(|r| hosts.iter().filter(|h| **h == hosts[r]).count() == 1) {
+        return tcp(bootstrap).await;
+    }
+    routed(bootstrap, neighbours).await
+}
+
+/// Shared memory with `neighbours` (this rank's host's ranks), TCP with everyone else.
+#[cfg(all(feature = "shm", feature = "tcp"))]
+async fn routed(bootstrap: &dyn Bootstrap, neighbours: Vec<usize>) -> Result<Arc<dyn Transport>> {
+    use rmpi_core::bootstrap::Group;
+    use rmpi_core::router::{Route, Router};
+
+    // Named after its first member, so every host's group has its own segment. Groups of
+    // one set up shared memory too: the job's fences must stay in step.
+    let group = Group::new(
+        bootstrap,
+        neighbours.clone(),
+        &format!("host{}", neighbours[0]),
+    )?;
+    let local = shm(&group)?;
+    let everyone = tcp(bootstrap).await?;
+    tracing::info!(
+        "rank {}: shared memory with ranks {neighbours:?}, TCP with the others",
+        bootstrap.rank()
+    );
+    let routes = vec![
+        Route {
+            transport: local,
+            members: neighbours,
+        },
+        Route {
+            transport: everyone,
+            members: (0..bootstrap.size()).collect(),
+        },
+    ];
+    Ok(Arc::new(Router::new(
+        bootstrap.rank(),
+        bootstrap.size(),
+        routes,
+    )?))
+}
+
+#[cfg(not(all(feature = "shm", feature = "tcp")))]
+async fn routed(_: &dyn Bootstrap, _: Vec<usize>) -> Result<Arc<dyn Transport>> {
+    Err(Error::InvalidArgument(
+        "ranks on several hosts need rmpi's shm and tcp features".into(),
+    ))
+}
+
+/// The host each rank counts as on: `RMPI_HOST` where the launcher sets it (ranks of a host
+/// list), otherwise the host's name and boot, asked of all ranks.
+fn hosts_of(bootstrap: &dyn Bootstrap) -> Result<Vec<String>> {
+    let here = match std::env::var(rmpi_launch::env::HOST) {
+        Ok(host) if !host.is_empty() => host,
+        _ => {
+            let boot =
+                std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap_or_default();
+            let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+            format!("{}/{}", host.trim(), boot.trim())
+        }
+    };
+    // Bootstrap values are printable ASCII without spaces or `=`.
+    let here: String = here
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() && c != '=' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
     let key = |rank: usize| format!("rmpi-host-{rank}");
     bootstrap.put(&key(bootstrap.rank()), &here)?;
     bootstrap.fence()?;
-    for rank in 0..bootstrap.size() {
-        if bootstrap.get(&key(rank))? != here {
-            return Ok(false);
-        }
-    }
-    Ok(true)
+    (0..bootstrap.size())
+        .map(|rank| bootstrap.get(&key(rank)))
+        .collect()
 }
 
 #[cfg(feature = "shm")]

@@ -307,13 +307,17 @@ fn read_until(
 #[test]
 fn a_rank_killed_mid_receive_fails_the_others_within_seconds() {
     for &transport in TRANSPORTS {
-        killed_on(transport);
+        killed_on(transport, &[]);
     }
+    // Rank 1 shares memory with rank 0 and talks to ranks 2 and 3 over TCP.
+    #[cfg(all(feature = "tcp", feature = "shm"))]
+    killed_on("auto", &["--host", "a:2,b:2"]);
 }
 
-fn killed_on(transport: &str) {
+fn killed_on(transport: &str, placement: &[&str]) {
     let ranks = 4;
     let mut child = rmpirun(transport)
+        .args(placement)
         // Long enough that the survivors must end on their own, not by being killed.
         .args(["--kill-after", "60", "-n", &ranks.to_string()])
         .arg(example("faults"))
@@ -476,4 +480,51 @@ fn single_copy_payloads_arrive_intact() {
             "neither single copies nor a reason why not:\n{log}"
         );
     }
+}
+
+/// Ranks placed on several hosts (`--host`; every rank still runs here) share memory with
+/// the ranks of their host and use TCP for the others, in one job: every byte arrives, the
+/// ring's token goes round, and each rank says which way it talks to whom.
+#[cfg(all(feature = "tcp", feature = "shm"))]
+#[test]
+fn ranks_on_several_hosts_share_memory_within_a_host_and_tcp_between() {
+    let hosts = "a:2,b:3,c";
+    let ranks = 6;
+    let groups: [&[usize]; 3] = [&[0, 1], &[2, 3, 4], &[5]];
+    let launch = |name: &str, args: &[&str]| {
+        rmpirun("auto")
+            .args(["--host", hosts, "-x", "RMPI_LOG=info"])
+            .args(["-x", "RMPI_SHM_SINGLE_COPY=4096"])
+            .arg(example(name))
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("rmpirun runs")
+    };
+    let output = launch("stress", &["12"]);
+    let out = check_success(&output, "stress across hosts");
+    let log = text(&output.stderr);
+    for group in groups {
+        for &rank in group {
+            let lines = lines_of(&out, rank);
+            assert!(
+                lines.len() == 1 && lines[0].ends_with("every byte checked"),
+                "rank {rank}: {out}"
+            );
+            let said = format!("rank {rank}: shared memory with ranks {group:?}, TCP with");
+            assert!(
+                log.contains(&said),
+                "rank {rank} did not say {said:?}:\n{log}"
+            );
+        }
+    }
+    let out = check_success(&launch("ring", &[]), "ring across hosts");
+    let total: usize = (0..ranks).sum();
+    assert!(
+        lines_of(&out, 0).contains(&format!(
+            "process 0 received token {total} from process {} (expected {total})",
+            ranks - 1
+        )),
+        "{out}"
+    );
 }

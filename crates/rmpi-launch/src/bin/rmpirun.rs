@@ -114,7 +114,8 @@ fn main() {
     }
     if let Some(remote) = hosts.iter().find(|h| !hosts::is_local(&h.name)) {
         eprintln!(
-            "rmpirun: launching on other hosts ({}) is not supported yet; every rank runs here",
+            "rmpirun: launching on other hosts ({}) is not supported yet; every rank runs here, \
+             and ranks placed on different hosts talk over TCP",
             remote.name
         );
     }
@@ -161,6 +162,7 @@ fn main() {
         }
         .into(),
         env,
+        hosts: hosts::place(&hosts, ranks),
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -1,0 +1,222 @@
+//! One transport made of several: each peer is reached through the first transport that
+//! serves it, so a job can use shared memory between the ranks of a host and TCP between
+//! hosts, or put a third-party transport in front of the built-in ones for the peers it can
+//! reach.
+//!
+//! Each [`Route`] is a transport and the world ranks it serves, in its own rank order (a
+//! shared-memory transport among the ranks of one host numbers them `0..k`; the router maps
+//! those back to world ranks in both directions). A transport may also serve peers that an
+//! earlier route already serves; what it reports about them is ignored, so a TCP mesh over
+//! every rank can back a shared-memory transport over some.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use rmpi_core::local::LocalTransport;
+//! use rmpi_core::router::{Route, Router};
+//! use rmpi_core::{Comm, Transport};
+//!
+//! // Four ranks; ranks 0 and 1 share one transport, ranks 2 and 3 another, and a third one
+//! // joins everybody. Each rank routes its pair's traffic through the pair's transport.
+//! let mut pairs = vec![LocalTransport::mesh(2), LocalTransport::mesh(2)];
+//! let mut everybody = LocalTransport::mesh(4);
+//! let mut endpoints: Vec<Arc<dyn Transport>> = Vec::new();
+//! for rank in (0..4).rev() {
+//!     let pair = pairs[rank / 2].pop().unwrap();
+//!     let members = vec![rank / 2 * 2, rank / 2 * 2 + 1];
+//!     let routes = vec![
+//!         Route { transport: Arc::new(pair), members },
+//!         Route { transport: Arc::new(everybody.pop().unwrap()), members: (0..4).collect() },
+//!     ];
+//!     endpoints.insert(0, Arc::new(Router::new(rank, 4, routes)?));
+//! }
+//! let sums = rmpi_core::local::run_on(endpoints, |world: Comm| async move {
+//!     let right = (world.rank() + 1) % 4;
+//!     let left = (world.rank() + 3) % 4;
+//!     world.send(&world.rank(), right, 0).await?;
+//!     world.recv::<usize>(left, 0).await
+//! });
+//! assert_eq!(sums.into_iter().collect::<Result<Vec<_>, _>>()?, vec![3, 0, 1, 2]);
+//! # Ok::<(), rmpi_core::Error>(())
+//! ```
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use crate::error::{Error, Result};
+use crate::frame::Frame;
+use crate::transport::{Event, Transport};
+
+/// A transport and the world ranks it serves: `members[r]` is the world rank of its rank
+/// `r`.
+#[derive(Clone)]
+pub struct Route {
+    /// The transport.
+    pub transport: Arc<dyn Transport>,
+    /// The world rank of each of its ranks, in its rank order.
+    pub members: Vec<usize>,
+}
+
+impl std::fmt::Debug for Route {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Route")
+            .field("members", &self.members)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Several transports as one; see the [module documentation](self).
+#[derive(Debug)]
+pub struct Router {
+    rank: usize,
+    size: usize,
+    routes: Vec<Route>,
+    /// For each world rank: the route that reaches it, and its rank there.
+    way: Vec<Option<(usize, usize)>>,
+    /// Where the next look for events starts, so no route is starved.
+    next: AtomicUsize,
+}
+
+impl Router {
+    /// Routes world rank `rank` of `size` to its peers through `routes`, earlier routes first.
+    /// Every route must count this rank among its members, at the transport's own rank, and
+    /// every peer must be served by some route.
+    pub fn new(rank: usize, size: usize, routes: Vec<Route>) -> Result<Router> {
+        let mut way = vec![None; size];
+        for (index, route) in routes.iter().enumerate() {
+            let transport = &route.transport;
+            if route.members.len() != transport.size()
+                || route.members.get(transport.rank()) != Some(&rank)
+            {
+                return Err(Error::InvalidArgument(format!(
+                    "route {index} has {} members for a transport of {} ranks, and must have \
+                     world rank {rank} at its rank {}",
+                    route.members.len(),
+                    transport.size(),
+                    transport.rank()
+                )));
+            }
+            for (local, &world) in route.members.iter().enumerate() {
+                let slot = way
+                    .get_mut(world)
+                    .ok_or(Error::InvalidRank { rank: world, size })?;
+                if slot.is_none() && world != rank {
+                    *slot = Some((index, local));
+                }
+            }
+        }
+        if let Some(peer) = (0..size).find(|&p| p != rank && way[p].is_none()) {
+            return Err(Error::InvalidArgument(format!(
+                "no route reaches rank {peer}"
+            )));
+        }
+        Ok(Router {
+            rank,
+            size,
+            routes,
+            way,
+            next: AtomicUsize::new(0),
+        })
+    }
+
+    /// Which route reaches each world rank (`None` for this rank).
+    pub fn routes_to(&self) -> Vec<Option<usize>> {
+        self.way.iter().map(|w| w.map(|(route, _)| route)).collect()
+    }
+
+    /// Rewrites an event from route `index` in world ranks; `None` if it is about a peer
+    /// this route does not serve for us.
+    fn translate(&self, index: usize, event: Event) -> Option<Event> {
+        let members = &self.routes[index].members;
+        let world = |local: usize| -> Option<usize> {
+            let world = *members.get(local)?;
+            (self.way[world].map(|(route, _)| route) == Some(index)).then_some(world)
+        };
+        Some(match event {
+            Event::Frame { from, frame } => Event::Frame {
+                from: world(from)?,
+                frame,
+            },
+            Event::Lent {
+                from,
+                header,
+                payload,
+            } => Event::Lent {
+                from: world(from)?,
+                header,
+                payload,
+            },
+            Event::PeerFinished { rank } => Event::PeerFinished { rank: world(rank)? },
+            Event::PeerLost { rank } => Event::PeerLost { rank: world(rank)? },
+            Event::PeerMalformed { rank, reason } => Event::PeerMalformed {
+                rank: world(rank)?,
+                reason,
+            },
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl Transport for Router {
+    fn rank(&self) -> usize {
+        self.rank
+    }
+
+    fn size(&self) -> usize {
+        self.size
+    }
+
+    fn send(&self, dest: usize, frame: Frame) -> Result<()> {
+        let (index, local) = self
+            .way
+            .get(dest)
+            .copied()
+            .flatten()
+            .ok_or(Error::InvalidRank {
+                rank: dest,
+                size: self.size,
+            })?;
+        self.routes[index].transport.send(local, frame)
+    }
+
+    fn try_recv(&self) -> Option<Event> {
+        let n = self.routes.len();
+        let start = self.next.fetch_add(1, Ordering::Relaxed) % n;
+        for step in 0..n {
+            let index = (start + step) % n;
+            while let Some(event) = self.routes[index].transport.try_recv() {
+                if let Some(event) = self.translate(index, event) {
+                    return Some(event);
+                }
+            }
+        }
+        None
+    }
+
+    /// Looks at every route once more, then registers `cx` with each, the later routes
+    /// first: the earlier, preferred ones (shared memory) may spin a little before they
+    /// wait, and by then the others are armed to wake us.
+    fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<Event> {
+        if let Some(event) = self.try_recv() {
+            return Poll::Ready(event);
+        }
+        for (index, route) in self.routes.iter().enumerate().rev() {
+            while let Poll::Ready(event) = route.transport.poll_recv(cx) {
+                if let Some(event) = self.translate(index, event) {
+                    return Poll::Ready(event);
+                }
+            }
+        }
+        Poll::Pending
+    }
+
+    async fn shutdown(&self) -> Result<()> {
+        let mut outcome = Ok(());
+        for route in &self.routes {
+            if let Err(error) = route.transport.shutdown().await {
+                outcome = outcome.and(Err(error));
+            }
+        }
+        outcome
+    }
+}
