@@ -163,6 +163,15 @@ def markdown(title, unit, results, systems, sizes, higher_is_better):
     return "\n".join(lines)
 
 
+def color_of(system):
+    """One colour per system and transport in every plot, whatever the flavour."""
+    for prefix, color in [("rmpi shm", "C0"), ("rmpi tcp", "C1"), ("MPICH", "C2"),
+                          ("Open MPI", "C3"), ("mpi4py", "C4")]:
+        if system.startswith(prefix):
+            return color
+    return None
+
+
 def plot(sections, out_dir):
     """Draws point-to-point.png and collectives.png from the measured sections."""
     try:
@@ -188,7 +197,8 @@ def plot(sections, out_dir):
                 if not points:
                     continue
                 style = "-" if system.startswith("rmpi") else "--"
-                ax.plot([p[0] for p in points], [p[1] for p in points], style, marker=".",
+                ax.plot([p[0] for p in points], [p[1] for p in points], style,
+                        marker="x" if "objects" in system else ".", color=color_of(system),
                         label=system)
             ax.set_xscale("log", base=2)
             ax.set_yscale("log")

@@ -52,7 +52,7 @@ use doorbell::Announcement;
 use lent::PeerPayload;
 use outbound::Senders;
 use record::{Record, HEAD_LEN};
-use ring::Consumer;
+use ring::{Consumer, Glance};
 use segment::{Layout, Segment};
 use sync::{AtomicU32, Ordering};
 
@@ -229,6 +229,10 @@ pub struct ShmTransport {
     segment: Arc<Segment>,
     senders: Arc<Senders>,
     incoming: Mutex<Incoming>,
+    /// A look at each peer's ring to this rank, to skip the lock when nothing came.
+    glances: Vec<Glance>,
+    /// `incoming.ready` holds events.
+    ready: AtomicBool,
     watch: Arc<Watch>,
     helper: Mutex<Option<JoinHandle<()>>>,
     /// Every rank's process, for single-copy reads.
@@ -355,6 +359,10 @@ impl ShmTransport {
                 })
             })
             .collect();
+        let glances = (0..size)
+            .filter(|&peer| peer != rank)
+            .map(|peer| Glance::new(segment.ring(peer, rank)))
+            .collect();
         let watch = Arc::new(Watch::default());
         let helper = {
             let (segment, watch, pids) = (segment.clone(), watch.clone(), pids.clone());
@@ -367,6 +375,8 @@ impl ShmTransport {
             size,
             segment,
             senders,
+            glances,
+            ready: AtomicBool::new(false),
             incoming: Mutex::new(Incoming {
                 rings,
                 next: 0,
@@ -390,7 +400,7 @@ impl ShmTransport {
     /// Reads what arrived from `peer`: an event, once one is complete.
     fn read_from(&self, peer: usize, inbound: &mut Inbound) -> Option<Event> {
         loop {
-            if inbound.state != PeerState::Open {
+            if inbound.state == PeerState::Gone {
                 return None;
             }
             if inbound.partial.is_some() {
@@ -405,11 +415,17 @@ impl ShmTransport {
                 Ok(record) => record,
                 Err(error) => return Some(self.drop_peer(peer, inbound, error.to_string())),
             };
+            if inbound.state == PeerState::Finished && !matches!(record, Record::Released { .. }) {
+                // After its goodbye a peer only releases what it was lent.
+                let reason = format!("sent {record:?} after its goodbye");
+                return Some(self.drop_peer(peer, inbound, reason));
+            }
             match record {
                 Record::Inline(header) if header.kind == FrameKind::Goodbye => {
                     self.release(peer, &mut inbound.consumer);
+                    // Its ring stays open both ways: while it shuts down it may still wait
+                    // for our goodbye and for payloads it lent us, and release ours.
                     inbound.state = PeerState::Finished;
-                    self.senders.close(peer);
                     return Some(Event::PeerFinished { rank: peer });
                 }
                 Record::Inline(header) => {
@@ -485,6 +501,13 @@ impl ShmTransport {
     /// next event, if any.
     fn progress(&self) -> Option<Event> {
         self.senders.flush_backlog();
+        // Most looks find nothing: find that out without taking the lock.
+        if !self.watch.news.load(Ordering::Relaxed)
+            && !self.ready.load(Ordering::Relaxed)
+            && !self.glances.iter().any(Glance::unreleased)
+        {
+            return None;
+        }
         let mut incoming = lock(&self.incoming);
         if self.watch.news.load(Ordering::Relaxed) && self.watch.news.swap(false, Ordering::AcqRel)
         {
@@ -494,20 +517,23 @@ impl ShmTransport {
             }
         }
         if let Some(event) = incoming.ready.pop_front() {
+            self.ready
+                .store(!incoming.ready.is_empty(), Ordering::Relaxed);
             return Some(event);
         }
         let n = incoming.rings.len();
-        for step in 0..n {
-            let peer = (incoming.next + step) % n;
-            let Some(mut inbound) = incoming.rings[peer].take() else {
-                continue;
-            };
-            let event = self.read_from(peer, &mut inbound);
-            incoming.rings[peer] = Some(inbound);
-            if let Some(event) = event {
-                incoming.next = (peer + 1) % n;
-                return Some(event);
+        let mut peer = incoming.next;
+        for _ in 0..n {
+            let next = if peer + 1 == n { 0 } else { peer + 1 };
+            if let Some(mut inbound) = incoming.rings[peer].take() {
+                let event = self.read_from(peer, &mut inbound);
+                incoming.rings[peer] = Some(inbound);
+                if event.is_some() {
+                    incoming.next = next;
+                    return event;
+                }
             }
+            peer = next;
         }
         None
     }
@@ -521,12 +547,14 @@ impl ShmTransport {
             incoming.ready.push_back(event);
         }
         if inbound.state == PeerState::Open {
-            inbound.state = PeerState::Gone;
-            self.senders.close(peer);
             tracing::warn!("rank {peer} died without saying goodbye");
             incoming.ready.push_back(Event::PeerLost { rank: peer });
         }
+        inbound.state = PeerState::Gone;
+        self.senders.close(peer);
         incoming.rings[peer] = Some(inbound);
+        self.ready
+            .store(!incoming.ready.is_empty(), Ordering::Relaxed);
     }
 }
 

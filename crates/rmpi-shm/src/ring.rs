@@ -237,6 +237,25 @@ impl Consumer {
     }
 }
 
+/// A look at a ring from outside its consumer, without its lock: whether it holds bytes the
+/// consumer has not released yet. A hint for deciding whether to look closer: it may say
+/// yes while the consumer is between reading and releasing, never no while bytes wait.
+#[derive(Clone)]
+pub(crate) struct Glance {
+    memory: RingMemory,
+}
+
+impl Glance {
+    pub(crate) fn new(memory: RingMemory) -> Glance {
+        Glance { memory }
+    }
+
+    pub(crate) fn unreleased(&self) -> bool {
+        let header = self.memory.header();
+        header.tail.value.load(Ordering::Acquire) != header.head.value.load(Ordering::Relaxed)
+    }
+}
+
 /// A ring on the heap, for tests and the loom model.
 #[cfg(any(test, rmpi_loom))]
 pub(crate) mod heap {
