@@ -1,6 +1,8 @@
 //! What one process can measure, with criterion: the codec against the typed-buffer path,
-//! matching with deep unexpected queues, an in-process ping-pong, and a shared-memory
-//! ping-pong between two threads. Run by hand: `cargo bench -p rmpi-bench`.
+//! matching with deep unexpected queues, an in-process ping-pong, a shared-memory ping-pong
+//! between two threads, and frames streamed one way through a shared-memory ring (the
+//! ring's push and pop with the transport's records, without the engine). Run by hand:
+//! `cargo bench -p rmpi-bench`.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -144,5 +146,63 @@ fn shm_ping_pong(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, codec, matching, local_ping_pong, shm_ping_pong);
+/// Frames pushed into one shared-memory ring by one thread and popped by another as fast as
+/// they go, through the transport's `send` and `try_recv` (the ring and its records).
+fn shm_stream(c: &mut Criterion) {
+    use rmpi_core::{Bytes, Event, Frame, FrameKind, Header, Transport};
+    let mut group = c.benchmark_group("shm_ring_stream");
+    for len in [8usize, 1024, 16384] {
+        group.throughput(Throughput::Bytes(len as u64));
+        group.bench_function(BenchmarkId::from_parameter(len), |b| {
+            b.iter_custom(|frames| {
+                let job = format!("stream-{}-{:?}", std::process::id(), Instant::now());
+                let payload = Bytes::from(vec![7u8; len]);
+                let times: Vec<Duration> = std::thread::scope(|scope| {
+                    let ranks: Vec<_> = InProcess::job(2, &job)
+                        .into_iter()
+                        .map(|bootstrap| {
+                            let payload = payload.clone();
+                            scope.spawn(move || {
+                                let options = rmpi_shm::ShmOptions::default();
+                                let shm = rmpi_shm::ShmTransport::establish(&bootstrap, &options)
+                                    .expect("joins");
+                                let header = Header {
+                                    kind: FrameKind::Data,
+                                    context: 1,
+                                    source: 0,
+                                    tag: 0,
+                                    sync_id: 0,
+                                    len: 0,
+                                };
+                                let started = Instant::now();
+                                let mut received = 0;
+                                while received < frames {
+                                    if shm.rank() == 0 {
+                                        shm.send(1, Frame::new(header, payload.clone()))
+                                            .expect("sends");
+                                        received += 1;
+                                        while shm.try_recv().is_some() {}
+                                    } else if let Some(Event::Frame { .. }) = shm.try_recv() {
+                                        received += 1;
+                                    }
+                                }
+                                let took = started.elapsed();
+                                let runtime = tokio::runtime::Builder::new_current_thread()
+                                    .build()
+                                    .expect("a runtime");
+                                runtime.block_on(shm.shutdown()).expect("shuts down");
+                                took
+                            })
+                        })
+                        .collect();
+                    ranks.into_iter().map(|r| r.join().expect("no panic")).collect()
+                });
+                times[1]
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, codec, matching, local_ping_pong, shm_ping_pong, shm_stream);
 criterion_main!(benches);
