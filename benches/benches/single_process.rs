@@ -195,7 +195,10 @@ fn shm_stream(c: &mut Criterion) {
                             })
                         })
                         .collect();
-                    ranks.into_iter().map(|r| r.join().expect("no panic")).collect()
+                    ranks
+                        .into_iter()
+                        .map(|r| r.join().expect("no panic"))
+                        .collect()
                 });
                 times[1]
             })
@@ -204,5 +207,12 @@ fn shm_stream(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, codec, matching, local_ping_pong, shm_ping_pong, shm_stream);
+criterion_group!(
+    benches,
+    codec,
+    matching,
+    local_ping_pong,
+    shm_ping_pong,
+    shm_stream
+);
 criterion_main!(benches);

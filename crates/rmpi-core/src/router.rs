@@ -42,6 +42,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 use crate::frame::Frame;
@@ -75,6 +76,8 @@ pub struct Router {
     way: Vec<Option<(usize, usize)>>,
     /// Where the next look for events starts, so no route is starved.
     next: AtomicUsize,
+    /// How long a wait keeps looking before it arms every route.
+    patience: Duration,
 }
 
 impl Router {
@@ -116,7 +119,17 @@ impl Router {
             routes,
             way,
             next: AtomicUsize::new(0),
+            patience: Duration::ZERO,
         })
+    }
+
+    /// Keeps looking at every route for `patience` before a wait arms them all and gives the
+    /// thread back: worth a few microseconds when a route (shared memory) delivers that fast
+    /// and waking this thread from elsewhere costs more, as long as there are cores to spare.
+    /// Events that need this thread to arrive (TCP) wait as long at most.
+    pub fn with_patience(mut self, patience: Duration) -> Router {
+        self.patience = patience;
+        self
     }
 
     /// Which route reaches each world rank (`None` for this rank).
@@ -193,15 +206,27 @@ impl Transport for Router {
         None
     }
 
-    /// Looks at every route once more, then registers `cx` with each, the later routes
-    /// first: the earlier, preferred ones (shared memory) may spin a little before they
-    /// wait, and by then the others are armed to wake us.
+    /// Looks at every route once more, then registers `cx` with each without letting any
+    /// of them wait first ([`Transport::poll_recv_now`]): a transport whose events come from
+    /// tasks on this thread (TCP) would otherwise wait for another's patience to run out.
     fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<Event> {
         if let Some(event) = self.try_recv() {
             return Poll::Ready(event);
         }
-        for (index, route) in self.routes.iter().enumerate().rev() {
-            while let Poll::Ready(event) = route.transport.poll_recv(cx) {
+        if !self.patience.is_zero() {
+            let started = Instant::now();
+            for round in 0u32.. {
+                if round % 16 == 0 && started.elapsed() >= self.patience {
+                    break;
+                }
+                std::hint::spin_loop();
+                if let Some(event) = self.try_recv() {
+                    return Poll::Ready(event);
+                }
+            }
+        }
+        for (index, route) in self.routes.iter().enumerate() {
+            while let Poll::Ready(event) = route.transport.poll_recv_now(cx) {
                 if let Some(event) = self.translate(index, event) {
                     return Poll::Ready(event);
                 }

@@ -154,6 +154,15 @@ pub trait Transport: Send + Sync + 'static {
     /// transport may spin or yield a little before arranging to be woken.
     fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<Event>;
 
+    /// Like [`poll_recv`](Transport::poll_recv), but arranges the wake-up at once instead of
+    /// waiting a little first. A [`Router`](crate::router::Router) calls it, so that one
+    /// transport's patience (a shared-memory transport spinning or yielding its core) does
+    /// not hold up the others' events, which may need the calling thread to arrive. The
+    /// default is `poll_recv`, which suits transports that do not wait in it.
+    fn poll_recv_now(&self, cx: &mut Context<'_>) -> Poll<Event> {
+        self.poll_recv(cx)
+    }
+
     /// Returns the next event if one is ready now, without waiting and without arranging a
     /// wake-up. rmpi-core drains ready events with it before deciding whether to wait. The
     /// default polls [`poll_recv`](Transport::poll_recv) with a waker that does nothing;

@@ -577,47 +577,11 @@ impl Transport for ShmTransport {
     }
 
     fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<Event> {
-        let bell = self.segment.doorbell(self.rank);
-        self.watch.armed.store(false, Ordering::Release);
-        bell.awake();
-        if let Some(event) = self.progress() {
-            return Poll::Ready(event);
-        }
-        // Spin (if there are cores to spare), then yield, then sleep.
-        let started = Instant::now();
-        let spin = self.spin;
-        let mut spinning = !spin.is_zero();
-        for round in 0u32.. {
-            // Reading the clock costs as much as a look at the rings: while spinning, only
-            // every 16th round does.
-            if !spinning || round % 16 == 0 {
-                let waited = started.elapsed();
-                if waited >= spin + self.yield_for {
-                    break;
-                }
-                spinning = waited < spin;
-            }
-            if spinning {
-                std::hint::spin_loop();
-            } else {
-                std::thread::yield_now();
-            }
-            if let Some(event) = self.progress() {
-                return Poll::Ready(event);
-            }
-        }
-        *lock(&self.watch.waker) = Some(cx.waker().clone());
-        let Announcement(seen) = bell.announce_sleep();
-        if let Some(event) = self.progress() {
-            bell.awake();
-            return Poll::Ready(event);
-        }
-        self.watch.announcement.store(seen, Ordering::Release);
-        self.watch.armed.store(true, Ordering::Release);
-        if let Some(helper) = lock(&self.helper).as_ref() {
-            helper.thread().unpark();
-        }
-        Poll::Pending
+        self.poll_recv_waiting(cx, self.spin, self.yield_for)
+    }
+
+    fn poll_recv_now(&self, cx: &mut Context<'_>) -> Poll<Event> {
+        self.poll_recv_waiting(cx, Duration::ZERO, Duration::ZERO)
     }
 
     /// Writes everything queued and a goodbye to every peer (dropping what waits for peers
@@ -648,6 +612,56 @@ impl Transport for ShmTransport {
 }
 
 impl ShmTransport {
+    /// Looks for an event, spinning for `spin` and then yielding for `yield_for` while none
+    /// comes (spinning only when there are cores to spare), then arranges for the helper
+    /// thread to sleep on the doorbell and wake `cx`.
+    fn poll_recv_waiting(
+        &self,
+        cx: &mut Context<'_>,
+        spin: Duration,
+        yield_for: Duration,
+    ) -> Poll<Event> {
+        let bell = self.segment.doorbell(self.rank);
+        self.watch.armed.store(false, Ordering::Release);
+        bell.awake();
+        if let Some(event) = self.progress() {
+            return Poll::Ready(event);
+        }
+        let started = Instant::now();
+        let mut spinning = !spin.is_zero();
+        for round in 0u32.. {
+            // Reading the clock costs as much as a look at the rings: while spinning, only
+            // every 16th round does.
+            if !spinning || round % 16 == 0 {
+                let waited = started.elapsed();
+                if waited >= spin + yield_for {
+                    break;
+                }
+                spinning = waited < spin;
+            }
+            if spinning {
+                std::hint::spin_loop();
+            } else {
+                std::thread::yield_now();
+            }
+            if let Some(event) = self.progress() {
+                return Poll::Ready(event);
+            }
+        }
+        *lock(&self.watch.waker) = Some(cx.waker().clone());
+        let Announcement(seen) = bell.announce_sleep();
+        if let Some(event) = self.progress() {
+            bell.awake();
+            return Poll::Ready(event);
+        }
+        self.watch.announcement.store(seen, Ordering::Release);
+        self.watch.armed.store(true, Ordering::Release);
+        if let Some(helper) = lock(&self.helper).as_ref() {
+            helper.thread().unpark();
+        }
+        Poll::Pending
+    }
+
     fn stop_helper(&self) {
         self.watch.stop.store(true, Ordering::Release);
         if let Some(helper) = lock(&self.helper).take() {

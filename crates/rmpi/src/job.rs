@@ -93,9 +93,11 @@ async fn automatic(bootstrap: &dyn Bootstrap) -> Result<Arc<dyn Transport>> {
 async fn routed(bootstrap: &dyn Bootstrap, neighbours: Vec<usize>) -> Result<Arc<dyn Transport>> {
     use rmpi_core::bootstrap::Group;
     use rmpi_core::router::{Route, Router};
+    use std::time::Duration;
 
     // Named after its first member, so every host's group has its own segment. Groups of
     // one set up shared memory too: the job's fences must stay in step.
+    let group_size = neighbours.len();
     let group = Group::new(
         bootstrap,
         neighbours.clone(),
@@ -117,11 +119,16 @@ async fn routed(bootstrap: &dyn Bootstrap, neighbours: Vec<usize>) -> Result<Arc
             members: (0..bootstrap.size()).collect(),
         },
     ];
-    Ok(Arc::new(Router::new(
-        bootstrap.rank(),
-        bootstrap.size(),
-        routes,
-    )?))
+    // Shared memory answers within microseconds where ranks have cores of their own; a
+    // wake-up through the shm helper thread costs more than looking a little longer.
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let patience = if group_size <= cores {
+        Duration::from_micros(5)
+    } else {
+        Duration::ZERO
+    };
+    let router = Router::new(bootstrap.rank(), bootstrap.size(), routes)?;
+    Ok(Arc::new(router.with_patience(patience)))
 }
 
 #[cfg(not(all(feature = "shm", feature = "tcp")))]
