@@ -233,6 +233,8 @@ pub struct ShmTransport {
     glances: Vec<Glance>,
     /// `incoming.ready` holds events.
     ready: AtomicBool,
+    /// `shutdown` ran: peers were told goodbye.
+    shut_down: AtomicBool,
     watch: Arc<Watch>,
     helper: Mutex<Option<JoinHandle<()>>>,
     /// Every rank's process, for single-copy reads.
@@ -377,6 +379,7 @@ impl ShmTransport {
             senders,
             glances,
             ready: AtomicBool::new(false),
+            shut_down: AtomicBool::new(false),
             incoming: Mutex::new(Incoming {
                 rings,
                 next: 0,
@@ -415,7 +418,9 @@ impl ShmTransport {
                 Ok(record) => record,
                 Err(error) => return Some(self.drop_peer(peer, inbound, error.to_string())),
             };
-            if inbound.state == PeerState::Finished && !matches!(record, Record::Released { .. }) {
+            if inbound.state == PeerState::Finished
+                && !matches!(record, Record::Released { .. } | Record::Abandoned)
+            {
                 // After its goodbye a peer only releases what it was lent.
                 let reason = format!("sent {record:?} after its goodbye");
                 return Some(self.drop_peer(peer, inbound, reason));
@@ -449,6 +454,17 @@ impl ShmTransport {
                             released: false,
                         }),
                     });
+                }
+                Record::Abandoned => {
+                    self.release(peer, &mut inbound.consumer);
+                    let was_open = inbound.state == PeerState::Open;
+                    inbound.state = PeerState::Gone;
+                    self.senders.close(peer);
+                    if !was_open {
+                        return None; // it had said goodbye: nothing is lost
+                    }
+                    tracing::warn!("rank {peer} went away without shutting down");
+                    return Some(Event::PeerLost { rank: peer });
                 }
                 Record::Released { address, len } => {
                     self.release(peer, &mut inbound.consumer);
@@ -588,6 +604,7 @@ impl Transport for ShmTransport {
     /// that finished or died meanwhile), then stops the helper thread. Peers read the rest
     /// at their pace: the segment outlives this process.
     async fn shutdown(&self) -> Result<()> {
+        self.shut_down.store(true, Ordering::Relaxed);
         for peer in (0..self.size).filter(|&p| p != self.rank) {
             self.senders
                 .record(peer, Record::Inline(Header::goodbye()))?;
@@ -673,6 +690,15 @@ impl ShmTransport {
 
 impl Drop for ShmTransport {
     fn drop(&mut self) {
+        if !self.shut_down.load(Ordering::Relaxed) {
+            // A rank failing (a panic, an error returned early) without shutting down: tell
+            // the peers now rather than when the process is found gone, or never, when
+            // ranks are threads of one process.
+            for peer in (0..self.size).filter(|&p| p != self.rank) {
+                let _ = self.senders.record(peer, Record::Abandoned);
+            }
+            self.senders.flush_backlog();
+        }
         self.stop_helper();
         // A peer may still copy what was lent to it (a rank dropped without shutting down,
         // or a peer finishing while it reads): leave that memory as it is.

@@ -8,8 +8,8 @@
 //!
 //! | bytes  | field                                                           |
 //! |--------|-----------------------------------------------------------------|
-//! | 0..8   | kind (u64): 1 inline, 2 lent, 3 released                        |
-//! | 8..48  | inline and lent: the frame's [`Header`]; released: zero         |
+//! | 0..8   | kind (u64): 1 inline, 2 lent, 3 released, 4 abandoned           |
+//! | 8..48  | inline and lent: the frame's [`Header`]; otherwise zero         |
 //! | 48..56 | lent and released: the payload's address in the sender; else 0  |
 //! | 56..64 | released: the payload's length; else zero                       |
 //!
@@ -24,6 +24,7 @@ pub(crate) const HEAD_LEN: usize = 64;
 const INLINE: u64 = 1;
 const LENT: u64 = 2;
 const RELEASED: u64 = 3;
+const ABANDONED: u64 = 4;
 
 /// One record's head.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,6 +45,9 @@ pub(crate) enum Record {
         /// Its length.
         len: u64,
     },
+    /// The sender's endpoint went away without shutting down (its rank failed): it will
+    /// send nothing more, and the receiver reports it lost at once.
+    Abandoned,
 }
 
 /// Why bytes could not be read as a record head.
@@ -65,6 +69,7 @@ impl Record {
             Record::Inline(header) => (INLINE, Some(header), 0, 0),
             Record::Lent { header, address } => (LENT, Some(header), address, 0),
             Record::Released { address, len } => (RELEASED, None, address, len),
+            Record::Abandoned => (ABANDONED, None, 0, 0),
         };
         out[..8].copy_from_slice(&kind.to_le_bytes());
         if let Some(header) = header {
@@ -94,7 +99,10 @@ impl Record {
                 address,
             }),
             RELEASED if body.iter().all(|&b| b == 0) => Ok(Record::Released { address, len }),
-            INLINE | LENT | RELEASED => Err(RecordError::Reserved),
+            ABANDONED if address == 0 && len == 0 && body.iter().all(|&b| b == 0) => {
+                Ok(Record::Abandoned)
+            }
+            INLINE | LENT | RELEASED | ABANDONED => Err(RecordError::Reserved),
             other => Err(RecordError::UnknownKind(other)),
         }
     }
@@ -128,6 +136,7 @@ mod tests {
                 address: 0x7f00_dead_b000,
                 len: 1 << 20,
             },
+            Record::Abandoned,
         ] {
             assert_eq!(Record::decode(&record.encode(), u64::MAX), Ok(record));
         }
