@@ -1,11 +1,11 @@
 //! rmpi-shm: the shared-memory transport, for ranks on one host.
 //!
 //! Every ordered pair of ranks has a single-producer single-consumer byte ring in one
-//! segment per job ([`ring`] and the segment module describe them). A small frame is a
+//! segment per job (`ring` and the segment module describe them). A small frame is a
 //! record head followed by its payload in the sender's ring to the receiver: one copy in,
-//! one copy out ([`record`]). A large payload stays where the sender has it: the record says
+//! one copy out (`record`). A large payload stays where the sender has it: the record says
 //! where, and the receive that matches it copies it straight out of the sender's memory into
-//! its buffer, then says so on its own ring ([`single_copy`], [`lent`]). Where the kernel
+//! its buffer, then says so on its own ring (`single_copy`, `lent`). Where the kernel
 //! forbids that, large payloads stream through the ring, the sender writing as the receiver
 //! reads, so there is no size limit either way.
 //!
@@ -13,15 +13,9 @@
 //! nothing to do spins for a few microseconds (messages usually arrive within that), then
 //! yields its core to other ranks for a while (the machine may have more ranks than cores),
 //! then sleeps on a futex doorbell in the segment that senders ring only when it sleeps (see
-//! [`doorbell`]). A helper thread per rank does the sleeping, so the rank's async runtime
+//! `doorbell`). A helper thread per rank does the sleeping, so the rank's async runtime
 //! stays free for other tasks, and checks that peers are still alive: a peer that dies
 //! without saying goodbye is reported lost within a fraction of a second.
-//!
-//! [`ring`]: crate::ring
-//! [`doorbell`]: crate::doorbell
-//! [`record`]: crate::record
-//! [`single_copy`]: crate::single_copy
-//! [`lent`]: crate::lent
 #![deny(missing_docs)]
 
 mod doorbell;
