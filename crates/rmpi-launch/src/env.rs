@@ -15,3 +15,5 @@ pub const TRANSPORT: &str = "RMPI_TRANSPORT";
 /// The host a rank counts as on, where the launcher placed it by a host list: ranks with
 /// the same host share memory, others talk over TCP.
 pub const HOST: &str = "RMPI_HOST";
+/// The core this rank binds itself to (`rmpirun --bind-to core`); unset, it runs anywhere.
+pub const CPU: &str = "RMPI_CPU";

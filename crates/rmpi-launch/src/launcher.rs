@@ -51,6 +51,8 @@ pub struct Job {
     pub env: Vec<(String, Option<String>)>,
     /// The host each rank counts as on (`RMPI_HOST`), from a host list; empty without one.
     pub hosts: Vec<String>,
+    /// The core each rank binds itself to (`RMPI_CPU`); empty for no binding.
+    pub cores: Vec<usize>,
 }
 
 /// How one rank ended.
@@ -155,6 +157,10 @@ pub async fn run(job: &Job) -> Result<i32, String> {
             .env(env::SECRET, &secret)
             .env(env::TRANSPORT, &job.transport)
             .env(env::HOST, job.hosts.get(rank).map_or("", String::as_str))
+            .env(
+                env::CPU,
+                job.cores.get(rank).map_or(String::new(), usize::to_string),
+            )
             .stdin(if rank == 0 {
                 Stdio::piped()
             } else {

@@ -1,7 +1,7 @@
 //! rmpi-launch: how rmpi jobs start.
 //!
 //! - [`bootstrap`]: what a rank calls to join its job ([`bootstrap::from_env`]); without a
-//!   launcher a process is a singleton, rank 0 of 1.
+//!   launcher a process is a singleton, rank 0 of 1. [`binding`]: the core a rank keeps to.
 //! - `rmpirun` (feature `cli`, on by default): the mpiexec-style launcher, built from
 //!   [`launcher`] (start, forward, supervise), [`server`] (the rendezvous), [`hosts`] (host
 //!   lists) and [`cargo`] (build an example or binary of the workspace, then launch it).
@@ -11,6 +11,7 @@
 //! started by other PMI launchers.
 #![deny(missing_docs)]
 
+pub mod binding;
 pub mod bootstrap;
 pub mod env;
 pub mod pmi;

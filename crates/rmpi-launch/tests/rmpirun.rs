@@ -170,3 +170,38 @@ fn shared_memory_a_job_leaves_behind_is_removed() {
         "{path} was left behind"
     );
 }
+
+#[test]
+fn bound_ranks_get_cores_round_robin_and_unbound_ranks_none() {
+    let cores = rmpi_launch::binding::available_cores();
+    let output = rmpirun(&["-n", "3", "--bind-to", "core", "sh", "-c", "echo $RMPI_CPU"]);
+    assert!(output.status.success());
+    let expected: Vec<String> = (0..3)
+        .map(|rank| format!("[{rank}] {}", cores[rank % cores.len()]))
+        .collect();
+    assert_eq!(sorted_lines(&output.stdout), expected);
+    let output = rmpirun(&["-n", "2", "sh", "-c", "echo cpu=$RMPI_CPU"]);
+    assert_eq!(sorted_lines(&output.stdout), ["[0] cpu=", "[1] cpu="]);
+}
+
+#[test]
+fn a_rank_binds_itself_to_the_core_it_is_given() {
+    let cores = rmpi_launch::binding::available_cores();
+    let core = *cores.last().expect("some core");
+    let status = Command::new(std::env::current_exe().expect("this test"))
+        .args(["--exact", "binds_in_a_child", "--ignored", "--nocapture"])
+        .env("RMPI_CPU", core.to_string())
+        .output()
+        .expect("runs");
+    let stdout = text(&status.stdout);
+    assert!(status.status.success(), "{stdout}{}", text(&status.stderr));
+    assert!(stdout.contains(&format!("allowed [{core}]")), "{stdout}");
+}
+
+/// Run by the test above in a child process, so binding does not touch the test runner.
+#[test]
+#[ignore = "run by a_rank_binds_itself_to_the_core_it_is_given"]
+fn binds_in_a_child() {
+    rmpi_launch::binding::bind_from_env();
+    println!("allowed {:?}", rmpi_launch::binding::available_cores());
+}

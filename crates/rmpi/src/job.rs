@@ -47,6 +47,7 @@ where
 /// I/O and timers enabled, and call [`Comm::finalize`] at the end; [`run`] does both.
 pub async fn init() -> Result<Comm> {
     rmpi_launch::init_logging();
+    rmpi_launch::binding::bind_from_env();
     let bootstrap = rmpi_launch::bootstrap::from_env()?;
     Ok(Comm::from_transport(connect(&*bootstrap).await?))
 }

@@ -50,6 +50,12 @@ struct Cli {
     #[arg(long, value_enum, default_value_t = TransportChoice::Auto)]
     transport: TransportChoice,
 
+    /// Bind each rank (an rmpi program) to a core: `core` gives each rank one, round-robin
+    /// over the cores rmpirun may use; `none` (the default, as with MPICH) leaves placement
+    /// to the scheduler.
+    #[arg(long, value_enum, default_value_t = Binding::None)]
+    bind_to: Binding,
+
     /// Pass an environment variable to the ranks: `-x NAME` forwards ours, `-x NAME=VALUE`
     /// sets it. (Ranks on this host inherit the whole environment anyway.)
     #[arg(short = 'x', long = "export", value_name = "NAME[=VALUE]")]
@@ -78,6 +84,14 @@ struct Cli {
         value_name = "PROGRAM [ARGS]"
     )]
     command: Vec<OsString>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Binding {
+    /// A core per rank, round-robin over the cores rmpirun may use.
+    Core,
+    /// No binding.
+    None,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -163,6 +177,14 @@ fn main() {
         .into(),
         env,
         hosts: hosts::place(&hosts, ranks),
+        cores: {
+            let cores = rmpi_launch::binding::available_cores();
+            if cli.bind_to == Binding::Core && !cores.is_empty() {
+                (0..ranks).map(|rank| cores[rank % cores.len()]).collect()
+            } else {
+                Vec::new()
+            }
+        },
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
