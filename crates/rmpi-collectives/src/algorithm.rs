@@ -10,6 +10,7 @@
 
 use std::sync::OnceLock;
 
+use rmpi_core::host::cores;
 use rmpi_core::{Error, Result};
 
 /// MPICH's `MPIR_CVAR_BCAST_SHORT_MSG_SIZE`: below it, a binomial tree.
@@ -224,10 +225,4 @@ fn env_choice<A: Copy>(
             )
         }),
     }
-}
-
-/// The cores this process may run on, read once.
-fn cores() -> usize {
-    static CORES: OnceLock<usize> = OnceLock::new();
-    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }

@@ -43,6 +43,7 @@ mod comm;
 mod engine;
 mod error;
 pub mod frame;
+pub mod host;
 pub mod local;
 pub mod matching;
 mod payload;

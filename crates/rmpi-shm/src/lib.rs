@@ -38,6 +38,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use rmpi_core::host::cores;
 use rmpi_core::pool;
 use rmpi_core::{Bootstrap, Error, Event, Frame, FrameKind, Header, Result, Transport};
 use rustix::process::{test_kill_process, Pid};
@@ -698,11 +699,6 @@ impl Drop for ShmTransport {
         // or a peer finishing while it reads): leave that memory as it is.
         self.senders.abandon_lent();
     }
-}
-
-/// The cores this process may run on (read once: it is not cheap).
-fn cores() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 /// The helper thread: sleeps on the doorbell for the rank when it is armed, and checks

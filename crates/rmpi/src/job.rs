@@ -83,7 +83,8 @@ async fn automatic(bootstrap: &dyn Bootstrap) -> Result<Arc<dyn Transport>> {
     if neighbours.len() == size {
         return shm(bootstrap);
     }
-    if (0..size).all(|r| hosts.iter().filter(|h| **h == hosts[r]).count() == 1) {
+    let distinct: std::collections::HashSet<&String> = hosts.iter().collect();
+    if distinct.len() == size {
         return tcp(bootstrap).await;
     }
     routed(bootstrap, neighbours).await
@@ -122,8 +123,7 @@ async fn routed(bootstrap: &dyn Bootstrap, neighbours: Vec<usize>) -> Result<Arc
     ];
     // Shared memory answers within microseconds where ranks have cores of their own; a
     // wake-up through the shm helper thread costs more than looking a little longer.
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let patience = if group_size <= cores {
+    let patience = if group_size <= rmpi_core::host::cores() {
         Duration::from_micros(5)
     } else {
         Duration::ZERO
