@@ -8,10 +8,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use rmpi_core::bootstrap::InProcess;
 use rmpi_core::codec::{Codec, DefaultCodec};
 use rmpi_core::matching::{Envelope, Matcher, Pattern};
-use rmpi_core::{Comm, Error, Result};
+use rmpi_core::{Comm, Result};
 
 /// Encoding and decoding a vector of f64 as a serde object (bincode) against viewing it as
 /// bytes (the typed-buffer path, a copy).
@@ -115,33 +114,12 @@ async fn round_trips(comm: &Comm, iterations: u64) -> Result<Duration> {
 fn shm_ping_pong(c: &mut Criterion) {
     c.bench_function("shm_ping_pong_8B", |b| {
         b.iter_custom(|iterations| {
-            let job = format!("bench-{}-{:?}", std::process::id(), Instant::now());
-            let times: Vec<Duration> = std::thread::scope(|scope| {
-                let ranks: Vec<_> = InProcess::job(2, &job)
-                    .into_iter()
-                    .map(|bootstrap| {
-                        scope.spawn(move || {
-                            let runtime = tokio::runtime::Builder::new_current_thread()
-                                .enable_all()
-                                .build()
-                                .unwrap();
-                            runtime.block_on(async {
-                                let options = rmpi_shm::ShmOptions::default();
-                                let shm = rmpi_shm::ShmTransport::establish(&bootstrap, &options)?;
-                                let comm = Comm::from_transport(Arc::new(shm));
-                                let took = round_trips(&comm, iterations).await?;
-                                comm.finalize().await?;
-                                Ok::<_, Error>(took)
-                            })
-                        })
-                    })
-                    .collect();
-                ranks
-                    .into_iter()
-                    .map(|r| r.join().unwrap().unwrap())
-                    .collect()
+            let endpoints = rmpi_shm::ShmTransport::mesh(2, &Default::default()).unwrap();
+            let endpoints = endpoints.into_iter().map(|t| Arc::new(t) as _).collect();
+            let times = rmpi_core::local::run_on(endpoints, |comm| async move {
+                round_trips(&comm, iterations).await
             });
-            times[0]
+            times.into_iter().next().unwrap().unwrap()
         })
     });
 }
@@ -155,17 +133,14 @@ fn shm_stream(c: &mut Criterion) {
         group.throughput(Throughput::Bytes(len as u64));
         group.bench_function(BenchmarkId::from_parameter(len), |b| {
             b.iter_custom(|frames| {
-                let job = format!("stream-{}-{:?}", std::process::id(), Instant::now());
                 let payload = Bytes::from(vec![7u8; len]);
+                let endpoints = rmpi_shm::ShmTransport::mesh(2, &Default::default()).unwrap();
                 let times: Vec<Duration> = std::thread::scope(|scope| {
-                    let ranks: Vec<_> = InProcess::job(2, &job)
+                    let ranks: Vec<_> = endpoints
                         .into_iter()
-                        .map(|bootstrap| {
+                        .map(|shm| {
                             let payload = payload.clone();
                             scope.spawn(move || {
-                                let options = rmpi_shm::ShmOptions::default();
-                                let shm = rmpi_shm::ShmTransport::establish(&bootstrap, &options)
-                                    .expect("joins");
                                 let header = Header {
                                     kind: FrameKind::Data,
                                     context: 1,

@@ -31,7 +31,7 @@ mod sync;
 mod model;
 
 use std::collections::VecDeque;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 use std::thread::JoinHandle;
@@ -278,6 +278,32 @@ fn published_process(bootstrap: &dyn Bootstrap, peer: usize) -> Result<(Pid, u64
 }
 
 impl ShmTransport {
+    /// The endpoints of a job whose ranks are threads of this process (for tests and
+    /// benches, as [`LocalTransport::mesh`](rmpi_core::local::LocalTransport::mesh) is, but
+    /// through a real segment), in rank order.
+    pub fn mesh(ranks: usize, options: &ShmOptions) -> Result<Vec<ShmTransport>> {
+        static JOBS: AtomicUsize = AtomicUsize::new(0);
+        let job = format!(
+            "mesh-{}-{}",
+            std::process::id(),
+            JOBS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
+        // Every rank must reach the set-up's fences: they join from threads of their own.
+        std::thread::scope(|scope| {
+            let joining: Vec<_> = rmpi_core::bootstrap::InProcess::job(ranks, &job)
+                .into_iter()
+                .map(|bootstrap| scope.spawn(move || ShmTransport::establish(&bootstrap, options)))
+                .collect();
+            joining
+                .into_iter()
+                .map(|rank| {
+                    rank.join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                })
+                .collect()
+        })
+    }
+
     /// Maps the job's segment and connects this rank to every other rank of the job, which
     /// must all run on this host.
     pub fn establish(bootstrap: &dyn Bootstrap, options: &ShmOptions) -> Result<ShmTransport> {

@@ -4,18 +4,16 @@
 
 use std::sync::Arc;
 
-use rmpi_core::bootstrap::InProcess;
 use rmpi_core::{Comm, Error};
 use rmpi_shm::{ShmOptions, ShmTransport};
 
 #[test]
 fn a_dropped_endpoint_is_a_lost_peer() {
-    let job = format!("abandoned-test-{}", std::process::id());
+    let mut ranks = ShmTransport::mesh(2, &ShmOptions::default()).expect("joins");
+    let (second, first) = (ranks.pop().unwrap(), ranks.pop().unwrap());
     let outcome = std::thread::scope(|scope| {
-        let mut ranks = InProcess::job(2, &job).into_iter();
-        let (first, second) = (ranks.next().unwrap(), ranks.next().unwrap());
         let failing = scope.spawn(move || {
-            let shm = ShmTransport::establish(&second, &ShmOptions::default()).expect("joins");
+            let shm = second;
             let comm = Comm::from_transport(Arc::new(shm));
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .build()
@@ -26,7 +24,7 @@ fn a_dropped_endpoint_is_a_lost_peer() {
             // No finalize: the endpoint is dropped here, as a failing rank's would be.
         });
         let waiting = scope.spawn(move || {
-            let shm = ShmTransport::establish(&first, &ShmOptions::default()).expect("joins");
+            let shm = first;
             let comm = Comm::from_transport(Arc::new(shm));
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_time()

@@ -5,7 +5,6 @@
 
 use std::sync::Arc;
 
-use rmpi_core::bootstrap::InProcess;
 use rmpi_core::{Comm, Error, Transport};
 use rmpi_shm::{ShmOptions, ShmTransport, SingleCopy};
 
@@ -15,22 +14,6 @@ fn pattern(len: usize, seed: u8) -> Vec<u8> {
         .collect()
 }
 
-fn transports(ranks: usize, options: &ShmOptions) -> Vec<Arc<dyn Transport>> {
-    let job = format!("lent-test-{}", std::process::id());
-    std::thread::scope(|scope| {
-        let joining: Vec<_> = InProcess::job(ranks, &job)
-            .into_iter()
-            .map(|bootstrap| {
-                scope.spawn(move || ShmTransport::establish(&bootstrap, options).expect("joins"))
-            })
-            .collect();
-        joining
-            .into_iter()
-            .map(|t| Arc::new(t.join().expect("no panic")) as Arc<dyn Transport>)
-            .collect()
-    })
-}
-
 #[test]
 fn lent_payloads_arrive_in_any_order_or_not_at_all() {
     let options = ShmOptions {
@@ -38,7 +21,11 @@ fn lent_payloads_arrive_in_any_order_or_not_at_all() {
         ..ShmOptions::default()
     };
     let sizes = [200_000, 150_000, 100_000, 100_000, 300_000];
-    let results = rmpi_core::local::run_on(transports(2, &options), |comm: Comm| async move {
+    let endpoints = ShmTransport::mesh(2, &options).expect("joins");
+    let endpoints = endpoints
+        .into_iter()
+        .map(|t| Arc::new(t) as Arc<dyn Transport>);
+    let results = rmpi_core::local::run_on(endpoints.collect(), |comm: Comm| async move {
         if comm.rank() == 0 {
             for (tag, &len) in sizes.iter().enumerate() {
                 comm.send_buf(&pattern(len, tag as u8 + 1), 1, tag as i32)
