@@ -720,10 +720,9 @@ impl Drop for ShmTransport {
             }
             self.senders.flush_backlog();
         }
+        // What was lent stays lent for good when the last holder of the sending side goes
+        // (see `Senders`' drop): a peer may still be copying it.
         self.stop_helper();
-        // A peer may still copy what was lent to it (a rank dropped without shutting down,
-        // or a peer finishing while it reads): leave that memory as it is.
-        self.senders.abandon_lent();
     }
 }
 

@@ -244,20 +244,16 @@ impl Senders {
             !out.closed && !out.lent.is_empty()
         })
     }
+}
 
-    /// Leaves every lent payload where it is, for good: a peer may still copy it after this
-    /// rank stopped listening for releases.
-    pub(crate) fn abandon_lent(&self) {
+impl Drop for Senders {
+    /// Leaves every payload still lent where it is, for good: a peer may still copy it
+    /// (a rank dropped without shutting down, or a peer finishing while it reads).
+    fn drop(&mut self) {
         for out in self.outbound.iter().flatten() {
             for payload in lock(out).lent.drain(..) {
                 std::mem::forget(payload);
             }
         }
-    }
-}
-
-impl Drop for Senders {
-    fn drop(&mut self) {
-        self.abandon_lent();
     }
 }
