@@ -24,8 +24,9 @@ pub fn available_cores() -> Vec<usize> {
 /// Binds the calling thread, and the threads it starts afterwards, to the core named by
 /// `RMPI_CPU`, if set. A failure is logged, not fatal: binding only helps speed.
 pub fn bind_from_env() {
-    let Ok(text) = std::env::var(env::CPU) else {
-        return;
+    let text = match std::env::var(env::CPU) {
+        Ok(text) if !text.is_empty() => text,
+        _ => return,
     };
     let cpu = match text.parse::<usize>() {
         Ok(cpu) if cpu < rustix::thread::CpuSet::MAX_CPU => cpu,

@@ -157,10 +157,6 @@ pub async fn run(job: &Job) -> Result<i32, String> {
             .env(env::SECRET, &secret)
             .env(env::TRANSPORT, &job.transport)
             .env(env::HOST, job.hosts.get(rank).map_or("", String::as_str))
-            .env(
-                env::CPU,
-                job.cores.get(rank).map_or(String::new(), usize::to_string),
-            )
             .stdin(if rank == 0 {
                 Stdio::piped()
             } else {
@@ -171,6 +167,10 @@ pub async fn run(job: &Job) -> Result<i32, String> {
             // Its own process group, so terminating a rank takes whatever it started along.
             .process_group(0)
             .kill_on_drop(true);
+        match job.cores.get(rank) {
+            Some(core) => command.env(env::CPU, core.to_string()),
+            None => command.env_remove(env::CPU),
+        };
         for (name, value) in &job.env {
             match value {
                 Some(value) => command.env(name, value),

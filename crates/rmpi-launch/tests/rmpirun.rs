@@ -180,8 +180,12 @@ fn bound_ranks_get_cores_round_robin_and_unbound_ranks_none() {
         .map(|rank| format!("[{rank}] {}", cores[rank % cores.len()]))
         .collect();
     assert_eq!(sorted_lines(&output.stdout), expected);
-    let output = rmpirun(&["-n", "2", "sh", "-c", "echo cpu=$RMPI_CPU"]);
-    assert_eq!(sorted_lines(&output.stdout), ["[0] cpu=", "[1] cpu="]);
+    // Unbound ranks find the variable unset, not empty (which a rank would warn about).
+    let output = rmpirun(&["-n", "2", "sh", "-c", "echo cpu=${RMPI_CPU-unset}"]);
+    assert_eq!(
+        sorted_lines(&output.stdout),
+        ["[0] cpu=unset", "[1] cpu=unset"]
+    );
 }
 
 #[test]
