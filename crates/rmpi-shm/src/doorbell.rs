@@ -3,13 +3,15 @@
 //!
 //! The owner announces that it is about to sleep, looks for work once more, and only then
 //! waits for the ring count to change. A party that gives the owner work (a message, or ring
-//! space the owner waits for) publishes it first and then rings, which costs a fence and a
-//! load unless the owner announced sleep. The two fences make the pair a Dekker handshake:
-//! either the owner's last look sees the work, or the ringer sees the announcement.
+//! space the owner waits for) publishes it first and then rings, which costs a barrier and a
+//! load unless the owner announced sleep. The two barriers make the pair a Dekker handshake:
+//! either the owner's last look sees the work, or the ringer sees the announcement. The
+//! barriers are asymmetric (see [`sync::light_barrier`]): the ringer, on every message, pays
+//! a compiler fence; the owner, once per sleep, makes the kernel fence every ringer.
 
 use std::time::Duration;
 
-use crate::sync::{self, fence, AtomicU32, Ordering};
+use crate::sync::{self, AtomicU32, Ordering};
 
 /// One rank's doorbell, on a cache line of its own.
 #[repr(C, align(64))]
@@ -23,12 +25,18 @@ pub(crate) struct Doorbell {
 
 /// What the owner saw when it announced sleep; wait on it after the last look for work.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Announcement(pub(crate) u32);
+pub(crate) struct Announcement {
+    /// The ring count at the announcement.
+    pub(crate) seen: u32,
+    /// Every ringer was fenced: a ring cannot be missed, so a wait may be long. Otherwise
+    /// waits must be short (see [`Doorbell::wait`]).
+    pub(crate) certain: bool,
+}
 
 impl Doorbell {
     /// Called after publishing work for the owner: wakes it if it sleeps.
     pub(crate) fn ring(&self) {
-        fence(Ordering::SeqCst);
+        sync::light_barrier();
         if self.sleeping.load(Ordering::Relaxed) != 0 {
             self.rings.fetch_add(1, Ordering::Release);
             sync::wake_all(&self.rings);
@@ -39,18 +47,25 @@ impl Doorbell {
     pub(crate) fn announce_sleep(&self) -> Announcement {
         let seen = self.rings.load(Ordering::Acquire);
         self.sleeping.store(1, Ordering::Relaxed);
-        fence(Ordering::SeqCst);
-        Announcement(seen)
+        let certain = sync::heavy_barrier();
+        Announcement { seen, certain }
     }
 
     /// Whether someone rang since `announcement`.
     pub(crate) fn rung_since(&self, announcement: Announcement) -> bool {
-        self.rings.load(Ordering::Acquire) != announcement.0
+        self.rings.load(Ordering::Acquire) != announcement.seen
     }
 
-    /// Waits until rung since `announcement`, or `timeout` passes (or spuriously).
+    /// Waits until rung since `announcement`, or `timeout` passes (or spuriously). If the
+    /// announcement could not fence every ringer, it waits at most a millisecond: a ring may
+    /// have been missed, and the caller looks for work again.
     pub(crate) fn wait(&self, announcement: Announcement, timeout: Duration) {
-        sync::wait(&self.rings, announcement.0, timeout);
+        let timeout = if announcement.certain {
+            timeout
+        } else {
+            timeout.min(Duration::from_millis(1))
+        };
+        sync::wait(&self.rings, announcement.seen, timeout);
     }
 
     /// The owner is awake and looking for work by itself.

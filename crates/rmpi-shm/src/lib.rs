@@ -198,6 +198,8 @@ struct Watch {
     waker: Mutex<Option<Waker>>,
     armed: AtomicBool,
     announcement: AtomicU32,
+    /// The announcement fenced every ringer (see [`Announcement::certain`]).
+    certain: AtomicBool,
     stop: AtomicBool,
     /// Peers found dead, not yet reported.
     deaths: Mutex<Vec<usize>>,
@@ -313,6 +315,9 @@ impl ShmTransport {
             capacity: options.ring_bytes(size),
         };
         let path = segment::path_of(bootstrap.job_id());
+        // Before any message: a process must be registered before its first light barrier.
+        #[cfg(not(rmpi_loom))]
+        sync::asymmetric::registered();
         bootstrap.put(
             &pid_key(rank),
             &format!("{}:{}", std::process::id(), single_copy::probe_address()),
@@ -636,11 +641,11 @@ impl Transport for ShmTransport {
             // Keep reading too: a peer that waits for our ring space may wait for its own,
             // and releases arrive on the peers' rings.
             while self.progress().is_some() {}
-            let Announcement(seen) = bell.announce_sleep();
+            let announcement = bell.announce_sleep();
             if (self.senders.backlogged() || self.senders.lending())
                 && !self.senders.flush_backlog()
             {
-                bell.wait(Announcement(seen), Duration::from_millis(10));
+                bell.wait(announcement, Duration::from_millis(10));
             }
             bell.awake();
         }
@@ -687,12 +692,17 @@ impl ShmTransport {
             }
         }
         *lock(&self.watch.waker) = Some(cx.waker().clone());
-        let Announcement(seen) = bell.announce_sleep();
+        let announcement = bell.announce_sleep();
         if let Some(event) = self.progress() {
             bell.awake();
             return Poll::Ready(event);
         }
-        self.watch.announcement.store(seen, Ordering::Release);
+        self.watch
+            .certain
+            .store(announcement.certain, Ordering::Relaxed);
+        self.watch
+            .announcement
+            .store(announcement.seen, Ordering::Release);
         self.watch.armed.store(true, Ordering::Release);
         if let Some(helper) = lock(&self.helper).as_ref() {
             helper.thread().unpark();
@@ -736,9 +746,14 @@ fn watch_over(rank: usize, segment: Arc<Segment>, watch: Arc<Watch>, pids: Vec<P
     let mut last_check = Instant::now();
     while !watch.stop.load(Ordering::Acquire) {
         if watch.armed.load(Ordering::Acquire) {
-            let seen = Announcement(watch.announcement.load(Ordering::Acquire));
+            let seen = Announcement {
+                seen: watch.announcement.load(Ordering::Acquire),
+                certain: watch.certain.load(Ordering::Relaxed),
+            };
             bell.wait(seen, PATIENCE);
-            if bell.rung_since(seen) && watch.armed.load(Ordering::Acquire) {
+            // An uncertain announcement may have missed a ring: the rank looks again anyway.
+            let look = bell.rung_since(seen) || !seen.certain;
+            if look && watch.armed.load(Ordering::Acquire) {
                 watch.wake();
             }
         } else {
