@@ -483,11 +483,18 @@ impl Engine {
             let mut state = self.lock();
             let mut outbox = Outbox::new();
             let mut completed = 0;
+            let mut done = None;
             if let Some(event) = waited.take() {
                 completed += state.handle(event, &mut outbox);
+                // The event a wait was woken by is usually its own: then it need not look
+                // at the transport again (a look at a line the sender writes next costs a
+                // transfer between cores, and the caller is waiting).
+                done = outcome(&mut state);
             }
-            completed += self.drain(&mut state, &mut outbox);
-            let done = outcome(&mut state);
+            if done.is_none() {
+                completed += self.drain(&mut state, &mut outbox);
+                done = outcome(&mut state);
+            }
             drop(state);
             // Wake the others only if progress completed something that was not ours.
             self.finish(

@@ -46,7 +46,7 @@ use rustix::process::{test_kill_process, Pid};
 use doorbell::Announcement;
 use lent::PeerPayload;
 use outbound::Senders;
-use record::{Record, HEAD_LEN};
+use record::{Record, FIXED_MAX};
 use ring::{Consumer, Glance};
 use segment::{Layout, Segment};
 use sync::{AtomicU32, Ordering};
@@ -175,6 +175,44 @@ enum PeerState {
 struct Partial {
     header: Header,
     payload: Vec<u8>,
+}
+
+/// Why `record` may not come now, if so: a frame's payload records come together, and
+/// after its goodbye a peer only releases what it was lent.
+fn out_of_turn(record: &Record, inbound: &Inbound) -> Option<String> {
+    let more = matches!(record, Record::More { .. });
+    match (&inbound.partial, more) {
+        (Some(partial), false) => {
+            return Some(format!(
+                "sent {record:?} in the middle of a {}-byte payload",
+                partial.header.len
+            ))
+        }
+        (Some(partial), true) => {
+            let left = partial.header.len as usize - partial.payload.len();
+            if record.chunk() > left {
+                return Some(format!(
+                    "sent {record:?} where {left} payload bytes were left"
+                ));
+            }
+        }
+        (None, true) => return Some(format!("sent {record:?} outside a payload")),
+        (None, false) => {}
+    }
+    let after_goodbye = !matches!(record, Record::Released { .. } | Record::Abandoned);
+    (inbound.state == PeerState::Finished && after_goodbye)
+        .then(|| format!("sent {record:?} after its goodbye"))
+}
+
+/// Copies the payload bytes of `record`, the record at the head, onto the end of `payload`,
+/// and moves past the record.
+fn take_chunk(consumer: &mut Consumer, payload: &mut Vec<u8>, record: &Record) {
+    let chunk = record.chunk();
+    let spare = &mut payload.spare_capacity_mut()[..chunk];
+    consumer.read_body_uninit(record.payload_at(), spare);
+    // SAFETY: `read_body_uninit` initialized these `chunk` bytes of the spare capacity.
+    unsafe { payload.set_len(payload.len() + chunk) };
+    consumer.advance(record.body_len());
 }
 
 /// This rank's end of the ring from one peer.
@@ -378,7 +416,7 @@ impl ShmTransport {
             &lends,
             single_copy_from.unwrap_or(usize::MAX),
         ));
-        let rings = (0..size)
+        let rings: Vec<Option<Inbound>> = (0..size)
             .map(|peer| {
                 (peer != rank).then(|| Inbound {
                     consumer: Consumer::new(segment.ring(peer, rank)),
@@ -387,9 +425,10 @@ impl ShmTransport {
                 })
             })
             .collect();
-        let glances = (0..size)
-            .filter(|&peer| peer != rank)
-            .map(|peer| Glance::new(segment.ring(peer, rank)))
+        let glances = rings
+            .iter()
+            .flatten()
+            .map(|inbound| inbound.consumer.glance())
             .collect();
         let watch = Arc::new(Watch::default());
         let helper = {
@@ -426,47 +465,57 @@ impl ShmTransport {
         })
     }
 
-    /// Reads what arrived from `peer`: an event, once one is complete.
+    /// Reads what arrived from `peer`: an event, once one is complete. Hands the space read
+    /// back to the peer before returning.
     fn read_from(&self, peer: usize, inbound: &mut Inbound) -> Option<Event> {
+        let event = self.read_records(peer, inbound);
+        // Lazily while records come; eagerly once there are none.
+        if inbound.consumer.release(event.is_some()) {
+            // The peer may be waiting for the space.
+            self.segment.doorbell(peer).ring();
+        }
+        event
+    }
+
+    fn read_records(&self, peer: usize, inbound: &mut Inbound) -> Option<Event> {
         loop {
             if inbound.state == PeerState::Gone {
                 return None;
             }
-            if inbound.partial.is_some() {
-                return self.read_payload(peer, inbound);
+            // A long payload may fill the ring: hand space back while reading it.
+            if inbound.consumer.release(true) {
+                self.segment.doorbell(peer).ring();
             }
-            let mut head = [0u8; HEAD_LEN];
-            if !inbound.consumer.peek(&mut head) {
-                return None;
-            }
-            inbound.consumer.consume(HEAD_LEN);
-            let record = match Record::decode(&head, self.max_message) {
+            let word = inbound.consumer.next_word()?;
+            let mut fixed = [0u8; FIXED_MAX];
+            inbound.consumer.read_body(0, &mut fixed);
+            let max_body = inbound.consumer.max_body();
+            let record = match Record::decode(word, &fixed, self.max_message, max_body) {
                 Ok(record) => record,
                 Err(error) => return Some(self.drop_peer(peer, inbound, error.to_string())),
             };
-            if inbound.state == PeerState::Finished
-                && !matches!(record, Record::Released { .. } | Record::Abandoned)
-            {
-                // After its goodbye a peer only releases what it was lent.
-                let reason = format!("sent {record:?} after its goodbye");
+            if let Some(reason) = out_of_turn(&record, inbound) {
                 return Some(self.drop_peer(peer, inbound, reason));
             }
             match record {
-                Record::Inline(header) if header.kind == FrameKind::Goodbye => {
-                    self.release(peer, &mut inbound.consumer);
+                Record::Frame { header, .. } if header.kind == FrameKind::Goodbye => {
+                    inbound.consumer.advance(record.body_len());
                     // Its ring stays open both ways: while it shuts down it may still wait
                     // for our goodbye and for payloads it lent us, and release ours.
                     inbound.state = PeerState::Finished;
                     return Some(Event::PeerFinished { rank: peer });
                 }
-                Record::Inline(header) => {
-                    inbound.partial = Some(Partial {
-                        header,
-                        payload: pool::vec_with_capacity(header.len as usize),
-                    });
+                Record::Frame { header, .. } => {
+                    let mut payload = pool::vec_with_capacity(header.len as usize);
+                    take_chunk(&mut inbound.consumer, &mut payload, &record);
+                    inbound.partial = Some(Partial { header, payload });
+                }
+                Record::More { .. } => {
+                    let partial = inbound.partial.as_mut()?;
+                    take_chunk(&mut inbound.consumer, &mut partial.payload, &record);
                 }
                 Record::Lent { header, address } => {
-                    self.release(peer, &mut inbound.consumer);
+                    inbound.consumer.advance(record.body_len());
                     // Copied later, by the receive that matches it, into its buffer.
                     return Some(Event::Lent {
                         from: peer,
@@ -482,7 +531,7 @@ impl ShmTransport {
                     });
                 }
                 Record::Abandoned => {
-                    self.release(peer, &mut inbound.consumer);
+                    inbound.consumer.advance(record.body_len());
                     let was_open = inbound.state == PeerState::Open;
                     inbound.state = PeerState::Gone;
                     self.senders.close(peer);
@@ -493,42 +542,28 @@ impl ShmTransport {
                     return Some(Event::PeerLost { rank: peer });
                 }
                 Record::Released { address, len } => {
-                    self.release(peer, &mut inbound.consumer);
+                    inbound.consumer.advance(record.body_len());
                     if let Err(reason) = self.senders.take_back(peer, address, len) {
                         return Some(self.drop_peer(peer, inbound, reason));
                     }
                     // Nothing for the engine: look for the next record.
                 }
             }
+            let complete = inbound
+                .partial
+                .as_ref()
+                .is_some_and(|p| p.payload.len() == p.header.len as usize);
+            if complete {
+                let Partial { header, payload } = inbound.partial.take()?;
+                return Some(Event::Frame {
+                    from: peer,
+                    frame: Frame {
+                        header,
+                        payload: pool::into_bytes(payload),
+                    },
+                });
+            }
         }
-    }
-
-    /// Continues reading an inline payload; the frame once it is complete.
-    fn read_payload(&self, peer: usize, inbound: &mut Inbound) -> Option<Event> {
-        let partial = inbound.partial.as_mut()?;
-        let wanted = partial.header.len as usize - partial.payload.len();
-        let spare = &mut partial.payload.spare_capacity_mut()[..wanted];
-        let n = inbound.consumer.read_uninit(spare);
-        // SAFETY: `read_uninit` initialized the first `n` bytes of the spare capacity.
-        unsafe { partial.payload.set_len(partial.payload.len() + n) };
-        self.release(peer, &mut inbound.consumer);
-        if partial.payload.len() < partial.header.len as usize {
-            return None;
-        }
-        let Partial { header, payload } = inbound.partial.take()?;
-        Some(Event::Frame {
-            from: peer,
-            frame: Frame {
-                header,
-                payload: pool::into_bytes(payload),
-            },
-        })
-    }
-
-    /// Hands ring space back to `peer`, which may be waiting for it.
-    fn release(&self, peer: usize, consumer: &mut Consumer) {
-        consumer.release();
-        self.segment.doorbell(peer).ring();
     }
 
     /// `peer` broke the protocol: stop talking to it.
@@ -546,7 +581,7 @@ impl ShmTransport {
         // Most looks find nothing: find that out without taking the lock.
         if !self.watch.news.load(Ordering::Relaxed)
             && !self.ready.load(Ordering::Relaxed)
-            && !self.glances.iter().any(Glance::unreleased)
+            && !self.glances.iter().any(Glance::waiting)
         {
             return None;
         }
@@ -632,8 +667,13 @@ impl Transport for ShmTransport {
     async fn shutdown(&self) -> Result<()> {
         self.shut_down.store(true, Ordering::Relaxed);
         for peer in (0..self.size).filter(|&p| p != self.rank) {
-            self.senders
-                .record(peer, Record::Inline(Header::goodbye()))?;
+            self.senders.record(
+                peer,
+                Record::Frame {
+                    header: Header::goodbye(),
+                    chunk: 0,
+                },
+            )?;
         }
         let bell = self.segment.doorbell(self.rank);
         // Payloads lent to peers must stay until they are copied: wait for their release.

@@ -9,42 +9,47 @@ use loom::thread;
 use crate::doorbell::Doorbell;
 use crate::ring::heap::ring;
 
-/// Bytes written in pieces through a ring smaller than the message come out whole and in
-/// order: the indices order every data write before its read and every read before the
-/// write that reuses the space.
+/// Records pushed through a ring that holds fewer than all of them come out whole and in
+/// order: each record's word orders its body (and the clearing of the next record's word)
+/// before the consumer reads them, and the consumer's released head orders every read
+/// before the write that reuses the space.
 #[test]
-fn ring_delivers_bytes_in_order_through_a_small_ring() {
+fn ring_delivers_records_whole_and_in_order_through_a_small_ring() {
     let mut model = loom::model::Builder::new();
     // Bounded preemptions keep the search finite; bugs in two-party protocols show up
     // within a few (loom's documentation recommends 2-3).
     model.preemption_bound = Some(2);
     model.check(|| {
-        let (mut producer, mut consumer) = ring(2);
-        let message: Vec<u8> = (1..=3).collect();
-        let sent = message.clone();
+        // Four lines: records of one and two lines, so the ring wraps and lines are reused.
+        let (mut producer, mut consumer) = ring(4);
+        let records: Vec<Vec<u8>> = vec![vec![1; 3], vec![2; 60], vec![3; 2]];
+        let sent = records.clone();
         let writer = thread::spawn(move || {
-            let mut at = 0;
-            while at < sent.len() {
-                let n = producer.stage(&sent[at..]);
-                producer.publish();
-                at += n;
-                if n == 0 {
+            for (i, body) in sent.iter().enumerate() {
+                let word = (i as u64 + 1) | (body.len() as u64) << 32;
+                while !producer.push(word, body.len(), &[(0, body)]) {
                     thread::yield_now();
                 }
             }
         });
-        let mut got = Vec::new();
-        while got.len() < message.len() {
-            let mut out = [0u8; 2];
-            let n = consumer.read(&mut out);
-            got.extend_from_slice(&out[..n]);
-            consumer.release();
-            if n == 0 {
-                thread::yield_now();
-            }
+        for (i, expected) in records.iter().enumerate() {
+            let word = loop {
+                match consumer.next_word() {
+                    Some(word) => break word,
+                    None => thread::yield_now(),
+                }
+            };
+            assert_eq!(word, (i as u64 + 1) | (expected.len() as u64) << 32);
+            let mut body = vec![0; expected.len()];
+            consumer.read_body(0, &mut body);
+            consumer.advance(body.len());
+            consumer.release(false);
+            assert_eq!(&body, expected);
         }
         writer.join().unwrap();
-        assert_eq!(got, message);
+        // The head is back on the first line, whose word is from the first lap: it must
+        // have been cleared.
+        assert_eq!(consumer.next_word(), None);
     });
 }
 
@@ -53,21 +58,20 @@ fn ring_delivers_bytes_in_order_through_a_small_ring() {
 #[test]
 fn doorbell_never_loses_a_wakeup() {
     loom::model(|| {
-        let (mut producer, mut consumer) = ring(4);
+        let (mut producer, consumer) = ring(4);
         let bell = Arc::new(Doorbell::default());
         let ringer = bell.clone();
         let writer = thread::spawn(move || {
-            assert_eq!(producer.stage(&[7]), 1);
-            producer.publish();
+            assert!(producer.push(7 | 1 << 32, 1, &[(0, &[7])]));
             ringer.ring();
         });
         let mut out = [0u8; 1];
         loop {
-            if consumer.read(&mut out) == 1 {
+            if consumer.next_word().is_some() {
                 break;
             }
             let seen = bell.announce_sleep();
-            if consumer.read(&mut out) == 1 {
+            if consumer.next_word().is_some() {
                 break;
             }
             // The model's wait spins until the ring count moves: it never returns if the
@@ -76,6 +80,7 @@ fn doorbell_never_loses_a_wakeup() {
             bell.awake();
         }
         bell.awake();
+        consumer.read_body(0, &mut out);
         writer.join().unwrap();
         assert_eq!(out, [7]);
     });

@@ -13,18 +13,82 @@ use bytes::Bytes;
 use rmpi_core::{Error, Header, Result};
 
 use crate::lock;
-use crate::record::{Record, HEAD_LEN};
+use crate::record::Record;
 use crate::ring::Producer;
 use crate::segment::Segment;
 use crate::sync::Ordering;
 
-/// A record on its way into a ring, possibly in several pieces.
-struct Outgoing {
-    head: [u8; HEAD_LEN],
-    /// Inline payload bytes that follow the head.
-    payload: Bytes,
-    /// Bytes of head and payload already in the ring.
-    written: usize,
+/// Payload bytes per record at most: a large frame goes in several records, so the
+/// receiver copies one out while the sender copies the next in.
+const CHUNK: usize = 16 << 10;
+
+/// A frame's payload is not split into records smaller than this (or than what is left of
+/// it): a sender that finds less room waits for the receiver to release more.
+const MIN_CHUNK: usize = 1 << 10;
+
+/// A record on its way into a ring.
+enum Outgoing {
+    /// A frame whose payload goes through the ring: `sent` payload bytes have, once its
+    /// first record has (`None` before).
+    Frame {
+        header: Header,
+        payload: Bytes,
+        sent: Option<usize>,
+    },
+    /// A record without payload bytes.
+    Bare(Record),
+}
+
+impl Outgoing {
+    /// Writes as much of this as the ring takes now; true once all of it is written.
+    fn write(&mut self, producer: &mut Producer) -> bool {
+        match self {
+            Outgoing::Bare(record) => {
+                let (word, fixed) = record.encode();
+                let body = record.body_len();
+                producer.push(word, body, &[(0, &fixed[..body])])
+            }
+            Outgoing::Frame {
+                header,
+                payload,
+                sent,
+            } => loop {
+                let at = sent.unwrap_or(0);
+                let left = payload.len() - at;
+                if sent.is_some() && left == 0 {
+                    return true;
+                }
+                let first = sent.is_none();
+                let wanted = left.min(CHUNK);
+                let record = |chunk| match first {
+                    true => Record::Frame {
+                        header: *header,
+                        chunk,
+                    },
+                    false => Record::More { chunk },
+                };
+                let room = producer.room(record(wanted).body_len());
+                // The most that fits: the room less the fixed part and any padding.
+                let chunk = match room.checked_sub(record(wanted).payload_at()) {
+                    Some(fits) if wanted > 0 => wanted.min(fits),
+                    _ if record(0).body_len() <= room => 0,
+                    _ => return false,
+                };
+                if chunk < wanted.min(MIN_CHUNK) {
+                    return false;
+                }
+                let record = record(chunk);
+                let (word, fixed) = record.encode();
+                let parts = [
+                    (0, &fixed[..record.fixed_len()]),
+                    (record.payload_at(), &payload[at..at + chunk]),
+                ];
+                let pushed = producer.push(word, record.body_len(), &parts);
+                debug_assert!(pushed, "the room was there");
+                *sent = Some(at + chunk);
+            },
+        }
+    }
 }
 
 /// This rank's end of the ring to one peer.
@@ -44,27 +108,13 @@ impl Outbound {
     fn flush(&mut self) -> bool {
         let mut wrote = false;
         while let Some(front) = self.queue.front_mut() {
-            let total = HEAD_LEN + front.payload.len();
-            while front.written < total {
-                let n = if front.written < HEAD_LEN {
-                    self.producer.stage(&front.head[front.written..])
-                } else {
-                    self.producer
-                        .stage(&front.payload[front.written - HEAD_LEN..])
-                };
-                if n == 0 {
-                    break;
-                }
-                front.written += n;
-                wrote = true;
-            }
-            if front.written < total {
+            let before = self.producer.written();
+            let done = front.write(&mut self.producer);
+            wrote |= self.producer.written() != before;
+            if !done {
                 break;
             }
             self.queue.pop_front();
-        }
-        if wrote {
-            self.producer.publish();
         }
         wrote
     }
@@ -116,25 +166,25 @@ impl Senders {
             if out.lends && payload.len() >= self.lend_from {
                 let address = payload.as_ptr() as u64;
                 out.lent.push_back(payload);
-                (Record::Lent { header, address }, Bytes::new())
+                Outgoing::Bare(Record::Lent { header, address })
             } else {
-                (Record::Inline(header), payload)
+                Outgoing::Frame {
+                    header,
+                    payload,
+                    sent: None,
+                }
             }
         })
     }
 
-    /// Queues a record without payload for `dest`.
+    /// Queues a record without payload bytes for `dest`.
     pub(crate) fn record(&self, dest: usize, record: Record) -> Result<()> {
-        self.enqueue(dest, |_| (record, Bytes::new()))
+        self.enqueue(dest, |_| Outgoing::Bare(record))
     }
 
     /// Queues the record `make` returns for `dest` (made under the ring's lock, so lent
     /// payloads are queued in the order their records are written), and writes what fits.
-    fn enqueue(
-        &self,
-        dest: usize,
-        make: impl FnOnce(&mut Outbound) -> (Record, Bytes),
-    ) -> Result<()> {
+    fn enqueue(&self, dest: usize, make: impl FnOnce(&mut Outbound) -> Outgoing) -> Result<()> {
         let out = self
             .outbound
             .get(dest)
@@ -148,12 +198,8 @@ impl Senders {
             return Ok(()); // the peer is gone; the engine reports that to whoever waits on it
         }
         let had_backlog = !out.queue.is_empty();
-        let (record, payload) = make(&mut out);
-        out.queue.push_back(Outgoing {
-            head: record.encode(),
-            payload,
-            written: 0,
-        });
+        let outgoing = make(&mut out);
+        out.queue.push_back(outgoing);
         if out.flush() {
             self.segment.doorbell(dest).ring();
         }

@@ -1,36 +1,55 @@
-//! What the rings carry: records, each a fixed-size head, sometimes followed by a payload.
+//! What the rings carry: records, each a word, a fixed part, and sometimes payload bytes.
 //!
 //! A frame's payload travels one of two ways. Small payloads are copied into the ring after
-//! the head ([`Record::Inline`]). Large ones stay in the sender's memory and the head says
+//! the frame's header ([`Record::Frame`]), in several records if the payload is larger than
+//! one chunk ([`Record::More`]). Large ones stay in the sender's memory and the record says
 //! where ([`Record::Lent`]); the receiver copies them straight out of the sender's address
 //! space (see [`single_copy`](crate::single_copy)) and answers with [`Record::Released`] on
 //! its own ring, after which the sender may free them.
 //!
-//! | bytes  | field                                                           |
-//! |--------|-----------------------------------------------------------------|
-//! | 0..8   | kind (u64): 1 inline, 2 lent, 3 released, 4 abandoned           |
-//! | 8..48  | inline and lent: the frame's [`Header`]; otherwise zero         |
-//! | 48..56 | lent and released: the payload's address in the sender; else 0  |
-//! | 56..64 | released: the payload's length; else zero                       |
+//! The word (see [`ring`](crate::ring)) is a little-endian `u64`:
 //!
-//! A head is one cache line, so an 8-byte message fills two.
+//! | bits   | field                                                     |
+//! |--------|-----------------------------------------------------------|
+//! | 0..8   | kind: 1 frame, 2 more, 3 lent, 4 released, 5 abandoned    |
+//! | 8..32  | reserved, zero                                            |
+//! | 32..64 | payload bytes after the fixed part (frame and more only)  |
+//!
+//! The fixed part follows the word: a frame's [`Header`] (40 bytes); for lent, the header and
+//! the payload's address (48); for released, the address and length (16); nothing for more
+//! and abandoned. Payload bytes follow the fixed part if they fit in the first line with it
+//! (so a message of up to 16 bytes is one line), and start on the second line otherwise.
 
 use rmpi_core::frame::{HeaderError, HEADER_LEN};
 use rmpi_core::Header;
 
-/// Size of an encoded record head.
-pub(crate) const HEAD_LEN: usize = 64;
+use crate::ring::{LINE, WORD};
 
-const INLINE: u64 = 1;
-const LENT: u64 = 2;
-const RELEASED: u64 = 3;
-const ABANDONED: u64 = 4;
+/// The longest fixed part, which a reader may always copy out of a record's first line.
+pub(crate) const FIXED_MAX: usize = HEADER_LEN + 8;
 
-/// One record's head.
+const FRAME: u64 = 1;
+const MORE: u64 = 2;
+const LENT: u64 = 3;
+const RELEASED: u64 = 4;
+const ABANDONED: u64 = 5;
+
+/// One record, without its payload bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Record {
-    /// A frame whose `header.len` payload bytes follow in the ring.
-    Inline(Header),
+    /// A frame, followed by the first `chunk` of its `header.len` payload bytes; the rest
+    /// follow in [`Record::More`] records, before any other record.
+    Frame {
+        /// The frame's header.
+        header: Header,
+        /// Payload bytes in this record.
+        chunk: usize,
+    },
+    /// The next `chunk` payload bytes of the frame being received.
+    More {
+        /// Payload bytes in this record.
+        chunk: usize,
+    },
     /// A frame whose payload stays at `address` in the sender until released.
     Lent {
         /// The frame's header; `len` is the payload's length.
@@ -50,61 +69,135 @@ pub(crate) enum Record {
     Abandoned,
 }
 
-/// Why bytes could not be read as a record head.
+/// Why a record could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub(crate) enum RecordError {
     #[error("unknown record kind {0}")]
     UnknownKind(u64),
-    #[error("reserved record bytes are not zero")]
+    #[error("reserved record bits are not zero")]
     Reserved,
+    #[error("a record claims {chunk} payload bytes, more than {limit}")]
+    TooLong { chunk: usize, limit: usize },
     #[error(transparent)]
     Header(#[from] HeaderError),
 }
 
+fn u64_at(bytes: &[u8], at: usize) -> u64 {
+    let mut word = [0u8; 8];
+    word.copy_from_slice(&bytes[at..at + 8]);
+    u64::from_le_bytes(word)
+}
+
 impl Record {
-    /// The head in its fixed little-endian layout.
-    pub(crate) fn encode(&self) -> [u8; HEAD_LEN] {
-        let mut out = [0u8; HEAD_LEN];
-        let (kind, header, address, len) = match *self {
-            Record::Inline(header) => (INLINE, Some(header), 0, 0),
-            Record::Lent { header, address } => (LENT, Some(header), address, 0),
-            Record::Released { address, len } => (RELEASED, None, address, len),
-            Record::Abandoned => (ABANDONED, None, 0, 0),
+    /// The record's word and fixed part (the first [`Record::fixed_len`] bytes of the
+    /// array).
+    pub(crate) fn encode(&self) -> (u64, [u8; FIXED_MAX]) {
+        let mut fixed = [0u8; FIXED_MAX];
+        let (kind, chunk) = match *self {
+            Record::Frame { header, chunk } => {
+                fixed[..HEADER_LEN].copy_from_slice(&header.encode());
+                (FRAME, chunk)
+            }
+            Record::More { chunk } => (MORE, chunk),
+            Record::Lent { header, address } => {
+                fixed[..HEADER_LEN].copy_from_slice(&header.encode());
+                fixed[HEADER_LEN..].copy_from_slice(&address.to_le_bytes());
+                (LENT, 0)
+            }
+            Record::Released { address, len } => {
+                fixed[..8].copy_from_slice(&address.to_le_bytes());
+                fixed[8..16].copy_from_slice(&len.to_le_bytes());
+                (RELEASED, 0)
+            }
+            Record::Abandoned => (ABANDONED, 0),
         };
-        out[..8].copy_from_slice(&kind.to_le_bytes());
-        if let Some(header) = header {
-            out[8..8 + HEADER_LEN].copy_from_slice(&header.encode());
-        }
-        out[48..56].copy_from_slice(&address.to_le_bytes());
-        out[56..64].copy_from_slice(&len.to_le_bytes());
-        out
+        (kind | (chunk as u64) << 32, fixed)
     }
 
-    /// Reads a head, rejecting unknown kinds, non-zero reserved bytes and any header that
-    /// [`Header::decode`] rejects (so a lying length never reaches an allocation).
-    pub(crate) fn decode(bytes: &[u8; HEAD_LEN], max_len: u64) -> Result<Record, RecordError> {
-        let word = |at: usize| {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(&bytes[at..at + 8]);
-            u64::from_le_bytes(word)
-        };
-        let (kind, address, len) = (word(0), word(48), word(56));
-        let body = &bytes[8..8 + HEADER_LEN];
-        match kind {
-            INLINE if address == 0 && len == 0 => {
-                Ok(Record::Inline(Header::decode(body, max_len)?))
-            }
-            LENT if len == 0 => Ok(Record::Lent {
-                header: Header::decode(body, max_len)?,
-                address,
-            }),
-            RELEASED if body.iter().all(|&b| b == 0) => Ok(Record::Released { address, len }),
-            ABANDONED if address == 0 && len == 0 && body.iter().all(|&b| b == 0) => {
-                Ok(Record::Abandoned)
-            }
-            INLINE | LENT | RELEASED | ABANDONED => Err(RecordError::Reserved),
-            other => Err(RecordError::UnknownKind(other)),
+    /// Bytes of the fixed part.
+    pub(crate) fn fixed_len(&self) -> usize {
+        match self {
+            Record::Frame { .. } => HEADER_LEN,
+            Record::More { .. } | Record::Abandoned => 0,
+            Record::Lent { .. } => FIXED_MAX,
+            Record::Released { .. } => 16,
         }
+    }
+
+    /// Payload bytes in the record.
+    pub(crate) fn chunk(&self) -> usize {
+        match self {
+            Record::Frame { chunk, .. } | Record::More { chunk } => *chunk,
+            _ => 0,
+        }
+    }
+
+    /// Where the payload bytes start in the body: right after the fixed part if they fit in
+    /// the first line with it (a small message is one line), else on the next line, so
+    /// long copies run between line-aligned addresses (a copy whose loads or stores
+    /// straddle lines runs at half speed).
+    pub(crate) fn payload_at(&self) -> usize {
+        let fixed = self.fixed_len();
+        if WORD + fixed + self.chunk() <= LINE {
+            fixed
+        } else {
+            LINE - WORD
+        }
+    }
+
+    /// Bytes of the body: the fixed part, perhaps padding, and the payload bytes.
+    pub(crate) fn body_len(&self) -> usize {
+        match self.chunk() {
+            0 => self.fixed_len(),
+            chunk => self.payload_at() + chunk,
+        }
+    }
+
+    /// Reads a record from its word and the first [`FIXED_MAX`] bytes of its body,
+    /// rejecting unknown kinds, non-zero reserved bits, bodies longer than `max_body` and any
+    /// header that [`Header::decode`] rejects (so a lying length never reaches an
+    /// allocation).
+    pub(crate) fn decode(
+        word: u64,
+        fixed: &[u8; FIXED_MAX],
+        max_len: u64,
+        max_body: usize,
+    ) -> Result<Record, RecordError> {
+        let (kind, chunk) = (word & 0xff, (word >> 32) as usize);
+        if word & 0xffff_ff00 != 0 {
+            return Err(RecordError::Reserved);
+        }
+        let record = match kind {
+            FRAME => {
+                let header = Header::decode(fixed, max_len)?;
+                if chunk as u64 > header.len {
+                    return Err(RecordError::TooLong {
+                        chunk,
+                        limit: header.len as usize,
+                    });
+                }
+                Record::Frame { header, chunk }
+            }
+            MORE => Record::More { chunk },
+            LENT | RELEASED | ABANDONED if chunk != 0 => return Err(RecordError::Reserved),
+            LENT => Record::Lent {
+                header: Header::decode(fixed, max_len)?,
+                address: u64_at(fixed, HEADER_LEN),
+            },
+            RELEASED => Record::Released {
+                address: u64_at(fixed, 0),
+                len: u64_at(fixed, 8),
+            },
+            ABANDONED => Record::Abandoned,
+            other => return Err(RecordError::UnknownKind(other)),
+        };
+        if record.body_len() > max_body {
+            return Err(RecordError::TooLong {
+                chunk,
+                limit: max_body - record.fixed_len(),
+            });
+        }
+        Ok(record)
     }
 }
 
@@ -124,10 +217,23 @@ mod tests {
         }
     }
 
+    fn round_trip(record: Record) -> Result<Record, RecordError> {
+        let (word, fixed) = record.encode();
+        Record::decode(word, &fixed, u64::MAX, 1 << 20)
+    }
+
     #[test]
     fn records_round_trip() {
         for record in [
-            Record::Inline(header(5)),
+            Record::Frame {
+                header: header(5),
+                chunk: 5,
+            },
+            Record::Frame {
+                header: header(1 << 30),
+                chunk: 4096,
+            },
+            Record::More { chunk: 4096 },
             Record::Lent {
                 header: header(1 << 20),
                 address: 0x7f00_dead_b000,
@@ -138,32 +244,49 @@ mod tests {
             },
             Record::Abandoned,
         ] {
-            assert_eq!(Record::decode(&record.encode(), u64::MAX), Ok(record));
+            assert_eq!(round_trip(record), Ok(record));
         }
     }
 
     #[test]
     fn garbage_is_rejected() {
-        let mut bytes = Record::Inline(header(5)).encode();
-        bytes[0] = 9;
+        let frame = Record::Frame {
+            header: header(5),
+            chunk: 5,
+        };
+        let (word, fixed) = frame.encode();
         assert_eq!(
-            Record::decode(&bytes, u64::MAX),
+            Record::decode(word & !0xff | 9, &fixed, u64::MAX, 1 << 20),
             Err(RecordError::UnknownKind(9))
         );
-        let mut bytes = Record::Inline(header(5)).encode();
-        bytes[50] = 1;
-        assert_eq!(Record::decode(&bytes, u64::MAX), Err(RecordError::Reserved));
-        let bytes = Record::Lent {
-            header: header(1 << 30),
-            address: 1,
+        assert_eq!(
+            Record::decode(word | 1 << 12, &fixed, u64::MAX, 1 << 20),
+            Err(RecordError::Reserved)
+        );
+        assert!(matches!(
+            Record::decode(word, &fixed, 4, 1 << 20),
+            Err(RecordError::Header(HeaderError::TooLong { .. }))
+        ));
+        // More payload in the record than the frame has.
+        let (word, fixed) = Record::Frame {
+            header: header(5),
+            chunk: 6,
         }
         .encode();
         assert!(matches!(
-            Record::decode(&bytes, 1 << 20),
-            Err(RecordError::Header(HeaderError::TooLong { .. }))
+            Record::decode(word, &fixed, u64::MAX, 1 << 20),
+            Err(RecordError::TooLong { .. })
         ));
-        let mut bytes = Record::Released { address: 1, len: 1 }.encode();
-        bytes[9] = 1;
-        assert_eq!(Record::decode(&bytes, u64::MAX), Err(RecordError::Reserved));
+        // More than the ring could hold.
+        let (word, fixed) = Record::More { chunk: 1 << 21 }.encode();
+        assert!(matches!(
+            Record::decode(word, &fixed, u64::MAX, 1 << 20),
+            Err(RecordError::TooLong { .. })
+        ));
+        let (word, fixed) = Record::Abandoned.encode();
+        assert_eq!(
+            Record::decode(word | 1 << 32, &fixed, u64::MAX, 1 << 20),
+            Err(RecordError::Reserved)
+        );
     }
 }

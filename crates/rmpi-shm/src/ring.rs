@@ -1,22 +1,38 @@
-//! A single-producer single-consumer byte ring in shared memory.
+//! A single-producer single-consumer ring of records in shared memory.
 //!
-//! The producer owns `tail` and the consumer owns `head`, both byte counts that only grow
-//! (a `u64` never wraps in practice), on cache lines of their own so that the two sides do
-//! not invalidate each other's line with every update. Each side also keeps a private copy
-//! of the other's index and reads the shared one only when its copy says the ring is full
-//! (or empty), so a steady stream costs one shared read per batch, not per message.
+//! A record starts on a cache-line boundary with a *word* (a `u64`, never zero) that says
+//! what it is and how long its body is; the body follows the word, through as many lines as
+//! it needs. The producer writes the body, then the word with `Release`; the consumer polls
+//! the word at its position with `Acquire` and, once it is non-zero, reads the body. A small
+//! message is therefore one line that moves from the producer's core to the consumer's: there
+//! is no separate tail index to read first.
 //!
-//! Ordering: the producer copies bytes in, then publishes `tail` with `Release`; the consumer
-//! reads `tail` with `Acquire` before copying out, then publishes `head` with `Release`; the
-//! producer reads `head` with `Acquire` before overwriting. Bytes are therefore never read
-//! before they are written nor overwritten before they are read.
+//! Nothing clears a word after it is read, so the consumer must never find a stale one from
+//! an earlier lap where the next record will start. The producer sees to that: before it
+//! publishes a record, it zeroes the word of the line right after it (which must be free
+//! too), and the `Release` of the record's word orders that zero before it. A record's
+//! length is known only from its word, so stale bytes that happen to look like a word are
+//! never read as one.
 //!
-//! The ring carries a byte stream: records may wrap around the end and may be written or
-//! read in several pieces, which is how messages larger than the ring stream through it.
+//! Space goes back the usual way: the consumer publishes how far it has read (`head`, a byte
+//! count that only grows, on a line of its own) and the producer keeps a cached copy, which
+//! it refreshes only when the ring looks short of space. The consumer publishes once an
+//! eighth of the ring is read, and whenever it finds no record to read.
 
 use std::sync::Arc;
 
 use crate::sync::{AtomicU64, Ordering};
+
+/// Records start on boundaries of this many bytes (a cache line).
+pub(crate) const LINE: usize = 64;
+
+/// Bytes of a record taken by its word.
+pub(crate) const WORD: usize = 8;
+
+/// The bytes a record whose body has `body` bytes occupies in the ring.
+pub(crate) fn record_size(body: usize) -> usize {
+    (WORD + body).div_ceil(LINE) * LINE
+}
 
 /// A shared index on a cache line of its own.
 #[repr(C, align(64))]
@@ -25,24 +41,27 @@ pub(crate) struct Index {
     pub(crate) value: AtomicU64,
 }
 
-/// The shared part of a ring: producer and consumer positions.
+/// The shared part of a ring besides its records: how far the consumer has read.
 #[repr(C)]
 #[derive(Debug, Default)]
 pub(crate) struct RingHeader {
-    pub(crate) tail: Index,
     pub(crate) head: Index,
 }
 
-/// The ring's data bytes. Implementations give raw access; the ring protocol decides when
+/// The ring's record bytes. Implementations give raw access; the ring protocol decides when
 /// each byte may be touched.
 pub(crate) trait Region: Send + Sync {
-    /// Bytes in the region, a power of two.
+    /// Bytes in the region, a power of two and a multiple of [`LINE`].
     fn capacity(&self) -> usize;
+
+    /// The word at `offset`, a multiple of [`LINE`].
+    fn word(&self, offset: usize) -> &AtomicU64;
 
     /// Copies `bytes` to `offset..offset + bytes.len()`.
     ///
     /// # Safety
-    /// The range is in bounds and no other party reads or writes it meanwhile.
+    /// The range is in bounds, holds no word the consumer may be reading, and no other
+    /// party reads or writes it meanwhile.
     unsafe fn write(&self, offset: usize, bytes: &[u8]);
 
     /// Copies `offset..offset + len` to `out`.
@@ -53,7 +72,7 @@ pub(crate) trait Region: Send + Sync {
     unsafe fn read(&self, offset: usize, out: *mut u8, len: usize);
 }
 
-/// Where a ring lives: its header and its data region.
+/// Where a ring lives: its header and its record region.
 #[derive(Clone)]
 pub(crate) struct RingMemory {
     header: Arc<dyn HeaderRef>,
@@ -67,12 +86,24 @@ pub(crate) trait HeaderRef: Send + Sync {
 
 impl RingMemory {
     pub(crate) fn new(header: Arc<dyn HeaderRef>, region: Arc<dyn Region>) -> RingMemory {
-        debug_assert!(region.capacity().is_power_of_two());
+        let capacity = region.capacity();
+        debug_assert!(capacity.is_power_of_two() && capacity >= 4 * LINE);
         RingMemory { header, region }
     }
 
     fn header(&self) -> &RingHeader {
         self.header.get()
+    }
+
+    fn word(&self, position: u64) -> &AtomicU64 {
+        let mask = self.region.capacity() as u64 - 1;
+        self.region.word((position & mask) as usize)
+    }
+
+    /// The largest body a single record can have in this ring: one that fills it but for
+    /// the line after it, which the producer clears.
+    pub(crate) fn max_body(&self) -> usize {
+        self.region.capacity() - LINE - WORD
     }
 }
 
@@ -86,15 +117,13 @@ pub(crate) struct Producer {
 
 impl Producer {
     pub(crate) fn new(memory: RingMemory) -> Producer {
-        let header = memory.header();
-        let tail = header.tail.value.load(Ordering::Relaxed);
-        let cached_head = header.head.value.load(Ordering::Acquire);
+        let head = memory.header().head.value.load(Ordering::Acquire);
         let mask = memory.region.capacity() as u64 - 1;
         Producer {
             memory,
             mask,
-            tail,
-            cached_head,
+            tail: head,
+            cached_head: head,
         }
     }
 
@@ -102,39 +131,62 @@ impl Producer {
         self.mask + 1
     }
 
-    /// Bytes that can be written now.
-    pub(crate) fn free(&mut self) -> usize {
-        let mut free = self.capacity() - (self.tail - self.cached_head);
-        if free == 0 || free < self.capacity() / 4 {
-            self.cached_head = self.memory.header().head.value.load(Ordering::Acquire);
-            free = self.capacity() - (self.tail - self.cached_head);
-        }
-        free as usize
+    /// Bytes written so far (a position that only grows).
+    pub(crate) fn written(&self) -> u64 {
+        self.tail
     }
 
-    /// Copies as much of `bytes` as fits without publishing it; returns how much.
-    pub(crate) fn stage(&mut self, bytes: &[u8]) -> usize {
-        let n = bytes.len().min(self.free());
-        let start = (self.tail & self.mask) as usize;
-        let first = n.min(self.capacity() as usize - start);
-        // SAFETY: `start..start + first` and `0..n - first` lie in the region and between
-        // the consumer's published head and our tail plus free space, which the consumer
-        // does not read until we publish a tail past them.
+    /// Bytes not holding unread records, refreshing the consumer's position only when the
+    /// cached one leaves less than `wanted` (the consumer writes that line as it reads).
+    fn free(&mut self, wanted: u64) -> u64 {
+        let free = self.capacity() - (self.tail - self.cached_head);
+        if free >= wanted {
+            return free;
+        }
+        self.cached_head = self.memory.header().head.value.load(Ordering::Acquire);
+        self.capacity() - (self.tail - self.cached_head)
+    }
+
+    /// The largest body a record written now can have (zero if none fits), looking at the
+    /// consumer's position only if the cached one leaves less than `wanted`.
+    pub(crate) fn room(&mut self, wanted: usize) -> usize {
+        let needed = (record_size(wanted) + LINE) as u64;
+        (self.free(needed) as usize).saturating_sub(LINE + WORD)
+    }
+
+    /// Writes a record with word `word` (non-zero) and a body of `body` bytes, made of
+    /// `parts` (each at its offset in the body; bytes no part covers are left as they are),
+    /// if it fits; the consumer may read it as soon as this returns true.
+    pub(crate) fn push(&mut self, word: u64, body: usize, parts: &[(usize, &[u8])]) -> bool {
+        debug_assert!(word != 0);
+        debug_assert!(parts.iter().all(|(at, part)| at + part.len() <= body));
+        let size = record_size(body) as u64;
+        // The line after the record is cleared too, so it must be free as well.
+        if self.free(size + LINE as u64) < size + LINE as u64 {
+            return false;
+        }
+        for &(at, part) in parts {
+            self.copy_in(self.tail + (WORD + at) as u64, part);
+        }
+        let next = self.tail + size;
+        self.memory.word(next).store(0, Ordering::Relaxed);
+        self.memory.word(self.tail).store(word, Ordering::Release);
+        self.tail = next;
+        true
+    }
+
+    /// Copies `bytes` to the ring at byte position `at`, wrapping around its end.
+    fn copy_in(&self, at: u64, bytes: &[u8]) {
+        let start = (at & self.mask) as usize;
+        let first = bytes.len().min(self.capacity() as usize - start);
+        // SAFETY: the bytes lie in the record being written, between our tail and the
+        // consumer's published head plus the ring's size, which the consumer does not read
+        // until the record's word is published; they hold no word but the record's own,
+        // which `push` writes separately.
         unsafe {
             self.memory.region.write(start, &bytes[..first]);
-            self.memory.region.write(0, &bytes[first..n]);
+            self.memory.region.write(0, &bytes[first..]);
         }
-        self.tail += n as u64;
-        n
-    }
-
-    /// Makes everything staged visible to the consumer.
-    pub(crate) fn publish(&mut self) {
-        self.memory
-            .header()
-            .tail
-            .value
-            .store(self.tail, Ordering::Release);
     }
 }
 
@@ -143,116 +195,115 @@ pub(crate) struct Consumer {
     memory: RingMemory,
     mask: u64,
     head: u64,
-    cached_tail: u64,
+    /// The head as last published to the producer.
+    released: u64,
+    /// The head, for [`Glance`]s, which look without holding the consumer.
+    position: Arc<AtomicU64>,
 }
 
 impl Consumer {
     pub(crate) fn new(memory: RingMemory) -> Consumer {
-        let header = memory.header();
-        let head = header.head.value.load(Ordering::Relaxed);
-        let cached_tail = header.tail.value.load(Ordering::Acquire);
+        let head = memory.header().head.value.load(Ordering::Relaxed);
         let mask = memory.region.capacity() as u64 - 1;
         Consumer {
             memory,
             mask,
             head,
-            cached_tail,
+            released: head,
+            position: Arc::new(AtomicU64::new(head)),
         }
     }
 
-    /// Bytes that can be read now.
-    pub(crate) fn available(&mut self) -> usize {
-        if self.cached_tail == self.head {
-            self.cached_tail = self.memory.header().tail.value.load(Ordering::Acquire);
+    /// The word of the record at the head, once its producer has published it.
+    pub(crate) fn next_word(&self) -> Option<u64> {
+        match self.memory.word(self.head).load(Ordering::Acquire) {
+            0 => None,
+            word => Some(word),
         }
-        (self.cached_tail - self.head) as usize
     }
 
-    /// Bytes readable now, looking at the producer's index even if the cached one says some.
-    pub(crate) fn available_fresh(&mut self) -> usize {
-        self.cached_tail = self.memory.header().tail.value.load(Ordering::Acquire);
-        (self.cached_tail - self.head) as usize
+    /// The largest body a record can have in this ring; anything claiming more is garbage.
+    pub(crate) fn max_body(&self) -> usize {
+        self.memory.max_body()
     }
 
-    /// Copies exactly `out.len()` bytes out if that many are available; they stay in the
-    /// ring (see [`Consumer::consume`]).
-    pub(crate) fn peek(&mut self, out: &mut [u8]) -> bool {
-        if self.available() < out.len() && self.available_fresh() < out.len() {
-            return false;
-        }
+    /// Copies body bytes `skip..skip + out.len()` of the record at the head into `out`.
+    /// The record's word must have been seen, and its body must be at least that long.
+    pub(crate) fn read_body(&self, skip: usize, out: &mut [u8]) {
         // SAFETY: `out` is valid for its length.
-        unsafe { self.copy_to(out.as_mut_ptr(), out.len()) };
-        true
+        unsafe { self.copy_out(skip, out.as_mut_ptr(), out.len()) }
     }
 
-    /// Copies up to `out.len()` bytes out and consumes them; returns how many.
-    #[cfg(any(test, rmpi_loom))]
-    pub(crate) fn read(&mut self, out: &mut [u8]) -> usize {
-        let n = out.len().min(self.available());
-        // SAFETY: `out` is valid for `n <= out.len()` bytes.
-        unsafe { self.copy_to(out.as_mut_ptr(), n) };
-        self.head += n as u64;
-        n
+    /// Like [`Consumer::read_body`] into memory not yet initialized (a vector's spare
+    /// capacity); all of `out` is initialized when it returns.
+    pub(crate) fn read_body_uninit(&self, skip: usize, out: &mut [std::mem::MaybeUninit<u8>]) {
+        // SAFETY: `out` is valid for its length in bytes of writes.
+        unsafe { self.copy_out(skip, out.as_mut_ptr().cast(), out.len()) }
     }
 
-    /// Like [`Consumer::read`] into memory not yet initialized (a vector's spare capacity):
-    /// the first `n` bytes of `out` are initialized when it returns `n`.
-    pub(crate) fn read_uninit(&mut self, out: &mut [std::mem::MaybeUninit<u8>]) -> usize {
-        let n = out.len().min(self.available());
-        // SAFETY: `out` is valid for `n <= out.len()` bytes of writes.
-        unsafe { self.copy_to(out.as_mut_ptr().cast(), n) };
-        self.head += n as u64;
-        n
-    }
-
-    /// Consumes `n` bytes already looked at with [`Consumer::peek`].
-    pub(crate) fn consume(&mut self, n: usize) {
-        debug_assert!(n as u64 <= self.cached_tail - self.head);
-        self.head += n as u64;
-    }
-
-    /// Copies the `n` bytes at the head to `out`.
-    ///
     /// # Safety
-    /// `out` is valid for `n` bytes of writes, and `n` bytes are available.
-    unsafe fn copy_to(&self, out: *mut u8, n: usize) {
-        let start = (self.head & self.mask) as usize;
-        let first = n.min(self.mask as usize + 1 - start);
-        // SAFETY: the bytes lie between our head and the producer's published tail, which
-        // the producer does not overwrite until we publish a head past them; `out` is valid
-        // for `first + (n - first)` bytes.
+    /// `out` is valid for `len` bytes of writes.
+    unsafe fn copy_out(&self, skip: usize, out: *mut u8, len: usize) {
+        debug_assert!(WORD + skip + len <= self.memory.region.capacity() - LINE);
+        let start = ((self.head + (WORD + skip) as u64) & self.mask) as usize;
+        let first = len.min(self.mask as usize + 1 - start);
+        // SAFETY: the bytes lie in the record at the head (its published word ordered their
+        // writes before this read), which the producer does not touch again until we
+        // publish a head past it; `out` is valid for `first + (len - first)` bytes.
         unsafe {
             self.memory.region.read(start, out, first);
-            self.memory.region.read(0, out.add(first), n - first);
+            self.memory.region.read(0, out.add(first), len - first);
         }
     }
 
-    /// Hands everything consumed back to the producer.
-    pub(crate) fn release(&mut self) {
+    /// Moves past the record at the head, whose body has `body` bytes.
+    pub(crate) fn advance(&mut self, body: usize) {
+        self.head += record_size(body) as u64;
+        self.position.store(self.head, Ordering::Relaxed);
+    }
+
+    /// Hands the space of every record moved past back to the producer; true if there was
+    /// any (the producer may be waiting for it). With `lazily`, only once an eighth of the
+    /// ring is waiting to go back: the producer reads the line this writes, and a line that
+    /// moves between cores with every message costs both sides. A consumer that releases
+    /// lazily must release eagerly before it stops reading (when it finds no record), so
+    /// the producer never waits for more than that eighth.
+    pub(crate) fn release(&mut self, lazily: bool) -> bool {
+        let held = self.head - self.released;
+        if held == 0 || lazily && held < (self.mask + 1) / 8 {
+            return false;
+        }
         self.memory
             .header()
             .head
             .value
             .store(self.head, Ordering::Release);
+        self.released = self.head;
+        true
+    }
+
+    /// A look at this ring for others.
+    pub(crate) fn glance(&self) -> Glance {
+        Glance {
+            memory: self.memory.clone(),
+            position: self.position.clone(),
+        }
     }
 }
 
-/// A look at a ring from outside its consumer, without its lock: whether it holds bytes the
-/// consumer has not released yet. A hint for deciding whether to look closer: it may say
-/// yes while the consumer is between reading and releasing, never no while bytes wait.
+/// A look at a ring from outside its consumer, without holding it: whether a record waits
+/// at the consumer's position. A hint for deciding whether to look closer: it may say yes
+/// for a record being read, never no for one published before the look.
 #[derive(Clone)]
 pub(crate) struct Glance {
     memory: RingMemory,
+    position: Arc<AtomicU64>,
 }
 
 impl Glance {
-    pub(crate) fn new(memory: RingMemory) -> Glance {
-        Glance { memory }
-    }
-
-    pub(crate) fn unreleased(&self) -> bool {
-        let header = self.memory.header();
-        header.tail.value.load(Ordering::Acquire) != header.head.value.load(Ordering::Relaxed)
+    pub(crate) fn waiting(&self) -> bool {
+        let at = self.position.load(Ordering::Relaxed);
+        self.memory.word(at).load(Ordering::Relaxed) != 0
     }
 }
 
@@ -269,63 +320,104 @@ pub(crate) mod heap {
         }
     }
 
+    /// Outside loom, a region laid out as in the segment: each line's word is its first
+    /// eight bytes, so stale bytes of earlier laps lie where words are read.
     #[cfg(not(rmpi_loom))]
-    struct Cells(Box<[std::cell::UnsafeCell<u8>]>);
+    struct Cells {
+        words: Box<[AtomicU64]>,
+    }
 
+    /// Under loom, bytes and apart from them one word per line: loom models the protocol,
+    /// not the aliasing.
     #[cfg(rmpi_loom)]
-    struct Cells(Box<[loom::cell::UnsafeCell<u8>]>);
+    struct Cells {
+        bytes: Box<[loom::cell::UnsafeCell<u8>]>,
+        words: Box<[AtomicU64]>,
+    }
 
     // SAFETY: the ring protocol gives each byte one writer at a time and orders writes
-    // before reads through the indices (which loom checks, under loom).
+    // before reads through the words (which loom checks, under loom).
     unsafe impl Sync for Cells {}
     // SAFETY: as above; the cells hold plain bytes.
     unsafe impl Send for Cells {}
 
+    #[cfg(not(rmpi_loom))]
+    impl Cells {
+        fn new(lines: usize) -> Cells {
+            let words = (0..lines * LINE / 8).map(|_| AtomicU64::new(0)).collect();
+            Cells { words }
+        }
+
+        fn base(&self) -> *mut u8 {
+            self.words.as_ptr() as *mut u8
+        }
+    }
+
+    #[cfg(not(rmpi_loom))]
     impl Region for Cells {
         fn capacity(&self) -> usize {
-            self.0.len()
+            self.words.len() * 8
+        }
+
+        fn word(&self, offset: usize) -> &AtomicU64 {
+            &self.words[offset / 8]
+        }
+
+        unsafe fn write(&self, offset: usize, bytes: &[u8]) {
+            // SAFETY: in bounds and exclusively ours, as the caller guarantees; atomics
+            // have the layout of plain integers.
+            unsafe {
+                std::ptr::copy_nonoverlapping(bytes.as_ptr(), self.base().add(offset), bytes.len())
+            }
+        }
+
+        unsafe fn read(&self, offset: usize, out: *mut u8, len: usize) {
+            // SAFETY: in bounds and not written meanwhile, as the caller guarantees.
+            unsafe { std::ptr::copy_nonoverlapping(self.base().add(offset), out, len) }
+        }
+    }
+
+    #[cfg(rmpi_loom)]
+    impl Cells {
+        fn new(lines: usize) -> Cells {
+            let bytes = (0..lines * LINE)
+                .map(|_| loom::cell::UnsafeCell::new(0))
+                .collect();
+            let words = (0..lines).map(|_| AtomicU64::new(0)).collect();
+            Cells { bytes, words }
+        }
+    }
+
+    #[cfg(rmpi_loom)]
+    impl Region for Cells {
+        fn capacity(&self) -> usize {
+            self.bytes.len()
+        }
+
+        fn word(&self, offset: usize) -> &AtomicU64 {
+            &self.words[offset / LINE]
         }
 
         unsafe fn write(&self, offset: usize, bytes: &[u8]) {
             for (i, &byte) in bytes.iter().enumerate() {
-                #[cfg(not(rmpi_loom))]
-                // SAFETY: the caller guarantees exclusive access to this byte.
-                unsafe {
-                    *self.0[offset + i].get() = byte;
-                }
-                #[cfg(rmpi_loom)]
                 // SAFETY: the caller guarantees exclusive access; loom checks it.
-                self.0[offset + i].with_mut(|cell| unsafe { *cell = byte });
+                self.bytes[offset + i].with_mut(|cell| unsafe { *cell = byte });
             }
         }
 
         unsafe fn read(&self, offset: usize, out: *mut u8, len: usize) {
             for i in 0..len {
-                #[cfg(not(rmpi_loom))]
                 // SAFETY: the caller guarantees nobody writes this byte meanwhile and that
-                // `out` has room for `len` bytes.
-                unsafe {
-                    out.add(i).write(*self.0[offset + i].get());
-                }
-                #[cfg(rmpi_loom)]
-                // SAFETY: as above; loom checks the cell access.
-                self.0[offset + i].with(|cell| unsafe { out.add(i).write(*cell) });
+                // `out` has room for `len` bytes; loom checks the cell access.
+                self.bytes[offset + i].with(|cell| unsafe { out.add(i).write(*cell) });
             }
         }
     }
 
-    /// A producer and consumer sharing a fresh heap ring of `capacity` bytes.
-    pub(crate) fn ring(capacity: usize) -> (Producer, Consumer) {
+    /// A producer and consumer sharing a fresh heap ring of `lines` cache lines.
+    pub(crate) fn ring(lines: usize) -> (Producer, Consumer) {
         let header: Arc<dyn HeaderRef> = Arc::new(Owned(RingHeader::default()));
-        #[cfg(not(rmpi_loom))]
-        let cells = (0..capacity)
-            .map(|_| std::cell::UnsafeCell::new(0))
-            .collect();
-        #[cfg(rmpi_loom)]
-        let cells = (0..capacity)
-            .map(|_| loom::cell::UnsafeCell::new(0))
-            .collect();
-        let region: Arc<dyn Region> = Arc::new(Cells(cells));
+        let region: Arc<dyn Region> = Arc::new(Cells::new(lines));
         let memory = RingMemory::new(header, region);
         (Producer::new(memory.clone()), Consumer::new(memory))
     }
@@ -334,54 +426,93 @@ pub(crate) mod heap {
 #[cfg(all(test, not(rmpi_loom)))]
 mod tests {
     use super::heap::ring;
+    use super::*;
+
+    /// Reads the record at the head, if any: its word and body (whose length the test's
+    /// words carry in their upper half).
+    fn take(consumer: &mut Consumer) -> Option<(u64, Vec<u8>)> {
+        let word = consumer.next_word()?;
+        let mut body = vec![0; (word >> 32) as usize];
+        consumer.read_body(0, &mut body);
+        consumer.advance(body.len());
+        Some((word, body))
+    }
+
+    fn word(tag: u64, len: usize) -> u64 {
+        tag | (len as u64) << 32
+    }
 
     #[test]
-    fn bytes_come_out_in_order_across_the_wrap() {
-        let (mut producer, mut consumer) = ring(16);
-        let mut expected = Vec::new();
-        let mut got = Vec::new();
+    fn records_come_out_whole_and_in_order_across_the_wrap() {
+        let (mut producer, mut consumer) = ring(8);
+        let mut expected = std::collections::VecDeque::new();
         let mut next = 0u8;
-        for round in 0..200 {
-            let chunk: Vec<u8> = (0..(round % 13 + 1))
+        for round in 1..400u64 {
+            let body: Vec<u8> = (0..(round as usize * 7) % 150)
                 .map(|_| {
                     next = next.wrapping_add(1);
                     next
                 })
                 .collect();
-            let mut sent = 0;
-            while sent < chunk.len() {
-                sent += producer.stage(&chunk[sent..]);
-                producer.publish();
-                let mut out = [0u8; 5];
-                let n = consumer.read(&mut out);
-                got.extend_from_slice(&out[..n]);
-                consumer.release();
+            let (head, tail) = body.split_at(body.len() / 3);
+            let parts = [(0, head), (head.len(), tail)];
+            while !producer.push(word(round, body.len()), body.len(), &parts) {
+                let (w, got) = take(&mut consumer).expect("a full ring holds records");
+                assert_eq!(Some((w, got)), expected.pop_front());
+                consumer.release(false);
             }
-            expected.extend_from_slice(&chunk);
-        }
-        loop {
-            let mut out = [0u8; 16];
-            let n = consumer.read(&mut out);
-            if n == 0 {
-                break;
+            expected.push_back((word(round, body.len()), body));
+            if round % 3 == 0 {
+                let (w, got) = take(&mut consumer).expect("one was pushed");
+                assert_eq!(Some((w, got)), expected.pop_front());
+                consumer.release(false);
             }
-            got.extend_from_slice(&out[..n]);
-            consumer.release();
         }
-        assert_eq!(got, expected);
+        while let Some(record) = take(&mut consumer) {
+            assert_eq!(Some(record), expected.pop_front());
+        }
+        assert!(expected.is_empty());
     }
 
     #[test]
     fn a_full_ring_takes_nothing_until_released() {
+        let (mut producer, mut consumer) = ring(4);
+        assert_eq!(producer.room(1), 3 * LINE - WORD);
+        assert!(
+            !producer.push(word(1, 3 * LINE), 3 * LINE, &[(0, &[1; 3 * LINE])]),
+            "too big"
+        );
+        assert!(producer.push(word(1, 100), 100, &[(0, &[1; 100])]));
+        assert_eq!(producer.room(LINE), LINE - WORD);
+        assert!(!producer.push(word(2, LINE), LINE, &[(0, &[2; LINE])]));
+        let glance = consumer.glance();
+        assert!(glance.waiting());
+        assert_eq!(take(&mut consumer).map(|(w, _)| w), Some(word(1, 100)));
+        assert!(!glance.waiting());
+        assert!(
+            !producer.push(word(2, LINE), LINE, &[(0, &[2; LINE])]),
+            "not released yet"
+        );
+        assert!(consumer.release(false));
+        assert!(!consumer.release(false), "nothing more to release");
+        assert!(producer.push(word(2, LINE), LINE, &[(0, &[2; LINE])]));
+        assert_eq!(take(&mut consumer), Some((word(2, LINE), vec![2; LINE])));
+    }
+
+    #[test]
+    fn a_stale_word_from_an_earlier_lap_is_never_read() {
+        // Bodies full of bytes that look like words, so that any line of an earlier lap
+        // would read as a record if the producer did not clear the next record's word.
         let (mut producer, mut consumer) = ring(8);
-        assert_eq!(producer.stage(&[1; 10]), 8);
-        producer.publish();
-        assert_eq!(producer.stage(&[2; 1]), 0);
-        let mut out = [0u8; 3];
-        assert!(consumer.peek(&mut out));
-        consumer.consume(3);
-        assert_eq!(producer.stage(&[2; 1]), 0, "not released yet");
-        consumer.release();
-        assert_eq!(producer.stage(&[2; 5]), 3);
+        let lookalike = word(9, 1).to_le_bytes().repeat(32);
+        for size in [150, 10, 70, 200, 1, 130, 60, 5, 190] {
+            assert!(producer.push(word(1, size), size, &[(0, &lookalike[..size])]));
+            assert_eq!(
+                take(&mut consumer),
+                Some((word(1, size), lookalike[..size].to_vec()))
+            );
+            assert_eq!(consumer.next_word(), None);
+            consumer.release(false);
+        }
     }
 }

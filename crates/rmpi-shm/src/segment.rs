@@ -22,8 +22,9 @@ use rmpi_core::{Error, Result};
 
 use crate::doorbell::Doorbell;
 use crate::ring::{HeaderRef, Region, RingHeader, RingMemory};
+use crate::sync::AtomicU64;
 
-const MAGIC: u64 = u64::from_le_bytes(*b"RMPISHM1");
+const MAGIC: u64 = u64::from_le_bytes(*b"RMPISHM2");
 const PAGE: usize = 4096;
 const LINE: usize = 64;
 
@@ -194,8 +195,8 @@ struct MappedHeader {
 
 impl HeaderRef for MappedHeader {
     fn get(&self) -> &RingHeader {
-        // SAFETY: in bounds and 64-byte aligned by the layout; a zeroed `RingHeader` is two
-        // valid atomics, only ever updated atomically; the Arc keeps the mapping alive.
+        // SAFETY: in bounds and 64-byte aligned by the layout; a zeroed `RingHeader` is a
+        // valid atomic, only ever updated atomically; the Arc keeps the mapping alive.
         unsafe { &*(self.segment.base.add(self.offset) as *const RingHeader) }
     }
 }
@@ -209,6 +210,14 @@ struct MappedRegion {
 impl Region for MappedRegion {
     fn capacity(&self) -> usize {
         self.capacity
+    }
+
+    fn word(&self, offset: usize) -> &AtomicU64 {
+        assert!(offset % LINE == 0 && offset < self.capacity);
+        // SAFETY: in bounds and 8-byte aligned (ring data is page-aligned); shared words are
+        // only accessed atomically while they may be read as words, and a `u64` of any
+        // value is a valid atomic; the Arc keeps the mapping alive.
+        unsafe { &*(self.segment.base.add(self.offset + offset) as *const AtomicU64) }
     }
 
     unsafe fn write(&self, offset: usize, bytes: &[u8]) {
