@@ -12,6 +12,7 @@
 //! wakes it.
 
 use rustc_hash::FxHashMap as HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Wake, Waker};
 
@@ -304,6 +305,9 @@ pub(crate) struct Engine {
     transport: Arc<dyn Transport>,
     rank: usize,
     state: Mutex<State>,
+    /// Some peer has departed (`State::departed` is not empty): until then a send need not
+    /// take the lock to look.
+    anyone_departed: AtomicBool,
     waiters: Arc<Waiters>,
     progress_waker: Waker,
 }
@@ -324,6 +328,7 @@ impl Engine {
             rank: transport.rank(),
             transport,
             state: Mutex::new(State::default()),
+            anyone_departed: AtomicBool::new(false),
             progress_waker: Waker::from(waiters.clone()),
             waiters,
         }
@@ -352,8 +357,10 @@ impl Engine {
             self.finish(outbox, completed);
             return Ok(());
         }
-        if let Some(how) = self.lock().departed.get(&dest) {
-            return Err(how.error(dest));
+        if self.anyone_departed.load(Ordering::Acquire) {
+            if let Some(how) = self.lock().departed.get(&dest) {
+                return Err(how.error(dest));
+            }
         }
         self.transport.send(dest, frame)
     }
@@ -479,13 +486,14 @@ impl Engine {
         }
         self.waiters.register(cx.waker());
         let mut waited = None;
+        let mut state = self.lock();
         loop {
-            let mut state = self.lock();
             let mut outbox = Outbox::new();
             let mut completed = 0;
             let mut done = None;
             if let Some(event) = waited.take() {
                 completed += state.handle(event, &mut outbox);
+                self.note_departures(&state);
                 // The event a wait was woken by is usually its own: then it need not look
                 // at the transport again (a look at a line the sender writes next costs a
                 // transfer between cores, and the caller is waiting).
@@ -509,6 +517,7 @@ impl Engine {
                 Poll::Ready(event) => waited = Some(event),
                 Poll::Pending => return Poll::Pending,
             }
+            state = self.lock();
         }
     }
 
@@ -518,13 +527,23 @@ impl Engine {
         let mut completed = 0;
         for _ in 0..DRAIN_BUDGET {
             match self.transport.try_recv() {
-                Some(event) => completed += state.handle(event, outbox),
+                Some(event) => {
+                    completed += state.handle(event, outbox);
+                    self.note_departures(state);
+                }
                 None => return completed,
             }
         }
         // Budget spent with events left: make sure somebody comes back for them.
         self.progress_waker.wake_by_ref();
         completed
+    }
+
+    /// Lets sends know, without the lock, once some peer has departed.
+    fn note_departures(&self, state: &State) {
+        if !state.departed.is_empty() {
+            self.anyone_departed.store(true, Ordering::Release);
+        }
     }
 
     /// Sends what matching queued and wakes the other waiters if their waits completed.
