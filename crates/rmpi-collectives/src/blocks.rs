@@ -288,7 +288,7 @@ async fn recursive_doubling_allgather(round: &Round, mine: Bytes) -> Result<Vec<
 pub(crate) async fn bcast(
     round: &Round,
     root: usize,
-    data: Option<Bytes>,
+    data: Option<&[u8]>,
     algorithms: &Algorithms,
 ) -> Result<Bytes> {
     let n = round.size();
@@ -299,7 +299,8 @@ pub(crate) async fn bcast(
             let mut header = vec![algorithm as u8];
             header.extend_from_slice(&(data.len() as u64).to_le_bytes());
             let message = match algorithm {
-                BcastAlgorithm::Binomial => Round::frame_parts([header.as_slice(), data.as_ref()]),
+                // The root's one copy of the data is into the message it sends.
+                BcastAlgorithm::Binomial => Round::frame_parts([header.as_slice(), data]),
                 _ => Round::frame(&header),
             };
             Some(message)
@@ -328,6 +329,7 @@ pub(crate) async fn bcast(
     // Scatter n pieces of the message, then gather them all everywhere.
     let piece = len.div_ceil(n).max(1);
     let pieces = data.map(|data| {
+        let data = rmpi_core::pool::copy_of(data);
         (0..n)
             .map(|i| data.slice((i * piece).min(len)..((i + 1) * piece).min(len)))
             .collect()

@@ -47,7 +47,7 @@ pub(crate) fn check_len(what: &str, actual: usize, expected: usize) -> Result<()
 }
 
 fn bytes_of<T: Pod>(buf: &[T]) -> Bytes {
-    Bytes::copy_from_slice(bytemuck::cast_slice(buf))
+    rmpi_core::pool::copy_of(bytemuck::cast_slice(buf))
 }
 
 pub(crate) async fn bcast<T: Pod + Send + Sync>(
@@ -60,7 +60,7 @@ pub(crate) async fn bcast<T: Pod + Send + Sync>(
         .run(async {
             check_root(&round, root)?;
             let algorithms = algorithms?;
-            let mine = (round.rank() == root).then(|| bytes_of(buf));
+            let mine = (round.rank() == root).then(|| bytemuck::cast_slice(&*buf));
             let bytes = blocks::bcast(&round, root, mine, &algorithms).await?;
             if round.rank() != root {
                 copy_exact(&bytes, buf, root)?;

@@ -176,8 +176,8 @@ pub trait Collectives {
                         let value = value.ok_or_else(|| {
                             Error::InvalidArgument("the bcast root passed no value".into())
                         })?;
-                        blocks::bcast(&round, root, Some(encode_object(&value)?), &algorithms)
-                            .await?;
+                        let encoded = encode_object(&value)?;
+                        blocks::bcast(&round, root, Some(&encoded), &algorithms).await?;
                         Ok(value)
                     } else {
                         let bytes = blocks::bcast(&round, root, None, &algorithms).await?;
