@@ -8,7 +8,8 @@
 //! warm pages, as an MPI library's preallocated buffers do.
 //!
 //! Blocks are kept per power-of-two size, up to `RMPI_POOL_BYTES` in all (256 MiB unless
-//! set; `0` turns the pool off); beyond that, freed blocks go back to the allocator.
+//! set; `0` turns the pool off); beyond that, blocks of other sizes go back to the allocator
+//! to make room for the size being freed.
 
 use std::sync::{Mutex, OnceLock, PoisonError};
 
@@ -101,13 +102,45 @@ impl Drop for Pooled {
         let Some(class) = class_of(block.capacity()) else {
             return;
         };
+        block.clear();
         let pool = pool();
-        let mut shelves = pool.free.lock().unwrap_or_else(PoisonError::into_inner);
-        if shelves.bytes + block.capacity() <= pool.limit {
-            block.clear();
-            shelves.bytes += block.capacity();
-            shelves.by_class[class].push(block);
+        let evicted = pool
+            .free
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .shelve(class, block, pool.limit);
+        drop(evicted); // back to the allocator, outside the lock
+    }
+}
+
+impl Shelves {
+    /// Keeps `block` (of size class `class`) for reuse, making room within `limit` bytes by
+    /// giving up blocks of other sizes, smallest first: the size being freed now is the one
+    /// in use, and a program that moves on to larger messages should not find the pool full
+    /// of the sizes it used before. Returns what it gave up (with `block` itself if the pool
+    /// holds only its size, or it is larger than the limit).
+    fn shelve(&mut self, class: usize, block: Vec<u8>, limit: usize) -> Vec<Vec<u8>> {
+        let size = block.capacity();
+        if size > limit {
+            return vec![block];
         }
+        let mut evicted = Vec::new();
+        for other in (0..CLASSES).filter(|&c| c != class) {
+            while self.bytes + size > limit {
+                let Some(old) = self.by_class[other].pop() else {
+                    break;
+                };
+                self.bytes -= old.capacity();
+                evicted.push(old);
+            }
+        }
+        if self.bytes + size <= limit {
+            self.bytes += size;
+            self.by_class[class].push(block);
+        } else {
+            evicted.push(block); // the rest of the pool is blocks of this size
+        }
+        evicted
     }
 }
 
@@ -121,6 +154,29 @@ mod tests {
         assert_eq!(class_of(POOLED_FROM - 1), None);
         assert_eq!(class_of(POOLED_FROM), Some(0));
         assert_eq!(class_of(POOLED_FROM + 1), Some(1));
+    }
+
+    #[test]
+    fn a_full_pool_makes_room_for_the_size_in_use() {
+        let mut shelves = Shelves {
+            by_class: Default::default(),
+            bytes: 0,
+        };
+        let block = |class: usize| Vec::<u8>::with_capacity(POOLED_FROM << class);
+        let limit = 4 * POOLED_FROM;
+        assert!(shelves.shelve(0, block(0), limit).is_empty());
+        assert!(shelves.shelve(0, block(0), limit).is_empty());
+        assert!(shelves.shelve(1, block(1), limit).is_empty());
+        // Full: a class-1 block pushes out both class-0 blocks, not itself.
+        let evicted = shelves.shelve(1, block(1), limit);
+        assert_eq!(evicted.len(), 2);
+        assert!(evicted.iter().all(|b| b.capacity() == POOLED_FROM));
+        assert_eq!(shelves.by_class[1].len(), 2);
+        assert_eq!(shelves.bytes, limit);
+        // A block larger than the whole pool is not kept, and nothing is given up for it.
+        let evicted = shelves.shelve(3, block(3), limit);
+        assert_eq!(evicted.len(), 1);
+        assert_eq!(shelves.bytes, limit);
     }
 
     #[test]
