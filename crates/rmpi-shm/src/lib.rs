@@ -1,9 +1,11 @@
 //! rmpi-shm: the shared-memory transport, for ranks on one host.
 //!
-//! Every ordered pair of ranks has a single-producer single-consumer byte ring in one
-//! segment per job (`ring` and the segment module describe them). A small frame is a
-//! record head followed by its payload in the sender's ring to the receiver: one copy in,
-//! one copy out (`record`). A large payload stays where the sender has it: the record says
+//! Every ordered pair of ranks has a single-producer single-consumer ring of records in one
+//! segment per job (`ring` and the segment module describe them). A small frame is one
+//! record, its header and payload in the sender's ring to the receiver: one copy in, one copy
+//! out, and for up to 16 bytes of payload one cache line from core to core (`record`). A
+//! larger one is split into records the receiver copies out while the sender copies the
+//! next ones in. A large payload stays where the sender has it: the record says
 //! where, and the receive that matches it copies it straight out of the sender's memory into
 //! its buffer, then says so on its own ring (`single_copy`, `lent`). Where the kernel
 //! forbids that, large payloads stream through the ring, the sender writing as the receiver
@@ -470,11 +472,16 @@ impl ShmTransport {
     fn read_from(&self, peer: usize, inbound: &mut Inbound) -> Option<Event> {
         let event = self.read_records(peer, inbound);
         // Lazily while records come; eagerly once there are none.
-        if inbound.consumer.release(event.is_some()) {
-            // The peer may be waiting for the space.
+        self.give_back(peer, &mut inbound.consumer, event.is_some());
+        event
+    }
+
+    /// Hands the space read from `peer`'s ring back to it (see [`Consumer::release`]), and
+    /// rings its doorbell if any went back: it may be waiting for it.
+    fn give_back(&self, peer: usize, consumer: &mut Consumer, lazily: bool) {
+        if consumer.release(lazily) {
             self.segment.doorbell(peer).ring();
         }
-        event
     }
 
     fn read_records(&self, peer: usize, inbound: &mut Inbound) -> Option<Event> {
@@ -483,9 +490,7 @@ impl ShmTransport {
                 return None;
             }
             // A long payload may fill the ring: hand space back while reading it.
-            if inbound.consumer.release(true) {
-                self.segment.doorbell(peer).ring();
-            }
+            self.give_back(peer, &mut inbound.consumer, true);
             let word = inbound.consumer.next_word()?;
             let mut fixed = [0u8; FIXED_MAX];
             inbound.consumer.read_body(0, &mut fixed);

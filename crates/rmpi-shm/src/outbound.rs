@@ -14,7 +14,7 @@ use rmpi_core::{Error, Header, Result};
 
 use crate::lock;
 use crate::record::Record;
-use crate::ring::Producer;
+use crate::ring::{Producer, LINE, WORD};
 use crate::segment::Segment;
 use crate::sync::Ordering;
 
@@ -68,13 +68,13 @@ impl Outgoing {
                     false => Record::More { chunk },
                 };
                 let room = producer.room(record(wanted).body_len());
-                // The most that fits: the room less the fixed part and any padding.
-                let chunk = match room.checked_sub(record(wanted).payload_at()) {
-                    Some(fits) if wanted > 0 => wanted.min(fits),
-                    _ if record(0).body_len() <= room => 0,
-                    _ => return false,
+                let chunk = if record(wanted).body_len() <= room {
+                    wanted
+                } else {
+                    // What fits after the fixed part and padding of a record that pads.
+                    wanted.min(room.saturating_sub(LINE - WORD))
                 };
-                if chunk < wanted.min(MIN_CHUNK) {
+                if chunk < wanted.min(MIN_CHUNK) || record(chunk).body_len() > room {
                     return false;
                 }
                 let record = record(chunk);

@@ -77,6 +77,8 @@ pub(crate) trait Region: Send + Sync {
 pub(crate) struct RingMemory {
     header: Arc<dyn HeaderRef>,
     region: Arc<dyn Region>,
+    /// The region's capacity less one, kept here as every look at a word needs it.
+    mask: u64,
 }
 
 /// Access to a [`RingHeader`] that lives as long as the holder.
@@ -88,7 +90,11 @@ impl RingMemory {
     pub(crate) fn new(header: Arc<dyn HeaderRef>, region: Arc<dyn Region>) -> RingMemory {
         let capacity = region.capacity();
         debug_assert!(capacity.is_power_of_two() && capacity >= 4 * LINE);
-        RingMemory { header, region }
+        RingMemory {
+            header,
+            region,
+            mask: capacity as u64 - 1,
+        }
     }
 
     fn header(&self) -> &RingHeader {
@@ -96,8 +102,7 @@ impl RingMemory {
     }
 
     fn word(&self, position: u64) -> &AtomicU64 {
-        let mask = self.region.capacity() as u64 - 1;
-        self.region.word((position & mask) as usize)
+        self.region.word((position & self.mask) as usize)
     }
 
     /// The largest body a single record can have in this ring: one that fills it but for
@@ -118,7 +123,7 @@ pub(crate) struct Producer {
 impl Producer {
     pub(crate) fn new(memory: RingMemory) -> Producer {
         let head = memory.header().head.value.load(Ordering::Acquire);
-        let mask = memory.region.capacity() as u64 - 1;
+        let mask = memory.mask;
         Producer {
             memory,
             mask,
@@ -204,7 +209,7 @@ pub(crate) struct Consumer {
 impl Consumer {
     pub(crate) fn new(memory: RingMemory) -> Consumer {
         let head = memory.header().head.value.load(Ordering::Relaxed);
-        let mask = memory.region.capacity() as u64 - 1;
+        let mask = memory.mask;
         Consumer {
             memory,
             mask,
