@@ -178,15 +178,14 @@ pub(crate) async fn allreduce<T: Pod + Send + Sync, O: Op<T> + 'static>(
             let algorithm = algorithms?.allreduce(std::mem::size_of_val(send));
             let commutative = op.is_commutative();
             let op = &op as &dyn Op<T>;
-            let reduced = if algorithm == AllreduceAlgorithm::Rabenseifner {
-                reduce::rabenseifner(&round, send.to_vec(), op).await?
-            } else {
-                let operand = Buffer(send.to_vec());
-                reduce::allreduce(&round, operand, op, commutative, algorithm)
-                    .await?
-                    .0
-            };
-            recv.copy_from_slice(&reduced);
+            if algorithm == AllreduceAlgorithm::Rabenseifner {
+                // Reduced in place, in the receive buffer.
+                recv.copy_from_slice(send);
+                return reduce::rabenseifner(&round, recv, op).await;
+            }
+            let operand = Buffer(send.to_vec());
+            let reduced = reduce::allreduce(&round, operand, op, commutative, algorithm).await?;
+            recv.copy_from_slice(&reduced.0);
             Ok(())
         })
         .await

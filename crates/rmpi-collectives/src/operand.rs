@@ -81,6 +81,21 @@ pub(crate) fn bytes_to_vec<T: Pod>(bytes: &[u8], len: usize, source: usize) -> R
     Ok(out)
 }
 
+/// Runs `f` on received bytes as `len` elements: where they lie, if they are aligned for
+/// `T` (as [`Round`] lays data out), else on a copy (a byte stream's frames may fall
+/// anywhere in its buffer).
+pub(crate) fn with_elements<T: Pod, R>(
+    bytes: &[u8],
+    len: usize,
+    source: usize,
+    f: impl FnOnce(&[T]) -> R,
+) -> Result<R> {
+    match bytemuck::try_cast_slice::<u8, T>(bytes) {
+        Ok(elements) if elements.len() == len => Ok(f(elements)),
+        _ => bytes_to_vec(bytes, len, source).map(|copy| f(&copy)),
+    }
+}
+
 /// Copies received bytes into `out`, which they must fill exactly.
 pub(crate) fn copy_exact<T: Pod>(bytes: &[u8], out: &mut [T], source: usize) -> Result<()> {
     let out: &mut [u8] = bytemuck::cast_slice_mut(out);

@@ -10,7 +10,7 @@ use rmpi_core::{Bytes, Result};
 use crate::algorithm::AllreduceAlgorithm;
 use crate::blocks::binomial_bcast;
 use crate::op::Op;
-use crate::operand::{bytes_to_vec, copy_exact};
+use crate::operand::{copy_exact, with_elements};
 use crate::round::Round;
 
 /// What a reduction moves and combines.
@@ -149,30 +149,31 @@ async fn recursive_doubling<V: Operand>(round: &Round, value: V, op: &V::Op) -> 
 /// exchanges in reverse) hands every segment to every rank. At each exchange both partners
 /// hold the same segment, split at the same point, and their partial results cover aligned,
 /// contiguous blocks of ranks, so combining the lower block on the left keeps rank order for
-/// non-commutative operations too.
+/// non-commutative operations too. `acc` holds this rank's contribution and ends holding the
+/// result.
 pub(crate) async fn rabenseifner<T: Pod + Send + Sync>(
     round: &Round,
-    mut acc: Vec<T>,
+    acc: &mut [T],
     op: &dyn Op<T>,
-) -> Result<Vec<T>> {
+) -> Result<()> {
     let (rank, n) = (round.rank(), round.size());
     let pof2 = largest_power_of_two(n);
     let rem = n - pof2;
-    let combine = |acc: &mut [T], theirs: &[T], theirs_lower: bool| {
-        op.combine_slices(acc, theirs, theirs_lower)
-    };
-    let receive = |source: usize, len: usize| async move {
-        bytes_to_vec::<T>(&Round::body(&round.recv(source).await?), len, source)
+    // Combines `source`'s message into `acc`, straight from the message.
+    let combine = |source: usize, message: Bytes, acc: &mut [T], theirs_lower: bool| {
+        with_elements(&Round::body(&message), acc.len(), source, |theirs| {
+            op.combine_slices(acc, theirs, theirs_lower)
+        })
     };
     let new_rank = if rank < 2 * rem {
         if rank % 2 == 0 {
             round
-                .send(rank + 1, Round::frame(bytemuck::cast_slice(&acc)))
+                .send(rank + 1, Round::frame(bytemuck::cast_slice(acc)))
                 .await?;
             None
         } else {
-            let theirs = receive(rank - 1, acc.len()).await?;
-            combine(&mut acc, &theirs, true);
+            let message = round.recv(rank - 1).await?;
+            combine(rank - 1, message, acc, true)?;
             Some(rank / 2)
         }
     } else {
@@ -197,8 +198,8 @@ pub(crate) async fn rabenseifner<T: Pod + Send + Sync>(
                     Round::frame(bytemuck::cast_slice(&acc[give.clone()])),
                 )
                 .await?;
-            let theirs = receive(partner, keep.len()).await?;
-            combine(&mut acc[keep.clone()], &theirs, partner < rank);
+            let message = round.recv(partner).await?;
+            combine(partner, message, &mut acc[keep.clone()], partner < rank)?;
             exchanges.push((partner, keep.clone(), give));
             segment = keep;
             mask <<= 1;
@@ -214,14 +215,14 @@ pub(crate) async fn rabenseifner<T: Pod + Send + Sync>(
     if rank < 2 * rem {
         if rank % 2 == 0 {
             let theirs = Round::body(&round.recv(rank + 1).await?);
-            copy_exact(&theirs, &mut acc, rank + 1)?;
+            copy_exact(&theirs, acc, rank + 1)?;
         } else {
             round
-                .send(rank - 1, Round::frame(bytemuck::cast_slice(&acc)))
+                .send(rank - 1, Round::frame(bytemuck::cast_slice(acc)))
                 .await?;
         }
     }
-    Ok(acc)
+    Ok(())
 }
 
 /// The largest power of two not above `n` (n ≥ 1).

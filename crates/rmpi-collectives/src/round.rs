@@ -4,8 +4,9 @@
 //! talks only on the communicator's collective context, so concurrent collectives and user
 //! point-to-point traffic never match each other's messages.
 //!
-//! Every message starts with one status byte: `OK` is followed by the algorithm's data,
-//! `ABORT` by the world rank where the failure happened and its error text. A member whose part fails (a bad argument, a lost peer, an abort
+//! Every message starts with one status byte: `OK` is followed by padding and the
+//! algorithm's data, `ABORT` by the world rank where the failure happened and its error
+//! text. A member whose part fails (a bad argument, a lost peer, an abort
 //! it received) sends an abort to every other member before returning its error. Each member
 //! waits only on members that either finish their part or abort, so every member returns:
 //! some with results, the rest with [`Error::CollectiveFailed`] naming the member that failed.
@@ -17,6 +18,18 @@ use rmpi_core::{pool, Bytes, Comm, Error, Result};
 
 const OK: u8 = 0;
 const ABORT: u8 = 1;
+
+/// Where a data message's data starts: after the status byte and padding, so that data in a
+/// buffer aligned as allocations are (16 bytes) is aligned for any element type, and a
+/// receiver can combine elements in place instead of copying them out first.
+const DATA_AT: usize = 16;
+
+/// A data message's first bytes: the status and the padding.
+const DATA_HEADER: [u8; DATA_AT] = {
+    let mut header = [0u8; DATA_AT];
+    header[0] = OK;
+    header
+};
 
 /// A collective in progress on one member.
 #[derive(Debug)]
@@ -44,7 +57,7 @@ impl Round {
 
     /// Frames what `write` appends as a data message, without copying it afterwards.
     pub(crate) fn frame_with(write: impl FnOnce(&mut Vec<u8>) -> Result<()>) -> Result<Bytes> {
-        let mut message = vec![OK];
+        let mut message = DATA_HEADER.to_vec();
         write(&mut message)?;
         Ok(Bytes::from(message))
     }
@@ -58,9 +71,9 @@ impl Round {
     /// is large (see [`rmpi_core::pool`]).
     pub(crate) fn frame_parts<'a>(parts: impl IntoIterator<Item = &'a [u8]>) -> Bytes {
         let parts: Vec<&[u8]> = parts.into_iter().collect();
-        let len = 1 + parts.iter().map(|part| part.len()).sum::<usize>();
+        let len = DATA_AT + parts.iter().map(|part| part.len()).sum::<usize>();
         let mut message = pool::vec_with_capacity(len);
-        message.push(OK);
+        message.extend_from_slice(&DATA_HEADER);
         for part in parts {
             message.extend_from_slice(part);
         }
@@ -69,7 +82,7 @@ impl Round {
 
     /// The data of a framed message.
     pub(crate) fn body(message: &Bytes) -> Bytes {
-        message.slice(1..)
+        message.slice(DATA_AT..)
     }
 
     /// Sends a framed message (one made by [`Round::frame`] or received), without copying it.
@@ -81,7 +94,7 @@ impl Round {
     pub(crate) async fn recv(&self, source: usize) -> Result<Bytes> {
         let (message, _) = self.comm.recv_bytes(source, self.tag).await?;
         match message.first() {
-            Some(&OK) => Ok(message),
+            Some(&OK) if message.len() >= DATA_AT => Ok(message),
             Some(&ABORT) if message.len() >= 9 => {
                 let mut origin = [0u8; 8];
                 origin.copy_from_slice(&message[1..9]);
@@ -100,11 +113,11 @@ impl Round {
     /// Like [`Round::recv`], and checks the data is exactly `len` bytes.
     pub(crate) async fn recv_exact(&self, source: usize, len: usize) -> Result<Bytes> {
         let message = self.recv(source).await?;
-        if message.len() != len + 1 {
+        if message.len() != len + DATA_AT {
             return Err(Error::InvalidArgument(format!(
                 "collective expected {len} bytes from rank {source}, got {}: members disagree \
                  on the message size",
-                message.len() - 1
+                message.len() - DATA_AT
             )));
         }
         Ok(message)

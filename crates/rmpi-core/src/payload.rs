@@ -25,6 +25,16 @@ pub trait LentPayload: Send + Sync + std::fmt::Debug + 'static {
     /// Copies the payload into `out`, which is exactly [`len`](LentPayload::len) bytes
     /// long. Called at most once; the sender may let go afterwards, read or not.
     fn read_into(&mut self, out: &mut [u8]) -> Result<()>;
+
+    /// Like [`read_into`](LentPayload::read_into), onto the end of `out`. This default
+    /// zeroes the room first; an implementation that can copy into memory not yet
+    /// initialized (a vector's spare capacity) should, as zeroing a large payload costs
+    /// about as much as copying it.
+    fn read_onto(&mut self, out: &mut Vec<u8>) -> Result<()> {
+        let start = out.len();
+        out.resize(start + self.len(), 0);
+        self.read_into(&mut out[start..])
+    }
 }
 
 /// What the engine holds of a message's payload.
@@ -62,8 +72,7 @@ impl Payload {
             Payload::Here(bytes) => Ok(bytes),
             Payload::Lent(mut lent) => {
                 let mut vec = pool::vec_with_capacity(lent.len());
-                vec.resize(lent.len(), 0);
-                lent.read_into(&mut vec)?;
+                lent.read_onto(&mut vec)?;
                 Ok(pool::into_bytes(vec))
             }
         }

@@ -35,6 +35,24 @@ impl std::fmt::Debug for PeerPayload {
 }
 
 impl PeerPayload {
+    /// Releases the payload after a copy, and says what became of the copy.
+    fn finish(&mut self, copied: std::io::Result<()>) -> Result<()> {
+        self.release();
+        copied.map_err(|error| {
+            if error.raw_os_error() == Some(libc::ESRCH) {
+                Error::PeerLost { rank: self.peer }
+            } else {
+                Error::MalformedFrame {
+                    rank: self.peer,
+                    reason: format!(
+                        "could not copy a lent payload of {} bytes: {error}",
+                        self.len
+                    ),
+                }
+            }
+        })
+    }
+
     fn release(&mut self) {
         if std::mem::replace(&mut self.released, true) {
             return;
@@ -56,20 +74,12 @@ impl LentPayload for PeerPayload {
 
     fn read_into(&mut self, out: &mut [u8]) -> Result<()> {
         let copied = single_copy::read_into(self.pid, self.address, out);
-        self.release();
-        copied.map_err(|error| {
-            if error.raw_os_error() == Some(libc::ESRCH) {
-                Error::PeerLost { rank: self.peer }
-            } else {
-                Error::MalformedFrame {
-                    rank: self.peer,
-                    reason: format!(
-                        "could not copy a lent payload of {} bytes: {error}",
-                        self.len
-                    ),
-                }
-            }
-        })
+        self.finish(copied)
+    }
+
+    fn read_onto(&mut self, out: &mut Vec<u8>) -> Result<()> {
+        let copied = single_copy::read_onto(self.pid, self.address, self.len, out);
+        self.finish(copied)
     }
 }
 

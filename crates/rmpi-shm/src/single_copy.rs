@@ -51,6 +51,17 @@ pub(crate) fn read_into(pid: Pid, address: u64, out: &mut [u8]) -> io::Result<()
     unsafe { read_raw(pid, address, out.as_mut_ptr(), out.len()) }
 }
 
+/// Like [`read_into`], onto the end of `out`, copying into its spare capacity.
+pub(crate) fn read_onto(pid: Pid, address: u64, len: usize, out: &mut Vec<u8>) -> io::Result<()> {
+    out.reserve(len);
+    let spare = out.spare_capacity_mut();
+    // SAFETY: the spare capacity is valid for `len` bytes of writes and exclusively ours.
+    unsafe { read_raw(pid, address, spare.as_mut_ptr().cast(), len)? };
+    // SAFETY: `read_raw` returned only after writing all `len` bytes.
+    unsafe { out.set_len(out.len() + len) };
+    Ok(())
+}
+
 /// [`read_into`] on a raw destination, looping over partial transfers.
 ///
 /// # Safety
