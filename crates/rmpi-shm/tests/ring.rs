@@ -3,10 +3,10 @@
 //! and many times it (so frames are split into records and wait for ring space), both ways
 //! at once through a ring of one page. Every byte is checked.
 
-use std::sync::Arc;
+mod common;
 
-use rmpi_core::{Comm, Error, Transport};
-use rmpi_shm::{ShmOptions, ShmTransport, SingleCopy};
+use rmpi_core::Comm;
+use rmpi_shm::{ShmOptions, SingleCopy};
 
 fn pattern(len: usize, seed: usize) -> Vec<u8> {
     (0..len)
@@ -26,11 +26,7 @@ fn every_size_arrives_intact_through_a_small_ring_both_ways_at_once() {
         single_copy: SingleCopy::Off,
         ..ShmOptions::default()
     };
-    let endpoints = ShmTransport::mesh(2, &options).expect("joins");
-    let endpoints = endpoints
-        .into_iter()
-        .map(|t| Arc::new(t) as Arc<dyn Transport>);
-    let results = rmpi_core::local::run_on(endpoints.collect(), |comm: Comm| async move {
+    common::run_mesh(2, &options, |comm: Comm| async move {
         let peer = 1 - comm.rank();
         // All sends first (they queue behind a full ring), then all receives.
         let outgoing: Vec<Vec<u8>> = SIZES
@@ -53,15 +49,6 @@ fn every_size_arrives_intact_through_a_small_ring_both_ways_at_once() {
         for send in sends {
             send.await?;
         }
-        // Problems are collected, not asserted: a panicking rank would leave its peer
-        // waiting for a goodbye that never comes (both ranks are threads of one process).
-        if problems.is_empty() {
-            Ok(())
-        } else {
-            Err(Error::InvalidArgument(problems.join("; ")))
-        }
+        common::verdict(problems)
     });
-    for (rank, result) in results.into_iter().enumerate() {
-        assert!(result.is_ok(), "rank {rank}: {result:?}");
-    }
 }
