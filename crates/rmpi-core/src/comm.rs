@@ -264,18 +264,29 @@ impl Comm {
     }
 
     fn frame(&self, tag: i32, payload: Bytes) -> Result<Frame> {
+        Ok(Frame::new(self.header(tag)?, payload))
+    }
+
+    /// The header of a data message from this rank with `tag` (its length is set later).
+    fn header(&self, tag: i32) -> Result<Header> {
         if tag < 0 {
             return Err(Error::InvalidTag { tag });
         }
-        let header = Header {
+        Ok(Header {
             kind: FrameKind::Data,
             context: self.context(),
             source: self.rank() as u32,
             tag,
             sync_id: 0,
             len: 0,
-        };
-        Ok(Frame::new(header, payload))
+        })
+    }
+
+    /// Sends a copy of `payload`, made by the transport where it goes.
+    fn start_send_copy(&self, dest: usize, tag: i32, payload: Result<&[u8]>) -> Result<()> {
+        let world = self.dest(dest)?;
+        let header = self.header(tag)?;
+        self.engine().send_copy(world, header, payload?)
     }
 
     fn start_send(&self, dest: usize, tag: i32, payload: Result<Bytes>) -> Result<()> {
@@ -452,7 +463,7 @@ impl Comm {
         dest: usize,
         tag: i32,
     ) -> impl Future<Output = Result<()>> + Send + 'static {
-        std::future::ready(self.start_send(dest, tag, copy_bytes(buf)))
+        std::future::ready(self.start_send_copy(dest, tag, as_bytes(buf)))
     }
 
     /// Sends a vector of plain-old-data, handing its allocation to the transport without

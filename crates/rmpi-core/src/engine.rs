@@ -357,12 +357,28 @@ impl Engine {
             self.finish(outbox, completed);
             return Ok(());
         }
+        self.check_departed(dest)?;
+        self.transport.send(dest, frame)
+    }
+
+    /// Sends a frame of `header` and a copy of `payload` to world rank `dest`, letting the
+    /// transport copy the payload straight to where it goes.
+    pub(crate) fn send_copy(&self, dest: usize, header: Header, payload: &[u8]) -> Result<()> {
+        if dest == self.rank {
+            return self.send(dest, Frame::new(header, crate::pool::copy_of(payload)));
+        }
+        self.check_departed(dest)?;
+        self.transport.send_copy(dest, header, payload)
+    }
+
+    /// An error if world rank `dest` has departed; without the lock until some peer has.
+    fn check_departed(&self, dest: usize) -> Result<()> {
         if self.anyone_departed.load(Ordering::Acquire) {
             if let Some(how) = self.lock().departed.get(&dest) {
                 return Err(how.error(dest));
             }
         }
-        self.transport.send(dest, frame)
+        Ok(())
     }
 
     /// Sends `frame` as a synchronous message; poll [`Engine::poll_sync`] with the returned id

@@ -45,7 +45,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
-use crate::frame::Frame;
+use crate::frame::{Frame, Header};
 use crate::transport::{Event, Transport};
 
 /// A transport and the world ranks it serves: `members[r]` is the world rank of its rank
@@ -167,6 +167,18 @@ impl Router {
             },
         })
     }
+
+    /// Which route serves world rank `dest`, and `dest`'s rank on it.
+    fn way_to(&self, dest: usize) -> Result<(usize, usize)> {
+        self.way
+            .get(dest)
+            .copied()
+            .flatten()
+            .ok_or(Error::InvalidRank {
+                rank: dest,
+                size: self.size,
+            })
+    }
 }
 
 #[async_trait::async_trait]
@@ -180,16 +192,15 @@ impl Transport for Router {
     }
 
     fn send(&self, dest: usize, frame: Frame) -> Result<()> {
-        let (index, local) = self
-            .way
-            .get(dest)
-            .copied()
-            .flatten()
-            .ok_or(Error::InvalidRank {
-                rank: dest,
-                size: self.size,
-            })?;
+        let (index, local) = self.way_to(dest)?;
         self.routes[index].transport.send(local, frame)
+    }
+
+    fn send_copy(&self, dest: usize, header: Header, payload: &[u8]) -> Result<()> {
+        let (index, local) = self.way_to(dest)?;
+        self.routes[index]
+            .transport
+            .send_copy(local, header, payload)
     }
 
     fn try_recv(&self) -> Option<Event> {

@@ -149,6 +149,14 @@ pub trait Transport: Send + Sync + 'static {
     /// Must not block; must keep per-destination order.
     fn send(&self, dest: usize, frame: Frame) -> Result<()>;
 
+    /// Like [`send`](Transport::send), for a payload the caller only lends for the call (a
+    /// typed buffer being sent): a transport that can copy it straight to where it goes (a
+    /// ring in shared memory) saves allocating a frame for it. The default copies it into a
+    /// frame and sends that. `header.len` is set from the payload.
+    fn send_copy(&self, dest: usize, header: Header, payload: &[u8]) -> Result<()> {
+        self.send(dest, Frame::new(header, crate::pool::copy_of(payload)))
+    }
+
     /// Returns the next event from any peer, or registers `cx`'s waker and returns `Pending`.
     /// rmpi-core calls it when a wait cannot complete without news, so this is where a
     /// transport may spin or yield a little before arranging to be woken.

@@ -656,6 +656,10 @@ impl Transport for ShmTransport {
         self.senders.frame(dest, frame.header, frame.payload)
     }
 
+    fn send_copy(&self, dest: usize, header: Header, payload: &[u8]) -> Result<()> {
+        self.senders.frame_copy(dest, header, payload)
+    }
+
     fn try_recv(&self) -> Option<Event> {
         self.progress()
     }

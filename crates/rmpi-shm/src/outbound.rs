@@ -77,18 +77,22 @@ impl Outgoing {
                 if chunk < wanted.min(MIN_CHUNK) || record(chunk).body_len() > room {
                     return false;
                 }
-                let record = record(chunk);
-                let (word, fixed) = record.encode();
-                let parts = [
-                    (0, &fixed[..record.fixed_len()]),
-                    (record.payload_at(), &payload[at..at + chunk]),
-                ];
-                let pushed = producer.push(word, record.body_len(), &parts);
+                let pushed = push_frame(producer, &record(chunk), &payload[at..at + chunk]);
                 debug_assert!(pushed, "the room was there");
                 *sent = Some(at + chunk);
             },
         }
     }
+}
+
+/// Writes a frame record (`Frame` or `More`) and its payload bytes `chunk`, if it fits.
+fn push_frame(producer: &mut Producer, record: &Record, chunk: &[u8]) -> bool {
+    let (word, fixed) = record.encode();
+    let parts = [
+        (0, &fixed[..record.fixed_len()]),
+        (record.payload_at(), chunk),
+    ];
+    producer.push(word, record.body_len(), &parts)
 }
 
 /// This rank's end of the ring to one peer.
@@ -177,6 +181,35 @@ impl Senders {
         })
     }
 
+    /// Like [`Senders::frame`] for a payload lent for the call: if nothing waits for the
+    /// ring and the frame fits in one record, it is copied straight into the ring (a small
+    /// message then costs no allocation); otherwise it is copied into a frame first.
+    pub(crate) fn frame_copy(&self, dest: usize, header: Header, payload: &[u8]) -> Result<()> {
+        let header = Header {
+            len: payload.len() as u64,
+            ..header
+        };
+        if payload.len() <= CHUNK {
+            let mut out = lock(self.outbound(dest)?);
+            if out.closed {
+                return Ok(());
+            }
+            let lent = out.lends && payload.len() >= self.lend_from;
+            if out.queue.is_empty() && !lent {
+                let record = Record::Frame {
+                    header,
+                    chunk: payload.len(),
+                };
+                if push_frame(&mut out.producer, &record, payload) {
+                    drop(out);
+                    self.segment.doorbell(dest).ring();
+                    return Ok(());
+                }
+            }
+        }
+        self.frame(dest, header, rmpi_core::pool::copy_of(payload))
+    }
+
     /// Queues a record without payload bytes for `dest`.
     pub(crate) fn record(&self, dest: usize, record: Record) -> Result<()> {
         self.enqueue(dest, |_| Outgoing::Bare(record))
@@ -185,15 +218,7 @@ impl Senders {
     /// Queues the record `make` returns for `dest` (made under the ring's lock, so lent
     /// payloads are queued in the order their records are written), and writes what fits.
     fn enqueue(&self, dest: usize, make: impl FnOnce(&mut Outbound) -> Outgoing) -> Result<()> {
-        let out = self
-            .outbound
-            .get(dest)
-            .and_then(Option::as_ref)
-            .ok_or(Error::InvalidRank {
-                rank: dest,
-                size: self.outbound.len(),
-            })?;
-        let mut out = lock(out);
+        let mut out = lock(self.outbound(dest)?);
         if out.closed {
             return Ok(()); // the peer is gone; the engine reports that to whoever waits on it
         }
@@ -213,6 +238,17 @@ impl Senders {
             _ => {}
         }
         Ok(())
+    }
+
+    /// This rank's end of the ring to `dest`.
+    fn outbound(&self, dest: usize) -> Result<&Mutex<Outbound>> {
+        self.outbound
+            .get(dest)
+            .and_then(Option::as_ref)
+            .ok_or(Error::InvalidRank {
+                rank: dest,
+                size: self.outbound.len(),
+            })
     }
 
     /// Whether records wait for ring space.
