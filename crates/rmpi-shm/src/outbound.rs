@@ -167,7 +167,7 @@ impl Senders {
     /// from here, and writes what fits now.
     pub(crate) fn frame(&self, dest: usize, header: Header, payload: Bytes) -> Result<()> {
         self.enqueue(dest, |out| {
-            if out.lends && payload.len() >= self.lend_from {
+            if self.lends(out, payload.len()) {
                 let address = payload.as_ptr() as u64;
                 out.lent.push_back(payload);
                 Outgoing::Bare(Record::Lent { header, address })
@@ -194,8 +194,7 @@ impl Senders {
             if out.closed {
                 return Ok(());
             }
-            let lent = out.lends && payload.len() >= self.lend_from;
-            if out.queue.is_empty() && !lent {
+            if out.queue.is_empty() && !self.lends(&out, payload.len()) {
                 let record = Record::Frame {
                     header,
                     chunk: payload.len(),
@@ -238,6 +237,11 @@ impl Senders {
             _ => {}
         }
         Ok(())
+    }
+
+    /// Whether a payload of `len` bytes to the peer of `out` is lent rather than copied.
+    fn lends(&self, out: &Outbound, len: usize) -> bool {
+        out.lends && len >= self.lend_from
     }
 
     /// This rank's end of the ring to `dest`.
