@@ -545,7 +545,7 @@ impl Comm {
         recv_tag: impl Into<TagFilter>,
     ) -> impl Future<Output = Result<Status>> + Send + 'a {
         let incoming = self.recv_into(recv, source, recv_tag);
-        let sent = self.start_send(dest, send_tag, copy_bytes(send));
+        let sent = self.start_send_copy(dest, send_tag, as_bytes(send));
         async move {
             sent?;
             incoming.await
