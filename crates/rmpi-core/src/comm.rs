@@ -510,7 +510,11 @@ impl Comm {
     ) -> impl Future<Output = Result<Status>> + Send + 'a {
         let incoming = self.post(source.into(), tag.into());
         let buf = as_bytes_mut(buf);
-        async move { copy_into(incoming?.await?, buf?) }
+        async move {
+            let (mut incoming, buf) = (incoming?, buf?);
+            let arrival = std::future::poll_fn(|cx| incoming.poll_into(buf, cx)).await?;
+            copy_into(arrival, buf)
+        }
     }
 
     /// Nonblocking [`recv_into`](Comm::recv_into) (`comm.Irecv`). The request borrows `buf`

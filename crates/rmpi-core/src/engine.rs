@@ -12,7 +12,7 @@
 //! wakes it.
 
 use rustc_hash::FxHashMap as HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Wake, Waker};
 
@@ -22,7 +22,7 @@ use crate::error::{Error, Result};
 use crate::frame::{Frame, FrameKind, Header};
 use crate::matching::{Envelope, Matcher, Pattern, PostId};
 use crate::payload::Payload;
-use crate::transport::{Event, Transport};
+use crate::transport::{Event, Placer, Transport};
 
 /// Events drained per poll before yielding, so a flood from peers cannot starve the executor.
 const DRAIN_BUDGET: usize = 256;
@@ -105,6 +105,15 @@ fn take_outcome<P, T>(waits: &mut HashMap<u64, Wait<P, T>>, id: u64) -> Option<R
     Some(outcome.unwrap_or_else(|| Err(already_taken())))
 }
 
+/// A frame whose payload is going into the buffer of the receive it matched, but has not
+/// all arrived (see [`Event::Placed`]).
+#[derive(Debug)]
+struct Placing {
+    id: PostId,
+    header: Header,
+    placed: usize,
+}
+
 /// Everything behind the engine's lock.
 #[derive(Debug, Default)]
 struct State {
@@ -113,6 +122,17 @@ struct State {
     recvs: HashMap<PostId, RecvWait>,
     syncs: HashMap<u64, SyncWait>,
     departed: HashMap<usize, Departure>,
+    /// Placed frames still arriving, by sender (one at most per sender: frames from a
+    /// sender arrive one after another).
+    placing: HashMap<usize, Placing>,
+}
+
+/// What a [`Engine::drain`] did.
+struct Drained {
+    /// How many waits completed.
+    completed: usize,
+    /// It stopped before the transport ran out of events.
+    stopped_early: bool,
 }
 
 /// Frames that matching decided to send (acknowledgements), sent once the lock is released.
@@ -140,6 +160,12 @@ impl State {
                 },
                 outbox,
             ),
+            Event::Placed {
+                from,
+                header,
+                placed,
+            } => self.placed(from, header, placed, outbox),
+            Event::Rest { from, payload } => self.rest(from, payload),
             Event::PeerFinished { rank } => self.depart(rank, Departure::Finished),
             Event::PeerLost { rank } => self.depart(rank, Departure::Lost),
             Event::PeerMalformed { rank, reason } => {
@@ -159,7 +185,7 @@ impl State {
                 };
                 match self.matcher.arrive(envelope, arrival) {
                     Some((id, _, arrival)) => {
-                        acknowledge(&arrival, outbox);
+                        acknowledge(arrival.from, &arrival.header, outbox);
                         if let Some(wait) = self.recvs.get_mut(&id) {
                             wait.outcome = Some(Ok(arrival));
                         }
@@ -182,10 +208,77 @@ impl State {
         }
     }
 
+    /// A frame from `from` went into the buffer of the receive it matched (which
+    /// [`Placement::place`] took from the posted queue): all of it, or its first `placed`
+    /// bytes, the rest to follow as an [`Event::Rest`].
+    fn placed(&mut self, from: usize, header: Header, placed: usize, outbox: &mut Outbox) -> usize {
+        let Some(placing) = self.placing.get_mut(&from) else {
+            tracing::error!(from, "a transport placed a frame nobody had taken");
+            return 0;
+        };
+        debug_assert_eq!(placing.header, header);
+        acknowledge(from, &header, outbox);
+        if placed < header.len as usize {
+            placing.placed = placed;
+            return 0;
+        }
+        let id = placing.id;
+        self.placing.remove(&from);
+        let payload = Payload::Placed { len: placed };
+        self.complete_recv(
+            id,
+            Arrival {
+                from,
+                header,
+                payload,
+            },
+        )
+    }
+
+    /// The rest of a frame from `from` that was placed in part.
+    fn rest(&mut self, from: usize, rest: Bytes) -> usize {
+        let Some(Placing { id, header, placed }) = self.placing.remove(&from) else {
+            tracing::error!(
+                from,
+                "a transport sent the rest of a frame nobody had taken"
+            );
+            return 0;
+        };
+        debug_assert_eq!(placed + rest.len(), header.len as usize);
+        let payload = Payload::Split { placed, rest };
+        self.complete_recv(
+            id,
+            Arrival {
+                from,
+                header,
+                payload,
+            },
+        )
+    }
+
+    /// Gives receive `id` its message, unless the receive was withdrawn meanwhile.
+    fn complete_recv(&mut self, id: PostId, arrival: Arrival) -> usize {
+        match self.recvs.get_mut(&id) {
+            Some(wait) => {
+                wait.outcome = Some(Ok(arrival));
+                1
+            }
+            None => 0,
+        }
+    }
+
     /// Records that `rank` left and fails every wait that can no longer be satisfied.
     fn depart(&mut self, rank: usize, how: Departure) -> usize {
         tracing::debug!(rank, ?how, "peer departed");
         self.departed.insert(rank, how.clone());
+        let mut failed = 0;
+        if let Some(placing) = self.placing.remove(&rank) {
+            // It left in the middle of a payload: the receive gets the error, not the part.
+            if let Some(wait) = self.recvs.get_mut(&placing.id) {
+                wait.outcome = Some(Err(how.error(rank)));
+                failed += 1;
+            }
+        }
         let (recvs, departed) = (&self.recvs, &self.departed);
         let mut failures = Vec::new();
         self.matcher.withdraw_where(|id, _| {
@@ -196,7 +289,7 @@ impl State {
             failures.extend(why.map(|error| (id, error)));
             doomed
         });
-        let mut failed = failures.len();
+        failed += failures.len();
         for (id, error) in failures {
             if let Some(wait) = self.recvs.get_mut(&id) {
                 wait.outcome = Some(Err(error));
@@ -237,8 +330,7 @@ fn unsatisfiable(departed: &HashMap<usize, Departure>, awaited: &Awaited) -> Opt
 }
 
 /// Queues the acknowledgement a synchronous message is owed once it is matched.
-fn acknowledge(arrival: &Arrival, outbox: &mut Outbox) {
-    let header = arrival.header;
+fn acknowledge(from: usize, header: &Header, outbox: &mut Outbox) {
     if header.kind == FrameKind::SyncData {
         let ack = Header {
             kind: FrameKind::SyncAck,
@@ -248,7 +340,43 @@ fn acknowledge(arrival: &Arrival, outbox: &mut Outbox) {
             sync_id: header.sync_id,
             len: 0,
         };
-        outbox.push((arrival.from, Frame::new(ack, Bytes::new())));
+        outbox.push((from, Frame::new(ack, Bytes::new())));
+    }
+}
+
+/// The buffer of the receive a wait is for, offered to the transport while the wait looks
+/// for events: a frame that matches the receive is copied straight into it.
+struct Placement<'a> {
+    state: &'a mut State,
+    id: PostId,
+    buf: &'a mut [u8],
+}
+
+impl Placer for Placement<'_> {
+    fn place(&mut self, from: usize, header: &Header) -> Option<&mut [u8]> {
+        if !matches!(header.kind, FrameKind::Data | FrameKind::SyncData) {
+            return None;
+        }
+        // One too long for the buffer takes the usual path, to its `Truncated` error.
+        let len = usize::try_from(header.len).ok()?;
+        if len > self.buf.len() || self.state.placing.contains_key(&from) {
+            return None;
+        }
+        let envelope = Envelope {
+            context: header.context,
+            source: header.source,
+            tag: header.tag,
+        };
+        if !self.state.matcher.take_if_first(&envelope, self.id) {
+            return None;
+        }
+        let placing = Placing {
+            id: self.id,
+            header: *header,
+            placed: 0,
+        };
+        self.state.placing.insert(from, placing);
+        Some(&mut self.buf[..len])
     }
 }
 
@@ -257,6 +385,8 @@ fn acknowledge(arrival: &Arrival, outbox: &mut Outbox) {
 #[derive(Debug, Default)]
 struct Waiters {
     wakers: Mutex<Vec<Waker>>,
+    /// How many wakers `wakers` holds, to see without the lock whether anyone else waits.
+    count: AtomicUsize,
 }
 
 /// More registered wakers than this and they are all woken and forgotten: a finished wait
@@ -279,12 +409,36 @@ impl Waiters {
             wakers = self.wakers.lock().unwrap_or_else(PoisonError::into_inner);
         }
         wakers.push(waker.clone());
+        self.count.store(wakers.len(), Ordering::Relaxed);
     }
 
     fn wake_all(&self) {
-        let wakers =
-            std::mem::take(&mut *self.wakers.lock().unwrap_or_else(PoisonError::into_inner));
+        let wakers = {
+            let mut wakers = self.wakers.lock().unwrap_or_else(PoisonError::into_inner);
+            self.count.store(0, Ordering::Relaxed);
+            std::mem::take(&mut *wakers)
+        };
         for waker in wakers {
+            waker.wake();
+        }
+    }
+
+    /// Wakes every waiter but the one `me` wakes. The count is read without the lock: a
+    /// waiter that registers meanwhile looks for events itself after registering.
+    fn wake_others(&self, me: &Waker) {
+        if self.count.load(Ordering::Relaxed) <= 1 {
+            return; // only the caller (a wait registers before it looks)
+        }
+        let others: Vec<Waker> = {
+            let mut wakers = self.wakers.lock().unwrap_or_else(PoisonError::into_inner);
+            let (mine, others) = std::mem::take(&mut *wakers)
+                .into_iter()
+                .partition(|w| w.will_wake(me));
+            *wakers = mine;
+            self.count.store(wakers.len(), Ordering::Relaxed);
+            others
+        };
+        for waker in others {
             waker.wake();
         }
     }
@@ -406,7 +560,7 @@ impl Engine {
     }
 
     pub(crate) fn poll_sync(&self, sync_id: u64, cx: &mut Context<'_>) -> Poll<Result<()>> {
-        self.poll_with(cx, |state| take_outcome(&mut state.syncs, sync_id))
+        self.poll_with(cx, None, |state| take_outcome(&mut state.syncs, sync_id))
     }
 
     pub(crate) fn forget_sync(&self, sync_id: u64) {
@@ -421,7 +575,7 @@ impl Engine {
             let id = state.next_id();
             let outcome = match state.matcher.post(id, pattern) {
                 Some((_, arrival)) => {
-                    acknowledge(&arrival, &mut outbox);
+                    acknowledge(arrival.from, &arrival.header, &mut outbox);
                     Some(Ok(arrival))
                 }
                 None => unsatisfiable(&state.departed, &awaited).map(|error| {
@@ -446,7 +600,20 @@ impl Engine {
     }
 
     pub(crate) fn poll_recv(&self, id: PostId, cx: &mut Context<'_>) -> Poll<Result<Arrival>> {
-        self.poll_with(cx, |state| take_outcome(&mut state.recvs, id))
+        self.poll_with(cx, None, |state| take_outcome(&mut state.recvs, id))
+    }
+
+    /// Like [`Engine::poll_recv`] for a receive into `buf`, which the transport may copy the
+    /// payload straight into (then the arrival's payload says it is already there).
+    pub(crate) fn poll_recv_into(
+        &self,
+        id: PostId,
+        buf: &mut [u8],
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<Arrival>> {
+        self.poll_with(cx, Some((id, buf)), |state| {
+            take_outcome(&mut state.recvs, id)
+        })
     }
 
     /// Withdraws a receive whose future was dropped; a message it already matched is dropped
@@ -465,7 +632,7 @@ impl Engine {
     pub(crate) fn iprobe(&self, pattern: &Pattern) -> Option<(Envelope, usize)> {
         let mut state = self.lock();
         let mut outbox = Outbox::new();
-        let completed = self.drain(&mut state, &mut outbox);
+        let completed = self.drain(&mut state, &mut outbox, None).completed;
         let found = probe(&state, pattern);
         drop(state);
         self.finish(outbox, completed);
@@ -478,7 +645,7 @@ impl Engine {
         awaited: &Awaited,
         cx: &mut Context<'_>,
     ) -> Poll<Result<(Envelope, usize)>> {
-        self.poll_with(cx, |state| match probe(state, pattern) {
+        self.poll_with(cx, None, |state| match probe(state, pattern) {
             Some(found) => Some(Ok(found)),
             None => unsatisfiable(&state.departed, awaited).map(Err),
         })
@@ -490,11 +657,13 @@ impl Engine {
     }
 
     /// The common shape of every wait: look for the outcome; if absent, register the waker,
-    /// take in every event that is ready, and look again; if still absent, wait on the
-    /// transport (which may spin briefly) and repeat with what it brings.
+    /// take in the events that are ready, and look again; if still absent, wait on the
+    /// transport (which may spin briefly) and repeat with what it brings. A receive into a
+    /// buffer gives its `placement`, so its message can be copied straight there.
     fn poll_with<T>(
         &self,
         cx: &mut Context<'_>,
+        mut placement: Option<(PostId, &mut [u8])>,
         mut outcome: impl FnMut(&mut State) -> Option<T>,
     ) -> Poll<T> {
         if let Some(done) = outcome(&mut self.lock()) {
@@ -507,6 +676,8 @@ impl Engine {
             let mut outbox = Outbox::new();
             let mut completed = 0;
             let mut done = None;
+            // Whether events may be left that other waits must look for themselves.
+            let mut left_unread = false;
             if let Some(event) = waited.take() {
                 completed += state.handle(event, &mut outbox);
                 self.note_departures(&state);
@@ -514,9 +685,13 @@ impl Engine {
                 // at the transport again (a look at a line the sender writes next costs a
                 // transfer between cores, and the caller is waiting).
                 done = outcome(&mut state);
+                left_unread = done.is_some();
             }
             if done.is_none() {
-                completed += self.drain(&mut state, &mut outbox);
+                let place = placement.as_mut().map(|(id, buf)| (*id, &mut **buf));
+                let drained = self.drain(&mut state, &mut outbox, place);
+                completed += drained.completed;
+                left_unread = drained.stopped_early;
                 done = outcome(&mut state);
             }
             drop(state);
@@ -526,33 +701,64 @@ impl Engine {
                 completed.saturating_sub(usize::from(done.is_some())),
             );
             if let Some(done) = done {
+                if left_unread {
+                    self.waiters.wake_others(cx.waker());
+                }
                 return Poll::Ready(done);
             }
             let mut progress = Context::from_waker(&self.progress_waker);
-            match self.transport.poll_recv(&mut progress) {
-                Poll::Ready(event) => waited = Some(event),
+            match self.transport.poll_ready(&mut progress) {
+                Poll::Ready(event) => waited = event,
                 Poll::Pending => return Poll::Pending,
             }
             state = self.lock();
         }
     }
 
-    /// Takes every ready transport event into the state (up to the budget); returns how many
-    /// waits completed.
-    fn drain(&self, state: &mut State, outbox: &mut Outbox) -> usize {
+    /// Takes the ready transport events into the state (up to the budget), offering them
+    /// to `placement`'s receive if there is one; a receive that got its message stops
+    /// there, and leaves what follows to the receives it is for, which may then have it
+    /// placed in their buffers in turn.
+    fn drain(
+        &self,
+        state: &mut State,
+        outbox: &mut Outbox,
+        mut placement: Option<(PostId, &mut [u8])>,
+    ) -> Drained {
         let mut completed = 0;
         for _ in 0..DRAIN_BUDGET {
-            match self.transport.try_recv() {
-                Some(event) => {
-                    completed += state.handle(event, outbox);
-                    self.note_departures(state);
-                }
-                None => return completed,
+            let event = match placement.as_mut() {
+                Some((id, buf)) => self.transport.try_recv_placing(&mut Placement {
+                    state: &mut *state,
+                    id: *id,
+                    buf,
+                }),
+                None => self.transport.try_recv(),
+            };
+            let Some(event) = event else {
+                return Drained {
+                    completed,
+                    stopped_early: false,
+                };
+            };
+            completed += state.handle(event, outbox);
+            self.note_departures(state);
+            let got_it = |(id, _): &(PostId, &mut [u8])| {
+                state.recvs.get(id).is_some_and(|w| w.outcome.is_some())
+            };
+            if placement.as_ref().is_some_and(got_it) {
+                return Drained {
+                    completed,
+                    stopped_early: true,
+                };
             }
         }
         // Budget spent with events left: make sure somebody comes back for them.
         self.progress_waker.wake_by_ref();
-        completed
+        Drained {
+            completed,
+            stopped_early: false,
+        }
     }
 
     /// Lets sends know, without the lock, once some peer has departed.

@@ -61,4 +61,4 @@ pub use frame::{Frame, FrameKind, Header};
 pub use payload::LentPayload;
 pub use request::{wait_all, wait_any, Request};
 pub use status::{Source, Status, TagFilter, ANY_SOURCE, ANY_TAG, TAG_UB};
-pub use transport::{Event, Transport};
+pub use transport::{Event, Placer, Transport};

@@ -111,6 +111,21 @@ impl<M> Matcher<M> {
         }
     }
 
+    /// Takes posted receive `id` out of the posted queue if it is the one a message of
+    /// `envelope` arriving now would match, and says whether it did.
+    pub fn take_if_first(&mut self, envelope: &Envelope, id: PostId) -> bool {
+        let Some(queues) = self.contexts.get_mut(&envelope.context) else {
+            return false;
+        };
+        match queues.posted.iter().position(|(_, p)| p.matches(envelope)) {
+            Some(at) if queues.posted[at].0 == id => {
+                queues.posted.remove(at);
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// A receive was posted: take the first unexpected message it fits, or queue the receive
     /// and return `None`.
     pub fn post(&mut self, id: PostId, pattern: Pattern) -> Option<(Envelope, M)> {

@@ -8,7 +8,7 @@
 
 use bytes::Bytes;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::pool;
 
 /// A payload that stays with its sender until a receive reads it. Dropping it unread must
@@ -44,6 +44,11 @@ pub(crate) enum Payload {
     Here(Bytes),
     /// Still with the sender.
     Lent(Box<dyn LentPayload>),
+    /// Already in the buffer of the receive it matched, all `len` bytes of it (see
+    /// [`Placer`](crate::transport::Placer)).
+    Placed { len: usize },
+    /// Its first `placed` bytes in the receive's buffer, the rest here.
+    Split { placed: usize, rest: Bytes },
 }
 
 impl Payload {
@@ -51,10 +56,13 @@ impl Payload {
         match self {
             Payload::Here(bytes) => bytes.len(),
             Payload::Lent(lent) => lent.len(),
+            Payload::Placed { len } => *len,
+            Payload::Split { placed, rest } => placed + rest.len(),
         }
     }
 
-    /// Copies the payload into `out`, which must be exactly as long.
+    /// Copies the payload into `out`, which must be exactly as long and, for a payload
+    /// placed in whole or in part, the buffer of the receive it was placed for.
     pub(crate) fn copy_to(self, out: &mut [u8]) -> Result<()> {
         debug_assert_eq!(out.len(), self.len());
         match self {
@@ -63,6 +71,11 @@ impl Payload {
                 Ok(())
             }
             Payload::Lent(mut lent) => lent.read_into(out),
+            Payload::Placed { .. } => Ok(()),
+            Payload::Split { placed, rest } => {
+                out[placed..].copy_from_slice(&rest);
+                Ok(())
+            }
         }
     }
 
@@ -75,6 +88,10 @@ impl Payload {
                 lent.read_onto(&mut vec)?;
                 Ok(pool::into_bytes(vec))
             }
+            // Only receives into a buffer are offered payloads, and they copy them there.
+            Payload::Placed { .. } | Payload::Split { .. } => Err(Error::InvalidArgument(
+                "a payload placed in a receive's buffer cannot be taken as bytes".into(),
+            )),
         }
     }
 }

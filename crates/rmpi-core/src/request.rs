@@ -184,6 +184,20 @@ impl<K: WaitKind> Waiting<K> {
     }
 }
 
+impl Waiting<Receive> {
+    /// Polls a receive into `buf`: the transport may copy the message straight there, and
+    /// the arrival's payload then says so.
+    pub(crate) fn poll_into(
+        &mut self,
+        buf: &mut [u8],
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<Arrival>> {
+        let outcome = std::task::ready!(self.engine.poll_recv_into(self.id, buf, cx));
+        self.done = true;
+        Poll::Ready(outcome)
+    }
+}
+
 impl<K: WaitKind> Future for Waiting<K> {
     type Output = Result<K::Output>;
 

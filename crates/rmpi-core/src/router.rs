@@ -46,7 +46,7 @@ use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 use crate::frame::{Frame, Header};
-use crate::transport::{Event, Transport};
+use crate::transport::{Event, Placer, Transport};
 
 /// A transport and the world ranks it serves: `members[r]` is the world rank of its rank
 /// `r`.
@@ -140,11 +140,7 @@ impl Router {
     /// Rewrites an event from route `index` in world ranks; `None` if it is about a peer
     /// this route does not serve for us.
     fn translate(&self, index: usize, event: Event) -> Option<Event> {
-        let members = &self.routes[index].members;
-        let world = |local: usize| -> Option<usize> {
-            let world = *members.get(local)?;
-            (self.way[world].map(|(route, _)| route) == Some(index)).then_some(world)
-        };
+        let world = |local: usize| self.world_of(index, local);
         Some(match event {
             Event::Frame { from, frame } => Event::Frame {
                 from: world(from)?,
@@ -159,6 +155,19 @@ impl Router {
                 header,
                 payload,
             },
+            Event::Placed {
+                from,
+                header,
+                placed,
+            } => Event::Placed {
+                from: world(from)?,
+                header,
+                placed,
+            },
+            Event::Rest { from, payload } => Event::Rest {
+                from: world(from)?,
+                payload,
+            },
             Event::PeerFinished { rank } => Event::PeerFinished { rank: world(rank)? },
             Event::PeerLost { rank } => Event::PeerLost { rank: world(rank)? },
             Event::PeerMalformed { rank, reason } => Event::PeerMalformed {
@@ -166,6 +175,28 @@ impl Router {
                 reason,
             },
         })
+    }
+
+    /// The world rank of rank `local` of route `index`, if the route serves it for us.
+    fn world_of(&self, index: usize, local: usize) -> Option<usize> {
+        let world = *self.routes[index].members.get(local)?;
+        (self.way[world].map(|(route, _)| route) == Some(index)).then_some(world)
+    }
+
+    /// The next event from any route, as `look` takes it from the route's transport, in
+    /// world ranks; the routes take turns at being looked at first.
+    fn take(&self, mut look: impl FnMut(usize, &dyn Transport) -> Option<Event>) -> Option<Event> {
+        let n = self.routes.len();
+        let start = self.next.fetch_add(1, Ordering::Relaxed) % n;
+        for step in 0..n {
+            let index = (start + step) % n;
+            while let Some(event) = look(index, &*self.routes[index].transport) {
+                if let Some(event) = self.translate(index, event) {
+                    return Some(event);
+                }
+            }
+        }
+        None
     }
 
     /// Which route serves world rank `dest`, and `dest`'s rank on it.
@@ -204,17 +235,18 @@ impl Transport for Router {
     }
 
     fn try_recv(&self) -> Option<Event> {
-        let n = self.routes.len();
-        let start = self.next.fetch_add(1, Ordering::Relaxed) % n;
-        for step in 0..n {
-            let index = (start + step) % n;
-            while let Some(event) = self.routes[index].transport.try_recv() {
-                if let Some(event) = self.translate(index, event) {
-                    return Some(event);
-                }
-            }
-        }
-        None
+        self.take(|_, transport| transport.try_recv())
+    }
+
+    fn try_recv_placing(&self, placer: &mut dyn Placer) -> Option<Event> {
+        self.take(|index, transport| {
+            let mut placer = RoutePlacer {
+                router: self,
+                index,
+                placer: &mut *placer,
+            };
+            transport.try_recv_placing(&mut placer)
+        })
     }
 
     /// Looks at every route once more, then registers `cx` with each without letting any
@@ -254,5 +286,20 @@ impl Transport for Router {
             }
         }
         outcome
+    }
+}
+
+/// A placer for one route's transport: asks the engine's with the sender's world rank, and
+/// only about peers the route serves for us.
+struct RoutePlacer<'a> {
+    router: &'a Router,
+    index: usize,
+    placer: &'a mut dyn Placer,
+}
+
+impl Placer for RoutePlacer<'_> {
+    fn place(&mut self, from: usize, header: &Header) -> Option<&mut [u8]> {
+        let world = self.router.world_of(self.index, from)?;
+        self.placer.place(world, header)
     }
 }

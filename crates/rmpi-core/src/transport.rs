@@ -88,6 +88,8 @@
 
 use std::task::{Context, Poll};
 
+use bytes::Bytes;
+
 use crate::error::Result;
 use crate::frame::{Frame, Header};
 use crate::payload::LentPayload;
@@ -115,6 +117,25 @@ pub enum Event {
         /// Where to read the payload from.
         payload: Box<dyn LentPayload>,
     },
+    /// A frame arrived from world rank `from` whose payload the transport copied straight
+    /// into the buffer a [`Placer`] gave it: all of it, or its first `placed` bytes, in which
+    /// case an [`Event::Rest`] from the same peer brings the rest later.
+    Placed {
+        /// The sender's rank in the world.
+        from: usize,
+        /// The frame's header; `len` is the whole payload's length.
+        header: Header,
+        /// How many payload bytes are in the placer's buffer.
+        placed: usize,
+    },
+    /// The rest of a payload that was [`Placed`](Event::Placed) in part: its bytes from
+    /// `placed` on.
+    Rest {
+        /// The sender's rank in the world.
+        from: usize,
+        /// The bytes that did not go into the placer's buffer.
+        payload: Bytes,
+    },
     /// The peer shut down cleanly; every frame it sent has been delivered before this.
     PeerFinished {
         /// The peer's rank in the world.
@@ -133,6 +154,18 @@ pub enum Event {
         /// What was wrong.
         reason: String,
     },
+}
+
+/// The buffer of a receive that is being waited for right now, offered to
+/// [`Transport::try_recv_placing`] so that a payload can be copied once, from where it
+/// arrived straight to where it goes, instead of into fresh memory first.
+pub trait Placer {
+    /// A frame of `header` from rank `from` (in the transport's ranks) has arrived and its
+    /// payload is not read yet. Returns where the payload goes, exactly `header.len` bytes,
+    /// if the waiting receive matched it; the frame then belongs to that receive, and the
+    /// transport reports it as an [`Event::Placed`]. `None` leaves the frame to the usual
+    /// path.
+    fn place(&mut self, from: usize, header: &Header) -> Option<&mut [u8]>;
 }
 
 /// Moves frames between the ranks of one job. See the [module documentation](self) for the
@@ -180,6 +213,21 @@ pub trait Transport: Send + Sync + 'static {
             Poll::Ready(event) => Some(event),
             Poll::Pending => None,
         }
+    }
+
+    /// Like [`try_recv`](Transport::try_recv), offering `placer` each frame whose payload
+    /// the transport can still copy anywhere. The default ignores the placer.
+    fn try_recv_placing(&self, placer: &mut dyn Placer) -> Option<Event> {
+        let _ = placer;
+        self.try_recv()
+    }
+
+    /// Waits, as [`poll_recv`](Transport::poll_recv) does, until an event is ready, but
+    /// may leave it where it is: `Ready(None)` says to take it with
+    /// [`try_recv_placing`](Transport::try_recv_placing), so that a receive waiting for it
+    /// can be offered its payload. The default takes the event with `poll_recv`.
+    fn poll_ready(&self, cx: &mut Context<'_>) -> Poll<Option<Event>> {
+        self.poll_recv(cx).map(Some)
     }
 
     /// Delivers everything still buffered and tells the peers this rank is finished. Called

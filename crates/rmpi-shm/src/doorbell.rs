@@ -21,6 +21,10 @@ pub(crate) struct Doorbell {
     sleeping: AtomicU32,
     /// Counts rings; sleepers wait for it to change.
     rings: AtomicU32,
+    /// Non-zero once the owner went away without shutting down. Its peers' helpers look
+    /// now and then: where ranks are threads of one process, no process dies to tell them,
+    /// and the owner's last records may not fit in a full ring.
+    abandoned: AtomicU32,
 }
 
 /// What the owner saw when it announced sleep; wait on it after the last look for work.
@@ -66,6 +70,16 @@ impl Doorbell {
             timeout.min(Duration::from_millis(1))
         };
         sync::wait(&self.rings, announcement.seen, timeout);
+    }
+
+    /// The owner is going away without shutting down.
+    pub(crate) fn abandon(&self) {
+        self.abandoned.store(1, Ordering::Release);
+    }
+
+    /// Whether the owner went away without shutting down.
+    pub(crate) fn abandoned(&self) -> bool {
+        self.abandoned.load(Ordering::Acquire) != 0
     }
 
     /// The owner is awake and looking for work by itself.

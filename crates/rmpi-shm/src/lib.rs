@@ -42,7 +42,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use rmpi_core::host::cores;
 use rmpi_core::pool;
-use rmpi_core::{Bootstrap, Error, Event, Frame, FrameKind, Header, Result, Transport};
+use rmpi_core::{Bootstrap, Error, Event, Frame, FrameKind, Header, Placer, Result, Transport};
 use rustix::process::{test_kill_process, Pid};
 
 use doorbell::Announcement;
@@ -175,11 +175,24 @@ enum PeerState {
     Gone,
 }
 
-/// A frame being read in pieces: `payload` grows to `header.len` bytes.
+/// A frame being read in pieces: `payload` grows to `header.len - skip` bytes, the first
+/// `skip` having gone to a receive's buffer (see [`Placer`]).
 struct Partial {
     header: Header,
+    skip: usize,
     payload: Vec<u8>,
 }
+
+impl Partial {
+    /// Payload bytes still to come.
+    fn left(&self) -> usize {
+        self.header.len as usize - self.skip - self.payload.len()
+    }
+}
+
+/// How long a receive whose payload is being placed waits for the sender's next record
+/// before it takes what came and leaves the rest to come into memory of this rank's.
+const PLACING_PATIENCE: Duration = Duration::from_micros(20);
 
 /// Why `record` may not come now, if so: a frame's payload records come together, and
 /// after its goodbye a peer only releases what it was lent.
@@ -193,7 +206,7 @@ fn out_of_turn(record: &Record, inbound: &Inbound) -> Option<String> {
             ))
         }
         (Some(partial), true) => {
-            let left = partial.header.len as usize - partial.payload.len();
+            let left = partial.left();
             if record.chunk() > left {
                 return Some(format!(
                     "sent {record:?} where {left} payload bytes were left"
@@ -206,6 +219,17 @@ fn out_of_turn(record: &Record, inbound: &Inbound) -> Option<String> {
     let after_goodbye = !matches!(record, Record::Released { .. } | Record::Abandoned);
     (inbound.state == PeerState::Finished && after_goodbye)
         .then(|| format!("sent {record:?} after its goodbye"))
+}
+
+/// Why `record` may not come in the middle of a placed payload with `left` bytes to come.
+fn out_of_place(record: &Record, left: usize) -> Option<String> {
+    match record {
+        Record::More { chunk } if *chunk <= left => None,
+        Record::More { .. } => Some(format!(
+            "sent {record:?} where {left} payload bytes were left"
+        )),
+        _ => Some(format!("sent {record:?} in the middle of a payload")),
+    }
 }
 
 /// Copies the payload bytes of `record`, the record at the head, onto the end of `payload`,
@@ -471,8 +495,13 @@ impl ShmTransport {
 
     /// Reads what arrived from `peer`: an event, once one is complete. Hands the space read
     /// back to the peer before returning.
-    fn read_from(&self, peer: usize, inbound: &mut Inbound) -> Option<Event> {
-        let event = self.read_records(peer, inbound);
+    fn read_from(
+        &self,
+        peer: usize,
+        inbound: &mut Inbound,
+        placer: &mut Option<&mut dyn Placer>,
+    ) -> Option<Event> {
+        let event = self.read_records(peer, inbound, placer);
         // Lazily while records come; eagerly once there are none.
         self.give_back(peer, &mut inbound.consumer, event.is_some());
         event
@@ -486,7 +515,12 @@ impl ShmTransport {
         }
     }
 
-    fn read_records(&self, peer: usize, inbound: &mut Inbound) -> Option<Event> {
+    fn read_records(
+        &self,
+        peer: usize,
+        inbound: &mut Inbound,
+        placer: &mut Option<&mut dyn Placer>,
+    ) -> Option<Event> {
         loop {
             if inbound.state == PeerState::Gone {
                 return None;
@@ -513,9 +547,17 @@ impl ShmTransport {
                     return Some(Event::PeerFinished { rank: peer });
                 }
                 Record::Frame { header, .. } => {
+                    let place = placer.as_mut().and_then(|p| p.place(peer, &header));
+                    if let Some(buf) = place {
+                        return Some(self.place(peer, inbound, &header, record, buf));
+                    }
                     let mut payload = pool::vec_with_capacity(header.len as usize);
                     take_chunk(&mut inbound.consumer, &mut payload, &record);
-                    inbound.partial = Some(Partial { header, payload });
+                    inbound.partial = Some(Partial {
+                        header,
+                        skip: 0,
+                        payload,
+                    });
                 }
                 Record::More { .. } => {
                     let partial = inbound.partial.as_mut()?;
@@ -556,20 +598,93 @@ impl ShmTransport {
                     // Nothing for the engine: look for the next record.
                 }
             }
-            let complete = inbound
-                .partial
-                .as_ref()
-                .is_some_and(|p| p.payload.len() == p.header.len as usize);
-            if complete {
-                let Partial { header, payload } = inbound.partial.take()?;
-                return Some(Event::Frame {
-                    from: peer,
-                    frame: Frame {
-                        header,
-                        payload: pool::into_bytes(payload),
+            if inbound.partial.as_ref().is_some_and(|p| p.left() == 0) {
+                let Partial {
+                    header,
+                    skip,
+                    payload,
+                } = inbound.partial.take()?;
+                let payload = pool::into_bytes(payload);
+                return Some(match skip {
+                    0 => Event::Frame {
+                        from: peer,
+                        frame: Frame { header, payload },
+                    },
+                    _ => Event::Rest {
+                        from: peer,
+                        payload,
                     },
                 });
             }
+        }
+    }
+
+    /// Copies the payload of the frame whose first record, `first`, is at the head straight
+    /// into `buf`, the buffer of the receive that matched it, record by record as the sender
+    /// writes them. If the sender falls behind for longer than [`PLACING_PATIENCE`], what
+    /// is left comes into memory of this rank's as usual, to be reported as an
+    /// [`Event::Rest`].
+    fn place(
+        &self,
+        peer: usize,
+        inbound: &mut Inbound,
+        header: &Header,
+        first: Record,
+        buf: &mut [u8],
+    ) -> Event {
+        let len = header.len as usize;
+        debug_assert_eq!(buf.len(), len);
+        let mut record = first;
+        let mut placed = 0;
+        let mut waiting_since = None;
+        loop {
+            let chunk = record.chunk();
+            let consumer = &mut inbound.consumer;
+            consumer.read_body(record.payload_at(), &mut buf[placed..placed + chunk]);
+            consumer.advance(record.body_len());
+            placed += chunk;
+            if placed == len {
+                break;
+            }
+            // The sender may be waiting for room: hand back what was read.
+            self.give_back(peer, consumer, true);
+            let word = loop {
+                if let Some(word) = inbound.consumer.next_word() {
+                    break Some(word);
+                }
+                let since = *waiting_since.get_or_insert_with(|| {
+                    self.give_back(peer, &mut inbound.consumer, false);
+                    Instant::now()
+                });
+                if since.elapsed() >= PLACING_PATIENCE {
+                    break None;
+                }
+                self.pause();
+            };
+            let Some(word) = word else {
+                inbound.partial = Some(Partial {
+                    header: *header,
+                    skip: placed,
+                    payload: pool::vec_with_capacity(len - placed),
+                });
+                break;
+            };
+            waiting_since = None;
+            let mut fixed = [0u8; FIXED_MAX];
+            inbound.consumer.read_body(0, &mut fixed);
+            let max_body = inbound.consumer.max_body();
+            record = match Record::decode(word, &fixed, self.max_message, max_body) {
+                Ok(next) => next,
+                Err(error) => return self.drop_peer(peer, inbound, error.to_string()),
+            };
+            if let Some(reason) = out_of_place(&record, len - placed) {
+                return self.drop_peer(peer, inbound, reason);
+            }
+        }
+        Event::Placed {
+            from: peer,
+            header: *header,
+            placed,
         }
     }
 
@@ -583,13 +698,9 @@ impl ShmTransport {
 
     /// One pass over everything: backlog, reports of dead peers, every ring. Returns the
     /// next event, if any.
-    fn progress(&self) -> Option<Event> {
-        self.senders.flush_backlog();
+    fn progress(&self, mut placer: Option<&mut dyn Placer>) -> Option<Event> {
         // Most looks find nothing: find that out without taking the lock.
-        if !self.watch.news.load(Ordering::Relaxed)
-            && !self.ready.load(Ordering::Relaxed)
-            && !self.glances.iter().any(Glance::waiting)
-        {
+        if !self.readable() {
             return None;
         }
         let mut incoming = lock(&self.incoming);
@@ -610,7 +721,7 @@ impl ShmTransport {
         for _ in 0..n {
             let next = if peer + 1 == n { 0 } else { peer + 1 };
             if let Some(mut inbound) = incoming.rings[peer].take() {
-                let event = self.read_from(peer, &mut inbound);
+                let event = self.read_from(peer, &mut inbound, &mut placer);
                 incoming.rings[peer] = Some(inbound);
                 if event.is_some() {
                     incoming.next = next;
@@ -622,12 +733,31 @@ impl ShmTransport {
         None
     }
 
+    /// Writes what waits for ring space, and says whether there may be something to read
+    /// (without taking the lock, so it may say yes when the lock holder is reading it).
+    fn readable(&self) -> bool {
+        self.senders.flush_backlog();
+        self.watch.news.load(Ordering::Relaxed)
+            || self.ready.load(Ordering::Relaxed)
+            || self.glances.iter().any(Glance::waiting)
+    }
+
+    /// Lets the others run a little while this rank waits: a spin where ranks have cores
+    /// of their own, the core given away where they share them.
+    fn pause(&self) {
+        if self.spin.is_zero() {
+            std::thread::yield_now();
+        } else {
+            std::hint::spin_loop();
+        }
+    }
+
     /// A peer died: deliver what it completed, then report it lost (unless it said goodbye).
     fn bury(&self, peer: usize, incoming: &mut Incoming) {
         let Some(mut inbound) = incoming.rings[peer].take() else {
             return;
         };
-        while let Some(event) = self.read_from(peer, &mut inbound) {
+        while let Some(event) = self.read_from(peer, &mut inbound, &mut None) {
             incoming.ready.push_back(event);
         }
         if inbound.state == PeerState::Open {
@@ -661,15 +791,28 @@ impl Transport for ShmTransport {
     }
 
     fn try_recv(&self) -> Option<Event> {
-        self.progress()
+        self.progress(None)
+    }
+
+    fn try_recv_placing(&self, placer: &mut dyn Placer) -> Option<Event> {
+        self.progress(Some(placer))
     }
 
     fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<Event> {
-        self.poll_recv_waiting(cx, self.spin, self.yield_for)
+        self.wait_for(cx, self.spin, self.yield_for, || self.progress(None))
     }
 
     fn poll_recv_now(&self, cx: &mut Context<'_>) -> Poll<Event> {
-        self.poll_recv_waiting(cx, Duration::ZERO, Duration::ZERO)
+        self.wait_for(cx, Duration::ZERO, Duration::ZERO, || self.progress(None))
+    }
+
+    /// Waits like `poll_recv` until a record or news arrives, and leaves it for
+    /// `try_recv_placing`, so the receive it is for can have its payload copied straight
+    /// into its buffer.
+    fn poll_ready(&self, cx: &mut Context<'_>) -> Poll<Option<Event>> {
+        self.wait_for(cx, self.spin, self.yield_for, || {
+            self.readable().then_some(None)
+        })
     }
 
     /// Writes everything queued and a goodbye to every peer (dropping what waits for peers
@@ -691,7 +834,7 @@ impl Transport for ShmTransport {
         while self.senders.backlogged() || self.senders.lending() {
             // Keep reading too: a peer that waits for our ring space may wait for its own,
             // and releases arrive on the peers' rings.
-            while self.progress().is_some() {}
+            while self.progress(None).is_some() {}
             let announcement = bell.announce_sleep();
             if (self.senders.backlogged() || self.senders.lending())
                 && !self.senders.flush_backlog()
@@ -706,20 +849,21 @@ impl Transport for ShmTransport {
 }
 
 impl ShmTransport {
-    /// Looks for an event, spinning for `spin` and then yielding for `yield_for` while none
-    /// comes (spinning only when there are cores to spare), then arranges for the helper
-    /// thread to sleep on the doorbell and wake `cx`.
-    fn poll_recv_waiting(
+    /// Looks for something with `look`, spinning for `spin` and then yielding for
+    /// `yield_for` while there is nothing (spinning only when there are cores to spare),
+    /// then arranges for the helper thread to sleep on the doorbell and wake `cx`.
+    fn wait_for<T>(
         &self,
         cx: &mut Context<'_>,
         spin: Duration,
         yield_for: Duration,
-    ) -> Poll<Event> {
+        mut look: impl FnMut() -> Option<T>,
+    ) -> Poll<T> {
         let bell = self.segment.doorbell(self.rank);
         self.watch.armed.store(false, Ordering::Release);
         bell.awake();
-        if let Some(event) = self.progress() {
-            return Poll::Ready(event);
+        if let Some(found) = look() {
+            return Poll::Ready(found);
         }
         let started = Instant::now();
         let mut spinning = !spin.is_zero();
@@ -738,15 +882,15 @@ impl ShmTransport {
             } else {
                 std::thread::yield_now();
             }
-            if let Some(event) = self.progress() {
-                return Poll::Ready(event);
+            if let Some(found) = look() {
+                return Poll::Ready(found);
             }
         }
         *lock(&self.watch.waker) = Some(cx.waker().clone());
         let announcement = bell.announce_sleep();
-        if let Some(event) = self.progress() {
+        if let Some(found) = look() {
             bell.awake();
-            return Poll::Ready(event);
+            return Poll::Ready(found);
         }
         self.watch
             .certain
@@ -780,6 +924,8 @@ impl Drop for ShmTransport {
                 let _ = self.senders.record(peer, Record::Abandoned);
             }
             self.senders.flush_backlog();
+            // For when the records above wait behind others in a full ring.
+            self.segment.doorbell(self.rank).abandon();
         }
         // What was lent stays lent for good when the last holder of the sending side goes
         // (see `Senders`' drop): a peer may still be copying it.
@@ -814,7 +960,8 @@ fn watch_over(rank: usize, segment: Arc<Segment>, watch: Arc<Watch>, pids: Vec<P
             last_check = Instant::now();
             let mut found = false;
             for (peer, &pid) in pids.iter().enumerate() {
-                if !buried[peer] && test_kill_process(pid).is_err() {
+                let gone = || test_kill_process(pid).is_err() || segment.doorbell(peer).abandoned();
+                if !buried[peer] && gone() {
                     buried[peer] = true;
                     lock(&watch.deaths).push(peer);
                     found = true;
