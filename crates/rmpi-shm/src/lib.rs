@@ -73,12 +73,12 @@ pub struct ShmOptions {
 /// When large payloads skip the ring; see [`ShmOptions::single_copy`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SingleCopy {
-    /// Payloads of at least 128 KiB when ranks outnumber cores, otherwise of at least
-    /// 256 KiB. With a core each, sender and receiver stream medium payloads through the
-    /// ring in parallel, which has the lower latency up to about 1 MiB, but from 256 KiB a
-    /// stream of them moves faster by single copies (3-3.5 GB/s against 2.2-2.4 here); when
-    /// they share cores, every ring's worth waits for a context switch, and one copy by the
-    /// receiver wins sooner.
+    /// Payloads of at least 128 KiB when ranks outnumber cores, none otherwise. With a
+    /// core each, sender and receiver stream payloads of any size through the ring at once,
+    /// the sender copying in as the receiver copies out straight into its receive's buffer,
+    /// which is faster than single copies here at every size (1 MiB: 4.7-5.1 GB/s against
+    /// 3.0-3.5); when they share cores, every ring's worth waits for a context switch, and
+    /// one copy by the receiver wins.
     Auto,
     /// Payloads of at least this many bytes.
     From(usize),
@@ -91,7 +91,7 @@ impl SingleCopy {
     fn threshold(self, ranks: usize) -> Option<usize> {
         match self {
             SingleCopy::Auto if ranks > cores() => Some(128 << 10),
-            SingleCopy::Auto => Some(256 << 10),
+            SingleCopy::Auto => None,
             SingleCopy::Off => None,
             SingleCopy::From(bytes) => Some(bytes),
         }
@@ -192,7 +192,7 @@ impl Partial {
 
 /// How long a receive whose payload is being placed waits for the sender's next record
 /// before it takes what came and leaves the rest to come into memory of this rank's.
-const PLACING_PATIENCE: Duration = Duration::from_micros(20);
+const PLACING_PATIENCE: Duration = Duration::from_micros(100);
 
 /// Why `record` may not come now, if so: a frame's payload records come together, and
 /// after its goodbye a peer only releases what it was lent.
@@ -443,6 +443,7 @@ impl ShmTransport {
             rank,
             &lends,
             single_copy_from.unwrap_or(usize::MAX),
+            size <= cores(),
         ));
         let rings: Vec<Option<Inbound>> = (0..size)
             .map(|peer| {
@@ -659,9 +660,15 @@ impl ShmTransport {
                 if since.elapsed() >= PLACING_PATIENCE {
                     break None;
                 }
-                self.pause();
+                sync::pause(!self.spin.is_zero());
             };
             let Some(word) = word else {
+                tracing::debug!(
+                    peer,
+                    len,
+                    placed,
+                    "sender fell behind; the rest comes later"
+                );
                 inbound.partial = Some(Partial {
                     header: *header,
                     skip: placed,
@@ -740,16 +747,6 @@ impl ShmTransport {
         self.watch.news.load(Ordering::Relaxed)
             || self.ready.load(Ordering::Relaxed)
             || self.glances.iter().any(Glance::waiting)
-    }
-
-    /// Lets the others run a little while this rank waits: a spin where ranks have cores
-    /// of their own, the core given away where they share them.
-    fn pause(&self) {
-        if self.spin.is_zero() {
-            std::thread::yield_now();
-        } else {
-            std::hint::spin_loop();
-        }
     }
 
     /// A peer died: deliver what it completed, then report it lost (unless it said goodbye).

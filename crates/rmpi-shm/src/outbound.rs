@@ -8,6 +8,7 @@
 use std::collections::VecDeque;
 use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use rmpi_core::{Error, Header, Result};
@@ -16,11 +17,15 @@ use crate::lock;
 use crate::record::Record;
 use crate::ring::{Producer, LINE, WORD};
 use crate::segment::Segment;
-use crate::sync::Ordering;
+use crate::sync::{self, Ordering};
 
 /// Payload bytes per record at most: a large frame goes in several records, so the
 /// receiver copies one out while the sender copies the next in.
 const CHUNK: usize = 16 << 10;
+
+/// How long a sender copying a payload straight into a full ring waits for the receiver to
+/// make room before it copies the rest aside and returns.
+const STREAM_PATIENCE: Duration = Duration::from_micros(100);
 
 /// A frame's payload is not split into records smaller than this (or than what is left of
 /// it): a sender that finds less room waits for the receiver to release more.
@@ -52,36 +57,48 @@ impl Outgoing {
                 header,
                 payload,
                 sent,
-            } => loop {
-                let at = sent.unwrap_or(0);
-                let left = payload.len() - at;
-                if sent.is_some() && left == 0 {
-                    return true;
-                }
-                let first = sent.is_none();
-                let wanted = left.min(CHUNK);
-                let record = |chunk| match first {
-                    true => Record::Frame {
-                        header: *header,
-                        chunk,
-                    },
-                    false => Record::More { chunk },
-                };
-                let room = producer.room(record(wanted).body_len());
-                let chunk = if record(wanted).body_len() <= room {
-                    wanted
-                } else {
-                    // What fits after the fixed part and padding of a record that pads.
-                    wanted.min(room.saturating_sub(LINE - WORD))
-                };
-                if chunk < wanted.min(MIN_CHUNK) || record(chunk).body_len() > room {
-                    return false;
-                }
-                let pushed = push_frame(producer, &record(chunk), &payload[at..at + chunk]);
-                debug_assert!(pushed, "the room was there");
-                *sent = Some(at + chunk);
-            },
+            } => write_frame(producer, header, payload, sent),
         }
+    }
+}
+
+/// Writes as much of a frame of `header` whose payload is `payload` as the ring takes now,
+/// `sent` saying how far it got (`None` before its first record, then how many bytes of
+/// `payload` are written); true once all of it is written.
+fn write_frame(
+    producer: &mut Producer,
+    header: &Header,
+    payload: &[u8],
+    sent: &mut Option<usize>,
+) -> bool {
+    loop {
+        let at = sent.unwrap_or(0);
+        let left = payload.len() - at;
+        if sent.is_some() && left == 0 {
+            return true;
+        }
+        let first = sent.is_none();
+        let wanted = left.min(CHUNK);
+        let record = |chunk| match first {
+            true => Record::Frame {
+                header: *header,
+                chunk,
+            },
+            false => Record::More { chunk },
+        };
+        let room = producer.room(record(wanted).body_len());
+        let chunk = if record(wanted).body_len() <= room {
+            wanted
+        } else {
+            // What fits after the fixed part and padding of a record that pads.
+            wanted.min(room.saturating_sub(LINE - WORD))
+        };
+        if chunk < wanted.min(MIN_CHUNK) || record(chunk).body_len() > room {
+            return false;
+        }
+        let pushed = push_frame(producer, &record(chunk), &payload[at..at + chunk]);
+        debug_assert!(pushed, "the room was there");
+        *sent = Some(at + chunk);
     }
 }
 
@@ -132,6 +149,8 @@ pub(crate) struct Senders {
     backlog: AtomicUsize,
     /// Payloads of at least this many bytes are lent to peers that can read them.
     lend_from: usize,
+    /// Ranks have cores of their own: a sender waiting for room spins rather than yields.
+    spinning: bool,
 }
 
 impl Senders {
@@ -141,6 +160,7 @@ impl Senders {
         rank: usize,
         lends: &[bool],
         lend_from: usize,
+        spinning: bool,
     ) -> Senders {
         let outbound = (0..lends.len())
             .map(|peer| {
@@ -160,6 +180,7 @@ impl Senders {
             outbound,
             backlog: AtomicUsize::new(0),
             lend_from,
+            spinning,
         }
     }
 
@@ -181,32 +202,65 @@ impl Senders {
         })
     }
 
-    /// Like [`Senders::frame`] for a payload lent for the call: if nothing waits for the
-    /// ring and the frame fits in one record, it is copied straight into the ring (a small
-    /// message then costs no allocation); otherwise it is copied into a frame first.
+    /// Like [`Senders::frame`] for a payload lent for the call. If nothing waits for the
+    /// ring, it is copied straight into it from the caller's memory, record by record as
+    /// the receiver makes room, for as long as the receiver keeps up (a small message then
+    /// costs no allocation, and a large one no extra copy when its receive is waiting);
+    /// what is left after [`STREAM_PATIENCE`] without room is copied and queued.
     pub(crate) fn frame_copy(&self, dest: usize, header: Header, payload: &[u8]) -> Result<()> {
         let header = Header {
             len: payload.len() as u64,
             ..header
         };
-        if payload.len() <= CHUNK {
-            let mut out = lock(self.outbound(dest)?);
-            if out.closed {
+        let mut out = lock(self.outbound(dest)?);
+        if out.closed {
+            return Ok(());
+        }
+        if self.lends(&out, payload.len()) || !out.queue.is_empty() {
+            drop(out);
+            return self.frame(dest, header, rmpi_core::pool::copy_of(payload));
+        }
+        let bell = self.segment.doorbell(dest);
+        let mut sent = None;
+        let mut waiting_since = None;
+        loop {
+            let before = out.producer.written();
+            let done = write_frame(&mut out.producer, &header, payload, &mut sent);
+            if out.producer.written() != before {
+                bell.ring();
+                waiting_since = None;
+            }
+            if done {
                 return Ok(());
             }
-            if out.queue.is_empty() && !self.lends(&out, payload.len()) {
-                let record = Record::Frame {
-                    header,
-                    chunk: payload.len(),
-                };
-                if push_frame(&mut out.producer, &record, payload) {
-                    drop(out);
-                    self.segment.doorbell(dest).ring();
-                    return Ok(());
-                }
+            let since = *waiting_since.get_or_insert_with(Instant::now);
+            if since.elapsed() >= STREAM_PATIENCE {
+                break;
             }
+            sync::pause(self.spinning);
         }
-        self.frame(dest, header, rmpi_core::pool::copy_of(payload))
+        // The receiver is not reading: the rest waits here, in memory of this rank's.
+        tracing::debug!(
+            dest,
+            len = payload.len(),
+            written = sent.unwrap_or(0),
+            "receiver not making room; copying the rest aside"
+        );
+        let rest = match sent {
+            None => Outgoing::Frame {
+                header,
+                payload: rmpi_core::pool::copy_of(payload),
+                sent: None,
+            },
+            Some(at) => Outgoing::Frame {
+                header,
+                payload: rmpi_core::pool::copy_of(&payload[at..]),
+                sent: Some(0),
+            },
+        };
+        out.queue.push_back(rest);
+        self.backlog.fetch_add(1, Ordering::Relaxed);
+        Ok(())
     }
 
     /// Queues a record without payload bytes for `dest`.

@@ -195,6 +195,11 @@ impl Producer {
     }
 }
 
+/// Bytes a consumer reads before a lazy release hands them back: a producer streaming a
+/// large payload into a full ring waits for no more than this, the time it takes to copy
+/// it out (a few microseconds), not an eighth of a large ring.
+pub(crate) const LAZY_RELEASE: u64 = 16 << 10;
+
 /// The reading end. There must be exactly one per ring.
 pub(crate) struct Consumer {
     memory: RingMemory,
@@ -268,14 +273,15 @@ impl Consumer {
     }
 
     /// Hands the space of every record moved past back to the producer; true if there was
-    /// any (the producer may be waiting for it). With `lazily`, only once an eighth of the
-    /// ring is waiting to go back: the producer reads the line this writes, and a line that
-    /// moves between cores with every message costs both sides. A consumer that releases
-    /// lazily must release eagerly before it stops reading (when it finds no record), so
-    /// the producer never waits for more than that eighth.
+    /// any (the producer may be waiting for it). With `lazily`, only once [`LAZY_RELEASE`]
+    /// bytes or an eighth of the ring (if less) wait to go back: the producer reads the line
+    /// this writes, and a line that moves between cores with every message costs both
+    /// sides. A consumer that releases lazily must release eagerly before it stops reading
+    /// (when it finds no record), so the producer never waits for more than that.
     pub(crate) fn release(&mut self, lazily: bool) -> bool {
         let held = self.head - self.released;
-        if held == 0 || lazily && held < (self.mask + 1) / 8 {
+        let enough = ((self.mask + 1) / 8).min(LAZY_RELEASE);
+        if held == 0 || lazily && held < enough {
             return false;
         }
         self.memory

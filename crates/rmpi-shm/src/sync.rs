@@ -7,6 +7,16 @@ pub(crate) use std::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
 #[cfg(rmpi_loom)]
 pub(crate) use loom::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
 
+/// Lets another party run a little while this one waits for it in a loop: a spin where
+/// ranks have cores of their own (`spinning`), the core given away where they share them.
+pub(crate) fn pause(spinning: bool) {
+    if spinning {
+        std::hint::spin_loop();
+    } else {
+        std::thread::yield_now();
+    }
+}
+
 /// The cheap half of an asymmetric Dekker barrier, for the busy side (a sender that rings,
 /// a receiver that hands ring space back): orders its earlier stores before its later loads
 /// against a party that calls [`heavy_barrier`].
