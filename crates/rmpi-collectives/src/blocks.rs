@@ -75,32 +75,44 @@ pub(crate) async fn barrier(round: &Round) -> Result<()> {
     Ok(())
 }
 
+/// Where this member sits in a binomial tree rooted at `root`: its parent (none for the
+/// root) and its children, largest subtree first, as ranks of the round.
+fn binomial_links(round: &Round, root: usize) -> (Option<usize>, Vec<usize>) {
+    let n = round.size();
+    let me = relative(round.rank(), root, n);
+    let mut mask = 1;
+    let mut parent = None;
+    while mask < n {
+        if me & mask != 0 {
+            parent = Some(absolute(me - mask, root, n));
+            break;
+        }
+        mask <<= 1;
+    }
+    let mut children = Vec::new();
+    mask >>= 1;
+    while mask > 0 {
+        if me + mask < n {
+            children.push(absolute(me + mask, root, n));
+        }
+        mask >>= 1;
+    }
+    (parent, children)
+}
+
 /// Binomial-tree broadcast of one framed message, forwarded without copies.
 pub(crate) async fn binomial_bcast(
     round: &Round,
     root: usize,
     message: Option<Bytes>,
 ) -> Result<Bytes> {
-    let n = round.size();
-    let me = relative(round.rank(), root, n);
-    let mut mask = 1;
-    let mut message = message;
-    while mask < n {
-        if me & mask != 0 {
-            message = Some(round.recv(absolute(me - mask, root, n)).await?);
-            break;
-        }
-        mask <<= 1;
-    }
-    let message = message.ok_or_else(|| Error::InvalidArgument("bcast root has no data".into()))?;
-    mask >>= 1;
-    while mask > 0 {
-        if me + mask < n {
-            round
-                .send(absolute(me + mask, root, n), message.clone())
-                .await?;
-        }
-        mask >>= 1;
+    let (parent, children) = binomial_links(round, root);
+    let message = match parent {
+        Some(parent) => round.recv(parent).await?,
+        None => message.ok_or_else(|| Error::InvalidArgument("bcast root has no data".into()))?,
+    };
+    for child in children {
+        round.send(child, message.clone()).await?;
     }
     Ok(message)
 }
@@ -282,6 +294,39 @@ async fn recursive_doubling_allgather(round: &Round, mine: Bytes) -> Result<Vec<
     Ok(all)
 }
 
+/// A broadcast's header: the algorithm's number, then the data's length.
+const BCAST_HEADER: usize = 9;
+
+/// From this many bytes, a binomial broadcast into buffers sends the data apart from its
+/// header (see [`bcast_into`]): the copy saved outweighs the extra message.
+const BCAST_APART_FROM: usize = 32 << 10;
+
+fn bcast_header(algorithm: BcastAlgorithm, len: usize) -> Vec<u8> {
+    let mut header = vec![algorithm as u8];
+    header.extend_from_slice(&(len as u64).to_le_bytes());
+    header
+}
+
+/// The algorithm number and data length a broadcast's first message announces.
+fn read_bcast_header(message: &Bytes) -> Result<(u8, usize)> {
+    match Round::body(message).get(..BCAST_HEADER) {
+        Some(h) => {
+            let mut len = [0u8; 8];
+            len.copy_from_slice(&h[1..BCAST_HEADER]);
+            Ok((h[0], u64::from_le_bytes(len) as usize))
+        }
+        None => Err(Error::InvalidArgument("bcast header is truncated".into())),
+    }
+}
+
+/// Whether a broadcast's first message is the header of data sent apart (a binomial
+/// broadcast's header without its data, which is never empty then).
+fn data_apart(message: &Bytes) -> Result<bool> {
+    let (algorithm, len) = read_bcast_header(message)?;
+    let body = Round::body(message).len();
+    Ok(algorithm == BcastAlgorithm::Binomial as u8 && body == BCAST_HEADER && len > 0)
+}
+
 /// Broadcast of bytes. The root picks the algorithm from the size and tells the others in a
 /// small header (carrying the data itself when the tree is used), so every member agrees on
 /// the algorithm and the size even where only the root knows it.
@@ -291,32 +336,30 @@ pub(crate) async fn bcast(
     data: Option<&[u8]>,
     algorithms: &Algorithms,
 ) -> Result<Bytes> {
-    let n = round.size();
-    const HEADER: usize = 9;
-    let header = match &data {
-        Some(data) => {
-            let algorithm = algorithms.bcast(n, data.len());
-            let mut header = vec![algorithm as u8];
-            header.extend_from_slice(&(data.len() as u64).to_le_bytes());
-            let message = match algorithm {
-                // The root's one copy of the data is into the message it sends.
-                BcastAlgorithm::Binomial => Round::frame_parts([header.as_slice(), data]),
-                _ => Round::frame(&header),
-            };
-            Some(message)
+    let header = data.map(|data| {
+        let algorithm = algorithms.bcast(round.size(), data.len());
+        let header = bcast_header(algorithm, data.len());
+        match algorithm {
+            // The root's one copy of the data is into the message it sends.
+            BcastAlgorithm::Binomial => Round::frame_parts([header.as_slice(), data]),
+            _ => Round::frame(&header),
         }
-        None => None,
-    };
+    });
     let header = binomial_bcast(round, root, header).await?;
+    bcast_rest(round, root, data, header).await
+}
+
+/// What follows a broadcast's first message, once every member has it.
+async fn bcast_rest(
+    round: &Round,
+    root: usize,
+    data: Option<&[u8]>,
+    header: Bytes,
+) -> Result<Bytes> {
+    let n = round.size();
+    let (algorithm, len) = read_bcast_header(&header)?;
     let body = Round::body(&header);
-    let (algorithm, len) = match body.get(..HEADER) {
-        Some(h) => {
-            let mut len = [0u8; 8];
-            len.copy_from_slice(&h[1..HEADER]);
-            (h[0], u64::from_le_bytes(len) as usize)
-        }
-        None => return Err(Error::InvalidArgument("bcast header is truncated".into())),
-    };
+    const HEADER: usize = BCAST_HEADER;
     if algorithm == BcastAlgorithm::Binomial as u8 {
         let data = body.slice(HEADER..);
         if data.len() != len {
@@ -346,6 +389,81 @@ pub(crate) async fn bcast(
         ));
     }
     Ok(Bytes::from(out))
+}
+
+/// Broadcast into every member's buffer of the same size. A long binomial broadcast sends
+/// each hop its header message (which carries aborts, as every collective message does)
+/// and then the data alone, which the receive copies straight into the member's buffer
+/// (from the ring, or from the sender's memory) instead of into a message and then into
+/// the buffer. A member forwards only once it holds the data, so a data message always
+/// follows its header with nothing that can fail between them. Other broadcasts go as in
+/// [`bcast`].
+pub(crate) async fn bcast_into(
+    round: &Round,
+    root: usize,
+    buf: &mut [u8],
+    algorithms: &Algorithms,
+) -> Result<()> {
+    let (parent, children) = binomial_links(round, root);
+    let Some(parent) = parent else {
+        let algorithm = algorithms.bcast(round.size(), buf.len());
+        if algorithm != BcastAlgorithm::Binomial || buf.len() < BCAST_APART_FROM {
+            bcast(round, root, Some(&*buf), algorithms).await?;
+            return Ok(());
+        }
+        let header = Round::frame(&bcast_header(algorithm, buf.len()));
+        return send_apart(round, &children, header, buf).await;
+    };
+    let header = round.recv(parent).await?;
+    if !data_apart(&header)? {
+        for &child in &children {
+            round.send(child, header.clone()).await?;
+        }
+        let data = bcast_rest(round, root, None, header).await?;
+        return copy_data(&data, buf);
+    }
+    let (_, len) = read_bcast_header(&header)?;
+    if len != buf.len() {
+        return Err(Error::InvalidArgument(format!(
+            "bcast of {len} bytes into a buffer of {}: members disagree on the size",
+            buf.len()
+        )));
+    }
+    round.recv_data_into(parent, buf).await?;
+    send_apart(round, &children, header, buf).await
+}
+
+/// Sends `header` and then `data` to each child: data shared in one pooled copy when there
+/// are several (a transport that lends payloads lends that copy to them all), or straight
+/// from the buffer to a single child.
+async fn send_apart(round: &Round, children: &[usize], header: Bytes, data: &[u8]) -> Result<()> {
+    match children {
+        [] => Ok(()),
+        [child] => {
+            round.send(*child, header).await?;
+            round.send_data(*child, data).await
+        }
+        _ => {
+            let shared = rmpi_core::pool::copy_of(data);
+            for &child in children {
+                round.send(child, header.clone()).await?;
+                round.send(child, shared.clone()).await?;
+            }
+            Ok(())
+        }
+    }
+}
+
+fn copy_data(data: &[u8], buf: &mut [u8]) -> Result<()> {
+    if data.len() != buf.len() {
+        return Err(Error::InvalidArgument(format!(
+            "bcast of {} bytes into a buffer of {}: members disagree on the size",
+            data.len(),
+            buf.len()
+        )));
+    }
+    buf.copy_from_slice(data);
+    Ok(())
 }
 
 /// All-to-all: `blocks[d]` goes to rank `d`; returns the block from each rank, by rank.

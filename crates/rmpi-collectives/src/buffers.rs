@@ -60,12 +60,7 @@ pub(crate) async fn bcast<T: Pod + Send + Sync>(
         .run(async {
             check_root(&round, root)?;
             let algorithms = algorithms?;
-            let mine = (round.rank() == root).then(|| bytemuck::cast_slice(&*buf));
-            let bytes = blocks::bcast(&round, root, mine, &algorithms).await?;
-            if round.rank() != root {
-                copy_exact(&bytes, buf, root)?;
-            }
-            Ok(())
+            blocks::bcast_into(&round, root, bytemuck::cast_slice_mut(buf), &algorithms).await
         })
         .await
 }

@@ -87,7 +87,45 @@ impl Round {
 
     /// Sends a framed message (one made by [`Round::frame`] or received), without copying it.
     pub(crate) async fn send(&self, dest: usize, message: Bytes) -> Result<()> {
-        self.comm.send_bytes(message, dest, self.tag).await
+        let sent = self.comm.send_bytes(message, dest, self.tag).await;
+        self.explain(dest, sent).await
+    }
+
+    /// Sends `data` as it is, without framing: only where the receiver knows a bare data
+    /// message comes next (see [`Round::recv_data_into`]).
+    pub(crate) async fn send_data(&self, dest: usize, data: &[u8]) -> Result<()> {
+        let sent = self.comm.send_buf(data, dest, self.tag).await;
+        self.explain(dest, sent).await
+    }
+
+    /// A send to a member that finished before the collective did: it can only have left
+    /// because its part failed, after telling everyone why. Its abort says more than the
+    /// send's error, and is what the other members report.
+    async fn explain(&self, dest: usize, sent: Result<()>) -> Result<()> {
+        if let Err(Error::PeerFinished { .. }) = sent {
+            if let Ok(Some(_)) = self.comm.iprobe(dest, self.tag) {
+                if let Err(aborted @ Error::CollectiveFailed { .. }) = self.recv(dest).await {
+                    return Err(aborted);
+                }
+            }
+        }
+        sent
+    }
+
+    /// Receives a bare data message from `source` straight into `buf`, which it must fill:
+    /// only where the message from `source` before it said that one follows, so it cannot
+    /// be an abort.
+    pub(crate) async fn recv_data_into(&self, source: usize, buf: &mut [u8]) -> Result<()> {
+        let expected = buf.len();
+        let status = self.comm.recv_into(buf, source, self.tag).await?;
+        if status.bytes != expected {
+            return Err(Error::InvalidArgument(format!(
+                "collective expected {expected} bytes from rank {source}, got {}: members \
+                 disagree on the message size",
+                status.bytes
+            )));
+        }
+        Ok(())
     }
 
     /// Receives the next framed data message from `source`; an abort becomes an error.

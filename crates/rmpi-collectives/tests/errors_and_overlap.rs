@@ -50,21 +50,24 @@ fn a_bad_root_argument_fails_every_member() {
 
 #[test]
 fn a_member_with_a_wrong_buffer_fails_and_nobody_hangs() {
-    let outcomes = local::run(5, |comm| async move {
-        let len = if comm.rank() == 3 { 9 } else { 10 };
-        let mut buf = vec![comm.rank() as u64; len];
-        comm.bcast_buf(&mut buf, 0).await?;
-        // Those whose part completed carry on: a second collective still works for them
-        // only if everyone reached it, so stop here.
-        Ok::<_, Error>(buf)
-    });
-    for (rank, outcome) in outcomes.into_iter().enumerate() {
-        match (rank, outcome) {
-            (3, Err(Error::InvalidArgument(_))) => {}
-            (3, other) => panic!("rank 3 should fail, got {other:?}"),
-            (_, Ok(buf)) => assert_eq!(buf, vec![0; 10]),
-            (_, Err(Error::CollectiveFailed { rank: 3, .. })) => {}
-            (rank, other) => panic!("rank {rank}: unexpected {other:?}"),
+    // Short broadcasts carry the data in the header's message, long ones send it apart.
+    for right in [10, 10_000] {
+        let outcomes = local::run(5, |comm| async move {
+            let len = if comm.rank() == 3 { right - 1 } else { right };
+            let mut buf = vec![comm.rank() as u64; len];
+            comm.bcast_buf(&mut buf, 0).await?;
+            // Those whose part completed carry on: a second collective still works for
+            // them only if everyone reached it, so stop here.
+            Ok::<_, Error>(buf)
+        });
+        for (rank, outcome) in outcomes.into_iter().enumerate() {
+            match (rank, outcome) {
+                (3, Err(Error::InvalidArgument(_))) => {}
+                (3, other) => panic!("rank 3 should fail, got {other:?}"),
+                (_, Ok(buf)) => assert_eq!(buf, vec![0; right]),
+                (_, Err(Error::CollectiveFailed { rank: 3, .. })) => {}
+                (rank, other) => panic!("rank {rank}: unexpected {other:?}"),
+            }
         }
     }
 }
