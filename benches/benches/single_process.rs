@@ -5,6 +5,7 @@
 //! `cargo bench -p rmpi-bench`.
 
 use std::sync::Arc;
+use std::task::{Context, Waker};
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
@@ -151,13 +152,15 @@ fn shm_stream(c: &mut Criterion) {
                                 };
                                 let started = Instant::now();
                                 let mut received = 0;
+                                let mut cx = Context::from_waker(Waker::noop());
                                 while received < frames {
                                     if shm.rank() == 0 {
                                         shm.send(1, Frame::new(header, payload.clone()))
                                             .expect("sends");
                                         received += 1;
-                                        while shm.try_recv().is_some() {}
-                                    } else if let Some(Event::Frame { .. }) = shm.try_recv() {
+                                        while shm.try_recv(&mut cx).is_some() {}
+                                    } else if let Some(Event::Frame { .. }) = shm.try_recv(&mut cx)
+                                    {
                                         received += 1;
                                     }
                                 }

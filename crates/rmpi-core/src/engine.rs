@@ -124,7 +124,32 @@ struct State {
     departed: HashMap<usize, Departure>,
     /// Placed frames still arriving, by sender (one at most per sender: frames from a
     /// sender arrive one after another).
-    placing: HashMap<usize, Placing>,
+    placing: Placings,
+}
+
+/// [`Placing`]s by sender: a list, as there are rarely more than one, and one comes and
+/// goes with every placed message.
+#[derive(Debug, Default)]
+struct Placings(Vec<(usize, Placing)>);
+
+impl Placings {
+    fn get_mut(&mut self, from: usize) -> Option<&mut Placing> {
+        self.0.iter_mut().find(|(f, _)| *f == from).map(|(_, p)| p)
+    }
+
+    fn contains(&self, from: usize) -> bool {
+        self.0.iter().any(|(f, _)| *f == from)
+    }
+
+    fn insert(&mut self, from: usize, placing: Placing) {
+        debug_assert!(!self.contains(from));
+        self.0.push((from, placing));
+    }
+
+    fn remove(&mut self, from: usize) -> Option<Placing> {
+        let at = self.0.iter().position(|(f, _)| *f == from)?;
+        Some(self.0.swap_remove(at).1)
+    }
 }
 
 /// What a [`Engine::drain`] did.
@@ -212,7 +237,7 @@ impl State {
     /// [`Placement::place`] took from the posted queue): all of it, or its first `placed`
     /// bytes, the rest to follow as an [`Event::Rest`].
     fn placed(&mut self, from: usize, header: Header, placed: usize, outbox: &mut Outbox) -> usize {
-        let Some(placing) = self.placing.get_mut(&from) else {
+        let Some(placing) = self.placing.get_mut(from) else {
             tracing::error!(from, "a transport placed a frame nobody had taken");
             return 0;
         };
@@ -223,7 +248,7 @@ impl State {
             return 0;
         }
         let id = placing.id;
-        self.placing.remove(&from);
+        self.placing.remove(from);
         let payload = Payload::Placed { len: placed };
         self.complete_recv(
             id,
@@ -237,7 +262,7 @@ impl State {
 
     /// The rest of a frame from `from` that was placed in part.
     fn rest(&mut self, from: usize, rest: Bytes) -> usize {
-        let Some(Placing { id, header, placed }) = self.placing.remove(&from) else {
+        let Some(Placing { id, header, placed }) = self.placing.remove(from) else {
             tracing::error!(
                 from,
                 "a transport sent the rest of a frame nobody had taken"
@@ -272,7 +297,7 @@ impl State {
         tracing::debug!(rank, ?how, "peer departed");
         self.departed.insert(rank, how.clone());
         let mut failed = 0;
-        if let Some(placing) = self.placing.remove(&rank) {
+        if let Some(placing) = self.placing.remove(rank) {
             // It left in the middle of a payload: the receive gets the error, not the part.
             if let Some(wait) = self.recvs.get_mut(&placing.id) {
                 wait.outcome = Some(Err(how.error(rank)));
@@ -359,7 +384,7 @@ impl Placer for Placement<'_> {
         }
         // One too long for the buffer takes the usual path, to its `Truncated` error.
         let len = usize::try_from(header.len).ok()?;
-        if len > self.buf.len() || self.state.placing.contains_key(&from) {
+        if len > self.buf.len() || self.state.placing.contains(from) {
             return None;
         }
         let envelope = Envelope {
@@ -726,14 +751,20 @@ impl Engine {
         mut placement: Option<(PostId, &mut [u8])>,
     ) -> Drained {
         let mut completed = 0;
+        // A transport with nothing ready keeps this waker, so the tasks waiting here are
+        // woken by what comes next even when this look ends their poll.
+        let mut cx = Context::from_waker(&self.progress_waker);
         for _ in 0..DRAIN_BUDGET {
             let event = match placement.as_mut() {
-                Some((id, buf)) => self.transport.try_recv_placing(&mut Placement {
-                    state: &mut *state,
-                    id: *id,
-                    buf,
-                }),
-                None => self.transport.try_recv(),
+                Some((id, buf)) => self.transport.try_recv_placing(
+                    &mut cx,
+                    &mut Placement {
+                        state: &mut *state,
+                        id: *id,
+                        buf,
+                    },
+                ),
+                None => self.transport.try_recv(&mut cx),
             };
             let Some(event) = event else {
                 return Drained {

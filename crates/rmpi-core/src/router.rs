@@ -234,18 +234,18 @@ impl Transport for Router {
             .send_copy(local, header, payload)
     }
 
-    fn try_recv(&self) -> Option<Event> {
-        self.take(|_, transport| transport.try_recv())
+    fn try_recv(&self, cx: &mut Context<'_>) -> Option<Event> {
+        self.take(|_, transport| transport.try_recv(cx))
     }
 
-    fn try_recv_placing(&self, placer: &mut dyn Placer) -> Option<Event> {
+    fn try_recv_placing(&self, cx: &mut Context<'_>, placer: &mut dyn Placer) -> Option<Event> {
         self.take(|index, transport| {
             let mut placer = RoutePlacer {
                 router: self,
                 index,
                 placer: &mut *placer,
             };
-            transport.try_recv_placing(&mut placer)
+            transport.try_recv_placing(cx, &mut placer)
         })
     }
 
@@ -253,7 +253,7 @@ impl Transport for Router {
     /// of them wait first ([`Transport::poll_recv_now`]): a transport whose events come from
     /// tasks on this thread (TCP) would otherwise wait for another's patience to run out.
     fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<Event> {
-        if let Some(event) = self.try_recv() {
+        if let Some(event) = self.try_recv(cx) {
             return Poll::Ready(event);
         }
         if !self.patience.is_zero() {
@@ -263,7 +263,7 @@ impl Transport for Router {
                     break;
                 }
                 std::hint::spin_loop();
-                if let Some(event) = self.try_recv() {
+                if let Some(event) = self.try_recv(cx) {
                     return Poll::Ready(event);
                 }
             }

@@ -204,12 +204,16 @@ pub trait Transport: Send + Sync + 'static {
         self.poll_recv(cx)
     }
 
-    /// Returns the next event if one is ready now, without waiting and without arranging a
-    /// wake-up. rmpi-core drains ready events with it before deciding whether to wait. The
-    /// default polls [`poll_recv`](Transport::poll_recv) with a waker that does nothing;
-    /// transports whose `poll_recv` waits a little should answer at once here instead.
-    fn try_recv(&self) -> Option<Event> {
-        match self.poll_recv(&mut Context::from_waker(std::task::Waker::noop())) {
+    /// Returns the next event if one is ready now, without waiting. If none is, a transport
+    /// that keeps a waker to call when events come keeps `cx`'s, as
+    /// [`poll_recv`](Transport::poll_recv) does (it is the engine's, whichever task drains):
+    /// a waker left behind by an earlier look must not be replaced by one that does nothing,
+    /// or the event that completes a sleeping task's wait wakes nobody. rmpi-core drains
+    /// ready events with it before deciding whether to wait. The default polls `poll_recv`
+    /// with `cx`; transports whose `poll_recv` waits a little should answer at once here
+    /// instead.
+    fn try_recv(&self, cx: &mut Context<'_>) -> Option<Event> {
+        match self.poll_recv(cx) {
             Poll::Ready(event) => Some(event),
             Poll::Pending => None,
         }
@@ -217,9 +221,9 @@ pub trait Transport: Send + Sync + 'static {
 
     /// Like [`try_recv`](Transport::try_recv), offering `placer` each frame whose payload
     /// the transport can still copy anywhere. The default ignores the placer.
-    fn try_recv_placing(&self, placer: &mut dyn Placer) -> Option<Event> {
+    fn try_recv_placing(&self, cx: &mut Context<'_>, placer: &mut dyn Placer) -> Option<Event> {
         let _ = placer;
-        self.try_recv()
+        self.try_recv(cx)
     }
 
     /// Waits, as [`poll_recv`](Transport::poll_recv) does, until an event is ready, but

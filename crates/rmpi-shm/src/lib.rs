@@ -787,11 +787,12 @@ impl Transport for ShmTransport {
         self.senders.frame_copy(dest, header, payload)
     }
 
-    fn try_recv(&self) -> Option<Event> {
+    /// Keeps no waker: the helper thread wakes the waiting task, armed only by a wait.
+    fn try_recv(&self, _: &mut Context<'_>) -> Option<Event> {
         self.progress(None)
     }
 
-    fn try_recv_placing(&self, placer: &mut dyn Placer) -> Option<Event> {
+    fn try_recv_placing(&self, _: &mut Context<'_>, placer: &mut dyn Placer) -> Option<Event> {
         self.progress(Some(placer))
     }
 

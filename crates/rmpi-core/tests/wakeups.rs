@@ -1,0 +1,63 @@
+//! A waiting task is woken by every message that completes one of its waits, whatever its
+//! waits did before it slept: here, a wait that took its own message while looking for
+//! events must leave the transport ready to wake the task for the others.
+
+use std::future::Future;
+use std::pin::pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
+
+use rmpi_core::local::LocalTransport;
+use rmpi_core::Comm;
+
+/// Counts its wake-ups.
+#[derive(Default)]
+struct Counter(AtomicUsize);
+
+impl Wake for Counter {
+    fn wake(self: Arc<Self>) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// Polls a future that must be done at once (a send).
+fn now<T>(future: impl Future<Output = T>) -> T {
+    match pin!(future).poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(value) => value,
+        Poll::Pending => panic!("expected to be done at once"),
+    }
+}
+
+#[test]
+fn a_wait_that_takes_its_message_while_looking_leaves_the_others_wakeable() {
+    let mut mesh = LocalTransport::mesh(2);
+    let (second, first) = (mesh.pop().unwrap(), mesh.pop().unwrap());
+    let sender = Comm::from_transport(Arc::new(first));
+    let receiver = Comm::from_transport(Arc::new(second));
+
+    let counter = Arc::new(Counter::default());
+    let waker = Waker::from(counter.clone());
+    let mut cx = Context::from_waker(&waker);
+    let mut a = receiver.irecv::<u8>(0, 1);
+    let mut b = receiver.irecv::<u8>(0, 2);
+
+    // One task waits for both, polling `a` then `b`, as `wait_all` does.
+    assert!(pin!(&mut a).poll(&mut cx).is_pending());
+    now(sender.send(&2u8, 1, 2)).expect("sends");
+    assert!(
+        pin!(&mut b).poll(&mut cx).is_ready(),
+        "b's message is there"
+    );
+    // The task sleeps now, waiting for `a` alone.
+    let before = counter.0.load(Ordering::SeqCst);
+    now(sender.send(&1u8, 1, 1)).expect("sends");
+    assert!(
+        counter.0.load(Ordering::SeqCst) > before,
+        "the message for `a` woke nobody: its task would sleep forever"
+    );
+    match pin!(&mut a).poll(&mut cx) {
+        Poll::Ready(Ok((1, _))) => {}
+        other => panic!("expected a's message, got {other:?}"),
+    }
+}
