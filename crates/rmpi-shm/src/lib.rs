@@ -5,11 +5,14 @@
 //! record, its header and payload in the sender's ring to the receiver: one copy in, one copy
 //! out, and for up to 16 bytes of payload one cache line from core to core (`record`). A
 //! larger one is split into records the receiver copies out while the sender copies the
-//! next ones in. A large payload stays where the sender has it: the record says
-//! where, and the receive that matches it copies it straight out of the sender's memory into
-//! its buffer, then says so on its own ring (`single_copy`, `lent`). Where the kernel
-//! forbids that, large payloads stream through the ring, the sender writing as the receiver
-//! reads, so there is no size limit either way.
+//! next ones in. Both copies are the only ones: a typed-buffer send copies straight from the
+//! caller's memory into the ring for as long as the receiver makes room (`outbound`), and a
+//! receive waiting with a buffer has the payload copied straight from the ring into it
+//! ([`Placer`]), so sender and receiver copy at once on two cores. Where ranks share cores,
+//! that pipeline stalls at every context switch, and a large payload stays where the sender
+//! has it instead: the record says where, and the receive that matches it copies it
+//! straight out of the sender's memory into its buffer, then says so on its own ring
+//! (`single_copy`, `lent`), where the kernel allows it. There is no size limit either way.
 //!
 //! Waiting is where a shared-memory transport wins or loses on a busy machine. A rank with
 //! nothing to do spins for a few microseconds (messages usually arrive within that), then
