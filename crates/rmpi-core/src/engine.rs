@@ -249,15 +249,7 @@ impl State {
         }
         let id = placing.id;
         self.placing.remove(from);
-        let payload = Payload::Placed { len: placed };
-        self.complete_recv(
-            id,
-            Arrival {
-                from,
-                header,
-                payload,
-            },
-        )
+        self.complete_recv(id, from, header, Payload::Placed { len: placed })
     }
 
     /// The rest of a frame from `from` that was placed in part.
@@ -270,21 +262,25 @@ impl State {
             return 0;
         };
         debug_assert_eq!(placed + rest.len(), header.len as usize);
-        let payload = Payload::Split { placed, rest };
-        self.complete_recv(
-            id,
-            Arrival {
-                from,
-                header,
-                payload,
-            },
-        )
+        self.complete_recv(id, from, header, Payload::Split { placed, rest })
     }
 
-    /// Gives receive `id` its message, unless the receive was withdrawn meanwhile.
-    fn complete_recv(&mut self, id: PostId, arrival: Arrival) -> usize {
+    /// Gives receive `id` the message from `from`, unless the receive was withdrawn
+    /// meanwhile.
+    fn complete_recv(
+        &mut self,
+        id: PostId,
+        from: usize,
+        header: Header,
+        payload: Payload,
+    ) -> usize {
         match self.recvs.get_mut(&id) {
             Some(wait) => {
+                let arrival = Arrival {
+                    from,
+                    header,
+                    payload,
+                };
                 wait.outcome = Some(Ok(arrival));
                 1
             }
