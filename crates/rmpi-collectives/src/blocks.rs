@@ -9,6 +9,7 @@ use rmpi_core::{Bytes, Error, Result};
 
 use crate::algorithm::AlltoallAlgorithm;
 use crate::algorithm::{Algorithms, AllgatherAlgorithm, BcastAlgorithm};
+use crate::operand::{copy_exact, length_mismatch};
 use crate::round::Round;
 
 fn relative(rank: usize, root: usize, n: usize) -> usize {
@@ -319,12 +320,13 @@ fn read_bcast_header(message: &Bytes) -> Result<(u8, usize)> {
     }
 }
 
-/// Whether a broadcast's first message is the header of data sent apart (a binomial
-/// broadcast's header without its data, which is never empty then).
-fn data_apart(message: &Bytes) -> Result<bool> {
+/// The data's length if a broadcast's first message is the header of data sent apart (a
+/// binomial broadcast's header without its data, which is never empty then).
+fn data_apart(message: &Bytes) -> Result<Option<usize>> {
     let (algorithm, len) = read_bcast_header(message)?;
     let body = Round::body(message).len();
-    Ok(algorithm == BcastAlgorithm::Binomial as u8 && body == BCAST_HEADER && len > 0)
+    let apart = algorithm == BcastAlgorithm::Binomial as u8 && body == BCAST_HEADER && len > 0;
+    Ok(apart.then_some(len))
 }
 
 /// Broadcast of bytes. The root picks the algorithm from the size and tells the others in a
@@ -359,9 +361,8 @@ async fn bcast_rest(
     let n = round.size();
     let (algorithm, len) = read_bcast_header(&header)?;
     let body = Round::body(&header);
-    const HEADER: usize = BCAST_HEADER;
     if algorithm == BcastAlgorithm::Binomial as u8 {
-        let data = body.slice(HEADER..);
+        let data = body.slice(BCAST_HEADER..);
         if data.len() != len {
             return Err(Error::InvalidArgument(
                 "bcast data does not match its header".into(),
@@ -415,19 +416,15 @@ pub(crate) async fn bcast_into(
         return send_apart(round, &children, header, buf).await;
     };
     let header = round.recv(parent).await?;
-    if !data_apart(&header)? {
+    let Some(len) = data_apart(&header)? else {
         for &child in &children {
             round.send(child, header.clone()).await?;
         }
         let data = bcast_rest(round, root, None, header).await?;
-        return copy_data(&data, buf);
-    }
-    let (_, len) = read_bcast_header(&header)?;
+        return copy_exact(&data, buf, root);
+    };
     if len != buf.len() {
-        return Err(Error::InvalidArgument(format!(
-            "bcast of {len} bytes into a buffer of {}: members disagree on the size",
-            buf.len()
-        )));
+        return Err(length_mismatch(root, len, buf.len()));
     }
     round.recv_data_into(parent, buf).await?;
     send_apart(round, &children, header, buf).await
@@ -452,18 +449,6 @@ async fn send_apart(round: &Round, children: &[usize], header: Bytes, data: &[u8
             Ok(())
         }
     }
-}
-
-fn copy_data(data: &[u8], buf: &mut [u8]) -> Result<()> {
-    if data.len() != buf.len() {
-        return Err(Error::InvalidArgument(format!(
-            "bcast of {} bytes into a buffer of {}: members disagree on the size",
-            data.len(),
-            buf.len()
-        )));
-    }
-    buf.copy_from_slice(data);
-    Ok(())
 }
 
 /// All-to-all: `blocks[d]` goes to rank `d`; returns the block from each rank, by rank.

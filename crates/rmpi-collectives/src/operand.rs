@@ -100,13 +100,16 @@ pub(crate) fn with_elements<T: Pod, R>(
 pub(crate) fn copy_exact<T: Pod>(bytes: &[u8], out: &mut [T], source: usize) -> Result<()> {
     let out: &mut [u8] = bytemuck::cast_slice_mut(out);
     if bytes.len() != out.len() {
-        return Err(Error::InvalidArgument(format!(
-            "rank {source} contributed {} bytes where {} were expected: members disagree on \
-             buffer lengths",
-            bytes.len(),
-            out.len()
-        )));
+        return Err(length_mismatch(source, bytes.len(), out.len()));
     }
     out.copy_from_slice(bytes);
     Ok(())
+}
+
+/// Rank `source` contributed `got` bytes to a buffer of `expected`.
+pub(crate) fn length_mismatch(source: usize, got: usize, expected: usize) -> Error {
+    Error::InvalidArgument(format!(
+        "rank {source} contributed {got} bytes where {expected} were expected: members \
+         disagree on buffer lengths"
+    ))
 }
