@@ -4,6 +4,7 @@
 //! ring's push and pop with the transport's records, without the engine). Run by hand:
 //! `cargo bench -p rmpi-bench`.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::task::{Context, Waker};
 use std::time::{Duration, Instant};
@@ -125,6 +126,29 @@ fn shm_ping_pong(c: &mut Criterion) {
     });
 }
 
+/// One 8-byte message sent and received over the shared-memory transport by one thread
+/// playing both ranks: the software cost of a message (engine, matching, records) without
+/// waiting or moving cache lines between cores, which ping-pong latency adds on top.
+fn shm_one_thread(c: &mut Criterion) {
+    c.bench_function("shm_send_recv_one_thread_8B", |b| {
+        let mut endpoints = rmpi_shm::ShmTransport::mesh(2, &Default::default()).unwrap();
+        let second = Comm::from_transport(Arc::new(endpoints.pop().unwrap()));
+        let first = Comm::from_transport(Arc::new(endpoints.pop().unwrap()));
+        let mut cx = Context::from_waker(Waker::noop());
+        let message = [7u8; 8];
+        let mut inbox = [0u8; 8];
+        b.iter(|| {
+            let sent = std::pin::pin!(first.send_buf(&message, 1, 0));
+            assert!(sent.poll(&mut cx).is_ready());
+            let received = std::pin::pin!(second.recv_into(&mut inbox, 0, 0));
+            match received.poll(&mut cx) {
+                std::task::Poll::Ready(Ok(_)) => {}
+                other => panic!("not received at once: {other:?}"),
+            }
+        });
+    });
+}
+
 /// Frames pushed into one shared-memory ring by one thread and popped by another as fast as
 /// they go, through the transport's `send` and `try_recv` (the ring and its records).
 fn shm_stream(c: &mut Criterion) {
@@ -191,6 +215,7 @@ criterion_group!(
     matching,
     local_ping_pong,
     shm_ping_pong,
+    shm_one_thread,
     shm_stream
 );
 criterion_main!(benches);
