@@ -730,9 +730,8 @@ impl ShmTransport {
         let mut peer = incoming.next;
         for _ in 0..n {
             let next = if peer + 1 == n { 0 } else { peer + 1 };
-            if let Some(mut inbound) = incoming.rings[peer].take() {
-                let event = self.read_from(peer, &mut inbound, &mut placer);
-                incoming.rings[peer] = Some(inbound);
+            if let Some(inbound) = incoming.rings[peer].as_mut() {
+                let event = self.read_from(peer, inbound, &mut placer);
                 if event.is_some() {
                     incoming.next = next;
                     return event;

@@ -21,6 +21,7 @@
 
 use std::sync::Arc;
 
+pub(crate) use crate::segment::MappedRegion;
 use crate::sync::{AtomicU64, Ordering};
 
 /// Records start on boundaries of this many bytes (a cache line).
@@ -72,11 +73,12 @@ pub(crate) trait Region: Send + Sync {
     unsafe fn read(&self, offset: usize, out: *mut u8, len: usize);
 }
 
-/// Where a ring lives: its header and its record region.
-#[derive(Clone)]
-pub(crate) struct RingMemory {
+/// Where a ring lives: its header and its record region. The region's type is a parameter,
+/// not a trait object, so that every look at a word and every copy compiles to a plain
+/// access: the segment's mapping in rmpi, heap cells in tests and the loom model.
+pub(crate) struct RingMemory<R: Region = MappedRegion> {
     header: Arc<dyn HeaderRef>,
-    region: Arc<dyn Region>,
+    region: Arc<R>,
     /// The region's capacity less one, kept here as every look at a word needs it.
     mask: u64,
 }
@@ -86,8 +88,19 @@ pub(crate) trait HeaderRef: Send + Sync {
     fn get(&self) -> &RingHeader;
 }
 
-impl RingMemory {
-    pub(crate) fn new(header: Arc<dyn HeaderRef>, region: Arc<dyn Region>) -> RingMemory {
+// Not derived: that would ask `R: Clone`, where only the `Arc` is cloned.
+impl<R: Region> Clone for RingMemory<R> {
+    fn clone(&self) -> Self {
+        RingMemory {
+            header: self.header.clone(),
+            region: self.region.clone(),
+            mask: self.mask,
+        }
+    }
+}
+
+impl<R: Region> RingMemory<R> {
+    pub(crate) fn new(header: Arc<dyn HeaderRef>, region: Arc<R>) -> RingMemory<R> {
         let capacity = region.capacity();
         debug_assert!(capacity.is_power_of_two() && capacity >= 4 * LINE);
         RingMemory {
@@ -113,15 +126,15 @@ impl RingMemory {
 }
 
 /// The writing end. There must be exactly one per ring.
-pub(crate) struct Producer {
-    memory: RingMemory,
+pub(crate) struct Producer<R: Region = MappedRegion> {
+    memory: RingMemory<R>,
     mask: u64,
     tail: u64,
     cached_head: u64,
 }
 
-impl Producer {
-    pub(crate) fn new(memory: RingMemory) -> Producer {
+impl<R: Region> Producer<R> {
+    pub(crate) fn new(memory: RingMemory<R>) -> Producer<R> {
         let head = memory.header().head.value.load(Ordering::Acquire);
         let mask = memory.mask;
         Producer {
@@ -190,7 +203,9 @@ impl Producer {
         // which `push` writes separately.
         unsafe {
             self.memory.region.write(start, &bytes[..first]);
-            self.memory.region.write(0, &bytes[first..]);
+            if first < bytes.len() {
+                self.memory.region.write(0, &bytes[first..]);
+            }
         }
     }
 }
@@ -201,8 +216,8 @@ impl Producer {
 pub(crate) const LAZY_RELEASE: u64 = 16 << 10;
 
 /// The reading end. There must be exactly one per ring.
-pub(crate) struct Consumer {
-    memory: RingMemory,
+pub(crate) struct Consumer<R: Region = MappedRegion> {
+    memory: RingMemory<R>,
     mask: u64,
     head: u64,
     /// The head as last published to the producer.
@@ -211,8 +226,8 @@ pub(crate) struct Consumer {
     position: Arc<AtomicU64>,
 }
 
-impl Consumer {
-    pub(crate) fn new(memory: RingMemory) -> Consumer {
+impl<R: Region> Consumer<R> {
+    pub(crate) fn new(memory: RingMemory<R>) -> Consumer<R> {
         let head = memory.header().head.value.load(Ordering::Relaxed);
         let mask = memory.mask;
         Consumer {
@@ -262,7 +277,9 @@ impl Consumer {
         // publish a head past it; `out` is valid for `first + (len - first)` bytes.
         unsafe {
             self.memory.region.read(start, out, first);
-            self.memory.region.read(0, out.add(first), len - first);
+            if first < len {
+                self.memory.region.read(0, out.add(first), len - first);
+            }
         }
     }
 
@@ -294,7 +311,7 @@ impl Consumer {
     }
 
     /// A look at this ring for others.
-    pub(crate) fn glance(&self) -> Glance {
+    pub(crate) fn glance(&self) -> Glance<R> {
         Glance {
             memory: self.memory.clone(),
             position: self.position.clone(),
@@ -305,13 +322,12 @@ impl Consumer {
 /// A look at a ring from outside its consumer, without holding it: whether a record waits
 /// at the consumer's position. A hint for deciding whether to look closer: it may say yes
 /// for a record being read, never no for one published before the look.
-#[derive(Clone)]
-pub(crate) struct Glance {
-    memory: RingMemory,
+pub(crate) struct Glance<R: Region = MappedRegion> {
+    memory: RingMemory<R>,
     position: Arc<AtomicU64>,
 }
 
-impl Glance {
+impl<R: Region> Glance<R> {
     pub(crate) fn waiting(&self) -> bool {
         let at = self.position.load(Ordering::Relaxed);
         self.memory.word(at).load(Ordering::Relaxed) != 0
@@ -334,14 +350,14 @@ pub(crate) mod heap {
     /// Outside loom, a region laid out as in the segment: each line's word is its first
     /// eight bytes, so stale bytes of earlier laps lie where words are read.
     #[cfg(not(rmpi_loom))]
-    struct Cells {
+    pub(crate) struct Cells {
         words: Box<[AtomicU64]>,
     }
 
     /// Under loom, bytes and apart from them one word per line: loom models the protocol,
     /// not the aliasing.
     #[cfg(rmpi_loom)]
-    struct Cells {
+    pub(crate) struct Cells {
         bytes: Box<[loom::cell::UnsafeCell<u8>]>,
         words: Box<[AtomicU64]>,
     }
@@ -426,9 +442,9 @@ pub(crate) mod heap {
     }
 
     /// A producer and consumer sharing a fresh heap ring of `lines` cache lines.
-    pub(crate) fn ring(lines: usize) -> (Producer, Consumer) {
+    pub(crate) fn ring(lines: usize) -> (Producer<Cells>, Consumer<Cells>) {
         let header: Arc<dyn HeaderRef> = Arc::new(Owned(RingHeader::default()));
-        let region: Arc<dyn Region> = Arc::new(Cells::new(lines));
+        let region = Arc::new(Cells::new(lines));
         let memory = RingMemory::new(header, region);
         (Producer::new(memory.clone()), Consumer::new(memory))
     }
@@ -441,7 +457,7 @@ mod tests {
 
     /// Reads the record at the head, if any: its word and body (whose length the test's
     /// words carry in their upper half).
-    fn take(consumer: &mut Consumer) -> Option<(u64, Vec<u8>)> {
+    fn take(consumer: &mut Consumer<impl Region>) -> Option<(u64, Vec<u8>)> {
         let word = consumer.next_word()?;
         let mut body = vec![0; (word >> 32) as usize];
         consumer.read_body(0, &mut body);

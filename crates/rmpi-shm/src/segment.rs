@@ -171,7 +171,11 @@ impl Segment {
     }
 
     /// The memory of the ring from `sender` to `receiver`.
-    pub(crate) fn ring(self: &Arc<Self>, sender: usize, receiver: usize) -> RingMemory {
+    pub(crate) fn ring(
+        self: &Arc<Self>,
+        sender: usize,
+        receiver: usize,
+    ) -> RingMemory<MappedRegion> {
         let n = self.layout.ranks;
         assert!(sender < n && receiver < n);
         let ring = sender * n + receiver;
@@ -201,7 +205,8 @@ impl HeaderRef for MappedHeader {
     }
 }
 
-struct MappedRegion {
+/// A ring's records in the segment's mapping.
+pub(crate) struct MappedRegion {
     segment: Arc<Segment>,
     offset: usize,
     capacity: usize,
