@@ -322,9 +322,9 @@ impl Comm {
             source,
             tag,
         };
-        let awaited = Awaited {
-            source: source_world,
-            group: self.shared.group.clone(),
+        let awaited = match source_world {
+            Some(rank) => Awaited::Rank(rank),
+            None => Awaited::AnyOf(self.shared.group.clone()),
         };
         Ok((pattern, awaited))
     }

@@ -12,6 +12,7 @@
 //! wakes it.
 
 use rustc_hash::FxHashMap as HashMap;
+use slab::Slab;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Wake, Waker};
@@ -69,11 +70,11 @@ impl Departure {
 
 /// Who a receive or probe is waiting for, in world ranks.
 #[derive(Debug, Clone)]
-pub(crate) struct Awaited {
-    /// The specific sender, or `None` for any member of `group`.
-    pub source: Option<usize>,
-    /// The communicator's members (comm rank to world rank).
-    pub group: Arc<[usize]>,
+pub(crate) enum Awaited {
+    /// One specific sender.
+    Rank(usize),
+    /// Any member of a communicator (its members, comm rank to world rank).
+    AnyOf(Arc<[usize]>),
 }
 
 /// Something a future is waiting for, and its outcome once there is one.
@@ -95,6 +96,62 @@ type RecvWait = Wait<Receiving, Arrival>;
 
 /// A synchronous send to world rank `purpose`; completes once a receive matched it.
 type SyncWait = Wait<usize, ()>;
+
+/// Posted receives by id. An id is a slot in a slab with a sequence number above it: a
+/// lookup is an index (receives are looked up several times per message), and the id of a
+/// receive that is gone never finds the slot's next tenant.
+#[derive(Debug, Default)]
+struct Receives {
+    slots: Slab<(PostId, RecvWait)>,
+}
+
+impl Receives {
+    /// The id the next receive inserted gets, made from the sequence number `seq`.
+    fn next_id(&self, seq: u64) -> PostId {
+        // Slots stay far below 2^32; a sequence number wraps only after 2^32 receives, long
+        // after any stale id of the slot is gone.
+        seq << 32 | self.slots.vacant_key() as u64
+    }
+
+    /// Inserts a receive under `id`, which [`Receives::next_id`] just gave.
+    fn insert(&mut self, id: PostId, wait: RecvWait) {
+        let slot = self.slots.insert((id, wait));
+        debug_assert_eq!(slot, Self::slot(id));
+    }
+
+    fn slot(id: PostId) -> usize {
+        (id & u64::from(u32::MAX)) as usize
+    }
+
+    fn get(&self, id: PostId) -> Option<&RecvWait> {
+        match self.slots.get(Self::slot(id)) {
+            Some((at, wait)) if *at == id => Some(wait),
+            _ => None,
+        }
+    }
+
+    fn get_mut(&mut self, id: PostId) -> Option<&mut RecvWait> {
+        match self.slots.get_mut(Self::slot(id)) {
+            Some((at, wait)) if *at == id => Some(wait),
+            _ => None,
+        }
+    }
+
+    fn remove(&mut self, id: PostId) -> Option<RecvWait> {
+        self.get(id)?;
+        Some(self.slots.remove(Self::slot(id)).1)
+    }
+
+    /// Removes and returns the outcome of receive `id`, or `None` while it is pending.
+    fn take_outcome(&mut self, id: PostId) -> Option<Result<Arrival>> {
+        let Some(wait) = self.get_mut(id) else {
+            return Some(Err(already_taken()));
+        };
+        let outcome = wait.outcome.take()?;
+        self.slots.remove(Self::slot(id));
+        Some(outcome)
+    }
+}
 
 /// Removes and returns the outcome of wait `id`, or `None` while it is pending.
 fn take_outcome<P, T>(waits: &mut HashMap<u64, Wait<P, T>>, id: u64) -> Option<Result<T>> {
@@ -119,7 +176,7 @@ struct Placing {
 struct State {
     matcher: Matcher<Arrival>,
     next_id: u64,
-    recvs: HashMap<PostId, RecvWait>,
+    recvs: Receives,
     syncs: HashMap<u64, SyncWait>,
     departed: HashMap<usize, Departure>,
     /// Placed frames still arriving, by sender (one at most per sender: frames from a
@@ -211,7 +268,7 @@ impl State {
                 match self.matcher.arrive(envelope, arrival) {
                     Some((id, _, arrival)) => {
                         acknowledge(arrival.from, &arrival.header, outbox);
-                        if let Some(wait) = self.recvs.get_mut(&id) {
+                        if let Some(wait) = self.recvs.get_mut(id) {
                             wait.outcome = Some(Ok(arrival));
                         }
                         1
@@ -274,7 +331,7 @@ impl State {
         header: Header,
         payload: Payload,
     ) -> usize {
-        match self.recvs.get_mut(&id) {
+        match self.recvs.get_mut(id) {
             Some(wait) => {
                 let arrival = Arrival {
                     from,
@@ -295,7 +352,7 @@ impl State {
         let mut failed = 0;
         if let Some(placing) = self.placing.remove(rank) {
             // It left in the middle of a payload: the receive gets the error, not the part.
-            if let Some(wait) = self.recvs.get_mut(&placing.id) {
+            if let Some(wait) = self.recvs.get_mut(placing.id) {
                 wait.outcome = Some(Err(how.error(rank)));
                 failed += 1;
             }
@@ -304,7 +361,7 @@ impl State {
         let mut failures = Vec::new();
         self.matcher.withdraw_where(|id, _| {
             let why = recvs
-                .get(&id)
+                .get(id)
                 .and_then(|w| unsatisfiable(departed, &w.purpose.awaited));
             let doomed = why.is_some();
             failures.extend(why.map(|error| (id, error)));
@@ -312,7 +369,7 @@ impl State {
         });
         failed += failures.len();
         for (id, error) in failures {
-            if let Some(wait) = self.recvs.get_mut(&id) {
+            if let Some(wait) = self.recvs.get_mut(id) {
                 wait.outcome = Some(Err(error));
             }
         }
@@ -330,12 +387,13 @@ impl State {
 /// fails once it has departed; a wildcard fails once any member is lost (as in MPI's fault
 /// tolerance proposal) or every other member has finished.
 fn unsatisfiable(departed: &HashMap<usize, Departure>, awaited: &Awaited) -> Option<Error> {
-    if let Some(source) = awaited.source {
-        return departed.get(&source).map(|how| how.error(source));
-    }
+    let group = match awaited {
+        Awaited::Rank(source) => return departed.get(source).map(|how| how.error(*source)),
+        Awaited::AnyOf(group) => group,
+    };
     let mut last_finished = None;
     let mut live_others = 0;
-    for &member in awaited.group.iter() {
+    for &member in group.iter() {
         match departed.get(&member) {
             Some(Departure::Finished) => last_finished = Some(member),
             Some(gone) => return Some(gone.error(member)),
@@ -410,6 +468,14 @@ struct Waiters {
     count: AtomicUsize,
 }
 
+/// Whether two wakers wake the same task. [`Waker::will_wake`] also compares vtable
+/// addresses, which are not unique: tokio's waker and its clone may have different ones. A
+/// wait would then register its waker anew at every poll and wake itself after each
+/// receive. Wakers on one non-null data pointer are taken to be the same task's.
+fn same_task(a: &Waker, b: &Waker) -> bool {
+    a.will_wake(b) || (!a.data().is_null() && a.data() == b.data())
+}
+
 /// More registered wakers than this and they are all woken and forgotten: a finished wait
 /// leaves its waker behind, and some executors hand out a fresh waker for every poll, so the
 /// list must not grow with the number of waits. Waking early is always allowed.
@@ -418,7 +484,7 @@ const MAX_WAKERS: usize = 32;
 impl Waiters {
     fn register(&self, waker: &Waker) {
         let mut wakers = self.wakers.lock().unwrap_or_else(PoisonError::into_inner);
-        if wakers.iter().any(|w| w.will_wake(waker)) {
+        if wakers.iter().any(|w| same_task(w, waker)) {
             return;
         }
         if wakers.len() >= MAX_WAKERS {
@@ -444,21 +510,23 @@ impl Waiters {
         }
     }
 
-    /// Wakes every waiter but the one `me` wakes. The count is read without the lock: a
-    /// waiter that registers meanwhile looks for events itself after registering.
-    fn wake_others(&self, me: &Waker) {
-        if self.count.load(Ordering::Relaxed) <= 1 {
-            return; // only the caller (a wait registers before it looks)
+    /// Wakes every waiter but the one `me` wakes (registered or not). The count is read
+    /// without the lock: a waiter that registers meanwhile looks for events itself after
+    /// registering.
+    fn wake_others(&self, me: &Waker, me_registered: bool) {
+        if self.count.load(Ordering::Relaxed) <= usize::from(me_registered) {
+            return; // nobody but the caller
         }
         let others: Vec<Waker> = {
             let mut wakers = self.wakers.lock().unwrap_or_else(PoisonError::into_inner);
             let (mine, others) = std::mem::take(&mut *wakers)
                 .into_iter()
-                .partition(|w| w.will_wake(me));
+                .partition(|w| same_task(w, me));
             *wakers = mine;
             self.count.store(wakers.len(), Ordering::Relaxed);
             others
         };
+
         for waker in others {
             waker.wake();
         }
@@ -593,7 +661,8 @@ impl Engine {
         let mut outbox = Outbox::new();
         let id = {
             let mut state = self.lock();
-            let id = state.next_id();
+            let seq = state.next_id();
+            let id = state.recvs.next_id(seq);
             let outcome = match state.matcher.post(id, pattern) {
                 Some((_, arrival)) => {
                     acknowledge(arrival.from, &arrival.header, &mut outbox);
@@ -604,16 +673,11 @@ impl Engine {
                     Err(error)
                 }),
             };
-            state.recvs.insert(
-                id,
-                RecvWait {
-                    purpose: Receiving {
-                        context: pattern.context,
-                        awaited,
-                    },
-                    outcome,
-                },
-            );
+            let purpose = Receiving {
+                context: pattern.context,
+                awaited,
+            };
+            state.recvs.insert(id, RecvWait { purpose, outcome });
             id
         };
         self.finish(outbox, 0);
@@ -621,7 +685,7 @@ impl Engine {
     }
 
     pub(crate) fn poll_recv(&self, id: PostId, cx: &mut Context<'_>) -> Poll<Result<Arrival>> {
-        self.poll_with(cx, None, |state| take_outcome(&mut state.recvs, id))
+        self.poll_with(cx, None, |state| state.recvs.take_outcome(id))
     }
 
     /// Like [`Engine::poll_recv`] for a receive into `buf`, which the transport may copy the
@@ -632,16 +696,14 @@ impl Engine {
         buf: &mut [u8],
         cx: &mut Context<'_>,
     ) -> Poll<Result<Arrival>> {
-        self.poll_with(cx, Some((id, buf)), |state| {
-            take_outcome(&mut state.recvs, id)
-        })
+        self.poll_with(cx, Some((id, buf)), |state| state.recvs.take_outcome(id))
     }
 
     /// Withdraws a receive whose future was dropped; a message it already matched is dropped
     /// with it, as a freed MPI request's would be.
     pub(crate) fn cancel_recv(&self, id: PostId) {
         let mut state = self.lock();
-        if let Some(wait) = state.recvs.remove(&id) {
+        if let Some(wait) = state.recvs.remove(id) {
             if wait.outcome.is_none() {
                 state.matcher.cancel(wait.purpose.context, id);
             }
@@ -677,22 +739,24 @@ impl Engine {
         self.transport.shutdown().await
     }
 
-    /// The common shape of every wait: look for the outcome; if absent, register the waker,
-    /// take in the events that are ready, and look again; if still absent, wait on the
-    /// transport (which may spin briefly) and repeat with what it brings. A receive into a
-    /// buffer gives its `placement`, so its message can be copied straight there.
+    /// The common shape of every wait: look for the outcome; if absent, take in the events
+    /// that are ready and look again; if still absent, register the waker and do that once
+    /// more (so whatever comes after it wakes this task), then wait on the transport (which
+    /// may spin briefly) and repeat with what it brings. A message already there thus ends
+    /// the wait under one lock, without the waker list. A receive into a buffer gives its
+    /// `placement`, so its message can be copied straight there.
     fn poll_with<T>(
         &self,
         cx: &mut Context<'_>,
         mut placement: Option<(PostId, &mut [u8])>,
         mut outcome: impl FnMut(&mut State) -> Option<T>,
     ) -> Poll<T> {
-        if let Some(done) = outcome(&mut self.lock()) {
+        let mut state = self.lock();
+        if let Some(done) = outcome(&mut state) {
             return Poll::Ready(done);
         }
-        self.waiters.register(cx.waker());
+        let mut registered = false;
         let mut waited = None;
-        let mut state = self.lock();
         loop {
             let mut outbox = Outbox::new();
             let mut completed = 0;
@@ -723,9 +787,15 @@ impl Engine {
             );
             if let Some(done) = done {
                 if left_unread {
-                    self.waiters.wake_others(cx.waker());
+                    self.waiters.wake_others(cx.waker(), registered);
                 }
                 return Poll::Ready(done);
+            }
+            if !registered {
+                self.waiters.register(cx.waker());
+                registered = true;
+                state = self.lock();
+                continue;
             }
             let mut progress = Context::from_waker(&self.progress_waker);
             match self.transport.poll_ready(&mut progress) {
@@ -771,7 +841,7 @@ impl Engine {
             completed += state.handle(event, outbox);
             self.note_departures(state);
             let got_it = |(id, _): &(PostId, &mut [u8])| {
-                state.recvs.get(id).is_some_and(|w| w.outcome.is_some())
+                state.recvs.get(*id).is_some_and(|w| w.outcome.is_some())
             };
             if placement.as_ref().is_some_and(got_it) {
                 return Drained {
@@ -797,6 +867,9 @@ impl Engine {
 
     /// Sends what matching queued and wakes the other waiters if their waits completed.
     fn finish(&self, outbox: Outbox, completed_for_others: usize) {
+        if outbox.is_empty() && completed_for_others == 0 {
+            return; // the usual case
+        }
         let mut completed = completed_for_others;
         for (dest, frame) in outbox {
             if dest == self.rank {
@@ -824,4 +897,58 @@ fn probe(state: &State, pattern: &Pattern) -> Option<(Envelope, usize)> {
 
 fn already_taken() -> Error {
     Error::InvalidArgument("request outcome was already taken".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+    use std::task::{RawWaker, RawWakerVTable};
+
+    /// Wakes counted in the `AtomicUsize` the data pointer points at.
+    unsafe fn wake_counted(data: *const ()) {
+        // SAFETY: every waker here points at a static counter.
+        unsafe { &*(data as *const AtomicUsize) }.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn clone_first(data: *const ()) -> RawWaker {
+        RawWaker::new(data, &FIRST)
+    }
+
+    fn clone_second(data: *const ()) -> RawWaker {
+        RawWaker::new(data, &SECOND)
+    }
+
+    fn drop_nothing(_: *const ()) {}
+
+    // Two vtables that do the same, at two addresses: as a runtime's waker and its clone may.
+    static FIRST: RawWakerVTable =
+        RawWakerVTable::new(clone_first, wake_counted, wake_counted, drop_nothing);
+    static SECOND: RawWakerVTable =
+        RawWakerVTable::new(clone_second, wake_counted, wake_counted, drop_nothing);
+
+    #[test]
+    fn a_waker_and_its_lookalike_register_once_and_are_not_woken_as_others() {
+        static WAKES: AtomicUsize = AtomicUsize::new(0);
+        let data = &WAKES as *const AtomicUsize as *const ();
+        // SAFETY: the vtables' functions keep the contract: the data is a static counter.
+        let (mine, lookalike) = unsafe {
+            (
+                Waker::from_raw(RawWaker::new(data, &FIRST)),
+                Waker::from_raw(RawWaker::new(data, &SECOND)),
+            )
+        };
+        assert!(!std::ptr::eq(&FIRST, &SECOND));
+        let waiters = Waiters::default();
+        waiters.register(&mine);
+        waiters.register(&lookalike);
+        assert_eq!(waiters.count.load(Ordering::Relaxed), 1);
+        waiters.wake_others(&lookalike, true);
+        assert_eq!(WAKES.load(Ordering::Relaxed), 0, "woke itself as another");
+        let other = Waker::from(Arc::new(Waiters::default()));
+        waiters.register(&other);
+        assert_eq!(waiters.count.load(Ordering::Relaxed), 2);
+        waiters.wake_all();
+        assert_eq!(WAKES.load(Ordering::Relaxed), 1);
+    }
 }

@@ -1,6 +1,6 @@
-//! A waiting task is woken by every message that completes one of its waits, whatever its
-//! waits did before it slept: here, a wait that took its own message while looking for
-//! events must leave the transport ready to wake the task for the others.
+//! A waiting task is woken by every message that completes one of its waits, whatever else
+//! looked for events after it went to sleep: a look that does not wait (a probe, a wait that
+//! finds its message) must leave the transport ready to wake the tasks that do.
 
 use std::future::Future;
 use std::pin::pin;
@@ -44,7 +44,10 @@ fn a_wait_that_takes_its_message_while_looking_leaves_the_others_wakeable() {
 
     // One task waits for both, polling `a` then `b`, as `wait_all` does.
     assert!(pin!(&mut a).poll(&mut cx).is_pending());
+    assert!(pin!(&mut b).poll(&mut cx).is_pending());
     now(sender.send(&2u8, 1, 2)).expect("sends");
+    // Woken, it polls both again: `a` takes b's message in while it looks for its own.
+    assert!(pin!(&mut a).poll(&mut cx).is_pending());
     assert!(
         pin!(&mut b).poll(&mut cx).is_ready(),
         "b's message is there"
@@ -60,4 +63,26 @@ fn a_wait_that_takes_its_message_while_looking_leaves_the_others_wakeable() {
         Poll::Ready(Ok((1, _))) => {}
         other => panic!("expected a's message, got {other:?}"),
     }
+}
+
+#[test]
+fn a_probe_after_a_wait_went_to_sleep_leaves_it_wakeable() {
+    let mut mesh = LocalTransport::mesh(2);
+    let (second, first) = (mesh.pop().unwrap(), mesh.pop().unwrap());
+    let sender = Comm::from_transport(Arc::new(first));
+    let receiver = Comm::from_transport(Arc::new(second));
+
+    let counter = Arc::new(Counter::default());
+    let waker = Waker::from(counter.clone());
+    let mut receive = receiver.irecv::<u8>(0, 1);
+    assert!(pin!(&mut receive)
+        .poll(&mut Context::from_waker(&waker))
+        .is_pending());
+    // Another part of the program looks without waiting, and finds nothing.
+    assert!(receiver.iprobe(0, 7).expect("a valid probe").is_none());
+    now(sender.send(&1u8, 1, 1)).expect("sends");
+    assert!(
+        counter.0.load(Ordering::SeqCst) > 0,
+        "the message woke nobody: the receive's task would sleep forever"
+    );
 }
