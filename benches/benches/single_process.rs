@@ -1,6 +1,7 @@
 //! What one process can measure, with criterion: the codec against the typed-buffer path,
 //! matching with deep unexpected queues, an in-process ping-pong, a shared-memory ping-pong
-//! between two threads, and frames streamed one way through a shared-memory ring (the
+//! between two threads, one thread sending and receiving through shared memory (the software
+//! cost of a message), and frames streamed one way through a shared-memory ring (the
 //! ring's push and pop with the transport's records, without the engine). Run by hand:
 //! `cargo bench -p rmpi-bench`.
 
