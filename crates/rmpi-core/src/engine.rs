@@ -13,7 +13,7 @@
 
 use rustc_hash::FxHashMap as HashMap;
 use slab::Slab;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Wake, Waker};
 
@@ -466,6 +466,10 @@ struct Waiters {
     wakers: Mutex<Vec<Waker>>,
     /// How many wakers `wakers` holds, to see without the lock whether anyone else waits.
     count: AtomicUsize,
+    /// The data pointer of the one waker `wakers` holds, if it holds exactly one (null
+    /// otherwise): a task whose own waker that is sees without the lock that nobody else
+    /// waits, as one task waiting on many requests (`wait_all`) does at every receive.
+    sole: AtomicPtr<()>,
 }
 
 /// Whether two wakers wake the same task. [`Waker::will_wake`] also compares vtable
@@ -482,7 +486,23 @@ fn same_task(a: &Waker, b: &Waker) -> bool {
 const MAX_WAKERS: usize = 32;
 
 impl Waiters {
+    /// Updates what is read of `wakers` without the lock; called under it at every change.
+    fn publish(&self, wakers: &[Waker]) {
+        self.count.store(wakers.len(), Ordering::Relaxed);
+        let sole = match wakers {
+            [only] => only.data().cast_mut(),
+            _ => std::ptr::null_mut(),
+        };
+        self.sole.store(sole, Ordering::Relaxed);
+    }
+
     fn register(&self, waker: &Waker) {
+        // Already the one registered: nothing to do. Whoever removes a waker wakes it, so a
+        // removal racing with this look still gets the task polled again.
+        if !waker.data().is_null() && self.sole.load(Ordering::Relaxed).cast_const() == waker.data()
+        {
+            return;
+        }
         let mut wakers = self.wakers.lock().unwrap_or_else(PoisonError::into_inner);
         if wakers.iter().any(|w| same_task(w, waker)) {
             return;
@@ -496,14 +516,15 @@ impl Waiters {
             wakers = self.wakers.lock().unwrap_or_else(PoisonError::into_inner);
         }
         wakers.push(waker.clone());
-        self.count.store(wakers.len(), Ordering::Relaxed);
+        self.publish(&wakers);
     }
 
     fn wake_all(&self) {
         let wakers = {
             let mut wakers = self.wakers.lock().unwrap_or_else(PoisonError::into_inner);
-            self.count.store(0, Ordering::Relaxed);
-            std::mem::take(&mut *wakers)
+            let all = std::mem::take(&mut *wakers);
+            self.publish(&wakers);
+            all
         };
         for waker in wakers {
             waker.wake();
@@ -517,13 +538,23 @@ impl Waiters {
         if self.count.load(Ordering::Relaxed) <= usize::from(me_registered) {
             return; // nobody but the caller
         }
-        let others: Vec<Waker> = {
+        if !me.data().is_null() && self.sole.load(Ordering::Relaxed).cast_const() == me.data() {
+            return; // the one waker registered is the caller's
+        }
+        let others = {
             let mut wakers = self.wakers.lock().unwrap_or_else(PoisonError::into_inner);
-            let (mine, others) = std::mem::take(&mut *wakers)
-                .into_iter()
-                .partition(|w| same_task(w, me));
-            *wakers = mine;
-            self.count.store(wakers.len(), Ordering::Relaxed);
+            // Allocates only if someone else waits: usually the one waker is the caller's,
+            // left from an earlier wait of the same task (`wait_all`'s requests).
+            let mut others = Vec::new();
+            let mut at = 0;
+            while at < wakers.len() {
+                if same_task(&wakers[at], me) {
+                    at += 1;
+                } else {
+                    others.push(wakers.swap_remove(at));
+                }
+            }
+            self.publish(&wakers);
             others
         };
 
@@ -928,7 +959,7 @@ mod tests {
         RawWakerVTable::new(clone_second, wake_counted, wake_counted, drop_nothing);
 
     #[test]
-    fn a_waker_and_its_lookalike_register_once_and_are_not_woken_as_others() {
+    fn a_task_registers_once_and_wakes_only_other_tasks() {
         static WAKES: AtomicUsize = AtomicUsize::new(0);
         let data = &WAKES as *const AtomicUsize as *const ();
         // SAFETY: the vtables' functions keep the contract: the data is a static counter.
@@ -945,10 +976,35 @@ mod tests {
         assert_eq!(waiters.count.load(Ordering::Relaxed), 1);
         waiters.wake_others(&lookalike, true);
         assert_eq!(WAKES.load(Ordering::Relaxed), 0, "woke itself as another");
-        let other = Waker::from(Arc::new(Waiters::default()));
+        waiters.wake_others(&mine, false);
+        assert_eq!(
+            WAKES.load(Ordering::Relaxed),
+            0,
+            "woke itself, unregistered"
+        );
+
+        static OTHER_WAKES: AtomicUsize = AtomicUsize::new(0);
+        let other_data = &OTHER_WAKES as *const AtomicUsize as *const ();
+        // SAFETY: as above.
+        let other = unsafe { Waker::from_raw(RawWaker::new(other_data, &FIRST)) };
         waiters.register(&other);
         assert_eq!(waiters.count.load(Ordering::Relaxed), 2);
+        waiters.wake_others(&mine, false);
+        assert_eq!(
+            OTHER_WAKES.load(Ordering::Relaxed),
+            1,
+            "another task not woken"
+        );
+        assert_eq!(WAKES.load(Ordering::Relaxed), 0);
+        assert_eq!(
+            waiters.count.load(Ordering::Relaxed),
+            1,
+            "mine stays registered"
+        );
+        waiters.register(&other);
         waiters.wake_all();
         assert_eq!(WAKES.load(Ordering::Relaxed), 1);
+        assert_eq!(OTHER_WAKES.load(Ordering::Relaxed), 2);
+        assert_eq!(waiters.count.load(Ordering::Relaxed), 0);
     }
 }
