@@ -143,6 +143,9 @@ fn a_sender_that_falls_behind_halfway_still_delivers_every_byte() {
 fn a_sender_that_dies_halfway_fails_the_receive_instead_of_hanging_it() {
     let mut ranks = ShmTransport::mesh(2, &small_ring()).expect("joins");
     let (second, first) = (ranks.pop().unwrap(), ranks.pop().unwrap());
+    // The receive starts once the send has returned: the sender then holds most of the
+    // payload aside for want of ring space (nobody was reading), and dies with it.
+    let (sent, send_returned) = std::sync::mpsc::channel();
     let outcome = std::thread::scope(|scope| {
         scope.spawn(move || {
             let comm = Comm::from_transport(Arc::new(second));
@@ -152,11 +155,13 @@ fn a_sender_that_dies_halfway_fails_the_receive_instead_of_hanging_it() {
             runtime
                 .block_on(comm.send_buf(&pattern(100_000, 0), 0, 0))
                 .expect("sends");
+            sent.send(()).expect("the receiver waits");
             std::thread::sleep(Duration::from_millis(50));
             // No finalize: dropped halfway through the payload, as a failing rank would.
         });
         let waiting = scope.spawn(move || {
             let comm = Comm::from_transport(Arc::new(first));
+            send_returned.recv().expect("the sender sends");
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_time()
                 .build()
