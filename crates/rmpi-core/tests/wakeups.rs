@@ -29,15 +29,23 @@ fn now<T>(future: impl Future<Output = T>) -> T {
     }
 }
 
-#[test]
-fn a_wait_that_takes_its_message_while_looking_leaves_the_others_wakeable() {
+/// Ranks 0 and 1 of a job in this process, and a waker that counts its wake-ups.
+fn job() -> (Comm, Comm, Arc<Counter>, Waker) {
     let mut mesh = LocalTransport::mesh(2);
     let (second, first) = (mesh.pop().unwrap(), mesh.pop().unwrap());
-    let sender = Comm::from_transport(Arc::new(first));
-    let receiver = Comm::from_transport(Arc::new(second));
-
     let counter = Arc::new(Counter::default());
     let waker = Waker::from(counter.clone());
+    (
+        Comm::from_transport(Arc::new(first)),
+        Comm::from_transport(Arc::new(second)),
+        counter,
+        waker,
+    )
+}
+
+#[test]
+fn a_wait_that_takes_in_another_waits_message_stays_wakeable() {
+    let (sender, receiver, counter, waker) = job();
     let mut cx = Context::from_waker(&waker);
     let mut a = receiver.irecv::<u8>(0, 1);
     let mut b = receiver.irecv::<u8>(0, 2);
@@ -67,13 +75,7 @@ fn a_wait_that_takes_its_message_while_looking_leaves_the_others_wakeable() {
 
 #[test]
 fn a_probe_after_a_wait_went_to_sleep_leaves_it_wakeable() {
-    let mut mesh = LocalTransport::mesh(2);
-    let (second, first) = (mesh.pop().unwrap(), mesh.pop().unwrap());
-    let sender = Comm::from_transport(Arc::new(first));
-    let receiver = Comm::from_transport(Arc::new(second));
-
-    let counter = Arc::new(Counter::default());
-    let waker = Waker::from(counter.clone());
+    let (sender, receiver, counter, waker) = job();
     let mut receive = receiver.irecv::<u8>(0, 1);
     assert!(pin!(&mut receive)
         .poll(&mut Context::from_waker(&waker))
