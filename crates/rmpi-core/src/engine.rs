@@ -496,11 +496,15 @@ impl Waiters {
         self.sole.store(sole, Ordering::Relaxed);
     }
 
+    /// Whether `waker`'s task is the only one registered, as last published.
+    fn is_sole(&self, waker: &Waker) -> bool {
+        !waker.data().is_null() && self.sole.load(Ordering::Relaxed).cast_const() == waker.data()
+    }
+
     fn register(&self, waker: &Waker) {
         // Already the one registered: nothing to do. Whoever removes a waker wakes it, so a
         // removal racing with this look still gets the task polled again.
-        if !waker.data().is_null() && self.sole.load(Ordering::Relaxed).cast_const() == waker.data()
-        {
+        if self.is_sole(waker) {
             return;
         }
         let mut wakers = self.wakers.lock().unwrap_or_else(PoisonError::into_inner);
@@ -538,7 +542,7 @@ impl Waiters {
         if self.count.load(Ordering::Relaxed) <= usize::from(me_registered) {
             return; // nobody but the caller
         }
-        if !me.data().is_null() && self.sole.load(Ordering::Relaxed).cast_const() == me.data() {
+        if self.is_sole(me) {
             return; // the one waker registered is the caller's
         }
         let others = {
