@@ -21,7 +21,7 @@
 
 use std::sync::Arc;
 
-pub(crate) use crate::segment::MappedRegion;
+use crate::segment::MappedRegion;
 use crate::sync::{AtomicU64, Ordering};
 
 /// Records start on boundaries of this many bytes (a cache line).
