@@ -1011,4 +1011,41 @@ mod tests {
         assert_eq!(OTHER_WAKES.load(Ordering::Relaxed), 2);
         assert_eq!(waiters.count.load(Ordering::Relaxed), 0);
     }
+
+    #[test]
+    fn a_stale_receive_id_never_reaches_the_next_receive_in_its_slot() {
+        let engine = Engine::new(Arc::new(crate::local::LocalTransport::mesh(1).remove(0)));
+        let pattern = |tag| Pattern {
+            context: 0,
+            source: Some(0),
+            tag: Some(tag),
+        };
+        let first = engine.post_recv(pattern(1), Awaited::Rank(0));
+        engine.cancel_recv(first);
+        let second = engine.post_recv(pattern(2), Awaited::Rank(0));
+        assert_eq!(Receives::slot(first), Receives::slot(second), "slot reused");
+        assert_ne!(first, second);
+
+        engine.cancel_recv(first); // stale: `second` stays posted
+        let header = Header {
+            kind: FrameKind::Data,
+            context: 0,
+            source: 0,
+            tag: 2,
+            sync_id: 0,
+            len: 1,
+        };
+        engine
+            .send(0, Frame::new(header, Bytes::from_static(b"x")))
+            .expect("a send to itself");
+        let mut cx = Context::from_waker(Waker::noop());
+        match engine.poll_recv(second, &mut cx) {
+            Poll::Ready(Ok(arrival)) => assert_eq!(arrival.header.tag, 2),
+            other => panic!("expected the message for the second receive, got {other:?}"),
+        }
+        assert!(matches!(
+            engine.poll_recv(first, &mut cx),
+            Poll::Ready(Err(Error::InvalidArgument(_)))
+        ));
+    }
 }
