@@ -1,13 +1,16 @@
-//! Binding ranks to cores (`rmpirun --bind-to core`, as Open MPI and Hydra offer).
+//! Placing ranks on cores (`rmpirun --bind-to start|core|none`, as Open MPI and Hydra offer
+//! binding).
 //!
-//! Two ranks started together sometimes begin on the same core, and a rank that waits
-//! politely (spinning briefly, then yielding) does not make the scheduler move its neighbour
-//! away quickly: the first messages of a job then cost a context switch each (seen here as
-//! 2-rank allreduces of 10 us instead of 2 us for the first few hundred calls). Bound, each
-//! rank has a core from the start. `rmpirun` names the core in `RMPI_CPU`, and the rank
-//! binds itself to it when it joins the job. It is off by default: on this 2-core machine
-//! bound ranks also cannot get away from the launcher's own threads, and whether that costs
-//! more than it saves did not show through the noise of the measurements.
+//! Ranks that wait on each other while the job connects (blocking on the launcher, on each
+//! other's sockets) are woken by each other, and the scheduler tends to wake a task on the
+//! core of the task that woke it. Two ranks then often begin on one core, and a rank that
+//! waits politely (spinning briefly, then yielding) does not make the scheduler move its
+//! neighbour away quickly: every message costs a context switch until it does (seen here as
+//! 2-rank allreduces of 8-13 us instead of 1.7-2.1 over the first hundred calls, in 9 runs
+//! of 32). So by default each rank moves to a core of its own (`RMPI_START_CPU`) once the
+//! job is connected, and is left free to move on: in 32 runs none started slowly.
+//! `--bind-to core` keeps each rank bound to its core (`RMPI_CPU`) from the start instead;
+//! bound ranks cannot get away from the launcher's own threads on a small machine.
 
 use crate::env;
 
@@ -24,21 +27,65 @@ pub fn available_cores() -> Vec<usize> {
 /// Binds the calling thread, and the threads it starts afterwards, to the core named by
 /// `RMPI_CPU`, if set. A failure is logged, not fatal: binding only helps speed.
 pub fn bind_from_env() {
-    let text = match std::env::var(env::CPU) {
-        Ok(text) if !text.is_empty() => text,
-        _ => return,
-    };
-    let cpu = match text.parse::<usize>() {
-        Ok(cpu) if cpu < rustix::thread::CpuSet::MAX_CPU => cpu,
-        _ => {
-            tracing::warn!("{}={text:?} is not a core number; not binding", env::CPU);
-            return;
+    if let Some(cpu) = core_from_env(env::CPU) {
+        match bind_to(cpu) {
+            Ok(()) => tracing::debug!("bound to core {cpu}"),
+            Err(error) => tracing::warn!("cannot bind to core {cpu}: {error}"),
         }
-    };
+    }
+}
+
+/// Moves the calling thread to the core named by `RMPI_START_CPU`, if set, and then lets it
+/// run anywhere it could before; call it once the job is connected. Returns the core the
+/// thread was on while it was bound there. A failure is logged, not fatal.
+pub fn start_from_env() -> Option<usize> {
+    let cpu = core_from_env(env::START_CPU)?;
+    let before = rustix::thread::sched_getaffinity(None).ok()?;
+    if let Err(error) = bind_to(cpu) {
+        tracing::warn!("cannot move to core {cpu}: {error}");
+        return None;
+    }
+    // Bound to one core, the thread is on it now.
+    let on = rustix::thread::sched_getcpu();
+    if let Err(error) = rustix::thread::sched_setaffinity(None, &before) {
+        tracing::warn!("cannot let go of core {cpu}: {error}");
+    }
+    tracing::debug!("moved to core {on}");
+    Some(on)
+}
+
+/// The core number in variable `name`, if set; a value that is not one is logged.
+fn core_from_env(name: &str) -> Option<usize> {
+    let text = std::env::var(name).ok().filter(|text| !text.is_empty())?;
+    match text.parse::<usize>() {
+        Ok(cpu) if cpu < rustix::thread::CpuSet::MAX_CPU => Some(cpu),
+        _ => {
+            tracing::warn!("{name}={text:?} is not a core number; ignored");
+            None
+        }
+    }
+}
+
+fn bind_to(cpu: usize) -> rustix::io::Result<()> {
     let mut set = rustix::thread::CpuSet::new();
     set.set(cpu);
-    match rustix::thread::sched_setaffinity(None, &set) {
-        Ok(()) => tracing::debug!("bound to core {cpu}"),
-        Err(error) => tracing::warn!("cannot bind to core {cpu}: {error}"),
+    rustix::thread::sched_setaffinity(None, &set)
+}
+
+/// The core each of a job's ranks gets: round-robin over `cores` among the ranks of its
+/// host (`hosts[rank]`, all one host if `hosts` is empty), so two ranks of one host share a
+/// core only when it has more ranks than cores.
+pub fn cores_for(ranks: usize, hosts: &[String], cores: &[usize]) -> Vec<usize> {
+    if cores.is_empty() {
+        return Vec::new();
     }
+    (0..ranks)
+        .map(|rank| {
+            let local = match hosts.get(rank) {
+                Some(host) => hosts[..rank].iter().filter(|h| *h == host).count(),
+                None => rank,
+            };
+            cores[local % cores.len()]
+        })
+        .collect()
 }

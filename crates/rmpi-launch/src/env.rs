@@ -17,3 +17,6 @@ pub const TRANSPORT: &str = "RMPI_TRANSPORT";
 pub const HOST: &str = "RMPI_HOST";
 /// The core this rank binds itself to (`rmpirun --bind-to core`); unset, it runs anywhere.
 pub const CPU: &str = "RMPI_CPU";
+/// The core this rank moves to once the job is connected, free to move on afterwards
+/// (`rmpirun --bind-to start`, the default); unset, the scheduler places it.
+pub const START_CPU: &str = "RMPI_START_CPU";

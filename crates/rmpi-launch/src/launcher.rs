@@ -51,8 +51,11 @@ pub struct Job {
     pub env: Vec<(String, Option<String>)>,
     /// The host each rank counts as on (`RMPI_HOST`), from a host list; empty without one.
     pub hosts: Vec<String>,
-    /// The core each rank binds itself to (`RMPI_CPU`); empty for no binding.
+    /// The core each rank is placed on; empty to leave placement to the scheduler.
     pub cores: Vec<usize>,
+    /// Whether ranks stay bound to their cores (`RMPI_CPU`) or only start on them
+    /// (`RMPI_START_CPU`).
+    pub bind: bool,
 }
 
 /// How one rank ended.
@@ -167,10 +170,11 @@ pub async fn run(job: &Job) -> Result<i32, String> {
             // Its own process group, so terminating a rank takes whatever it started along.
             .process_group(0)
             .kill_on_drop(true);
-        match job.cores.get(rank) {
-            Some(core) => command.env(env::CPU, core.to_string()),
-            None => command.env_remove(env::CPU),
-        };
+        command.env_remove(env::CPU).env_remove(env::START_CPU);
+        if let Some(core) = job.cores.get(rank) {
+            let name = if job.bind { env::CPU } else { env::START_CPU };
+            command.env(name, core.to_string());
+        }
         for (name, value) in &job.env {
             match value {
                 Some(value) => command.env(name, value),

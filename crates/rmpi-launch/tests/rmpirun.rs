@@ -172,20 +172,39 @@ fn shared_memory_a_job_leaves_behind_is_removed() {
 }
 
 #[test]
-fn bound_ranks_get_cores_round_robin_and_unbound_ranks_none() {
+fn ranks_get_cores_round_robin_to_start_on_or_to_stay_on_or_none() {
     let cores = rmpi_launch::binding::available_cores();
-    let output = rmpirun(&["-n", "3", "--bind-to", "core", "sh", "-c", "echo $RMPI_CPU"]);
+    let show = "echo start=${RMPI_START_CPU-unset} bound=${RMPI_CPU-unset}";
+    let round_robin = |rank: usize| cores[rank % cores.len()];
+    // By default each rank starts on a core of its own, round-robin.
+    let output = rmpirun(&["-n", "3", "sh", "-c", show]);
     assert!(output.status.success());
     let expected: Vec<String> = (0..3)
-        .map(|rank| format!("[{rank}] {}", cores[rank % cores.len()]))
+        .map(|rank| format!("[{rank}] start={} bound=unset", round_robin(rank)))
         .collect();
     assert_eq!(sorted_lines(&output.stdout), expected);
-    // Unbound ranks find the variable unset, not empty (which a rank would warn about).
-    let output = rmpirun(&["-n", "2", "sh", "-c", "echo cpu=${RMPI_CPU-unset}"]);
+    let output = rmpirun(&["-n", "3", "--bind-to", "core", "sh", "-c", show]);
+    let expected: Vec<String> = (0..3)
+        .map(|rank| format!("[{rank}] start=unset bound={}", round_robin(rank)))
+        .collect();
+    assert_eq!(sorted_lines(&output.stdout), expected);
+    // Without placement the variables are unset, not empty (which a rank would warn about).
+    let output = rmpirun(&["-n", "2", "--bind-to", "none", "sh", "-c", show]);
     assert_eq!(
         sorted_lines(&output.stdout),
-        ["[0] cpu=unset", "[1] cpu=unset"]
+        ["[0] start=unset bound=unset", "[1] start=unset bound=unset"]
     );
+}
+
+#[test]
+fn cores_go_round_robin_among_the_ranks_of_each_host() {
+    let hosts: Vec<String> = ["a", "a", "b", "a", "b"].map(String::from).to_vec();
+    assert_eq!(
+        rmpi_launch::binding::cores_for(5, &hosts, &[4, 5]),
+        [4, 5, 4, 4, 5]
+    );
+    assert_eq!(rmpi_launch::binding::cores_for(3, &[], &[0, 1]), [0, 1, 0]);
+    assert!(rmpi_launch::binding::cores_for(3, &[], &[]).is_empty());
 }
 
 #[test]
@@ -207,5 +226,29 @@ fn a_rank_binds_itself_to_the_core_it_is_given() {
 #[ignore = "run by a_rank_binds_itself_to_the_core_it_is_given"]
 fn binds_in_a_child() {
     rmpi_launch::binding::bind_from_env();
+    println!("allowed {:?}", rmpi_launch::binding::available_cores());
+}
+
+#[test]
+fn a_rank_moves_to_its_start_core_and_is_then_free_to_leave() {
+    let cores = rmpi_launch::binding::available_cores();
+    let core = *cores.last().expect("some core");
+    let status = Command::new(std::env::current_exe().expect("this test"))
+        .args(["--exact", "starts_in_a_child", "--ignored", "--nocapture"])
+        .env("RMPI_START_CPU", core.to_string())
+        .output()
+        .expect("runs");
+    let stdout = text(&status.stdout);
+    assert!(status.status.success(), "{stdout}{}", text(&status.stderr));
+    assert!(stdout.contains(&format!("was on Some({core})")), "{stdout}");
+    assert!(stdout.contains(&format!("allowed {cores:?}")), "{stdout}");
+}
+
+/// Run by the test above in a child process, so moving does not touch the test runner.
+#[test]
+#[ignore = "run by a_rank_moves_to_its_start_core_and_is_then_free_to_leave"]
+fn starts_in_a_child() {
+    let on = rmpi_launch::binding::start_from_env();
+    println!("was on {on:?}");
     println!("allowed {:?}", rmpi_launch::binding::available_cores());
 }

@@ -49,7 +49,10 @@ pub async fn init() -> Result<Comm> {
     rmpi_launch::init_logging();
     rmpi_launch::binding::bind_from_env();
     let bootstrap = rmpi_launch::bootstrap::from_env()?;
-    Ok(Comm::from_transport(connect(&*bootstrap).await?))
+    let transport = connect(&*bootstrap).await?;
+    // Connecting woke the ranks by turns, which tends to gather them on one core.
+    rmpi_launch::binding::start_from_env();
+    Ok(Comm::from_transport(transport))
 }
 
 async fn connect(bootstrap: &dyn Bootstrap) -> Result<Arc<dyn Transport>> {

@@ -50,10 +50,11 @@ struct Cli {
     #[arg(long, value_enum, default_value_t = TransportChoice::Auto)]
     transport: TransportChoice,
 
-    /// Bind each rank (an rmpi program) to a core: `core` gives each rank one, round-robin
-    /// over the cores rmpirun may use; `none` (the default, as with MPICH) leaves placement
-    /// to the scheduler.
-    #[arg(long, value_enum, default_value_t = Binding::None)]
+    /// Place each rank (an rmpi program) on a core, round-robin over the cores rmpirun may
+    /// use among the ranks of a host: `start` (the default) moves each rank there once the
+    /// job is connected and leaves it free to move on; `core` keeps it bound there; `none`
+    /// leaves placement to the scheduler, as MPICH does.
+    #[arg(long, value_enum, default_value_t = Binding::Start)]
     bind_to: Binding,
 
     /// Pass an environment variable to the ranks: `-x NAME` forwards ours, `-x NAME=VALUE`
@@ -88,9 +89,11 @@ struct Cli {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Binding {
-    /// A core per rank, round-robin over the cores rmpirun may use.
+    /// Each rank starts on a core of its own, then runs anywhere.
+    Start,
+    /// Each rank stays bound to a core of its own.
     Core,
-    /// No binding.
+    /// No placement.
     None,
 }
 
@@ -162,6 +165,7 @@ fn main() {
             None => (entry.clone(), None),
         })
         .collect();
+    let placed = hosts::place(&hosts, ranks);
     let job = Job {
         program,
         args,
@@ -176,15 +180,16 @@ fn main() {
         }
         .into(),
         env,
-        hosts: hosts::place(&hosts, ranks),
-        cores: {
-            let cores = rmpi_launch::binding::available_cores();
-            if cli.bind_to == Binding::Core && !cores.is_empty() {
-                (0..ranks).map(|rank| cores[rank % cores.len()]).collect()
-            } else {
-                Vec::new()
-            }
+        cores: match cli.bind_to {
+            Binding::None => Vec::new(),
+            Binding::Start | Binding::Core => rmpi_launch::binding::cores_for(
+                ranks,
+                &placed,
+                &rmpi_launch::binding::available_cores(),
+            ),
         },
+        bind: cli.bind_to == Binding::Core,
+        hosts: placed,
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
