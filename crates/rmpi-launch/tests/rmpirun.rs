@@ -207,17 +207,24 @@ fn cores_go_round_robin_among_the_ranks_of_each_host() {
     assert!(rmpi_launch::binding::cores_for(3, &[], &[]).is_empty());
 }
 
-#[test]
-fn a_rank_binds_itself_to_the_core_it_is_given() {
+/// What the ignored test `test` prints, run in a child process with `variable` naming the
+/// last core this process may use; also returns the cores it may use.
+fn in_a_child(test: &str, variable: &str) -> (String, usize, Vec<usize>) {
     let cores = rmpi_launch::binding::available_cores();
     let core = *cores.last().expect("some core");
     let status = Command::new(std::env::current_exe().expect("this test"))
-        .args(["--exact", "binds_in_a_child", "--ignored", "--nocapture"])
-        .env("RMPI_CPU", core.to_string())
+        .args(["--exact", test, "--ignored", "--nocapture"])
+        .env(variable, core.to_string())
         .output()
         .expect("runs");
     let stdout = text(&status.stdout);
     assert!(status.status.success(), "{stdout}{}", text(&status.stderr));
+    (stdout, core, cores)
+}
+
+#[test]
+fn a_rank_binds_itself_to_the_core_it_is_given() {
+    let (stdout, core, _) = in_a_child("binds_in_a_child", "RMPI_CPU");
     assert!(stdout.contains(&format!("allowed [{core}]")), "{stdout}");
 }
 
@@ -231,15 +238,7 @@ fn binds_in_a_child() {
 
 #[test]
 fn a_rank_moves_to_its_start_core_and_is_then_free_to_leave() {
-    let cores = rmpi_launch::binding::available_cores();
-    let core = *cores.last().expect("some core");
-    let status = Command::new(std::env::current_exe().expect("this test"))
-        .args(["--exact", "starts_in_a_child", "--ignored", "--nocapture"])
-        .env("RMPI_START_CPU", core.to_string())
-        .output()
-        .expect("runs");
-    let stdout = text(&status.stdout);
-    assert!(status.status.success(), "{stdout}{}", text(&status.stderr));
+    let (stdout, core, cores) = in_a_child("starts_in_a_child", "RMPI_START_CPU");
     assert!(stdout.contains(&format!("was on Some({core})")), "{stdout}");
     assert!(stdout.contains(&format!("allowed {cores:?}")), "{stdout}");
 }
