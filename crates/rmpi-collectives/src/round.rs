@@ -119,11 +119,7 @@ impl Round {
         let expected = buf.len();
         let status = self.comm.recv_into(buf, source, self.tag).await?;
         if status.bytes != expected {
-            return Err(Error::InvalidArgument(format!(
-                "collective expected {expected} bytes from rank {source}, got {}: members \
-                 disagree on the message size",
-                status.bytes
-            )));
+            return Err(size_mismatch(source, expected, status.bytes));
         }
         Ok(())
     }
@@ -152,11 +148,7 @@ impl Round {
     pub(crate) async fn recv_exact(&self, source: usize, len: usize) -> Result<Bytes> {
         let message = self.recv(source).await?;
         if message.len() != len + DATA_AT {
-            return Err(Error::InvalidArgument(format!(
-                "collective expected {len} bytes from rank {source}, got {}: members disagree \
-                 on the message size",
-                message.len() - DATA_AT
-            )));
+            return Err(size_mismatch(source, len, message.len() - DATA_AT));
         }
         Ok(message)
     }
@@ -187,4 +179,12 @@ impl Round {
             }
         }
     }
+}
+
+/// Rank `source` sent `got` bytes of data where the collective expected `expected`.
+fn size_mismatch(source: usize, expected: usize, got: usize) -> Error {
+    Error::InvalidArgument(format!(
+        "collective expected {expected} bytes from rank {source}, got {got}: members disagree \
+         on the message size"
+    ))
 }
