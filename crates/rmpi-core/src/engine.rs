@@ -423,6 +423,12 @@ fn acknowledge(from: usize, header: &Header, outbox: &mut Outbox) {
     }
 }
 
+/// The receive a wait is for: its id, and the buffer its payload may be placed in.
+struct AwaitedReceive<'a> {
+    id: PostId,
+    buf: Option<&'a mut [u8]>,
+}
+
 /// The buffer of the receive a wait is for, offered to the transport while the wait looks
 /// for events: a frame that matches the receive is copied straight into it.
 struct Placement<'a> {
@@ -720,7 +726,8 @@ impl Engine {
     }
 
     pub(crate) fn poll_recv(&self, id: PostId, cx: &mut Context<'_>) -> Poll<Result<Arrival>> {
-        self.poll_with(cx, None, |state| state.recvs.take_outcome(id))
+        let receive = Some(AwaitedReceive { id, buf: None });
+        self.poll_with(cx, receive, |state| state.recvs.take_outcome(id))
     }
 
     /// Like [`Engine::poll_recv`] for a receive into `buf`, which the transport may copy the
@@ -731,7 +738,8 @@ impl Engine {
         buf: &mut [u8],
         cx: &mut Context<'_>,
     ) -> Poll<Result<Arrival>> {
-        self.poll_with(cx, Some((id, buf)), |state| state.recvs.take_outcome(id))
+        let receive = Some(AwaitedReceive { id, buf: Some(buf) });
+        self.poll_with(cx, receive, |state| state.recvs.take_outcome(id))
     }
 
     /// Withdraws a receive whose future was dropped; a message it already matched is dropped
@@ -778,12 +786,13 @@ impl Engine {
     /// that are ready and look again; if still absent, register the waker and do that once
     /// more (so whatever comes after it wakes this task), then wait on the transport (which
     /// may spin briefly) and repeat with what it brings. A message already there thus ends
-    /// the wait under one lock, without the waker list. A receive into a buffer gives its
-    /// `placement`, so its message can be copied straight there.
+    /// the wait under one lock, without the waker list. A receive gives itself as the
+    /// `receive` awaited, so taking in events stops at its message (and a receive into a
+    /// buffer can have that message copied straight there).
     fn poll_with<T>(
         &self,
         cx: &mut Context<'_>,
-        mut placement: Option<(PostId, &mut [u8])>,
+        mut receive: Option<AwaitedReceive<'_>>,
         mut outcome: impl FnMut(&mut State) -> Option<T>,
     ) -> Poll<T> {
         let mut state = self.lock();
@@ -808,8 +817,7 @@ impl Engine {
                 left_unread = done.is_some();
             }
             if done.is_none() {
-                let place = placement.as_mut().map(|(id, buf)| (*id, &mut **buf));
-                let drained = self.drain(&mut state, &mut outbox, place);
+                let drained = self.drain(&mut state, &mut outbox, receive.as_mut());
                 completed += drained.completed;
                 left_unread = drained.stopped_early;
                 done = outcome(&mut state);
@@ -842,22 +850,23 @@ impl Engine {
     }
 
     /// Takes the ready transport events into the state (up to the budget), offering them
-    /// to `placement`'s receive if there is one; a receive that got its message stops
-    /// there, and leaves what follows to the receives it is for, which may then have it
-    /// placed in their buffers in turn.
+    /// to the awaited `receive`'s buffer if it has one. Once that receive has its message,
+    /// it stops and leaves what follows to the receives it is for, which may then have it
+    /// placed in their buffers in turn: a bcast's data follows its header, and a child
+    /// that took it in while waiting for the header would copy it twice.
     fn drain(
         &self,
         state: &mut State,
         outbox: &mut Outbox,
-        mut placement: Option<(PostId, &mut [u8])>,
+        mut receive: Option<&mut AwaitedReceive<'_>>,
     ) -> Drained {
         let mut completed = 0;
         // A transport with nothing ready keeps this waker, so the tasks waiting here are
         // woken by what comes next even when this look ends their poll.
         let mut cx = Context::from_waker(&self.progress_waker);
         for _ in 0..DRAIN_BUDGET {
-            let event = match placement.as_mut() {
-                Some((id, buf)) => self.transport.try_recv_placing(
+            let event = match receive.as_mut() {
+                Some(AwaitedReceive { id, buf: Some(buf) }) => self.transport.try_recv_placing(
                     &mut cx,
                     &mut Placement {
                         state: &mut *state,
@@ -865,7 +874,7 @@ impl Engine {
                         buf,
                     },
                 ),
-                None => self.transport.try_recv(&mut cx),
+                _ => self.transport.try_recv(&mut cx),
             };
             let Some(event) = event else {
                 return Drained {
@@ -875,10 +884,11 @@ impl Engine {
             };
             completed += state.handle(event, outbox);
             self.note_departures(state);
-            let got_it = |(id, _): &(PostId, &mut [u8])| {
-                state.recvs.get(*id).is_some_and(|w| w.outcome.is_some())
+            let got_it = |receive: &&mut AwaitedReceive<'_>| {
+                let wait = state.recvs.get(receive.id);
+                wait.is_some_and(|w| w.outcome.is_some())
             };
-            if placement.as_ref().is_some_and(got_it) {
+            if receive.as_ref().is_some_and(got_it) {
                 return Drained {
                     completed,
                     stopped_early: true,
@@ -1010,6 +1020,43 @@ mod tests {
         assert_eq!(WAKES.load(Ordering::Relaxed), 1);
         assert_eq!(OTHER_WAKES.load(Ordering::Relaxed), 2);
         assert_eq!(waiters.count.load(Ordering::Relaxed), 0);
+    }
+
+    /// A receive stops taking in events at its own message: the next one, a bcast's data
+    /// after its header, say, stays with the transport for the receive it is for, which
+    /// can have it placed in its buffer instead of copied twice.
+    #[test]
+    fn a_receive_leaves_the_messages_after_its_own_to_the_transport() {
+        let mut mesh = crate::local::LocalTransport::mesh(2);
+        let (receiver, sender) = (mesh.pop().expect("two ranks"), mesh.pop().expect("two"));
+        let engine = Engine::new(Arc::new(receiver));
+        let header = |tag| Header {
+            kind: FrameKind::Data,
+            context: 0,
+            source: 0,
+            tag,
+            sync_id: 0,
+            len: 1,
+        };
+        for tag in [1, 2] {
+            let frame = Frame::new(header(tag), Bytes::from_static(b"x"));
+            sender.send(1, frame).expect("a send to rank 1");
+        }
+        let pattern = Pattern {
+            context: 0,
+            source: Some(0),
+            tag: Some(1),
+        };
+        let first = engine.post_recv(pattern, Awaited::Rank(0));
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(matches!(
+            engine.poll_recv(first, &mut cx),
+            Poll::Ready(Ok(arrival)) if arrival.header.tag == 1
+        ));
+        match engine.transport.try_recv(&mut cx) {
+            Some(Event::Frame { frame, .. }) => assert_eq!(frame.header.tag, 2),
+            other => panic!("the second message was taken in too: {other:?}"),
+        }
     }
 
     #[test]
