@@ -55,6 +55,10 @@ struct Cli {
     /// `binomial`, `rabenseifner`, `bruck`; unknown names are an error naming the choices.
     #[arg(long, global = true)]
     algorithm: Option<String>,
+    /// For collectives, also print each rank's mean time per call (to stderr): on ranks
+    /// that share cores, where the time goes shows which ranks wait for a context switch.
+    #[arg(long, global = true)]
+    per_rank: bool,
 }
 
 #[derive(Debug, Clone, Copy, Subcommand)]
@@ -405,6 +409,9 @@ async fn collective(
         }
     }
     let mine = total * 1e6 / iterations as f64;
+    if cli.per_rank {
+        eprintln!("rank {} size {size}: {mine:.2} us", comm.rank());
+    }
     let sum = comm.reduce(mine, Sum, 0).await?;
     Ok(sum.map_or(0.0, |s| s / n as f64))
 }
