@@ -17,6 +17,8 @@ use rmpi_core::{Error, Result};
 const BCAST_SHORT: usize = 12 * 1024;
 /// MPICH's `MPIR_CVAR_BCAST_MIN_PROCS`: fewer ranks always use the binomial tree.
 const BCAST_MIN_PROCS: usize = 8;
+/// With more ranks than cores, from this many bytes the root sends to every member itself.
+const BCAST_FLAT_FROM: usize = 32 * 1024;
 /// MPICH's `MPIR_CVAR_ALLGATHER_SHORT_MSG_SIZE` (total bytes gathered).
 const ALLGATHER_SHORT: usize = 80 * 1024;
 /// MPICH's `MPIR_CVAR_ALLGATHER_LONG_MSG_SIZE` (total bytes gathered).
@@ -64,6 +66,11 @@ algorithm_enum! {
         /// Binomial scatter of n pieces, then a ring allgather of the pieces (van de Geijn):
         /// about twice the message in total per rank, whatever n. Long messages.
         ScatterAllgather = "scatter_allgather",
+        /// The root sends the data to every member itself (a small header still goes down
+        /// the binomial tree first). As many copies as the tree, none forwarded: on ranks
+        /// that share cores, every forward waits for its rank's turn on a core. Long
+        /// messages on more ranks than cores.
+        Flat = "flat",
     }
 }
 
@@ -161,18 +168,23 @@ impl Algorithms {
             .map_err(Error::InvalidArgument)
     }
 
-    /// MPICH's choice, except that with more ranks than this host has cores the binomial
-    /// tree is kept for long messages too: scatter and allgather send many more messages,
-    /// and on a shared core each one waits for a context switch (measured at 8 ranks on 2
-    /// cores: 3-6x slower from 16 KiB to 1 MiB).
+    /// MPICH's choice, except with more ranks than this host has cores. Then scatter and
+    /// allgather are never used: they send many more messages, and on a shared core each
+    /// one waits for a context switch (measured at 8 ranks on 2 cores: 3-6x slower from 16
+    /// KiB to 1 MiB than the binomial tree). And long messages go flat: each hop of the
+    /// tree waits for its rank's turn on a core before it forwards (at 8 ranks on 2 cores,
+    /// 1 MiB took 350-520 us flat against 550-700 down the tree, both with 2 copies per
+    /// member).
     pub(crate) fn bcast(&self, ranks: usize, bytes: usize) -> BcastAlgorithm {
-        self.bcast.unwrap_or(
-            if bytes < BCAST_SHORT || ranks < BCAST_MIN_PROCS || ranks > cores() {
+        let shared_cores = ranks > cores();
+        self.bcast
+            .unwrap_or(if shared_cores && bytes >= BCAST_FLAT_FROM {
+                BcastAlgorithm::Flat
+            } else if bytes < BCAST_SHORT || ranks < BCAST_MIN_PROCS || shared_cores {
                 BcastAlgorithm::Binomial
             } else {
                 BcastAlgorithm::ScatterAllgather
-            },
-        )
+            })
     }
 
     pub(crate) fn allgather(&self, ranks: usize, total_bytes: usize) -> AllgatherAlgorithm {

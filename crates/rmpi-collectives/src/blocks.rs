@@ -330,8 +330,9 @@ fn data_apart(message: &Bytes) -> Result<Option<usize>> {
 }
 
 /// Broadcast of bytes. The root picks the algorithm from the size and tells the others in a
-/// small header (carrying the data itself when the tree is used), so every member agrees on
-/// the algorithm and the size even where only the root knows it.
+/// small header (carrying the data itself when the tree is used) that goes down the binomial
+/// tree, so every member agrees on the algorithm and the size even where only the root
+/// knows it.
 pub(crate) async fn bcast(
     round: &Round,
     root: usize,
@@ -361,6 +362,17 @@ async fn bcast_rest(
     let n = round.size();
     let (algorithm, len) = read_bcast_header(&header)?;
     let body = Round::body(&header);
+    if algorithm == BcastAlgorithm::Flat as u8 {
+        // The data follows from the root, one framed message for all.
+        return match data {
+            Some(data) => {
+                let message = Round::frame(data);
+                send_to_all(round, root, message.clone()).await?;
+                Ok(Round::body(&message))
+            }
+            None => Ok(Round::body(&round.recv_exact(root, len).await?)),
+        };
+    }
     if algorithm == BcastAlgorithm::Binomial as u8 {
         let data = body.slice(BCAST_HEADER..);
         if data.len() != len {
@@ -397,8 +409,9 @@ async fn bcast_rest(
 /// and then the data alone, which the receive copies straight into the member's buffer
 /// (from the ring, or from the sender's memory) instead of into a message and then into
 /// the buffer. A member forwards only once it holds the data, so a data message always
-/// follows its header with nothing that can fail between them. Other broadcasts go as in
-/// [`bcast`].
+/// follows its header with nothing that can fail between them. A flat broadcast sends the
+/// header down the tree the same way, at once, and the data alone from the root to every
+/// member. Other broadcasts go as in [`bcast`].
 pub(crate) async fn bcast_into(
     round: &Round,
     root: usize,
@@ -408,14 +421,26 @@ pub(crate) async fn bcast_into(
     let (parent, children) = binomial_links(round, root);
     let Some(parent) = parent else {
         let algorithm = algorithms.bcast(round.size(), buf.len());
-        if algorithm != BcastAlgorithm::Binomial || buf.len() < BCAST_APART_FROM {
-            bcast(round, root, Some(&*buf), algorithms).await?;
-            return Ok(());
-        }
         let header = Round::frame(&bcast_header(algorithm, buf.len()));
-        return send_apart(round, &children, header, buf).await;
+        return match algorithm {
+            BcastAlgorithm::Flat => send_flat(round, root, &children, header, buf).await,
+            BcastAlgorithm::Binomial if buf.len() >= BCAST_APART_FROM => {
+                send_apart(round, &children, header, buf).await
+            }
+            _ => bcast(round, root, Some(&*buf), algorithms).await.map(drop),
+        };
     };
     let header = round.recv(parent).await?;
+    let (algorithm, len) = read_bcast_header(&header)?;
+    if algorithm == BcastAlgorithm::Flat as u8 {
+        for &child in &children {
+            round.send(child, header.clone()).await?;
+        }
+        if len != buf.len() {
+            return Err(length_mismatch(root, len, buf.len()));
+        }
+        return round.recv_data_into(root, buf).await;
+    }
     let Some(len) = data_apart(&header)? else {
         for &child in &children {
             round.send(child, header.clone()).await?;
@@ -449,6 +474,40 @@ async fn send_apart(round: &Round, children: &[usize], header: Bytes, data: &[u8
             Ok(())
         }
     }
+}
+
+/// The root's part of a flat broadcast into buffers: `header` to its children in the
+/// binomial tree, who pass it on, then `data` alone to every member. Every member told
+/// that data follows gets it before any abort from here: the sends go on past a failed
+/// one, and its error comes after them all.
+async fn send_flat(
+    round: &Round,
+    root: usize,
+    children: &[usize],
+    header: Bytes,
+    data: &[u8],
+) -> Result<()> {
+    let mut sent = Ok(());
+    for &child in children {
+        let header_sent = round.send(child, header.clone()).await;
+        sent = sent.and(header_sent);
+    }
+    // One pooled copy for all, which a transport that lends payloads lends to them all.
+    let data_sent = send_to_all(round, root, rmpi_core::pool::copy_of(data)).await;
+    sent.and(data_sent)
+}
+
+/// Sends `message` from the root to every other member, nearest first. A send that fails
+/// (to a member that failed and left) does not stop the others: they expect the message,
+/// and must have it before the root can send them an abort. The first error comes after.
+async fn send_to_all(round: &Round, root: usize, message: Bytes) -> Result<()> {
+    let n = round.size();
+    let mut sent = Ok(());
+    for member in (1..n).map(|step| (root + step) % n) {
+        let this = round.send(member, message.clone()).await;
+        sent = sent.and(this);
+    }
+    sent
 }
 
 /// All-to-all: `blocks[d]` goes to rank `d`; returns the block from each rank, by rank.

@@ -3,7 +3,7 @@
 
 use std::sync::Mutex;
 
-use rmpi_collectives::{Collectives, Sum};
+use rmpi_collectives::{Algorithms, BcastAlgorithm, Collectives, Sum};
 use rmpi_core::{local, Comm, Error, ANY_SOURCE};
 
 #[test]
@@ -50,24 +50,69 @@ fn a_bad_root_argument_fails_every_member() {
 
 #[test]
 fn a_member_with_a_wrong_buffer_fails_and_nobody_hangs() {
-    // Short broadcasts carry the data in the header's message, long ones send it apart.
-    for right in [10, 10_000] {
-        let outcomes = local::run(5, |comm| async move {
-            let len = if comm.rank() == 3 { right - 1 } else { right };
-            let mut buf = vec![comm.rank() as u64; len];
-            comm.bcast_buf(&mut buf, 0).await?;
-            // Those whose part completed carry on: a second collective still works for
-            // them only if everyone reached it, so stop here.
-            Ok::<_, Error>(buf)
-        });
-        for (rank, outcome) in outcomes.into_iter().enumerate() {
-            match (rank, outcome) {
-                (3, Err(Error::InvalidArgument(_))) => {}
-                (3, other) => panic!("rank 3 should fail, got {other:?}"),
-                (_, Ok(buf)) => assert_eq!(buf, vec![0; right]),
-                (_, Err(Error::CollectiveFailed { rank: 3, .. })) => {}
-                (rank, other) => panic!("rank {rank}: unexpected {other:?}"),
+    // Short broadcasts carry the data in the header's message, long ones send it apart:
+    // from the parent, or (flat) from the root, which must not let the members it sent
+    // the header mistake an abort for their data when its send to the failed one fails.
+    for algorithm in BcastAlgorithm::ALL.iter().copied().map(Some).chain([None]) {
+        for right in [10, 10_000] {
+            let outcomes = local::run(5, |comm| async move {
+                let len = if comm.rank() == 3 { right - 1 } else { right };
+                let mut buf = vec![comm.rank() as u64; len];
+                let bcast = Algorithms {
+                    bcast: algorithm,
+                    ..Algorithms::default()
+                };
+                comm.with_algorithms(bcast).bcast_buf(&mut buf, 0).await?;
+                // Those whose part completed carry on: a second collective still works for
+                // them only if everyone reached it, so stop here.
+                Ok::<_, Error>(buf)
+            });
+            for (rank, outcome) in outcomes.into_iter().enumerate() {
+                match (rank, outcome) {
+                    (3, Err(Error::InvalidArgument(_))) => {}
+                    (3, other) => panic!("{algorithm:?}: rank 3 should fail, got {other:?}"),
+                    (_, Ok(buf)) => assert_eq!(buf, vec![0; right]),
+                    (_, Err(Error::CollectiveFailed { rank: 3, .. })) => {}
+                    (rank, other) => panic!("{algorithm:?}: rank {rank}: unexpected {other:?}"),
+                }
             }
+        }
+    }
+}
+
+/// A flat broadcast's root sends the data to every member even when a send to one fails:
+/// the others were sent the header, and must not take the abort that follows for data.
+#[test]
+fn a_flat_bcast_root_sends_the_data_past_a_member_that_left() {
+    let outcomes = local::run(5, |comm| async move {
+        let leaver = 3;
+        if comm.rank() == leaver {
+            return comm.send(&(), 0, 1).await.map(|()| Vec::new());
+        }
+        if comm.rank() == 0 {
+            // Make sure the root knows rank 3 left before it sends anything to it.
+            comm.recv::<()>(leaver, 1).await?;
+            let gone = comm.recv::<()>(leaver, 1).await;
+            assert!(
+                matches!(gone, Err(Error::PeerFinished { rank: 3 })),
+                "{gone:?}"
+            );
+        }
+        let mut buf = vec![comm.rank() as u64; 10_000];
+        let flat = Algorithms {
+            bcast: Some(BcastAlgorithm::Flat),
+            ..Algorithms::default()
+        };
+        comm.with_algorithms(flat).bcast_buf(&mut buf, 0).await?;
+        Ok::<_, Error>(buf)
+    });
+    for (rank, outcome) in outcomes.into_iter().enumerate() {
+        match (rank, outcome) {
+            // Rank 2 forwards the header to rank 3, which fails; rank 3 took no part.
+            (0 | 2, Err(error)) => assert_eq!(error.peer(), Some(3), "rank {rank}: {error:?}"),
+            (1 | 4, Ok(buf)) => assert_eq!(buf, vec![0; 10_000], "rank {rank}"),
+            (3, Ok(_)) => {}
+            (rank, other) => panic!("rank {rank}: unexpected {other:?}"),
         }
     }
 }
