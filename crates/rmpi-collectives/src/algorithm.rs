@@ -17,8 +17,6 @@ use rmpi_core::{Error, Result};
 const BCAST_SHORT: usize = 12 * 1024;
 /// MPICH's `MPIR_CVAR_BCAST_MIN_PROCS`: fewer ranks always use the binomial tree.
 const BCAST_MIN_PROCS: usize = 8;
-/// With more ranks than cores, from this many bytes the root sends to every member itself.
-const BCAST_FLAT_FROM: usize = 32 * 1024;
 /// MPICH's `MPIR_CVAR_ALLGATHER_SHORT_MSG_SIZE` (total bytes gathered).
 const ALLGATHER_SHORT: usize = 80 * 1024;
 /// MPICH's `MPIR_CVAR_ALLGATHER_LONG_MSG_SIZE` (total bytes gathered).
@@ -66,10 +64,9 @@ algorithm_enum! {
         /// Binomial scatter of n pieces, then a ring allgather of the pieces (van de Geijn):
         /// about twice the message in total per rank, whatever n. Long messages.
         ScatterAllgather = "scatter_allgather",
-        /// The root sends the data to every member itself (a small header still goes down
-        /// the binomial tree first). As many copies as the tree, none forwarded: on ranks
-        /// that share cores, every forward waits for its rank's turn on a core. Long
-        /// messages on more ranks than cores.
+        /// The root sends the data to every member itself: as many copies as the tree, none
+        /// forwarded. On ranks that share cores, every forward waits for its rank's turn on
+        /// a core. Any size, on more ranks than cores.
         Flat = "flat",
     }
 }
@@ -168,23 +165,20 @@ impl Algorithms {
             .map_err(Error::InvalidArgument)
     }
 
-    /// MPICH's choice, except with more ranks than this host has cores. Then scatter and
-    /// allgather are never used: they send many more messages, and on a shared core each
-    /// one waits for a context switch (measured at 8 ranks on 2 cores: 3-6x slower from 16
-    /// KiB to 1 MiB than the binomial tree). And long messages go flat: each hop of the
-    /// tree waits for its rank's turn on a core before it forwards (at 8 ranks on 2 cores,
-    /// 1 MiB took 350-520 us flat against 550-700 down the tree, both with 2 copies per
-    /// member).
+    /// MPICH's choice, except with more ranks than this host has cores: then flat. Each
+    /// hop of a tree waits for its rank's turn on a core before it forwards, and scatter
+    /// and allgather send many more messages, each waiting for a context switch (at 8 ranks
+    /// on 2 cores, 3-6x slower from 16 KiB to 1 MiB than the binomial tree). Flat took
+    /// 485-700 us at 1 MiB against 740-820 down the tree, and 6-14 us at 8 bytes against
+    /// 10-30.
     pub(crate) fn bcast(&self, ranks: usize, bytes: usize) -> BcastAlgorithm {
-        let shared_cores = ranks > cores();
-        self.bcast
-            .unwrap_or(if shared_cores && bytes >= BCAST_FLAT_FROM {
-                BcastAlgorithm::Flat
-            } else if bytes < BCAST_SHORT || ranks < BCAST_MIN_PROCS || shared_cores {
-                BcastAlgorithm::Binomial
-            } else {
-                BcastAlgorithm::ScatterAllgather
-            })
+        self.bcast.unwrap_or(if ranks > cores() {
+            BcastAlgorithm::Flat
+        } else if bytes < BCAST_SHORT || ranks < BCAST_MIN_PROCS {
+            BcastAlgorithm::Binomial
+        } else {
+            BcastAlgorithm::ScatterAllgather
+        })
     }
 
     pub(crate) fn allgather(&self, ranks: usize, total_bytes: usize) -> AllgatherAlgorithm {

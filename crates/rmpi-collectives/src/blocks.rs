@@ -1,4 +1,5 @@
-//! Algorithms that move blocks of bytes: barrier, bcast, scatter, gather, allgather, alltoall.
+//! Algorithms that move blocks of bytes: barrier, scatter, gather, allgather, alltoall, and
+//! the trees that broadcasts and reductions share.
 //!
 //! Both flavours run on these: a typed buffer is one block of its bytes, an object is one
 //! block of its encoding. Blocks may differ in size from rank to rank (objects do), so lists
@@ -7,9 +8,8 @@
 
 use rmpi_core::{Bytes, Error, Result};
 
+use crate::algorithm::AllgatherAlgorithm;
 use crate::algorithm::AlltoallAlgorithm;
-use crate::algorithm::{Algorithms, AllgatherAlgorithm, BcastAlgorithm};
-use crate::operand::{copy_exact, length_mismatch};
 use crate::round::Round;
 
 fn relative(rank: usize, root: usize, n: usize) -> usize {
@@ -78,7 +78,7 @@ pub(crate) async fn barrier(round: &Round) -> Result<()> {
 
 /// Where this member sits in a binomial tree rooted at `root`: its parent (none for the
 /// root) and its children, largest subtree first, as ranks of the round.
-fn binomial_links(round: &Round, root: usize) -> (Option<usize>, Vec<usize>) {
+pub(crate) fn binomial_links(round: &Round, root: usize) -> (Option<usize>, Vec<usize>) {
     let n = round.size();
     let me = relative(round.rank(), root, n);
     let mut mask = 1;
@@ -202,7 +202,7 @@ pub(crate) async fn allgather(
     }
 }
 
-async fn ring_allgather(round: &Round, mine: Bytes) -> Result<Vec<Bytes>> {
+pub(crate) async fn ring_allgather(round: &Round, mine: Bytes) -> Result<Vec<Bytes>> {
     let (rank, n) = (round.rank(), round.size());
     let (left, right) = ((rank + n - 1) % n, (rank + 1) % n);
     let mut blocks: Vec<Option<Bytes>> = vec![None; n];
@@ -293,221 +293,6 @@ async fn recursive_doubling_allgather(round: &Round, mine: Bytes) -> Result<Vec<
         round.send(extra, encode_blocks(all.iter())).await?;
     }
     Ok(all)
-}
-
-/// A broadcast's header: the algorithm's number, then the data's length.
-const BCAST_HEADER: usize = 9;
-
-/// From this many bytes, a binomial broadcast into buffers sends the data apart from its
-/// header (see [`bcast_into`]): the copy saved outweighs the extra message.
-const BCAST_APART_FROM: usize = 32 << 10;
-
-fn bcast_header(algorithm: BcastAlgorithm, len: usize) -> Vec<u8> {
-    let mut header = vec![algorithm as u8];
-    header.extend_from_slice(&(len as u64).to_le_bytes());
-    header
-}
-
-/// The algorithm number and data length a broadcast's first message announces.
-fn read_bcast_header(message: &Bytes) -> Result<(u8, usize)> {
-    match Round::body(message).get(..BCAST_HEADER) {
-        Some(h) => {
-            let mut len = [0u8; 8];
-            len.copy_from_slice(&h[1..BCAST_HEADER]);
-            Ok((h[0], u64::from_le_bytes(len) as usize))
-        }
-        None => Err(Error::InvalidArgument("bcast header is truncated".into())),
-    }
-}
-
-/// The data's length if a broadcast's first message is the header of data sent apart (a
-/// binomial broadcast's header without its data, which is never empty then).
-fn data_apart(message: &Bytes) -> Result<Option<usize>> {
-    let (algorithm, len) = read_bcast_header(message)?;
-    let body = Round::body(message).len();
-    let apart = algorithm == BcastAlgorithm::Binomial as u8 && body == BCAST_HEADER && len > 0;
-    Ok(apart.then_some(len))
-}
-
-/// Broadcast of bytes. The root picks the algorithm from the size and tells the others in a
-/// small header (carrying the data itself when the tree is used) that goes down the binomial
-/// tree, so every member agrees on the algorithm and the size even where only the root
-/// knows it.
-pub(crate) async fn bcast(
-    round: &Round,
-    root: usize,
-    data: Option<&[u8]>,
-    algorithms: &Algorithms,
-) -> Result<Bytes> {
-    let header = data.map(|data| {
-        let algorithm = algorithms.bcast(round.size(), data.len());
-        let header = bcast_header(algorithm, data.len());
-        match algorithm {
-            // The root's one copy of the data is into the message it sends.
-            BcastAlgorithm::Binomial => Round::frame_parts([header.as_slice(), data]),
-            _ => Round::frame(&header),
-        }
-    });
-    let header = binomial_bcast(round, root, header).await?;
-    bcast_rest(round, root, data, header).await
-}
-
-/// What follows a broadcast's first message, once every member has it.
-async fn bcast_rest(
-    round: &Round,
-    root: usize,
-    data: Option<&[u8]>,
-    header: Bytes,
-) -> Result<Bytes> {
-    let n = round.size();
-    let (algorithm, len) = read_bcast_header(&header)?;
-    let body = Round::body(&header);
-    if algorithm == BcastAlgorithm::Flat as u8 {
-        // The data follows from the root, one framed message for all.
-        return match data {
-            Some(data) => {
-                let message = Round::frame(data);
-                send_to_all(round, root, message.clone()).await?;
-                Ok(Round::body(&message))
-            }
-            None => Ok(Round::body(&round.recv_exact(root, len).await?)),
-        };
-    }
-    if algorithm == BcastAlgorithm::Binomial as u8 {
-        let data = body.slice(BCAST_HEADER..);
-        if data.len() != len {
-            return Err(Error::InvalidArgument(
-                "bcast data does not match its header".into(),
-            ));
-        }
-        return Ok(data);
-    }
-    // Scatter n pieces of the message, then gather them all everywhere.
-    let piece = len.div_ceil(n).max(1);
-    let pieces = data.map(|data| {
-        let data = rmpi_core::pool::copy_of(data);
-        (0..n)
-            .map(|i| data.slice((i * piece).min(len)..((i + 1) * piece).min(len)))
-            .collect()
-    });
-    let mine = binomial_scatter(round, root, pieces).await?;
-    let pieces = ring_allgather(round, mine).await?;
-    let mut out = Vec::with_capacity(len);
-    for piece in &pieces {
-        out.extend_from_slice(piece);
-    }
-    if out.len() != len {
-        return Err(Error::InvalidArgument(
-            "bcast pieces do not add up to the message".into(),
-        ));
-    }
-    Ok(Bytes::from(out))
-}
-
-/// Broadcast into every member's buffer of the same size. A long binomial broadcast sends
-/// each hop its header message (which carries aborts, as every collective message does)
-/// and then the data alone, which the receive copies straight into the member's buffer
-/// (from the ring, or from the sender's memory) instead of into a message and then into
-/// the buffer. A member forwards only once it holds the data, so a data message always
-/// follows its header with nothing that can fail between them. A flat broadcast sends the
-/// header down the tree the same way, at once, and the data alone from the root to every
-/// member. Other broadcasts go as in [`bcast`].
-pub(crate) async fn bcast_into(
-    round: &Round,
-    root: usize,
-    buf: &mut [u8],
-    algorithms: &Algorithms,
-) -> Result<()> {
-    let (parent, children) = binomial_links(round, root);
-    let Some(parent) = parent else {
-        let algorithm = algorithms.bcast(round.size(), buf.len());
-        let header = Round::frame(&bcast_header(algorithm, buf.len()));
-        return match algorithm {
-            BcastAlgorithm::Flat => send_flat(round, root, &children, header, buf).await,
-            BcastAlgorithm::Binomial if buf.len() >= BCAST_APART_FROM => {
-                send_apart(round, &children, header, buf).await
-            }
-            _ => bcast(round, root, Some(&*buf), algorithms).await.map(drop),
-        };
-    };
-    let header = round.recv(parent).await?;
-    let (algorithm, len) = read_bcast_header(&header)?;
-    if algorithm == BcastAlgorithm::Flat as u8 {
-        for &child in &children {
-            round.send(child, header.clone()).await?;
-        }
-        if len != buf.len() {
-            return Err(length_mismatch(root, len, buf.len()));
-        }
-        return round.recv_data_into(root, buf).await;
-    }
-    let Some(len) = data_apart(&header)? else {
-        for &child in &children {
-            round.send(child, header.clone()).await?;
-        }
-        let data = bcast_rest(round, root, None, header).await?;
-        return copy_exact(&data, buf, root);
-    };
-    if len != buf.len() {
-        return Err(length_mismatch(root, len, buf.len()));
-    }
-    round.recv_data_into(parent, buf).await?;
-    send_apart(round, &children, header, buf).await
-}
-
-/// Sends `header` and then `data` to each child: data shared in one pooled copy when there
-/// are several (a transport that lends payloads lends that copy to them all), or straight
-/// from the buffer to a single child.
-async fn send_apart(round: &Round, children: &[usize], header: Bytes, data: &[u8]) -> Result<()> {
-    match children {
-        [] => Ok(()),
-        [child] => {
-            round.send(*child, header).await?;
-            round.send_data(*child, data).await
-        }
-        _ => {
-            let shared = rmpi_core::pool::copy_of(data);
-            for &child in children {
-                round.send(child, header.clone()).await?;
-                round.send(child, shared.clone()).await?;
-            }
-            Ok(())
-        }
-    }
-}
-
-/// The root's part of a flat broadcast into buffers: `header` to its children in the
-/// binomial tree, who pass it on, then `data` alone to every member. Every member told
-/// that data follows gets it before any abort from here: the sends go on past a failed
-/// one, and its error comes after them all.
-async fn send_flat(
-    round: &Round,
-    root: usize,
-    children: &[usize],
-    header: Bytes,
-    data: &[u8],
-) -> Result<()> {
-    let mut sent = Ok(());
-    for &child in children {
-        let header_sent = round.send(child, header.clone()).await;
-        sent = sent.and(header_sent);
-    }
-    // One pooled copy for all, which a transport that lends payloads lends to them all.
-    let data_sent = send_to_all(round, root, rmpi_core::pool::copy_of(data)).await;
-    sent.and(data_sent)
-}
-
-/// Sends `message` from the root to every other member, nearest first. A send that fails
-/// (to a member that failed and left) does not stop the others: they expect the message,
-/// and must have it before the root can send them an abort. The first error comes after.
-async fn send_to_all(round: &Round, root: usize, message: Bytes) -> Result<()> {
-    let n = round.size();
-    let mut sent = Ok(());
-    for member in (1..n).map(|step| (root + step) % n) {
-        let this = round.send(member, message.clone()).await;
-        sent = sent.and(this);
-    }
-    sent
 }
 
 /// All-to-all: `blocks[d]` goes to rank `d`; returns the block from each rank, by rank.

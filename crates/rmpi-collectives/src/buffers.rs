@@ -9,6 +9,7 @@ use bytemuck::Pod;
 use rmpi_core::{Bytes, Error, Result};
 
 use crate::algorithm::{Algorithms, AllreduceAlgorithm};
+use crate::bcast;
 use crate::blocks;
 use crate::op::Op;
 use crate::operand::{copy_exact, Buffer};
@@ -60,7 +61,7 @@ pub(crate) async fn bcast<T: Pod + Send + Sync>(
         .run(async {
             check_root(&round, root)?;
             let algorithms = algorithms?;
-            blocks::bcast_into(&round, root, bytemuck::cast_slice_mut(buf), &algorithms).await
+            bcast::bcast_into(&round, root, bytemuck::cast_slice_mut(buf), &algorithms).await
         })
         .await
 }

@@ -61,6 +61,7 @@
 #![deny(missing_docs)]
 
 pub mod algorithm;
+mod bcast;
 mod blocks;
 mod buffers;
 pub mod op;
@@ -166,7 +167,7 @@ pub trait Collectives {
         value: Option<T>,
         root: usize,
     ) -> impl Future<Output = Result<T>> + Send + 'static {
-        let (round, algorithms) = (Round::start(self.comm()), self.algorithms());
+        let (round, algorithms) = (Round::start_bcast(self.comm()), self.algorithms());
         async move {
             round
                 .run(async {
@@ -177,10 +178,10 @@ pub trait Collectives {
                             Error::InvalidArgument("the bcast root passed no value".into())
                         })?;
                         let encoded = encode_object(&value)?;
-                        blocks::bcast(&round, root, Some(&encoded), &algorithms).await?;
+                        bcast::bcast(&round, root, Some(&encoded), &algorithms).await?;
                         Ok(value)
                     } else {
-                        let bytes = blocks::bcast(&round, root, None, &algorithms).await?;
+                        let bytes = bcast::bcast(&round, root, None, &algorithms).await?;
                         decode_object(&bytes, root)
                     }
                 })
@@ -532,7 +533,12 @@ pub trait Collectives {
         buf: &'a mut [T],
         root: usize,
     ) -> impl Future<Output = Result<()>> + Send + 'a {
-        buffers::bcast(Round::start(self.comm()), self.algorithms(), buf, root)
+        buffers::bcast(
+            Round::start_bcast(self.comm()),
+            self.algorithms(),
+            buf,
+            root,
+        )
     }
 
     /// Scatters equal parts of the root's `send` buffer (`recv.len()` elements per member,
@@ -712,7 +718,7 @@ pub trait Collectives {
         buf: Vec<T>,
         root: usize,
     ) -> Request<'static, Vec<T>> {
-        let (round, algorithms) = (Round::start(self.comm()), self.algorithms());
+        let (round, algorithms) = (Round::start_bcast(self.comm()), self.algorithms());
         start(async move {
             let mut buf = buf;
             buffers::bcast(round, algorithms, &mut buf, root).await?;

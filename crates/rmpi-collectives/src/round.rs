@@ -14,7 +14,7 @@
 
 use std::future::Future;
 
-use rmpi_core::{pool, Bytes, Comm, Error, Result};
+use rmpi_core::{pool, Bytes, Comm, Error, Result, ANY_SOURCE};
 
 const OK: u8 = 0;
 const ABORT: u8 = 1;
@@ -36,6 +36,8 @@ const DATA_HEADER: [u8; DATA_AT] = {
 pub(crate) struct Round {
     comm: Comm,
     tag: i32,
+    /// A broadcast's tag for its first message (see [`Round::recv_first`]).
+    first_tag: Option<i32>,
 }
 
 impl Round {
@@ -43,8 +45,39 @@ impl Round {
     pub(crate) fn start(comm: &Comm) -> Round {
         Round {
             tag: comm.next_collective_tag(),
+            first_tag: None,
             comm: comm.collective_view(),
         }
+    }
+
+    /// Like [`Round::start`] for a broadcast, which reserves a second tag for its first
+    /// message: every member receives that one from whoever sends it, the root or a member
+    /// passing it on, as the root's algorithm has it.
+    pub(crate) fn start_bcast(comm: &Comm) -> Round {
+        let tag = comm.next_collective_tag();
+        Round {
+            tag,
+            first_tag: Some(comm.next_collective_tag()),
+            comm: comm.collective_view(),
+        }
+    }
+
+    fn first_tag(&self) -> i32 {
+        self.first_tag
+            .expect("a broadcast's round is started with Round::start_bcast")
+    }
+
+    /// Sends a broadcast's first message (framed) to `dest`.
+    pub(crate) async fn send_first(&self, dest: usize, message: Bytes) -> Result<()> {
+        let sent = self.comm.send_bytes(message, dest, self.first_tag()).await;
+        self.explain(dest, sent).await
+    }
+
+    /// Receives this member's first message of a broadcast, from whichever member sends it
+    /// (only one does), and says who that was; an abort becomes an error.
+    pub(crate) async fn recv_first(&self) -> Result<(usize, Bytes)> {
+        let (message, status) = self.comm.recv_bytes(ANY_SOURCE, self.first_tag()).await?;
+        Ok((status.source, self.checked(status.source, message)?))
     }
 
     pub(crate) fn rank(&self) -> usize {
@@ -127,6 +160,11 @@ impl Round {
     /// Receives the next framed data message from `source`; an abort becomes an error.
     pub(crate) async fn recv(&self, source: usize) -> Result<Bytes> {
         let (message, _) = self.comm.recv_bytes(source, self.tag).await?;
+        self.checked(source, message)
+    }
+
+    /// A received framed message from `source` if it carries data; an abort as an error.
+    fn checked(&self, source: usize, message: Bytes) -> Result<Bytes> {
         match message.first() {
             Some(&OK) if message.len() >= DATA_AT => Ok(message),
             Some(&ABORT) if message.len() >= 9 => {
@@ -172,8 +210,11 @@ impl Round {
                 abort.extend_from_slice(reason.as_bytes());
                 let abort = Bytes::from(abort);
                 for peer in (0..self.size()).filter(|&p| p != self.rank()) {
-                    // A peer that is gone cannot be waiting.
-                    let _ = self.comm.send_bytes(abort.clone(), peer, self.tag).await;
+                    // A peer that is gone cannot be waiting. One may wait for its first
+                    // message of a broadcast, on the broadcast's other tag.
+                    for tag in [Some(self.tag), self.first_tag].into_iter().flatten() {
+                        let _ = self.comm.send_bytes(abort.clone(), peer, tag).await;
+                    }
                 }
                 Err(error)
             }

@@ -1,0 +1,240 @@
+//! Broadcast: the root's data to every member, by the algorithm the root picks.
+//!
+//! The root says which algorithm, and how many bytes, in a small header that is each
+//! member's first message. Members receive it on the broadcast's own first-message tag from
+//! whoever sends it (see [`Round::recv_first`]), so they agree on the algorithm even where
+//! only the root knows the size, or settings differ, and learn only then whom the data
+//! comes from:
+//!
+//! - binomial: the header carries the data, down the binomial tree;
+//! - flat: the root sends the header, with the data, to every member itself;
+//! - scatter-allgather: the header goes down the tree, then the pieces follow.
+//!
+//! Into buffers, long data goes apart from its header (binomial and flat), as a bare
+//! message the receive copies straight into the member's buffer (from the ring, or from the
+//! sender's memory) instead of into a message and then into the buffer. A bare message
+//! cannot be told from an abort, so whoever sent a member a header saying data follows
+//! sends the data before anything can make it abort.
+
+use rmpi_core::{Bytes, Error, Result};
+
+use crate::algorithm::{Algorithms, BcastAlgorithm};
+use crate::blocks::{binomial_links, binomial_scatter, ring_allgather};
+use crate::operand::{copy_exact, length_mismatch};
+use crate::round::Round;
+
+/// A header's length: the algorithm's number, then the data's length.
+const HEADER: usize = 9;
+
+/// From this many bytes, a broadcast into buffers sends the data apart from its header: the
+/// copy saved outweighs the extra message.
+const APART_FROM: usize = 32 << 10;
+
+fn header(algorithm: BcastAlgorithm, len: usize) -> Vec<u8> {
+    let mut header = vec![algorithm as u8];
+    header.extend_from_slice(&(len as u64).to_le_bytes());
+    header
+}
+
+/// The algorithm number and data length a header announces.
+fn read_header(message: &Bytes) -> Result<(u8, usize)> {
+    match Round::body(message).get(..HEADER) {
+        Some(h) => {
+            let mut len = [0u8; 8];
+            len.copy_from_slice(&h[1..HEADER]);
+            Ok((h[0], u64::from_le_bytes(len) as usize))
+        }
+        None => Err(Error::InvalidArgument("bcast header is truncated".into())),
+    }
+}
+
+fn is(algorithm: u8, which: BcastAlgorithm) -> bool {
+    algorithm == which as u8
+}
+
+/// Broadcast of bytes (an object's encoding, or a short buffer).
+pub(crate) async fn bcast(
+    round: &Round,
+    root: usize,
+    data: Option<&[u8]>,
+    algorithms: &Algorithms,
+) -> Result<Bytes> {
+    let first = match data {
+        Some(data) => {
+            let algorithm = algorithms.bcast(round.size(), data.len());
+            let header = header(algorithm, data.len());
+            let first = match algorithm {
+                // The root's one copy of the data is into the message it sends.
+                BcastAlgorithm::Binomial | BcastAlgorithm::Flat => {
+                    Round::frame_parts([header.as_slice(), data])
+                }
+                BcastAlgorithm::ScatterAllgather => Round::frame(&header),
+            };
+            send_first_from_root(round, root, algorithm, first.clone()).await?;
+            first
+        }
+        None => {
+            let (_, first) = round.recv_first().await?;
+            pass_on(round, root, &first).await?;
+            first
+        }
+    };
+    rest(round, root, data, first).await
+}
+
+/// Sends the root's first message: to every member if flat, else to its children in the
+/// binomial tree.
+async fn send_first_from_root(
+    round: &Round,
+    root: usize,
+    algorithm: BcastAlgorithm,
+    first: Bytes,
+) -> Result<()> {
+    if algorithm == BcastAlgorithm::Flat {
+        return send_to_all(round, root, first, Tag::First).await;
+    }
+    for child in binomial_links(round, root).1 {
+        round.send_first(child, first.clone()).await?;
+    }
+    Ok(())
+}
+
+/// Passes a member's first message on to its children in the binomial tree, unless the
+/// root sent it to everyone.
+async fn pass_on(round: &Round, root: usize, first: &Bytes) -> Result<()> {
+    let (algorithm, _) = read_header(first)?;
+    if !is(algorithm, BcastAlgorithm::Flat) {
+        for child in binomial_links(round, root).1 {
+            round.send_first(child, first.clone()).await?;
+        }
+    }
+    Ok(())
+}
+
+/// What follows a broadcast's first message, once this member has it: the data.
+async fn rest(round: &Round, root: usize, data: Option<&[u8]>, first: Bytes) -> Result<Bytes> {
+    let n = round.size();
+    let (algorithm, len) = read_header(&first)?;
+    if !is(algorithm, BcastAlgorithm::ScatterAllgather) {
+        let data = Round::body(&first).slice(HEADER..);
+        if data.len() != len {
+            return Err(Error::InvalidArgument(
+                "bcast data does not match its header".into(),
+            ));
+        }
+        return Ok(data);
+    }
+    // Scatter n pieces of the message, then gather them all everywhere.
+    let piece = len.div_ceil(n).max(1);
+    let pieces = data.map(|data| {
+        let data = rmpi_core::pool::copy_of(data);
+        (0..n)
+            .map(|i| data.slice((i * piece).min(len)..((i + 1) * piece).min(len)))
+            .collect()
+    });
+    let mine = binomial_scatter(round, root, pieces).await?;
+    let pieces = ring_allgather(round, mine).await?;
+    let mut out = Vec::with_capacity(len);
+    for piece in &pieces {
+        out.extend_from_slice(piece);
+    }
+    if out.len() != len {
+        return Err(Error::InvalidArgument(
+            "bcast pieces do not add up to the message".into(),
+        ));
+    }
+    Ok(Bytes::from(out))
+}
+
+/// Broadcast into every member's buffer of the same size. Long data goes apart from its
+/// header: down the binomial tree, where a member passes header and data on once it holds
+/// the data; or flat, the root sending every member the header and then the data.
+pub(crate) async fn bcast_into(
+    round: &Round,
+    root: usize,
+    buf: &mut [u8],
+    algorithms: &Algorithms,
+) -> Result<()> {
+    if round.rank() == root {
+        let algorithm = algorithms.bcast(round.size(), buf.len());
+        if buf.len() < APART_FROM || algorithm == BcastAlgorithm::ScatterAllgather {
+            return bcast(round, root, Some(&*buf), algorithms).await.map(drop);
+        }
+        let first = Round::frame(&header(algorithm, buf.len()));
+        if algorithm == BcastAlgorithm::Flat {
+            // Every member is sent its data before any error here can make this abort.
+            let headers = send_to_all(round, root, first, Tag::First).await;
+            // One pooled copy for all, which a transport that lends payloads lends to all.
+            let data = rmpi_core::pool::copy_of(buf);
+            return headers.and(send_to_all(round, root, data, Tag::Rest).await);
+        }
+        return send_apart(round, &binomial_links(round, root).1, first, buf).await;
+    }
+    let (sender, first) = round.recv_first().await?;
+    let (algorithm, len) = read_header(&first)?;
+    let apart = Round::body(&first).len() == HEADER
+        && len > 0
+        && !is(algorithm, BcastAlgorithm::ScatterAllgather);
+    if !apart {
+        pass_on(round, root, &first).await?;
+        let data = rest(round, root, None, first).await?;
+        return copy_exact(&data, buf, root);
+    }
+    // A binomial member passes nothing on now: its children learn of this failure from
+    // its abort, where they wait for the header.
+    if len != buf.len() {
+        return Err(length_mismatch(root, len, buf.len()));
+    }
+    if is(algorithm, BcastAlgorithm::Flat) {
+        return round.recv_data_into(root, buf).await;
+    }
+    round.recv_data_into(sender, buf).await?;
+    send_apart(round, &binomial_links(round, root).1, first, buf).await
+}
+
+/// Sends `first` and then `data` to each child in the binomial tree: data shared in one
+/// pooled copy when there are several (a transport that lends payloads lends that copy to
+/// them all), or straight from the buffer to a single child.
+async fn send_apart(round: &Round, children: &[usize], first: Bytes, data: &[u8]) -> Result<()> {
+    match children {
+        [] => Ok(()),
+        [child] => {
+            round.send_first(*child, first).await?;
+            round.send_data(*child, data).await
+        }
+        _ => {
+            let shared = rmpi_core::pool::copy_of(data);
+            for &child in children {
+                round.send_first(child, first.clone()).await?;
+                round.send(child, shared.clone()).await?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Which of a broadcast's tags a message goes on.
+#[derive(Clone, Copy)]
+enum Tag {
+    /// The first-message tag.
+    First,
+    /// The round's tag, for the rest.
+    Rest,
+}
+
+/// Sends `message` from the root to every other member, nearest first. A send that fails
+/// (to a member that failed and left) does not stop the others: they may expect the
+/// message bare, and must have it before the root can send them an abort. The first error
+/// comes after.
+async fn send_to_all(round: &Round, root: usize, message: Bytes, tag: Tag) -> Result<()> {
+    let n = round.size();
+    let mut sent = Ok(());
+    for member in (1..n).map(|step| (root + step) % n) {
+        let this = match tag {
+            Tag::First => round.send_first(member, message.clone()).await,
+            Tag::Rest => round.send(member, message.clone()).await,
+        };
+        sent = sent.and(this);
+    }
+    sent
+}
