@@ -12,16 +12,17 @@
 //!
 //! Into buffers, long data goes apart from its header (binomial and flat), as a bare
 //! message the receive copies straight into the member's buffer (from the ring, or from the
-//! sender's memory) instead of into a message and then into the buffer. A bare message
-//! cannot be told from an abort, so whoever sent a member a header saying data follows
-//! sends the data before anything can make it abort.
+//! sender's memory) instead of into a message and then into the buffer. Whoever sent a
+//! member a header saying data follows sends the data before anything can make it abort,
+//! so the member gets what it was promised (and a bare message is longer than any abort,
+//! so an abort in its place would still read as one).
 
 use rmpi_core::{Bytes, Error, Result};
 
 use crate::algorithm::{Algorithms, BcastAlgorithm};
 use crate::blocks::{binomial_links, binomial_scatter, ring_allgather};
 use crate::operand::{copy_exact, length_mismatch};
-use crate::round::Round;
+use crate::round::{Round, ABORT_MAX};
 
 /// A header's length: the algorithm's number, then the data's length.
 const HEADER: usize = 9;
@@ -29,6 +30,7 @@ const HEADER: usize = 9;
 /// From this many bytes, a broadcast into buffers sends the data apart from its header: the
 /// copy saved outweighs the extra message.
 const APART_FROM: usize = 32 << 10;
+const _: () = assert!(APART_FROM > ABORT_MAX, "bare data is longer than any abort");
 
 fn header(algorithm: BcastAlgorithm, len: usize) -> Vec<u8> {
     let mut header = vec![algorithm as u8];

@@ -11,7 +11,7 @@ use crate::algorithm::AllreduceAlgorithm;
 use crate::blocks::binomial_bcast;
 use crate::op::Op;
 use crate::operand::{copy_exact, with_elements};
-use crate::round::Round;
+use crate::round::{Round, ABORT_MAX};
 
 /// What a reduction moves and combines.
 pub(crate) trait Operand: Sized + Send {
@@ -205,24 +205,42 @@ pub(crate) async fn rabenseifner<T: Pod + Send + Sync>(
             mask <<= 1;
         }
         for (partner, kept, given) in exchanges.into_iter().rev() {
-            round
-                .send(partner, Round::frame(bytemuck::cast_slice(&acc[kept])))
-                .await?;
-            let theirs = Round::body(&round.recv(partner).await?);
-            copy_exact(&theirs, &mut acc[given], partner)?;
+            send_part(round, partner, &acc[kept]).await?;
+            recv_part(round, partner, &mut acc[given]).await?;
         }
     }
     if rank < 2 * rem {
         if rank % 2 == 0 {
-            let theirs = Round::body(&round.recv(rank + 1).await?);
-            copy_exact(&theirs, acc, rank + 1)?;
+            recv_part(round, rank + 1, acc).await?;
         } else {
-            round
-                .send(rank - 1, Round::frame(bytemuck::cast_slice(acc)))
-                .await?;
+            send_part(round, rank - 1, acc).await?;
         }
     }
     Ok(())
+}
+
+/// Sends a finished part of an allreduce's result: one longer than any abort bare, copied
+/// once, straight from `part` (into the ring, or into memory the transport lends), else
+/// framed. [`recv_part`] at the other end makes the same choice from the same length.
+async fn send_part<T: Pod>(round: &Round, dest: usize, part: &[T]) -> Result<()> {
+    let bytes: &[u8] = bytemuck::cast_slice(part);
+    if bytes.len() > ABORT_MAX {
+        round.send_data(dest, bytes).await
+    } else {
+        round.send(dest, Round::frame(bytes)).await
+    }
+}
+
+/// Receives what [`send_part`] sent into `part`: a bare part straight from the ring (or the
+/// sender's memory), with no message to copy it out of.
+async fn recv_part<T: Pod>(round: &Round, source: usize, part: &mut [T]) -> Result<()> {
+    let bytes: &mut [u8] = bytemuck::cast_slice_mut(part);
+    if bytes.len() > ABORT_MAX {
+        round.recv_data_into(source, bytes).await
+    } else {
+        let theirs = Round::body(&round.recv(source).await?);
+        copy_exact(&theirs, bytes, source)
+    }
 }
 
 /// The largest power of two not above `n` (n ≥ 1).

@@ -19,6 +19,11 @@ use rmpi_core::{pool, Bytes, Comm, Error, Result, ANY_SOURCE};
 const OK: u8 = 0;
 const ABORT: u8 = 1;
 
+/// The longest abort: status byte, origin and at most this much of the reason, so that a
+/// bare data message longer than it (see [`Round::recv_data_into`]) is never taken for one,
+/// nor one for it.
+pub(crate) const ABORT_MAX: usize = 1024;
+
 /// Where a data message's data starts: after the status byte and padding, so that data in a
 /// buffer aligned as allocations are (16 bytes) is aligned for any element type, and a
 /// receiver can combine elements in place instead of copying them out first.
@@ -145,16 +150,21 @@ impl Round {
         sent
     }
 
-    /// Receives a bare data message from `source` straight into `buf`, which it must fill:
-    /// only where the message from `source` before it said that one follows, so it cannot
-    /// be an abort.
+    /// Receives a bare data message from `source` straight into `buf`, which it must fill.
+    /// Where `source` may abort instead of sending it, `buf` must be longer than
+    /// [`ABORT_MAX`]: an abort in its place is then shorter, and becomes an error as in
+    /// [`Round::recv`].
     pub(crate) async fn recv_data_into(&self, source: usize, buf: &mut [u8]) -> Result<()> {
         let expected = buf.len();
         let status = self.comm.recv_into(buf, source, self.tag).await?;
-        if status.bytes != expected {
-            return Err(size_mismatch(source, expected, status.bytes));
+        if status.bytes == expected {
+            return Ok(());
         }
-        Ok(())
+        let short = Bytes::copy_from_slice(&buf[..status.bytes]);
+        match self.checked(source, short) {
+            Err(aborted @ Error::CollectiveFailed { .. }) => Err(aborted),
+            _ => Err(size_mismatch(source, expected, status.bytes)),
+        }
     }
 
     /// Receives the next framed data message from `source`; an abort becomes an error.
@@ -201,10 +211,15 @@ impl Round {
                 let origin = error
                     .peer()
                     .unwrap_or_else(|| self.comm.world_rank(self.rank()).unwrap_or(0));
-                let reason = match &error {
+                let mut reason = match &error {
                     Error::CollectiveFailed { reason, .. } => reason.clone(),
                     other => other.to_string(),
                 };
+                let mut end = reason.len().min(ABORT_MAX - 9);
+                while !reason.is_char_boundary(end) {
+                    end -= 1;
+                }
+                reason.truncate(end);
                 let mut abort = vec![ABORT];
                 abort.extend_from_slice(&(origin as u64).to_le_bytes());
                 abort.extend_from_slice(reason.as_bytes());
@@ -228,4 +243,39 @@ fn size_mismatch(source: usize, expected: usize, got: usize) -> Error {
         "collective expected {expected} bytes from rank {source}, got {got}: members disagree \
          on the message size"
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rmpi_core::local;
+
+    /// A member that fails where another waits for bare data from it: the abort, however
+    /// long its reason, arrives shorter than the data and is read as the abort it is.
+    #[test]
+    fn an_abort_in_place_of_bare_data_is_an_abort() {
+        let long = "x".repeat(5 * ABORT_MAX);
+        let outcomes = local::run(2, |comm| {
+            let long = long.clone();
+            async move {
+                let round = Round::start(&comm);
+                if comm.rank() == 1 {
+                    let failed = round.run(async { Err::<(), _>(Error::InvalidArgument(long)) });
+                    return failed.await;
+                }
+                let mut buf = vec![0u8; ABORT_MAX + 1];
+                round.recv_data_into(1, &mut buf).await
+            }
+        });
+        match &outcomes[0] {
+            Err(Error::CollectiveFailed { rank: 1, reason }) => {
+                assert!(
+                    reason.len() < ABORT_MAX && reason.contains("xxx"),
+                    "{}",
+                    reason.len()
+                )
+            }
+            other => panic!("expected the abort, got {other:?}"),
+        }
+    }
 }
