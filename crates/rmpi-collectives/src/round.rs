@@ -1,10 +1,11 @@
 //! One collective invocation on the wire: its tag, its messages, and how it fails.
 //!
-//! Every collective call takes the communicator's next collective tag when it is called and
-//! talks only on the communicator's collective context, so concurrent collectives and user
-//! point-to-point traffic never match each other's messages.
+//! Every collective call takes the communicator's next collective tag when it is called (a
+//! broadcast the next two) and talks only on the communicator's collective context, so
+//! concurrent collectives and user point-to-point traffic never match each other's messages.
 //!
-//! Every message starts with one status byte: `OK` is followed by padding and the
+//! Every message starts with one status byte (but bare data, longer than any abort, which
+//! the receiver knows to expect): `OK` is followed by padding and the
 //! algorithm's data, `ABORT` by the world rank where the failure happened and its error
 //! text. A member whose part fails (a bad argument, a lost peer, an abort
 //! it received) sends an abort to every other member before returning its error. Each member
