@@ -148,6 +148,50 @@ fn a_member_that_dies_fails_the_collective_everywhere() {
     );
 }
 
+/// Every bcast algorithm returns at every survivor when a member dies: with the data (a flat
+/// broadcast's members need nothing from the dead one), or with an error naming it.
+#[test]
+fn a_member_that_dies_never_hangs_a_bcast() {
+    for algorithm in BcastAlgorithm::ALL.iter().copied() {
+        let seen = Mutex::new(Vec::new());
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            local::run(6, |comm: Comm| {
+                let seen = &seen;
+                async move {
+                    if comm.rank() == 4 {
+                        panic!("rank 4 dies before the bcast");
+                    }
+                    let mut buf = vec![comm.rank() as u32; 50_000];
+                    let chosen = Algorithms {
+                        bcast: Some(algorithm),
+                        ..Algorithms::default()
+                    };
+                    let done = comm.with_algorithms(chosen).bcast_buf(&mut buf, 0).await;
+                    let data_arrived = buf.iter().all(|&x| x == 0);
+                    seen.lock().unwrap().push((
+                        comm.rank(),
+                        done.map_err(|e| e.peer()),
+                        data_arrived,
+                    ));
+                }
+            })
+        }));
+        assert!(outcome.is_err());
+        let mut seen = seen.into_inner().unwrap();
+        seen.sort();
+        assert_eq!(seen.len(), 5, "{algorithm:?}: a survivor did not return");
+        for (rank, done, data_arrived) in seen {
+            match done {
+                Ok(()) => assert!(
+                    data_arrived,
+                    "{algorithm:?}: rank {rank} returned without data"
+                ),
+                Err(peer) => assert_eq!(peer, Some(4), "{algorithm:?}: rank {rank}"),
+            }
+        }
+    }
+}
+
 #[test]
 fn ibcast_progresses_while_the_caller_does_point_to_point() {
     let outcomes = local::run(4, |comm| async move {
