@@ -1,6 +1,7 @@
 //! A collective that fails at one member fails everywhere instead of hanging, and a
 //! nonblocking collective progresses while its caller does point-to-point work.
 
+use std::future::Future;
 use std::sync::Mutex;
 
 use rmpi_collectives::{Algorithms, BcastAlgorithm, Collectives, Sum};
@@ -117,24 +118,37 @@ fn a_flat_bcast_root_sends_the_data_past_a_member_that_left() {
     }
 }
 
-#[test]
-fn a_member_that_dies_fails_the_collective_everywhere() {
+/// Runs `part` on every rank of a 6-rank job but rank 4, which dies at the start, and
+/// returns what each survivor's part returned, by rank.
+fn survivors_of_rank_4<T: Send, F: Future<Output = T>>(
+    part: impl Fn(Comm) -> F + Sync,
+) -> Vec<(usize, T)> {
     let seen = Mutex::new(Vec::new());
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         local::run(6, |comm: Comm| {
-            let seen = &seen;
+            let (seen, part) = (&seen, &part);
             async move {
                 if comm.rank() == 4 {
-                    panic!("rank 4 dies before the allreduce");
+                    panic!("rank 4 dies before the collective");
                 }
-                let error = comm.allreduce(1u32, Sum).await.unwrap_err();
-                seen.lock().unwrap().push((comm.rank(), error.peer()));
+                let rank = comm.rank();
+                let value = part(comm).await;
+                seen.lock().unwrap().push((rank, value));
             }
         })
     }));
     assert!(outcome.is_err());
     let mut seen = seen.into_inner().unwrap();
-    seen.sort();
+    seen.sort_by_key(|(rank, _)| *rank);
+    seen
+}
+
+#[test]
+fn a_member_that_dies_fails_the_collective_everywhere() {
+    let seen =
+        survivors_of_rank_4(
+            |comm| async move { comm.allreduce(1u32, Sum).await.unwrap_err().peer() },
+        );
     // Every survivor reports an error naming the dead rank, directly or through an abort.
     assert_eq!(
         seen,
@@ -153,34 +167,17 @@ fn a_member_that_dies_fails_the_collective_everywhere() {
 #[test]
 fn a_member_that_dies_never_hangs_a_bcast() {
     for algorithm in BcastAlgorithm::ALL.iter().copied() {
-        let seen = Mutex::new(Vec::new());
-        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            local::run(6, |comm: Comm| {
-                let seen = &seen;
-                async move {
-                    if comm.rank() == 4 {
-                        panic!("rank 4 dies before the bcast");
-                    }
-                    let mut buf = vec![comm.rank() as u32; 50_000];
-                    let chosen = Algorithms {
-                        bcast: Some(algorithm),
-                        ..Algorithms::default()
-                    };
-                    let done = comm.with_algorithms(chosen).bcast_buf(&mut buf, 0).await;
-                    let data_arrived = buf.iter().all(|&x| x == 0);
-                    seen.lock().unwrap().push((
-                        comm.rank(),
-                        done.map_err(|e| e.peer()),
-                        data_arrived,
-                    ));
-                }
-            })
-        }));
-        assert!(outcome.is_err());
-        let mut seen = seen.into_inner().unwrap();
-        seen.sort();
+        let seen = survivors_of_rank_4(|comm| async move {
+            let mut buf = vec![comm.rank() as u32; 50_000];
+            let chosen = Algorithms {
+                bcast: Some(algorithm),
+                ..Algorithms::default()
+            };
+            let done = comm.with_algorithms(chosen).bcast_buf(&mut buf, 0).await;
+            (done.map_err(|e| e.peer()), buf.iter().all(|&x| x == 0))
+        });
         assert_eq!(seen.len(), 5, "{algorithm:?}: a survivor did not return");
-        for (rank, done, data_arrived) in seen {
+        for (rank, (done, data_arrived)) in seen {
             match done {
                 Ok(()) => assert!(
                     data_arrived,
