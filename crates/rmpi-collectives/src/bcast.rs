@@ -72,7 +72,7 @@ pub(crate) async fn bcast(
                 }
                 BcastAlgorithm::ScatterAllgather => Round::frame(&header),
             };
-            send_first_from_root(round, root, algorithm, first.clone()).await?;
+            pass_on(round, root, &first).await?;
             first
         }
         None => {
@@ -84,31 +84,19 @@ pub(crate) async fn bcast(
     rest(round, root, data, first).await
 }
 
-/// Sends the root's first message: to every member if flat, else to its children in the
-/// binomial tree.
-async fn send_first_from_root(
-    round: &Round,
-    root: usize,
-    algorithm: BcastAlgorithm,
-    first: Bytes,
-) -> Result<()> {
-    if algorithm == BcastAlgorithm::Flat {
-        return send_to_all(round, root, first, Tag::First).await;
+/// Sends a first message on from this member: from a flat broadcast's root to every
+/// member, else to this member's children in the binomial tree (a flat broadcast's other
+/// members pass nothing on).
+async fn pass_on(round: &Round, root: usize, first: &Bytes) -> Result<()> {
+    let (algorithm, _) = read_header(first)?;
+    if is(algorithm, BcastAlgorithm::Flat) {
+        if round.rank() == root {
+            return send_to_all(round, root, first.clone(), Tag::First).await;
+        }
+        return Ok(());
     }
     for child in binomial_links(round, root).1 {
         round.send_first(child, first.clone()).await?;
-    }
-    Ok(())
-}
-
-/// Passes a member's first message on to its children in the binomial tree, unless the
-/// root sent it to everyone.
-async fn pass_on(round: &Round, root: usize, first: &Bytes) -> Result<()> {
-    let (algorithm, _) = read_header(first)?;
-    if !is(algorithm, BcastAlgorithm::Flat) {
-        for child in binomial_links(round, root).1 {
-            round.send_first(child, first.clone()).await?;
-        }
     }
     Ok(())
 }
