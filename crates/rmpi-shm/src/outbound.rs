@@ -221,6 +221,12 @@ impl Senders {
             return self.frame(dest, header, rmpi_core::pool::copy_of(payload));
         }
         let bell = self.segment.doorbell(dest);
+        if let Some((word, line)) = Record::encode_line(&header, payload) {
+            if out.producer.push_line(word, &line) {
+                bell.ring();
+                return Ok(());
+            }
+        }
         let mut sent = None;
         let mut waiting_since = None;
         loop {

@@ -28,6 +28,13 @@ use crate::ring::{LINE, WORD};
 /// The longest fixed part, which a reader may always copy out of a record's first line.
 pub(crate) const FIXED_MAX: usize = HEADER_LEN + 8;
 
+/// The body bytes of a record's first line (all of it but the word).
+pub(crate) const LINE_BODY: usize = LINE - WORD;
+
+/// The longest payload a frame record carries in its first line, after the header: a
+/// frame this small is one line, written and read whole.
+pub(crate) const LINE_PAYLOAD: usize = LINE_BODY - HEADER_LEN;
+
 const FRAME: u64 = 1;
 const MORE: u64 = 2;
 const LENT: u64 = 3;
@@ -114,6 +121,20 @@ impl Record {
         (kind | (chunk as u64) << 32, fixed)
     }
 
+    /// The word and first line of a frame record for a payload of at most
+    /// [`LINE_PAYLOAD`] bytes, which is then all of the record; `None` for a longer one.
+    /// `header.len` must be the payload's length.
+    pub(crate) fn encode_line(header: &Header, payload: &[u8]) -> Option<(u64, [u8; LINE_BODY])> {
+        if payload.len() > LINE_PAYLOAD {
+            return None;
+        }
+        debug_assert_eq!(header.len, payload.len() as u64);
+        let mut line = [0u8; LINE_BODY];
+        line[..HEADER_LEN].copy_from_slice(&header.encode());
+        line[HEADER_LEN..HEADER_LEN + payload.len()].copy_from_slice(payload);
+        Some((FRAME | (payload.len() as u64) << 32, line))
+    }
+
     /// Bytes of the fixed part.
     pub(crate) fn fixed_len(&self) -> usize {
         match self {
@@ -157,6 +178,7 @@ impl Record {
     /// rejecting unknown kinds, non-zero reserved bits, bodies longer than `max_body` and any
     /// header that [`Header::decode`] rejects (so a lying length never reaches an
     /// allocation).
+    #[inline]
     pub(crate) fn decode(
         word: u64,
         fixed: &[u8; FIXED_MAX],
