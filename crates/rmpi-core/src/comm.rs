@@ -257,7 +257,7 @@ impl Comm {
     // --- starting operations -------------------------------------------------------------
 
     fn dest(&self, dest: usize) -> Result<usize> {
-        self.world_rank(dest).ok_or(Error::InvalidRank {
+        self.world_rank(dest).ok_or_else(|| Error::InvalidRank {
             rank: dest,
             size: self.size(),
         })

@@ -143,10 +143,13 @@ impl Receives {
     }
 
     /// Removes and returns the outcome of receive `id`, or `None` while it is pending.
+    #[inline]
     fn take_outcome(&mut self, id: PostId) -> Option<Result<Arrival>> {
         let Some(wait) = self.get_mut(id) else {
             return Some(Err(already_taken()));
         };
+        // Looked at before it is taken: taking moves the whole outcome, there or not.
+        wait.outcome.as_ref()?;
         let outcome = wait.outcome.take()?;
         self.slots.remove(Self::slot(id));
         Some(outcome)
@@ -656,6 +659,7 @@ impl Engine {
     }
 
     /// An error if world rank `dest` has departed; without the lock until some peer has.
+    #[inline]
     fn check_departed(&self, dest: usize) -> Result<()> {
         if self.anyone_departed.load(Ordering::Acquire) {
             if let Some(how) = self.lock().departed.get(&dest) {
@@ -911,10 +915,16 @@ impl Engine {
     }
 
     /// Sends what matching queued and wakes the other waiters if their waits completed.
+    #[inline]
     fn finish(&self, outbox: Outbox, completed_for_others: usize) {
         if outbox.is_empty() && completed_for_others == 0 {
             return; // the usual case
         }
+        self.send_and_wake(outbox, completed_for_others);
+    }
+
+    /// [`Engine::finish`] when there is something to do.
+    fn send_and_wake(&self, outbox: Outbox, completed_for_others: usize) {
         let mut completed = completed_for_others;
         for (dest, frame) in outbox {
             if dest == self.rank {

@@ -99,6 +99,7 @@ impl Header {
     /// | 16..24 | context (u64)        |
     /// | 24..32 | sync_id (u64)        |
     /// | 32..40 | payload length (u64) |
+    #[inline]
     pub fn encode(&self) -> [u8; HEADER_LEN] {
         let mut out = [0u8; HEADER_LEN];
         out[0] = self.kind as u8;
@@ -112,6 +113,7 @@ impl Header {
 
     /// Reads a header, rejecting unknown kinds, non-zero reserved bytes, inconsistent fields
     /// and payloads longer than `max_len`, so a receiver never allocates for garbage.
+    #[inline]
     pub fn decode(bytes: &[u8], max_len: u64) -> Result<Header, HeaderError> {
         let bytes: &[u8; HEADER_LEN] = bytes
             .get(..HEADER_LEN)

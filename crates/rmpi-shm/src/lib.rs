@@ -744,6 +744,7 @@ impl ShmTransport {
 
     /// Writes what waits for ring space, and says whether there may be something to read
     /// (without taking the lock, so it may say yes when the lock holder is reading it).
+    #[inline]
     fn readable(&self) -> bool {
         self.senders.flush_backlog();
         self.watch.news.load(Ordering::Relaxed)

@@ -321,10 +321,13 @@ impl Senders {
     }
 
     /// Writes whatever waits for ring space; true if anything moved.
+    #[inline]
     pub(crate) fn flush_backlog(&self) -> bool {
-        if !self.backlogged() {
-            return false;
-        }
+        self.backlogged() && self.flush_queues()
+    }
+
+    /// [`Senders::flush_backlog`] when something waits.
+    fn flush_queues(&self) -> bool {
         let mut moved = false;
         for (peer, out) in self.outbound.iter().enumerate() {
             let Some(out) = out else { continue };
