@@ -390,6 +390,9 @@ impl State {
 /// fails once it has departed; a wildcard fails once any member is lost (as in MPI's fault
 /// tolerance proposal) or every other member has finished.
 fn unsatisfiable(departed: &HashMap<usize, Departure>, awaited: &Awaited) -> Option<Error> {
+    if departed.is_empty() {
+        return None; // the usual case, decided without a hash
+    }
     let group = match awaited {
         Awaited::Rank(source) => return departed.get(source).map(|how| how.error(*source)),
         Awaited::AnyOf(group) => group,

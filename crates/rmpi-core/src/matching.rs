@@ -88,13 +88,21 @@ fn remove<T>(queue: &mut VecDeque<T>, at: usize) -> T {
 /// the caller stores per message (a frame, or a test's label).
 #[derive(Debug)]
 pub struct Matcher<M> {
-    contexts: HashMap<u64, Queues<M>>,
+    /// Each context's queues, in the order the contexts were first seen.
+    queues: Vec<Queues<M>>,
+    /// Where each context's queues are in `queues`.
+    contexts: HashMap<u64, usize>,
+    /// The context looked up last and where its queues are: most messages and receives in
+    /// a row are on one context, and this spares them the hash.
+    last: Option<(u64, usize)>,
 }
 
 impl<M> Default for Matcher<M> {
     fn default() -> Self {
         Matcher {
+            queues: Vec::new(),
             contexts: HashMap::default(),
+            last: None,
         }
     }
 }
@@ -105,10 +113,37 @@ impl<M> Matcher<M> {
         Self::default()
     }
 
+    /// Where the queues of `context` are, if it has any.
+    fn find(&mut self, context: u64) -> Option<usize> {
+        match self.last {
+            Some((last, at)) if last == context => Some(at),
+            _ => {
+                let at = *self.contexts.get(&context)?;
+                self.last = Some((context, at));
+                Some(at)
+            }
+        }
+    }
+
+    /// The queues of `context`, made empty if it has none yet.
+    fn queues_of(&mut self, context: u64) -> &mut Queues<M> {
+        let at = match self.find(context) {
+            Some(at) => at,
+            None => {
+                let at = self.queues.len();
+                self.queues.push(Queues::default());
+                self.contexts.insert(context, at);
+                self.last = Some((context, at));
+                at
+            }
+        };
+        &mut self.queues[at]
+    }
+
     /// A message arrived: hand it to the first posted receive it fits, returning that
     /// receive's id, or queue it as unexpected and return `None`.
     pub fn arrive(&mut self, envelope: Envelope, message: M) -> Option<(PostId, Envelope, M)> {
-        let queues = self.contexts.entry(envelope.context).or_default();
+        let queues = self.queues_of(envelope.context);
         match queues.posted.iter().position(|(_, p)| p.matches(&envelope)) {
             Some(at) => {
                 let (id, _) = remove(&mut queues.posted, at);
@@ -124,9 +159,10 @@ impl<M> Matcher<M> {
     /// Takes posted receive `id` out of the posted queue if it is the one a message of
     /// `envelope` arriving now would match, and says whether it did.
     pub fn take_if_first(&mut self, envelope: &Envelope, id: PostId) -> bool {
-        let Some(queues) = self.contexts.get_mut(&envelope.context) else {
+        let Some(at) = self.find(envelope.context) else {
             return false;
         };
+        let queues = &mut self.queues[at];
         match queues.posted.iter().position(|(_, p)| p.matches(envelope)) {
             Some(at) if queues.posted[at].0 == id => {
                 remove(&mut queues.posted, at);
@@ -139,7 +175,7 @@ impl<M> Matcher<M> {
     /// A receive was posted: take the first unexpected message it fits, or queue the receive
     /// and return `None`.
     pub fn post(&mut self, id: PostId, pattern: Pattern) -> Option<(Envelope, M)> {
-        let queues = self.contexts.entry(pattern.context).or_default();
+        let queues = self.queues_of(pattern.context);
         match queues
             .unexpected
             .iter()
@@ -155,8 +191,8 @@ impl<M> Matcher<M> {
 
     /// The first unexpected message that fits `pattern`, left in place.
     pub fn probe(&self, pattern: &Pattern) -> Option<Unexpected<'_, M>> {
-        self.contexts
-            .get(&pattern.context)?
+        let at = *self.contexts.get(&pattern.context)?;
+        self.queues[at]
             .unexpected
             .iter()
             .find(|(e, _)| pattern.matches(e))
@@ -165,9 +201,10 @@ impl<M> Matcher<M> {
 
     /// Withdraws a posted receive that has not matched yet; `false` if there was none.
     pub fn cancel(&mut self, context: u64, id: PostId) -> bool {
-        let Some(queues) = self.contexts.get_mut(&context) else {
+        let Some(at) = self.find(context) else {
             return false;
         };
+        let queues = &mut self.queues[at];
         match queues.posted.iter().position(|(posted, _)| *posted == id) {
             Some(at) => {
                 queues.posted.remove(at);
@@ -184,7 +221,7 @@ impl<M> Matcher<M> {
         mut doomed: impl FnMut(PostId, &Pattern) -> bool,
     ) -> Vec<PostId> {
         let mut withdrawn = Vec::new();
-        for queues in self.contexts.values_mut() {
+        for queues in &mut self.queues {
             queues.posted.retain(|(id, pattern)| {
                 let drop = doomed(*id, pattern);
                 if drop {
@@ -198,12 +235,12 @@ impl<M> Matcher<M> {
 
     /// Number of receives posted and not yet matched.
     pub fn posted_len(&self) -> usize {
-        self.contexts.values().map(|q| q.posted.len()).sum()
+        self.queues.iter().map(|q| q.posted.len()).sum()
     }
 
     /// Number of messages that arrived and were not yet received.
     pub fn unexpected_len(&self) -> usize {
-        self.contexts.values().map(|q| q.unexpected.len()).sum()
+        self.queues.iter().map(|q| q.unexpected.len()).sum()
     }
 }
 
