@@ -51,7 +51,7 @@ use rustix::process::{test_kill_process, Pid};
 use doorbell::Announcement;
 use lent::PeerPayload;
 use outbound::Senders;
-use record::{Record, FIXED_MAX};
+use record::Record;
 use ring::{Consumer, Glance};
 use segment::{Layout, Segment};
 use sync::{AtomicU32, Ordering};
@@ -532,8 +532,7 @@ impl ShmTransport {
             // A long payload may fill the ring: hand space back while reading it.
             self.give_back(peer, &mut inbound.consumer, true);
             let word = inbound.consumer.next_word()?;
-            let mut fixed = [0u8; FIXED_MAX];
-            inbound.consumer.read_body(0, &mut fixed);
+            let fixed = inbound.consumer.read_fixed();
             let max_body = inbound.consumer.max_body();
             let record = match Record::decode(word, &fixed, self.max_message, max_body) {
                 Ok(record) => record,
@@ -680,8 +679,7 @@ impl ShmTransport {
                 break;
             };
             waiting_since = None;
-            let mut fixed = [0u8; FIXED_MAX];
-            inbound.consumer.read_body(0, &mut fixed);
+            let fixed = inbound.consumer.read_fixed();
             let max_body = inbound.consumer.max_body();
             record = match Record::decode(word, &fixed, self.max_message, max_body) {
                 Ok(next) => next,
@@ -721,10 +719,14 @@ impl ShmTransport {
                 self.bury(peer, &mut incoming);
             }
         }
-        if let Some(event) = incoming.ready.pop_front() {
-            self.ready
-                .store(!incoming.ready.is_empty(), Ordering::Relaxed);
-            return Some(event);
+        // Under this lock `ready` says whether `incoming.ready` holds events: looking at it
+        // first spares moving an empty event out of the queue at every look.
+        if self.ready.load(Ordering::Relaxed) {
+            if let Some(event) = incoming.ready.pop_front() {
+                self.ready
+                    .store(!incoming.ready.is_empty(), Ordering::Relaxed);
+                return Some(event);
+            }
         }
         let n = incoming.rings.len();
         let mut peer = incoming.next;

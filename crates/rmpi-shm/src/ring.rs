@@ -280,6 +280,20 @@ impl<R: Region> Consumer<R> {
         unsafe { self.copy_out(skip, out.as_mut_ptr(), out.len()) }
     }
 
+    /// The first `N` body bytes of the record at the head, where `N` leaves the word's
+    /// line no more than full: [`Consumer::read_body`] for a record's fixed part, as one
+    /// copy of known length (a line never wraps around the ring's end).
+    pub(crate) fn read_fixed<const N: usize>(&self) -> [u8; N] {
+        const { assert!(WORD + N <= LINE) };
+        let mut out = [0u8; N];
+        let start = ((self.head + WORD as u64) & self.mask) as usize;
+        // SAFETY: the bytes lie in the first line of the record at the head (its published
+        // word ordered their writes before this read), which the producer does not touch
+        // again until we publish a head past it; `out` is valid for `N` bytes.
+        unsafe { self.memory.region.read(start, out.as_mut_ptr(), N) };
+        out
+    }
+
     /// Like [`Consumer::read_body`] into memory not yet initialized (a vector's spare
     /// capacity); all of `out` is initialized when it returns.
     pub(crate) fn read_body_uninit(&self, skip: usize, out: &mut [std::mem::MaybeUninit<u8>]) {
