@@ -14,13 +14,14 @@
 use rustc_hash::FxHashMap as HashMap;
 use slab::Slab;
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll, Wake, Waker};
 
 use bytes::Bytes;
 
 use crate::error::{Error, Result};
 use crate::frame::{Frame, FrameKind, Header};
+use crate::lock;
 use crate::matching::{Envelope, Matcher, Pattern, PostId};
 use crate::payload::Payload;
 use crate::transport::{Event, Placer, Transport};
@@ -594,7 +595,7 @@ impl Wake for Waiters {
 pub(crate) struct Engine {
     transport: Arc<dyn Transport>,
     rank: usize,
-    state: Mutex<State>,
+    state: lock::Mutex<State>,
     /// Some peer has departed (`State::departed` is not empty): until then a send need not
     /// take the lock to look.
     anyone_departed: AtomicBool,
@@ -617,7 +618,7 @@ impl Engine {
         Engine {
             rank: transport.rank(),
             transport,
-            state: Mutex::new(State::default()),
+            state: lock::Mutex::new(State::default()),
             anyone_departed: AtomicBool::new(false),
             progress_waker: Waker::from(waiters.clone()),
             waiters,
@@ -632,9 +633,9 @@ impl Engine {
         self.transport.size()
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
-        // No user code runs under this lock, so a poisoned lock still holds consistent state.
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    #[inline]
+    fn lock(&self) -> lock::MutexGuard<'_, State> {
+        self.state.lock()
     }
 
     /// Sends a frame to world rank `dest`; a frame to this rank is matched right here.

@@ -45,6 +45,7 @@ mod error;
 pub mod frame;
 pub mod host;
 pub mod local;
+pub mod lock;
 pub mod matching;
 mod payload;
 pub mod pool;

@@ -294,7 +294,7 @@ pub struct ShmTransport {
     size: usize,
     segment: Arc<Segment>,
     senders: Arc<Senders>,
-    incoming: Mutex<Incoming>,
+    incoming: rmpi_core::lock::Mutex<Incoming>,
     /// A look at each peer's ring to this rank, to skip the lock when nothing came.
     glances: Vec<Glance>,
     /// `incoming.ready` holds events.
@@ -477,7 +477,7 @@ impl ShmTransport {
             glances,
             ready: AtomicBool::new(false),
             shut_down: AtomicBool::new(false),
-            incoming: Mutex::new(Incoming {
+            incoming: rmpi_core::lock::Mutex::new(Incoming {
                 rings,
                 next: 0,
                 ready: VecDeque::new(),
@@ -711,7 +711,7 @@ impl ShmTransport {
         if !self.readable() {
             return None;
         }
-        let mut incoming = lock(&self.incoming);
+        let mut incoming = self.incoming.lock();
         if self.watch.news.load(Ordering::Relaxed) && self.watch.news.swap(false, Ordering::AcqRel)
         {
             let deaths = std::mem::take(&mut *lock(&self.watch.deaths));

@@ -7,13 +7,13 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::AtomicUsize;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use rmpi_core::lock::Mutex;
 use rmpi_core::{Error, Header, Result};
 
-use crate::lock;
 use crate::record::Record;
 use crate::ring::{Producer, LINE, WORD};
 use crate::segment::Segment;
@@ -212,7 +212,7 @@ impl Senders {
             len: payload.len() as u64,
             ..header
         };
-        let mut out = lock(self.outbound(dest)?);
+        let mut out = self.outbound(dest)?.lock();
         if out.closed {
             return Ok(());
         }
@@ -277,7 +277,7 @@ impl Senders {
     /// Queues the record `make` returns for `dest` (made under the ring's lock, so lent
     /// payloads are queued in the order their records are written), and writes what fits.
     fn enqueue(&self, dest: usize, make: impl FnOnce(&mut Outbound) -> Outgoing) -> Result<()> {
-        let mut out = lock(self.outbound(dest)?);
+        let mut out = self.outbound(dest)?.lock();
         if out.closed {
             return Ok(()); // the peer is gone; the engine reports that to whoever waits on it
         }
@@ -331,7 +331,7 @@ impl Senders {
         let mut moved = false;
         for (peer, out) in self.outbound.iter().enumerate() {
             let Some(out) = out else { continue };
-            let mut out = lock(out);
+            let mut out = out.lock();
             if out.queue.is_empty() {
                 continue;
             }
@@ -350,7 +350,7 @@ impl Senders {
     /// may still be reading.
     pub(crate) fn close(&self, peer: usize) {
         if let Some(out) = self.outbound.get(peer).and_then(Option::as_ref) {
-            let mut out = lock(out);
+            let mut out = out.lock();
             out.closed = true;
             if !out.queue.is_empty() {
                 out.queue.clear();
@@ -370,7 +370,7 @@ impl Senders {
         let Some(out) = self.outbound.get(peer).and_then(Option::as_ref) else {
             return Ok(());
         };
-        let mut out = lock(out);
+        let mut out = out.lock();
         let found = out
             .lent
             .iter()
@@ -389,7 +389,7 @@ impl Senders {
     /// Whether a peer that is still there holds payloads lent from here.
     pub(crate) fn lending(&self) -> bool {
         self.outbound.iter().flatten().any(|out| {
-            let out = lock(out);
+            let out = out.lock();
             !out.closed && !out.lent.is_empty()
         })
     }
@@ -400,7 +400,7 @@ impl Drop for Senders {
     /// (a rank dropped without shutting down, or a peer finishing while it reads).
     fn drop(&mut self) {
         for out in self.outbound.iter().flatten() {
-            for payload in lock(out).lent.drain(..) {
+            for payload in out.lock().lent.drain(..) {
                 std::mem::forget(payload);
             }
         }
