@@ -146,14 +146,12 @@ impl Receives {
     /// Removes and returns the outcome of receive `id`, or `None` while it is pending.
     #[inline]
     fn take_outcome(&mut self, id: PostId) -> Option<Result<Arrival>> {
-        let Some(wait) = self.get_mut(id) else {
+        // Looked at before it is taken: taking moves the whole outcome, there or not.
+        let Some(wait) = self.get(id) else {
             return Some(Err(already_taken()));
         };
-        // Looked at before it is taken: taking moves the whole outcome, there or not.
         wait.outcome.as_ref()?;
-        let outcome = wait.outcome.take()?;
-        self.slots.remove(Self::slot(id));
-        Some(outcome)
+        self.slots.remove(Self::slot(id)).1.outcome
     }
 }
 

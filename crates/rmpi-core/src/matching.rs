@@ -163,6 +163,16 @@ impl<M> Matcher<M> {
             return false;
         };
         let queues = &mut self.queues[at];
+        // Usually the receive is the first posted, and the message fits it.
+        if let Some((first, pattern)) = queues.posted.front() {
+            if pattern.matches(envelope) {
+                if *first != id {
+                    return false;
+                }
+                queues.posted.pop_front();
+                return true;
+            }
+        }
         match queues.posted.iter().position(|(_, p)| p.matches(envelope)) {
             Some(at) if queues.posted[at].0 == id => {
                 remove(&mut queues.posted, at);
@@ -176,6 +186,10 @@ impl<M> Matcher<M> {
     /// and return `None`.
     pub fn post(&mut self, id: PostId, pattern: Pattern) -> Option<(Envelope, M)> {
         let queues = self.queues_of(pattern.context);
+        if queues.unexpected.is_empty() {
+            queues.posted.push_back((id, pattern));
+            return None;
+        }
         match queues
             .unexpected
             .iter()
@@ -291,6 +305,36 @@ mod tests {
         assert_eq!(m.post(10, pat(None, None)), None);
         assert!(m.cancel(0, 10));
         assert!(!m.cancel(0, 10));
+    }
+
+    #[test]
+    fn take_if_first_takes_only_the_receive_the_message_would_match() {
+        let mut m: Matcher<&str> = Matcher::new();
+        assert_eq!(m.post(1, pat(Some(1), Some(5))), None);
+        assert_eq!(m.post(2, pat(None, None)), None);
+        assert_eq!(m.post(3, pat(Some(2), Some(5))), None);
+        // From rank 1: receive 1, at the front, is the one it would match.
+        assert!(!m.take_if_first(&env(1, 5), 2));
+        assert!(m.take_if_first(&env(1, 5), 1));
+        // From rank 2: receive 2 (a wildcard) comes before receive 3.
+        assert!(!m.take_if_first(&env(2, 5), 3));
+        assert_eq!(m.posted_len(), 2);
+        assert!(m.take_if_first(&env(2, 5), 2));
+        // Now receive 3 is first; a message it does not fit takes nothing.
+        assert!(!m.take_if_first(&env(4, 5), 3));
+        assert!(m.take_if_first(&env(2, 5), 3));
+        assert_eq!(m.posted_len(), 0);
+        // Behind a receive the message does not fit.
+        assert_eq!(m.post(4, pat(Some(7), None)), None);
+        assert_eq!(m.post(5, pat(None, Some(9))), None);
+        assert!(m.take_if_first(&env(3, 9), 5));
+        assert_eq!(m.arrive(env(7, 0), "late"), Some((4, env(7, 0), "late")));
+        // No receives posted on the context at all.
+        let other = Envelope {
+            context: 1,
+            ..env(7, 0)
+        };
+        assert!(!m.take_if_first(&other, 4));
     }
 
     #[test]
