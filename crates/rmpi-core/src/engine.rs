@@ -16,6 +16,7 @@ use slab::Slab;
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll, Wake, Waker};
+use std::time::Instant;
 
 use bytes::Bytes;
 
@@ -790,8 +791,8 @@ impl Engine {
 
     /// The common shape of every wait: look for the outcome; if absent, take in the events
     /// that are ready and look again; if still absent, register the waker and do that once
-    /// more (so whatever comes after it wakes this task), then wait on the transport (which
-    /// may spin briefly) and repeat with what it brings. A message already there thus ends
+    /// more (so whatever comes after it wakes this task), keep doing it for the transport's
+    /// spin budget if it has one, then wait on the transport and repeat with what it brings. A message already there thus ends
     /// the wait under one lock, without the waker list. A receive gives itself as the
     /// `receive` awaited, so taking in events stops at its message (and a receive into a
     /// buffer can have that message copied straight there).
@@ -806,6 +807,7 @@ impl Engine {
             return Poll::Ready(done);
         }
         let mut registered = false;
+        let mut spun = false;
         let mut waited = None;
         loop {
             let mut outbox = Outbox::new();
@@ -827,6 +829,31 @@ impl Engine {
                 completed += drained.completed;
                 left_unread = drained.stopped_early;
                 done = outcome(&mut state);
+            }
+            if done.is_none() && registered && !spun && outbox.is_empty() && completed == 0 {
+                // Nothing yet: keep looking for a little, holding the lock (see
+                // `Transport::spin_budget`), until something happens or another thread
+                // wants the lock.
+                spun = true;
+                let budget = self.transport.spin_budget();
+                let started = Instant::now();
+                for round in 1u32.. {
+                    if budget.is_zero() || lock::contended(&self.state) {
+                        break;
+                    }
+                    // Reading the clock costs as much as a look: only every 16th round.
+                    if round % 16 == 0 && started.elapsed() >= budget {
+                        break;
+                    }
+                    std::hint::spin_loop();
+                    let drained = self.drain(&mut state, &mut outbox, receive.as_mut());
+                    completed += drained.completed;
+                    left_unread = drained.stopped_early;
+                    done = outcome(&mut state);
+                    if done.is_some() || completed > 0 || !outbox.is_empty() {
+                        break;
+                    }
+                }
             }
             drop(state);
             // Wake the others only if progress completed something that was not ours.

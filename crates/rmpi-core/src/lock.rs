@@ -13,7 +13,7 @@
 //! often outnumber cores) gets it back; holders never wait for anything long while holding
 //! it.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 /// A mutex that spins and then yields while taken; see the [module documentation](self).
 pub type Mutex<T> = lock_api::Mutex<RawSpinYield, T>;
@@ -28,6 +28,16 @@ const SPINS: u32 = 100;
 #[derive(Debug)]
 pub struct RawSpinYield {
     locked: AtomicBool,
+    /// How many threads wait for it, so a holder that could keep it a while (a receive
+    /// spinning for its message) sees that it should let go.
+    waiting: AtomicU32,
+}
+
+/// Whether another thread waits for `mutex`, which the caller holds.
+pub fn contended<T: ?Sized>(mutex: &Mutex<T>) -> bool {
+    // SAFETY: only the count of waiters is read; the lock is neither taken nor released
+    // through `raw`, which is what makes it unsafe.
+    unsafe { mutex.raw() }.waiting.load(Ordering::Relaxed) != 0
 }
 
 // SAFETY: `try_lock` succeeds for one caller at a time (an exchange that finds the flag
@@ -37,6 +47,7 @@ unsafe impl lock_api::RawMutex for RawSpinYield {
     #[allow(clippy::declare_interior_mutable_const)]
     const INIT: Self = RawSpinYield {
         locked: AtomicBool::new(false),
+        waiting: AtomicU32::new(0),
     };
 
     type GuardMarker = lock_api::GuardSend;
@@ -69,6 +80,7 @@ impl RawSpinYield {
     /// from the holder at every look), spinning at first and then yielding between looks.
     #[cold]
     fn lock_contended(&self) {
+        self.waiting.fetch_add(1, Ordering::Relaxed);
         let mut looks = 0u32;
         loop {
             while self.locked.load(Ordering::Relaxed) {
@@ -80,6 +92,7 @@ impl RawSpinYield {
                 }
             }
             if lock_api::RawMutex::try_lock(self) {
+                self.waiting.fetch_sub(1, Ordering::Relaxed);
                 return;
             }
         }
@@ -113,6 +126,24 @@ mod tests {
             thread.join().unwrap();
         }
         assert_eq!(*counter.lock(), 8 * 20_000);
+    }
+
+    #[test]
+    fn a_holder_sees_a_thread_waiting() {
+        let lock = Arc::new(Mutex::new(()));
+        let held = lock.lock();
+        assert!(!contended(&lock));
+        let waiter = {
+            let lock = lock.clone();
+            std::thread::spawn(move || drop(lock.lock()))
+        };
+        while !contended(&lock) {
+            std::thread::yield_now();
+        }
+        drop(held);
+        waiter.join().unwrap();
+        let _held = lock.lock();
+        assert!(!contended(&lock));
     }
 
     #[test]

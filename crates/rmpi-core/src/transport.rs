@@ -87,6 +87,7 @@
 //! [`Comm::from_transport`]: crate::Comm::from_transport
 
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::Bytes;
 
@@ -232,6 +233,18 @@ pub trait Transport: Send + Sync + 'static {
     /// can be offered its payload. The default takes the event with `poll_recv`.
     fn poll_ready(&self, cx: &mut Context<'_>) -> Poll<Option<Event>> {
         self.poll_recv(cx).map(Some)
+    }
+
+    /// How long a wait that finds nothing may keep looking with
+    /// [`try_recv_placing`](Transport::try_recv_placing), holding rmpi-core's lock, before it
+    /// waits with [`poll_ready`](Transport::poll_ready). Worth it only for a transport whose
+    /// events arrive without this thread's help, within microseconds (shared memory, with a
+    /// core per rank): a receive then takes its message the moment it lands, without a
+    /// return from `poll_ready` and the lock taken anew (an eighth of an 8-byte message's
+    /// latency here). Such a transport's `poll_ready` need not spin again. The default, zero,
+    /// never spins there.
+    fn spin_budget(&self) -> Duration {
+        Duration::ZERO
     }
 
     /// Delivers everything still buffered and tells the peers this rank is finished. Called

@@ -809,11 +809,18 @@ impl Transport for ShmTransport {
         self.wait_for(cx, Duration::ZERO, Duration::ZERO, || self.progress(None))
     }
 
-    /// Waits like `poll_recv` until a record or news arrives, and leaves it for
+    /// Spinning is cheapest where the receive itself looks (see
+    /// [`Transport::spin_budget`]); zero when ranks outnumber cores.
+    fn spin_budget(&self) -> Duration {
+        self.spin
+    }
+
+    /// Waits like `poll_recv` until a record or news arrives, but without spinning first
+    /// (the receive spun already: [`Transport::spin_budget`]), and leaves it for
     /// `try_recv_placing`, so the receive it is for can have its payload copied straight
     /// into its buffer.
     fn poll_ready(&self, cx: &mut Context<'_>) -> Poll<Option<Event>> {
-        self.wait_for(cx, self.spin, self.yield_for, || {
+        self.wait_for(cx, Duration::ZERO, self.yield_for, || {
             self.readable().then_some(None)
         })
     }
