@@ -16,7 +16,7 @@ use slab::Slab;
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll, Wake, Waker};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
@@ -791,9 +791,10 @@ impl Engine {
 
     /// The common shape of every wait: look for the outcome; if absent, take in the events
     /// that are ready and look again; if still absent, register the waker and do that once
-    /// more (so whatever comes after it wakes this task), keep doing it for the transport's
-    /// spin budget if it has one, then wait on the transport and repeat with what it brings. A message already there thus ends
-    /// the wait under one lock, without the waker list. A receive gives itself as the
+    /// more (so whatever comes after it wakes this task), and keep doing it for the
+    /// transport's spin budget if it has one; then wait on the transport and repeat with
+    /// what it brings. A message already there thus ends the wait under one lock, without
+    /// the waker list. A receive gives itself as the
     /// `receive` awaited, so taking in events stops at its message (and a receive into a
     /// buffer can have that message copied straight there).
     fn poll_with<T>(
@@ -830,19 +831,21 @@ impl Engine {
                 left_unread = drained.stopped_early;
                 done = outcome(&mut state);
             }
-            if done.is_none() && registered && !spun && outbox.is_empty() && completed == 0 {
+            let quiet = done.is_none() && outbox.is_empty() && completed == 0;
+            let budget = match registered && !spun && quiet {
+                true => self.transport.spin_budget(),
+                false => Duration::ZERO,
+            };
+            if !budget.is_zero() {
                 // Nothing yet: keep looking for a little, holding the lock (see
                 // `Transport::spin_budget`), until something happens or another thread
                 // wants the lock.
                 spun = true;
-                let budget = self.transport.spin_budget();
                 let started = Instant::now();
                 for round in 1u32.. {
-                    if budget.is_zero() || lock::contended(&self.state) {
-                        break;
-                    }
                     // Reading the clock costs as much as a look: only every 16th round.
-                    if round % 16 == 0 && started.elapsed() >= budget {
+                    let spent = round % 16 == 0 && started.elapsed() >= budget;
+                    if spent || lock::contended(&self.state) {
                         break;
                     }
                     std::hint::spin_loop();

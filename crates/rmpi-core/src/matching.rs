@@ -88,7 +88,8 @@ fn remove<T>(queue: &mut VecDeque<T>, at: usize) -> T {
 /// the caller stores per message (a frame, or a test's label).
 #[derive(Debug)]
 pub struct Matcher<M> {
-    /// Each context's queues, in the order the contexts were first seen.
+    /// Each context's queues, in the order the contexts were first seen. A context is never
+    /// forgotten, so its place here stays good.
     queues: Vec<Queues<M>>,
     /// Where each context's queues are in `queues`.
     contexts: HashMap<u64, usize>,

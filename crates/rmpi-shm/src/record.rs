@@ -129,10 +129,16 @@ impl Record {
             return None;
         }
         debug_assert_eq!(header.len, payload.len() as u64);
+        let record = Record::Frame {
+            header: *header,
+            chunk: payload.len(),
+        };
+        debug_assert_eq!(record.payload_at(), HEADER_LEN);
+        let (word, fixed) = record.encode();
         let mut line = [0u8; LINE_BODY];
-        line[..HEADER_LEN].copy_from_slice(&header.encode());
+        line[..HEADER_LEN].copy_from_slice(&fixed[..HEADER_LEN]);
         line[HEADER_LEN..HEADER_LEN + payload.len()].copy_from_slice(payload);
-        Some((FRAME | (payload.len() as u64) << 32, line))
+        Some((word, line))
     }
 
     /// Bytes of the fixed part.
