@@ -89,6 +89,11 @@ pub(crate) enum RecordError {
     Header(#[from] HeaderError),
 }
 
+/// A record's word: its kind and the payload bytes in it.
+fn word(kind: u64, chunk: usize) -> u64 {
+    kind | (chunk as u64) << 32
+}
+
 fn u64_at(bytes: &[u8], at: usize) -> u64 {
     let mut word = [0u8; 8];
     word.copy_from_slice(&bytes[at..at + 8]);
@@ -118,7 +123,7 @@ impl Record {
             }
             Record::Abandoned => (ABANDONED, 0),
         };
-        (kind | (chunk as u64) << 32, fixed)
+        (word(kind, chunk), fixed)
     }
 
     /// The word and first line of a frame record for a payload of at most
@@ -129,16 +134,11 @@ impl Record {
             return None;
         }
         debug_assert_eq!(header.len, payload.len() as u64);
-        let record = Record::Frame {
-            header: *header,
-            chunk: payload.len(),
-        };
-        debug_assert_eq!(record.payload_at(), HEADER_LEN);
-        let (word, fixed) = record.encode();
+        // As `encode` lays out a `Frame` of this chunk, written straight into the line.
         let mut line = [0u8; LINE_BODY];
-        line[..HEADER_LEN].copy_from_slice(&fixed[..HEADER_LEN]);
+        line[..HEADER_LEN].copy_from_slice(&header.encode());
         line[HEADER_LEN..HEADER_LEN + payload.len()].copy_from_slice(payload);
-        Some((word, line))
+        Some((word(FRAME, payload.len()), line))
     }
 
     /// Bytes of the fixed part.
@@ -274,6 +274,31 @@ mod tests {
         ] {
             assert_eq!(round_trip(record), Ok(record));
         }
+    }
+
+    #[test]
+    fn a_line_frame_reads_as_the_frame_record_it_is() {
+        for len in [0usize, 1, 8, LINE_PAYLOAD] {
+            let payload: Vec<u8> = (1..=len as u8).collect();
+            let (word, line) = Record::encode_line(&header(len as u64), &payload).unwrap();
+            let fixed: &[u8; FIXED_MAX] = line[..FIXED_MAX].try_into().unwrap();
+            let record = Record::decode(word, fixed, u64::MAX, 1 << 20).unwrap();
+            assert_eq!(
+                record,
+                Record::Frame {
+                    header: header(len as u64),
+                    chunk: len
+                }
+            );
+            assert_eq!(record.body_len(), HEADER_LEN + len);
+            let at = record.payload_at();
+            assert_eq!(&line[at..at + len], &payload[..]);
+        }
+        let too_long = vec![0; LINE_PAYLOAD + 1];
+        assert_eq!(
+            Record::encode_line(&header(too_long.len() as u64), &too_long),
+            None
+        );
     }
 
     #[test]
