@@ -5,7 +5,6 @@
 //! ring's push and pop with the transport's records, without the engine). Run by hand:
 //! `cargo bench -p rmpi-bench`.
 
-use std::future::Future;
 use std::sync::Arc;
 use std::task::{Context, Waker};
 use std::time::{Duration, Instant};
@@ -132,21 +131,9 @@ fn shm_ping_pong(c: &mut Criterion) {
 /// waiting or moving cache lines between cores, which ping-pong latency adds on top.
 fn shm_one_thread(c: &mut Criterion) {
     c.bench_function("shm_send_recv_one_thread_8B", |b| {
-        let mut endpoints = rmpi_shm::ShmTransport::mesh(2, &Default::default()).unwrap();
-        let second = Comm::from_transport(Arc::new(endpoints.pop().unwrap()));
-        let first = Comm::from_transport(Arc::new(endpoints.pop().unwrap()));
-        let mut cx = Context::from_waker(Waker::noop());
-        let message = [7u8; 8];
+        let (first, second) = rmpi_bench::shm_pair();
         let mut inbox = [0u8; 8];
-        b.iter(|| {
-            let sent = std::pin::pin!(first.send_buf(&message, 1, 0));
-            assert!(sent.poll(&mut cx).is_ready());
-            let received = std::pin::pin!(second.recv_into(&mut inbox, 0, 0));
-            match received.poll(&mut cx) {
-                std::task::Poll::Ready(Ok(_)) => {}
-                other => panic!("not received at once: {other:?}"),
-            }
-        });
+        b.iter(|| rmpi_bench::send_and_receive(&first, &second, &[7u8; 8], &mut inbox));
     });
 }
 
