@@ -20,10 +20,13 @@ use rmpi_core::{pool, Bytes, Comm, Error, Result, ANY_SOURCE};
 const OK: u8 = 0;
 const ABORT: u8 = 1;
 
-/// The longest abort: status byte, origin and at most this much of the reason, so that a
-/// bare data message longer than it (see [`Round::recv_data_into`]) is never taken for one,
-/// nor one for it.
+/// The longest abort, in all (status byte, origin, reason), so that a bare data message
+/// longer than it (see [`Round::recv_data_into`]) is never taken for one, nor one for it.
 pub(crate) const ABORT_MAX: usize = 1024;
+
+/// Where an abort's reason starts: after the status byte and the origin's world rank (a
+/// little-endian `u64`).
+const REASON_AT: usize = 1 + 8;
 
 /// Where a data message's data starts: after the status byte and padding, so that data in a
 /// buffer aligned as allocations are (16 bytes) is aligned for any element type, and a
@@ -178,12 +181,12 @@ impl Round {
     fn checked(&self, source: usize, message: Bytes) -> Result<Bytes> {
         match message.first() {
             Some(&OK) if message.len() >= DATA_AT => Ok(message),
-            Some(&ABORT) if message.len() >= 9 => {
+            Some(&ABORT) if message.len() >= REASON_AT => {
                 let mut origin = [0u8; 8];
-                origin.copy_from_slice(&message[1..9]);
+                origin.copy_from_slice(&message[1..REASON_AT]);
                 Err(Error::CollectiveFailed {
                     rank: u64::from_le_bytes(origin) as usize,
-                    reason: String::from_utf8_lossy(&message[9..]).into_owned(),
+                    reason: String::from_utf8_lossy(&message[REASON_AT..]).into_owned(),
                 })
             }
             _ => Err(Error::MalformedFrame {
@@ -216,7 +219,7 @@ impl Round {
                     Error::CollectiveFailed { reason, .. } => reason.clone(),
                     other => other.to_string(),
                 };
-                let mut end = reason.len().min(ABORT_MAX - 9);
+                let mut end = reason.len().min(ABORT_MAX - REASON_AT);
                 while !reason.is_char_boundary(end) {
                     end -= 1;
                 }
