@@ -175,9 +175,7 @@ pub(crate) async fn allreduce<T: Pod + Send + Sync, O: Op<T> + 'static>(
             let commutative = op.is_commutative();
             let op = &op as &dyn Op<T>;
             if algorithm == AllreduceAlgorithm::Rabenseifner {
-                // Reduced in place, in the receive buffer.
-                recv.copy_from_slice(send);
-                return reduce::rabenseifner(&round, recv, op).await;
+                return reduce::rabenseifner(&round, send, recv, op).await;
             }
             let operand = Buffer(send.to_vec());
             let reduced = reduce::allreduce(&round, operand, op, commutative, algorithm).await?;

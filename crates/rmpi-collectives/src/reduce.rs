@@ -4,8 +4,10 @@
 //! element by element. Every combination keeps lower ranks on the left, so non-commutative
 //! operations get MPI's rank order.
 
+use std::ops::Range;
+
 use bytemuck::Pod;
-use rmpi_core::{Bytes, Result};
+use rmpi_core::{Bytes, Loans, Result};
 
 use crate::algorithm::AllreduceAlgorithm;
 use crate::blocks::binomial_bcast;
@@ -149,23 +151,33 @@ async fn recursive_doubling<V: Operand>(round: &Round, value: V, op: &V::Op) -> 
 /// exchanges in reverse) hands every segment to every rank. At each exchange both partners
 /// hold the same segment, split at the same point, and their partial results cover aligned,
 /// contiguous blocks of ranks, so combining the lower block on the left keeps rank order for
-/// non-commutative operations too. `acc` holds this rank's contribution and ends holding the
-/// result.
+/// non-commutative operations too. `input` is this rank's contribution; `acc` ends holding
+/// the result.
+///
+/// Parts are lent in place where the transport can (see [`rmpi_core::loan`]), so the
+/// receiver copies them straight out of the sender's buffers; nothing is copied on the way
+/// out. Every region lent is left alone until its reader is known to have read it: a half
+/// given away in the reduce-scatter is next written when the partner sends the other half
+/// back, after its read, and the halves sent in the allgather are never written again.
+/// The loans still out at the end are waited for before returning the buffer to the caller.
+/// The first halving takes its halves from `input`, so `acc` is never filled with a copy of
+/// it: the partner's half lands in `acc` and `input`'s is combined into it, and the half of
+/// `acc` given away there is free until the allgather, scratch space for the later halvings.
 pub(crate) async fn rabenseifner<T: Pod + Send + Sync>(
     round: &Round,
+    input: &[T],
     acc: &mut [T],
     op: &dyn Op<T>,
 ) -> Result<()> {
     let (rank, n) = (round.rank(), round.size());
     let pof2 = largest_power_of_two(n);
     let rem = n - pof2;
-    // Combines `source`'s message into `acc`, straight from the message.
-    let combine = |source: usize, message: Bytes, acc: &mut [T], theirs_lower: bool| {
-        with_elements(&Round::body(&message), acc.len(), source, |theirs| {
-            op.combine_slices(acc, theirs, theirs_lower)
-        })
-    };
+    let loans = Loans::new();
+    // Whether `acc` holds this rank's partial result yet (else `input` alone has it).
+    let mut started = false;
     let new_rank = if rank < 2 * rem {
+        acc.copy_from_slice(input);
+        started = true;
         if rank % 2 == 0 {
             round
                 .send(rank + 1, Round::frame(bytemuck::cast_slice(acc)))
@@ -173,7 +185,9 @@ pub(crate) async fn rabenseifner<T: Pod + Send + Sync>(
             None
         } else {
             let message = round.recv(rank - 1).await?;
-            combine(rank - 1, message, acc, true)?;
+            with_elements(&Round::body(&message), acc.len(), rank - 1, |theirs| {
+                op.combine_slices(acc, theirs, true)
+            })?;
             Some(rank / 2)
         }
     } else {
@@ -184,6 +198,9 @@ pub(crate) async fn rabenseifner<T: Pod + Send + Sync>(
         // (partner, the range kept, the range given) of each halving, replayed in reverse.
         let mut exchanges = Vec::new();
         let mut segment = 0..acc.len();
+        // Where a partner's half is received before it is combined, when not in `spare`.
+        let mut free = 0..0;
+        let mut spare: Vec<T> = Vec::new();
         let mut mask = 1;
         while mask < pof2 {
             let partner = real(me ^ mask);
@@ -192,20 +209,34 @@ pub(crate) async fn rabenseifner<T: Pod + Send + Sync>(
                 0 => (segment.start..mid, mid..segment.end),
                 _ => (mid..segment.end, segment.start..mid),
             };
-            round
-                .send(
-                    partner,
-                    Round::frame(bytemuck::cast_slice(&acc[give.clone()])),
-                )
-                .await?;
-            let message = round.recv(partner).await?;
-            combine(partner, message, &mut acc[keep.clone()], partner < rank)?;
+            if started {
+                lend_part(round, partner, &acc[give.clone()], &loans).await?;
+                let (kept, theirs) = if free.len() >= keep.len() {
+                    disjoint_mut(acc, keep.clone(), free.start..free.start + keep.len())
+                } else {
+                    spare.resize(keep.len(), T::zeroed());
+                    (&mut acc[keep.clone()], &mut spare[..])
+                };
+                recv_part(round, partner, theirs).await?;
+                op.combine_slices(kept, theirs, partner < rank);
+            } else {
+                lend_part(round, partner, &input[give.clone()], &loans).await?;
+                let kept = &mut acc[keep.clone()];
+                recv_part(round, partner, kept).await?;
+                // `kept` holds the partner's half: `input`'s is the other operand.
+                op.combine_slices(kept, &input[keep.clone()], rank < partner);
+                started = true;
+                free = give.clone();
+            }
             exchanges.push((partner, keep.clone(), give));
             segment = keep;
             mask <<= 1;
         }
+        if !started {
+            acc.copy_from_slice(input); // a single rank
+        }
         for (partner, kept, given) in exchanges.into_iter().rev() {
-            send_part(round, partner, &acc[kept]).await?;
+            lend_part(round, partner, &acc[kept], &loans).await?;
             recv_part(round, partner, &mut acc[given]).await?;
         }
     }
@@ -213,25 +244,41 @@ pub(crate) async fn rabenseifner<T: Pod + Send + Sync>(
         if rank % 2 == 0 {
             recv_part(round, rank + 1, acc).await?;
         } else {
-            send_part(round, rank - 1, acc).await?;
+            lend_part(round, rank - 1, acc, &loans).await?;
         }
     }
-    Ok(())
+    round.settle(&loans).await
 }
 
-/// Sends a finished part of an allreduce's result: one longer than any abort bare, copied
-/// once, straight from `part` (into the ring, or into memory the transport lends), else
-/// framed. [`recv_part`] at the other end makes the same choice from the same length.
-async fn send_part<T: Pod>(round: &Round, dest: usize, part: &[T]) -> Result<()> {
+/// Two disjoint ranges of `slice`, both mutable.
+fn disjoint_mut<T>(slice: &mut [T], a: Range<usize>, b: Range<usize>) -> (&mut [T], &mut [T]) {
+    debug_assert!(
+        a.end <= b.start || b.end <= a.start,
+        "{a:?} and {b:?} overlap"
+    );
+    if a.start < b.start {
+        let (low, high) = slice.split_at_mut(b.start);
+        (&mut low[a], &mut high[..b.len()])
+    } else {
+        let (low, high) = slice.split_at_mut(a.start);
+        (&mut high[..a.len()], &mut low[b])
+    }
+}
+
+/// Sends a part of an allreduce's buffer, which the caller leaves alone until `loans` are
+/// settled: one longer than any abort bare, lent in place where the transport can (else
+/// copied once, straight from `part`), a shorter one framed. [`recv_part`] at the other
+/// end makes the same choice from the same length.
+async fn lend_part<T: Pod>(round: &Round, dest: usize, part: &[T], loans: &Loans) -> Result<()> {
     let bytes: &[u8] = bytemuck::cast_slice(part);
     if bytes.len() > ABORT_MAX {
-        round.send_data(dest, bytes).await
+        round.lend_data(dest, bytes, loans).await
     } else {
         round.send(dest, Round::frame(bytes)).await
     }
 }
 
-/// Receives what [`send_part`] sent into `part`: a bare part straight from the ring (or the
+/// Receives what [`lend_part`] sent into `part`: a bare part straight from the ring (or the
 /// sender's memory), with no message to copy it out of.
 async fn recv_part<T: Pod>(round: &Round, source: usize, part: &mut [T]) -> Result<()> {
     let bytes: &mut [u8] = bytemuck::cast_slice_mut(part);

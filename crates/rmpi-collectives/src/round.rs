@@ -15,7 +15,7 @@
 
 use std::future::Future;
 
-use rmpi_core::{pool, Bytes, Comm, Error, Result, ANY_SOURCE};
+use rmpi_core::{pool, Bytes, Comm, Error, Loans, Result, ANY_SOURCE};
 
 const OK: u8 = 0;
 const ABORT: u8 = 1;
@@ -138,6 +138,18 @@ impl Round {
     pub(crate) async fn send_data(&self, dest: usize, data: &[u8]) -> Result<()> {
         let sent = self.comm.send_buf(data, dest, self.tag).await;
         self.explain(dest, sent).await
+    }
+
+    /// Like [`Round::send_data`], lending `data` in place where the transport can: the
+    /// caller must not write to it before [`Round::settle`] (see [`rmpi_core::loan`]).
+    pub(crate) async fn lend_data(&self, dest: usize, data: &[u8], loans: &Loans) -> Result<()> {
+        let sent = self.comm.lend_buf(data, dest, self.tag, loans);
+        self.explain(dest, sent).await
+    }
+
+    /// Waits until every member has read what this one lent it under `loans`.
+    pub(crate) async fn settle(&self, loans: &Loans) -> Result<()> {
+        self.comm.settle(loans).await
     }
 
     /// A send to a member that finished before the collective did: it can only have left

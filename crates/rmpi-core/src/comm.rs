@@ -24,6 +24,7 @@ use crate::codec::{Codec, DefaultCodec};
 use crate::engine::{Arrival, Awaited, Engine};
 use crate::error::{Error, Result};
 use crate::frame::{Frame, FrameKind, Header};
+use crate::loan::Loans;
 use crate::matching::Pattern;
 use crate::request::{Acknowledgement, Receive, Request, Waiting};
 use crate::status::{Source, Status, TagFilter, TAG_UB};
@@ -464,6 +465,24 @@ impl Comm {
         tag: i32,
     ) -> impl Future<Output = Result<()>> + Send + 'static {
         std::future::ready(self.start_send_copy(dest, tag, as_bytes(buf)))
+    }
+
+    /// Sends `buf` like [`send_buf`](Comm::send_buf), but lends it in place where the
+    /// transport can, instead of copying it (see [`loan`](crate::loan)): the caller must
+    /// not write to `buf` until [`settle`](Comm::settle) on `loans` returns, or the receiver
+    /// may read what it wrote. For algorithms that send a region and leave it alone for a
+    /// while, such as a collective's reduction. The send itself is done when this returns.
+    pub fn lend_buf<T: Pod>(&self, buf: &[T], dest: usize, tag: i32, loans: &Loans) -> Result<()> {
+        let world = self.dest(dest)?;
+        let header = self.header(tag)?;
+        self.engine().lend(world, header, as_bytes(buf)?, loans)
+    }
+
+    /// Waits until every receiver has read what was lent to it with
+    /// [`lend_buf`](Comm::lend_buf) under `loans`; fails if one of them departs first.
+    pub fn settle<'a>(&self, loans: &'a Loans) -> impl Future<Output = Result<()>> + Send + 'a {
+        let engine = self.engine().clone();
+        std::future::poll_fn(move |cx| engine.poll_settled(loans, cx))
     }
 
     /// Sends a vector of plain-old-data, handing its allocation to the transport without

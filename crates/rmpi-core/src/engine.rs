@@ -22,6 +22,7 @@ use bytes::Bytes;
 
 use crate::error::{Error, Result};
 use crate::frame::{Frame, FrameKind, Header};
+use crate::loan::Loans;
 use crate::lock;
 use crate::matching::{Envelope, Matcher, Pattern, PostId};
 use crate::payload::Payload;
@@ -661,6 +662,53 @@ impl Engine {
         self.transport.send_copy(dest, header, payload)
     }
 
+    /// Sends `payload` to world rank `dest` as a frame of `header`, lending it in place if
+    /// the transport can (see [`crate::loan`]), else copying it as [`Engine::send_copy`] does.
+    pub(crate) fn lend(
+        &self,
+        dest: usize,
+        header: Header,
+        payload: &[u8],
+        loans: &Loans,
+    ) -> Result<()> {
+        if dest != self.rank {
+            self.check_departed(dest)?;
+            let header = Header {
+                len: payload.len() as u64,
+                ..header
+            };
+            let (address, len) = (payload.as_ptr() as u64, payload.len());
+            let loan = loans.lend_to(dest);
+            if self.transport.lend(dest, header, address, len, loan)? {
+                return Ok(());
+            }
+        }
+        self.send_copy(dest, header, payload)
+    }
+
+    /// Ready once every loan in `loans` is returned; an error naming a borrower that
+    /// departed with one still out.
+    pub(crate) fn poll_settled(&self, loans: &Loans, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        if loans.settled() {
+            return Poll::Ready(Ok(()));
+        }
+        // Another thread may take in the releases: then the last one wakes this task.
+        loans.wake_when_settled(cx.waker());
+        self.poll_with(cx, None, |state| {
+            if loans.settled() {
+                return Some(Ok(()));
+            }
+            if state.departed.is_empty() {
+                return None;
+            }
+            let borrowers = loans.borrowers();
+            let departed = borrowers
+                .iter()
+                .find_map(|b| state.departed.get(b).map(|how| (b, how)));
+            departed.map(|(&rank, how)| Err(how.error(rank)))
+        })
+    }
+
     /// An error if world rank `dest` has departed; without the lock until some peer has.
     #[inline]
     fn check_departed(&self, dest: usize) -> Result<()> {
@@ -989,6 +1037,7 @@ fn already_taken() -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::loan::Loan;
     use std::sync::atomic::AtomicUsize;
     use std::task::{RawWaker, RawWakerVTable};
 
@@ -1136,5 +1185,72 @@ mod tests {
             engine.poll_recv(first, &mut cx),
             Poll::Ready(Err(Error::InvalidArgument(_)))
         ));
+    }
+
+    /// A transport that lends everything and returns nothing: its loans are only ever
+    /// settled by the engine noticing that the borrower left.
+    #[derive(Debug)]
+    struct Hoarding {
+        inner: crate::local::LocalTransport,
+        kept: Mutex<Vec<Loan>>,
+    }
+
+    #[async_trait::async_trait]
+    impl Transport for Hoarding {
+        fn rank(&self) -> usize {
+            self.inner.rank()
+        }
+        fn size(&self) -> usize {
+            self.inner.size()
+        }
+        fn send(&self, dest: usize, frame: Frame) -> Result<()> {
+            self.inner.send(dest, frame)
+        }
+        fn lend(&self, _: usize, _: Header, _: u64, _: usize, loan: Loan) -> Result<bool> {
+            self.kept
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(loan);
+            Ok(true)
+        }
+        fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<Event> {
+            self.inner.poll_recv(cx)
+        }
+    }
+
+    /// Settling loans waits while the borrower is there, and fails naming it once it has
+    /// left with a loan still out, instead of waiting for a release that cannot come.
+    #[test]
+    fn settling_a_loan_to_a_borrower_that_left_is_an_error_naming_it() {
+        let mut mesh = crate::local::LocalTransport::mesh(2);
+        let (borrower, lender) = (mesh.pop().expect("two ranks"), mesh.pop().expect("two"));
+        let engine = Engine::new(Arc::new(Hoarding {
+            inner: lender,
+            kept: Mutex::new(Vec::new()),
+        }));
+        let loans = Loans::new();
+        let header = Header {
+            kind: FrameKind::Data,
+            context: 0,
+            source: 0,
+            tag: 0,
+            sync_id: 0,
+            len: 0,
+        };
+        engine.lend(1, header, b"lent", &loans).expect("lent");
+        assert!(!loans.settled());
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(engine.poll_settled(&loans, &mut cx).is_pending());
+        drop(borrower);
+        let settled = loop {
+            if let Poll::Ready(settled) = engine.poll_settled(&loans, &mut cx) {
+                break settled;
+            }
+            std::thread::yield_now();
+        };
+        assert!(
+            matches!(settled, Err(Error::PeerFinished { rank: 1 })),
+            "{settled:?}"
+        );
     }
 }

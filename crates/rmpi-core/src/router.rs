@@ -46,6 +46,7 @@ use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 use crate::frame::{Frame, Header};
+use crate::loan::Loan;
 use crate::transport::{Event, Placer, Transport};
 
 /// A transport and the world ranks it serves: `members[r]` is the world rank of its rank
@@ -232,6 +233,20 @@ impl Transport for Router {
         self.routes[index]
             .transport
             .send_copy(local, header, payload)
+    }
+
+    fn lend(
+        &self,
+        dest: usize,
+        header: Header,
+        address: u64,
+        len: usize,
+        loan: Loan,
+    ) -> Result<bool> {
+        let (index, local) = self.way_to(dest)?;
+        self.routes[index]
+            .transport
+            .lend(local, header, address, len, loan)
     }
 
     fn try_recv(&self, cx: &mut Context<'_>) -> Option<Event> {

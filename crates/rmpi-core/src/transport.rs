@@ -93,6 +93,7 @@ use bytes::Bytes;
 
 use crate::error::Result;
 use crate::frame::{Frame, Header};
+use crate::loan::Loan;
 use crate::payload::LentPayload;
 #[cfg(doc)]
 use crate::Error;
@@ -189,6 +190,25 @@ pub trait Transport: Send + Sync + 'static {
     /// frame and sends that. `header.len` is set from the payload.
     fn send_copy(&self, dest: usize, header: Header, payload: &[u8]) -> Result<()> {
         self.send(dest, Frame::new(header, crate::pool::copy_of(payload)))
+    }
+
+    /// Lends `dest` the `len` bytes at `address` in this process as the payload of a frame
+    /// of `header` (whose `len` is set), if `dest` can read them from here itself (see
+    /// [`loan`](crate::loan)). Returns `false` if it does not lend them; the caller then
+    /// sends a copy. A transport that lends keeps `loan` until `dest` has read the bytes, or
+    /// can no longer read them, and then drops it: the caller waits for that before it
+    /// writes there again. It never reads the bytes itself (they may be gone by the time it
+    /// would). The default lends nothing.
+    fn lend(
+        &self,
+        dest: usize,
+        header: Header,
+        address: u64,
+        len: usize,
+        loan: Loan,
+    ) -> Result<bool> {
+        let _ = (dest, header, address, len, loan);
+        Ok(false)
     }
 
     /// Returns the next event from any peer, or registers `cx`'s waker and returns `Pending`.

@@ -45,7 +45,9 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use rmpi_core::host::cores;
 use rmpi_core::pool;
-use rmpi_core::{Bootstrap, Error, Event, Frame, FrameKind, Header, Placer, Result, Transport};
+use rmpi_core::{
+    Bootstrap, Error, Event, Frame, FrameKind, Header, Loan, Placer, Result, Transport,
+};
 use rustix::process::{test_kill_process, Pid};
 
 use doorbell::Announcement;
@@ -790,6 +792,17 @@ impl Transport for ShmTransport {
 
     fn send_copy(&self, dest: usize, header: Header, payload: &[u8]) -> Result<()> {
         self.senders.frame_copy(dest, header, payload)
+    }
+
+    fn lend(
+        &self,
+        dest: usize,
+        header: Header,
+        address: u64,
+        len: usize,
+        loan: Loan,
+    ) -> Result<bool> {
+        self.senders.lend(dest, header, address, len, loan)
     }
 
     /// Keeps no waker: the helper thread wakes the waiting task, armed only by a wait.

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use rmpi_core::lock::Mutex;
-use rmpi_core::{Error, Header, Result};
+use rmpi_core::{Error, Header, Loan, Result};
 
 use crate::record::Record;
 use crate::ring::{Producer, LINE, WORD};
@@ -112,12 +112,39 @@ fn push_frame(producer: &mut Producer, record: &Record, chunk: &[u8]) -> bool {
     producer.push(word, record.body_len(), &parts)
 }
 
+/// Memory lent to a peer, until it releases it.
+enum Lent {
+    /// A payload handed to the transport, kept here.
+    Owned(Bytes),
+    /// A region of the caller's memory (see [`rmpi_core::loan`]): only its place is known
+    /// here, never read; dropping the loan returns it.
+    Borrowed {
+        address: u64,
+        len: usize,
+        _loan: Loan,
+    },
+}
+
+impl Lent {
+    /// Whether this is what a release of `len` bytes at `address` names.
+    fn is(&self, address: u64, len: u64) -> bool {
+        match self {
+            Lent::Owned(bytes) => bytes.as_ptr() as u64 == address && bytes.len() as u64 == len,
+            Lent::Borrowed {
+                address: at,
+                len: n,
+                ..
+            } => *at == address && *n as u64 == len,
+        }
+    }
+}
+
 /// This rank's end of the ring to one peer.
 pub(crate) struct Outbound {
     producer: Producer,
     queue: VecDeque<Outgoing>,
     /// Payloads lent to the peer and not yet released.
-    lent: VecDeque<Bytes>,
+    lent: VecDeque<Lent>,
     /// The peer can copy payloads out of this process's memory.
     lends: bool,
     /// The peer finished or died: what is queued for it is dropped.
@@ -190,7 +217,7 @@ impl Senders {
         self.enqueue(dest, |out| {
             if self.lends(out, payload.len()) {
                 let address = payload.as_ptr() as u64;
-                out.lent.push_back(payload);
+                out.lent.push_back(Lent::Owned(payload));
                 Outgoing::Bare(Record::Lent { header, address })
             } else {
                 Outgoing::Frame {
@@ -200,6 +227,32 @@ impl Senders {
                 }
             }
         })
+    }
+
+    /// Lends `dest` the `len` bytes at `address` in this process, if it can read them from
+    /// here and they are large enough to be worth it; see [`Transport::lend`].
+    ///
+    /// [`Transport::lend`]: rmpi_core::Transport::lend
+    pub(crate) fn lend(
+        &self,
+        dest: usize,
+        header: Header,
+        address: u64,
+        len: usize,
+        loan: Loan,
+    ) -> Result<bool> {
+        if !self.lends(&self.outbound(dest)?.lock(), len) {
+            return Ok(false);
+        }
+        self.enqueue(dest, |out| {
+            out.lent.push_back(Lent::Borrowed {
+                address,
+                len,
+                _loan: loan,
+            });
+            Outgoing::Bare(Record::Lent { header, address })
+        })?;
+        Ok(true)
     }
 
     /// Like [`Senders::frame`] for a payload lent for the call. If nothing waits for the
@@ -347,7 +400,8 @@ impl Senders {
     }
 
     /// Stops sending to `peer` and drops what waits for it. What was lent to it stays: it
-    /// may still be reading.
+    /// may still be reading (a caller settling a loan to it learns from the engine that it
+    /// is gone).
     pub(crate) fn close(&self, peer: usize) {
         if let Some(out) = self.outbound.get(peer).and_then(Option::as_ref) {
             let mut out = out.lock();
@@ -371,10 +425,7 @@ impl Senders {
             return Ok(());
         };
         let mut out = out.lock();
-        let found = out
-            .lent
-            .iter()
-            .position(|lent| lent.as_ptr() as u64 == address && lent.len() as u64 == len);
+        let found = out.lent.iter().position(|lent| lent.is(address, len));
         match found {
             Some(at) => {
                 out.lent.remove(at);
@@ -400,8 +451,10 @@ impl Drop for Senders {
     /// (a rank dropped without shutting down, or a peer finishing while it reads).
     fn drop(&mut self) {
         for out in self.outbound.iter().flatten() {
-            for payload in out.lock().lent.drain(..) {
-                std::mem::forget(payload);
+            for lent in out.lock().lent.drain(..) {
+                if let Lent::Owned(payload) = lent {
+                    std::mem::forget(payload);
+                }
             }
         }
     }

@@ -5,7 +5,7 @@
 
 mod common;
 
-use rmpi_core::{Comm, Error};
+use rmpi_core::{Comm, Error, Loans};
 use rmpi_shm::{ShmOptions, SingleCopy};
 
 fn pattern(len: usize, seed: u8) -> Vec<u8> {
@@ -60,4 +60,51 @@ fn lent_payloads_arrive_in_any_order_or_not_at_all() {
         comm.send(&"done".to_string(), 0, 9).await?;
         common::verdict(problems)
     });
+}
+
+/// A caller's buffer lent in place (`Comm::lend_buf`) stays lent until its reader has read
+/// it: `settle` waits for that. A reader that leaves without reading releases it as it goes
+/// (or, if it cannot, fails the wait); the wait never hangs. Without single copies the
+/// buffer is copied as for any send, and there is nothing to wait for.
+#[test]
+fn a_lent_buffer_is_settled_once_read_and_never_waits_for_a_reader_that_left() {
+    for single_copy in [SingleCopy::From(4096), SingleCopy::Off] {
+        let options = ShmOptions {
+            single_copy,
+            ..ShmOptions::default()
+        };
+        let lends = single_copy != SingleCopy::Off;
+        common::run_mesh(3, &options, |comm: Comm| async move {
+            let mut problems = Vec::new();
+            match comm.rank() {
+                0 => {
+                    let data = pattern(100_000, 3);
+                    let loans = Loans::new();
+                    comm.lend_buf(&data, 1, 0, &loans)?;
+                    if loans.settled() == lends {
+                        problems.push(format!("settled at once: {}", loans.settled()));
+                    }
+                    comm.send(&(), 1, 1).await?; // rank 1 reads only now
+                    comm.settle(&loans).await?;
+                    let left = Loans::new();
+                    comm.lend_buf(&data, 2, 0, &left)?;
+                    comm.send(&(), 2, 2).await?; // rank 2 leaves only now
+                    match comm.settle(&left).await {
+                        Ok(()) | Err(Error::PeerFinished { rank: 2 }) => {}
+                        other => problems.push(format!("settling with rank 2 gone: {other:?}")),
+                    }
+                }
+                1 => {
+                    comm.recv::<()>(0, 1).await?;
+                    let mut buf = vec![0u8; 100_000];
+                    comm.recv_into(&mut buf, 0, 0).await?;
+                    if buf != pattern(100_000, 3) {
+                        problems.push("the lent buffer arrived corrupted".into());
+                    }
+                }
+                _ => comm.recv::<()>(0, 2).await?, // leaves without reading tag 0
+            }
+            common::verdict(problems)
+        });
+    }
 }

@@ -1,0 +1,114 @@
+//! Loans of a caller's memory: a sender lends the bytes it sends, in place, to receivers
+//! that read them straight out of its memory, and waits for them to be returned before it
+//! writes there again.
+//!
+//! A typed-buffer send copies its data (into a ring, or into memory of the transport's), so
+//! the caller may reuse its buffer at once. An algorithm that will not write a region again
+//! for a while (a collective's reduction, which sends each half of its buffer once and
+//! receives into the other) can save that copy: [`Comm::lend_buf`](crate::Comm::lend_buf)
+//! hands the transport only the region's address, and a transport whose receivers can read
+//! this process's memory (shared memory with cross-memory attach) lends it; others copy it
+//! as for any send. [`Comm::settle`](crate::Comm::settle) then waits until every receiver
+//! has read what it was lent.
+//!
+//! Transports only ever see an address and a length, never a reference: they cannot read
+//! the memory themselves, so a loan outliving the buffer (an algorithm that failed and
+//! returned, or a future dropped) is no danger to this process. A receiver that reads it then
+//! reads whatever is there, as a failed collective's results are undefined in MPI too.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::task::Waker;
+
+use crate::lock;
+
+/// The loans one operation has made, to wait out with [`Comm::settle`](crate::Comm::settle)
+/// before it writes to what it lent.
+#[derive(Debug, Default)]
+pub struct Loans {
+    shared: Arc<Shared>,
+}
+
+/// One region lent to one peer; a transport keeps it until the peer has read the region (or
+/// can no longer read it), then drops it, which returns it.
+#[derive(Debug)]
+pub struct Loan {
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug, Default)]
+struct Shared {
+    /// Loans handed to transports and not yet returned.
+    outstanding: AtomicUsize,
+    /// The world ranks lent to, so a wait can fail when one of them departs.
+    borrowers: lock::Mutex<Vec<usize>>,
+    /// The task settling the loans, woken by the last one returned.
+    settling: lock::Mutex<Option<Waker>>,
+}
+
+impl Loans {
+    /// No loans yet.
+    pub fn new() -> Loans {
+        Loans::default()
+    }
+
+    /// A loan to world rank `borrower`, counted until it is dropped.
+    pub(crate) fn lend_to(&self, borrower: usize) -> Loan {
+        self.shared.outstanding.fetch_add(1, Ordering::AcqRel);
+        let mut borrowers = self.shared.borrowers.lock();
+        if !borrowers.contains(&borrower) {
+            borrowers.push(borrower);
+        }
+        Loan {
+            shared: self.shared.clone(),
+        }
+    }
+
+    /// Whether every loan has been returned.
+    pub fn settled(&self) -> bool {
+        self.shared.outstanding.load(Ordering::Acquire) == 0
+    }
+
+    /// The world ranks lent to so far.
+    pub(crate) fn borrowers(&self) -> Vec<usize> {
+        self.shared.borrowers.lock().clone()
+    }
+
+    /// Has `waker` woken when the last loan out is returned.
+    pub(crate) fn wake_when_settled(&self, waker: &Waker) {
+        let mut settling = self.shared.settling.lock();
+        if !settling.as_ref().is_some_and(|w| w.will_wake(waker)) {
+            *settling = Some(waker.clone());
+        }
+    }
+}
+
+impl Drop for Loan {
+    fn drop(&mut self) {
+        if self.shared.outstanding.fetch_sub(1, Ordering::AcqRel) == 1 {
+            if let Some(waker) = self.shared.settling.lock().take() {
+                waker.wake();
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loans_are_settled_when_every_one_is_returned() {
+        let loans = Loans::new();
+        assert!(loans.settled());
+        let first = loans.lend_to(1);
+        let second = loans.lend_to(2);
+        let third = loans.lend_to(1);
+        assert_eq!(loans.borrowers(), vec![1, 2]);
+        drop(second);
+        drop(first);
+        assert!(!loans.settled());
+        drop(third);
+        assert!(loans.settled());
+    }
+}
