@@ -17,7 +17,7 @@
 //! so the member gets what it was promised (and a bare message is longer than any abort,
 //! so an abort in its place would still read as one).
 
-use rmpi_core::{Bytes, Error, Result};
+use rmpi_core::{Bytes, Error, Loans, Result};
 
 use crate::algorithm::{Algorithms, BcastAlgorithm};
 use crate::blocks::{binomial_links, binomial_scatter, ring_allgather};
@@ -91,7 +91,7 @@ async fn pass_on(round: &Round, root: usize, first: &Bytes) -> Result<()> {
     let (algorithm, _) = read_header(first)?;
     if is(algorithm, BcastAlgorithm::Flat) {
         if round.rank() == root {
-            return send_to_all(round, root, first.clone(), Tag::First).await;
+            return send_first_to_all(round, root, first.clone()).await;
         }
         return Ok(());
     }
@@ -153,10 +153,13 @@ pub(crate) async fn bcast_into(
         let first = Round::frame(&header(algorithm, buf.len()));
         if algorithm == BcastAlgorithm::Flat {
             // Every member is sent its data before any error here can make this abort.
-            let headers = send_to_all(round, root, first, Tag::First).await;
-            // One pooled copy for all, which a transport that lends payloads lends to all.
-            let data = rmpi_core::pool::copy_of(buf);
-            return headers.and(send_to_all(round, root, data, Tag::Rest).await);
+            let headers = send_first_to_all(round, root, first).await;
+            let mut data = Outgoing::new(buf);
+            let mut sent = Ok(());
+            for member in others(round, root) {
+                sent = sent.and(data.send(round, member).await);
+            }
+            return headers.and(sent).and(data.settle(round).await);
         }
         return send_apart(round, &binomial_links(round, root).1, first, buf).await;
     }
@@ -182,49 +185,80 @@ pub(crate) async fn bcast_into(
     send_apart(round, &binomial_links(round, root).1, first, buf).await
 }
 
-/// Sends `first` and then `data` to each child in the binomial tree: data shared in one
-/// pooled copy when there are several (a transport that lends payloads lends that copy to
-/// them all), or straight from the buffer to a single child.
+/// Sends `first` and then `data` to each child in the binomial tree (see [`Outgoing`]);
+/// returns once they have read what was lent to them.
 async fn send_apart(round: &Round, children: &[usize], first: Bytes, data: &[u8]) -> Result<()> {
-    match children {
-        [] => Ok(()),
-        [child] => {
-            round.send_first(*child, first).await?;
-            round.send_data(*child, data).await
+    let mut outgoing = Outgoing::new(data);
+    for &child in children {
+        round.send_first(child, first.clone()).await?;
+        if children.len() == 1 {
+            outgoing.send_one(round, child).await?;
+        } else {
+            outgoing.send(round, child).await?;
         }
-        _ => {
-            let shared = rmpi_core::pool::copy_of(data);
-            for &child in children {
-                round.send_first(child, first.clone()).await?;
-                round.send(child, shared.clone()).await?;
-            }
-            Ok(())
+    }
+    outgoing.settle(round).await
+}
+
+/// A broadcast's data on its way to members, bare: lent in place to each member the
+/// transport can lend it to (see [`rmpi_core::loan`]), so nobody copies it on the way out;
+/// to the others in one pooled copy shared by all, made when first needed (and lent by a
+/// transport that lends payloads), or straight from the buffer to a single one.
+struct Outgoing<'a> {
+    data: &'a [u8],
+    loans: Loans,
+    shared: Option<Bytes>,
+}
+
+impl<'a> Outgoing<'a> {
+    fn new(data: &'a [u8]) -> Outgoing<'a> {
+        Outgoing {
+            data,
+            loans: Loans::new(),
+            shared: None,
         }
+    }
+
+    /// Sends the data to `member`, one of several.
+    async fn send(&mut self, round: &Round, member: usize) -> Result<()> {
+        if round.lend_data(member, self.data, &self.loans).await? {
+            return Ok(());
+        }
+        let shared = self
+            .shared
+            .get_or_insert_with(|| rmpi_core::pool::copy_of(self.data));
+        round.send(member, shared.clone()).await
+    }
+
+    /// Sends the data to `member`, the only one: a copy is made for it alone, so it might
+    /// as well go straight where it goes.
+    async fn send_one(&mut self, round: &Round, member: usize) -> Result<()> {
+        if round.lend_data(member, self.data, &self.loans).await? {
+            return Ok(());
+        }
+        round.send_data(member, self.data).await
+    }
+
+    /// Waits until every member lent the data has read it.
+    async fn settle(self, round: &Round) -> Result<()> {
+        round.settle(&self.loans).await
     }
 }
 
-/// Which of a broadcast's tags a message goes on.
-#[derive(Clone, Copy)]
-enum Tag {
-    /// The first-message tag.
-    First,
-    /// The round's tag, for the rest.
-    Rest,
-}
-
-/// Sends `message` from the root to every other member, nearest first. A send that fails
-/// (to a member that failed and left) does not stop the others: they may expect the
-/// message bare, and must have it before the root can send them an abort. The first error
+/// Sends a first message from the root to every other member, nearest first. A send that
+/// fails (to a member that failed and left) does not stop the others: they may expect data
+/// bare after it, and must have it before the root can send them an abort. The first error
 /// comes after.
-async fn send_to_all(round: &Round, root: usize, message: Bytes, tag: Tag) -> Result<()> {
-    let n = round.size();
+async fn send_first_to_all(round: &Round, root: usize, first: Bytes) -> Result<()> {
     let mut sent = Ok(());
-    for member in (1..n).map(|step| (root + step) % n) {
-        let this = match tag {
-            Tag::First => round.send_first(member, message.clone()).await,
-            Tag::Rest => round.send(member, message.clone()).await,
-        };
-        sent = sent.and(this);
+    for member in others(round, root) {
+        sent = sent.and(round.send_first(member, first.clone()).await);
     }
     sent
+}
+
+/// Every member but the root, nearest after it first.
+fn others(round: &Round, root: usize) -> impl Iterator<Item = usize> {
+    let n = round.size();
+    (1..n).map(move |step| (root + step) % n)
 }

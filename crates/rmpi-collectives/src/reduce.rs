@@ -272,7 +272,10 @@ fn disjoint_mut<T>(slice: &mut [T], a: Range<usize>, b: Range<usize>) -> (&mut [
 async fn lend_part<T: Pod>(round: &Round, dest: usize, part: &[T], loans: &Loans) -> Result<()> {
     let bytes: &[u8] = bytemuck::cast_slice(part);
     if bytes.len() > ABORT_MAX {
-        round.lend_data(dest, bytes, loans).await
+        match round.lend_data(dest, bytes, loans).await? {
+            true => Ok(()),
+            false => round.send_data(dest, bytes).await,
+        }
     } else {
         round.send(dest, Round::frame(bytes)).await
     }

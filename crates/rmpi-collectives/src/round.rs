@@ -140,11 +140,14 @@ impl Round {
         self.explain(dest, sent).await
     }
 
-    /// Like [`Round::send_data`], lending `data` in place where the transport can: the
-    /// caller must not write to it before [`Round::settle`] (see [`rmpi_core::loan`]).
-    pub(crate) async fn lend_data(&self, dest: usize, data: &[u8], loans: &Loans) -> Result<()> {
-        let sent = self.comm.lend_buf(data, dest, self.tag, loans);
-        self.explain(dest, sent).await
+    /// Sends `data` bare, as [`Round::send_data`] does, but lent in place, if the transport
+    /// can lend it to `dest`: the caller must not write to it before [`Round::settle`] (see
+    /// [`rmpi_core::loan`]). `false` if it cannot, and nothing was sent.
+    pub(crate) async fn lend_data(&self, dest: usize, data: &[u8], loans: &Loans) -> Result<bool> {
+        match self.comm.lend_buf(data, dest, self.tag, loans) {
+            Ok(lent) => Ok(lent),
+            Err(error) => self.explain(dest, Err(error)).await.map(|()| false),
+        }
     }
 
     /// Waits until every member has read what this one lent it under `loans`.

@@ -467,12 +467,20 @@ impl Comm {
         std::future::ready(self.start_send_copy(dest, tag, as_bytes(buf)))
     }
 
-    /// Sends `buf` like [`send_buf`](Comm::send_buf), but lends it in place where the
-    /// transport can, instead of copying it (see [`loan`](crate::loan)): the caller must
-    /// not write to `buf` until [`settle`](Comm::settle) on `loans` returns, or the receiver
-    /// may read what it wrote. For algorithms that send a region and leave it alone for a
-    /// while, such as a collective's reduction. The send itself is done when this returns.
-    pub fn lend_buf<T: Pod>(&self, buf: &[T], dest: usize, tag: i32, loans: &Loans) -> Result<()> {
+    /// Sends `buf` in place, if the transport can lend it to `dest` (see
+    /// [`loan`](crate::loan)): the receiver then copies it straight out of this process's
+    /// memory, and the caller must not write to `buf` until [`settle`](Comm::settle) on
+    /// `loans` returns, or the receiver may read what it wrote. `Ok(false)` says the
+    /// transport cannot, and nothing was sent: send it another way
+    /// ([`send_buf`](Comm::send_buf) copies it). For algorithms that send a region and leave
+    /// it alone for a while, such as a collective's reduction.
+    pub fn lend_buf<T: Pod>(
+        &self,
+        buf: &[T],
+        dest: usize,
+        tag: i32,
+        loans: &Loans,
+    ) -> Result<bool> {
         let world = self.dest(dest)?;
         let header = self.header(tag)?;
         self.engine().lend(world, header, as_bytes(buf)?, loans)

@@ -34,14 +34,16 @@ pub struct Loans {
 #[derive(Debug)]
 pub struct Loan {
     shared: Arc<Shared>,
+    borrower: usize,
 }
 
 #[derive(Debug, Default)]
 struct Shared {
     /// Loans handed to transports and not yet returned.
     outstanding: AtomicUsize,
-    /// The world ranks lent to, so a wait can fail when one of them departs.
-    borrowers: lock::Mutex<Vec<usize>>,
+    /// How many of them each world rank holds (ranks that held some once stay, at zero), so
+    /// a wait can fail when one that holds some departs.
+    held: lock::Mutex<Vec<(usize, usize)>>,
     /// The task settling the loans, woken by the last one returned.
     settling: lock::Mutex<Option<Waker>>,
 }
@@ -54,13 +56,15 @@ impl Loans {
 
     /// A loan to world rank `borrower`, counted until it is dropped.
     pub(crate) fn lend_to(&self, borrower: usize) -> Loan {
-        self.shared.outstanding.fetch_add(1, Ordering::AcqRel);
-        let mut borrowers = self.shared.borrowers.lock();
-        if !borrowers.contains(&borrower) {
-            borrowers.push(borrower);
+        let mut held = self.shared.held.lock();
+        match held.iter_mut().find(|(rank, _)| *rank == borrower) {
+            Some((_, count)) => *count += 1,
+            None => held.push((borrower, 1)),
         }
+        self.shared.outstanding.fetch_add(1, Ordering::AcqRel);
         Loan {
             shared: self.shared.clone(),
+            borrower,
         }
     }
 
@@ -69,9 +73,13 @@ impl Loans {
         self.shared.outstanding.load(Ordering::Acquire) == 0
     }
 
-    /// The world ranks lent to so far.
-    pub(crate) fn borrowers(&self) -> Vec<usize> {
-        self.shared.borrowers.lock().clone()
+    /// The world ranks holding loans not yet returned.
+    pub(crate) fn holders(&self) -> Vec<usize> {
+        let held = self.shared.held.lock();
+        held.iter()
+            .filter(|&&(_, count)| count > 0)
+            .map(|&(rank, _)| rank)
+            .collect()
     }
 
     /// Has `waker` woken when the last loan out is returned.
@@ -85,6 +93,11 @@ impl Loans {
 
 impl Drop for Loan {
     fn drop(&mut self) {
+        let mut held = self.shared.held.lock();
+        if let Some((_, count)) = held.iter_mut().find(|(rank, _)| *rank == self.borrower) {
+            *count -= 1;
+        }
+        drop(held);
         if self.shared.outstanding.fetch_sub(1, Ordering::AcqRel) == 1 {
             if let Some(waker) = self.shared.settling.lock().take() {
                 waker.wake();
@@ -104,11 +117,14 @@ mod tests {
         let first = loans.lend_to(1);
         let second = loans.lend_to(2);
         let third = loans.lend_to(1);
-        assert_eq!(loans.borrowers(), vec![1, 2]);
+        assert_eq!(loans.holders(), vec![1, 2]);
         drop(second);
+        assert_eq!(loans.holders(), vec![1], "rank 2 returned its loan");
         drop(first);
         assert!(!loans.settled());
+        assert_eq!(loans.holders(), vec![1]);
         drop(third);
         assert!(loans.settled());
+        assert!(loans.holders().is_empty());
     }
 }

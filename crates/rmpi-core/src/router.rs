@@ -235,18 +235,11 @@ impl Transport for Router {
             .send_copy(local, header, payload)
     }
 
-    fn lend(
-        &self,
-        dest: usize,
-        header: Header,
-        address: u64,
-        len: usize,
-        loan: Loan,
-    ) -> Result<bool> {
+    fn lend(&self, dest: usize, header: Header, address: u64, loan: Loan) -> Result<bool> {
         let (index, local) = self.way_to(dest)?;
         self.routes[index]
             .transport
-            .lend(local, header, address, len, loan)
+            .lend(local, header, address, loan)
     }
 
     fn try_recv(&self, cx: &mut Context<'_>) -> Option<Event> {

@@ -192,22 +192,15 @@ pub trait Transport: Send + Sync + 'static {
         self.send(dest, Frame::new(header, crate::pool::copy_of(payload)))
     }
 
-    /// Lends `dest` the `len` bytes at `address` in this process as the payload of a frame
-    /// of `header` (whose `len` is set), if `dest` can read them from here itself (see
+    /// Lends `dest` the `header.len` bytes at `address` in this process as the payload of a
+    /// frame of `header`, if `dest` can read them from here itself (see
     /// [`loan`](crate::loan)). Returns `false` if it does not lend them; the caller then
     /// sends a copy. A transport that lends keeps `loan` until `dest` has read the bytes, or
     /// can no longer read them, and then drops it: the caller waits for that before it
     /// writes there again. It never reads the bytes itself (they may be gone by the time it
     /// would). The default lends nothing.
-    fn lend(
-        &self,
-        dest: usize,
-        header: Header,
-        address: u64,
-        len: usize,
-        loan: Loan,
-    ) -> Result<bool> {
-        let _ = (dest, header, address, len, loan);
+    fn lend(&self, dest: usize, header: Header, address: u64, loan: Loan) -> Result<bool> {
+        let _ = (dest, header, address, loan);
         Ok(false)
     }
 

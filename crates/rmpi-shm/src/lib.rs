@@ -794,15 +794,8 @@ impl Transport for ShmTransport {
         self.senders.frame_copy(dest, header, payload)
     }
 
-    fn lend(
-        &self,
-        dest: usize,
-        header: Header,
-        address: u64,
-        len: usize,
-        loan: Loan,
-    ) -> Result<bool> {
-        self.senders.lend(dest, header, address, len, loan)
+    fn lend(&self, dest: usize, header: Header, address: u64, loan: Loan) -> Result<bool> {
+        self.senders.lend(dest, header, address, loan)
     }
 
     /// Keeps no waker: the helper thread wakes the waiting task, armed only by a wait.

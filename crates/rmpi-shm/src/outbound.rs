@@ -229,8 +229,8 @@ impl Senders {
         })
     }
 
-    /// Lends `dest` the `len` bytes at `address` in this process, if it can read them from
-    /// here and they are large enough to be worth it; see [`Transport::lend`].
+    /// Lends `dest` the `header.len` bytes at `address` in this process, if it can read
+    /// them from here and they are large enough to be worth it; see [`Transport::lend`].
     ///
     /// [`Transport::lend`]: rmpi_core::Transport::lend
     pub(crate) fn lend(
@@ -238,9 +238,9 @@ impl Senders {
         dest: usize,
         header: Header,
         address: u64,
-        len: usize,
         loan: Loan,
     ) -> Result<bool> {
+        let len = header.len as usize;
         if !self.lends(&self.outbound(dest)?.lock(), len) {
             return Ok(false);
         }
