@@ -32,6 +32,13 @@ const HEADER: usize = 9;
 const APART_FROM: usize = 32 << 10;
 const _: () = assert!(APART_FROM > ABORT_MAX, "bare data is longer than any abort");
 
+/// From this many bytes, data not lent goes to several members in one pooled copy rather
+/// than straight from the buffer: a ring may not have room for it all, and a sender copying
+/// straight into a full ring waits for its reader (who may not have a core), where a pooled
+/// copy waits in the queue. Below it, copying straight into the rings saves the root a copy
+/// (a 64 KiB flat bcast on 4 ranks, 2 cores: 16.2-16.7 us against 18.0-23.0).
+const SHARED_FROM: usize = 128 << 10;
+
 fn header(algorithm: BcastAlgorithm, len: usize) -> Vec<u8> {
     let mut header = vec![algorithm as u8];
     header.extend_from_slice(&(len as u64).to_le_bytes());
@@ -202,8 +209,8 @@ async fn send_apart(round: &Round, children: &[usize], first: Bytes, data: &[u8]
 
 /// A broadcast's data on its way to members, bare: lent in place to each member the
 /// transport can lend it to (see [`rmpi_core::loan`]), so nobody copies it on the way out;
-/// to the others in one pooled copy shared by all, made when first needed (and lent by a
-/// transport that lends payloads), or straight from the buffer to a single one.
+/// to the others straight from the buffer (into the rings), or, from [`SHARED_FROM`]
+/// bytes, in one pooled copy shared by all, made when first needed.
 struct Outgoing<'a> {
     data: &'a [u8],
     loans: Loans,
@@ -223,6 +230,9 @@ impl<'a> Outgoing<'a> {
     async fn send(&mut self, round: &Round, member: usize) -> Result<()> {
         if round.lend_data(member, self.data, &self.loans).await? {
             return Ok(());
+        }
+        if self.data.len() < SHARED_FROM {
+            return round.send_data(member, self.data).await;
         }
         let shared = self
             .shared
