@@ -74,7 +74,7 @@ pub(crate) async fn bcast(
             let header = header(algorithm, data.len());
             let first = match algorithm {
                 // The root's one copy of the data is into the message it sends.
-                BcastAlgorithm::Binomial | BcastAlgorithm::Flat => {
+                BcastAlgorithm::Binomial | BcastAlgorithm::Flat | BcastAlgorithm::Split => {
                     Round::frame_parts([header.as_slice(), data])
                 }
                 BcastAlgorithm::ScatterAllgather => Round::frame(&header),
@@ -102,7 +102,7 @@ async fn pass_on(round: &Round, root: usize, first: &Bytes) -> Result<()> {
         }
         return Ok(());
     }
-    for child in binomial_links(round, root).1 {
+    for child in children(round, root, algorithm) {
         round.send_first(child, first.clone()).await?;
     }
     Ok(())
@@ -161,14 +161,15 @@ pub(crate) async fn bcast_into(
         if algorithm == BcastAlgorithm::Flat {
             // Every member is sent its data before any error here can make this abort.
             let headers = send_first_to_all(round, root, first).await;
-            let mut data = Outgoing::new(buf);
+            let mut data = Outgoing::new(buf, round.size() - 1);
             let mut sent = Ok(());
             for member in others(round, root) {
                 sent = sent.and(data.send(round, member).await);
             }
             return headers.and(sent).and(data.settle(round).await);
         }
-        return send_apart(round, &binomial_links(round, root).1, first, buf).await;
+        let children = children(round, root, algorithm as u8);
+        return send_apart(round, &children, first, buf).await;
     }
     let (sender, first) = round.recv_first().await?;
     let (algorithm, len) = read_header(&first)?;
@@ -189,64 +190,53 @@ pub(crate) async fn bcast_into(
         return round.recv_data_into(root, buf).await;
     }
     round.recv_data_into(sender, buf).await?;
-    send_apart(round, &binomial_links(round, root).1, first, buf).await
+    send_apart(round, &children(round, root, algorithm), first, buf).await
 }
 
 /// Sends `first` and then `data` to each child in the binomial tree (see [`Outgoing`]);
 /// returns once they have read what was lent to them.
 async fn send_apart(round: &Round, children: &[usize], first: Bytes, data: &[u8]) -> Result<()> {
-    let mut outgoing = Outgoing::new(data);
+    let mut outgoing = Outgoing::new(data, children.len());
     for &child in children {
         round.send_first(child, first.clone()).await?;
-        if children.len() == 1 {
-            outgoing.send_one(round, child).await?;
-        } else {
-            outgoing.send(round, child).await?;
-        }
+        outgoing.send(round, child).await?;
     }
     outgoing.settle(round).await
 }
 
-/// A broadcast's data on its way to members, bare: lent in place to each member the
-/// transport can lend it to (see [`rmpi_core::loan`]), so nobody copies it on the way out;
-/// to the others straight from the buffer (into the rings), or, from [`SHARED_FROM`]
-/// bytes, in one pooled copy shared by all, made when first needed.
+/// A broadcast's data on its way to `members` members, bare: lent in place to each member
+/// the transport can lend it to (see [`rmpi_core::loan`]), so nobody copies it on the way
+/// out; to the others straight from the buffer (into the rings), or, to several from
+/// [`SHARED_FROM`] bytes, in one pooled copy shared by all, made when first needed.
 struct Outgoing<'a> {
     data: &'a [u8],
+    members: usize,
     loans: Loans,
     shared: Option<Bytes>,
 }
 
 impl<'a> Outgoing<'a> {
-    fn new(data: &'a [u8]) -> Outgoing<'a> {
+    fn new(data: &'a [u8], members: usize) -> Outgoing<'a> {
         Outgoing {
             data,
+            members,
             loans: Loans::new(),
             shared: None,
         }
     }
 
-    /// Sends the data to `member`, one of several.
+    /// Sends the data to `member`.
     async fn send(&mut self, round: &Round, member: usize) -> Result<()> {
         if round.lend_data(member, self.data, &self.loans).await? {
             return Ok(());
         }
-        if self.data.len() < SHARED_FROM {
+        if self.members == 1 || self.data.len() < SHARED_FROM {
             return round.send_data(member, self.data).await;
         }
         let shared = self
             .shared
             .get_or_insert_with(|| rmpi_core::pool::copy_of(self.data));
         round.send(member, shared.clone()).await
-    }
-
-    /// Sends the data to `member`, the only one: a copy is made for it alone, so it might
-    /// as well go straight where it goes.
-    async fn send_one(&mut self, round: &Round, member: usize) -> Result<()> {
-        if round.lend_data(member, self.data, &self.loans).await? {
-            return Ok(());
-        }
-        round.send_data(member, self.data).await
     }
 
     /// Waits until every member lent the data has read it.
@@ -271,4 +261,23 @@ async fn send_first_to_all(round: &Round, root: usize, first: Bytes) -> Result<(
 fn others(round: &Round, root: usize) -> impl Iterator<Item = usize> {
     let n = round.size();
     (1..n).map(move |step| (root + step) % n)
+}
+
+/// The members this one passes a tree broadcast's data on to: its binomial children, or
+/// for a split broadcast, the root's half or the leader's (see [`BcastAlgorithm::Split`]).
+fn children(round: &Round, root: usize, algorithm: u8) -> Vec<usize> {
+    if !is(algorithm, BcastAlgorithm::Split) {
+        return binomial_links(round, root).1;
+    }
+    let n = round.size();
+    let me = (round.rank() + n - root) % n;
+    let group = |first: usize| (first..n).step_by(2).map(|r| (r + root) % n);
+    match me {
+        0 => (1..n.min(2))
+            .map(|r| (r + root) % n)
+            .chain(group(2))
+            .collect(),
+        1 => group(3).collect(),
+        _ => Vec::new(),
+    }
 }
