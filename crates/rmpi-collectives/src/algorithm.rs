@@ -17,12 +17,6 @@ use rmpi_core::{Error, Result};
 const BCAST_SHORT: usize = 12 * 1024;
 /// MPICH's `MPIR_CVAR_BCAST_MIN_PROCS`: fewer ranks always use the binomial tree.
 const BCAST_MIN_PROCS: usize = 8;
-/// With more ranks than cores, a split broadcast from this many bytes (below, the root's
-/// copies are short, and a leader waiting for its turn on a core costs more than they do)...
-const SPLIT_FROM: usize = 16 * 1024;
-/// ...up to this many: from here the shared-memory transport lends the data, so the root
-/// has nothing to copy and a flat broadcast forwards nothing.
-const SPLIT_UNTIL: usize = 128 * 1024;
 /// MPICH's `MPIR_CVAR_ALLGATHER_SHORT_MSG_SIZE` (total bytes gathered).
 const ALLGATHER_SHORT: usize = 80 * 1024;
 /// MPICH's `MPIR_CVAR_ALLGATHER_LONG_MSG_SIZE` (total bytes gathered).
@@ -74,11 +68,6 @@ algorithm_enum! {
         /// forwarded. On ranks that share cores, every forward waits for its rank's turn on
         /// a core. Any size, on more ranks than cores.
         Flat = "flat",
-        /// The root sends the data to the member after it (the leader) and then to every
-        /// second member after that; the leader sends it to the others. Two senders copy it
-        /// out at once, where flat has one; with ranks placed round-robin on two cores, one
-        /// on each. Medium messages, on more ranks than cores.
-        Split = "split",
     }
 }
 
@@ -181,15 +170,10 @@ impl Algorithms {
     /// and allgather send many more messages, each waiting for a context switch (at 8 ranks
     /// on 2 cores, 3-6x slower from 16 KiB to 1 MiB than the binomial tree). Flat took
     /// 485-700 us at 1 MiB against 740-820 down the tree, and 6-14 us at 8 bytes against
-    /// 10-30. Between [`SPLIT_FROM`] and [`SPLIT_UNTIL`], split: at 8 ranks, 64 KiB, 37-40
-    /// us against flat's 53-70, and level with it at 4 ranks.
+    /// 10-30.
     pub(crate) fn bcast(&self, ranks: usize, bytes: usize) -> BcastAlgorithm {
         self.bcast.unwrap_or(if ranks > cores() {
-            if (SPLIT_FROM..SPLIT_UNTIL).contains(&bytes) {
-                BcastAlgorithm::Split
-            } else {
-                BcastAlgorithm::Flat
-            }
+            BcastAlgorithm::Flat
         } else if bytes < BCAST_SHORT || ranks < BCAST_MIN_PROCS {
             BcastAlgorithm::Binomial
         } else {

@@ -74,7 +74,7 @@ pub(crate) async fn bcast(
             let header = header(algorithm, data.len());
             let first = match algorithm {
                 // The root's one copy of the data is into the message it sends.
-                BcastAlgorithm::Binomial | BcastAlgorithm::Flat | BcastAlgorithm::Split => {
+                BcastAlgorithm::Binomial | BcastAlgorithm::Flat => {
                     Round::frame_parts([header.as_slice(), data])
                 }
                 BcastAlgorithm::ScatterAllgather => Round::frame(&header),
@@ -102,7 +102,7 @@ async fn pass_on(round: &Round, root: usize, first: &Bytes) -> Result<()> {
         }
         return Ok(());
     }
-    for child in children(round, root, algorithm) {
+    for child in binomial_links(round, root).1 {
         round.send_first(child, first.clone()).await?;
     }
     Ok(())
@@ -168,8 +168,7 @@ pub(crate) async fn bcast_into(
             }
             return headers.and(sent).and(data.settle(round).await);
         }
-        let children = children(round, root, algorithm as u8);
-        return send_apart(round, &children, first, buf).await;
+        return send_apart(round, &binomial_links(round, root).1, first, buf).await;
     }
     let (sender, first) = round.recv_first().await?;
     let (algorithm, len) = read_header(&first)?;
@@ -190,7 +189,7 @@ pub(crate) async fn bcast_into(
         return round.recv_data_into(root, buf).await;
     }
     round.recv_data_into(sender, buf).await?;
-    send_apart(round, &children(round, root, algorithm), first, buf).await
+    send_apart(round, &binomial_links(round, root).1, first, buf).await
 }
 
 /// Sends `first` and then `data` to each child in the binomial tree (see [`Outgoing`]);
@@ -261,23 +260,4 @@ async fn send_first_to_all(round: &Round, root: usize, first: Bytes) -> Result<(
 fn others(round: &Round, root: usize) -> impl Iterator<Item = usize> {
     let n = round.size();
     (1..n).map(move |step| (root + step) % n)
-}
-
-/// The members this one passes a tree broadcast's data on to: its binomial children, or
-/// for a split broadcast, the root's half or the leader's (see [`BcastAlgorithm::Split`]).
-fn children(round: &Round, root: usize, algorithm: u8) -> Vec<usize> {
-    if !is(algorithm, BcastAlgorithm::Split) {
-        return binomial_links(round, root).1;
-    }
-    let n = round.size();
-    let me = (round.rank() + n - root) % n;
-    let group = |first: usize| (first..n).step_by(2).map(|r| (r + root) % n);
-    match me {
-        0 => (1..n.min(2))
-            .map(|r| (r + root) % n)
-            .chain(group(2))
-            .collect(),
-        1 => group(3).collect(),
-        _ => Vec::new(),
-    }
 }
