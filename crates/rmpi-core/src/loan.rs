@@ -7,9 +7,9 @@
 //! for a while (a collective's reduction, which sends each half of its buffer once and
 //! receives into the other) can save that copy: [`Comm::lend_buf`](crate::Comm::lend_buf)
 //! hands the transport only the region's address, and a transport whose receivers can read
-//! this process's memory (shared memory with cross-memory attach) lends it; others copy it
-//! as for any send. [`Comm::settle`](crate::Comm::settle) then waits until every receiver
-//! has read what it was lent.
+//! this process's memory (shared memory with cross-memory attach) lends it; the others
+//! decline, and the caller sends a copy as for any send. [`Comm::settle`](crate::Comm::settle)
+//! then waits until every receiver has read what it was lent.
 //!
 //! Transports only ever see an address and a length, never a reference: they cannot read
 //! the memory themselves, so a loan outliving the buffer (an algorithm that failed and
