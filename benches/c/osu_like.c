@@ -1,7 +1,9 @@
 /* OSU-style micro-benchmarks in C, built against the system's MPI by benches/compare.py so
  * that rmpi-bench and an MPI implementation are measured with the same method on the same
  * machine in the same run. Usage: osu_like latency|bw|bcast|allreduce [max_size] [iters]
- * Prints OSU's table format: "# Size  Latency (us)" or "# Size  Bandwidth (MB/s)". */
+ * Prints OSU's table format: "# Size  Latency (us)" or "# Size  Bandwidth (MB/s)"; with
+ * PER_RANK set, collectives also print each rank's mean time per call to stderr (as
+ * rmpi-bench --per-rank does). */
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -88,6 +90,7 @@ int main(int argc, char **argv) {
                 if (i >= warmup) total += MPI_Wtime() - t0;
             }
             double mine = total * 1e6 / iters, sum = 0;
+            if (getenv("PER_RANK")) fprintf(stderr, "rank %d size %zu: %.2f\n", rank, size, mine);
             MPI_Reduce(&mine, &sum, 1, MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD);
             result = sum / n;
         }
