@@ -16,7 +16,6 @@
 //! returned, or a future dropped) is no danger to this process. A receiver that reads it then
 //! reads whatever is there, as a failed collective's results are undefined in MPI too.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::Waker;
 
@@ -39,13 +38,33 @@ pub struct Loan {
 
 #[derive(Debug, Default)]
 struct Shared {
-    /// Loans handed to transports and not yet returned.
-    outstanding: AtomicUsize,
-    /// How many of them each world rank holds (ranks that held some once stay, at zero), so
+    state: lock::Mutex<State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    /// How many loans each world rank holds (ranks that held some once stay, at zero), so
     /// a wait can fail when one that holds some departs.
-    held: lock::Mutex<Vec<(usize, usize)>>,
+    held: Vec<(usize, usize)>,
     /// The task settling the loans, woken by the last one returned.
-    settling: lock::Mutex<Option<Waker>>,
+    settling: Option<Waker>,
+}
+
+impl State {
+    fn count(&mut self, borrower: usize) -> &mut usize {
+        let at = match self.held.iter().position(|&(rank, _)| rank == borrower) {
+            Some(at) => at,
+            None => {
+                self.held.push((borrower, 0));
+                self.held.len() - 1
+            }
+        };
+        &mut self.held[at].1
+    }
+
+    fn settled(&self) -> bool {
+        self.held.iter().all(|&(_, count)| count == 0)
+    }
 }
 
 impl Loans {
@@ -56,12 +75,7 @@ impl Loans {
 
     /// A loan to world rank `borrower`, counted until it is dropped.
     pub(crate) fn lend_to(&self, borrower: usize) -> Loan {
-        let mut held = self.shared.held.lock();
-        match held.iter_mut().find(|(rank, _)| *rank == borrower) {
-            Some((_, count)) => *count += 1,
-            None => held.push((borrower, 1)),
-        }
-        self.shared.outstanding.fetch_add(1, Ordering::AcqRel);
+        *self.shared.state.lock().count(borrower) += 1;
         Loan {
             shared: self.shared.clone(),
             borrower,
@@ -70,13 +84,15 @@ impl Loans {
 
     /// Whether every loan has been returned.
     pub fn settled(&self) -> bool {
-        self.shared.outstanding.load(Ordering::Acquire) == 0
+        self.shared.state.lock().settled()
     }
 
     /// The world ranks holding loans not yet returned.
     pub(crate) fn holders(&self) -> Vec<usize> {
-        let held = self.shared.held.lock();
-        held.iter()
+        let state = self.shared.state.lock();
+        state
+            .held
+            .iter()
             .filter(|&&(_, count)| count > 0)
             .map(|&(rank, _)| rank)
             .collect()
@@ -84,24 +100,24 @@ impl Loans {
 
     /// Has `waker` woken when the last loan out is returned.
     pub(crate) fn wake_when_settled(&self, waker: &Waker) {
-        let mut settling = self.shared.settling.lock();
-        if !settling.as_ref().is_some_and(|w| w.will_wake(waker)) {
-            *settling = Some(waker.clone());
+        let mut state = self.shared.state.lock();
+        if !state.settling.as_ref().is_some_and(|w| w.will_wake(waker)) {
+            state.settling = Some(waker.clone());
         }
     }
 }
 
 impl Drop for Loan {
     fn drop(&mut self) {
-        let mut held = self.shared.held.lock();
-        if let Some((_, count)) = held.iter_mut().find(|(rank, _)| *rank == self.borrower) {
-            *count -= 1;
-        }
-        drop(held);
-        if self.shared.outstanding.fetch_sub(1, Ordering::AcqRel) == 1 {
-            if let Some(waker) = self.shared.settling.lock().take() {
-                waker.wake();
-            }
+        let mut state = self.shared.state.lock();
+        *state.count(self.borrower) -= 1;
+        let waker = match state.settled() {
+            true => state.settling.take(),
+            false => None,
+        };
+        drop(state);
+        if let Some(waker) = waker {
+            waker.wake();
         }
     }
 }
