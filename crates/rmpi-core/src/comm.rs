@@ -467,6 +467,27 @@ impl Comm {
         std::future::ready(self.start_send_copy(dest, tag, as_bytes(buf)))
     }
 
+    /// Sends `buf` to each of `dests` (distinct ranks) in one copy that all of them read, if
+    /// the transport can (shared memory copies it once into memory they all see, where
+    /// separate sends copy it once each): a collective's broadcast. `Ok(false)` says it
+    /// cannot, and nothing was sent: send it another way. The caller may write to `buf`
+    /// as soon as this returns.
+    pub fn fan_out_buf<T: Pod>(&self, buf: &[T], dests: &[usize], tag: i32) -> Result<bool> {
+        let world = dests
+            .iter()
+            .map(|&dest| self.dest(dest))
+            .collect::<Result<Vec<usize>>>()?;
+        let mut seen = world.clone();
+        seen.sort_unstable();
+        if seen.windows(2).any(|pair| pair[0] == pair[1]) {
+            return Err(Error::InvalidArgument(format!(
+                "fan_out_buf names a rank twice: {dests:?}"
+            )));
+        }
+        let header = self.header(tag)?;
+        self.engine().fan_out(&world, header, as_bytes(buf)?)
+    }
+
     /// Sends `buf` in place, if the transport can lend it to `dest` (see
     /// [`loan`](crate::loan)): the receiver then copies it straight out of this process's
     /// memory, and the caller must not write to `buf` until [`settle`](Comm::settle) on

@@ -662,6 +662,24 @@ impl Engine {
         self.transport.send_copy(dest, header, payload)
     }
 
+    /// Sends `payload` as the payload of a frame of `header` to each of the world ranks
+    /// `dests` (distinct) in one copy they all read, if the transport can (see
+    /// [`Transport::fan_out`]); `false` if it cannot, or one of them departed (each send
+    /// then says so), and nothing was sent.
+    pub(crate) fn fan_out(&self, dests: &[usize], header: Header, payload: &[u8]) -> Result<bool> {
+        if dests.contains(&self.rank) {
+            return Ok(false);
+        }
+        if dests.iter().any(|&dest| self.check_departed(dest).is_err()) {
+            return Ok(false);
+        }
+        let header = Header {
+            len: payload.len() as u64,
+            ..header
+        };
+        self.transport.fan_out(dests, header, payload)
+    }
+
     /// Lends `payload` in place to world rank `dest` as the payload of a frame of `header`,
     /// if the transport can (see [`crate::loan`]); `false` if it cannot, and nothing was sent.
     pub(crate) fn lend(

@@ -235,6 +235,25 @@ impl Transport for Router {
             .send_copy(local, header, payload)
     }
 
+    /// Fans out only where one route reaches every destination.
+    fn fan_out(&self, dests: &[usize], header: Header, payload: &[u8]) -> Result<bool> {
+        let mut locals = Vec::with_capacity(dests.len());
+        let mut route = None;
+        for &dest in dests {
+            let (index, local) = self.way_to(dest)?;
+            if *route.get_or_insert(index) != index {
+                return Ok(false);
+            }
+            locals.push(local);
+        }
+        match route {
+            Some(index) => self.routes[index]
+                .transport
+                .fan_out(&locals, header, payload),
+            None => Ok(false),
+        }
+    }
+
     fn lend(&self, dest: usize, header: Header, address: u64, loan: Loan) -> Result<bool> {
         let (index, local) = self.way_to(dest)?;
         self.routes[index]

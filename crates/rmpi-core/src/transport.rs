@@ -192,6 +192,16 @@ pub trait Transport: Send + Sync + 'static {
         self.send(dest, Frame::new(header, crate::pool::copy_of(payload)))
     }
 
+    /// Sends a frame of `header` with `payload` (`header.len` is set from it) to each of
+    /// `dests` (distinct world ranks, none this endpoint's own) in one copy that all of
+    /// them read, if it can (shared memory's fan-out area): a broadcast's data, copied once
+    /// instead of once per receiver. Returns `false` if it does not, and nothing was sent;
+    /// the caller then sends another way. The default does not.
+    fn fan_out(&self, dests: &[usize], header: Header, payload: &[u8]) -> Result<bool> {
+        let _ = (dests, header, payload);
+        Ok(false)
+    }
+
     /// Lends `dest` the `header.len` bytes at `address` in this process as the payload of a
     /// frame of `header`, if `dest` can read them from here itself (see
     /// [`loan`](crate::loan)). Returns `false` if it does not lend them; the caller then
