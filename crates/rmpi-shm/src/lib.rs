@@ -13,6 +13,9 @@
 //! has it instead: the record says where, and the receive that matches it copies it
 //! straight out of the sender's memory into its buffer, then says so on its own ring
 //! (`single_copy`, `lent`), where the kernel allows it. There is no size limit either way.
+//! A payload for several ranks (a broadcast's data) is copied once into the sender's
+//! fan-out area in the segment, and every receiver copies it from there, behind the
+//! sender's copy (`fanout`).
 //!
 //! Waiting is where a shared-memory transport wins or loses on a busy machine. A rank with
 //! nothing to do spins for a few microseconds (messages usually arrive within that), then
@@ -24,6 +27,7 @@
 #![deny(missing_docs)]
 
 mod doorbell;
+mod fanout;
 mod lent;
 mod outbound;
 mod record;
@@ -51,6 +55,7 @@ use rmpi_core::{
 use rustix::process::{test_kill_process, Pid};
 
 use doorbell::Announcement;
+use fanout::FannedPayload;
 use lent::PeerPayload;
 use outbound::Senders;
 use record::Record;
@@ -73,6 +78,10 @@ pub struct ShmOptions {
     /// Which payloads the receiver copies straight from the sender's memory (where the
     /// kernel allows it) instead of through the ring.
     pub single_copy: SingleCopy,
+    /// Bytes of each rank's fan-out area, where a payload for several peers (a broadcast's
+    /// data) is copied once for all of them (a power of two, or 0 for none); by default
+    /// 2 MiB up to 8 ranks, shrinking as the job grows, and none past 64 ranks.
+    pub fanout_bytes: Option<usize>,
 }
 
 /// When large payloads skip the ring; see [`ShmOptions::single_copy`].
@@ -111,14 +120,15 @@ impl Default for ShmOptions {
             spin: Duration::from_micros(5),
             yield_for: Duration::from_micros(200),
             single_copy: SingleCopy::Auto,
+            fanout_bytes: None,
         }
     }
 }
 
 impl ShmOptions {
-    /// The defaults, changed by `RMPI_SHM_RING_BYTES`, `RMPI_SHM_SPIN_US`,
-    /// `RMPI_SHM_YIELD_US` and `RMPI_SHM_SINGLE_COPY` (a byte count, `auto` or `off`) where
-    /// set.
+    /// The defaults, changed by `RMPI_SHM_RING_BYTES`, `RMPI_SHM_FANOUT_BYTES`,
+    /// `RMPI_SHM_SPIN_US`, `RMPI_SHM_YIELD_US` and `RMPI_SHM_SINGLE_COPY` (a byte count,
+    /// `auto` or `off`) where set.
     pub fn from_env() -> Result<ShmOptions> {
         let mut options = ShmOptions::default();
         let micros = |name: &str| -> Result<Option<Duration>> {
@@ -150,6 +160,18 @@ impl ShmOptions {
                 })?;
             options.ring_bytes = Some(bytes);
         }
+        if let Ok(text) = std::env::var("RMPI_SHM_FANOUT_BYTES") {
+            let bytes: usize = text
+                .parse()
+                .ok()
+                .filter(|b: &usize| *b == 0 || (b.is_power_of_two() && *b >= 4096))
+                .ok_or_else(|| {
+                    Error::InvalidArgument(format!(
+                        "RMPI_SHM_FANOUT_BYTES={text}: expected 0 or a power of two of at least 4096"
+                    ))
+                })?;
+            options.fanout_bytes = Some(bytes);
+        }
         if let Ok(text) = std::env::var("RMPI_SHM_SINGLE_COPY") {
             options.single_copy = match text.as_str() {
                 "off" => SingleCopy::Off,
@@ -162,6 +184,16 @@ impl ShmOptions {
             };
         }
         Ok(options)
+    }
+
+    fn fanout_bytes(&self, ranks: usize) -> usize {
+        if !(3..=fanout::MAX_RANKS).contains(&ranks) {
+            return 0; // too many for the readers' bits, or never more than one reader
+        }
+        self.fanout_bytes.unwrap_or_else(|| {
+            let budget = (16usize << 20) / ranks;
+            budget.clamp(256 << 10, 2 << 20).next_power_of_two()
+        })
     }
 
     fn ring_bytes(&self, ranks: usize) -> usize {
@@ -384,6 +416,7 @@ impl ShmTransport {
         let layout = Layout {
             ranks: size,
             capacity: options.ring_bytes(size),
+            fanout: options.fanout_bytes(size),
         };
         let path = segment::path_of(bootstrap.job_id());
         // Before any message: a process must be registered before its first light barrier.
@@ -583,6 +616,24 @@ impl ShmTransport {
                             released: false,
                         }),
                     });
+                }
+                Record::Fanned { header, offset } => {
+                    inbound.consumer.advance(record.body_len());
+                    let area = self.segment.fanout(peer);
+                    let bit = 1u64.checked_shl(self.rank as u32).unwrap_or(0);
+                    // Copied later, by the receive that matches it, as a lent one is.
+                    return Some(
+                        match FannedPayload::new(peer, area, offset, header.len, bit) {
+                            Ok(payload) => Event::Lent {
+                                from: peer,
+                                header,
+                                payload: Box::new(
+                                    payload.waiting_for(self.pids[peer], !self.spin.is_zero()),
+                                ),
+                            },
+                            Err(reason) => self.drop_peer(peer, inbound, reason),
+                        },
+                    );
                 }
                 Record::Abandoned => {
                     inbound.consumer.advance(record.body_len());
@@ -792,6 +843,10 @@ impl Transport for ShmTransport {
 
     fn send_copy(&self, dest: usize, header: Header, payload: &[u8]) -> Result<()> {
         self.senders.frame_copy(dest, header, payload)
+    }
+
+    fn fan_out(&self, dests: &[usize], header: Header, payload: &[u8]) -> Result<bool> {
+        self.senders.fan_out_to(dests, header, payload)
     }
 
     fn lend(&self, dest: usize, header: Header, address: u64, loan: Loan) -> Result<bool> {

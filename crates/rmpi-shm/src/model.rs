@@ -85,3 +85,58 @@ fn doorbell_never_loses_a_wakeup() {
         assert_eq!(out, [7]);
     });
 }
+
+/// A fan-out block is never written again while a reader may still copy it, and a reader
+/// copies only what the sender wrote: the reader's release of its bit orders its copy before
+/// the sender's next write there, and the count of bytes written orders each chunk before
+/// the reader's copy of it (the reader hears of the block before the sender writes it).
+/// Three payloads through an area that holds two: the third must wait for the first to
+/// come back.
+#[test]
+fn fanned_out_blocks_are_reused_only_after_their_reader_is_done() {
+    use crate::fanout::{FannedPayload, FanoutArea};
+    use crate::ring::heap::region;
+    use rmpi_core::LentPayload;
+
+    let mut model = loom::model::Builder::new();
+    model.preemption_bound = Some(2);
+    model.check(|| {
+        let memory = region(8); // two blocks of up to 64 payload bytes
+        let (mut producer, mut consumer) = ring(4);
+        let mut area = FanoutArea::new(memory.clone());
+        let writer = thread::spawn(move || {
+            for i in 1..=3u8 {
+                let block = loop {
+                    match area.reserve(24, 0b10, 0) {
+                        Some(block) => break block,
+                        None => thread::yield_now(),
+                    }
+                };
+                let offset = block.offset();
+                let word = 1 | (8u64 << 32);
+                while !producer.push(word, 8, &[(0, &(offset as u64).to_le_bytes())]) {
+                    thread::yield_now();
+                }
+                area.fill(block, &[i; 24]);
+            }
+        });
+        for i in 1..=3u8 {
+            loop {
+                if consumer.next_word().is_some() {
+                    break;
+                }
+                thread::yield_now();
+            }
+            let mut offset = [0u8; 8];
+            consumer.read_body(0, &mut offset);
+            consumer.advance(8);
+            consumer.release(false);
+            let offset = u64::from_le_bytes(offset);
+            let mut payload = FannedPayload::new(0, memory.clone(), offset, 24, 0b10).unwrap();
+            let mut out = [0u8; 24];
+            payload.read_into(&mut out).unwrap();
+            assert_eq!(out, [i; 24]);
+        }
+        writer.join().unwrap();
+    });
+}

@@ -5,18 +5,22 @@
 //! one chunk ([`Record::More`]). Large ones stay in the sender's memory and the record says
 //! where ([`Record::Lent`]); the receiver copies them straight out of the sender's address
 //! space (see [`single_copy`](crate::single_copy)) and answers with [`Record::Released`] on
-//! its own ring, after which the sender may free them.
+//! its own ring, after which the sender may free them. A payload for several receivers
+//! may sit in the sender's fan-out area instead ([`Record::Fanned`], see
+//! [`fanout`](crate::fanout)).
 //!
 //! The word (see [`ring`](crate::ring)) is a little-endian `u64`:
 //!
 //! | bits   | field                                                     |
 //! |--------|-----------------------------------------------------------|
-//! | 0..8   | kind: 1 frame, 2 more, 3 lent, 4 released, 5 abandoned    |
+//! | 0..8   | kind: 1 frame, 2 more, 3 lent, 4 released, 5 abandoned,   |
+//! |        | 6 fanned                                                  |
 //! | 8..32  | reserved, zero                                            |
 //! | 32..64 | payload bytes after the fixed part (frame and more only)  |
 //!
 //! The fixed part follows the word: a frame's [`Header`] (40 bytes); for lent, the header and
-//! the payload's address (48); for released, the address and length (16); nothing for more
+//! the payload's address (48); for fanned, the header and the block's offset in the
+//! sender's fan-out area (48); for released, the address and length (16); nothing for more
 //! and abandoned. Payload bytes follow the fixed part if they fit in the first line with it
 //! (so a message of up to 16 bytes is one line), and start on the second line otherwise.
 
@@ -40,6 +44,7 @@ const MORE: u64 = 2;
 const LENT: u64 = 3;
 const RELEASED: u64 = 4;
 const ABANDONED: u64 = 5;
+const FANNED: u64 = 6;
 
 /// One record, without its payload bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,6 +75,14 @@ pub(crate) enum Record {
         address: u64,
         /// Its length.
         len: u64,
+    },
+    /// A frame whose payload is in the block at `offset` of the sender's fan-out area,
+    /// for this receiver and others.
+    Fanned {
+        /// The frame's header; `len` is the payload's length.
+        header: Header,
+        /// Where the block starts in the area.
+        offset: u64,
     },
     /// The sender's endpoint went away without shutting down (its rank failed): it will
     /// send nothing more, and the receiver reports it lost at once.
@@ -116,6 +129,11 @@ impl Record {
                 fixed[HEADER_LEN..].copy_from_slice(&address.to_le_bytes());
                 (LENT, 0)
             }
+            Record::Fanned { header, offset } => {
+                fixed[..HEADER_LEN].copy_from_slice(&header.encode());
+                fixed[HEADER_LEN..].copy_from_slice(&offset.to_le_bytes());
+                (FANNED, 0)
+            }
             Record::Released { address, len } => {
                 fixed[..8].copy_from_slice(&address.to_le_bytes());
                 fixed[8..16].copy_from_slice(&len.to_le_bytes());
@@ -146,7 +164,7 @@ impl Record {
         match self {
             Record::Frame { .. } => HEADER_LEN,
             Record::More { .. } | Record::Abandoned => 0,
-            Record::Lent { .. } => FIXED_MAX,
+            Record::Lent { .. } | Record::Fanned { .. } => FIXED_MAX,
             Record::Released { .. } => 16,
         }
     }
@@ -207,7 +225,9 @@ impl Record {
                 Record::Frame { header, chunk }
             }
             MORE => Record::More { chunk },
-            LENT | RELEASED | ABANDONED if chunk != 0 => return Err(RecordError::Reserved),
+            LENT | RELEASED | ABANDONED | FANNED if chunk != 0 => {
+                return Err(RecordError::Reserved)
+            }
             LENT => Record::Lent {
                 header: Header::decode(fixed, max_len)?,
                 address: u64_at(fixed, HEADER_LEN),
@@ -217,6 +237,10 @@ impl Record {
                 len: u64_at(fixed, 8),
             },
             ABANDONED => Record::Abandoned,
+            FANNED => Record::Fanned {
+                header: Header::decode(fixed, max_len)?,
+                offset: u64_at(fixed, HEADER_LEN),
+            },
             other => return Err(RecordError::UnknownKind(other)),
         };
         if record.body_len() > max_body {
@@ -271,6 +295,10 @@ mod tests {
                 len: 1 << 20,
             },
             Record::Abandoned,
+            Record::Fanned {
+                header: header(64 << 10),
+                offset: 4096,
+            },
         ] {
             assert_eq!(round_trip(record), Ok(record));
         }

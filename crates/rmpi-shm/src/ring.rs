@@ -73,6 +73,27 @@ pub(crate) trait Region: Send + Sync {
     unsafe fn read(&self, offset: usize, out: *mut u8, len: usize);
 }
 
+/// A shared region is a region.
+impl<R: Region> Region for Arc<R> {
+    fn capacity(&self) -> usize {
+        (**self).capacity()
+    }
+
+    fn word(&self, offset: usize) -> &AtomicU64 {
+        (**self).word(offset)
+    }
+
+    unsafe fn write(&self, offset: usize, bytes: &[u8]) {
+        // SAFETY: the caller's guarantees, passed on.
+        unsafe { (**self).write(offset, bytes) }
+    }
+
+    unsafe fn read(&self, offset: usize, out: *mut u8, len: usize) {
+        // SAFETY: the caller's guarantees, passed on.
+        unsafe { (**self).read(offset, out, len) }
+    }
+}
+
 /// Where a ring lives: its header and its record region. The region's type is a parameter,
 /// not a trait object, so that every look at a word and every copy compiles to a plain
 /// access: the segment's mapping in rmpi, heap cells in tests and the loom model.
@@ -474,6 +495,11 @@ pub(crate) mod heap {
                 self.bytes[offset + i].with(|cell| unsafe { out.add(i).write(*cell) });
             }
         }
+    }
+
+    /// A fresh heap region of `lines` cache lines, to share (a fan-out area).
+    pub(crate) fn region(lines: usize) -> Arc<Cells> {
+        Arc::new(Cells::new(lines))
     }
 
     /// A producer and consumer sharing a fresh heap ring of `lines` cache lines.

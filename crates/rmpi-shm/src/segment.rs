@@ -3,10 +3,11 @@
 //! Layout (every part aligned to a cache line, ring data to a page):
 //!
 //! ```text
-//! [header page][doorbell × n][ring header × n²][ring data × n²]
+//! [header page][doorbell × n][ring header × n²][ring data × n²][fan-out area × n]
 //! ```
 //!
-//! Ring `s * n + r` carries messages from rank `s` to rank `r`. Rank 0 creates and sizes
+//! Ring `s * n + r` carries messages from rank `s` to rank `r`; fan-out area `s` holds
+//! payloads rank `s` writes once for several readers (see [`fanout`](crate::fanout)). Rank 0 creates and sizes
 //! the file; once every rank has mapped it, rank 0 removes the name, so nothing is left in
 //! `/dev/shm` whatever happens to the ranks later (the memory lives until the last rank
 //! unmaps it). A job that dies before that point leaves the name to its launcher, which
@@ -24,7 +25,7 @@ use crate::doorbell::Doorbell;
 use crate::ring::{HeaderRef, Region, RingHeader, RingMemory};
 use crate::sync::AtomicU64;
 
-const MAGIC: u64 = u64::from_le_bytes(*b"RMPISHM2");
+const MAGIC: u64 = u64::from_le_bytes(*b"RMPISHM3");
 const PAGE: usize = 4096;
 const LINE: usize = 64;
 
@@ -33,6 +34,8 @@ const LINE: usize = 64;
 pub(crate) struct Layout {
     pub(crate) ranks: usize,
     pub(crate) capacity: usize,
+    /// Bytes of each rank's fan-out area, a multiple of a page (0: none).
+    pub(crate) fanout: usize,
 }
 
 fn round_up(n: usize, to: usize) -> usize {
@@ -56,8 +59,12 @@ impl Layout {
         self.data_start() + ring * self.capacity
     }
 
+    fn fanout_area(&self, rank: usize) -> usize {
+        self.ring_data(self.ranks * self.ranks) + rank * self.fanout
+    }
+
     pub(crate) fn total(&self) -> usize {
-        self.ring_data(self.ranks * self.ranks)
+        self.fanout_area(self.ranks)
     }
 }
 
@@ -110,6 +117,7 @@ impl Segment {
             words.write(MAGIC);
             words.add(1).write(layout.ranks as u64);
             words.add(2).write(layout.capacity as u64);
+            words.add(3).write(layout.fanout as u64);
         }
         Ok(segment)
     }
@@ -137,9 +145,10 @@ impl Segment {
         // fence ordered that before this read.
         let header = unsafe {
             let words = segment.base as *const u64;
-            [words.read(), words.add(1).read(), words.add(2).read()]
+            [0, 1, 2, 3].map(|word| words.add(word).read())
         };
-        if header != [MAGIC, layout.ranks as u64, layout.capacity as u64] {
+        let expected = [layout.ranks, layout.capacity, layout.fanout].map(|word| word as u64);
+        if header != [MAGIC, expected[0], expected[1], expected[2]] {
             return Err(Error::Bootstrap(format!(
                 "{} is not this job's segment",
                 path.display()
@@ -190,6 +199,16 @@ impl Segment {
         });
         RingMemory::new(header, region)
     }
+
+    /// Rank `rank`'s fan-out area, as a region (its lines' first words are atomic).
+    pub(crate) fn fanout(self: &Arc<Self>, rank: usize) -> MappedRegion {
+        assert!(rank < self.layout.ranks);
+        MappedRegion {
+            segment: self.clone(),
+            offset: self.layout.fanout_area(rank),
+            capacity: self.layout.fanout,
+        }
+    }
 }
 
 struct MappedHeader {
@@ -205,7 +224,8 @@ impl HeaderRef for MappedHeader {
     }
 }
 
-/// A ring's records in the segment's mapping.
+/// A ring's records, or a fan-out area, in the segment's mapping.
+#[derive(Clone)]
 pub(crate) struct MappedRegion {
     segment: Arc<Segment>,
     offset: usize,

@@ -13,7 +13,10 @@ pub(crate) fn pause(spinning: bool) {
     if spinning {
         std::hint::spin_loop();
     } else {
+        #[cfg(not(rmpi_loom))]
         std::thread::yield_now();
+        #[cfg(rmpi_loom)]
+        loom::thread::yield_now();
     }
 }
 
