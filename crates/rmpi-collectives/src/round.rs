@@ -140,6 +140,13 @@ impl Round {
         self.explain(dest, sent).await
     }
 
+    /// Sends `data` bare, as [`Round::send_data`] does, to each of `dests` (distinct) in one
+    /// copy they all read, if the transport can (see [`Comm::fan_out_buf`]); `false` if
+    /// it cannot, and nothing was sent.
+    pub(crate) fn fan_out_data(&self, dests: &[usize], data: &[u8]) -> Result<bool> {
+        self.comm.fan_out_buf(data, dests, self.tag)
+    }
+
     /// Sends `data` bare, as [`Round::send_data`] does, but lent in place, if the transport
     /// can lend it to `dest`: the caller must not write to it before [`Round::settle`] (see
     /// [`rmpi_core::loan`]). `false` if it cannot, and nothing was sent.

@@ -1,7 +1,8 @@
 //! Every rank sends a stream of messages of random sizes (0 bytes to 2 MiB) to every other
 //! rank, all at once, and checks every byte it receives and the order per sender, receiving
-//! from any source; then sums buffers of random lengths with allreduce, checking every
-//! element: `cargo rmpirun -n 4 --release --example stress [MESSAGES_PER_PEER]`.
+//! from any source; then sums buffers of random lengths with allreduce and broadcasts others
+//! from random roots, checking every element:
+//! `cargo rmpirun -n 4 --release --example stress [MESSAGES_PER_PEER]`.
 //! The integration tests run it on each transport.
 
 use rmpi::prelude::*;
@@ -73,6 +74,40 @@ async fn allreduces(comm: &Comm, rounds: usize) -> rmpi::Result<usize> {
     Ok(rounds)
 }
 
+/// Broadcasts buffers of random lengths (up to 1.2 MiB) from random roots, back to back,
+/// checking every element. The root scribbles over its buffer as soon as a broadcast
+/// returns, so data read from it afterwards (lent, or fanned out before it was copied)
+/// would show up as wrong elements.
+async fn bcasts(comm: &Comm, rounds: usize) -> rmpi::Result<usize> {
+    let mut random = Random::new(comm.size() as u64 + 1);
+    for round in 0..rounds {
+        let len = match random.next() % 3 {
+            0 => random.next() % (1 << 10),
+            1 => random.next() % (64 << 10),
+            _ => random.next() % (300 << 10),
+        } as usize;
+        let root = (random.next() % comm.size() as u64) as usize;
+        let mut buf: Vec<u32> = if comm.rank() == root {
+            (0..len).map(|i| element(root, round, i)).collect()
+        } else {
+            vec![0; len]
+        };
+        comm.bcast_buf(&mut buf, root).await?;
+        if comm.rank() == root {
+            buf.fill(0xDEAD_BEEF);
+            continue;
+        }
+        for (i, &got) in buf.iter().enumerate() {
+            assert_eq!(
+                got,
+                element(root, round, i),
+                "element {i} of bcast {round} from {root} ({len} elements)"
+            );
+        }
+    }
+    Ok(rounds)
+}
+
 fn main() -> rmpi::Result<()> {
     let per_peer: usize = std::env::args()
         .nth(1)
@@ -112,9 +147,11 @@ fn main() -> rmpi::Result<()> {
             bytes += data.len();
         }
         let sums = allreduces(&comm, per_peer.min(10)).await?;
+        let broadcasts = bcasts(&comm, per_peer.min(20)).await?;
         comm.barrier().await?;
         println!(
-            "rank {rank}: {messages} messages, {bytes} bytes, {sums} allreduces, every byte checked"
+            "rank {rank}: {messages} messages, {bytes} bytes, {sums} allreduces, \
+             {broadcasts} bcasts, every byte checked"
         );
         Ok(())
     })
