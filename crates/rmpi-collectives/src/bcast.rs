@@ -35,8 +35,9 @@ const _: () = assert!(APART_FROM > ABORT_MAX, "bare data is longer than any abor
 /// From this many bytes, data neither fanned out nor lent goes to several members in one
 /// pooled copy rather than straight from the buffer: a ring may not have room for it all,
 /// and a sender copying straight into a full ring waits for its reader (who may not have a
-/// core), where a pooled copy waits in the queue. Below it, copying straight into the rings saves the root a copy
-/// (a 64 KiB flat bcast on 4 ranks, 2 cores: 16.2-16.7 us against 18.0-23.0).
+/// core), where a pooled copy waits in the queue. Below it, copying straight into the rings
+/// saves the root a copy (a 64 KiB flat bcast on 4 ranks, 2 cores: 16.2-16.7 us against
+/// 18.0-23.0).
 const SHARED_FROM: usize = 128 << 10;
 
 fn header(algorithm: BcastAlgorithm, len: usize) -> Vec<u8> {
@@ -190,8 +191,8 @@ pub(crate) async fn bcast_into(
     send_apart(round, &binomial_links(round, root).1, first, buf).await
 }
 
-/// Sends `first` and then `data` to each child in the binomial tree (see [`Outgoing`]);
-/// returns once they have read what was lent to them.
+/// Sends `first` to each child in the binomial tree, then `data` to them all (see
+/// [`Outgoing`]); returns once they have read what was lent to them.
 async fn send_apart(round: &Round, children: &[usize], first: Bytes, data: &[u8]) -> Result<()> {
     for &child in children {
         round.send_first(child, first.clone()).await?;

@@ -171,6 +171,17 @@ fn bad_ranks_and_tags_are_errors_not_panics() {
             comm.send_buf::<()>(&[(), ()], 0, 0).await,
             Err(Error::InvalidArgument(_))
         ));
+        assert!(matches!(
+            comm.fan_out_buf(&[1u8], &[1, 5], 0),
+            Err(Error::InvalidRank { rank: 5, size: 2 })
+        ));
+        assert!(matches!(
+            comm.fan_out_buf(&[1u8], &[1, 1], 0),
+            Err(Error::InvalidArgument(_))
+        ));
+        // The in-process transport has nothing to fan out into: it declines, sending nothing.
+        assert!(!comm.fan_out_buf(&[1u8], &[1 - comm.rank()], 0)?);
+        assert!(comm.iprobe(1 - comm.rank(), 0)?.is_none());
         Ok(())
     }));
 }

@@ -18,7 +18,7 @@ use crate::fanout::{self, FanoutArea};
 use crate::record::Record;
 use crate::ring::{Producer, Region, LINE, WORD};
 use crate::segment::Segment;
-use crate::sync::{self, Ordering};
+use crate::sync::{self, AtomicU64, Ordering};
 
 /// Payload bytes per record at most: a large frame goes in several records, so the
 /// receiver copies one out while the sender copies the next in.
@@ -31,8 +31,8 @@ const STREAM_PATIENCE: Duration = Duration::from_micros(100);
 /// Payloads for several peers of at least this many bytes are fanned out (see
 /// [`fanout`]); shorter ones go down each ring, where the receiver finds them in the
 /// record's own lines. A 4-rank bcast on 2 cores took as long either way at 4 and 8 KiB,
-/// and fanned out less from 16 KiB (16 KiB: 5.0-9.0 us against 6.3-10.0; 64 KiB: 5.2-11.2
-/// against 12.8-20.6).
+/// and less time fanned out from 16 KiB (16 KiB: 5.0-9.0 us against 6.3-10.0; 64 KiB:
+/// 5.2-11.2 against 12.8-20.6).
 const FANOUT_FROM: usize = 16 << 10;
 
 /// A frame's payload is not split into records smaller than this (or than what is left of
@@ -189,7 +189,7 @@ pub(crate) struct Senders {
     /// This rank's fan-out area, if it has one.
     fanout: Option<Mutex<FanoutArea>>,
     /// Peers closed for good, one bit each: they will not read what was fanned out to them.
-    gone: crate::sync::AtomicU64,
+    gone: AtomicU64,
 }
 
 impl Senders {
@@ -223,7 +223,7 @@ impl Senders {
             lend_from,
             spinning,
             fanout,
-            gone: crate::sync::AtomicU64::new(0),
+            gone: AtomicU64::new(0),
         }
     }
 
@@ -372,7 +372,8 @@ impl Senders {
             offset: offset as u64,
         };
         for &dest in dests {
-            if !self.enqueue(dest, |_| Outgoing::Bare(record))? {
+            // The block is filled whatever happens here: a reader told of it waits for that.
+            if !matches!(self.enqueue(dest, |_| Outgoing::Bare(record)), Ok(true)) {
                 // It will never read the block: its bit must not hold it up.
                 area.region()
                     .word(offset)
