@@ -184,6 +184,9 @@ pub(crate) struct Senders {
     backlog: AtomicUsize,
     /// Payloads of at least this many bytes are lent to peers that can read them.
     lend_from: usize,
+    /// Regions of a caller's memory of at least this many bytes are lent to peers that can
+    /// read them (see [`Senders::lend`]).
+    loan_from: usize,
     /// Ranks have cores of their own: a sender waiting for room spins rather than yields.
     spinning: bool,
     /// This rank's fan-out area, if it has one.
@@ -199,6 +202,7 @@ impl Senders {
         rank: usize,
         lends: &[bool],
         lend_from: usize,
+        loan_from: usize,
         spinning: bool,
     ) -> Senders {
         let outbound = (0..lends.len())
@@ -221,6 +225,7 @@ impl Senders {
             outbound,
             backlog: AtomicUsize::new(0),
             lend_from,
+            loan_from,
             spinning,
             fanout,
             gone: AtomicU64::new(0),
@@ -258,7 +263,7 @@ impl Senders {
         loan: Loan,
     ) -> Result<bool> {
         let len = header.len as usize;
-        if !self.lends(&self.outbound(dest)?.lock(), len) {
+        if !(self.outbound(dest)?.lock().lends && len >= self.loan_from) {
             return Ok(false);
         }
         self.enqueue(dest, |out| {
