@@ -31,7 +31,7 @@ const STREAM_PATIENCE: Duration = Duration::from_micros(100);
 /// Payloads for several peers of at least this many bytes are fanned out (see
 /// [`fanout`]); shorter ones go down each ring, where the receiver finds them in the
 /// record's own lines. A 4-rank bcast on 2 cores took as long either way at 4 and 8 KiB,
-/// and less time fanned out from 16 KiB (16 KiB: 5.0-9.0 us against 6.3-10.0; 64 KiB:
+/// and less time fanned out from 16 KiB (16 KiB: 5.2-9.0 us against 6.3-10.0; 64 KiB:
 /// 5.2-11.2 against 12.8-20.6).
 const FANOUT_FROM: usize = 16 << 10;
 
