@@ -37,7 +37,7 @@ fn a_fanned_out_payload_reaches_every_reader_and_its_room_comes_back_when_all_ar
             if !comm.fan_out_buf(&pattern(LEN, 1), &readers, 0)? {
                 problems.push("the first payload was not fanned out".into());
             }
-            // Nobody has read the first one yet: no room for a second.
+            // Nobody reads the first one before told to: no room for a second.
             let second = pattern(LEN, 2);
             if comm.fan_out_buf(&second, &readers, 1)? {
                 problems.push("a second payload was fanned out over the first".into());
@@ -45,6 +45,9 @@ fn a_fanned_out_payload_reaches_every_reader_and_its_room_comes_back_when_all_ar
                 for reader in readers {
                     comm.send_buf(&second, reader, 1).await?;
                 }
+            }
+            for reader in readers {
+                comm.send(&(), reader, 4).await?;
             }
             for reader in readers {
                 comm.recv::<()>(reader, 5).await?;
@@ -55,6 +58,7 @@ fn a_fanned_out_payload_reaches_every_reader_and_its_room_comes_back_when_all_ar
             }
             return common::verdict(problems);
         }
+        comm.recv::<()>(0, 4).await?; // the go-ahead to read the first payload
         match comm.rank() {
             1 => {
                 let mut buf = vec![0u8; LEN];
