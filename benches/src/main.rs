@@ -55,8 +55,9 @@ struct Cli {
     /// `binomial`, `rabenseifner`, `bruck`; unknown names are an error naming the choices.
     #[arg(long, global = true)]
     algorithm: Option<String>,
-    /// For collectives, also print each rank's mean time per call (to stderr): on ranks
-    /// that share cores, where the time goes shows which ranks wait for a context switch.
+    /// For collectives, also print each rank's mean, median, 90th and 99th percentile time
+    /// per call (to stderr): on ranks that share cores, where the time goes shows which
+    /// ranks wait for a context switch, and the percentiles tell a steady cost from stalls.
     #[arg(long, global = true)]
     per_rank: bool,
 }
@@ -375,7 +376,7 @@ async fn collective(
     let mut recv = vec![0.0f32; floats];
     let mut wide = vec![0.0f32; floats * n];
     let wide_send = vec![1.0f32; floats * n];
-    let mut total = 0.0;
+    let mut times = Vec::with_capacity(iterations);
     for i in 0..iterations + warmup {
         comm.barrier().await?;
         let started = Instant::now();
@@ -405,12 +406,20 @@ async fn collective(
             _ => unreachable!("point-to-point tests are handled elsewhere"),
         }
         if i >= warmup {
-            total += started.elapsed().as_secs_f64();
+            times.push(started.elapsed().as_secs_f64() * 1e6);
         }
     }
-    let mine = total * 1e6 / iterations as f64;
-    if cli.per_rank {
-        eprintln!("rank {} size {size}: {mine:.2} us", comm.rank());
+    let mine = times.iter().sum::<f64>() / iterations as f64;
+    if cli.per_rank && !times.is_empty() {
+        times.sort_by(f64::total_cmp);
+        let at = |q: f64| times[((times.len() - 1) as f64 * q) as usize];
+        eprintln!(
+            "rank {} size {size}: mean {mine:.2} us, median {:.2}, 90th {:.2}, 99th {:.2}",
+            comm.rank(),
+            at(0.5),
+            at(0.9),
+            at(0.99)
+        );
     }
     let sum = comm.reduce(mine, Sum, 0).await?;
     Ok(sum.map_or(0.0, |s| s / n as f64))

@@ -34,6 +34,7 @@ mod record;
 mod ring;
 mod segment;
 mod single_copy;
+mod streaming;
 mod sync;
 
 #[cfg(all(test, rmpi_loom))]

@@ -65,6 +65,16 @@ pub(crate) trait Region: Send + Sync {
     /// party reads or writes it meanwhile.
     unsafe fn write(&self, offset: usize, bytes: &[u8]);
 
+    /// [`Region::write`], for lines other cores have read and will read next, where
+    /// writing around the caches costs less (see [`crate::streaming`]).
+    ///
+    /// # Safety
+    /// As for [`Region::write`].
+    unsafe fn write_streaming(&self, offset: usize, bytes: &[u8]) {
+        // SAFETY: the caller's guarantees, passed on.
+        unsafe { self.write(offset, bytes) }
+    }
+
     /// Copies `offset..offset + len` to `out`.
     ///
     /// # Safety
@@ -88,6 +98,11 @@ impl<R: Region> Region for Arc<R> {
     unsafe fn write(&self, offset: usize, bytes: &[u8]) {
         // SAFETY: the caller's guarantees, passed on.
         unsafe { (**self).write(offset, bytes) }
+    }
+
+    unsafe fn write_streaming(&self, offset: usize, bytes: &[u8]) {
+        // SAFETY: the caller's guarantees, passed on.
+        unsafe { (**self).write_streaming(offset, bytes) }
     }
 
     unsafe fn read(&self, offset: usize, out: *mut u8, len: usize) {

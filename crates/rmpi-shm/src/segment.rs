@@ -254,6 +254,12 @@ impl Region for MappedRegion {
         }
     }
 
+    unsafe fn write_streaming(&self, offset: usize, bytes: &[u8]) {
+        debug_assert!(offset + bytes.len() <= self.capacity);
+        // SAFETY: the caller keeps the range in bounds and exclusively ours.
+        unsafe { crate::streaming::copy(bytes, self.segment.base.add(self.offset + offset)) }
+    }
+
     unsafe fn read(&self, offset: usize, out: *mut u8, len: usize) {
         debug_assert!(offset + len <= self.capacity);
         // SAFETY: the caller keeps the range in bounds and unwritten meanwhile, and `out`
