@@ -74,9 +74,10 @@ mod tests {
             for len in [0, 1, 15, 16, 17, 63, 64, 65, 127, 128, 200, 1000] {
                 let mut out = vec![0u8; len + 32];
                 let bytes = &source[skew..skew + len];
-                // SAFETY: `out` has room for `len` bytes from offset `skew % 16 + 1`.
-                unsafe { super::copy(bytes, out.as_mut_ptr().add(skew % 16 + 1)) };
+                // Every destination alignment, with untouched bytes either side.
                 let at = skew % 16 + 1;
+                // SAFETY: `out` has room for `len` bytes from `at`.
+                unsafe { super::copy(bytes, out.as_mut_ptr().add(at)) };
                 assert_eq!(&out[at..at + len], bytes, "skew {skew}, len {len}");
                 assert!(out[..at].iter().all(|&b| b == 0), "wrote before");
                 assert!(out[at + len..].iter().all(|&b| b == 0), "wrote after");
