@@ -343,11 +343,18 @@ async fn bandwidth(
                 }
             }
         }
+        // Sends go out as a window of nonblocking ones, as OSU's do: a large typed-buffer
+        // send completes only once its receiver has read it.
+        let mut sends = Vec::new();
         if sending {
             for _ in 0..WINDOW {
-                send(comm, cli.flavour, &message, peer, 2).await?;
+                match cli.flavour {
+                    Flavour::Buffer => sends.push(comm.isend_buf(&message, peer, 2)),
+                    Flavour::Object => send(comm, cli.flavour, &message, peer, 2).await?,
+                }
             }
         }
+        wait_all(sends).await?;
         wait_all(requests).await?;
         wait_all(objects).await?;
         if rank == 1 {

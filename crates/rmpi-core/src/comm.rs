@@ -26,6 +26,7 @@ use crate::error::{Error, Result};
 use crate::frame::{Frame, FrameKind, Header};
 use crate::loan::Loans;
 use crate::matching::Pattern;
+use crate::rendezvous::{self, LentSend};
 use crate::request::{Acknowledgement, Receive, Request, Waiting};
 use crate::status::{Source, Status, TagFilter, TAG_UB};
 use crate::transport::Transport;
@@ -283,6 +284,27 @@ impl Comm {
         })
     }
 
+    /// Sends `payload`, lending it to the receiver if it is large and the transport can (see
+    /// [`rendezvous`](crate::rendezvous)): then the returned send completes once the
+    /// receiver has read it. Otherwise a copy is sent, complete already.
+    fn start_send_buf<'a>(
+        &self,
+        dest: usize,
+        tag: i32,
+        payload: Result<&'a [u8]>,
+    ) -> Result<Option<LentSend<'a>>> {
+        let payload = payload?;
+        if payload.len() >= rendezvous::LEND_FROM {
+            let world = self.dest(dest)?;
+            let header = self.header(tag)?;
+            let loans = Loans::new();
+            if self.engine().lend(world, header, payload, &loans)? {
+                return Ok(Some(LentSend::new(self.engine().clone(), loans, payload)));
+            }
+        }
+        self.start_send_copy(dest, tag, Ok(payload)).map(|()| None)
+    }
+
     /// Sends a copy of `payload`, made by the transport where it goes.
     fn start_send_copy(&self, dest: usize, tag: i32, payload: Result<&[u8]>) -> Result<()> {
         let world = self.dest(dest)?;
@@ -456,15 +478,26 @@ impl Comm {
 
     // --- typed buffers (mpi4py's uppercase Send/Recv on arrays) ------------------------------
 
-    /// Sends a slice of plain-old-data as its bytes (`comm.Send([array, MPI.INT], ...)`): no
-    /// serialisation, one copy into the transport.
-    pub fn send_buf<T: Pod>(
+    /// Sends a slice of plain-old-data as its bytes (`comm.Send([array, MPI.INT], ...)`),
+    /// without serialisation. The send starts when this is called. A small buffer is
+    /// copied into the transport at once; a large one may be lent to a receiver that reads
+    /// it straight out of this process's memory (shared memory with cross-memory attach, see
+    /// [`rendezvous`](crate::rendezvous)), and then the future completes once the receive
+    /// has copied it, or after a short wait with a copy sent instead. Dropping the future
+    /// still delivers the message.
+    pub fn send_buf<'a, T: Pod>(
         &self,
-        buf: &[T],
+        buf: &'a [T],
         dest: usize,
         tag: i32,
-    ) -> impl Future<Output = Result<()>> + Send + 'static {
-        std::future::ready(self.start_send_copy(dest, tag, as_bytes(buf)))
+    ) -> impl Future<Output = Result<()>> + Send + 'a {
+        let started = self.start_send_buf(dest, tag, as_bytes(buf));
+        async move {
+            match started? {
+                Some(lent) => lent.await,
+                None => Ok(()),
+            }
+        }
     }
 
     /// Sends `buf` to each of `dests` (distinct ranks) in one copy that all of them read, if
@@ -589,7 +622,7 @@ impl Comm {
     /// Sends `send` to `dest` and receives into `recv` from `source` at once (`comm.Sendrecv`).
     pub fn sendrecv_buf<'a, S: Pod, R: Pod>(
         &self,
-        send: &[S],
+        send: &'a [S],
         dest: usize,
         send_tag: i32,
         recv: &'a mut [R],
@@ -597,10 +630,14 @@ impl Comm {
         recv_tag: impl Into<TagFilter>,
     ) -> impl Future<Output = Result<Status>> + Send + 'a {
         let incoming = self.recv_into(recv, source, recv_tag);
-        let sent = self.start_send_copy(dest, send_tag, as_bytes(send));
+        let sent = self.start_send_buf(dest, send_tag, as_bytes(send));
         async move {
-            sent?;
-            incoming.await
+            let sent = sent?;
+            let status = incoming.await?;
+            if let Some(lent) = sent {
+                lent.await?;
+            }
+            Ok(status)
         }
     }
 

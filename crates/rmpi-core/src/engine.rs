@@ -702,6 +702,12 @@ impl Engine {
             .lend(dest, header, address, loans.lend_to(dest))
     }
 
+    /// Takes back what was lent under `loans`, all of it within `payload` (see
+    /// [`Transport::recall`]).
+    pub(crate) fn recall(&self, loans: &Loans, payload: &[u8]) {
+        self.transport.recall(loans, payload);
+    }
+
     /// Ready once every loan in `loans` is returned; an error naming a borrower that
     /// departed with one still out (one that returned its loans may leave).
     pub(crate) fn poll_settled(&self, loans: &Loans, cx: &mut Context<'_>) -> Poll<Result<()>> {

@@ -50,6 +50,7 @@ pub mod lock;
 pub mod matching;
 mod payload;
 pub mod pool;
+mod rendezvous;
 mod request;
 pub mod router;
 mod status;

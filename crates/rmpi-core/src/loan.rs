@@ -11,13 +11,20 @@
 //! decline, and the caller sends a copy as for any send. [`Comm::settle`](crate::Comm::settle)
 //! then waits until every receiver has read what it was lent.
 //!
+//! A lender that must write to the region before every receiver has read it (a send's
+//! future dropped, or tired of waiting for a receiver) recalls it with
+//! [`Transport::recall`](crate::Transport::recall): receivers that have not begun reading
+//! are given a copy instead.
+//!
 //! Transports only ever see an address and a length, never a reference: they cannot read
 //! the memory themselves, so a loan outliving the buffer (an algorithm that failed and
-//! returned, or a future dropped) is no danger to this process. A receiver that reads it then
-//! reads whatever is there, as a failed collective's results are undefined in MPI too.
+//! returned, or a future forgotten) is no danger to this process. A receiver that reads it
+//! then reads whatever is there, as a failed collective's results are undefined in MPI too.
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::task::Waker;
+use std::time::{Duration, Instant};
 
 use crate::lock;
 
@@ -107,8 +114,35 @@ impl Loans {
     }
 }
 
+impl Loan {
+    /// Whether this loan was made under `loans`.
+    pub fn is_under(&self, loans: &Loans) -> bool {
+        Arc::ptr_eq(&self.shared, &loans.shared)
+    }
+}
+
+/// When a loan was last returned in this process, in microseconds since [`epoch`]; a
+/// lender waiting for its borrower takes loans returned to others as a sign that
+/// borrowers are busy reading, not gone elsewhere.
+static LAST_RETURNED: AtomicU64 = AtomicU64::new(0);
+
+fn epoch() -> Instant {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+/// When a loan was last returned in this process, if ever.
+pub(crate) fn last_returned() -> Option<Instant> {
+    match LAST_RETURNED.load(Ordering::Relaxed) {
+        0 => None,
+        micros => Some(epoch() + Duration::from_micros(micros)),
+    }
+}
+
 impl Drop for Loan {
     fn drop(&mut self) {
+        let micros = epoch().elapsed().as_micros().max(1) as u64;
+        LAST_RETURNED.fetch_max(micros, Ordering::Relaxed);
         let mut state = self.shared.state.lock();
         *state.count(self.borrower) -= 1;
         let waker = match state.settled() {
@@ -142,5 +176,17 @@ mod tests {
         drop(third);
         assert!(loans.settled());
         assert!(loans.holders().is_empty());
+    }
+
+    #[test]
+    fn a_loan_knows_the_loans_it_was_made_under() {
+        let (mine, others) = (Loans::new(), Loans::new());
+        let before = Instant::now();
+        let loan = mine.lend_to(1);
+        assert!(loan.is_under(&mine));
+        assert!(!loan.is_under(&others));
+        drop(loan);
+        let returned = last_returned().expect("a loan was returned");
+        assert!(returned + Duration::from_millis(1) >= before);
     }
 }

@@ -93,7 +93,7 @@ use bytes::Bytes;
 
 use crate::error::Result;
 use crate::frame::{Frame, Header};
-use crate::loan::Loan;
+use crate::loan::{Loan, Loans};
 use crate::payload::LentPayload;
 #[cfg(doc)]
 use crate::Error;
@@ -212,6 +212,17 @@ pub trait Transport: Send + Sync + 'static {
     fn lend(&self, dest: usize, header: Header, address: u64, loan: Loan) -> Result<bool> {
         let _ = (dest, header, address, loan);
         Ok(false)
+    }
+
+    /// Takes back the memory lent under `loans`, all of it within `payload`, before its
+    /// borrowers have all read it: the caller is about to write to it (a send's future was
+    /// dropped, or waited too long for a receiver). A borrower that has not begun reading
+    /// must read a copy of its part of `payload` instead; one reading now is waited for (a
+    /// copy's time, or until it dies). Every loan under `loans` is returned (dropped) when
+    /// this returns. A transport that lends must implement it; the default, for those that
+    /// lend nothing, does nothing.
+    fn recall(&self, loans: &Loans, payload: &[u8]) {
+        let _ = (loans, payload);
     }
 
     /// Returns the next event from any peer, or registers `cx`'s waker and returns `Pending`.

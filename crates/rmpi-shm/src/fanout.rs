@@ -22,7 +22,7 @@
 //! ranks on a host.
 
 use std::collections::VecDeque;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use rmpi_core::{Error, LentPayload, Result};
 use rustix::process::Pid;
@@ -53,10 +53,6 @@ const FILL_CHUNK: usize = 16;
 /// on 8 ranks 15.8-20.5 against 16.1-28.0. At 256 KiB it made no difference; at 1 MiB the
 /// readers, reading from memory, took longer than the writer saved (90-98 us against 59-75).
 const STREAMING_UP_TO: usize = 256 << 10;
-
-/// How long a reader waits for more of the payload before it checks that the sender is
-/// still alive (and then again as often).
-const LIVENESS_CHECK: Duration = Duration::from_millis(10);
 
 /// Bytes a block for a payload of `len` bytes takes: its two lines and the payload, padded.
 fn block_size(len: usize) -> usize {
@@ -310,7 +306,7 @@ impl<R: Region> FannedPayload<R> {
             }
             // The sender is still copying the rest in; only its death stops it.
             let since = *waiting_since.get_or_insert_with(Instant::now);
-            if since.elapsed() >= LIVENESS_CHECK {
+            if since.elapsed() >= sync::LIVENESS_CHECK {
                 if !self.writer_alive() {
                     self.release();
                     return Err(Error::PeerLost { rank: self.peer });
@@ -325,7 +321,7 @@ impl<R: Region> FannedPayload<R> {
 
     fn writer_alive(&self) -> bool {
         match self.writer {
-            Some(pid) => rustix::process::test_kill_process(pid).is_ok(),
+            Some(pid) => sync::alive(pid),
             None => true,
         }
     }

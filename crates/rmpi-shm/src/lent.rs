@@ -1,13 +1,16 @@
 //! A payload a peer lent: it stays in the peer's memory until the receive that matches it
 //! copies it, once, straight into its buffer; then (or when it is dropped unread) the peer
-//! is told it may let go.
+//! is told it may let go. A region of the peer's caller's memory comes with a loan slot,
+//! through which the peer may have moved it meanwhile (see [`loan_slot`](crate::loan_slot)).
 
 use std::sync::Arc;
 
 use rmpi_core::{Error, LentPayload, Result};
 use rustix::process::Pid;
 
+use crate::loan_slot::Source;
 use crate::outbound::Senders;
+use crate::segment::Segment;
 use crate::record::Record;
 use crate::single_copy;
 
@@ -19,6 +22,8 @@ pub(crate) struct PeerPayload {
     /// Where the payload is in the lender's memory, and its length.
     pub(crate) address: u64,
     pub(crate) len: usize,
+    /// The segment and index of the lender's loan slot, if it has one.
+    pub(crate) slot: Option<(Arc<Segment>, u16)>,
     /// Where the release goes.
     pub(crate) senders: Arc<Senders>,
     pub(crate) released: bool,
@@ -35,6 +40,32 @@ impl std::fmt::Debug for PeerPayload {
 }
 
 impl PeerPayload {
+    /// Copies the payload with `copy`, given the address to copy from: where it was lent,
+    /// or where the lender moved it.
+    fn copy(&mut self, copy: impl FnOnce(u64) -> std::io::Result<()>) -> Result<()> {
+        let Some((segment, index)) = self.slot.clone() else {
+            let copied = copy(self.address);
+            return self.finish(copied);
+        };
+        let slot = segment.loan_slot(self.peer, index);
+        let copied = match slot.claim() {
+            Ok(Source::InPlace) => {
+                let copied = copy(self.address);
+                slot.finish_reading();
+                copied
+            }
+            Ok(Source::Moved(address)) => copy(address),
+            Err(state) => {
+                self.release();
+                return Err(Error::MalformedFrame {
+                    rank: self.peer,
+                    reason: format!("lent a payload through loan slot {index}, in state {state}"),
+                });
+            }
+        };
+        self.finish(copied)
+    }
+
     /// Releases the payload after a copy, and says what became of the copy.
     fn finish(&mut self, copied: std::io::Result<()>) -> Result<()> {
         self.release();
@@ -73,13 +104,13 @@ impl LentPayload for PeerPayload {
     }
 
     fn read_into(&mut self, out: &mut [u8]) -> Result<()> {
-        let copied = single_copy::read_into(self.pid, self.address, out);
-        self.finish(copied)
+        let pid = self.pid;
+        self.copy(|address| single_copy::read_into(pid, address, out))
     }
 
     fn read_onto(&mut self, out: &mut Vec<u8>) -> Result<()> {
-        let copied = single_copy::read_onto(self.pid, self.address, self.len, out);
-        self.finish(copied)
+        let (pid, len) = (self.pid, self.len);
+        self.copy(|address| single_copy::read_onto(pid, address, len, out))
     }
 }
 

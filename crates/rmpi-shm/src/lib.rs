@@ -29,6 +29,7 @@
 mod doorbell;
 mod fanout;
 mod lent;
+mod loan_slot;
 mod outbound;
 mod record;
 mod ring;
@@ -51,7 +52,7 @@ use async_trait::async_trait;
 use rmpi_core::host::cores;
 use rmpi_core::pool;
 use rmpi_core::{
-    Bootstrap, Error, Event, Frame, FrameKind, Header, Loan, Placer, Result, Transport,
+    Bootstrap, Error, Event, Frame, FrameKind, Header, Loan, Loans, Placer, Result, Transport,
 };
 use rustix::process::{test_kill_process, Pid};
 
@@ -498,6 +499,7 @@ impl ShmTransport {
             single_copy_from.unwrap_or(usize::MAX),
             loan_from.unwrap_or(usize::MAX),
             size <= cores(),
+            pids.clone(),
         ));
         let rings: Vec<Option<Inbound>> = (0..size)
             .map(|peer| {
@@ -617,7 +619,11 @@ impl ShmTransport {
                     let partial = inbound.partial.as_mut()?;
                     take_chunk(&mut inbound.consumer, &mut partial.payload, &record);
                 }
-                Record::Lent { header, address } => {
+                Record::Lent {
+                    header,
+                    address,
+                    slot,
+                } => {
                     inbound.consumer.advance(record.body_len());
                     // Copied later, by the receive that matches it, into its buffer.
                     return Some(Event::Lent {
@@ -628,6 +634,7 @@ impl ShmTransport {
                             pid: self.pids[peer],
                             address,
                             len: header.len as usize,
+                            slot: slot.map(|index| (self.segment.clone(), index)),
                             senders: self.senders.clone(),
                             released: false,
                         }),
@@ -867,6 +874,10 @@ impl Transport for ShmTransport {
 
     fn lend(&self, dest: usize, header: Header, address: u64, loan: Loan) -> Result<bool> {
         self.senders.lend(dest, header, address, loan)
+    }
+
+    fn recall(&self, loans: &Loans, payload: &[u8]) {
+        self.senders.recall(loans, payload);
     }
 
     /// Keeps no waker: the helper thread wakes the waiting task, armed only by a wait.

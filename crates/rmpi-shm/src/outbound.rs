@@ -12,9 +12,11 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use rmpi_core::lock::Mutex;
-use rmpi_core::{Error, Header, Loan, Result};
+use rmpi_core::{Error, Header, Loan, Loans, Result};
+use rustix::process::Pid;
 
 use crate::fanout::{self, FanoutArea};
+use crate::loan_slot::{self, LoanSlot, Recalled};
 use crate::record::Record;
 use crate::ring::{Producer, Region, LINE, WORD};
 use crate::segment::Segment;
@@ -121,29 +123,30 @@ fn push_frame(producer: &mut Producer, record: &Record, chunk: &[u8]) -> bool {
 }
 
 /// Memory lent to a peer, until it releases it.
-enum Lent {
+struct Lent {
+    /// Where it was lent, and how long it is: what the release names.
+    address: u64,
+    len: usize,
+    /// Its slot in this rank's loan table, if it may move before it is read.
+    slot: Option<u16>,
+    held: Held,
+}
+
+/// What a [`Lent`] keeps until the peer releases it.
+enum Held {
     /// A payload handed to the transport, kept here.
     Owned(Bytes),
     /// A region of the caller's memory (see [`rmpi_core::loan`]): only its place is known
     /// here, never read; dropping the loan returns it.
-    Borrowed {
-        address: u64,
-        len: usize,
-        _loan: Loan,
-    },
+    Borrowed(Loan),
+    /// Nothing: a recalled region the peer had read already.
+    Nothing,
 }
 
 impl Lent {
     /// Whether this is what a release of `len` bytes at `address` names.
     fn is(&self, address: u64, len: u64) -> bool {
-        match self {
-            Lent::Owned(bytes) => bytes.as_ptr() as u64 == address && bytes.len() as u64 == len,
-            Lent::Borrowed {
-                address: at,
-                len: n,
-                ..
-            } => *at == address && *n as u64 == len,
-        }
+        self.address == address && self.len as u64 == len
     }
 }
 
@@ -193,6 +196,11 @@ pub(crate) struct Senders {
     fanout: Option<Mutex<FanoutArea>>,
     /// Peers closed for good, one bit each: they will not read what was fanned out to them.
     gone: AtomicU64,
+    /// This rank's loan slots not lent now.
+    free_slots: Mutex<Vec<u16>>,
+    /// The peers' processes, to stop waiting for one that died.
+    pids: Vec<Pid>,
+    rank: usize,
 }
 
 impl Senders {
@@ -204,6 +212,7 @@ impl Senders {
         lend_from: usize,
         loan_from: usize,
         spinning: bool,
+        pids: Vec<Pid>,
     ) -> Senders {
         let outbound = (0..lends.len())
             .map(|peer| {
@@ -229,6 +238,9 @@ impl Senders {
             spinning,
             fanout,
             gone: AtomicU64::new(0),
+            free_slots: Mutex::new((0..loan_slot::SLOTS as u16).rev().collect()),
+            pids,
+            rank,
         }
     }
 
@@ -238,8 +250,17 @@ impl Senders {
         self.enqueue(dest, |out| {
             if self.lends(out, payload.len()) {
                 let address = payload.as_ptr() as u64;
-                out.lent.push_back(Lent::Owned(payload));
-                Outgoing::Bare(Record::Lent { header, address })
+                out.lent.push_back(Lent {
+                    address,
+                    len: payload.len(),
+                    slot: None,
+                    held: Held::Owned(payload),
+                });
+                Outgoing::Bare(Record::Lent {
+                    header,
+                    address,
+                    slot: None,
+                })
             } else {
                 Outgoing::Frame {
                     header,
@@ -266,15 +287,79 @@ impl Senders {
         if !(self.outbound(dest)?.lock().lends && len >= self.loan_from) {
             return Ok(false);
         }
-        self.enqueue(dest, |out| {
-            out.lent.push_back(Lent::Borrowed {
+        let Some(slot) = self.free_slots.lock().pop() else {
+            return Ok(false); // as many lent as there are slots: send a copy
+        };
+        self.segment.loan_slot(self.rank, slot).lend();
+        let queued = self.enqueue(dest, |out| {
+            out.lent.push_back(Lent {
                 address,
                 len,
-                _loan: loan,
+                slot: Some(slot),
+                held: Held::Borrowed(loan),
             });
-            Outgoing::Bare(Record::Lent { header, address })
-        })?;
-        Ok(true)
+            Outgoing::Bare(Record::Lent {
+                header,
+                address,
+                slot: Some(slot),
+            })
+        });
+        if !matches!(queued, Ok(true)) {
+            self.free_slots.lock().push(slot);
+        }
+        // A closed peer returned the loan (dropped, unqueued): the engine reports it gone.
+        queued.map(|_| true)
+    }
+
+    /// Takes back every region of `payload` lent under `loans` (see [`Transport::recall`]):
+    /// a peer that has not begun reading one is given a copy to read instead, one that is
+    /// reading it is waited for. Every such loan is returned when this returns.
+    ///
+    /// [`Transport::recall`]: rmpi_core::Transport::recall
+    pub(crate) fn recall(&self, loans: &Loans, payload: &[u8]) {
+        let start = payload.as_ptr() as u64;
+        for (peer, out) in self.outbound.iter().enumerate() {
+            let Some(out) = out else { continue };
+            let mut out = out.lock();
+            for lent in out.lent.iter_mut() {
+                let (Held::Borrowed(loan), Some(index)) = (&lent.held, lent.slot) else {
+                    continue;
+                };
+                if !loan.is_under(loans) {
+                    continue;
+                }
+                let at = lent.address.wrapping_sub(start) as usize;
+                let Some(region) = payload.get(at..at.saturating_add(lent.len)) else {
+                    debug_assert!(false, "recalled with a payload that does not hold the loan");
+                    continue;
+                };
+                let copy = rmpi_core::pool::copy_of(region);
+                let slot = self.segment.loan_slot(self.rank, index);
+                lent.held = match slot.recall(copy.as_ptr() as u64) {
+                    Recalled::Moved => Held::Owned(copy),
+                    Recalled::Read => Held::Nothing,
+                    Recalled::Reading => {
+                        self.wait_until_read(slot, peer);
+                        Held::Nothing
+                    }
+                };
+            }
+        }
+    }
+
+    /// Waits while `peer` copies a region lent to it through `slot`, which takes as long
+    /// as a copy does, unless it dies doing it.
+    fn wait_until_read(&self, slot: &LoanSlot, peer: usize) {
+        let mut since = Instant::now();
+        while !slot.is_read() {
+            if since.elapsed() >= sync::LIVENESS_CHECK {
+                if !sync::alive(self.pids[peer]) {
+                    return;
+                }
+                since = Instant::now();
+            }
+            sync::pause(self.spinning);
+        }
     }
 
     /// Like [`Senders::frame`] for a payload lent for the call. If nothing waits for the
@@ -499,7 +584,9 @@ impl Senders {
         let found = out.lent.iter().position(|lent| lent.is(address, len));
         match found {
             Some(at) => {
-                out.lent.remove(at);
+                if let Some(slot) = out.lent.remove(at).and_then(|lent| lent.slot) {
+                    self.free_slots.lock().push(slot);
+                }
                 Ok(())
             }
             None => Err(format!(
@@ -523,7 +610,7 @@ impl Drop for Senders {
     fn drop(&mut self) {
         for out in self.outbound.iter().flatten() {
             for lent in out.lock().lent.drain(..) {
-                if let Lent::Owned(payload) = lent {
+                if let Held::Owned(payload) = lent.held {
                     std::mem::forget(payload);
                 }
             }

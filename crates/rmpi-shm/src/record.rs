@@ -15,7 +15,8 @@
 //! |--------|-----------------------------------------------------------|
 //! | 0..8   | kind: 1 frame, 2 more, 3 lent, 4 released, 5 abandoned,   |
 //! |        | 6 fanned                                                  |
-//! | 8..32  | reserved, zero                                            |
+//! | 8..32  | lent: its loan slot plus one, 0 for none (see             |
+//! |        | [`loan_slot`](crate::loan_slot)); others: reserved, zero  |
 //! | 32..64 | payload bytes after the fixed part (frame and more only)  |
 //!
 //! The fixed part follows the word: a frame's [`Header`] (40 bytes); for lent, the header and
@@ -27,6 +28,7 @@
 use rmpi_core::frame::{HeaderError, HEADER_LEN};
 use rmpi_core::Header;
 
+use crate::loan_slot;
 use crate::ring::{LINE, WORD};
 
 /// The longest fixed part, which a reader may always copy out of a record's first line.
@@ -68,6 +70,9 @@ pub(crate) enum Record {
         header: Header,
         /// Where the payload starts in the sender's address space.
         address: u64,
+        /// The sender's loan slot through which it may move the payload before it is read
+        /// (a region of its caller's memory), or none (a payload it keeps as it is).
+        slot: Option<u16>,
     },
     /// The receiver has copied the lent payload at `address` and no longer needs it.
     Released {
@@ -96,6 +101,8 @@ pub(crate) enum RecordError {
     UnknownKind(u64),
     #[error("reserved record bits are not zero")]
     Reserved,
+    #[error("a lent record names loan slot {0}, which does not exist")]
+    NoSuchSlot(u64),
     #[error("a record claims {chunk} payload bytes, more than {limit}")]
     TooLong { chunk: usize, limit: usize },
     #[error(transparent)]
@@ -124,10 +131,15 @@ impl Record {
                 (FRAME, chunk)
             }
             Record::More { chunk } => (MORE, chunk),
-            Record::Lent { header, address } => {
+            Record::Lent {
+                header,
+                address,
+                slot,
+            } => {
                 fixed[..HEADER_LEN].copy_from_slice(&header.encode());
                 fixed[HEADER_LEN..].copy_from_slice(&address.to_le_bytes());
-                (LENT, 0)
+                let slot = slot.map_or(0, |slot| u64::from(slot) + 1);
+                return (LENT | slot << 8, fixed);
             }
             Record::Fanned { header, offset } => {
                 fixed[..HEADER_LEN].copy_from_slice(&header.encode());
@@ -210,7 +222,8 @@ impl Record {
         max_body: usize,
     ) -> Result<Record, RecordError> {
         let (kind, chunk) = (word & 0xff, (word >> 32) as usize);
-        if word & 0xffff_ff00 != 0 {
+        let low = (word >> 8) & 0xff_ffff;
+        if low != 0 && kind != LENT {
             return Err(RecordError::Reserved);
         }
         let record = match kind {
@@ -231,6 +244,11 @@ impl Record {
             LENT => Record::Lent {
                 header: Header::decode(fixed, max_len)?,
                 address: u64_at(fixed, HEADER_LEN),
+                slot: match low {
+                    0 => None,
+                    slot if slot as usize <= loan_slot::SLOTS => Some(slot as u16 - 1),
+                    slot => return Err(RecordError::NoSuchSlot(slot - 1)),
+                },
             },
             RELEASED => Record::Released {
                 address: u64_at(fixed, 0),
@@ -289,6 +307,17 @@ mod tests {
             Record::Lent {
                 header: header(1 << 20),
                 address: 0x7f00_dead_b000,
+                slot: None,
+            },
+            Record::Lent {
+                header: header(1 << 20),
+                address: 0x7f00_dead_b000,
+                slot: Some(0),
+            },
+            Record::Lent {
+                header: header(1 << 20),
+                address: 0x7f00_dead_b000,
+                slot: Some(loan_slot::SLOTS as u16 - 1),
             },
             Record::Released {
                 address: 0x7f00_dead_b000,
@@ -368,6 +397,18 @@ mod tests {
         assert_eq!(
             Record::decode(word | 1 << 32, &fixed, u64::MAX, 1 << 20),
             Err(RecordError::Reserved)
+        );
+        // A lent record naming a loan slot past the table.
+        let (word, fixed) = Record::Lent {
+            header: header(1 << 20),
+            address: 0x1000,
+            slot: None,
+        }
+        .encode();
+        let past = loan_slot::SLOTS as u64;
+        assert_eq!(
+            Record::decode(word | (past + 1) << 8, &fixed, u64::MAX, 1 << 20),
+            Err(RecordError::NoSuchSlot(past))
         );
     }
 }

@@ -4,10 +4,13 @@
 //!
 //! ```text
 //! [header page][doorbell × n][ring header × n²][ring data × n²][fan-out area × n]
+//! [loan table × n]
 //! ```
 //!
 //! Ring `s * n + r` carries messages from rank `s` to rank `r`; fan-out area `s` holds
-//! payloads rank `s` writes once for several readers (see [`fanout`](crate::fanout)). Rank 0 creates and sizes
+//! payloads rank `s` writes once for several readers (see [`fanout`](crate::fanout)); loan
+//! table `s` holds the slots of the regions rank `s` lends (see
+//! [`loan_slot`](crate::loan_slot)). Rank 0 creates and sizes
 //! the file; once every rank has mapped it, rank 0 removes the name, so nothing is left in
 //! `/dev/shm` whatever happens to the ranks later (the memory lives until the last rank
 //! unmaps it). A job that dies before that point leaves the name to its launcher, which
@@ -22,12 +25,15 @@ use memmap2::MmapMut;
 use rmpi_core::{Error, Result};
 
 use crate::doorbell::Doorbell;
+use crate::loan_slot::{self, LoanSlot};
 use crate::ring::{HeaderRef, Region, RingHeader, RingMemory};
 use crate::sync::AtomicU64;
 
-const MAGIC: u64 = u64::from_le_bytes(*b"RMPISHM3");
+const MAGIC: u64 = u64::from_le_bytes(*b"RMPISHM4");
 const PAGE: usize = 4096;
 const LINE: usize = 64;
+/// Bytes of each rank's loan table, whole pages.
+const LOAN_TABLE: usize = (loan_slot::SLOTS * std::mem::size_of::<LoanSlot>()).div_ceil(PAGE) * PAGE;
 
 /// Where the parts of a segment for `ranks` ranks with rings of `capacity` bytes lie.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,8 +69,12 @@ impl Layout {
         self.ring_data(self.ranks * self.ranks) + rank * self.fanout
     }
 
+    fn loan_table(&self, rank: usize) -> usize {
+        self.fanout_area(self.ranks) + rank * LOAN_TABLE
+    }
+
     pub(crate) fn total(&self) -> usize {
-        self.fanout_area(self.ranks)
+        self.loan_table(self.ranks)
     }
 }
 
@@ -198,6 +208,15 @@ impl Segment {
             capacity: self.layout.capacity,
         });
         RingMemory::new(header, region)
+    }
+
+    /// Slot `index` of rank `rank`'s loan table.
+    pub(crate) fn loan_slot(&self, rank: usize, index: u16) -> &LoanSlot {
+        assert!(rank < self.layout.ranks && (index as usize) < loan_slot::SLOTS);
+        let offset = self.layout.loan_table(rank) + index as usize * size_of::<LoanSlot>();
+        // SAFETY: in bounds, aligned (tables start on pages, slots are 16 bytes), and a
+        // zeroed or atomically updated `LoanSlot` is valid; it lives as long as `self`.
+        unsafe { &*(self.base.add(offset) as *const LoanSlot) }
     }
 
     /// Rank `rank`'s fan-out area, as a region (its lines' first words are atomic).

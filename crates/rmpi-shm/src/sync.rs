@@ -7,6 +7,16 @@ pub(crate) use std::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
 #[cfg(rmpi_loom)]
 pub(crate) use loom::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
 
+/// How long a rank waits for a peer to finish a copy (a fan-out's writer, a borrower
+/// reading a region) before it checks that the peer is alive (and then again as often).
+pub(crate) const LIVENESS_CHECK: std::time::Duration = std::time::Duration::from_millis(10);
+
+/// Whether process `pid` is still there, for waits on a peer that only its death ends.
+#[cfg(not(rmpi_loom))]
+pub(crate) fn alive(pid: rustix::process::Pid) -> bool {
+    rustix::process::test_kill_process(pid).is_ok()
+}
+
 /// Lets another party run a little while this one waits for it in a loop: a spin where
 /// ranks have cores of their own (`spinning`), the core given away where they share them.
 pub(crate) fn pause(spinning: bool) {

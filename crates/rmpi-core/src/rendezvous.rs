@@ -1,0 +1,99 @@
+//! Rendezvous for large typed-buffer sends: instead of copying the caller's buffer, a send
+//! lends it (see [`loan`](crate::loan)) to a receiver that can read this process's memory,
+//! which copies it once, straight into its receive's buffer, and the send completes when it
+//! has. That is one copy where a ring takes two, as MPI libraries do on one host with
+//! cross-memory attach.
+//!
+//! A send must not hang where a buffered one would not: two ranks that each send before
+//! they receive (fine for small messages, and common in ported code) would wait for each
+//! other for ever. So a send whose receiver has read nothing for [`PATIENCE`] (and no other
+//! receiver has read a loan of this process meanwhile, which says receivers are busy)
+//! recalls its loan (see [`Transport::recall`](crate::Transport::recall)): the receiver is
+//! given a copy to read, and the send completes as a buffered one would have. A send
+//! dropped before it completes recalls its loan as well, so the caller's buffer is its own
+//! again once the drop returns, whatever the receiver does.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use futures_timer::Delay;
+
+use crate::engine::Engine;
+use crate::error::Result;
+use crate::loan::{self, Loans};
+
+/// Payloads shorter than this are copied at once, never lent: the receiver's system call
+/// and the release would cost more than the copy saves. Transports lend only from their own
+/// threshold, which may be higher.
+pub(crate) const LEND_FROM: usize = 16 << 10;
+
+/// How long a lent send waits with no loan of this process read before it recalls its
+/// loan and completes. Long enough for a receiver that shares its core to be scheduled, and
+/// short against a receive that is not coming.
+const PATIENCE: Duration = Duration::from_millis(1);
+
+/// A typed-buffer send whose buffer is lent to its receiver; see the
+/// [module documentation](self).
+pub(crate) struct LentSend<'a> {
+    engine: Arc<Engine>,
+    loans: Loans,
+    payload: &'a [u8],
+    /// When this send was first found waiting.
+    waiting_since: Option<Instant>,
+    /// Wakes the task when patience runs out.
+    timer: Option<Delay>,
+}
+
+impl<'a> LentSend<'a> {
+    /// A send of `payload`, already lent under `loans`.
+    pub(crate) fn new(engine: Arc<Engine>, loans: Loans, payload: &'a [u8]) -> LentSend<'a> {
+        LentSend {
+            engine,
+            loans,
+            payload,
+            waiting_since: None,
+            timer: None,
+        }
+    }
+}
+
+impl Future for LentSend<'_> {
+    type Output = Result<()>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        let this = &mut *self;
+        loop {
+            if let Poll::Ready(settled) = this.engine.poll_settled(&this.loans, cx) {
+                return Poll::Ready(settled);
+            }
+            let now = Instant::now();
+            let since = *this.waiting_since.get_or_insert(now);
+            let idle_since = loan::last_returned().map_or(since, |returned| returned.max(since));
+            let left = (idle_since + PATIENCE).saturating_duration_since(now);
+            if left.is_zero() {
+                tracing::debug!(
+                    len = this.payload.len(),
+                    "no lent payload read for a while: sending a copy instead"
+                );
+                this.engine.recall(&this.loans, this.payload);
+                return Poll::Ready(Ok(()));
+            }
+            let timer = this.timer.get_or_insert_with(|| Delay::new(left));
+            timer.reset(left);
+            if Pin::new(timer).poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+        }
+    }
+}
+
+impl Drop for LentSend<'_> {
+    fn drop(&mut self) {
+        if !self.loans.settled() {
+            self.engine.recall(&self.loans, self.payload);
+        }
+    }
+}
