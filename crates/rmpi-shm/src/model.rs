@@ -1,5 +1,6 @@
-//! Loom models of the ring and the doorbell: every interleaving (and every memory order the
-//! atomics allow) of a producer and a consumer is explored.
+//! Loom models of the ring, the doorbell and the loan slot: every interleaving (and every
+//! memory order the atomics allow) of a producer and a consumer, or a lender and a
+//! borrower, is explored.
 //!
 //! Run with `RUSTFLAGS="--cfg rmpi_loom" cargo test -p rmpi-shm --lib --release model`.
 
@@ -7,6 +8,7 @@ use loom::sync::Arc;
 use loom::thread;
 
 use crate::doorbell::Doorbell;
+use crate::loan_slot::{LoanSlot, Recalled, Source};
 use crate::ring::heap::ring;
 
 /// Records pushed through a ring that holds fewer than all of them come out whole and in
@@ -138,5 +140,52 @@ fn fanned_out_blocks_are_reused_only_after_their_reader_is_done() {
             assert_eq!(out, [i; 24]);
         }
         writer.join().unwrap();
+    });
+}
+
+/// A lender recalling a region while its borrower may be claiming it: the borrower reads
+/// either the region, before the lender writes there again, or the lender's copy, after
+/// it was made; never a region being overwritten, nor a copy being made (loom's cells
+/// report any access that is not ordered so).
+#[test]
+fn a_recalled_loan_is_read_from_the_region_or_from_its_copy_never_while_written() {
+    use loom::cell::UnsafeCell;
+    const COPY_AT: u64 = 0xc0b7;
+    loom::model(|| {
+        let slot = Arc::new(LoanSlot::default());
+        let region = Arc::new(UnsafeCell::new(1u64));
+        let copy = Arc::new(UnsafeCell::new(0u64));
+        slot.lend();
+        let borrower = {
+            let (slot, region, copy) = (slot.clone(), region.clone(), copy.clone());
+            thread::spawn(move || match slot.claim() {
+                Ok(Source::InPlace) => {
+                    // SAFETY: claimed in place: the lender does not write until it is read.
+                    let value = region.with(|at| unsafe { *at });
+                    slot.finish_reading();
+                    value
+                }
+                Ok(Source::Moved(at)) => {
+                    assert_eq!(at, COPY_AT);
+                    // SAFETY: the copy was made before the slot said where it is.
+                    copy.with(|at| unsafe { *at })
+                }
+                Err(state) => panic!("a lent slot in state {state}"),
+            })
+        };
+        // SAFETY: the lender only reads its region here, and the copy is its own until the
+        // slot names it.
+        copy.with_mut(|at| unsafe { *at = region.with(|from| *from) });
+        match slot.recall(COPY_AT) {
+            Recalled::Moved | Recalled::Read => {}
+            Recalled::Reading => {
+                while !slot.is_read() {
+                    thread::yield_now();
+                }
+            }
+        }
+        // SAFETY: recalled: nobody reads the region in place any more.
+        region.with_mut(|at| unsafe { *at = 2 });
+        assert_eq!(borrower.join().unwrap(), 1);
     });
 }

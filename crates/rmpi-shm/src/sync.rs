@@ -12,7 +12,6 @@ pub(crate) use loom::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
 pub(crate) const LIVENESS_CHECK: std::time::Duration = std::time::Duration::from_millis(10);
 
 /// Whether process `pid` is still there, for waits on a peer that only its death ends.
-#[cfg(not(rmpi_loom))]
 pub(crate) fn alive(pid: rustix::process::Pid) -> bool {
     rustix::process::test_kill_process(pid).is_ok()
 }
