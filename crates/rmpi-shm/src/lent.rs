@@ -10,8 +10,8 @@ use rustix::process::Pid;
 
 use crate::loan_slot::Source;
 use crate::outbound::Senders;
-use crate::segment::Segment;
 use crate::record::Record;
+use crate::segment::Segment;
 use crate::single_copy;
 
 /// See the [module documentation](self).

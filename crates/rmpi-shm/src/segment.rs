@@ -33,7 +33,8 @@ const MAGIC: u64 = u64::from_le_bytes(*b"RMPISHM4");
 const PAGE: usize = 4096;
 const LINE: usize = 64;
 /// Bytes of each rank's loan table, whole pages.
-const LOAN_TABLE: usize = (loan_slot::SLOTS * std::mem::size_of::<LoanSlot>()).div_ceil(PAGE) * PAGE;
+const LOAN_TABLE: usize =
+    (loan_slot::SLOTS * std::mem::size_of::<LoanSlot>()).div_ceil(PAGE) * PAGE;
 
 /// Where the parts of a segment for `ranks` ranks with rings of `capacity` bytes lie.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

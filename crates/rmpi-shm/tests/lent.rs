@@ -116,3 +116,66 @@ fn a_lent_buffer_is_settled_once_read_and_never_waits_for_a_reader_that_left() {
         });
     }
 }
+
+/// A large typed-buffer send lends the caller's buffer (see `rmpi_core`'s rendezvous) and
+/// completes once the receiver has read it; the caller may write to the buffer as soon as
+/// the send completes or is dropped, and the receiver still gets what the buffer held. Two
+/// ranks that both send before they receive do not wait for each other.
+#[test]
+fn a_lent_send_delivers_the_buffer_as_it_was_however_it_ends() {
+    let options = ShmOptions {
+        single_copy: SingleCopy::From(4096),
+        ..ShmOptions::default()
+    };
+    const LEN: usize = 300_000;
+    common::run_mesh(2, &options, |comm: Comm| async move {
+        let mut problems = Vec::new();
+        let peer = 1 - comm.rank();
+        if comm.rank() == 0 {
+            // Dropped before the receiver has even looked: it gets a copy.
+            let mut data = pattern(LEN, 1);
+            let mut request = comm.isend_buf(&data, 1, 1);
+            if request.test().is_some() {
+                problems.push("a lent send completed before it was read".to_string());
+            }
+            drop(request);
+            data.fill(0xEE);
+            comm.send(&(), 1, 2).await?;
+            // Completed: the receiver, waiting already, has read it in place.
+            comm.recv::<()>(1, 3).await?;
+            let mut data = pattern(LEN, 2);
+            comm.send_buf(&data, 1, 4).await?;
+            data.fill(0xEE);
+        } else {
+            comm.recv::<()>(0, 2).await?;
+            let mut buf = vec![0u8; LEN];
+            comm.recv_into(&mut buf, 0, 1).await?;
+            if buf != pattern(LEN, 1) {
+                problems.push("a send dropped unread delivered other bytes".into());
+            }
+            let receive = comm.irecv_into(&mut buf, 0, 4);
+            comm.send(&(), 0, 3).await?;
+            receive.await?;
+            if buf != pattern(LEN, 2) {
+                problems.push("a completed send delivered other bytes".into());
+            }
+        }
+        // Both send first: each send gives up waiting and leaves a copy.
+        let mut mine = pattern(LEN, 3 + comm.rank() as u8);
+        comm.send_buf(&mine, peer, 5).await?;
+        mine.fill(0xEE);
+        let mut theirs = vec![0u8; LEN];
+        comm.recv_into(&mut theirs, peer, 5).await?;
+        if theirs != pattern(LEN, 3 + peer as u8) {
+            problems.push("sends made before receives delivered other bytes".into());
+        }
+        // Exchanged at once: each reads the other's buffer in place.
+        let mine = pattern(LEN, 5 + comm.rank() as u8);
+        comm.sendrecv_buf(&mine, peer, 6, &mut theirs, peer, 6)
+            .await?;
+        if theirs != pattern(LEN, 5 + peer as u8) {
+            problems.push("sendrecv_buf delivered other bytes".into());
+        }
+        common::verdict(problems)
+    });
+}

@@ -1,6 +1,7 @@
 //! Every rank sends a stream of messages of random sizes (0 bytes to 2 MiB) to every other
 //! rank, all at once, and checks every byte it receives and the order per sender, receiving
-//! from any source; then sums buffers of random lengths with allreduce and broadcasts others
+//! from any source; then does the same with typed-buffer sends, dropping some of them at
+//! once and writing over their buffers; then sums buffers of random lengths with allreduce and broadcasts others
 //! from random roots, checking every element:
 //! `cargo rmpirun -n 4 --release --example stress [MESSAGES_PER_PEER]`.
 //! The integration tests run it on each transport.
@@ -42,6 +43,59 @@ fn sizes(from: usize, to: usize, count: usize) -> Vec<usize> {
 fn byte(from: usize, to: usize, seq: usize, k: usize) -> u8 {
     let mix = (k as u64).wrapping_mul(0x2545_F491_4F6C_DD1D) ^ ((from * 31 + to * 7 + seq) as u64);
     (mix >> 29) as u8
+}
+
+/// Sends a typed buffer of random size to every other rank, `per_peer` each, all at once,
+/// dropping every third send as soon as it is made and writing over its buffer, and
+/// receives everything, from any source, checking every byte and the order per sender. A
+/// large send is lent to its receiver, which reads it straight out of the sender's memory
+/// where it can: a send dropped (or tired of waiting) must leave the receiver what the
+/// buffer held, never what was written over it.
+async fn buffer_sends(comm: &Comm, per_peer: usize) -> rmpi::Result<usize> {
+    let (rank, size) = (comm.rank(), comm.size());
+    let message = |from: usize, to: usize, seq: usize| -> Vec<u8> {
+        let len = sizes(to, from, per_peer)[seq];
+        (0..len)
+            .map(|k| byte(from, to, seq + per_peer, k))
+            .collect()
+    };
+    let peers: Vec<usize> = (0..size).filter(|&p| p != rank).collect();
+    let dropped = |seq: usize, peer: usize| (seq + peer) % 3 == 0;
+    let mut kept = Vec::new();
+    for seq in 0..per_peer {
+        for &peer in peers.iter().filter(|&&peer| !dropped(seq, peer)) {
+            kept.push(message(rank, peer, seq));
+        }
+    }
+    let mut kept_buffers = kept.iter();
+    let mut requests = Vec::new();
+    for seq in 0..per_peer {
+        for &peer in &peers {
+            if dropped(seq, peer) {
+                let mut data = message(rank, peer, seq);
+                drop(comm.isend_buf(&data, peer, 8));
+                data.fill(0xEE);
+            } else {
+                let data = kept_buffers.next().expect("one kept buffer per send kept");
+                requests.push(comm.isend_buf(data, peer, 8));
+            }
+        }
+    }
+    let mut next = vec![0usize; size];
+    for _ in 0..per_peer * peers.len() {
+        let status = comm.probe(ANY_SOURCE, 8).await?;
+        let (from, seq) = (status.source, next[status.source]);
+        next[from] += 1;
+        let mut data = vec![0u8; status.bytes];
+        comm.recv_into(&mut data, from, 8).await?;
+        assert!(
+            data == message(from, rank, seq),
+            "typed-buffer message {seq} from {from} ({} bytes) is not what was sent",
+            data.len()
+        );
+    }
+    wait_all(requests).await?;
+    Ok(per_peer * peers.len())
 }
 
 /// Element `i` of rank `rank`'s contribution to allreduce `round`.
@@ -146,12 +200,13 @@ fn main() -> rmpi::Result<()> {
             messages += 1;
             bytes += data.len();
         }
+        let buffers = buffer_sends(&comm, per_peer).await?;
         let sums = allreduces(&comm, per_peer.min(10)).await?;
         let broadcasts = bcasts(&comm, per_peer.min(20)).await?;
         comm.barrier().await?;
         println!(
-            "rank {rank}: {messages} messages, {bytes} bytes, {sums} allreduces, \
-             {broadcasts} bcasts, every byte checked"
+            "rank {rank}: {messages} messages, {bytes} bytes, {buffers} typed buffers, \
+             {sums} allreduces, {broadcasts} bcasts, every byte checked"
         );
         Ok(())
     })
