@@ -46,7 +46,7 @@ use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 use crate::frame::{Frame, Header};
-use crate::loan::Loan;
+use crate::loan::{Loan, Loans};
 use crate::transport::{Event, Placer, Transport};
 
 /// A transport and the world ranks it serves: `members[r]` is the world rank of its rank
@@ -259,6 +259,13 @@ impl Transport for Router {
         self.routes[index]
             .transport
             .lend(local, header, address, loan)
+    }
+
+    /// Every route is asked: each takes back only what it lent.
+    fn recall(&self, loans: &Loans, payload: &[u8]) {
+        for route in &self.routes {
+            route.transport.recall(loans, payload);
+        }
     }
 
     fn try_recv(&self, cx: &mut Context<'_>) -> Option<Event> {

@@ -208,7 +208,8 @@ pub trait Transport: Send + Sync + 'static {
     /// sends a copy. A transport that lends keeps `loan` until `dest` has read the bytes, or
     /// can no longer read them, and then drops it: the caller waits for that before it
     /// writes there again. It never reads the bytes itself (they may be gone by the time it
-    /// would). The default lends nothing.
+    /// would). A transport that lends must also [`recall`](Transport::recall), and one that
+    /// passes loans on to others must pass recalls on too. The default lends nothing.
     fn lend(&self, dest: usize, header: Header, address: u64, loan: Loan) -> Result<bool> {
         let _ = (dest, header, address, loan);
         Ok(false)
