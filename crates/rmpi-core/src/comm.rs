@@ -294,8 +294,10 @@ impl Comm {
         payload: Result<&'a [u8]>,
     ) -> Result<Option<LentSend<'a>>> {
         let payload = payload?;
-        if payload.len() >= rendezvous::LEND_FROM {
-            let world = self.dest(dest)?;
+        let world = self.dest(dest)?;
+        if payload.len() >= rendezvous::LEND_FROM
+            && self.engine().prefers_loan(world, payload.len())
+        {
             let header = self.header(tag)?;
             let loans = Loans::new();
             if self.engine().lend(world, header, payload, &loans)? {

@@ -702,6 +702,12 @@ impl Engine {
             .lend(dest, header, address, loans.lend_to(dest))
     }
 
+    /// Whether a typed-buffer send of `len` bytes to world rank `dest` should be lent (see
+    /// [`Transport::prefers_loan`]); never to this rank.
+    pub(crate) fn prefers_loan(&self, dest: usize, len: usize) -> bool {
+        dest != self.rank && self.transport.prefers_loan(dest, len)
+    }
+
     /// Takes back what was lent under `loans`, all of it within `payload` (see
     /// [`Transport::recall`]).
     pub(crate) fn recall(&self, loans: &Loans, payload: &[u8]) {

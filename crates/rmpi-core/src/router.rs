@@ -261,6 +261,11 @@ impl Transport for Router {
             .lend(local, header, address, loan)
     }
 
+    fn prefers_loan(&self, dest: usize, len: usize) -> bool {
+        self.way_to(dest)
+            .is_ok_and(|(index, local)| self.routes[index].transport.prefers_loan(local, len))
+    }
+
     /// Every route is asked: each takes back only what it lent.
     fn recall(&self, loans: &Loans, payload: &[u8]) {
         for route in &self.routes {

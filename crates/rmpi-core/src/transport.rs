@@ -215,6 +215,14 @@ pub trait Transport: Send + Sync + 'static {
         Ok(false)
     }
 
+    /// Whether a typed-buffer send of `len` bytes to `dest` should rather be lent (see
+    /// [`lend`](Transport::lend)) than copied, as things are now: one copy, by the receiver,
+    /// against the transport's own way. The default says yes, leaving it to `lend`.
+    fn prefers_loan(&self, dest: usize, len: usize) -> bool {
+        let _ = (dest, len);
+        true
+    }
+
     /// Takes back the memory lent under `loans`, all of it within `payload`, before its
     /// borrowers have all read it: the caller is about to write to it (a send's future was
     /// dropped, or waited too long for a receiver). A borrower that has not begun reading

@@ -284,6 +284,19 @@ fn out_of_place(record: &Record, left: usize) -> Option<String> {
     }
 }
 
+/// Messages of at least this many bytes have their ring space handed back at once.
+const EAGER_RELEASE_FROM: usize = 16 << 10;
+
+/// The payload bytes an event brings (all of them, if they come in parts).
+fn payload_len(event: &Event) -> usize {
+    match event {
+        Event::Frame { frame, .. } => frame.payload.len(),
+        Event::Lent { header, .. } | Event::Placed { header, .. } => header.len as usize,
+        Event::Rest { payload, .. } => payload.len(),
+        _ => 0,
+    }
+}
+
 /// Copies the payload bytes of `record`, the record at the head, onto the end of `payload`,
 /// and moves past the record.
 fn take_chunk(consumer: &mut Consumer, payload: &mut Vec<u8>, record: &Record) {
@@ -559,8 +572,14 @@ impl ShmTransport {
         placer: &mut Option<&mut dyn Placer>,
     ) -> Option<Event> {
         let event = self.read_records(peer, inbound, placer);
-        // Lazily while records come; eagerly once there are none.
-        self.give_back(peer, &mut inbound.consumer, event.is_some());
+        // Lazily while small messages come; eagerly once there are none, or after a large
+        // one (one line written per large message is nothing), so that a sender finds the
+        // ring empty when this rank has read everything it sent (see
+        // `Senders::prefers_loan`).
+        let lazily = event
+            .as_ref()
+            .is_some_and(|event| payload_len(event) < EAGER_RELEASE_FROM);
+        self.give_back(peer, &mut inbound.consumer, lazily);
         event
     }
 
@@ -874,6 +893,10 @@ impl Transport for ShmTransport {
 
     fn lend(&self, dest: usize, header: Header, address: u64, loan: Loan) -> Result<bool> {
         self.senders.lend(dest, header, address, loan)
+    }
+
+    fn prefers_loan(&self, dest: usize, _len: usize) -> bool {
+        self.senders.prefers_loan(dest)
     }
 
     fn recall(&self, loans: &Loans, payload: &[u8]) {

@@ -203,6 +203,13 @@ impl<R: Region> Producer<R> {
         self.capacity() - (self.tail - self.cached_head)
     }
 
+    /// Whether the consumer has handed back everything written but for what it may hold
+    /// back lazily (see [`Consumer::release`]): it has read all of it.
+    pub(crate) fn caught_up(&mut self) -> bool {
+        let unread = self.capacity() - LAZY_RELEASE;
+        self.free(unread) > unread
+    }
+
     /// The largest body a record written now can have (zero if none fits), looking at the
     /// consumer's position only if the cached one leaves less than `wanted`.
     pub(crate) fn room(&mut self, wanted: usize) -> usize {
