@@ -179,17 +179,26 @@ impl Outbound {
     }
 }
 
+/// What a rank lends its peers that can read its memory (see [`Senders::lend`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Lending {
+    /// Payloads handed to the transport of at least this many bytes.
+    pub(crate) payloads_from: usize,
+    /// Regions of a caller's memory of at least this many bytes.
+    pub(crate) regions_from: usize,
+    /// Typed-buffer sends are lent whenever they can be, not only when
+    /// [`Senders::prefers_loan`] finds it pays (single copies were asked for).
+    pub(crate) always: bool,
+}
+
 /// Every ring this rank writes; see the [module documentation](self).
 pub(crate) struct Senders {
     segment: Arc<Segment>,
     outbound: Vec<Option<Mutex<Outbound>>>,
     /// Peers with records waiting for ring space.
     backlog: AtomicUsize,
-    /// Payloads of at least this many bytes are lent to peers that can read them.
-    lend_from: usize,
-    /// Regions of a caller's memory of at least this many bytes are lent to peers that can
-    /// read them (see [`Senders::lend`]).
-    loan_from: usize,
+    /// What is lent, and when.
+    lending: Lending,
     /// Ranks have cores of their own: a sender waiting for room spins rather than yields.
     spinning: bool,
     /// This rank's fan-out area, if it has one.
@@ -209,8 +218,7 @@ impl Senders {
         segment: Arc<Segment>,
         rank: usize,
         lends: &[bool],
-        lend_from: usize,
-        loan_from: usize,
+        lending: Lending,
         spinning: bool,
         pids: Vec<Pid>,
     ) -> Senders {
@@ -233,8 +241,7 @@ impl Senders {
             segment,
             outbound,
             backlog: AtomicUsize::new(0),
-            lend_from,
-            loan_from,
+            lending,
             spinning,
             fanout,
             gone: AtomicU64::new(0),
@@ -284,7 +291,7 @@ impl Senders {
         loan: Loan,
     ) -> Result<bool> {
         let len = header.len as usize;
-        if !(self.outbound(dest)?.lock().lends && len >= self.loan_from) {
+        if !(self.outbound(dest)?.lock().lends && len >= self.lending.regions_from) {
             return Ok(false);
         }
         let Some(slot) = self.free_slots.lock().pop() else {
@@ -319,7 +326,7 @@ impl Senders {
     /// two copy it through the ring together faster than it could read it from here alone
     /// (1 MiB ping-pong: 38-43 us against 106-123).
     pub(crate) fn prefers_loan(&self, dest: usize) -> bool {
-        if !self.spinning {
+        if self.lending.always || !self.spinning {
             return true;
         }
         let Ok(out) = self.outbound(dest) else {
@@ -525,7 +532,7 @@ impl Senders {
 
     /// Whether a payload of `len` bytes to the peer of `out` is lent rather than copied.
     fn lends(&self, out: &Outbound, len: usize) -> bool {
-        out.lends && len >= self.lend_from
+        out.lends && len >= self.lending.payloads_from
     }
 
     /// This rank's end of the ring to `dest`.

@@ -621,6 +621,26 @@ mod tests {
         assert_eq!(take(&mut consumer), Some((word(2, LINE), vec![2; LINE])));
     }
 
+    /// A producer sees its consumer caught up once everything written was read and handed
+    /// back, or all but what the consumer may hold back lazily.
+    #[test]
+    fn a_consumer_is_caught_up_once_it_hands_back_what_it_read() {
+        let lines = 4 * LAZY_RELEASE as usize / LINE;
+        let (mut producer, mut consumer) = ring(lines);
+        assert!(producer.caught_up(), "nothing written");
+        let big = vec![1u8; LAZY_RELEASE as usize];
+        assert!(producer.push(word(1, big.len()), big.len(), &[(0, &big)]));
+        assert!(!producer.caught_up(), "unread");
+        assert!(take(&mut consumer).is_some());
+        assert!(!producer.caught_up(), "read, not handed back");
+        assert!(consumer.release(false));
+        assert!(producer.caught_up());
+        assert!(producer.push(word(2, 8), 8, &[(0, &[2; 8])]));
+        assert!(take(&mut consumer).is_some());
+        assert!(!consumer.release(true), "held back lazily");
+        assert!(producer.caught_up(), "what is held back lazily is read");
+    }
+
     #[test]
     fn a_stale_word_from_an_earlier_lap_is_never_read() {
         // Bodies full of bytes that look like words, so that any line of an earlier lap
