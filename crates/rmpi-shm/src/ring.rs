@@ -163,6 +163,12 @@ impl<R: Region> RingMemory<R> {
     }
 }
 
+/// Bytes a consumer of a ring of `capacity` bytes hands back at once when it releases
+/// lazily (see [`Consumer::release`]).
+fn lazy_release(capacity: u64) -> u64 {
+    (capacity / 8).min(LAZY_RELEASE)
+}
+
 /// The writing end. There must be exactly one per ring.
 pub(crate) struct Producer<R: Region = MappedRegion> {
     memory: RingMemory<R>,
@@ -206,8 +212,9 @@ impl<R: Region> Producer<R> {
     /// Whether the consumer has handed back everything written but for what it may hold
     /// back lazily (see [`Consumer::release`]): it has read all of it.
     pub(crate) fn caught_up(&mut self) -> bool {
-        let unread = self.capacity() - LAZY_RELEASE;
-        self.free(unread) > unread
+        let held_back = lazy_release(self.capacity()).saturating_sub(1);
+        let wanted = self.capacity() - held_back;
+        self.free(wanted) >= wanted
     }
 
     /// The largest body a record written now can have (zero if none fits), looking at the
@@ -377,7 +384,7 @@ impl<R: Region> Consumer<R> {
     /// (when it finds no record), so the producer never waits for more than that.
     pub(crate) fn release(&mut self, lazily: bool) -> bool {
         let held = self.head - self.released;
-        let enough = ((self.mask + 1) / 8).min(LAZY_RELEASE);
+        let enough = lazy_release(self.mask + 1);
         if held == 0 || lazily && held < enough {
             return false;
         }
