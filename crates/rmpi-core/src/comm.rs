@@ -26,7 +26,7 @@ use crate::error::{Error, Result};
 use crate::frame::{Frame, FrameKind, Header};
 use crate::loan::Loans;
 use crate::matching::Pattern;
-use crate::rendezvous::{self, LentSend};
+use crate::rendezvous::{self, LentSend, SendBuf};
 use crate::request::{Acknowledgement, Receive, Request, Waiting};
 use crate::status::{Source, Status, TagFilter, TAG_UB};
 use crate::transport::Transport;
@@ -493,12 +493,9 @@ impl Comm {
         dest: usize,
         tag: i32,
     ) -> impl Future<Output = Result<()>> + Send + 'a {
-        let started = self.start_send_buf(dest, tag, as_bytes(buf));
-        async move {
-            match started? {
-                Some(lent) => lent.await,
-                None => Ok(()),
-            }
+        match self.start_send_buf(dest, tag, as_bytes(buf)) {
+            Ok(Some(lent)) => SendBuf::Lent(lent),
+            done => SendBuf::Done(Some(done.map(drop))),
         }
     }
 

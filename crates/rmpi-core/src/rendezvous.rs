@@ -90,6 +90,25 @@ impl Future for LentSend<'_> {
     }
 }
 
+/// A typed-buffer send: done when it was started (copied, or failed), or lent.
+pub(crate) enum SendBuf<'a> {
+    /// Its outcome, until taken.
+    Done(Option<Result<()>>),
+    /// Lent, until its receiver reads it.
+    Lent(LentSend<'a>),
+}
+
+impl Future for SendBuf<'_> {
+    type Output = Result<()>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        match self.get_mut() {
+            SendBuf::Done(outcome) => Poll::Ready(outcome.take().unwrap_or(Ok(()))),
+            SendBuf::Lent(lent) => Pin::new(lent).poll(cx),
+        }
+    }
+}
+
 impl Drop for LentSend<'_> {
     fn drop(&mut self) {
         if !self.loans.settled() {

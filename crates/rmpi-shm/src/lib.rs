@@ -12,7 +12,12 @@
 //! that pipeline stalls at every context switch, and a large payload stays where the sender
 //! has it instead: the record says where, and the receive that matches it copies it
 //! straight out of the sender's memory into its buffer, then says so on its own ring
-//! (`single_copy`, `lent`), where the kernel allows it. There is no size limit either way.
+//! (`single_copy`, `lent`), where the kernel allows it. A large typed-buffer send sent
+//! while its receiver is still reading earlier ones (a stream of sends, from memory that is
+//! not in cache) is lent the same way, straight from the caller's buffer: the send
+//! completes once it is read, and a sender that cannot wait takes its buffer back through a
+//! slot in the segment, leaving the receiver a copy (`loan_slot`). There is no size limit
+//! either way.
 //! A payload for several ranks (a broadcast's data) is copied once into the sender's
 //! fan-out area in the segment, and every receiver copies it from there, behind the
 //! sender's copy (`fanout`).
