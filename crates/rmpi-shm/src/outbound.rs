@@ -158,6 +158,9 @@ pub(crate) struct Outbound {
     lent: VecDeque<Lent>,
     /// The peer can copy payloads out of this process's memory.
     lends: bool,
+    /// The last typed-buffer send asked about found the peer still reading earlier ones
+    /// (see [`Senders::prefers_loan`]).
+    behind: bool,
     /// The peer finished or died: what is queued for it is dropped.
     closed: bool,
 }
@@ -230,6 +233,7 @@ impl Senders {
                         queue: VecDeque::new(),
                         lent: VecDeque::new(),
                         lends: lends[peer],
+                        behind: false,
                         closed: false,
                     })
                 })
@@ -320,11 +324,12 @@ impl Senders {
 
     /// Whether a typed-buffer send to `dest` had better be lent than streamed through the
     /// ring: where ranks share cores (every ring's worth would wait for a context switch),
-    /// or while `dest` is still reading what came before (messages sent in a stream, from
-    /// memory that is not in cache: one copy beats two, 1 MiB windows 7.5-8.7 GB/s against
-    /// 5.3-6.2). A receiver that has read everything is waiting for this message, and the
-    /// two copy it through the ring together faster than it could read it from here alone
-    /// (1 MiB ping-pong: 38-43 us against 106-123).
+    /// or while `dest` is still reading what came before, or was at the last such send
+    /// (messages sent in streams, from memory that is not in cache: one copy beats two,
+    /// and the first of the next stream waits for nothing). A receiver that has read
+    /// everything twice in a row is waiting for each message, and the two copy it
+    /// through the ring together faster than it could read it from here alone (1 MiB
+    /// ping-pong: 36-42 us against 106-123).
     pub(crate) fn prefers_loan(&self, dest: usize) -> bool {
         if self.lending.always || !self.spinning {
             return true;
@@ -333,7 +338,8 @@ impl Senders {
             return false;
         };
         let mut out = out.lock();
-        !out.lent.is_empty() || !out.queue.is_empty() || !out.producer.caught_up()
+        let behind = !out.lent.is_empty() || !out.queue.is_empty() || !out.producer.caught_up();
+        std::mem::replace(&mut out.behind, behind) || behind
     }
 
     /// Takes back every region of `payload` lent under `loans` (see [`Transport::recall`]):
