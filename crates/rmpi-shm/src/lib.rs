@@ -107,9 +107,10 @@ pub enum SingleCopy {
     /// allreduce 192-201 against 252-257).
     ///
     /// Typed-buffer sends of as much are lent too (a rendezvous, see `rmpi_core`), where
-    /// ranks share cores, or while the receiver is still reading what came before (a
-    /// stream of sends: 1 MiB windows 7.5-8.7 GB/s against 5.3-6.2 through the ring); a
-    /// receiver that has read everything is waiting, and the ring is faster then.
+    /// ranks share cores, or while the receiver is still reading what came before, or was
+    /// at the last such send (a stream of sends: 1 MiB windows 6.2-9.5 GB/s, median 8.6,
+    /// against 5.6-6.2 through the ring); a receiver that keeps up is waiting for each
+    /// message, and the ring is faster then.
     Auto,
     /// Payloads of at least this many bytes, typed-buffer sends among them whenever the
     /// peer can read them.
