@@ -50,7 +50,7 @@ pub mod lock;
 pub mod matching;
 mod payload;
 pub mod pool;
-mod rendezvous;
+pub mod rendezvous;
 mod request;
 pub mod router;
 mod status;
