@@ -1,12 +1,12 @@
 //! Rendezvous for large typed-buffer sends: instead of copying the caller's buffer, a send
-//! lends it (see [`loan`](crate::loan)) to a receiver that can read this process's memory,
+//! lends it (see [`crate::loan`]) to a receiver that can read this process's memory,
 //! which copies it once, straight into its receive's buffer, and the send completes when it
 //! has. That is one copy where a ring takes two, as MPI libraries do on one host with
 //! cross-memory attach.
 //!
 //! A send must not hang where a buffered one would not: two ranks that each send before
 //! they receive (fine for small messages, and common in ported code) would wait for each
-//! other for ever. So a send whose receiver has read nothing for [`PATIENCE`] (and no other
+//! other for ever. So a send whose receiver has read nothing for a millisecond (and no other
 //! receiver has read a loan of this process meanwhile, which says receivers are busy)
 //! recalls its loan (see [`Transport::recall`](crate::Transport::recall)): the receiver is
 //! given a copy to read, and the send completes as a buffered one would have. A send
