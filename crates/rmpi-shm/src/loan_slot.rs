@@ -99,6 +99,11 @@ impl LoanSlot {
         }
     }
 
+    /// Lender: whether the borrower has not claimed the region yet (it may any moment).
+    pub(crate) fn is_lent(&self) -> bool {
+        self.state.load(Ordering::Relaxed) == LENT
+    }
+
     /// Lender: whether the borrower has finished copying the region in place.
     pub(crate) fn is_read(&self) -> bool {
         // Acquire: its copy is done before the lender writes the region again.

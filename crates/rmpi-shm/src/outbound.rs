@@ -212,6 +212,7 @@ pub(crate) struct Senders {
     free_slots: Mutex<Vec<u16>>,
     /// The peers' processes, to stop waiting for one that died.
     pids: Vec<Pid>,
+    /// This rank, whose loan table the slots are in.
     rank: usize,
 }
 
@@ -364,8 +365,12 @@ impl Senders {
                     debug_assert!(false, "recalled with a payload that does not hold the loan");
                     continue;
                 };
-                let copy = rmpi_core::pool::copy_of(region);
                 let slot = self.segment.loan_slot(self.rank, index);
+                // A region already claimed needs no copy, and mostly is by now.
+                let copy = match slot.is_lent() {
+                    true => rmpi_core::pool::copy_of(region),
+                    false => Bytes::new(),
+                };
                 lent.held = match slot.recall(copy.as_ptr() as u64) {
                     Recalled::Moved => Held::Owned(copy),
                     Recalled::Read => Held::Nothing,
