@@ -295,23 +295,19 @@ impl Comm {
     ) -> Result<Option<LentSend<'a>>> {
         let payload = payload?;
         let world = self.dest(dest)?;
+        let header = self.header(tag)?;
         if payload.len() >= rendezvous::LEND_FROM
             && self.engine().prefers_loan(world, payload.len())
         {
-            let header = self.header(tag)?;
             let loans = Loans::new();
             if self.engine().lend(world, header, payload, &loans)? {
                 return Ok(Some(LentSend::new(self.engine().clone(), loans, payload)));
             }
         }
-        self.start_send_copy(dest, tag, Ok(payload)).map(|()| None)
-    }
-
-    /// Sends a copy of `payload`, made by the transport where it goes.
-    fn start_send_copy(&self, dest: usize, tag: i32, payload: Result<&[u8]>) -> Result<()> {
-        let world = self.dest(dest)?;
-        let header = self.header(tag)?;
-        self.engine().send_copy(world, header, payload?)
+        // A copy, made by the transport where it goes.
+        self.engine()
+            .send_copy(world, header, payload)
+            .map(|()| None)
     }
 
     fn start_send(&self, dest: usize, tag: i32, payload: Result<Bytes>) -> Result<()> {

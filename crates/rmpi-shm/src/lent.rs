@@ -11,7 +11,6 @@ use rustix::process::Pid;
 use crate::loan_slot::Source;
 use crate::outbound::Senders;
 use crate::record::Record;
-use crate::segment::Segment;
 use crate::single_copy;
 
 /// See the [module documentation](self).
@@ -22,8 +21,8 @@ pub(crate) struct PeerPayload {
     /// Where the payload is in the lender's memory, and its length.
     pub(crate) address: u64,
     pub(crate) len: usize,
-    /// The segment and index of the lender's loan slot, if it has one.
-    pub(crate) slot: Option<(Arc<Segment>, u16)>,
+    /// The lender's loan slot, if it has one.
+    pub(crate) slot: Option<u16>,
     /// Where the release goes.
     pub(crate) senders: Arc<Senders>,
     pub(crate) released: bool,
@@ -43,11 +42,12 @@ impl PeerPayload {
     /// Copies the payload with `copy`, given the address to copy from: where it was lent,
     /// or where the lender moved it.
     fn copy(&mut self, copy: impl FnOnce(u64) -> std::io::Result<()>) -> Result<()> {
-        let Some((segment, index)) = self.slot.clone() else {
+        let Some(index) = self.slot else {
             let copied = copy(self.address);
             return self.finish(copied);
         };
-        let slot = segment.loan_slot(self.peer, index);
+        let senders = self.senders.clone();
+        let slot = senders.segment().loan_slot(self.peer, index);
         let copied = match slot.claim() {
             Ok(Source::InPlace) => {
                 let copied = copy(self.address);

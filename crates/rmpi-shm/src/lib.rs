@@ -59,7 +59,7 @@ use rmpi_core::pool;
 use rmpi_core::{
     Bootstrap, Error, Event, Frame, FrameKind, Header, Loan, Loans, Placer, Result, Transport,
 };
-use rustix::process::{test_kill_process, Pid};
+use rustix::process::Pid;
 
 use doorbell::Announcement;
 use fanout::FannedPayload;
@@ -668,7 +668,7 @@ impl ShmTransport {
                             pid: self.pids[peer],
                             address,
                             len: header.len as usize,
-                            slot: slot.map(|index| (self.segment.clone(), index)),
+                            slot,
                             senders: self.senders.clone(),
                             released: false,
                         }),
@@ -1096,7 +1096,7 @@ fn watch_over(rank: usize, segment: Arc<Segment>, watch: Arc<Watch>, pids: Vec<P
             last_check = Instant::now();
             let mut found = false;
             for (peer, &pid) in pids.iter().enumerate() {
-                let gone = || test_kill_process(pid).is_err() || segment.doorbell(peer).abandoned();
+                let gone = || !sync::alive(pid) || segment.doorbell(peer).abandoned();
                 if !buried[peer] && gone() {
                     buried[peer] = true;
                     lock(&watch.deaths).push(peer);

@@ -284,6 +284,11 @@ impl Senders {
         .map(drop)
     }
 
+    /// The segment this rank's rings and loan table are in.
+    pub(crate) fn segment(&self) -> &Arc<Segment> {
+        &self.segment
+    }
+
     /// Lends `dest` the `header.len` bytes at `address` in this process, if it can read
     /// them from here and they are large enough to be worth it; see [`Transport::lend`].
     ///
