@@ -489,10 +489,7 @@ impl Comm {
         dest: usize,
         tag: i32,
     ) -> impl Future<Output = Result<()>> + Send + 'a {
-        match self.start_send_buf(dest, tag, as_bytes(buf)) {
-            Ok(Some(lent)) => SendBuf::Lent(lent),
-            done => SendBuf::Done(Some(done.map(drop))),
-        }
+        SendBuf::of(self.start_send_buf(dest, tag, as_bytes(buf)))
     }
 
     /// Sends `buf` to each of `dests` (distinct ranks) in one copy that all of them read, if

@@ -390,10 +390,19 @@ impl State {
 /// Why no message matching `awaited` can arrive any more, if that is so. A specific source
 /// fails once it has departed; a wildcard fails once any member is lost (as in MPI's fault
 /// tolerance proposal) or every other member has finished.
+#[inline]
 fn unsatisfiable(departed: &HashMap<usize, Departure>, awaited: &Awaited) -> Option<Error> {
     if departed.is_empty() {
         return None; // the usual case, decided without a hash
     }
+    unsatisfiable_after_departures(departed, awaited)
+}
+
+#[inline(never)]
+fn unsatisfiable_after_departures(
+    departed: &HashMap<usize, Departure>,
+    awaited: &Awaited,
+) -> Option<Error> {
     let group = match awaited {
         Awaited::Rank(source) => return departed.get(source).map(|how| how.error(*source)),
         Awaited::AnyOf(group) => group,
@@ -551,10 +560,16 @@ impl Waiters {
     /// Wakes every waiter but the one `me` wakes (registered or not). The count is read
     /// without the lock: a waiter that registers meanwhile looks for events itself after
     /// registering.
+    #[inline]
     fn wake_others(&self, me: &Waker, me_registered: bool) {
         if self.count.load(Ordering::Relaxed) <= usize::from(me_registered) {
             return; // nobody but the caller
         }
+        self.wake_others_registered(me);
+    }
+
+    #[inline(never)]
+    fn wake_others_registered(&self, me: &Waker) {
         if self.is_sole(me) {
             return; // the one waker registered is the caller's
         }
@@ -741,11 +756,17 @@ impl Engine {
     #[inline]
     fn check_departed(&self, dest: usize) -> Result<()> {
         if self.anyone_departed.load(Ordering::Acquire) {
-            if let Some(how) = self.lock().departed.get(&dest) {
-                return Err(how.error(dest));
-            }
+            return self.check_departures(dest);
         }
         Ok(())
+    }
+
+    #[inline(never)]
+    fn check_departures(&self, dest: usize) -> Result<()> {
+        match self.lock().departed.get(&dest) {
+            Some(how) => Err(how.error(dest)),
+            None => Ok(()),
+        }
     }
 
     /// Sends `frame` as a synchronous message; poll [`Engine::poll_sync`] with the returned id

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use futures_timer::Delay;
 
 use crate::engine::Engine;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::loan::{self, Loans};
 
 /// Payloads shorter than this are copied at once, never lent: the receiver's system call
@@ -90,12 +90,27 @@ impl Future for LentSend<'_> {
     }
 }
 
-/// A typed-buffer send: done when it was started (copied, or failed), or lent.
+/// A typed-buffer send: done when it was started (copied, or failed), or lent. Small, so
+/// that the usual case, a copy already made, costs moving two words: the rare states are
+/// boxed.
 pub(crate) enum SendBuf<'a> {
-    /// Its outcome, until taken.
-    Done(Option<Result<()>>),
+    /// Copied; nothing left to do.
+    Sent,
+    /// Failed when it was started; the error until taken.
+    Failed(Option<Box<Error>>),
     /// Lent, until its receiver reads it.
-    Lent(LentSend<'a>),
+    Lent(Box<LentSend<'a>>),
+}
+
+impl<'a> SendBuf<'a> {
+    /// The send that starting one (see `Comm::start_send_buf`) led to.
+    pub(crate) fn of(started: Result<Option<LentSend<'a>>>) -> SendBuf<'a> {
+        match started {
+            Ok(None) => SendBuf::Sent,
+            Ok(Some(lent)) => SendBuf::Lent(Box::new(lent)),
+            Err(error) => SendBuf::Failed(Some(Box::new(error))),
+        }
+    }
 }
 
 impl Future for SendBuf<'_> {
@@ -103,8 +118,9 @@ impl Future for SendBuf<'_> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
         match self.get_mut() {
-            SendBuf::Done(outcome) => Poll::Ready(outcome.take().unwrap_or(Ok(()))),
-            SendBuf::Lent(lent) => Pin::new(lent).poll(cx),
+            SendBuf::Sent => Poll::Ready(Ok(())),
+            SendBuf::Failed(error) => Poll::Ready(error.take().map_or(Ok(()), |e| Err(*e))),
+            SendBuf::Lent(lent) => Pin::new(&mut **lent).poll(cx),
         }
     }
 }

@@ -600,6 +600,7 @@ impl ShmTransport {
 
     /// Hands the space read from `peer`'s ring back to it (see [`Consumer::release`]), and
     /// rings its doorbell if any went back: it may be waiting for it.
+    #[inline]
     fn give_back(&self, peer: usize, consumer: &mut Consumer, lazily: bool) {
         if consumer.release(lazily) {
             self.segment.doorbell(peer).ring();
@@ -621,14 +622,17 @@ impl ShmTransport {
             let word = inbound.consumer.next_word()?;
             let fixed = inbound.consumer.read_fixed();
             let max_body = inbound.consumer.max_body();
-            let record = match Record::decode(word, &fixed, self.max_message, max_body) {
+            // Borrowed, not moved: a record is most of a line, and this path is every
+            // message's.
+            let decoded = Record::decode(word, &fixed, self.max_message, max_body);
+            let record = match &decoded {
                 Ok(record) => record,
                 Err(error) => return Some(self.drop_peer(peer, inbound, error.to_string())),
             };
-            if let Some(reason) = out_of_turn(&record, inbound) {
+            if let Some(reason) = out_of_turn(record, inbound) {
                 return Some(self.drop_peer(peer, inbound, reason));
             }
-            match record {
+            match *record {
                 Record::Frame { header, .. } if header.kind == FrameKind::Goodbye => {
                     inbound.consumer.advance(record.body_len());
                     // Its ring stays open both ways: while it shuts down it may still wait
@@ -636,22 +640,22 @@ impl ShmTransport {
                     inbound.state = PeerState::Finished;
                     return Some(Event::PeerFinished { rank: peer });
                 }
-                Record::Frame { header, .. } => {
-                    let place = placer.as_mut().and_then(|p| p.place(peer, &header));
+                Record::Frame { ref header, .. } => {
+                    let place = placer.as_mut().and_then(|p| p.place(peer, header));
                     if let Some(buf) = place {
-                        return Some(self.place(peer, inbound, &header, record, buf));
+                        return Some(self.place(peer, inbound, header, record, buf));
                     }
                     let mut payload = pool::vec_with_capacity(header.len as usize);
-                    take_chunk(&mut inbound.consumer, &mut payload, &record);
+                    take_chunk(&mut inbound.consumer, &mut payload, record);
                     inbound.partial = Some(Partial {
-                        header,
+                        header: *header,
                         skip: 0,
                         payload,
                     });
                 }
                 Record::More { .. } => {
                     let partial = inbound.partial.as_mut()?;
-                    take_chunk(&mut inbound.consumer, &mut partial.payload, &record);
+                    take_chunk(&mut inbound.consumer, &mut partial.payload, record);
                 }
                 Record::Lent {
                     header,
@@ -742,15 +746,16 @@ impl ShmTransport {
         peer: usize,
         inbound: &mut Inbound,
         header: &Header,
-        first: Record,
+        first: &Record,
         buf: &mut [u8],
     ) -> Event {
         let len = header.len as usize;
         debug_assert_eq!(buf.len(), len);
-        let mut record = first;
         let mut placed = 0;
         let mut waiting_since = None;
+        let mut next = None;
         loop {
+            let record = next.as_ref().unwrap_or(first);
             let chunk = record.chunk();
             let consumer = &mut inbound.consumer;
             consumer.read_body(record.payload_at(), &mut buf[placed..placed + chunk]);
@@ -791,11 +796,11 @@ impl ShmTransport {
             waiting_since = None;
             let fixed = inbound.consumer.read_fixed();
             let max_body = inbound.consumer.max_body();
-            record = match Record::decode(word, &fixed, self.max_message, max_body) {
-                Ok(next) => next,
+            let record = match Record::decode(word, &fixed, self.max_message, max_body) {
+                Ok(record) => next.insert(record),
                 Err(error) => return self.drop_peer(peer, inbound, error.to_string()),
             };
-            if let Some(reason) = out_of_place(&record, len - placed) {
+            if let Some(reason) = out_of_place(record, len - placed) {
                 return self.drop_peer(peer, inbound, reason);
             }
         }

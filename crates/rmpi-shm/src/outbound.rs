@@ -553,13 +553,14 @@ impl Senders {
 
     /// This rank's end of the ring to `dest`.
     fn outbound(&self, dest: usize) -> Result<&Mutex<Outbound>> {
-        self.outbound
-            .get(dest)
-            .and_then(Option::as_ref)
-            .ok_or(Error::InvalidRank {
+        // Not `ok_or`: that would build (and drop) the error on every send.
+        match self.outbound.get(dest) {
+            Some(Some(outbound)) => Ok(outbound),
+            _ => Err(Error::InvalidRank {
                 rank: dest,
                 size: self.outbound.len(),
-            })
+            }),
+        }
     }
 
     /// Whether records wait for ring space.

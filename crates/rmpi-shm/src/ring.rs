@@ -382,6 +382,7 @@ impl<R: Region> Consumer<R> {
     /// this writes, and a line that moves between cores with every message costs both
     /// sides. A consumer that releases lazily must release eagerly before it stops reading
     /// (when it finds no record), so the producer never waits for more than that.
+    #[inline]
     pub(crate) fn release(&mut self, lazily: bool) -> bool {
         let held = self.head - self.released;
         let enough = lazy_release(self.mask + 1);
