@@ -398,6 +398,8 @@ fn unsatisfiable(departed: &HashMap<usize, Departure>, awaited: &Awaited) -> Opt
     unsatisfiable_after_departures(departed, awaited)
 }
 
+/// [`unsatisfiable`] once someone has departed: out of line, so that the usual case costs
+/// every receive one test.
 #[inline(never)]
 fn unsatisfiable_after_departures(
     departed: &HashMap<usize, Departure>,
@@ -568,6 +570,8 @@ impl Waiters {
         self.wake_others_registered(me);
     }
 
+    /// [`Waiters::wake_others`] once someone besides the caller may be registered: out of
+    /// line, as it is rare.
     #[inline(never)]
     fn wake_others_registered(&self, me: &Waker) {
         if self.is_sole(me) {
@@ -761,6 +765,8 @@ impl Engine {
         Ok(())
     }
 
+    /// [`Engine::check_departed`] once some peer has departed: out of line, so that every
+    /// send costs one load until then.
     #[inline(never)]
     fn check_departures(&self, dest: usize) -> Result<()> {
         match self.lock().departed.get(&dest) {
