@@ -26,6 +26,22 @@ use crate::sync::{self, AtomicU64, Ordering};
 /// receiver copies one out while the sender copies the next in.
 const CHUNK: usize = 16 << 10;
 
+/// Payload bytes per record at most for payloads of up to [`CHUNK`] bytes: more records
+/// than one, so the receiver copies the first out while the sender copies the next in, but
+/// not so many that their words cost more than the overlap saves. 4 KiB ping-pong latency
+/// was 0.63-0.64 us (median of 8 runs) with 2 KiB records, 0.68 with 1.5 KiB, 0.73 with 1
+/// KiB and 0.77-0.78 with the whole payload in one record.
+const SMALL_CHUNK: usize = 2 << 10;
+
+/// Payload bytes per record at most for a payload of `len` bytes.
+fn chunk_for(len: usize) -> usize {
+    if len <= CHUNK {
+        SMALL_CHUNK
+    } else {
+        CHUNK
+    }
+}
+
 /// How long a sender copying a payload straight into a full ring waits for the receiver to
 /// make room before it copies the rest aside and returns.
 const STREAM_PATIENCE: Duration = Duration::from_micros(100);
@@ -88,7 +104,7 @@ fn write_frame(
             return true;
         }
         let first = sent.is_none();
-        let wanted = left.min(CHUNK);
+        let wanted = left.min(chunk_for(payload.len()));
         let record = |chunk| match first {
             true => Record::Frame {
                 header: *header,
