@@ -13,6 +13,7 @@
 //! transport before the returned future is first polled, so call order is matching order.
 
 use std::future::Future;
+use std::ops::Deref;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -351,9 +352,23 @@ impl Comm {
     }
 
     fn post(&self, source: Source, tag: TagFilter) -> Result<Waiting<Receive>> {
+        self.post_with(source, tag, self.engine().clone())
+    }
+
+    /// [`Comm::post`] for a receive that borrows this communicator's engine.
+    fn post_borrowing(&self, source: Source, tag: TagFilter) -> Result<Waiting<Receive, &Engine>> {
+        self.post_with(source, tag, &**self.engine())
+    }
+
+    fn post_with<E: Deref<Target = Engine>>(
+        &self,
+        source: Source,
+        tag: TagFilter,
+        engine: E,
+    ) -> Result<Waiting<Receive, E>> {
         let (pattern, awaited) = self.pattern(source, tag)?;
-        let id = self.engine().post_recv(pattern, awaited);
-        Ok(Waiting::new(self.engine().clone(), id))
+        let id = engine.post_recv(pattern, awaited);
+        Ok(Waiting::new(engine, id))
     }
 
     // --- objects (mpi4py's lowercase send/recv) --------------------------------------------
@@ -576,12 +591,12 @@ impl Comm {
     /// than the buffer is an [`Error::Truncated`]; a shorter one fills the front, and
     /// [`Status::count`] says how many elements arrived.
     pub fn recv_into<'a, T: Pod>(
-        &self,
+        &'a self,
         buf: &'a mut [T],
         source: impl Into<Source>,
         tag: impl Into<TagFilter>,
     ) -> impl Future<Output = Result<Status>> + Send + 'a {
-        let incoming = self.post(source.into(), tag.into());
+        let incoming = self.post_borrowing(source.into(), tag.into());
         let buf = as_bytes_mut(buf);
         async move {
             let (mut incoming, buf) = (incoming?, buf?);
@@ -593,7 +608,7 @@ impl Comm {
     /// Nonblocking [`recv_into`](Comm::recv_into) (`comm.Irecv`). The request borrows `buf`
     /// mutably until it completes or is dropped.
     pub fn irecv_into<'a, T: Pod>(
-        &self,
+        &'a self,
         buf: &'a mut [T],
         source: impl Into<Source>,
         tag: impl Into<TagFilter>,
@@ -613,7 +628,7 @@ impl Comm {
 
     /// Sends `send` to `dest` and receives into `recv` from `source` at once (`comm.Sendrecv`).
     pub fn sendrecv_buf<'a, S: Pod, R: Pod>(
-        &self,
+        &'a self,
         send: &'a [S],
         dest: usize,
         send_tag: i32,
