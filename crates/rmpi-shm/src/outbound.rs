@@ -26,16 +26,19 @@ use crate::sync::{self, AtomicU64, Ordering};
 /// receiver copies one out while the sender copies the next in.
 const CHUNK: usize = 16 << 10;
 
-/// Payload bytes per record at most for payloads of up to [`CHUNK`] bytes: more records
-/// than one, so the receiver copies the first out while the sender copies the next in, but
-/// not so many that their words cost more than the overlap saves. 4 KiB ping-pong latency
-/// was 0.63-0.64 us (median of 8 runs) with 2 KiB records, 0.68 with 1.5 KiB, 0.73 with 1
-/// KiB and 0.77-0.78 with the whole payload in one record.
+/// Payload bytes per record at most for payloads of up to [`CHUNK`] bytes where ranks have
+/// cores of their own: more records than one, so the receiver copies the first out while
+/// the sender copies the next in, but not so many that their words cost more than the
+/// overlap saves. 4 KiB ping-pong latency was 0.63-0.64 us (median of 8 runs) with 2 KiB
+/// records, 0.68 with 1.5 KiB, 0.73 with 1 KiB and 0.77-0.78 with the whole payload in one
+/// record. Where ranks share cores the receiver is rarely running while the sender writes,
+/// and more records only cost more.
 const SMALL_CHUNK: usize = 2 << 10;
 
-/// Payload bytes per record at most for a payload of `len` bytes.
-fn chunk_for(len: usize) -> usize {
-    if len <= CHUNK {
+/// Payload bytes per record at most for a payload of `len` bytes; `overlapping` if the
+/// receiver may copy out while the sender copies in (ranks have cores of their own).
+fn chunk_for(len: usize, overlapping: bool) -> usize {
+    if overlapping && len <= CHUNK {
         SMALL_CHUNK
     } else {
         CHUNK
@@ -72,7 +75,7 @@ enum Outgoing {
 
 impl Outgoing {
     /// Writes as much of this as the ring takes now; true once all of it is written.
-    fn write(&mut self, producer: &mut Producer) -> bool {
+    fn write(&mut self, producer: &mut Producer, overlapping: bool) -> bool {
         match self {
             Outgoing::Bare(record) => {
                 let (word, fixed) = record.encode();
@@ -83,19 +86,21 @@ impl Outgoing {
                 header,
                 payload,
                 sent,
-            } => write_frame(producer, header, payload, sent),
+            } => write_frame(producer, header, payload, sent, overlapping),
         }
     }
 }
 
 /// Writes as much of a frame of `header` whose payload is `payload` as the ring takes now,
 /// `sent` saying how far it got (`None` before its first record, then how many bytes of
-/// `payload` are written); true once all of it is written.
+/// `payload` are written), in records [`chunk_for`] its length; true once all of it is
+/// written.
 fn write_frame(
     producer: &mut Producer,
     header: &Header,
     payload: &[u8],
     sent: &mut Option<usize>,
+    overlapping: bool,
 ) -> bool {
     loop {
         let at = sent.unwrap_or(0);
@@ -104,7 +109,7 @@ fn write_frame(
             return true;
         }
         let first = sent.is_none();
-        let wanted = left.min(chunk_for(payload.len()));
+        let wanted = left.min(chunk_for(payload.len(), overlapping));
         let record = |chunk| match first {
             true => Record::Frame {
                 header: *header,
@@ -179,6 +184,8 @@ pub(crate) struct Outbound {
     behind: bool,
     /// The peer finished or died: what is queued for it is dropped.
     closed: bool,
+    /// Ranks have cores of their own (see [`chunk_for`]).
+    overlapping: bool,
 }
 
 impl Outbound {
@@ -187,7 +194,7 @@ impl Outbound {
         let mut wrote = false;
         while let Some(front) = self.queue.front_mut() {
             let before = self.producer.written();
-            let done = front.write(&mut self.producer);
+            let done = front.write(&mut self.producer, self.overlapping);
             wrote |= self.producer.written() != before;
             if !done {
                 break;
@@ -252,6 +259,7 @@ impl Senders {
                         lends: lends[peer],
                         behind: false,
                         closed: false,
+                        overlapping: spinning,
                     })
                 })
             })
@@ -448,7 +456,8 @@ impl Senders {
         let mut waiting_since = None;
         loop {
             let before = out.producer.written();
-            let done = write_frame(&mut out.producer, &header, payload, &mut sent);
+            let overlapping = out.overlapping;
+            let done = write_frame(&mut out.producer, &header, payload, &mut sent, overlapping);
             if out.producer.written() != before {
                 bell.ring();
                 waiting_since = None;
