@@ -589,7 +589,8 @@ impl Comm {
 
     /// Receives into a caller's buffer (`comm.Recv([array, MPI.INT], ...)`). A message larger
     /// than the buffer is an [`Error::Truncated`]; a shorter one fills the front, and
-    /// [`Status::count`] says how many elements arrived.
+    /// [`Status::count`] says how many elements arrived. The future borrows the
+    /// communicator as well as the buffer: nothing is counted or shared for it.
     pub fn recv_into<'a, T: Pod>(
         &'a self,
         buf: &'a mut [T],
