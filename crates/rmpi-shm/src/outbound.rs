@@ -184,17 +184,16 @@ pub(crate) struct Outbound {
     behind: bool,
     /// The peer finished or died: what is queued for it is dropped.
     closed: bool,
-    /// Ranks have cores of their own (see [`chunk_for`]).
-    overlapping: bool,
 }
 
 impl Outbound {
-    /// Writes queued records as far as the ring allows; true if anything was written.
-    fn flush(&mut self) -> bool {
+    /// Writes queued records as far as the ring allows, `overlapping` as for
+    /// [`chunk_for`]; true if anything was written.
+    fn flush(&mut self, overlapping: bool) -> bool {
         let mut wrote = false;
         while let Some(front) = self.queue.front_mut() {
             let before = self.producer.written();
-            let done = front.write(&mut self.producer, self.overlapping);
+            let done = front.write(&mut self.producer, overlapping);
             wrote |= self.producer.written() != before;
             if !done {
                 break;
@@ -259,7 +258,6 @@ impl Senders {
                         lends: lends[peer],
                         behind: false,
                         closed: false,
-                        overlapping: spinning,
                     })
                 })
             })
@@ -456,8 +454,13 @@ impl Senders {
         let mut waiting_since = None;
         loop {
             let before = out.producer.written();
-            let overlapping = out.overlapping;
-            let done = write_frame(&mut out.producer, &header, payload, &mut sent, overlapping);
+            let done = write_frame(
+                &mut out.producer,
+                &header,
+                payload,
+                &mut sent,
+                self.spinning,
+            );
             if out.producer.written() != before {
                 bell.ring();
                 waiting_since = None;
@@ -556,7 +559,7 @@ impl Senders {
         let had_backlog = !out.queue.is_empty();
         let outgoing = make(&mut out);
         out.queue.push_back(outgoing);
-        if out.flush() {
+        if out.flush(self.spinning) {
             self.segment.doorbell(dest).ring();
         }
         match (had_backlog, out.queue.is_empty()) {
@@ -608,7 +611,7 @@ impl Senders {
             if out.queue.is_empty() {
                 continue;
             }
-            if out.flush() {
+            if out.flush(self.spinning) {
                 moved = true;
                 self.segment.doorbell(peer).ring();
             }
