@@ -186,11 +186,15 @@ impl Round {
         if status.bytes == expected {
             return Ok(());
         }
-        let short = Bytes::copy_from_slice(&buf[..status.bytes]);
-        match self.checked(source, short) {
-            Err(aborted @ Error::CollectiveFailed { .. }) => Err(aborted),
-            _ => Err(size_mismatch(source, expected, status.bytes)),
+        // Only a message as short as an abort can be one; longer, it is data of another
+        // size (members that chose different algorithms), whatever its first byte.
+        if status.bytes <= ABORT_MAX {
+            let short = Bytes::copy_from_slice(&buf[..status.bytes]);
+            if let Err(aborted @ Error::CollectiveFailed { .. }) = self.checked(source, short) {
+                return Err(aborted);
+            }
         }
+        Err(size_mismatch(source, expected, status.bytes))
     }
 
     /// Receives the next framed data message from `source`; an abort becomes an error.
@@ -203,7 +207,12 @@ impl Round {
     fn checked(&self, source: usize, message: Bytes) -> Result<Bytes> {
         match message.first() {
             Some(&OK) if message.len() >= DATA_AT => Ok(message),
-            Some(&ABORT) if message.len() >= REASON_AT => {
+            // Bare data is longer than any abort, whatever its first byte; an abort's
+            // reason is text, cut at a character boundary.
+            Some(&ABORT)
+                if (REASON_AT..=ABORT_MAX).contains(&message.len())
+                    && std::str::from_utf8(&message[REASON_AT..]).is_ok() =>
+            {
                 let mut origin = [0u8; 8];
                 origin.copy_from_slice(&message[1..REASON_AT]);
                 Err(Error::CollectiveFailed {
@@ -302,6 +311,36 @@ mod tests {
                 )
             }
             other => panic!("expected the abort, got {other:?}"),
+        }
+    }
+
+    /// Bare data of another size than expected (members that chose different algorithms)
+    /// is a size mismatch, even when its first byte is an abort's status byte.
+    #[test]
+    fn bare_data_that_looks_like_an_abort_is_not_one() {
+        let outcomes = local::run(2, |comm| async move {
+            let round = Round::start(&comm);
+            let data = vec![ABORT; 2 * ABORT_MAX];
+            if comm.rank() == 1 {
+                round.send_data(0, &data).await?;
+                round.send_data(0, &data).await?;
+                return Ok::<(), Error>(());
+            }
+            let mut buf = vec![0u8; 3 * ABORT_MAX];
+            let into = round.recv_data_into(1, &mut buf).await;
+            assert!(
+                matches!(&into, Err(Error::InvalidArgument(m)) if m.contains("disagree")),
+                "{into:?}"
+            );
+            let framed = round.recv(1).await;
+            assert!(
+                matches!(framed, Err(Error::MalformedFrame { .. })),
+                "{framed:?}"
+            );
+            Ok(())
+        });
+        for outcome in outcomes {
+            outcome.unwrap();
         }
     }
 }
