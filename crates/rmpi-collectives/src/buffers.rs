@@ -171,11 +171,17 @@ pub(crate) async fn allreduce<T: Pod + Send + Sync, O: Op<T> + 'static>(
     round
         .run(async {
             check_len("the allreduce receive buffer", recv.len(), send.len())?;
-            let algorithm = algorithms?.allreduce(std::mem::size_of_val(send));
+            let algorithm = algorithms?.allreduce(round.size(), std::mem::size_of_val(send));
             let commutative = op.is_commutative();
             let op = &op as &dyn Op<T>;
-            if algorithm == AllreduceAlgorithm::Rabenseifner {
-                return reduce::rabenseifner(&round, send, recv, op).await;
+            match algorithm {
+                AllreduceAlgorithm::Rabenseifner => {
+                    return reduce::rabenseifner(&round, send, recv, op).await
+                }
+                AllreduceAlgorithm::SegmentOwners => {
+                    return reduce::segment_owners(&round, send, recv, op).await
+                }
+                _ => {}
             }
             let operand = Buffer(send.to_vec());
             let reduced = reduce::allreduce(&round, operand, op, commutative, algorithm).await?;

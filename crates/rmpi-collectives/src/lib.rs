@@ -301,7 +301,7 @@ pub trait Collectives {
         async move {
             round
                 .run(async {
-                    let algorithm = algorithms?.allreduce(0);
+                    let algorithm = algorithms?.allreduce(round.size(), 0);
                     let commutative = op.is_commutative();
                     let reduced = reduce::allreduce(
                         &round,

@@ -87,8 +87,10 @@ pub(crate) async fn allreduce<V: Operand>(
 ) -> Result<V> {
     match algorithm {
         AllreduceAlgorithm::RecursiveDoubling => recursive_doubling(round, value, op).await,
-        // Objects cannot be split into segments; typed buffers take `rabenseifner` instead.
-        AllreduceAlgorithm::ReduceBcast | AllreduceAlgorithm::Rabenseifner => {
+        // Objects cannot be split into segments; typed buffers take the others instead.
+        AllreduceAlgorithm::ReduceBcast
+        | AllreduceAlgorithm::Rabenseifner
+        | AllreduceAlgorithm::SegmentOwners => {
             let shape = value.shape();
             let reduced = reduce(round, 0, value, op, commutative).await?;
             let message = reduced.map(|v| v.encode()).transpose()?;
@@ -248,6 +250,79 @@ pub(crate) async fn rabenseifner<T: Pod + Send + Sync>(
         }
     }
     round.settle(&loans).await
+}
+
+/// Allreduce by segment owners, on a typed buffer: each rank owns one segment of the
+/// vector, reads that segment of every other rank's input (lent in place where the
+/// transport can), combines them in rank order, and hands the result to every other rank
+/// (in one copy they all read where the transport can fan out, else lent to each). Each
+/// rank reads about twice the vector, as in [`rabenseifner`], but in two steps whatever n
+/// instead of 2·log2(n): on ranks that share cores, every step is a wait for the partner's
+/// turn on a core. `input` is this rank's contribution; `acc` ends holding the result.
+///
+/// `input` is only read, so its segments are lent at once. The result segment is lent or
+/// fanned out only once it is complete and is not written again; the other segments of
+/// `acc` serve as scratch space while the result is combined, before the others' results
+/// arrive in them.
+pub(crate) async fn segment_owners<T: Pod + Send + Sync>(
+    round: &Round,
+    input: &[T],
+    acc: &mut [T],
+    op: &dyn Op<T>,
+) -> Result<()> {
+    let (rank, n, len) = (round.rank(), round.size(), acc.len());
+    let segment = |k: usize| segment_of(len, n, k);
+    let mine = segment(rank);
+    // The ranks after this one first, so that the ranks do not all start with rank 0.
+    let others: Vec<usize> = (1..n).map(|d| (rank + d) % n).collect();
+    let loans = Loans::new();
+    for &owner in &others {
+        lend_part(round, owner, &input[segment(owner)], &loans).await?;
+    }
+    // Where the others' parts of this segment wait to be combined: acc outside `mine`.
+    let mut spare: Vec<T> = Vec::new();
+    let (result, scratch) = if mine.start >= mine.len() {
+        disjoint_mut(acc, mine.clone(), 0..mine.len())
+    } else if acc.len() - mine.end >= mine.len() {
+        disjoint_mut(acc, mine.clone(), mine.end..mine.end + mine.len())
+    } else {
+        spare.resize(mine.len(), T::zeroed());
+        (&mut acc[mine.clone()], &mut spare[..])
+    };
+    // `result` = input(0) ⊕ input(1) ⊕ … ⊕ input(n-1), on this segment.
+    for contributor in 0..n {
+        if contributor == rank {
+            match contributor {
+                0 => result.copy_from_slice(&input[mine.clone()]),
+                _ => op.combine_slices(result, &input[mine.clone()], false),
+            }
+        } else if contributor == 0 {
+            recv_part(round, contributor, result).await?;
+        } else {
+            recv_part(round, contributor, scratch).await?;
+            op.combine_slices(result, scratch, false);
+        }
+    }
+    let bytes: &[u8] = bytemuck::cast_slice(&acc[mine.clone()]);
+    let fanned =
+        others.len() > 1 && bytes.len() > ABORT_MAX && round.fan_out_data(&others, bytes)?;
+    if !fanned {
+        for &member in &others {
+            lend_part(round, member, &acc[mine.clone()], &loans).await?;
+        }
+    }
+    for &owner in &others {
+        recv_part(round, owner, &mut acc[segment(owner)]).await?;
+    }
+    round.settle(&loans).await
+}
+
+/// The `k`th of `n` segments of a vector of `len` elements: as even as can be, the longer
+/// ones first.
+fn segment_of(len: usize, n: usize, k: usize) -> Range<usize> {
+    let (base, extra) = (len / n, len % n);
+    let start = k * base + k.min(extra);
+    start..start + base + usize::from(k < extra)
 }
 
 /// Two disjoint ranges of `slice`, both mutable.

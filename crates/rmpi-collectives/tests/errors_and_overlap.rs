@@ -4,7 +4,7 @@
 use std::future::Future;
 use std::sync::Mutex;
 
-use rmpi_collectives::{Algorithms, BcastAlgorithm, Collectives, Sum};
+use rmpi_collectives::{Algorithms, AllreduceAlgorithm, BcastAlgorithm, Collectives, Sum};
 use rmpi_core::{local, Comm, Error, ANY_SOURCE};
 
 #[test]
@@ -76,6 +76,46 @@ fn a_member_with_a_wrong_buffer_fails_and_nobody_hangs() {
                     (_, Err(Error::CollectiveFailed { rank: 3, .. })) => {}
                     (rank, other) => panic!("{algorithm:?}: rank {rank}: unexpected {other:?}"),
                 }
+            }
+        }
+    }
+}
+
+/// Members choose long allreduces' algorithms apart (by how many cores they see): members
+/// that choose differently get an error naming a mismatch, and nobody hangs.
+#[test]
+fn members_that_choose_different_allreduces_fail_instead_of_hanging() {
+    for n in [2, 3, 4, 5, 8] {
+        let outcomes = local::run(n, |comm| async move {
+            let algorithm = match comm.rank() % 2 {
+                0 => AllreduceAlgorithm::Rabenseifner,
+                _ => AllreduceAlgorithm::SegmentOwners,
+            };
+            let chosen = Algorithms {
+                allreduce: Some(algorithm),
+                ..Algorithms::default()
+            };
+            let mine = vec![1u32; 100_003];
+            let mut sum = vec![0u32; mine.len()];
+            comm.with_algorithms(chosen)
+                .allreduce_buf(&mine, &mut sum, Sum)
+                .await
+                .map(|()| sum.iter().all(|&x| x == n as u32))
+        });
+        let failed = outcomes.iter().filter(|outcome| outcome.is_err()).count();
+        assert!(failed > 0, "{n} ranks: {outcomes:?}");
+        for (rank, outcome) in outcomes.into_iter().enumerate() {
+            match outcome {
+                Ok(right) => assert!(right, "{n} ranks, rank {rank}: a wrong sum"),
+                // The failure named is a size that did not match, or a member that left
+                // (done with what it took for its part) while another still waited for it.
+                Err(Error::CollectiveFailed { reason, .. }) => assert!(
+                    reason.contains("bytes") || reason.contains("finished while"),
+                    "{n} ranks, rank {rank}: {reason:.200}"
+                ),
+                Err(Error::Truncated { .. } | Error::InvalidArgument(_)) => {}
+                Err(Error::PeerFinished { .. }) => {}
+                Err(other) => panic!("{n} ranks, rank {rank}: unexpected {other:?}"),
             }
         }
     }
