@@ -47,6 +47,9 @@ where
 /// I/O and timers enabled, and call [`Comm::finalize`] at the end; [`run`] does both.
 pub async fn init() -> Result<Comm> {
     rmpi_launch::init_logging();
+    // Counted before binding narrows this rank to one core: transports and collectives ask
+    // whether the host's ranks share cores, which binding each to its own does not change.
+    rmpi_core::host::cores();
     rmpi_launch::binding::bind_from_env();
     let bootstrap = rmpi_launch::bootstrap::from_env()?;
     let transport = connect(&*bootstrap).await?;

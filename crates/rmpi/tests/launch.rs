@@ -244,6 +244,31 @@ fn ping_pong_on(transport: &str) {
     assert_eq!(sizes, (0..11).map(|k| 1 << (2 * k)).collect::<Vec<usize>>());
 }
 
+/// Ranks bound each to a core of its own still count the host's cores, so they do not
+/// take themselves for ranks sharing one core (and give up spinning while they wait).
+#[test]
+fn ranks_bound_to_cores_count_the_hosts_cores() {
+    let cores = rmpi_launch::binding::available_cores();
+    let counted = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let output = rmpirun(TRANSPORTS[0])
+        .args(["-n", "2", "--bind-to", "core"])
+        .arg(example("cores"))
+        .stdin(Stdio::null())
+        .output()
+        .expect("rmpirun runs");
+    let stdout = check_success(&output, "cores --bind-to core");
+    for rank in 0..2 {
+        let expected = cores[rank % cores.len()];
+        assert_eq!(
+            lines_of(&stdout, rank),
+            [format!(
+                "rank {rank} of 2: counts {counted} cores, may run on [{expected}]"
+            )],
+            "{stdout}"
+        );
+    }
+}
+
 #[test]
 fn a_singleton_runs_without_a_launcher() {
     let output = Command::new(example("gather_squares"))
