@@ -186,15 +186,12 @@ impl Round {
         if status.bytes == expected {
             return Ok(());
         }
-        // Only a message as short as an abort can be one; longer, it is data of another
-        // size (members that chose different algorithms), whatever its first byte.
-        if status.bytes <= ABORT_MAX {
-            let short = Bytes::copy_from_slice(&buf[..status.bytes]);
-            if let Err(aborted @ Error::CollectiveFailed { .. }) = self.checked(source, short) {
-                return Err(aborted);
-            }
+        // An abort, or data of another size (members that chose different algorithms).
+        let short = Bytes::copy_from_slice(&buf[..status.bytes]);
+        match self.checked(source, short) {
+            Err(aborted @ Error::CollectiveFailed { .. }) => Err(aborted),
+            _ => Err(size_mismatch(source, expected, status.bytes)),
         }
-        Err(size_mismatch(source, expected, status.bytes))
     }
 
     /// Receives the next framed data message from `source`; an abort becomes an error.
