@@ -617,8 +617,6 @@ impl ShmTransport {
             if inbound.state == PeerState::Gone {
                 return None;
             }
-            // A long payload may fill the ring: hand space back while reading it.
-            self.give_back(peer, &mut inbound.consumer, true);
             let word = inbound.consumer.next_word()?;
             let fixed = inbound.consumer.read_fixed();
             let max_body = inbound.consumer.max_body();
@@ -733,6 +731,8 @@ impl ShmTransport {
                     },
                 });
             }
+            // A long payload may fill the ring: hand space back while reading it.
+            self.give_back(peer, &mut inbound.consumer, true);
         }
     }
 
@@ -751,6 +751,16 @@ impl ShmTransport {
     ) -> Event {
         let len = header.len as usize;
         debug_assert_eq!(buf.len(), len);
+        if first.chunk() == len {
+            // All of it in this record: a small message, every message's path.
+            inbound.consumer.read_body(first.payload_at(), buf);
+            inbound.consumer.advance(first.body_len());
+            return Event::Placed {
+                from: peer,
+                header: *header,
+                placed: len,
+            };
+        }
         let mut placed = 0;
         let mut waiting_since = None;
         let mut next = None;
