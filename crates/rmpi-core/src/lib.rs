@@ -44,6 +44,7 @@ mod engine;
 mod error;
 pub mod frame;
 pub mod host;
+pub mod knob;
 pub mod loan;
 pub mod local;
 pub mod lock;

@@ -158,21 +158,10 @@ impl ShmOptions {
     /// `auto` or `off`) where set.
     pub fn from_env() -> Result<ShmOptions> {
         let mut options = ShmOptions::default();
-        let micros = |name: &str| -> Result<Option<Duration>> {
-            match std::env::var(name) {
-                Err(_) => Ok(None),
-                Ok(text) => text
-                    .parse()
-                    .map(|us| Some(Duration::from_micros(us)))
-                    .map_err(|_| {
-                        Error::InvalidArgument(format!("{name}={text}: expected microseconds"))
-                    }),
-            }
-        };
-        if let Some(spin) = micros("RMPI_SHM_SPIN_US")? {
+        if let Some(spin) = rmpi_core::knob::micros("RMPI_SHM_SPIN_US")? {
             options.spin = spin;
         }
-        if let Some(yield_for) = micros("RMPI_SHM_YIELD_US")? {
+        if let Some(yield_for) = rmpi_core::knob::micros("RMPI_SHM_YIELD_US")? {
             options.yield_for = yield_for;
         }
         if let Ok(text) = std::env::var("RMPI_SHM_RING_BYTES") {

@@ -20,10 +20,11 @@
 mod connection;
 mod handshake;
 
+use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use rmpi_core::{Bootstrap, Error, Event, Frame, Result, Transport};
@@ -48,7 +49,16 @@ pub struct TcpOptions {
     /// The largest payload accepted in one frame; a larger announced length is a protocol
     /// error that loses the peer, not an allocation.
     pub max_message: u64,
+    /// How long a wait keeps its thread busy, looking at the sockets, before it sleeps
+    /// until one is readable; only where the host has a core for each rank (else it sleeps
+    /// at once, giving its core to the rank that would send). A thread that sleeps gives
+    /// its core back, and on a virtual machine a sleeping core can take tens of
+    /// microseconds to wake: a message would cost that much more.
+    pub busy_poll: Duration,
 }
+
+/// The default [`TcpOptions::busy_poll`]: a few round trips on loopback.
+const BUSY_POLL: Duration = Duration::from_micros(200);
 
 impl Default for TcpOptions {
     fn default() -> Self {
@@ -57,14 +67,19 @@ impl Default for TcpOptions {
             handshake_timeout: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(60),
             max_message: 1 << 40,
+            busy_poll: BUSY_POLL,
         }
     }
 }
 
 impl TcpOptions {
-    /// The defaults, with the address taken from `RMPI_TCP_ADDRESS` if set.
+    /// The defaults, with the address taken from `RMPI_TCP_ADDRESS` and the busy-poll time
+    /// from `RMPI_TCP_BUSY_POLL_US` (microseconds) if set.
     pub fn from_env() -> Result<TcpOptions> {
         let mut options = TcpOptions::default();
+        if let Some(busy_poll) = rmpi_core::knob::micros("RMPI_TCP_BUSY_POLL_US")? {
+            options.busy_poll = busy_poll;
+        }
         if let Ok(text) = std::env::var("RMPI_TCP_ADDRESS") {
             options.address = text.parse().map_err(|_| {
                 Error::InvalidArgument(format!("RMPI_TCP_ADDRESS={text} is not an IP address"))
@@ -87,6 +102,10 @@ pub struct TcpTransport {
     outgoing: Vec<Option<UnboundedSender<Outgoing>>>,
     events: Mutex<UnboundedReceiver<Event>>,
     tasks: Mutex<Tasks>,
+    /// How long a wait stays busy ([`TcpOptions::busy_poll`]; zero where ranks outnumber
+    /// cores), and since when the current one has found nothing.
+    busy_poll: Duration,
+    waiting_since: Mutex<Option<Instant>>,
 }
 
 #[derive(Default)]
@@ -212,6 +231,11 @@ impl TcpTransport {
             outgoing,
             events: Mutex::new(events),
             tasks: Mutex::new(tasks),
+            busy_poll: match size <= rmpi_core::host::cores() {
+                true => options.busy_poll,
+                false => Duration::ZERO,
+            },
+            waiting_since: Mutex::new(None),
         })
     }
 }
@@ -243,10 +267,23 @@ impl Transport for TcpTransport {
     fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<Event> {
         let mut events = self.events.lock().unwrap_or_else(|e| e.into_inner());
         match events.poll_recv(cx) {
-            Poll::Ready(Some(event)) => Poll::Ready(event),
+            Poll::Ready(Some(event)) => {
+                *lock(&self.waiting_since) = None;
+                Poll::Ready(event)
+            }
             // Every reader has ended and reported its peer; nothing more will arrive.
             Poll::Ready(None) | Poll::Pending => Poll::Pending,
         }
+    }
+
+    /// Waits as `poll_recv` does, but keeps the thread busy for a while first (see
+    /// [`TcpOptions::busy_poll`]).
+    fn poll_ready(&self, cx: &mut Context<'_>) -> Poll<Option<Event>> {
+        let polled = self.poll_recv(cx);
+        if polled.is_pending() {
+            self.stay_busy(cx);
+        }
+        polled.map(Some)
     }
 
     /// Says goodbye to every peer after everything queued for it, then waits until every
@@ -264,6 +301,28 @@ impl Transport for TcpTransport {
         }
         Ok(())
     }
+}
+
+impl TcpTransport {
+    /// While the wait that just found nothing is younger than the busy-poll time, has the
+    /// task that polled woken again as soon as the runtime has looked at the sockets
+    /// (without sleeping), instead of when one is readable.
+    fn stay_busy(&self, cx: &mut Context<'_>) {
+        if self.busy_poll.is_zero() {
+            return;
+        }
+        let since = *lock(&self.waiting_since).get_or_insert_with(Instant::now);
+        if since.elapsed() < self.busy_poll {
+            // Its first poll asks the runtime to wake `cx` after its next look at I/O.
+            let yielded = std::pin::pin!(tokio::task::yield_now());
+            let _ = yielded.poll(cx);
+        }
+    }
+}
+
+/// Locks `mutex`, whose data stays good if a holder panicked.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl Drop for TcpTransport {
