@@ -33,6 +33,13 @@ pub struct RawSpinYield {
     waiting: AtomicU32,
 }
 
+/// Locks a `std::sync::Mutex` (for state off the message path), taking its data as it is
+/// if a holder panicked: the panic is reported where it happened, and every user of such
+/// state keeps it whole between statements.
+pub fn unpoisoned<T: ?Sized>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Whether another thread waits for `mutex`, which the caller holds.
 pub fn contended<T: ?Sized>(mutex: &Mutex<T>) -> bool {
     // SAFETY: only the count of waiters is read; the lock is neither taken nor released

@@ -48,13 +48,14 @@ mod model;
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicUsize};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use rmpi_core::host::cores;
+use rmpi_core::lock::unpoisoned as lock;
 use rmpi_core::pool;
 use rmpi_core::{
     Bootstrap, Error, Event, Frame, FrameKind, Header, Loan, Loans, Placer, Result, Transport,
@@ -345,10 +346,6 @@ impl Watch {
             waker.wake();
         }
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// A rank's shared-memory endpoint; see the [crate documentation](crate).

@@ -27,6 +27,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use rmpi_core::lock::unpoisoned as lock;
 use rmpi_core::{Bootstrap, Error, Event, Frame, Result, Transport};
 use socket2::{Domain, SockRef, Socket, Type};
 use tokio::net::{TcpListener, TcpStream};
@@ -265,7 +266,7 @@ impl Transport for TcpTransport {
     }
 
     fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<Event> {
-        let mut events = self.events.lock().unwrap_or_else(|e| e.into_inner());
+        let mut events = lock(&self.events);
         match events.poll_recv(cx) {
             Poll::Ready(Some(event)) => {
                 *lock(&self.waiting_since) = None;
@@ -292,7 +293,7 @@ impl Transport for TcpTransport {
         for queue in self.outgoing.iter().flatten() {
             let _ = queue.send(Outgoing::Goodbye);
         }
-        let tasks = std::mem::take(&mut *self.tasks.lock().unwrap_or_else(|e| e.into_inner()));
+        let tasks = std::mem::take(&mut *lock(&self.tasks));
         for task in tasks.writers.into_iter().chain(tasks.readers) {
             let _ = task.await;
         }
@@ -320,15 +321,10 @@ impl TcpTransport {
     }
 }
 
-/// Locks `mutex`, whose data stays good if a holder panicked.
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 impl Drop for TcpTransport {
     fn drop(&mut self) {
         // Without a shutdown the connections just close, and peers see this rank lost.
-        let tasks = std::mem::take(&mut *self.tasks.lock().unwrap_or_else(|e| e.into_inner()));
+        let tasks = std::mem::take(&mut *lock(&self.tasks));
         for task in tasks.writers.iter().chain(&tasks.readers) {
             task.abort();
         }
