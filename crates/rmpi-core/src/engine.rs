@@ -145,6 +145,16 @@ impl Receives {
         Some(self.slots.remove(Self::slot(id)).1)
     }
 
+    /// The outcome of receive `id`: `mine`, its message if a drain has just handed it
+    /// over, or else what the table holds for it (removed), or `None` while it is pending.
+    #[inline]
+    fn outcome(&mut self, id: PostId, mine: Option<Arrival>) -> Option<Result<Arrival>> {
+        match mine {
+            Some(arrival) => Some(Ok(arrival)),
+            None => self.take_outcome(id),
+        }
+    }
+
     /// Removes and returns the outcome of receive `id`, or `None` while it is pending.
     #[inline]
     fn take_outcome(&mut self, id: PostId) -> Option<Result<Arrival>> {
@@ -219,6 +229,38 @@ struct Drained {
     completed: usize,
     /// It stopped before the transport ran out of events.
     stopped_early: bool,
+    /// The awaited receive's message, if it was placed whole: that receive is over and
+    /// gone from [`State::recvs`].
+    mine: Option<Arrival>,
+}
+
+/// The arrival of a frame from `from` with `header` that the transport placed whole in
+/// the buffer of the receive that took it, if `event` says so; otherwise the event, to be
+/// handled as any other.
+#[inline]
+fn placed_whole(
+    event: Option<Event>,
+    from: usize,
+    header: &Header,
+) -> std::result::Result<Arrival, Option<Event>> {
+    let whole = matches!(
+        event,
+        Some(Event::Placed { from: placed_from, placed, .. })
+            if placed_from == from && placed as u64 == header.len
+    );
+    if !whole {
+        return Err(event);
+    }
+    // A placed event owns nothing: forgetting it spares a call to its drop, which does
+    // not know which kind of event it drops.
+    std::mem::forget(event);
+    Ok(Arrival {
+        from,
+        header: *header,
+        payload: Payload::Placed {
+            len: header.len as usize,
+        },
+    })
 }
 
 /// Frames that matching decided to send (acknowledgements), sent once the lock is released.
@@ -453,6 +495,9 @@ struct Placement<'a> {
     state: &'a mut State,
     id: PostId,
     buf: &'a mut [u8],
+    /// The sender and header of the frame the receive took, once it took one: the frame's
+    /// [`Placing`] is recorded only if the transport does not place all of it at once.
+    taken: Option<(usize, Header)>,
 }
 
 impl Placer for Placement<'_> {
@@ -470,15 +515,10 @@ impl Placer for Placement<'_> {
             source: header.source,
             tag: header.tag,
         };
-        if !self.state.matcher.take_if_first(&envelope, self.id) {
+        if self.taken.is_some() || !self.state.matcher.take_if_first(&envelope, self.id) {
             return None;
         }
-        let placing = Placing {
-            id: self.id,
-            header: *header,
-            placed: 0,
-        };
-        self.state.placing.insert(from, placing);
+        self.taken = Some((from, *header));
         Some(&mut self.buf[..len])
     }
 }
@@ -741,7 +781,7 @@ impl Engine {
         }
         // Another thread may take in the releases: then the last one wakes this task.
         loans.wake_when_settled(cx.waker());
-        self.poll_with(cx, None, |state| {
+        self.poll_with(cx, None, |state, _| {
             if loans.settled() {
                 return Some(Ok(()));
             }
@@ -800,7 +840,7 @@ impl Engine {
     }
 
     pub(crate) fn poll_sync(&self, sync_id: u64, cx: &mut Context<'_>) -> Poll<Result<()>> {
-        self.poll_with(cx, None, |state| take_outcome(&mut state.syncs, sync_id))
+        self.poll_with(cx, None, |state, _| take_outcome(&mut state.syncs, sync_id))
     }
 
     pub(crate) fn forget_sync(&self, sync_id: u64) {
@@ -837,7 +877,7 @@ impl Engine {
 
     pub(crate) fn poll_recv(&self, id: PostId, cx: &mut Context<'_>) -> Poll<Result<Arrival>> {
         let receive = Some(AwaitedReceive { id, buf: None });
-        self.poll_with(cx, receive, |state| state.recvs.take_outcome(id))
+        self.poll_with(cx, receive, |state, mine| state.recvs.outcome(id, mine))
     }
 
     /// Like [`Engine::poll_recv`] for a receive into `buf`, which the transport may copy the
@@ -849,7 +889,7 @@ impl Engine {
         cx: &mut Context<'_>,
     ) -> Poll<Result<Arrival>> {
         let receive = Some(AwaitedReceive { id, buf: Some(buf) });
-        self.poll_with(cx, receive, |state| state.recvs.take_outcome(id))
+        self.poll_with(cx, receive, |state, mine| state.recvs.outcome(id, mine))
     }
 
     /// Withdraws a receive whose future was dropped; a message it already matched is dropped
@@ -881,7 +921,7 @@ impl Engine {
         awaited: &Awaited,
         cx: &mut Context<'_>,
     ) -> Poll<Result<(Envelope, usize)>> {
-        self.poll_with(cx, None, |state| match probe(state, pattern) {
+        self.poll_with(cx, None, |state, _| match probe(state, pattern) {
             Some(found) => Some(Ok(found)),
             None => unsatisfiable(&state.departed, awaited).map(Err),
         })
@@ -904,10 +944,10 @@ impl Engine {
         &self,
         cx: &mut Context<'_>,
         mut receive: Option<AwaitedReceive<'_>>,
-        mut outcome: impl FnMut(&mut State) -> Option<T>,
+        mut outcome: impl FnMut(&mut State, Option<Arrival>) -> Option<T>,
     ) -> Poll<T> {
         let mut state = self.lock();
-        if let Some(done) = outcome(&mut state) {
+        if let Some(done) = outcome(&mut state, None) {
             return Poll::Ready(done);
         }
         let mut registered = false;
@@ -925,14 +965,14 @@ impl Engine {
                 // The event a wait was woken by is usually its own: then it need not look
                 // at the transport again (a look at a line the sender writes next costs a
                 // transfer between cores, and the caller is waiting).
-                done = outcome(&mut state);
+                done = outcome(&mut state, None);
                 left_unread = done.is_some();
             }
             if done.is_none() {
                 let drained = self.drain(&mut state, &mut outbox, receive.as_mut());
                 completed += drained.completed;
                 left_unread = drained.stopped_early;
-                done = outcome(&mut state);
+                done = outcome(&mut state, drained.mine);
             }
             let quiet = done.is_none() && outbox.is_empty() && completed == 0;
             let budget = match registered && !spun && quiet {
@@ -955,7 +995,7 @@ impl Engine {
                     let drained = self.drain(&mut state, &mut outbox, receive.as_mut());
                     completed += drained.completed;
                     left_unread = drained.stopped_early;
-                    done = outcome(&mut state);
+                    done = outcome(&mut state, drained.mine);
                     if done.is_some() || completed > 0 || !outbox.is_empty() {
                         break;
                     }
@@ -993,6 +1033,7 @@ impl Engine {
     /// it stops and leaves what follows to the receives it is for, which may then have it
     /// placed in their buffers in turn: a bcast's data follows its header, and a child
     /// that took it in while waiting for the header would copy it twice.
+    #[inline(always)]
     fn drain(
         &self,
         state: &mut State,
@@ -1005,20 +1046,45 @@ impl Engine {
         let mut cx = Context::from_waker(&self.progress_waker);
         for _ in 0..DRAIN_BUDGET {
             let event = match receive.as_mut() {
-                Some(AwaitedReceive { id, buf: Some(buf) }) => self.transport.try_recv_placing(
-                    &mut cx,
-                    &mut Placement {
+                Some(AwaitedReceive { id, buf: Some(buf) }) => {
+                    let mut placement = Placement {
                         state: &mut *state,
                         id: *id,
                         buf,
-                    },
-                ),
+                        taken: None,
+                    };
+                    let mut event = self.transport.try_recv_placing(&mut cx, &mut placement);
+                    if let Some((from, header)) = placement.taken {
+                        match placed_whole(event, from, &header) {
+                            Ok(arrival) => {
+                                // The awaited receive has all of its message: it ends
+                                // here, without passing through the receives' table.
+                                acknowledge(from, &header, outbox);
+                                state.recvs.remove(*id);
+                                return Drained {
+                                    completed: completed + 1,
+                                    stopped_early: true,
+                                    mine: Some(arrival),
+                                };
+                            }
+                            Err(other) => event = other,
+                        }
+                        let placing = Placing {
+                            id: *id,
+                            header,
+                            placed: 0,
+                        };
+                        state.placing.insert(from, placing);
+                    }
+                    event
+                }
                 _ => self.transport.try_recv(&mut cx),
             };
             let Some(event) = event else {
                 return Drained {
                     completed,
                     stopped_early: false,
+                    mine: None,
                 };
             };
             completed += state.handle(event, outbox);
@@ -1031,6 +1097,7 @@ impl Engine {
                 return Drained {
                     completed,
                     stopped_early: true,
+                    mine: None,
                 };
             }
         }
@@ -1039,6 +1106,7 @@ impl Engine {
         Drained {
             completed,
             stopped_early: false,
+            mine: None,
         }
     }
 
@@ -1202,6 +1270,83 @@ mod tests {
         match engine.transport.try_recv(&mut cx) {
             Some(Event::Frame { frame, .. }) => assert_eq!(frame.header.tag, 2),
             other => panic!("the second message was taken in too: {other:?}"),
+        }
+    }
+
+    /// Offers one 8-byte frame to a placer, and places all of it or its first half, the
+    /// other half following as an [`Event::Rest`] at the next look.
+    struct Placing8 {
+        split: bool,
+        step: Mutex<u8>,
+    }
+
+    impl Transport for Placing8 {
+        fn rank(&self) -> usize {
+            1
+        }
+        fn size(&self) -> usize {
+            2
+        }
+        fn send(&self, _: usize, _: Frame) -> Result<()> {
+            Ok(())
+        }
+        fn poll_recv(&self, _: &mut Context<'_>) -> Poll<Event> {
+            Poll::Pending
+        }
+        fn try_recv_placing(&self, _: &mut Context<'_>, placer: &mut dyn Placer) -> Option<Event> {
+            let payload = *b"abcdefgh";
+            let header = Header {
+                kind: FrameKind::Data,
+                context: 0,
+                source: 0,
+                tag: 5,
+                sync_id: 0,
+                len: 8,
+            };
+            let mut step = self.step.lock().expect("not poisoned");
+            *step += 1;
+            match *step {
+                1 => {
+                    let buf = placer.place(0, &header)?;
+                    let placed = if self.split { 4 } else { 8 };
+                    buf[..placed].copy_from_slice(&payload[..placed]);
+                    Some(Event::Placed {
+                        from: 0,
+                        header,
+                        placed,
+                    })
+                }
+                2 if self.split => Some(Event::Rest {
+                    from: 0,
+                    payload: Bytes::copy_from_slice(&payload[4..]),
+                }),
+                _ => None,
+            }
+        }
+    }
+
+    #[test]
+    fn a_payload_placed_whole_or_in_part_completes_its_receive() {
+        for split in [false, true] {
+            let step = Mutex::new(0);
+            let engine = Engine::new(Arc::new(Placing8 { split, step }));
+            let pattern = Pattern {
+                context: 0,
+                source: Some(0),
+                tag: Some(5),
+            };
+            let id = engine.post_recv(pattern, Awaited::Rank(0));
+            let mut buf = [0u8; 8];
+            let mut cx = Context::from_waker(Waker::noop());
+            let arrival = match engine.poll_recv_into(id, &mut buf, &mut cx) {
+                Poll::Ready(Ok(arrival)) => arrival,
+                other => panic!("split {split}: not received: {other:?}"),
+            };
+            assert_eq!((arrival.from, arrival.header.tag), (0, 5));
+            arrival.payload.copy_to(&mut buf).expect("the rest copied");
+            assert_eq!(&buf, b"abcdefgh", "split {split}");
+            // The receive is over: its id finds nothing any more.
+            assert!(engine.lock().recvs.get(id).is_none(), "split {split}");
         }
     }
 
