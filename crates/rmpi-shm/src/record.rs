@@ -26,7 +26,7 @@
 //! (so a message of up to 16 bytes is one line), and start on the second line otherwise.
 
 use rmpi_core::frame::{HeaderError, HEADER_LEN};
-use rmpi_core::Header;
+use rmpi_core::{FrameKind, Header};
 
 use crate::loan_slot;
 use crate::ring::{LINE, WORD};
@@ -171,6 +171,30 @@ impl Record {
         Some((word(FRAME, payload.len()), line))
     }
 
+    /// The header and payload length of a frame record that is one whole line, as
+    /// [`Record::encode_line`] writes them (every small message), from its word and line:
+    /// [`Record::decode`] for the usual record, with its checks, without building a
+    /// record. `None` for any other record, and for one that fails a check, which
+    /// [`Record::decode`] then names.
+    #[inline]
+    pub(crate) fn decode_line(
+        word: u64,
+        line: &[u8; LINE_BODY],
+        max_len: u64,
+    ) -> Option<(Header, usize)> {
+        // The kind, and reserved bits that must be zero.
+        if word & 0xffff_ffff != FRAME {
+            return None;
+        }
+        let chunk = (word >> 32) as usize;
+        if chunk > LINE_PAYLOAD {
+            return None;
+        }
+        let header = Header::decode(&line[..HEADER_LEN], max_len).ok()?;
+        let whole = header.len == chunk as u64 && header.kind != FrameKind::Goodbye;
+        whole.then_some((header, chunk))
+    }
+
     /// Bytes of the fixed part.
     pub(crate) fn fixed_len(&self) -> usize {
         match self {
@@ -274,7 +298,6 @@ impl Record {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rmpi_core::FrameKind;
 
     fn header(len: u64) -> Header {
         Header {
@@ -350,12 +373,51 @@ mod tests {
             assert_eq!(record.body_len(), HEADER_LEN + len);
             let at = record.payload_at();
             assert_eq!(&line[at..at + len], &payload[..]);
+            assert_eq!(
+                Record::decode_line(word, &line, u64::MAX),
+                Some((header(len as u64), len))
+            );
         }
         let too_long = vec![0; LINE_PAYLOAD + 1];
         assert_eq!(
             Record::encode_line(&header(too_long.len() as u64), &too_long),
             None
         );
+    }
+
+    #[test]
+    fn only_a_sound_whole_frame_line_is_read_by_the_short_way() {
+        let (word, line) = Record::encode_line(&header(8), &[7; 8]).unwrap();
+        assert!(Record::decode_line(word, &line, u64::MAX).is_some());
+        // Reserved bits, another kind, a chunk longer than the line.
+        assert_eq!(Record::decode_line(word | 1 << 12, &line, u64::MAX), None);
+        assert_eq!(
+            Record::decode_line(word & !0xff | MORE, &line, u64::MAX),
+            None
+        );
+        let long = word & 0xffff_ffff | ((LINE_PAYLOAD as u64 + 1) << 32);
+        assert_eq!(Record::decode_line(long, &line, u64::MAX), None);
+        // A header that fails its checks, or says the payload goes on past the line.
+        assert_eq!(Record::decode_line(word, &line, 4), None);
+        let mut bad = line;
+        bad[1] = 1;
+        assert_eq!(Record::decode_line(word, &bad, u64::MAX), None);
+        let (first, _) = Record::Frame {
+            header: header(100),
+            chunk: 8,
+        }
+        .encode();
+        let mut longer = line;
+        longer[..HEADER_LEN].copy_from_slice(&header(100).encode());
+        assert_eq!(Record::decode_line(first, &longer, u64::MAX), None);
+        // A goodbye takes the general path, which ends the peer's traffic.
+        let goodbye = Header {
+            kind: FrameKind::Goodbye,
+            len: 0,
+            ..header(0)
+        };
+        let (word, line) = Record::encode_line(&goodbye, &[]).unwrap();
+        assert_eq!(Record::decode_line(word, &line, u64::MAX), None);
     }
 
     #[test]
