@@ -14,7 +14,7 @@
 use rustc_hash::FxHashMap as HashMap;
 use slab::Slab;
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
@@ -571,7 +571,7 @@ impl Waiters {
         if self.is_sole(waker) {
             return;
         }
-        let mut wakers = self.wakers.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut wakers = lock::unpoisoned(&self.wakers);
         if wakers.iter().any(|w| same_task(w, waker)) {
             return;
         }
@@ -581,7 +581,7 @@ impl Waiters {
             for waker in stale {
                 waker.wake();
             }
-            wakers = self.wakers.lock().unwrap_or_else(PoisonError::into_inner);
+            wakers = lock::unpoisoned(&self.wakers);
         }
         wakers.push(waker.clone());
         self.publish(&wakers);
@@ -589,7 +589,7 @@ impl Waiters {
 
     fn wake_all(&self) {
         let wakers = {
-            let mut wakers = self.wakers.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut wakers = lock::unpoisoned(&self.wakers);
             let all = std::mem::take(&mut *wakers);
             self.publish(&wakers);
             all
@@ -618,7 +618,7 @@ impl Waiters {
             return; // the one waker registered is the caller's
         }
         let others = {
-            let mut wakers = self.wakers.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut wakers = lock::unpoisoned(&self.wakers);
             // Allocates only if someone else waits: usually the one waker is the caller's,
             // left from an earlier wait of the same task (`wait_all`'s requests).
             let mut others = Vec::new();
@@ -1407,10 +1407,7 @@ mod tests {
             self.inner.send(dest, frame)
         }
         fn lend(&self, _: usize, _: Header, _: u64, loan: Loan) -> Result<bool> {
-            self.kept
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .push(loan);
+            lock::unpoisoned(&self.kept).push(loan);
             Ok(true)
         }
         fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<Event> {

@@ -25,12 +25,13 @@
 
 use std::collections::VecDeque;
 use std::future::Future;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 
 use crate::comm::Comm;
 use crate::error::{Error, Result};
 use crate::frame::Frame;
+use crate::lock;
 use crate::transport::{Event, Transport};
 
 /// One rank's mailbox: events from every peer, in arrival order.
@@ -68,7 +69,7 @@ impl LocalTransport {
             size: self.mailboxes.len(),
         })?;
         let waker = {
-            let mut mailbox = mailbox.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut mailbox = lock::unpoisoned(mailbox);
             match mailbox.departed {
                 Some(true) => return Err(Error::PeerLost { rank: dest }),
                 Some(false) => return Err(Error::PeerFinished { rank: dest }),
@@ -86,9 +87,7 @@ impl LocalTransport {
     /// Tells every peer this rank left; only the first call counts.
     fn depart(&self, lost: bool) {
         {
-            let mut own = self.mailboxes[self.rank]
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
+            let mut own = lock::unpoisoned(&self.mailboxes[self.rank]);
             if own.departed.is_some() {
                 return;
             }
@@ -128,9 +127,7 @@ impl Transport for LocalTransport {
     }
 
     fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<Event> {
-        let mut mailbox = self.mailboxes[self.rank]
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut mailbox = lock::unpoisoned(&self.mailboxes[self.rank]);
         match mailbox.events.pop_front() {
             Some(event) => Poll::Ready(event),
             None => {

@@ -33,9 +33,9 @@ pub struct RawSpinYield {
     waiting: AtomicU32,
 }
 
-/// Locks a `std::sync::Mutex` (for state off the message path), taking its data as it is
-/// if a holder panicked: the panic is reported where it happened, and every user of such
-/// state keeps it whole between statements.
+/// Locks a `std::sync::Mutex`, taking its data as it is if a holder panicked: the panic is
+/// reported where it happened, and every user of such state keeps it whole between
+/// statements.
 pub fn unpoisoned<T: ?Sized>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
 }

@@ -11,9 +11,11 @@
 //! set; `0` turns the pool off); beyond that, blocks of other sizes go back to the allocator
 //! to make room for the size being freed.
 
-use std::sync::{Mutex, OnceLock, PoisonError};
+use std::sync::{Mutex, OnceLock};
 
 use bytes::Bytes;
+
+use crate::lock;
 
 /// Payloads smaller than this are allocated normally: the allocator serves them from
 /// memory it keeps anyway.
@@ -61,7 +63,7 @@ pub fn vec_with_capacity(len: usize) -> Vec<u8> {
         return Vec::with_capacity(len);
     };
     let pool = pool();
-    let mut shelves = pool.free.lock().unwrap_or_else(PoisonError::into_inner);
+    let mut shelves = lock::unpoisoned(&pool.free);
     match shelves.by_class[class].pop() {
         Some(block) => {
             shelves.bytes -= block.capacity();
@@ -104,11 +106,7 @@ impl Drop for Pooled {
         };
         block.clear();
         let pool = pool();
-        let evicted = pool
-            .free
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .shelve(class, block, pool.limit);
+        let evicted = lock::unpoisoned(&pool.free).shelve(class, block, pool.limit);
         drop(evicted); // back to the allocator, outside the lock
     }
 }
