@@ -740,6 +740,8 @@ impl ShmTransport {
         placer: &mut Option<&mut dyn Placer>,
         word: u64,
     ) -> Option<Event> {
+        // Any other record's first line is copied out by the general path only.
+        Record::line_chunk(word)?;
         let line = inbound.consumer.read_fixed::<{ record::LINE_BODY }>();
         let (header, len) = Record::decode_line(word, &line, self.max_message)?;
         let payload = &line[HEADER_LEN..HEADER_LEN + len];

@@ -182,17 +182,23 @@ impl Record {
         line: &[u8; LINE_BODY],
         max_len: u64,
     ) -> Option<(Header, usize)> {
+        let chunk = Self::line_chunk(word)?;
+        let header = Header::decode(&line[..HEADER_LEN], max_len).ok()?;
+        let whole = header.len == chunk as u64 && header.kind != FrameKind::Goodbye;
+        whole.then_some((header, chunk))
+    }
+
+    /// The payload bytes of a frame record whose word says it fits in its first line, from
+    /// that word alone: whether [`Record::decode_line`] may read the record, known before
+    /// its line is copied out.
+    #[inline]
+    pub(crate) fn line_chunk(word: u64) -> Option<usize> {
         // The kind, and reserved bits that must be zero.
         if word & 0xffff_ffff != FRAME {
             return None;
         }
         let chunk = (word >> 32) as usize;
-        if chunk > LINE_PAYLOAD {
-            return None;
-        }
-        let header = Header::decode(&line[..HEADER_LEN], max_len).ok()?;
-        let whole = header.len == chunk as u64 && header.kind != FrameKind::Goodbye;
-        whole.then_some((header, chunk))
+        (chunk <= LINE_PAYLOAD).then_some(chunk)
     }
 
     /// Bytes of the fixed part.
