@@ -8,11 +8,16 @@
 //! is no separate tail index to read first.
 //!
 //! Nothing clears a word after it is read, so the consumer must never find a stale one from
-//! an earlier lap where the next record will start. The producer sees to that: before it
-//! publishes a record, it zeroes the word of the line right after it (which must be free
-//! too), and the `Release` of the record's word orders that zero before it. A record's
+//! an earlier lap where the next record will start. The producer sees to that: when it
+//! publishes a record, the word of the line right after it (which must be free too) is
+//! zero, and the `Release` of the record's word orders that zero before it. A record's
 //! length is known only from its word, so stale bytes that happen to look like a word are
 //! never read as one.
+//!
+//! The producer zeroes those words ahead, a few free lines at a time after it publishes,
+//! not each one just before the record it follows: a store to a line the consumer read a
+//! lap ago must first take it back from the consumer's core, and the record's word, stored
+//! after it, would wait for that.
 //!
 //! Space goes back the usual way: the consumer publishes how far it has read (`head`, a byte
 //! count that only grows, on a line of its own) and the producer keeps a cached copy, which
@@ -169,12 +174,17 @@ fn lazy_release(capacity: u64) -> u64 {
     (capacity / 8).min(LAZY_RELEASE)
 }
 
+/// Lines whose words the producer zeroes ahead at once (see the module documentation).
+const CLEAR_AHEAD: u64 = 8;
+
 /// The writing end. There must be exactly one per ring.
 pub(crate) struct Producer<R: Region = MappedRegion> {
     memory: RingMemory<R>,
     mask: u64,
     tail: u64,
     cached_head: u64,
+    /// Every line that starts after `tail` and before this has a zero word, unwritten since.
+    cleared: u64,
 }
 
 impl<R: Region> Producer<R> {
@@ -186,6 +196,7 @@ impl<R: Region> Producer<R> {
             mask,
             tail: head,
             cached_head: head,
+            cleared: head + LINE as u64,
         }
     }
 
@@ -238,10 +249,7 @@ impl<R: Region> Producer<R> {
         for &(at, part) in parts {
             self.copy_in(self.tail + (WORD + at) as u64, part);
         }
-        let next = self.tail + size;
-        self.memory.word(next).store(0, Ordering::Relaxed);
-        self.memory.word(self.tail).store(word, Ordering::Release);
-        self.tail = next;
+        self.publish(word, size);
         true
     }
 
@@ -259,11 +267,38 @@ impl<R: Region> Producer<R> {
         // head plus the ring's size, unread until its word is published; records start on
         // line boundaries, so it does not wrap and holds no word but the record's own.
         unsafe { self.memory.region.write(start, body) };
+        self.publish(word, size);
+        true
+    }
+
+    /// Publishes the record of `size` bytes written at the tail, whose word is `word`, and
+    /// makes sure that the line after it has a zero word, better ahead than now.
+    #[inline]
+    fn publish(&mut self, word: u64, size: u64) {
         let next = self.tail + size;
-        self.memory.word(next).store(0, Ordering::Relaxed);
+        if next >= self.cleared {
+            // Not cleared ahead (a record longer than what was): this one is on the way.
+            self.memory.word(next).store(0, Ordering::Relaxed);
+            self.cleared = next + LINE as u64;
+        }
         self.memory.word(self.tail).store(word, Ordering::Release);
         self.tail = next;
-        true
+        if self.cleared <= next + LINE as u64 {
+            self.clear_ahead();
+        }
+    }
+
+    /// Zeroes the words of up to [`CLEAR_AHEAD`] lines from `cleared` on, as far as the
+    /// consumer has handed them back. They are ordered before the next record's word by its
+    /// `Release`, as the word after a record must be.
+    #[cold]
+    fn clear_ahead(&mut self) {
+        let free_until = self.cached_head + self.capacity();
+        let until = free_until.min(self.tail + (CLEAR_AHEAD + 1) * LINE as u64);
+        while self.cleared < until {
+            self.memory.word(self.cleared).store(0, Ordering::Relaxed);
+            self.cleared += LINE as u64;
+        }
     }
 
     /// Copies `bytes` to the ring at byte position `at`, wrapping around its end.
@@ -662,6 +697,32 @@ mod tests {
                 Some((word(1, size), lookalike[..size].to_vec()))
             );
             assert_eq!(consumer.next_word(), None);
+            consumer.release(false);
+        }
+    }
+
+    #[test]
+    fn words_cleared_ahead_hide_a_large_records_lookalike_bytes() {
+        // A record as large as the ring leaves lookalike words on every line; then small
+        // records come, their following words cleared ahead while space is handed back
+        // (eagerly) and just in time while it is not (lazily, so the producer's view of the
+        // free space stays short).
+        let (mut producer, mut consumer) = ring(16);
+        let lookalike = word(9, 1).to_le_bytes().repeat(16 * 8);
+        for lazily in [false, true] {
+            let big = consumer.max_body();
+            assert!(producer.push(word(1, big), big, &[(0, &lookalike[..big])]));
+            assert!(take(&mut consumer).is_some());
+            consumer.release(false);
+            for round in 0..40u8 {
+                if !producer.push(word(2, 1), 1, &[(0, &[round])]) {
+                    consumer.release(false);
+                    assert!(producer.push(word(2, 1), 1, &[(0, &[round])]));
+                }
+                assert_eq!(take(&mut consumer), Some((word(2, 1), vec![round])));
+                assert_eq!(consumer.next_word(), None, "round {round}");
+                consumer.release(lazily);
+            }
             consumer.release(false);
         }
     }
