@@ -101,12 +101,18 @@ pub struct TcpTransport {
     size: usize,
     /// The writer task of each peer (`None` for this rank).
     outgoing: Vec<Option<UnboundedSender<Outgoing>>>,
-    events: Mutex<UnboundedReceiver<Event>>,
+    inbox: Mutex<Inbox>,
     tasks: Mutex<Tasks>,
     /// How long a wait stays busy ([`TcpOptions::busy_poll`]; zero where ranks outnumber
-    /// cores), and since when the current one has found nothing.
+    /// cores).
     busy_poll: Duration,
-    waiting_since: Mutex<Option<Instant>>,
+}
+
+/// Events from the connections' readers, under one lock with the start of the current wait.
+struct Inbox {
+    events: UnboundedReceiver<Event>,
+    /// Since when the current wait has found nothing, while it stays busy.
+    waiting_since: Option<Instant>,
 }
 
 #[derive(Default)]
@@ -230,13 +236,15 @@ impl TcpTransport {
             rank,
             size,
             outgoing,
-            events: Mutex::new(events),
+            inbox: Mutex::new(Inbox {
+                events,
+                waiting_since: None,
+            }),
             tasks: Mutex::new(tasks),
             busy_poll: match size <= rmpi_core::host::cores() {
                 true => options.busy_poll,
                 false => Duration::ZERO,
             },
-            waiting_since: Mutex::new(None),
         })
     }
 }
@@ -266,25 +274,13 @@ impl Transport for TcpTransport {
     }
 
     fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<Event> {
-        let mut events = lock(&self.events);
-        match events.poll_recv(cx) {
-            Poll::Ready(Some(event)) => {
-                *lock(&self.waiting_since) = None;
-                Poll::Ready(event)
-            }
-            // Every reader has ended and reported its peer; nothing more will arrive.
-            Poll::Ready(None) | Poll::Pending => Poll::Pending,
-        }
+        self.poll_inbox(cx, false)
     }
 
     /// Waits as `poll_recv` does, but keeps the thread busy for a while first (see
     /// [`TcpOptions::busy_poll`]).
     fn poll_ready(&self, cx: &mut Context<'_>) -> Poll<Option<Event>> {
-        let polled = self.poll_recv(cx);
-        if polled.is_pending() {
-            self.stay_busy(cx);
-        }
-        polled.map(Some)
+        self.poll_inbox(cx, true).map(Some)
     }
 
     /// Says goodbye to every peer after everything queued for it, then waits until every
@@ -305,14 +301,34 @@ impl Transport for TcpTransport {
 }
 
 impl TcpTransport {
-    /// While the wait that just found nothing is younger than the busy-poll time, has the
-    /// task that polled woken again as soon as the runtime has looked at the sockets
-    /// (without sleeping), instead of when one is readable.
-    fn stay_busy(&self, cx: &mut Context<'_>) {
+    /// The next event, or `Pending` with `cx` registered; with `busy`, a wait that finds
+    /// nothing stays busy while it is younger than the busy-poll time.
+    fn poll_inbox(&self, cx: &mut Context<'_>, busy: bool) -> Poll<Event> {
+        let mut inbox = lock(&self.inbox);
+        match inbox.events.poll_recv(cx) {
+            Poll::Ready(Some(event)) => {
+                inbox.waiting_since = None;
+                Poll::Ready(event)
+            }
+            // Every reader has ended and reported its peer; nothing more will arrive.
+            Poll::Ready(None) | Poll::Pending => {
+                if busy {
+                    self.stay_busy(&mut inbox.waiting_since, cx);
+                }
+                Poll::Pending
+            }
+        }
+    }
+
+    /// While the wait that just found nothing (found nothing since `waiting_since`) is
+    /// younger than the busy-poll time, has the task that polled woken again as soon as
+    /// the runtime has looked at the sockets (without sleeping), instead of when one is
+    /// readable.
+    fn stay_busy(&self, waiting_since: &mut Option<Instant>, cx: &mut Context<'_>) {
         if self.busy_poll.is_zero() {
             return;
         }
-        let since = *lock(&self.waiting_since).get_or_insert_with(Instant::now);
+        let since = *waiting_since.get_or_insert_with(Instant::now);
         if since.elapsed() < self.busy_poll {
             // Its first poll asks the runtime to wake `cx` after its next look at I/O.
             let yielded = std::pin::pin!(tokio::task::yield_now());
