@@ -41,9 +41,13 @@ const WRITTEN_AT: usize = LINE;
 const PAYLOAD_AT: usize = 2 * LINE;
 
 /// The sender says how far it got after every chunk of this many bytes (a few bytes in the
-/// loom model, so that readers catch up with it there).
+/// loom model, so that readers catch up with it there). Each time costs the sender a fence
+/// that waits for its streaming stores to reach memory, and a store to a line its readers
+/// are watching: with 4 KiB chunks, a 64 KiB fan-out to 7 readers took the root 6.1 us, with
+/// 16 KiB 3.9 (64 KiB: 3.5, but readers then wait longer to start). The 64 KiB bcast took
+/// 12.6 us against 15.0 on 8 ranks, 9.1 against 10.0 on 4 (medians of 8 runs in turn).
 #[cfg(not(rmpi_loom))]
-const FILL_CHUNK: usize = 4 << 10;
+const FILL_CHUNK: usize = 16 << 10;
 #[cfg(rmpi_loom)]
 const FILL_CHUNK: usize = 16;
 
