@@ -77,8 +77,8 @@ const STREAMING_BLOCKS: u32 = 32;
 /// are quick, so that readers on the writer's core find the payload in its cache; streaming
 /// for a while once plain chunks were slow. Plain stores into lines another core read last
 /// must take each line back from that core first, and how long that takes depends on where
-/// the host placed the two cores: 1 MiB took 26-186 us in one afternoon's probes (the same
-/// program), where streaming took 40-73, and the root of an 8-rank 1 MiB bcast spent 490-575
+/// the host placed the two cores: 1 MiB took 24-186 us in one afternoon's probes (the same
+/// program), where streaming took 39-73, and the root of an 8-rank 1 MiB bcast spent 490-575
 /// us on its plain copy in the slow minutes. Readers copy behind the writer, so they all wait
 /// for that.
 #[derive(Debug, Default)]
