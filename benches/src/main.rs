@@ -51,7 +51,7 @@ struct Cli {
     /// Transport between ranks: tcp, shm or auto (default: rmpirun's `--transport`).
     #[arg(long, global = true)]
     transport: Option<String>,
-    /// Force the collective's algorithm (bcast, allgather, allreduce, alltoall), e.g.
+    /// Force the collective's algorithm (barrier, bcast, allgather, allreduce, alltoall), e.g.
     /// `binomial`, `rabenseifner`, `bruck`; unknown names are an error naming the choices.
     #[arg(long, global = true)]
     algorithm: Option<String>,
@@ -60,6 +60,13 @@ struct Cli {
     /// ranks wait for a context switch, and the percentiles tell a steady cost from stalls.
     #[arg(long, global = true)]
     per_rank: bool,
+    /// For collectives, also print (to stderr) how long after rank 0 started each call the
+    /// last rank finished it, and how long after rank 0 the last rank started it: OSU's
+    /// figure counts each rank from when it left the barrier before, so it also depends on
+    /// the order in which the barrier lets ranks go. Clocks are the host's, so ranks on
+    /// other hosts make it meaningless.
+    #[arg(long, global = true)]
+    span: bool,
 }
 
 #[derive(Debug, Clone, Copy, Subcommand)]
@@ -185,14 +192,15 @@ fn main() -> rmpi::Result<()> {
     }
     if let Some(algorithm) = &cli.algorithm {
         let variable = match cli.test {
+            Test::Barrier => "RMPI_BARRIER_ALGORITHM",
             Test::Bcast => "RMPI_BCAST_ALGORITHM",
             Test::Allgather => "RMPI_ALLGATHER_ALGORITHM",
             Test::Allreduce => "RMPI_ALLREDUCE_ALGORITHM",
             Test::Alltoall => "RMPI_ALLTOALL_ALGORITHM",
             other => {
                 return Err(fail(&format!(
-                    "{} has one algorithm; --algorithm applies to bcast, allgather, allreduce \
-                     and alltoall",
+                    "{} has one algorithm; --algorithm applies to barrier, bcast, allgather, \
+                     allreduce and alltoall",
                     other.name()
                 )))
             }
@@ -369,6 +377,41 @@ async fn bandwidth(
     Ok(moved / elapsed / 1e6)
 }
 
+/// Microseconds on a clock every process of the host reads alike (`CLOCK_REALTIME`).
+fn host_clock() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |since| since.as_secs_f64() * 1e6)
+}
+
+/// Gathers every rank's start and end of each call (`moments`, in pairs) to rank 0, which
+/// prints the means over calls of when the last rank finished and when the last started,
+/// both counted from rank 0's start.
+async fn print_span(comm: &Comm, size: usize, moments: Vec<f64>) -> rmpi::Result<()> {
+    let Some(all) = comm.gather(moments, 0).await? else {
+        return Ok(());
+    };
+    let calls = all[0].len() / 2;
+    let (mut last_end, mut last_start) = (0.0, 0.0);
+    for call in 0..calls {
+        let root = all[0][2 * call];
+        let latest = |at: usize| {
+            all.iter()
+                .map(|m| m[2 * call + at] - root)
+                .fold(0.0, f64::max)
+        };
+        last_start += latest(0);
+        last_end += latest(1);
+    }
+    let calls = calls.max(1) as f64;
+    eprintln!(
+        "span size {size}: last rank done {:.2} us after rank 0 started, last started {:.2} us after it",
+        last_end / calls,
+        last_start / calls
+    );
+    Ok(())
+}
+
 /// Average over ranks of each rank's mean time per call, in microseconds.
 async fn collective(
     comm: &Comm,
@@ -384,9 +427,11 @@ async fn collective(
     let mut wide = vec![0.0f32; floats * n];
     let wide_send = vec![1.0f32; floats * n];
     let mut times = Vec::with_capacity(iterations);
+    let mut moments = Vec::with_capacity(if cli.span { 2 * iterations } else { 0 });
     for i in 0..iterations + warmup {
         comm.barrier().await?;
         let started = Instant::now();
+        let began = cli.span.then(host_clock);
         match (cli.test, cli.flavour) {
             (Test::Bcast, Flavour::Buffer) => comm.bcast_buf(&mut recv, 0).await?,
             (Test::Bcast, Flavour::Object) => {
@@ -414,7 +459,13 @@ async fn collective(
         }
         if i >= warmup {
             times.push(started.elapsed().as_secs_f64() * 1e6);
+            if let Some(began) = began {
+                moments.extend([began, host_clock()]);
+            }
         }
+    }
+    if cli.span {
+        print_span(comm, size, moments).await?;
     }
     let mine = times.iter().sum::<f64>() / iterations as f64;
     if cli.per_rank && !times.is_empty() {

@@ -8,8 +8,8 @@
 
 use rmpi_core::{Bytes, Error, Result};
 
-use crate::algorithm::AllgatherAlgorithm;
 use crate::algorithm::AlltoallAlgorithm;
+use crate::algorithm::{AllgatherAlgorithm, BarrierAlgorithm};
 use crate::round::Round;
 
 fn relative(rank: usize, root: usize, n: usize) -> usize {
@@ -63,15 +63,42 @@ pub(crate) fn decode_blocks(message: &Bytes, expected: usize) -> Result<Vec<Byte
     Ok(blocks)
 }
 
+/// A barrier by `algorithm`.
+pub(crate) async fn barrier(round: &Round, algorithm: BarrierAlgorithm) -> Result<()> {
+    match algorithm {
+        BarrierAlgorithm::Dissemination => dissemination_barrier(round).await,
+        BarrierAlgorithm::Flat => flat_barrier(round).await,
+    }
+}
+
 /// Dissemination barrier: in round k every rank signals rank + 2^k and waits for rank - 2^k;
 /// after ceil(log2 n) rounds everyone has heard, directly or not, from everyone.
-pub(crate) async fn barrier(round: &Round) -> Result<()> {
+async fn dissemination_barrier(round: &Round) -> Result<()> {
     let (rank, n) = (round.rank(), round.size());
     let mut distance = 1;
     while distance < n {
         round.send((rank + distance) % n, Round::frame(&[])).await?;
         round.recv_exact((rank + n - distance) % n, 0).await?;
         distance *= 2;
+    }
+    Ok(())
+}
+
+/// Flat barrier: every member signals rank 0; rank 0, once it has heard from all, tells
+/// each that all have. Two steps whatever n; rank 0 takes the arrivals in rank order, but
+/// needs them all anyway.
+async fn flat_barrier(round: &Round) -> Result<()> {
+    let n = round.size();
+    if round.rank() == 0 {
+        for member in 1..n {
+            round.recv_exact(member, 0).await?;
+        }
+        for member in 1..n {
+            round.send(member, Round::frame(&[])).await?;
+        }
+    } else {
+        round.send(0, Round::frame(&[])).await?;
+        round.recv_exact(0, 0).await?;
     }
     Ok(())
 }

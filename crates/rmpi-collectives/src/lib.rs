@@ -76,7 +76,8 @@ use rmpi_core::{Bytes, Comm, Error, Request, Result};
 use serde::{de::DeserializeOwned, Serialize};
 
 pub use algorithm::{
-    Algorithms, AllgatherAlgorithm, AllreduceAlgorithm, AlltoallAlgorithm, BcastAlgorithm,
+    Algorithms, AllgatherAlgorithm, AllreduceAlgorithm, AlltoallAlgorithm, BarrierAlgorithm,
+    BcastAlgorithm,
 };
 pub use op::{
     BitAnd, BitOr, BitXor, Located, LogicalAnd, LogicalOr, LogicalXor, Max, MaxLoc, Min, MinLoc,
@@ -154,10 +155,17 @@ pub trait Collectives {
 
     // --- objects (mpi4py's lowercase collectives) -----------------------------------------
 
-    /// Waits until every member has called it (`comm.barrier()`); dissemination algorithm.
+    /// Waits until every member has called it (`comm.barrier()`).
     fn barrier(&self) -> impl Future<Output = Result<()>> + Send + 'static {
-        let round = Round::start(self.comm());
-        async move { round.run(blocks::barrier(&round)).await }
+        let (round, algorithms) = (Round::start(self.comm()), self.algorithms());
+        async move {
+            round
+                .run(async {
+                    let algorithm = algorithms?.barrier(round.size());
+                    blocks::barrier(&round, algorithm).await
+                })
+                .await
+        }
     }
 
     /// Sends the root's value to every member (`data = comm.bcast(data, root)`). The root

@@ -4,8 +4,8 @@
 
 use bytemuck::{Pod, Zeroable};
 use rmpi_collectives::{
-    Algorithms, AllgatherAlgorithm, AllreduceAlgorithm, AlltoallAlgorithm, BcastAlgorithm,
-    Collectives, Max, Min, Prod, Sum, UserOp,
+    Algorithms, AllgatherAlgorithm, AllreduceAlgorithm, AlltoallAlgorithm, BarrierAlgorithm,
+    BcastAlgorithm, Collectives, Max, Min, Prod, Sum, UserOp,
 };
 use rmpi_core::{local, Comm, Result};
 
@@ -333,17 +333,42 @@ fn non_commutative_operations_reduce_in_rank_order() {
     }
 }
 
+/// No member leaves a barrier before every member arrived: each counts its arrival before
+/// the barrier, and finds every arrival counted after it (the last member to arrive is
+/// held up a while, so that one leaving early would find it missing).
 #[test]
-fn barrier_completes_on_every_size() {
-    for n in 1..=9 {
-        run_all(n, |comm| {
-            Box::pin(async move {
-                for _ in 0..3 {
-                    comm.barrier().await?;
-                }
-                Ok(())
-            })
-        });
+fn barrier_holds_every_member_until_all_arrive() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    for &algorithm in BarrierAlgorithm::ALL {
+        for n in 1..=9 {
+            let arrived = Arc::new(AtomicUsize::new(0));
+            run_all(n, move |comm| {
+                let arrived = arrived.clone();
+                Box::pin(async move {
+                    let c = comm.with_algorithms(Algorithms {
+                        barrier: Some(algorithm),
+                        ..Algorithms::default()
+                    });
+                    let late = (comm.size() - 1) / 2;
+                    for round in 1..=3 {
+                        if comm.rank() == late {
+                            std::thread::sleep(std::time::Duration::from_millis(5));
+                        }
+                        arrived.fetch_add(1, Ordering::SeqCst);
+                        c.barrier().await?;
+                        assert_eq!(
+                            arrived.load(Ordering::SeqCst),
+                            round * comm.size(),
+                            "{algorithm:?} on {n} ranks, round {round}"
+                        );
+                        // Nobody counts the next round's arrival before all checked this one.
+                        c.barrier().await?;
+                    }
+                    Ok(())
+                })
+            });
+        }
     }
 }
 

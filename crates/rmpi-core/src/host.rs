@@ -10,3 +10,54 @@ pub fn cores() -> usize {
     static CORES: OnceLock<usize> = OnceLock::new();
     *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
+
+/// The most ranks of the job that share one core on any of its hosts, as every rank of the
+/// job agreed when it started (see [`agree_ranks_per_core`]); `None` before that, and in
+/// jobs that never agreed (ranks that are threads of one process, which see the same
+/// [`cores`]). Collectives whose members must all choose the same algorithm, and cannot
+/// detect when they did not, choose by this rather than by their own host's cores: hosts
+/// of one job may have different numbers of cores.
+pub fn ranks_per_core() -> Option<usize> {
+    RANKS_PER_CORE.get().copied()
+}
+
+/// Records what the job's ranks agreed [`ranks_per_core`] is; `rmpi::init` calls it once,
+/// before any collective. Later calls are ignored.
+pub fn agree_ranks_per_core(ranks: usize) {
+    let _ = RANKS_PER_CORE.set(ranks.max(1));
+}
+
+static RANKS_PER_CORE: OnceLock<usize> = OnceLock::new();
+
+/// The most ranks sharing one core on any host, where rank `r` runs on `hosts[r]` and sees
+/// `cores[r]` cores (the fewest any of a host's ranks sees counts for the host).
+pub fn most_ranks_per_core<H: PartialEq>(hosts: &[H], cores: &[usize]) -> usize {
+    hosts
+        .iter()
+        .enumerate()
+        .map(|(r, host)| {
+            let on_host = || hosts.iter().zip(cores).filter(|(h, _)| *h == host);
+            let ranks = on_host().count();
+            let fewest = on_host().map(|(_, &c)| c).min().unwrap_or(cores[r]);
+            ranks.div_ceil(fewest.max(1))
+        })
+        .max()
+        .unwrap_or(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::most_ranks_per_core;
+
+    #[test]
+    fn the_most_crowded_host_counts() {
+        // 8 ranks on a 2-core host, 2 on a 16-core one.
+        let hosts = ["a", "a", "a", "a", "a", "a", "a", "a", "b", "b"];
+        let cores = [2, 2, 2, 2, 2, 2, 2, 2, 16, 16];
+        assert_eq!(most_ranks_per_core(&hosts, &cores), 4);
+        // 5 ranks on 2 cores round up; one rank bound narrower than the others counts.
+        assert_eq!(most_ranks_per_core(&["a"; 5], &[2; 5]), 3);
+        assert_eq!(most_ranks_per_core(&["a"; 3], &[4, 4, 1]), 3);
+        assert_eq!(most_ranks_per_core(&["a", "b"], &[8, 8]), 1);
+    }
+}

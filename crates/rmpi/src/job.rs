@@ -52,20 +52,28 @@ pub async fn init() -> Result<Comm> {
     rmpi_core::host::cores();
     rmpi_launch::binding::bind_from_env();
     let bootstrap = rmpi_launch::bootstrap::from_env()?;
-    let transport = connect(&*bootstrap).await?;
+    let hosts = if bootstrap.size() > 1 {
+        let (hosts, cores) = layout_of(&*bootstrap)?;
+        rmpi_core::host::agree_ranks_per_core(rmpi_core::host::most_ranks_per_core(&hosts, &cores));
+        hosts
+    } else {
+        Vec::new()
+    };
+    let transport = connect(&*bootstrap, &hosts).await?;
     // Connecting woke the ranks by turns, which tends to gather them on one core.
     rmpi_launch::binding::start_from_env();
     Ok(Comm::from_transport(transport))
 }
 
-async fn connect(bootstrap: &dyn Bootstrap) -> Result<Arc<dyn Transport>> {
+/// Connects this rank to the others; `hosts` says on which host each rank runs.
+async fn connect(bootstrap: &dyn Bootstrap, hosts: &[String]) -> Result<Arc<dyn Transport>> {
     if bootstrap.size() == 1 {
         let only = LocalTransport::mesh(1).pop().expect("a mesh of one");
         return Ok(Arc::new(only));
     }
     let choice = std::env::var(rmpi_launch::env::TRANSPORT).unwrap_or_default();
     match choice.as_str() {
-        "" | "auto" => automatic(bootstrap).await,
+        "" | "auto" => automatic(bootstrap, hosts).await,
         "tcp" => tcp(bootstrap).await,
         "shm" => shm(bootstrap),
         other => Err(Error::InvalidArgument(format!(
@@ -76,14 +84,13 @@ async fn connect(bootstrap: &dyn Bootstrap) -> Result<Arc<dyn Transport>> {
 
 /// Shared memory among the ranks of a host, TCP between hosts; one of them alone where it
 /// serves every pair. Every rank sees the same host list, so all make the same choice.
-async fn automatic(bootstrap: &dyn Bootstrap) -> Result<Arc<dyn Transport>> {
+async fn automatic(bootstrap: &dyn Bootstrap, hosts: &[String]) -> Result<Arc<dyn Transport>> {
     if !cfg!(feature = "tcp") {
         return shm(bootstrap);
     }
     if !cfg!(feature = "shm") {
         return tcp(bootstrap).await;
     }
-    let hosts = hosts_of(bootstrap)?;
     let (rank, size) = (bootstrap.rank(), bootstrap.size());
     let neighbours: Vec<usize> = (0..size).filter(|&r| hosts[r] == hosts[rank]).collect();
     if neighbours.len() == size {
@@ -145,9 +152,10 @@ async fn routed(_: &dyn Bootstrap, _: Vec<usize>) -> Result<Arc<dyn Transport>> 
     ))
 }
 
-/// The host each rank counts as on: `RMPI_HOST` where the launcher sets it (ranks of a host
-/// list), otherwise the host's name and boot, asked of all ranks.
-fn hosts_of(bootstrap: &dyn Bootstrap) -> Result<Vec<String>> {
+/// The host each rank counts as on, and the cores each sees, asked of all ranks: so that
+/// every rank makes the same choices from them. A rank's host is `RMPI_HOST` where the
+/// launcher sets it (ranks of a host list), otherwise the host's name and boot.
+fn layout_of(bootstrap: &dyn Bootstrap) -> Result<(Vec<String>, Vec<usize>)> {
     let here = match std::env::var(rmpi_launch::env::HOST) {
         Ok(host) if !host.is_empty() => host,
         _ => {
@@ -169,11 +177,22 @@ fn hosts_of(bootstrap: &dyn Bootstrap) -> Result<Vec<String>> {
         })
         .collect();
     let key = |rank: usize| format!("rmpi-host-{rank}");
-    bootstrap.put(&key(bootstrap.rank()), &here)?;
+    let mine = format!("{}/{here}", rmpi_core::host::cores());
+    bootstrap.put(&key(bootstrap.rank()), &mine)?;
     bootstrap.fence()?;
-    (0..bootstrap.size())
-        .map(|rank| bootstrap.get(&key(rank)))
-        .collect()
+    let mut hosts = Vec::with_capacity(bootstrap.size());
+    let mut cores = Vec::with_capacity(bootstrap.size());
+    for rank in 0..bootstrap.size() {
+        let value = bootstrap.get(&key(rank))?;
+        let parsed = value
+            .split_once('/')
+            .and_then(|(n, host)| Some((n.parse::<usize>().ok()?, host.to_string())));
+        let (n, host) = parsed
+            .ok_or_else(|| Error::Bootstrap(format!("rank {rank} said it runs on {value:?}")))?;
+        cores.push(n);
+        hosts.push(host);
+    }
+    Ok((hosts, cores))
 }
 
 #[cfg(feature = "shm")]
