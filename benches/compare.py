@@ -194,8 +194,10 @@ def plot(sections, out_dir):
     except ImportError:
         log("matplotlib is not installed: no plots (pip install matplotlib)")
         return
+    # A barrier has no sizes to draw against.
     groups = [("point-to-point.png", [s for s in sections if s["test"] in ("latency", "bw")]),
-              ("collectives.png", [s for s in sections if s["test"] not in ("latency", "bw")])]
+              ("collectives.png", [s for s in sections
+                                   if s["test"] not in ("latency", "bw", "barrier")])]
     for name, chosen in groups:
         if not chosen:
             continue
@@ -269,6 +271,7 @@ def main():
         for test in ("bcast", "allreduce"):
             plan.append((test, ranks, 1 << 20, f"{test.capitalize()}, {ranks} ranks", "us", False,
                          buffers))
+        plan.append(("barrier", ranks, 0, f"Barrier, {ranks} ranks", "us", False, buffers))
     cpu = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as f:
