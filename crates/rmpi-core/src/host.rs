@@ -34,11 +34,10 @@ static RANKS_PER_CORE: OnceLock<usize> = OnceLock::new();
 pub fn most_ranks_per_core<H: PartialEq>(hosts: &[H], cores: &[usize]) -> usize {
     hosts
         .iter()
-        .enumerate()
-        .map(|(r, host)| {
+        .map(|host| {
             let on_host = || hosts.iter().zip(cores).filter(|(h, _)| *h == host);
             let ranks = on_host().count();
-            let fewest = on_host().map(|(_, &c)| c).min().unwrap_or(cores[r]);
+            let fewest = on_host().map(|(_, &c)| c).min().unwrap_or(1);
             ranks.div_ceil(fewest.max(1))
         })
         .max()
