@@ -1,5 +1,7 @@
 //! What rmpi needs to know about the machine a rank runs on.
 
+use std::collections::HashMap;
+use std::hash::Hash;
 use std::sync::OnceLock;
 
 /// The cores this process may run on, read once (it is not cheap). Transports and
@@ -30,16 +32,19 @@ pub fn agree_ranks_per_core(ranks: usize) {
 static RANKS_PER_CORE: OnceLock<usize> = OnceLock::new();
 
 /// The most ranks sharing one core on any host, where rank `r` runs on `hosts[r]` and sees
-/// `cores[r]` cores (the fewest any of a host's ranks sees counts for the host).
-pub fn most_ranks_per_core<H: PartialEq>(hosts: &[H], cores: &[usize]) -> usize {
-    hosts
-        .iter()
-        .map(|host| {
-            let on_host = || hosts.iter().zip(cores).filter(|(h, _)| *h == host);
-            let ranks = on_host().count();
-            let fewest = on_host().map(|(_, &c)| c).min().unwrap_or(1);
-            ranks.div_ceil(fewest.max(1))
-        })
+/// `cores[r]` cores (the fewest any of a host's ranks sees counts for the host). One pass:
+/// jobs may have thousands of ranks.
+pub fn most_ranks_per_core<H: Hash + Eq>(hosts: &[H], cores: &[usize]) -> usize {
+    // Each host's ranks, and the fewest cores one of them sees.
+    let mut per_host: HashMap<&H, (usize, usize)> = HashMap::new();
+    for (host, &seen) in hosts.iter().zip(cores) {
+        let (ranks, fewest) = per_host.entry(host).or_insert((0, usize::MAX));
+        *ranks += 1;
+        *fewest = (*fewest).min(seen.max(1));
+    }
+    per_host
+        .values()
+        .map(|&(ranks, fewest)| ranks.div_ceil(fewest))
         .max()
         .unwrap_or(1)
 }
