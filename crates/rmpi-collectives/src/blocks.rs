@@ -8,8 +8,7 @@
 
 use rmpi_core::{Bytes, Error, Result};
 
-use crate::algorithm::AlltoallAlgorithm;
-use crate::algorithm::{AllgatherAlgorithm, BarrierAlgorithm};
+use crate::algorithm::{AllgatherAlgorithm, AlltoallAlgorithm, BarrierAlgorithm};
 use crate::round::Round;
 
 fn relative(rank: usize, root: usize, n: usize) -> usize {
