@@ -198,14 +198,14 @@ impl Algorithms {
     }
 
     /// Dissemination (MPICH's), except where the job has more than two ranks per core on
-    /// some host: then flat. Members cannot tell that others chose differently (they would
-    /// wait for each other for good), so they choose by what the job agreed on when it
-    /// started ([`ranks_per_core`]), not by their own host; ranks that are threads of one
-    /// process see the same cores. On 2 cores, medians of 6 runs: 8 ranks 13.3 us against
-    /// 20.5, 16 ranks 37.8 against 66.2, 5 ranks 9.7 against 14.3; but 4 ranks 5.6 against
-    /// 5.1 and 2 ranks 0.61 against 0.40.
+    /// some host ([`crowding`]): then flat. On 2 cores, medians of 6 runs: 8 ranks 13.3 us
+    /// against 20.5, 16 ranks 37.8 against 66.2, 5 ranks 9.7 against 14.3; but 4 ranks 5.6
+    /// against 5.1 and 2 ranks 0.61 against 0.40.
     pub(crate) fn barrier(&self, ranks: usize) -> BarrierAlgorithm {
-        let crowding = ranks_per_core().unwrap_or_else(|| ranks.div_ceil(cores()));
+        self.barrier_at(crowding(ranks))
+    }
+
+    fn barrier_at(&self, crowding: usize) -> BarrierAlgorithm {
         self.barrier.unwrap_or(if crowding > 2 {
             BarrierAlgorithm::Flat
         } else {
@@ -213,14 +213,17 @@ impl Algorithms {
         })
     }
 
-    /// MPICH's choice, except with more ranks than this host has cores: then flat. Each
-    /// hop of a tree waits for its rank's turn on a core before it forwards, and scatter
-    /// and allgather send many more messages, each waiting for a context switch (at 8 ranks
-    /// on 2 cores, 3-6x slower from 16 KiB to 1 MiB than the binomial tree). Flat took
-    /// 485-700 us at 1 MiB against 740-820 down the tree, and 6-14 us at 8 bytes against
-    /// 10-30.
+    /// MPICH's choice, except where ranks share cores ([`crowding`]): then flat. Each hop
+    /// of a tree waits for its rank's turn on a core before it forwards, and scatter and
+    /// allgather send many more messages, each waiting for a context switch (at 8 ranks on
+    /// 2 cores, 3-6x slower from 16 KiB to 1 MiB than the binomial tree). Flat took 485-700
+    /// us at 1 MiB against 740-820 down the tree, and 6-14 us at 8 bytes against 10-30.
     pub(crate) fn bcast(&self, ranks: usize, bytes: usize) -> BcastAlgorithm {
-        self.bcast.unwrap_or(if ranks > cores() {
+        self.bcast_at(crowding(ranks), ranks, bytes)
+    }
+
+    fn bcast_at(&self, crowding: usize, ranks: usize, bytes: usize) -> BcastAlgorithm {
+        self.bcast.unwrap_or(if crowding > 1 {
             BcastAlgorithm::Flat
         } else if bytes < BCAST_SHORT || ranks < BCAST_MIN_PROCS {
             BcastAlgorithm::Binomial
@@ -253,20 +256,32 @@ impl Algorithms {
         )
     }
 
-    /// MPICH's choice, except for long vectors on more ranks than cores: segment owners.
-    /// Members choose apart, so they must see as many cores each (ranks of one host do,
-    /// unless bound differently); members that choose different algorithms get an error
-    /// naming the sizes that did not match, and should force one with
-    /// `RMPI_ALLREDUCE_ALGORITHM`.
+    /// MPICH's choice, except for long vectors where ranks share cores ([`crowding`]):
+    /// segment owners. Members choose apart; members that were told to choose differently
+    /// (different `RMPI_ALLREDUCE_ALGORITHM`s) get an error naming the sizes that did not
+    /// match.
     pub(crate) fn allreduce(&self, ranks: usize, bytes: usize) -> AllreduceAlgorithm {
+        self.allreduce_at(crowding(ranks), bytes)
+    }
+
+    fn allreduce_at(&self, crowding: usize, bytes: usize) -> AllreduceAlgorithm {
         self.allreduce.unwrap_or(if bytes <= ALLREDUCE_SHORT {
             AllreduceAlgorithm::RecursiveDoubling
-        } else if ranks > cores() && bytes >= SEGMENT_OWNERS_FROM {
+        } else if crowding > 1 && bytes >= SEGMENT_OWNERS_FROM {
             AllreduceAlgorithm::SegmentOwners
         } else {
             AllreduceAlgorithm::Rabenseifner
         })
     }
+}
+
+/// How many ranks share a core where the job is most crowded: what its ranks agreed when it
+/// started ([`ranks_per_core`]), so that every member of a collective chooses alike even
+/// where hosts have different numbers of cores, and a job spread over hosts with a core per
+/// rank keeps MPICH's choices. Ranks that are threads of one process never agreed and see
+/// the same cores: for them, `ranks` on this host's.
+fn crowding(ranks: usize) -> usize {
+    ranks_per_core().unwrap_or_else(|| ranks.div_ceil(cores()))
 }
 
 fn env_choice<A: Copy>(
@@ -285,5 +300,63 @@ fn env_choice<A: Copy>(
                 names.join(", ")
             )
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_job_with_a_core_per_rank_keeps_mpichs_choices_however_many_ranks() {
+        // 16 ranks over hosts with a core each: more ranks than any one host's cores.
+        let chosen = Algorithms::default();
+        assert_eq!(chosen.barrier_at(1), BarrierAlgorithm::Dissemination);
+        assert_eq!(
+            chosen.bcast_at(1, 16, 1 << 20),
+            BcastAlgorithm::ScatterAllgather
+        );
+        assert_eq!(chosen.bcast_at(1, 16, 8), BcastAlgorithm::Binomial);
+        assert_eq!(
+            chosen.allreduce_at(1, 1 << 20),
+            AllreduceAlgorithm::Rabenseifner
+        );
+    }
+
+    #[test]
+    fn ranks_that_share_cores_go_flat_and_split_long_vectors_by_owner() {
+        let chosen = Algorithms::default();
+        assert_eq!(chosen.barrier_at(2), BarrierAlgorithm::Dissemination);
+        assert_eq!(chosen.barrier_at(4), BarrierAlgorithm::Flat);
+        assert_eq!(chosen.bcast_at(2, 4, 8), BcastAlgorithm::Flat);
+        assert_eq!(chosen.bcast_at(4, 16, 1 << 20), BcastAlgorithm::Flat);
+        assert_eq!(
+            chosen.allreduce_at(2, 1 << 20),
+            AllreduceAlgorithm::SegmentOwners
+        );
+        assert_eq!(
+            chosen.allreduce_at(2, 64 << 10),
+            AllreduceAlgorithm::Rabenseifner
+        );
+        assert_eq!(
+            chosen.allreduce_at(4, 8),
+            AllreduceAlgorithm::RecursiveDoubling
+        );
+    }
+
+    #[test]
+    fn a_forced_algorithm_wins_whatever_the_crowding() {
+        let forced = Algorithms {
+            barrier: Some(BarrierAlgorithm::Dissemination),
+            bcast: Some(BcastAlgorithm::Binomial),
+            allreduce: Some(AllreduceAlgorithm::ReduceBcast),
+            ..Algorithms::default()
+        };
+        assert_eq!(forced.barrier_at(8), BarrierAlgorithm::Dissemination);
+        assert_eq!(forced.bcast_at(8, 16, 1 << 20), BcastAlgorithm::Binomial);
+        assert_eq!(
+            forced.allreduce_at(8, 1 << 20),
+            AllreduceAlgorithm::ReduceBcast
+        );
     }
 }

@@ -81,8 +81,9 @@ fn a_member_with_a_wrong_buffer_fails_and_nobody_hangs() {
     }
 }
 
-/// Members choose long allreduces' algorithms apart (by how many cores they see): members
-/// that choose differently get an error naming a mismatch, and nobody hangs.
+/// Members choose long allreduces' algorithms apart (by what the job agreed at start, unless
+/// told otherwise): members told to choose differently get an error naming a mismatch, and
+/// nobody hangs.
 #[test]
 fn members_that_choose_different_allreduces_fail_instead_of_hanging() {
     for n in [2, 3, 4, 5, 8] {
