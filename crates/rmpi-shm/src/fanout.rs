@@ -22,11 +22,12 @@
 //! ranks on a host.
 
 use std::collections::VecDeque;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use rmpi_core::{Error, LentPayload, Result};
 use rustix::process::Pid;
 
+use crate::long_writes::LongWrites;
 use crate::ring::{Region, LINE};
 use crate::segment::MappedRegion;
 use crate::sync::{self, Ordering};
@@ -57,66 +58,6 @@ const FILL_CHUNK: usize = 16;
 /// on 8 ranks 15.8-20.5 against 16.1-28.0. At 256 KiB it made no difference; at 1 MiB the
 /// readers, reading from memory, took longer than the writer saved (90-98 us against 59-75).
 const STREAMING_UP_TO: usize = 256 << 10;
-
-/// A chunk of [`FILL_CHUNK`] bytes written with plain stores slower than this says the
-/// lines are coming back from the other core one by one (see [`LongWrites`]). Streaming
-/// wrote one in 0.6-1.1 us in a probe program here, plain stores 0.4-2.9 us; and the root of
-/// an 8-rank 1 MiB bcast took 7-9 us a chunk in the machine's slow minutes. Between 1.5 and
-/// 2.9 us, plain stores still paid off where the ranks share cores: a 4-rank 1 MiB bcast
-/// took 54 us with them and 66 streaming (medians of 6 runs in turn).
-const SLOW_PLAIN_CHUNK: Duration = Duration::from_micros(4);
-
-/// Slow plain chunks in a row that make a block go on streaming: one alone may be a rank
-/// that lost its core midway.
-const SLOW_CHUNKS: u32 = 2;
-
-/// Blocks written streaming after slow plain chunks, before plain stores are tried again.
-const STREAMING_BLOCKS: u32 = 32;
-
-/// How payloads longer than [`STREAMING_UP_TO`] are written: with plain stores while those
-/// are quick, so that readers on the writer's core find the payload in its cache; streaming
-/// for a while once plain chunks were slow. Plain stores into lines another core read last
-/// must take each line back from that core first, and how long that takes depends on where
-/// the host placed the two cores: 1 MiB took 24-186 us in one afternoon's probes (the same
-/// program), where streaming took 39-73, and the root of an 8-rank 1 MiB bcast spent 490-575
-/// us on its plain copy in the slow minutes. Readers copy behind the writer, so they all wait
-/// for that.
-#[derive(Debug, Default)]
-struct LongWrites {
-    /// Blocks still to be written streaming before plain stores are tried again.
-    streaming_for: u32,
-    /// Slow plain chunks in a row in the block being written.
-    slow_in_a_row: u32,
-}
-
-impl LongWrites {
-    /// Whether the next block starts streaming; counts it.
-    fn start_block(&mut self) -> bool {
-        self.slow_in_a_row = 0;
-        let streaming = self.streaming_for > 0;
-        self.streaming_for = self.streaming_for.saturating_sub(1);
-        streaming
-    }
-
-    /// Whether the block goes on streaming after a plain chunk of `len` bytes that took
-    /// `took`: after [`SLOW_CHUNKS`] slow ones in a row, and then for the next
-    /// [`STREAMING_BLOCKS`] blocks too.
-    fn plain_was_slow(&mut self, len: usize, took: Duration) -> bool {
-        if len < FILL_CHUNK {
-            return false; // a payload's last chunk, timed with less to write
-        }
-        self.slow_in_a_row = if took > SLOW_PLAIN_CHUNK {
-            self.slow_in_a_row + 1
-        } else {
-            0
-        };
-        let slow = self.slow_in_a_row >= SLOW_CHUNKS;
-        if slow {
-            self.streaming_for = STREAMING_BLOCKS;
-        }
-        slow
-    }
-}
 
 /// Bytes a block for a payload of `len` bytes takes: its two lines and the payload, padded.
 fn block_size(len: usize) -> usize {
@@ -213,27 +154,30 @@ impl<R: Region> FanoutArea<R> {
             "a block is filled with its payload"
         );
         let offset = block.offset;
-        let mut streaming = payload.len() <= STREAMING_UP_TO || self.long_writes.start_block();
+        let always_streaming = payload.len() <= STREAMING_UP_TO;
+        if !always_streaming {
+            self.long_writes.start_block();
+        }
         for (i, chunk) in payload.chunks(FILL_CHUNK).enumerate() {
-            let at = i * FILL_CHUNK;
+            let at = offset + PAYLOAD_AT + i * FILL_CHUNK;
+            let region = &self.region;
             // SAFETY: the block was reserved in this area for this many bytes, so the range
             // lies in the area (a block does not wrap), and readers read only what the count
             // below says is written.
-            unsafe {
-                if streaming {
-                    self.region.write_streaming(offset + PAYLOAD_AT + at, chunk);
-                } else {
-                    let started = Instant::now();
-                    self.region.write(offset + PAYLOAD_AT + at, chunk);
-                    streaming = self
-                        .long_writes
-                        .plain_was_slow(chunk.len(), started.elapsed());
+            let write = |streaming| unsafe {
+                match streaming {
+                    true => region.write_streaming(at, chunk),
+                    false => region.write(at, chunk),
                 }
+            };
+            match always_streaming {
+                true => write(true),
+                false => self.long_writes.write_chunk(chunk.len(), write),
             }
             // Release: the chunk is written before a reader that sees the count copies it.
             self.region
                 .word(offset + WRITTEN_AT)
-                .store((at + chunk.len()) as u64, Ordering::Release);
+                .store((i * FILL_CHUNK + chunk.len()) as u64, Ordering::Release);
         }
     }
 
@@ -433,31 +377,6 @@ mod tests {
         let mut out = Vec::new();
         payload.read_onto(&mut out).unwrap();
         out
-    }
-
-    /// Slow plain chunks in a row make the rest of their block, and the next blocks,
-    /// stream; plain stores are tried again after them. A quick chunk, one slow chunk alone,
-    /// or a short one (a payload's last) changes nothing.
-    #[test]
-    fn long_writes_stream_for_a_while_after_slow_plain_chunks() {
-        let slow = SLOW_PLAIN_CHUNK * 2;
-        let mut writes = LongWrites::default();
-        assert!(!writes.start_block(), "plain stores first");
-        assert!(!writes.plain_was_slow(FILL_CHUNK, SLOW_PLAIN_CHUNK));
-        assert!(!writes.plain_was_slow(FILL_CHUNK, slow), "one alone");
-        assert!(!writes.plain_was_slow(FILL_CHUNK, SLOW_PLAIN_CHUNK));
-        assert!(!writes.plain_was_slow(FILL_CHUNK, slow));
-        assert!(!writes.plain_was_slow(FILL_CHUNK / 2, slow * 10));
-        assert!(!writes.start_block());
-        assert!(
-            !writes.plain_was_slow(FILL_CHUNK, slow),
-            "a new block counts anew"
-        );
-        assert!(writes.plain_was_slow(FILL_CHUNK, slow));
-        for _ in 0..STREAMING_BLOCKS {
-            assert!(writes.start_block());
-        }
-        assert!(!writes.start_block(), "plain stores are tried again");
     }
 
     /// Blocks come back once their readers are done, oldest first, and the area is

@@ -35,6 +35,7 @@ mod doorbell;
 mod fanout;
 mod lent;
 mod loan_slot;
+mod long_writes;
 mod outbound;
 mod record;
 mod ring;

@@ -17,6 +17,7 @@ use rustix::process::Pid;
 
 use crate::fanout::{self, FanoutArea};
 use crate::loan_slot::{self, LoanSlot, Recalled};
+use crate::long_writes::LongWrites;
 use crate::record::Record;
 use crate::ring::{Producer, Region, LINE, WORD};
 use crate::segment::Segment;
@@ -75,7 +76,12 @@ enum Outgoing {
 
 impl Outgoing {
     /// Writes as much of this as the ring takes now; true once all of it is written.
-    fn write(&mut self, producer: &mut Producer, overlapping: bool) -> bool {
+    fn write(
+        &mut self,
+        producer: &mut Producer,
+        long_writes: &mut LongWrites,
+        overlapping: bool,
+    ) -> bool {
         match self {
             Outgoing::Bare(record) => {
                 let (word, fixed) = record.encode();
@@ -86,7 +92,7 @@ impl Outgoing {
                 header,
                 payload,
                 sent,
-            } => write_frame(producer, header, payload, sent, overlapping),
+            } => write_frame(producer, long_writes, header, payload, sent, overlapping),
         }
     }
 }
@@ -97,6 +103,7 @@ impl Outgoing {
 /// written.
 fn write_frame(
     producer: &mut Producer,
+    long_writes: &mut LongWrites,
     header: &Header,
     payload: &[u8],
     sent: &mut Option<usize>,
@@ -127,20 +134,33 @@ fn write_frame(
         if chunk < wanted.min(MIN_CHUNK) || record(chunk).body_len() > room {
             return false;
         }
-        let pushed = push_frame(producer, &record(chunk), &payload[at..at + chunk]);
+        let bytes = &payload[at..at + chunk];
+        // Payloads of several records are written streaming where plain stores are slow.
+        let pushed = match payload.len() > CHUNK {
+            true => {
+                if first {
+                    long_writes.start_block();
+                }
+                long_writes.write_chunk(chunk, |streaming| {
+                    push_frame(producer, &record(chunk), bytes, streaming)
+                })
+            }
+            false => push_frame(producer, &record(chunk), bytes, false),
+        };
         debug_assert!(pushed, "the room was there");
         *sent = Some(at + chunk);
     }
 }
 
-/// Writes a frame record (`Frame` or `More`) and its payload bytes `chunk`, if it fits.
-fn push_frame(producer: &mut Producer, record: &Record, chunk: &[u8]) -> bool {
+/// Writes a frame record (`Frame` or `More`) and its payload bytes `chunk`, if it fits,
+/// streaming them if `streaming`.
+fn push_frame(producer: &mut Producer, record: &Record, chunk: &[u8], streaming: bool) -> bool {
     let (word, fixed) = record.encode();
     let parts = [
         (0, &fixed[..record.fixed_len()]),
         (record.payload_at(), chunk),
     ];
-    producer.push(word, record.body_len(), &parts)
+    producer.push_as(word, record.body_len(), &parts, streaming)
 }
 
 /// Memory lent to a peer, until it releases it.
@@ -174,6 +194,8 @@ impl Lent {
 /// This rank's end of the ring to one peer.
 pub(crate) struct Outbound {
     producer: Producer,
+    /// How plain stores into the ring fared for long payloads.
+    long_writes: LongWrites,
     queue: VecDeque<Outgoing>,
     /// Payloads lent to the peer and not yet released.
     lent: VecDeque<Lent>,
@@ -193,7 +215,7 @@ impl Outbound {
         let mut wrote = false;
         while let Some(front) = self.queue.front_mut() {
             let before = self.producer.written();
-            let done = front.write(&mut self.producer, overlapping);
+            let done = front.write(&mut self.producer, &mut self.long_writes, overlapping);
             wrote |= self.producer.written() != before;
             if !done {
                 break;
@@ -253,6 +275,7 @@ impl Senders {
                 (peer != rank).then(|| {
                     Mutex::new(Outbound {
                         producer: Producer::new(segment.ring(rank, peer)),
+                        long_writes: LongWrites::default(),
                         queue: VecDeque::new(),
                         lent: VecDeque::new(),
                         lends: lends[peer],
@@ -454,8 +477,10 @@ impl Senders {
         let mut waiting_since = None;
         loop {
             let before = out.producer.written();
+            let out = &mut *out;
             let done = write_frame(
                 &mut out.producer,
+                &mut out.long_writes,
                 &header,
                 payload,
                 &mut sent,

@@ -239,6 +239,18 @@ impl<R: Region> Producer<R> {
     /// `parts` (each at its offset in the body; bytes no part covers are left as they are),
     /// if it fits; the consumer may read it as soon as this returns true.
     pub(crate) fn push(&mut self, word: u64, body: usize, parts: &[(usize, &[u8])]) -> bool {
+        self.push_as(word, body, parts, false)
+    }
+
+    /// [`Producer::push`], writing the parts around the caches if `streaming` (see
+    /// [`crate::long_writes`]).
+    pub(crate) fn push_as(
+        &mut self,
+        word: u64,
+        body: usize,
+        parts: &[(usize, &[u8])],
+        streaming: bool,
+    ) -> bool {
         debug_assert!(word != 0);
         debug_assert!(parts.iter().all(|(at, part)| at + part.len() <= body));
         let size = record_size(body) as u64;
@@ -247,7 +259,7 @@ impl<R: Region> Producer<R> {
             return false;
         }
         for &(at, part) in parts {
-            self.copy_in(self.tail + (WORD + at) as u64, part);
+            self.copy_in(self.tail + (WORD + at) as u64, part, streaming);
         }
         self.publish(word, size);
         true
@@ -302,18 +314,23 @@ impl<R: Region> Producer<R> {
     }
 
     /// Copies `bytes` to the ring at byte position `at`, wrapping around its end.
-    fn copy_in(&self, at: u64, bytes: &[u8]) {
+    fn copy_in(&self, at: u64, bytes: &[u8], streaming: bool) {
         let start = (at & self.mask) as usize;
         let first = bytes.len().min(self.capacity() as usize - start);
+        let region = &self.memory.region;
         // SAFETY: the bytes lie in the record being written, between our tail and the
         // consumer's published head plus the ring's size, which the consumer does not read
         // until the record's word is published; they hold no word but the record's own,
         // which `push` writes separately.
-        unsafe {
-            self.memory.region.write(start, &bytes[..first]);
-            if first < bytes.len() {
-                self.memory.region.write(0, &bytes[first..]);
+        let write = |offset, bytes| unsafe {
+            match streaming {
+                true => region.write_streaming(offset, bytes),
+                false => region.write(offset, bytes),
             }
+        };
+        write(start, &bytes[..first]);
+        if first < bytes.len() {
+            write(0, &bytes[first..]);
         }
     }
 }
@@ -521,6 +538,12 @@ pub(crate) mod heap {
             }
         }
 
+        /// As the segment writes streaming, so that tests go the same way.
+        unsafe fn write_streaming(&self, offset: usize, bytes: &[u8]) {
+            // SAFETY: as for `write`.
+            unsafe { crate::streaming::copy(bytes, self.base().add(offset)) }
+        }
+
         unsafe fn read(&self, offset: usize, out: *mut u8, len: usize) {
             // SAFETY: in bounds and not written meanwhile, as the caller guarantees.
             unsafe { std::ptr::copy_nonoverlapping(self.base().add(offset), out, len) }
@@ -611,15 +634,17 @@ mod tests {
                 .collect();
             let (head, tail) = body.split_at(body.len() / 3);
             let parts = [(0, head), (head.len(), tail)];
-            // Every other record that fits one line goes in whole, as small frames do.
+            // Every other record that fits one line goes in whole, as small frames do; every
+            // fifth other one is written around the caches, as long payloads may be.
             let mut line = [0u8; LINE - WORD];
             let whole = round % 2 == 0 && body.len() <= line.len();
             if whole {
                 line[..body.len()].copy_from_slice(&body);
             }
+            let streaming = round % 5 == 0;
             let push = |producer: &mut Producer<_>| match whole {
                 true => producer.push_line(word(round, body.len()), &line),
-                false => producer.push(word(round, body.len()), body.len(), &parts),
+                false => producer.push_as(word(round, body.len()), body.len(), &parts, streaming),
             };
             while !push(&mut producer) {
                 let (w, got) = take(&mut consumer).expect("a full ring holds records");
