@@ -473,11 +473,12 @@ impl Senders {
                 return Ok(());
             }
         }
+        // Borrowed once, so that the producer and its record of long writes go separately.
+        let out = &mut *out;
         let mut sent = None;
         let mut waiting_since = None;
         loop {
             let before = out.producer.written();
-            let out = &mut *out;
             let done = write_frame(
                 &mut out.producer,
                 &mut out.long_writes,
