@@ -4,9 +4,9 @@
 //! [`TcpTransport::establish`] builds a rank's endpoint: it listens (on loopback unless told
 //! otherwise, see [`TcpOptions`]), publishes its address through the job's
 //! [`Bootstrap`], and connects to every lower rank while accepting every higher one. Each
-//! connection starts with a handshake carrying the job's secret, the sender's rank and the
-//! job size; strangers (port scanners, other jobs, stale ranks) are closed and logged, also
-//! after start-up, and the job goes on.
+//! connection starts with a handshake in which both sides prove they know the job's secret
+//! without sending it; strangers (port scanners, other jobs, stale ranks) are closed and
+//! logged, also after start-up, and the job goes on.
 //!
 //! Frames travel as a fixed header followed by the payload (see [`rmpi_core::frame`]). A peer
 //! that shuts down cleanly says goodbye last, so a connection that ends otherwise, breaks, or
@@ -168,14 +168,9 @@ impl TcpTransport {
         let mut streams: Vec<Option<TcpStream>> = (0..size).map(|_| None).collect();
         let mut connecting = JoinSet::new();
         for (peer, &address) in addresses.iter().enumerate().take(rank) {
-            let hello = Hello {
-                rank: rank as u32,
-                size: size as u32,
-                secret: secret.to_vec(),
-            };
             let (secret, timeout) = (secret.clone(), options.handshake_timeout);
             connecting.spawn(async move {
-                let stream = connect(peer, address, hello, size, &secret, timeout).await;
+                let stream = connect(peer, address, rank, size, &secret, timeout).await;
                 (peer, stream)
             });
         }
@@ -368,11 +363,11 @@ fn configure(stream: &TcpStream) -> std::io::Result<()> {
     SockRef::from(stream).set_tcp_nodelay(true)
 }
 
-/// Connects to a lower rank and exchanges hellos.
+/// Connects to a lower rank and proves to each other that both belong to the job.
 async fn connect(
     peer: usize,
     address: SocketAddr,
-    hello: Hello,
+    rank: usize,
     size: usize,
     secret: &[u8],
     timeout: Duration,
@@ -384,11 +379,13 @@ async fn connect(
         .await
         .map_err(|e| fail(e.to_string()))?;
     configure(&stream)?;
-    hello.write(&mut stream).await?;
-    let answer = Hello::read(&mut stream, timeout).await.map_err(fail)?;
-    match answer.check(size, secret).map_err(fail)? {
-        rank if rank == peer => Ok(stream),
-        rank => Err(fail(format!("rank {rank} answered instead"))),
+    let hello = Hello::new(rank, size)?;
+    match handshake::connect(&mut stream, &hello, size, secret, timeout)
+        .await
+        .map_err(fail)?
+    {
+        answered if answered == peer => Ok(stream),
+        answered => Err(fail(format!("rank {answered} answered instead"))),
     }
 }
 
@@ -414,22 +411,20 @@ async fn accept_peers(
         let (secret, accepted) = (secret.clone(), accepted.clone());
         tokio::spawn(async move {
             let introduced = async {
-                let hello = Hello::read(&mut stream, timeout).await?;
-                let peer = hello.check(size, &secret)?;
-                if peer <= rank {
-                    return Err(format!("rank {peer} must be connected to, not from"));
-                }
-                if accepted.is_closed() {
-                    return Err(format!("rank {peer} connected after start-up"));
-                }
-                configure(&stream).map_err(|e| e.to_string())?;
-                let answer = Hello {
-                    rank: rank as u32,
-                    size: size as u32,
-                    secret: secret.to_vec(),
+                let hello = Hello::new(rank, size).map_err(|e| e.to_string())?;
+                let approve = |peer: usize| {
+                    if peer <= rank {
+                        return Err(format!("rank {peer} must be connected to, not from"));
+                    }
+                    if accepted.is_closed() {
+                        return Err(format!("rank {peer} connected after start-up"));
+                    }
+                    Ok(())
                 };
-                answer.write(&mut stream).await.map_err(|e| e.to_string())?;
-                Ok(peer)
+                let peer =
+                    handshake::accept(&mut stream, &hello, size, &secret, timeout, approve).await?;
+                configure(&stream).map_err(|e| e.to_string())?;
+                Ok::<usize, String>(peer)
             };
             match introduced.await {
                 Ok(peer) => {
