@@ -1,25 +1,67 @@
 //! Joining a job from inside a rank: [`from_env`] finds out how this process was started.
 //!
 //! Under `rmpirun` the environment names the launcher's PMI-1 service, this rank, the job
-//! size, the job id and its secret; [`PmiClient`] speaks to the service. Started any other
-//! way, the process is a [`Singleton`]: rank 0 of 1, as MPI does.
+//! size, the job id and its secret; [`PmiClient`] speaks to the service, and ends the
+//! process if the launcher goes away. Started any other way, the process is a
+//! [`Singleton`]: rank 0 of 1, as MPI does.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::net::{IpAddr, TcpStream};
 use std::sync::Mutex;
 
+use rmpi_core::auth::{self, Nonce};
 use rmpi_core::bootstrap::Singleton;
 use rmpi_core::{Bootstrap, Error, Result};
 
 use crate::env;
-use crate::pmi::{is_token, Message, MAX_LINE};
+use crate::pmi::{is_token, Message, Proofs, MAX_LINE};
 
-/// The bootstrap this process was started with.
-pub fn from_env() -> Result<Box<dyn Bootstrap>> {
-    match std::env::var(env::PMI_PORT) {
-        Ok(address) => Ok(Box::new(PmiClient::connect(&address)?)),
-        Err(_) => Ok(Box::new(Singleton::new())),
-    }
+/// Who started this process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Launcher {
+    /// `rmpirun`, through its own rendezvous service.
+    Rmpirun,
+    /// Nobody: a job of one.
+    Singleton,
+}
+
+/// The job this process joined, and how.
+#[derive(Debug)]
+pub struct Joined {
+    /// The key-value space and fence the transports find each other through.
+    pub bootstrap: Box<dyn Bootstrap>,
+    /// Who started the job.
+    pub launcher: Launcher,
+    /// This host's address on the route to the launcher: one the job's other hosts can
+    /// reach (loopback when the launcher is on this host and the job stays here).
+    pub address: Option<IpAddr>,
+}
+
+/// The job this process was started into.
+pub fn from_env() -> Result<Joined> {
+    let joined = match std::env::var(env::PMI_PORT) {
+        Ok(address) => {
+            let client = PmiClient::connect(&address)?;
+            Joined {
+                address: client.local_address(),
+                bootstrap: Box::new(client),
+                launcher: Launcher::Rmpirun,
+            }
+        }
+        Err(_) => Joined {
+            bootstrap: Box::new(Singleton::new()),
+            launcher: Launcher::Singleton,
+            address: None,
+        },
+    };
+    tracing::debug!(
+        "rank {} of {}, started by {:?}",
+        joined.bootstrap.rank(),
+        joined.bootstrap.size(),
+        joined.launcher
+    );
+    Ok(joined)
 }
 
 fn var(name: &str) -> Result<String> {
@@ -44,16 +86,18 @@ pub struct PmiClient {
 }
 
 impl PmiClient {
-    /// Connects to the service at `address` and introduces this rank, which the environment
-    /// names along with the job.
+    /// Connects to the service at `address`, proves that this rank (which the environment
+    /// names along with the job) belongs to the job and checks that the service does, then
+    /// watches the connection: when the launcher goes away, so does this process.
     pub fn connect(address: &str) -> Result<PmiClient> {
         let (rank, size) = (number(env::RANK)?, number(env::SIZE)?);
-        let secret = decode_hex(&var(env::SECRET)?)
+        let secret = auth::decode_hex(&var(env::SECRET)?)
             .ok_or_else(|| Error::Bootstrap(format!("{} is not hex", env::SECRET)))?;
         let stream = TcpStream::connect(address).map_err(|e| {
             Error::Bootstrap(format!("cannot reach the launcher at {address}: {e}"))
         })?;
         stream.set_nodelay(true)?;
+        let watched = stream.try_clone()?;
         let mut client = PmiClient {
             rank,
             size,
@@ -62,11 +106,32 @@ impl PmiClient {
             kvsname: String::new(),
             connection: Mutex::new(BufReader::new(stream)),
         };
-        client.send(&Message::new(
+        let nonce = Nonce::random()?;
+        let hello = Message::new(
             "initack",
-            [("pmiid", rank.to_string().as_str())],
-        ))?;
-        client.expect("initack")?;
+            [
+                ("pmiid", rank.to_string().as_str()),
+                ("nonce", auth::encode_hex(nonce.as_bytes()).as_str()),
+            ],
+        );
+        let challenge = client.request(&hello, "challenge")?;
+        let proofs = challenge
+            .field("nonce")
+            .and_then(Proofs::nonce_from)
+            .map(|theirs| Proofs::new(&client.secret, rank, nonce, theirs));
+        let proofs = proofs
+            .filter(|p| {
+                challenge
+                    .field("proof")
+                    .is_some_and(|proof| p.is_server(proof))
+            })
+            .ok_or_else(|| {
+                Error::Bootstrap(format!(
+                    "the service at {address} could not prove it is this job's launcher"
+                ))
+            })?;
+        let prove = Message::new("prove", [("proof", proofs.client().as_str())]);
+        client.request(&prove, "initack")?;
         for _ in 0..3 {
             client.expect("set")?; // size, rank, debug: the environment already said
         }
@@ -77,7 +142,14 @@ impl PmiClient {
             .field("kvsname")
             .ok_or_else(|| Error::Bootstrap("the launcher named no key-value space".into()))?
             .to_owned();
+        crate::watch::end_with_launcher(watched, rank, client.job_id.clone())?;
         Ok(client)
+    }
+
+    /// This end's address of the connection to the launcher.
+    pub fn local_address(&self) -> Option<IpAddr> {
+        let connection = self.connection.lock().unwrap_or_else(|e| e.into_inner());
+        connection.get_ref().local_addr().ok().map(|a| a.ip())
     }
 
     fn send(&self, message: &Message) -> Result<()> {
@@ -168,33 +240,5 @@ impl Bootstrap for PmiClient {
             .field("value")
             .map(str::to_owned)
             .ok_or_else(|| Error::Bootstrap(format!("no value under {key}")))
-    }
-}
-
-/// Lower-case hex, as the launcher writes secrets.
-pub fn encode_hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn decode_hex(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 {
-        return None;
-    }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn hex_round_trips() {
-        let bytes = [0u8, 1, 0xab, 0xff];
-        assert_eq!(decode_hex(&encode_hex(&bytes)), Some(bytes.to_vec()));
-        assert_eq!(decode_hex("abc"), None);
-        assert_eq!(decode_hex("zz"), None);
     }
 }

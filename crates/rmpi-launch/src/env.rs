@@ -12,8 +12,8 @@ pub const JOB_ID: &str = "RMPI_JOB_ID";
 pub const SECRET: &str = "RMPI_SECRET";
 /// The transport the user asked for: `tcp`, `shm` or `auto`.
 pub const TRANSPORT: &str = "RMPI_TRANSPORT";
-/// The host a rank counts as on, where the launcher placed it by a host list: ranks with
-/// the same host share memory, others talk over TCP.
+/// The host a rank counts as on, set by hand to group ranks (ranks with the same host share
+/// memory, others talk over TCP); unset, the machine and network namespace it runs in.
 pub const HOST: &str = "RMPI_HOST";
 /// The core this rank binds itself to (`rmpirun --bind-to core`); unset, it runs anywhere.
 pub const CPU: &str = "RMPI_CPU";

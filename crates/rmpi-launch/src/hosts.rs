@@ -1,8 +1,6 @@
-//! Host lists from `--hostfile` and `--host`, in the forms mpiexec users write.
-//!
-//! Multi-host launching comes later; for now the launcher places ranks on the listed hosts
-//! by their slots, runs every rank on this host, and tells each rank the host it was placed
-//! on, so ranks of different hosts talk as they would across machines (over TCP).
+//! Host lists from `--hostfile` and `--host`, in the forms mpiexec users write, and the
+//! placement of ranks on them by slots (`--map-by slot`, the default, fills each host in
+//! turn; `--map-by node` deals ranks out one host at a time).
 
 use std::path::Path;
 
@@ -83,21 +81,50 @@ pub fn read_hostfile(path: &Path) -> Result<Vec<Host>, String> {
     parse_hostfile(&text)
 }
 
-/// Whether `name` is this machine.
+/// Whether `name` is this machine: `localhost`, this machine's host name (short or
+/// full), or one of its addresses. Ranks placed there start without ssh.
 pub fn is_local(name: &str) -> bool {
     let own = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .or_else(|_| std::fs::read_to_string("/etc/hostname"))
         .unwrap_or_default();
-    matches!(name, "localhost" | "127.0.0.1" | "::1") || name == own.trim()
+    let own = own.trim();
+    let short = own.split('.').next().unwrap_or(own);
+    if name == "localhost" || name == own || name == short {
+        return true;
+    }
+    // An address is this machine's if a socket can be bound to it.
+    match name.parse::<std::net::IpAddr>() {
+        Ok(ip) => ip.is_loopback() || std::net::UdpSocket::bind((ip, 0)).is_ok(),
+        Err(_) => false,
+    }
 }
 
-/// The host each of `ranks` ranks is placed on: the first host's slots fill first, then
-/// the next host's; with more ranks than slots, placement starts over at the first host.
-pub fn place(hosts: &[Host], ranks: usize) -> Vec<String> {
-    let slots: Vec<&str> = hosts
-        .iter()
-        .flat_map(|host| std::iter::repeat_n(host.name.as_str(), host.slots))
-        .collect();
+/// How ranks are dealt out to hosts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MapBy {
+    /// Fill the first host's slots, then the next host's (block placement).
+    #[default]
+    Slot,
+    /// One rank per host in turn, skipping hosts whose slots are full (round-robin).
+    Node,
+}
+
+/// The host each of `ranks` ranks is placed on. With more ranks than slots, placement
+/// starts over as if the hosts had as many slots again (oversubscribing them).
+pub fn place(hosts: &[Host], ranks: usize, map_by: MapBy) -> Vec<String> {
+    let slots: Vec<&str> = match map_by {
+        MapBy::Slot => hosts
+            .iter()
+            .flat_map(|host| std::iter::repeat_n(host.name.as_str(), host.slots))
+            .collect(),
+        MapBy::Node => {
+            let most = hosts.iter().map(|h| h.slots).max().unwrap_or(0);
+            (0..most)
+                .flat_map(|round| hosts.iter().filter(move |h| h.slots > round))
+                .map(|host| host.name.as_str())
+                .collect()
+        }
+    };
     if slots.is_empty() {
         return Vec::new();
     }
@@ -110,10 +137,19 @@ pub fn place(hosts: &[Host], ranks: usize) -> Vec<String> {
 mod tests {
     #[test]
     fn ranks_fill_hosts_by_slots_then_wrap() {
+        use super::MapBy::{Node, Slot};
         let hosts = super::parse_host_list("a:2,b,c:1").unwrap();
-        assert_eq!(super::place(&hosts, 3), ["a", "a", "b"]);
-        assert_eq!(super::place(&hosts, 6), ["a", "a", "b", "c", "a", "a"]);
-        assert!(super::place(&[], 3).is_empty());
+        assert_eq!(super::place(&hosts, 3, Slot), ["a", "a", "b"]);
+        assert_eq!(
+            super::place(&hosts, 6, Slot),
+            ["a", "a", "b", "c", "a", "a"]
+        );
+        assert!(super::place(&[], 3, Slot).is_empty());
+        let hosts = super::parse_host_list("a:3,b,c:2").unwrap();
+        assert_eq!(
+            super::place(&hosts, 8, Node),
+            ["a", "b", "c", "a", "c", "a", "a", "b"]
+        );
     }
 
     use super::*;
@@ -148,6 +184,7 @@ mod tests {
         );
         assert!(parse_hostfile("node1 cores=2").is_err());
         assert!(parse_host_list("h1:0").is_err());
-        assert!(is_local("localhost"));
+        assert!(is_local("localhost") && is_local("127.0.0.1") && is_local("::1"));
+        assert!(!is_local("192.0.2.1") && !is_local("node-a"));
     }
 }

@@ -1,5 +1,6 @@
-//! Running a job: start the ranks, serve their rendezvous, forward their input and output,
-//! and end the job the way mpiexec users expect.
+//! Running a job: start the ranks (here, and on other hosts through their proxies), serve
+//! their rendezvous, forward their input and output, and end the job the way mpiexec users
+//! expect.
 //!
 //! The launcher exits with the first non-zero exit code of any rank (128 + N for a rank
 //! killed by signal N, as shells report it), or 124 if the job timed out. When a rank fails
@@ -11,21 +12,20 @@
 
 use std::ffi::OsString;
 use std::io::Write;
-use std::os::unix::process::ExitStatusExt;
-use std::process::{ExitStatus, Stdio};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs, UdpSocket};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use rustix::process::{kill_process_group, Pid, Signal};
-use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
-use tokio::process::Command;
+use rmpi_core::auth::encode_hex;
+use tokio::io::AsyncRead;
 use tokio::signal::unix::{signal, SignalKind};
-use tokio::sync::watch;
-use tokio::task::JoinSet;
+use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
-use crate::bootstrap::encode_hex;
 use crate::env;
+use crate::proxy::ProxyJob;
+use crate::remote::{self, Launch};
 use crate::server::PmiServer;
+use crate::spawn::{self, Binding, Exit, Program, Report, Stream};
 
 /// Exit code of a job that ran out of time (as `timeout(1)` uses).
 pub const TIMED_OUT: i32 = 124;
@@ -49,43 +49,74 @@ pub struct Job {
     pub transport: String,
     /// Variables to pass: `(name, Some(value))` sets one, `(name, None)` forwards ours.
     pub env: Vec<(String, Option<String>)>,
-    /// The host each rank counts as on (`RMPI_HOST`), from a host list; empty without one.
-    pub hosts: Vec<String>,
-    /// The core each rank is placed on; empty to leave placement to the scheduler.
-    pub cores: Vec<usize>,
-    /// Whether ranks stay bound to their cores (`RMPI_CPU`) or only start on them
-    /// (`RMPI_START_CPU`).
-    pub bind: bool,
+    /// The host each rank is placed on, `None` for this one; empty: all here.
+    pub hosts: Vec<Option<String>>,
+    /// How ranks are placed on their host's cores.
+    pub binding: Binding,
+    /// How proxies start on other hosts.
+    pub launch: Launch,
+    /// The address ranks on other hosts reach the launcher at; by default the address of
+    /// the interface on the route to each host.
+    pub address: Option<IpAddr>,
+}
+
+impl Job {
+    /// The host of `rank`; `None` for this one.
+    fn host_of(&self, rank: usize) -> Option<&str> {
+        self.hosts.get(rank).and_then(Option::as_deref)
+    }
+
+    /// The job's hosts in order of their first rank, each with its ranks; this host (when
+    /// it has ranks) as `None`.
+    fn by_host(&self) -> Vec<(Option<&str>, Vec<usize>)> {
+        let mut hosts: Vec<(Option<&str>, Vec<usize>)> = Vec::new();
+        for rank in 0..self.ranks {
+            let host = self.host_of(rank);
+            match hosts.iter_mut().find(|(h, _)| *h == host) {
+                Some((_, ranks)) => ranks.push(rank),
+                None => hosts.push((host, vec![rank])),
+            }
+        }
+        hosts
+    }
 }
 
 /// How one rank ended.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Ending {
     rank: usize,
     pid: Option<u32>,
-    status: ExitStatus,
+    host: Option<String>,
+    exit: Exit,
 }
 
 impl Ending {
-    /// The shell's exit code for this ending.
-    fn code(&self) -> i32 {
-        match (self.status.code(), self.status.signal()) {
-            (Some(code), _) => code,
-            (None, Some(signal)) => 128 + signal,
-            (None, None) => 1,
-        }
-    }
-
     fn describe(&self) -> String {
-        let pid = self.pid.map(|p| format!(" (pid {p})")).unwrap_or_default();
-        match (self.status.code(), self.status.signal()) {
-            (Some(code), _) => format!("rank {}{pid} exited with code {code}", self.rank),
-            (None, Some(signal)) => format!(
-                "rank {}{pid} was killed by signal {signal} ({})",
+        let at = match (&self.pid, &self.host) {
+            (Some(pid), Some(host)) => format!(" (pid {pid} on {host})"),
+            (Some(pid), None) => format!(" (pid {pid})"),
+            (None, Some(host)) => format!(" (on {host})"),
+            (None, None) => String::new(),
+        };
+        match self.exit {
+            Exit::Code(code) => format!("rank {}{at} exited with code {code}", self.rank),
+            Exit::Signal(signal) => format!(
+                "rank {}{at} was killed by signal {signal} ({})",
                 self.rank,
                 signal_name(signal)
             ),
-            (None, None) => format!("rank {}{pid} ended abnormally", self.rank),
+            Exit::Lost => format!("rank {}{at} was lost with its host's proxy", self.rank),
+        }
+    }
+
+    /// How much this ending says about what went wrong: a signal or a lost host most, then
+    /// an exit code of its own, then the plain error code 1 that a rank reacting to a lost
+    /// peer usually gives.
+    fn telling(&self) -> u8 {
+        match self.exit {
+            Exit::Signal(_) | Exit::Lost => 2,
+            Exit::Code(1) => 0,
+            Exit::Code(_) => 1,
         }
     }
 }
@@ -108,27 +139,76 @@ fn signal_name(signal: i32) -> &'static str {
     }
 }
 
-fn say(message: &str) {
+/// Prints `rmpirun: message` on stderr.
+pub fn say(message: &str) {
     let _ = writeln!(std::io::stderr().lock(), "rmpirun: {message}");
 }
 
-fn new_secret() -> Result<String, String> {
+fn new_secret() -> Result<[u8; 32], String> {
     let mut secret = [0u8; 32];
     getrandom::fill(&mut secret).map_err(|e| format!("no randomness for the job secret: {e}"))?;
-    Ok(encode_hex(&secret))
+    Ok(secret)
 }
 
 /// How soon after a rank failed a more telling ending counts as the cause.
 const CAUSE_WINDOW: Duration = Duration::from_millis(500);
 
-/// How much an ending says about what went wrong: a signal most, then an exit code of its
-/// own, then the plain error code 1 that a rank reacting to a lost peer usually gives.
-fn telling(ending: &Ending) -> u8 {
-    match (ending.status.signal(), ending.status.code()) {
-        (Some(_), _) => 2,
-        (None, Some(1)) => 0,
-        _ => 1,
+/// This machine's address on the route to `host`: where ranks there reach the launcher.
+fn address_towards(host: &str) -> Result<IpAddr, String> {
+    let unreachable = |why: String| {
+        format!(
+            "cannot tell which of this machine's addresses host {host} reaches ({why}); \
+             name one with --launcher-address"
+        )
+    };
+    let target: SocketAddr = (host, 22)
+        .to_socket_addrs()
+        .map_err(|e| unreachable(e.to_string()))?
+        .next()
+        .ok_or_else(|| unreachable("no address".into()))?;
+    let any: SocketAddr = match target {
+        SocketAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
+        SocketAddr::V6(_) => (std::net::Ipv6Addr::UNSPECIFIED, 0).into(),
+    };
+    // Connecting a datagram socket sends nothing; it only asks the kernel for the route.
+    let probe = UdpSocket::bind(any).map_err(|e| unreachable(e.to_string()))?;
+    probe
+        .connect(target)
+        .map_err(|e| unreachable(e.to_string()))?;
+    Ok(probe
+        .local_addr()
+        .map_err(|e| unreachable(e.to_string()))?
+        .ip())
+}
+
+/// Variables that every rank of the job gets, wherever it runs: the job's own, those the
+/// user set or forwarded with `-x`, and, for ranks on other hosts (who do not inherit the
+/// launcher's environment), every other `RMPI_*` setting the launcher has.
+fn job_variables(job: &Job, job_id: &str, secret: &str) -> Vec<(String, String)> {
+    let own = [
+        (env::SIZE, job.ranks.to_string()),
+        (env::JOB_ID, job_id.to_owned()),
+        (env::SECRET, secret.to_owned()),
+        (env::TRANSPORT, job.transport.clone()),
+    ];
+    let reserved = [env::PMI_PORT, env::RANK, env::CPU, env::START_CPU];
+    let mut variables: Vec<(String, String)> = std::env::vars()
+        .filter(|(name, _)| name.starts_with("RMPI_"))
+        .filter(|(name, _)| !reserved.contains(&name.as_str()))
+        .filter(|(name, _)| !own.iter().any(|(n, _)| n == name))
+        .collect();
+    for (name, value) in &job.env {
+        let value = match value {
+            Some(value) => Some(value.clone()),
+            None => std::env::var(name).ok(),
+        };
+        if let Some(value) = value {
+            variables.retain(|(n, _)| n != name);
+            variables.push((name.clone(), value));
+        }
     }
+    variables.extend(own.map(|(name, value)| (name.to_owned(), value)));
+    variables
 }
 
 /// Runs `job` to the end and returns the launcher's exit code. Must run on a tokio runtime
@@ -137,93 +217,100 @@ pub async fn run(job: &Job) -> Result<i32, String> {
     if job.ranks == 0 {
         return Err("a job needs at least one rank".into());
     }
+    let hosts = job.by_host();
+    let across_hosts = hosts.iter().any(|(host, _)| host.is_some());
+    if across_hosts && job.transport == "shm" {
+        return Err("--transport shm needs every rank on this host".into());
+    }
     let started = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
     let job_id = format!("rmpi-{}-{}", std::process::id(), started.as_micros());
     let secret = new_secret()?;
-    let server = PmiServer::start(job.ranks, &job_id)
+    // A job on this host alone keeps its rendezvous on loopback.
+    let listen = match (across_hosts, job.address) {
+        (false, _) => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        (true, Some(address)) => address,
+        (true, None) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+    };
+    let server = PmiServer::start(job.ranks, &job_id, &secret, listen)
         .await
         .map_err(|e| format!("cannot start the rendezvous service: {e}"))?;
+    let port = server.address().port();
+    let first_remote = hosts.iter().find_map(|(host, _)| *host);
+    let reach = |host: Option<&str>| -> Result<SocketAddr, String> {
+        let ip = match (job.address, host.or(first_remote)) {
+            (Some(address), _) => address,
+            (None, Some(host)) => address_towards(host)?,
+            (None, None) => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        };
+        Ok(SocketAddr::new(ip, port))
+    };
+    let variables = job_variables(job, &job_id, &encode_hex(&secret));
 
     let (terminate, terminated) = watch::channel(false);
-    let mut running = JoinSet::new();
-    let mut forwarding = JoinSet::new();
-    for rank in 0..job.ranks {
-        let mut command = Command::new(&job.program);
-        command
-            .args(&job.args)
-            .env(env::PMI_PORT, server.address().to_string())
-            .env(env::RANK, rank.to_string())
-            .env(env::SIZE, job.ranks.to_string())
-            .env(env::JOB_ID, &job_id)
-            .env(env::SECRET, &secret)
-            .env(env::TRANSPORT, &job.transport)
-            .env(env::HOST, job.hosts.get(rank).map_or("", String::as_str))
-            .stdin(if rank == 0 {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            // Its own process group, so terminating a rank takes whatever it started along.
-            .process_group(0)
-            .kill_on_drop(true);
-        command.env_remove(env::CPU).env_remove(env::START_CPU);
-        if let Some(core) = job.cores.get(rank) {
-            let name = if job.bind { env::CPU } else { env::START_CPU };
-            command.env(name, core.to_string());
+    let (reports_tx, mut reports) = mpsc::unbounded_channel();
+    let mut stdin: Option<Box<dyn AsyncRead + Send + Unpin>> = Some(Box::new(tokio::io::stdin()));
+    let mut proxies = Vec::new();
+    for (host, ranks) in &hosts {
+        let mut env = variables.clone();
+        env.push((env::PMI_PORT.to_owned(), reach(*host)?.to_string()));
+        let program = Program {
+            path: job.program.clone(),
+            args: job.args.clone(),
+            dir: std::env::current_dir().ok(),
+            env,
+            binding: job.binding,
+        };
+        let input = if ranks.contains(&0) {
+            stdin.take()
+        } else {
+            None
+        };
+        match host {
+            None => spawn::start(&program, ranks, input, &reports_tx, &terminated)?,
+            Some(host) => {
+                let proxy = ProxyJob {
+                    job_id: job_id.clone(),
+                    program,
+                    ranks: ranks.clone(),
+                    stdin: input.is_some(),
+                };
+                proxies.push(remote::start(
+                    &job.launch,
+                    host,
+                    &proxy,
+                    input,
+                    reports_tx.clone(),
+                    terminated.clone(),
+                    job.kill_after,
+                )?);
+            }
         }
-        for (name, value) in &job.env {
-            match value {
-                Some(value) => command.env(name, value),
-                None => match std::env::var_os(name) {
-                    Some(value) => command.env(name, value),
-                    None => &mut command,
-                },
-            };
-        }
-        let mut child = command
-            .spawn()
-            .map_err(|e| format!("cannot start {}: {e}", job.program.to_string_lossy()))?;
-        if let Some(mut stdin) = child.stdin.take() {
-            // Detached: reading our stdin may block until the launcher exits.
-            tokio::spawn(async move {
-                let _ = tokio::io::copy(&mut tokio::io::stdin(), &mut stdin).await;
-            });
-        }
-        if let Some(stdout) = child.stdout.take() {
-            forwarding.spawn(forward(stdout, rank, false, job.tag_output));
-        }
-        if let Some(stderr) = child.stderr.take() {
-            forwarding.spawn(forward(stderr, rank, true, job.tag_output));
-        }
-        let mut terminated = terminated.clone();
-        running.spawn(async move {
-            let pid = child.id();
-            let ended = tokio::select! {
-                status = child.wait() => Some(status),
-                _ = terminated.wait_for(|t| *t) => None,
-            };
-            let status = match ended {
-                Some(status) => status,
-                None => {
-                    if let Some(group) = pid.and_then(|p| Pid::from_raw(p as i32)) {
-                        let _ = kill_process_group(group, Signal::KILL);
-                    }
-                    let _ = child.start_kill();
-                    child.wait().await
-                }
-            };
-            (rank, pid, status)
-        });
     }
+    drop(reports_tx);
+    let code = supervise(job, &mut reports, &terminate).await?;
+    // Proxies end once their ranks have; don't wait long for one that does not.
+    for proxy in proxies {
+        let _ = tokio::time::timeout(Duration::from_secs(2), proxy).await;
+    }
+    drop(server);
+    crate::leftovers::remove(&job_id);
+    Ok(code)
+}
 
+/// Prints the ranks' output and watches them end, ending the job on a failure, a timeout
+/// or a signal; returns the launcher's exit code.
+async fn supervise(
+    job: &Job,
+    reports: &mut mpsc::UnboundedReceiver<Report>,
+    terminate: &watch::Sender<bool>,
+) -> Result<i32, String> {
     let far = Instant::now() + Duration::from_secs(365 * 24 * 3600);
     let timeout_at = job.timeout.map_or(far, |t| Instant::now() + t);
     let mut kill_at = far;
     let mut alive: Vec<bool> = vec![true; job.ranks];
+    let mut pids: Vec<Option<u32>> = vec![None; job.ranks];
     let mut first_failure: Option<(Ending, Instant)> = None;
     let mut timed_out = false;
     // The launcher has terminated the rest of the job: their endings are not news.
@@ -231,9 +318,9 @@ pub async fn run(job: &Job) -> Result<i32, String> {
     let mut interrupted: Option<i32> = None;
     let mut interrupt = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
     let mut termination = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
-    loop {
-        let joined = tokio::select! {
-            joined = running.join_next() => joined,
+    while alive.iter().any(|&a| a) {
+        let report = tokio::select! {
+            report = reports.recv() => report,
             // The ranks have process groups of their own, so Ctrl-C reaches only us.
             Some(()) = interrupt.recv(), if interrupted.is_none() => {
                 interrupted = Some(128 + 2);
@@ -265,12 +352,29 @@ pub async fn run(job: &Job) -> Result<i32, String> {
                 continue;
             }
         };
-        let Some(joined) = joined else { break };
-        let (rank, pid, status) = joined.map_err(|e| format!("a rank's watcher failed: {e}"))?;
-        let status = status.map_err(|e| format!("cannot wait for rank {rank}: {e}"))?;
+        let Some(report) = report else { break };
+        let (rank, exit) = match report {
+            Report::Output { rank, stream, line } => {
+                print_line(rank, stream, &line, job.tag_output);
+                continue;
+            }
+            Report::Started { rank, pid } => {
+                if let Some(slot) = pids.get_mut(rank) {
+                    *slot = Some(pid);
+                }
+                continue;
+            }
+            Report::Ended { rank, exit } if rank < job.ranks => (rank, exit),
+            Report::Ended { rank, .. } => return Err(format!("a report for unknown rank {rank}")),
+        };
         alive[rank] = false;
-        let ending = Ending { rank, pid, status };
-        if status.success() || timed_out || interrupted.is_some() || terminating {
+        let ending = Ending {
+            rank,
+            pid: pids[rank],
+            host: job.host_of(rank).map(str::to_owned),
+            exit,
+        };
+        if exit == Exit::Code(0) || timed_out || interrupted.is_some() || terminating {
             continue;
         }
         // Ranks that lose a peer end with a plain error (code 1) moments after it failed,
@@ -278,7 +382,7 @@ pub async fn run(job: &Job) -> Result<i32, String> {
         // the first failure is taken to be the cause, and is what the job reports.
         let cause = match &first_failure {
             None => true,
-            Some((first, at)) => at.elapsed() < CAUSE_WINDOW && telling(&ending) > telling(first),
+            Some((first, at)) => at.elapsed() < CAUSE_WINDOW && ending.telling() > first.telling(),
         };
         if cause {
             say(&ending.describe());
@@ -288,35 +392,12 @@ pub async fn run(job: &Job) -> Result<i32, String> {
             }
         }
     }
-    // Every rank has ended and its pipes drain, unless something a rank left running
-    // still holds them open.
-    let drained = async { while forwarding.join_next().await.is_some() {} };
-    let _ = tokio::time::timeout(Duration::from_secs(2), drained).await;
-    drop(server);
-    remove_leftovers(&job_id);
     Ok(match first_failure {
-        Some((failure, _)) => failure.code(),
+        Some((failure, _)) => failure.exit.code(),
         None if interrupted.is_some() => interrupted.unwrap_or(1),
         None if timed_out => TIMED_OUT,
         None => 0,
     })
-}
-
-/// Removes what the job's ranks shared on this host and left behind (a rank killed at the
-/// wrong moment cannot clean up after itself): every `/dev/shm` entry named for the job.
-fn remove_leftovers(job_id: &str) {
-    let prefix = rmpi_core::bootstrap::resource_name(job_id, "-");
-    let Ok(entries) = std::fs::read_dir("/dev/shm") else {
-        return;
-    };
-    for entry in entries.flatten() {
-        if entry.file_name().to_string_lossy().starts_with(&prefix) {
-            match std::fs::remove_file(entry.path()) {
-                Ok(()) => tracing::info!("removed {}", entry.path().display()),
-                Err(e) => say(&format!("cannot remove {}: {e}", entry.path().display())),
-            }
-        }
-    }
 }
 
 fn ranks_in(alive: &[bool]) -> String {
@@ -327,33 +408,24 @@ fn ranks_in(alive: &[bool]) -> String {
     ranks.join(", ")
 }
 
-/// Copies a rank's output to ours line by line, each line whole and, if asked, tagged.
-async fn forward(stream: impl AsyncRead + Unpin, rank: usize, to_stderr: bool, tag: bool) {
-    let mut reader = BufReader::new(stream);
-    let mut line = Vec::new();
+/// Prints one line of a rank's output, whole and, if asked, tagged.
+fn print_line(rank: usize, stream: Stream, line: &[u8], tag: bool) {
     let prefix = if tag {
         format!("[{rank}] ")
     } else {
         String::new()
     };
-    loop {
-        line.clear();
-        match reader.read_until(b'\n', &mut line).await {
-            Ok(0) | Err(_) => return,
-            Ok(_) => {}
-        }
-        if !line.ends_with(b"\n") {
-            line.push(b'\n');
-        }
-        let _ = if to_stderr {
+    let _ = match stream {
+        Stream::Err => {
             let mut out = std::io::stderr().lock();
             out.write_all(prefix.as_bytes())
-                .and_then(|()| out.write_all(&line))
-        } else {
+                .and_then(|()| out.write_all(line))
+        }
+        Stream::Out => {
             let mut out = std::io::stdout().lock();
             out.write_all(prefix.as_bytes())
-                .and_then(|()| out.write_all(&line))
+                .and_then(|()| out.write_all(line))
                 .and_then(|()| out.flush())
-        };
-    }
+        }
+    };
 }

@@ -2,19 +2,25 @@
 //!
 //! - [`bootstrap`]: what a rank calls to join its job ([`bootstrap::from_env`]); without a
 //!   launcher a process is a singleton, rank 0 of 1. [`binding`]: the core a rank keeps to.
+//!   [`watch`]: a rank ends when its launcher goes away. [`leftovers`]: what a job leaves in
+//!   `/dev/shm`, removed by whoever outlives it.
 //! - `rmpirun` (feature `cli`, on by default): the mpiexec-style launcher, built from
-//!   [`launcher`] (start, forward, supervise), [`server`] (the rendezvous), [`hosts`] (host
-//!   lists) and [`cargo`] (build an example or binary of the workspace, then launch it).
+//!   [`launcher`] (plan, supervise, report), [`spawn`] (start and watch a host's ranks),
+//!   [`remote`] and [`proxy`] (the two ends of a host's proxy, started over ssh or a
+//!   command of the user's), [`server`] (the rendezvous), [`hosts`] (host lists and
+//!   placement) and [`cargo`] (build an example or binary of the workspace, then launch it).
 //!
 //! Launcher and ranks meet through a small key-value space with a fence, served by the
-//! launcher over PMI-1's wire protocol ([`pmi`]), so the same client can later join jobs
-//! started by other PMI launchers.
+//! launcher over PMI-1's wire protocol ([`pmi`]), with a challenge-response on the job's
+//! secret in both directions, so neither a stranger nor a fake launcher gets in.
 #![deny(missing_docs)]
 
 pub mod binding;
 pub mod bootstrap;
 pub mod env;
+pub mod leftovers;
 pub mod pmi;
+pub mod watch;
 
 /// Sends logs (refused connections, lost peers) to stderr, filtered by `RMPI_LOG` (default
 /// `warn`, syntax of `tracing_subscriber::EnvFilter`), unless the program installed its own
@@ -37,4 +43,10 @@ pub mod hosts;
 #[cfg(feature = "cli")]
 pub mod launcher;
 #[cfg(feature = "cli")]
+pub mod proxy;
+#[cfg(feature = "cli")]
+pub mod remote;
+#[cfg(feature = "cli")]
 pub mod server;
+#[cfg(feature = "cli")]
+pub mod spawn;

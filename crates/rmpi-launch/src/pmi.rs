@@ -6,6 +6,8 @@
 
 use std::collections::HashMap;
 
+use rmpi_core::auth::{self, Nonce, NONCE_LEN};
+
 /// Longest line either side accepts; PMI-1 values are at most 1024 bytes.
 pub const MAX_LINE: usize = 4096;
 
@@ -70,6 +72,81 @@ impl Message {
 /// Whether `text` can travel as a key or value: printable ASCII without spaces or `=`.
 pub fn is_token(text: &str) -> bool {
     !text.is_empty() && text.bytes().all(|b| b.is_ascii_graphic() && b != b'=')
+}
+
+/// The proofs rmpi's launcher and a rank exchange when the rank joins (the launcher's
+/// `challenge`, the rank's `prove`), in hex: each shows the other it knows the job's secret
+/// without sending it ([`rmpi_core::auth`]).
+#[derive(Debug)]
+pub struct Proofs {
+    secret: Vec<u8>,
+    rank: String,
+    client: Nonce,
+    server: Nonce,
+}
+
+impl Proofs {
+    /// The proofs for `rank` joining, with the rank's and the launcher's nonces.
+    pub fn new(secret: &[u8], rank: usize, client: Nonce, server: Nonce) -> Proofs {
+        Proofs {
+            secret: secret.to_vec(),
+            rank: rank.to_string(),
+            client,
+            server,
+        }
+    }
+
+    /// A nonce sent as hex; `None` if it is not one.
+    pub fn nonce_from(hex: &str) -> Option<Nonce> {
+        let bytes: [u8; NONCE_LEN] = auth::decode_hex(hex)?.try_into().ok()?;
+        Some(Nonce::from_bytes(bytes))
+    }
+
+    fn transcript(&self) -> [&[u8]; 3] {
+        [
+            self.rank.as_bytes(),
+            self.client.as_bytes(),
+            self.server.as_bytes(),
+        ]
+    }
+
+    /// The launcher's nonce, in hex.
+    pub fn server_nonce(&self) -> String {
+        auth::encode_hex(self.server.as_bytes())
+    }
+
+    /// The launcher's proof.
+    pub fn server(&self) -> String {
+        auth::encode_hex(&auth::prove(
+            &self.secret,
+            "rmpi-pmi launcher",
+            &self.transcript(),
+        ))
+    }
+
+    /// The rank's proof.
+    pub fn client(&self) -> String {
+        auth::encode_hex(&auth::prove(
+            &self.secret,
+            "rmpi-pmi rank",
+            &self.transcript(),
+        ))
+    }
+
+    /// Whether `hex` is the launcher's proof.
+    pub fn is_server(&self, hex: &str) -> bool {
+        self.is("rmpi-pmi launcher", hex)
+    }
+
+    /// Whether `hex` is the rank's proof.
+    pub fn is_client(&self, hex: &str) -> bool {
+        self.is("rmpi-pmi rank", hex)
+    }
+
+    fn is(&self, role: &str, hex: &str) -> bool {
+        auth::decode_hex(hex)
+            .is_some_and(|proof| auth::verify(&self.secret, role, &self.transcript(), &proof))
+    }
 }
 
 #[cfg(test)]

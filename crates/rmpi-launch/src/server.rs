@@ -1,11 +1,13 @@
 //! The launcher's side of PMI-1: a key-value space with a barrier, served to the job's ranks.
 //!
-//! Each rank connects, introduces itself with `initack pmiid=RANK` (a rank may connect only
-//! once), then puts, fences and gets. Anything else that connects is answered with an error
-//! and closed, and the job goes on.
+//! Each rank connects, introduces itself with `initack pmiid=RANK nonce=N`, and the two prove
+//! to each other that they know the job's secret ([`crate::pmi::Proofs`]); then the rank
+//! puts, fences and gets. A rank may join only once. Anything else that connects (a
+//! stranger racing for rank 0, a port scanner) is answered with an error, closed and
+//! logged, and the job goes on.
 
 use std::collections::{HashMap, HashSet};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -13,7 +15,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::pmi::{Message, MAX_LINE};
+use rmpi_core::auth::Nonce;
+
+use crate::pmi::{Message, Proofs, MAX_LINE};
 
 /// A running PMI-1 service for one job.
 #[derive(Debug)]
@@ -35,17 +39,25 @@ struct Space {
 struct Job {
     size: usize,
     kvsname: String,
+    secret: Vec<u8>,
     space: Mutex<Space>,
 }
 
 impl PmiServer {
-    /// Serves a job of `size` ranks on a loopback port.
-    pub async fn start(size: usize, kvsname: &str) -> std::io::Result<PmiServer> {
-        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+    /// Serves a job of `size` ranks whose secret is `secret`, on a port of `address`
+    /// (loopback for a job on this host, every interface for a job across hosts).
+    pub async fn start(
+        size: usize,
+        kvsname: &str,
+        secret: &[u8],
+        address: IpAddr,
+    ) -> std::io::Result<PmiServer> {
+        let listener = TcpListener::bind((address, 0)).await?;
         let address = listener.local_addr()?;
         let job = Arc::new(Job {
             size,
             kvsname: kvsname.to_owned(),
+            secret: secret.to_vec(),
             space: Mutex::default(),
         });
         let task = tokio::spawn(async move {
@@ -64,7 +76,8 @@ impl PmiServer {
         Ok(PmiServer { address, task })
     }
 
-    /// Where ranks reach the service.
+    /// Where the service listens (an unspecified address when it listens on every
+    /// interface).
     pub fn address(&self) -> SocketAddr {
         self.address
     }
@@ -94,29 +107,66 @@ async fn read_message(
     Message::parse(text.trim_end()).map(Some)
 }
 
+/// Tells a connection it is not let in.
+async fn refuse(writer: &mut tokio::net::tcp::OwnedWriteHalf, msg: &str) {
+    let refusal = Message::new("initack", [("rc", "-1"), ("msg", msg)]).to_line();
+    let _ = writer.write_all(refusal.as_bytes()).await;
+}
+
 /// Serves one connection until it closes.
 async fn serve(job: &Job, stream: TcpStream) -> Result<(), String> {
     let (reader, mut writer) = stream.into_split();
     let mut reader = BufReader::new(reader);
     let mut line = Vec::new();
-    // The introduction decides who this is.
+    // The introduction says who this claims to be; the proofs decide whether it is.
     let Some(first) = read_message(&mut reader, &mut line).await? else {
         return Ok(());
     };
-    let rank = match (
+    let claimed = match (
         first.cmd.as_str(),
-        first.field("pmiid").map(str::parse::<usize>),
+        first.field("pmiid"),
+        first.field("nonce"),
     ) {
-        ("initack", Some(Ok(rank))) if rank < job.size => rank,
-        _ => {
-            let refusal =
-                Message::new("initack", [("rc", "-1"), ("msg", "not_a_rank_of_this_job")]);
-            let _ = writer.write_all(refusal.to_line().as_bytes()).await;
-            return Err(format!(
-                "refused a connection that introduced itself as {first:?}"
-            ));
-        }
+        ("initack", Some(rank), Some(nonce)) => rank
+            .parse::<usize>()
+            .ok()
+            .filter(|&rank| rank < job.size)
+            .zip(Proofs::nonce_from(nonce)),
+        _ => None,
     };
+    let Some((rank, theirs)) = claimed else {
+        refuse(&mut writer, "not_a_rank_of_this_job").await;
+        return Err(format!(
+            "refused a connection that introduced itself as {first:?}"
+        ));
+    };
+    let proofs = Proofs::new(
+        &job.secret,
+        rank,
+        theirs,
+        Nonce::random().map_err(|e| e.to_string())?,
+    );
+    let challenge = Message::new(
+        "challenge",
+        [
+            ("nonce", proofs.server_nonce().as_str()),
+            ("proof", proofs.server().as_str()),
+        ],
+    );
+    writer
+        .write_all(challenge.to_line().as_bytes())
+        .await
+        .map_err(|e| e.to_string())?;
+    let answer = read_message(&mut reader, &mut line).await?;
+    let proven = answer
+        .as_ref()
+        .filter(|a| a.cmd == "prove")
+        .and_then(|a| a.field("proof"))
+        .is_some_and(|proof| proofs.is_client(proof));
+    if !proven {
+        refuse(&mut writer, "wrong_proof").await;
+        return Err(format!("claimed to be rank {rank} without the job secret"));
+    }
     if !job
         .space
         .lock()
@@ -124,8 +174,7 @@ async fn serve(job: &Job, stream: TcpStream) -> Result<(), String> {
         .joined
         .insert(rank)
     {
-        let refusal = Message::new("initack", [("rc", "-1"), ("msg", "rank_already_joined")]);
-        let _ = writer.write_all(refusal.to_line().as_bytes()).await;
+        refuse(&mut writer, "rank_already_joined").await;
         return Err(format!("rank {rank} tried to join twice"));
     }
     let (size, rank_text) = (job.size.to_string(), rank.to_string());

@@ -115,30 +115,33 @@ fn stdin_goes_to_rank_0_only() {
 }
 
 #[test]
-fn host_lists_give_the_rank_count_and_remote_hosts_are_flagged() {
+fn host_lists_give_the_rank_count() {
     let output = rmpirun(&["--host", "localhost:3", "sh", "-c", "echo $RMPI_SIZE"]);
     assert!(output.status.success());
     assert_eq!(sorted_lines(&output.stdout), ["[0] 3", "[1] 3", "[2] 3"]);
-
-    let dir = std::env::temp_dir().join(format!("rmpirun-hosts-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let hostfile = dir.join("hosts");
-    std::fs::write(&hostfile, "# two nodes\nnode-a slots=2\nnode-b:1\n").expect("written");
-    let output = rmpirun(&[
-        "--hostfile",
-        hostfile.to_str().expect("utf-8 path"),
-        "sh",
-        "-c",
-        "echo $RMPI_SIZE",
-    ]);
-    std::fs::remove_dir_all(&dir).ok();
-    assert!(output.status.success());
-    assert_eq!(sorted_lines(&output.stdout), ["[0] 3", "[1] 3", "[2] 3"]);
-    assert!(text(&output.stderr).contains("not supported yet"));
-
     let output = rmpirun(&["--host", "node-a:zero", "true"]);
     assert_eq!(output.status.code(), Some(1));
     assert!(text(&output.stderr).contains("bad slot count"));
+}
+
+#[test]
+fn mistyped_options_and_settings_are_errors_naming_them() {
+    let output = rmpirun(&["-n", "2", "--bogus", "true"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        text(&output.stderr).contains("unknown option --bogus"),
+        "{}",
+        text(&output.stderr)
+    );
+    for bad in ["=1", "1X=2", "A B"] {
+        let output = rmpirun(&["-n", "1", "-x", bad, "true"]);
+        assert_eq!(output.status.code(), Some(1));
+        assert!(
+            text(&output.stderr).contains(&format!("-x {bad}: expected NAME")),
+            "{}",
+            text(&output.stderr)
+        );
+    }
 }
 
 #[test]

@@ -6,6 +6,9 @@
 //! - `faults stall`: every rank prints its pid, then rank 1 waits for a message that never
 //!   comes and the others wait for rank 1. Kill rank 1 (`kill -9 PID`) and the others end
 //!   with an error naming it.
+//! - `faults orphan`: every rank prints its pid, then even ranks compute forever and odd
+//!   ranks wait for a message that never comes. Kill `rmpirun` (even `kill -9`) and every
+//!   rank ends, busy or waiting, wherever it runs: ranks watch their launcher.
 //! - `faults stdin`: the ranks pass a token around a ring, then rank 0 reads a line from
 //!   its standard input (which `rmpirun` forwards) and broadcasts it, and the ring runs again.
 //!   Meanwhile anything may connect to the ranks' ports: strangers are turned away.
@@ -46,6 +49,17 @@ fn main() {
                 let _: u64 = comm.recv(from, 99).await?;
                 Ok(())
             }
+            Some("orphan") => {
+                println!("rank {rank} pid {}", std::process::id());
+                if rank % 2 == 0 {
+                    let mut x = 0u64;
+                    loop {
+                        x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
+                    }
+                }
+                let _: u64 = comm.recv(ANY_SOURCE, 99).await?;
+                Ok(())
+            }
             Some("stdin") => {
                 let first = ring(&comm, 0).await?;
                 let line = if rank == 0 {
@@ -69,7 +83,7 @@ fn main() {
                 Ok(())
             }
             _ => Err(rmpi::Error::InvalidArgument(
-                "usage: faults exit CODE | stall | stdin".into(),
+                "usage: faults exit CODE | stall | orphan | stdin".into(),
             )),
         }
     });

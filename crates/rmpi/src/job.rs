@@ -8,6 +8,7 @@
 //! process is a singleton: rank 0 of a world of 1, as with MPI.
 
 use std::future::Future;
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use rmpi_core::local::LocalTransport;
@@ -51,7 +52,8 @@ pub async fn init() -> Result<Comm> {
     // whether the host's ranks share cores, which binding each to its own does not change.
     rmpi_core::host::cores();
     rmpi_launch::binding::bind_from_env();
-    let bootstrap = rmpi_launch::bootstrap::from_env()?;
+    let joined = rmpi_launch::bootstrap::from_env()?;
+    let bootstrap = joined.bootstrap;
     let hosts = if bootstrap.size() > 1 {
         let (hosts, cores) = layout_of(&*bootstrap)?;
         rmpi_core::host::agree_ranks_per_core(rmpi_core::host::most_ranks_per_core(&hosts, &cores));
@@ -59,22 +61,27 @@ pub async fn init() -> Result<Comm> {
     } else {
         Vec::new()
     };
-    let transport = connect(&*bootstrap, &hosts).await?;
+    let transport = connect(&*bootstrap, &hosts, joined.address).await?;
     // Connecting woke the ranks by turns, which tends to gather them on one core.
     rmpi_launch::binding::start_from_env();
     Ok(Comm::from_transport(transport))
 }
 
-/// Connects this rank to the others; `hosts` says on which host each rank runs.
-async fn connect(bootstrap: &dyn Bootstrap, hosts: &[String]) -> Result<Arc<dyn Transport>> {
+/// Connects this rank to the others; `hosts` says on which host each rank runs, `address`
+/// is where the others can reach this rank.
+async fn connect(
+    bootstrap: &dyn Bootstrap,
+    hosts: &[String],
+    address: Option<IpAddr>,
+) -> Result<Arc<dyn Transport>> {
     if bootstrap.size() == 1 {
         let only = LocalTransport::mesh(1).pop().expect("a mesh of one");
         return Ok(Arc::new(only));
     }
     let choice = std::env::var(rmpi_launch::env::TRANSPORT).unwrap_or_default();
     match choice.as_str() {
-        "" | "auto" => automatic(bootstrap, hosts).await,
-        "tcp" => tcp(bootstrap).await,
+        "" | "auto" => automatic(bootstrap, hosts, address).await,
+        "tcp" => tcp(bootstrap, address).await,
         "shm" => shm(bootstrap),
         other => Err(Error::InvalidArgument(format!(
             "unknown transport {other:?} (expected tcp, shm or auto)"
@@ -84,12 +91,16 @@ async fn connect(bootstrap: &dyn Bootstrap, hosts: &[String]) -> Result<Arc<dyn 
 
 /// Shared memory among the ranks of a host, TCP between hosts; one of them alone where it
 /// serves every pair. Every rank sees the same host list, so all make the same choice.
-async fn automatic(bootstrap: &dyn Bootstrap, hosts: &[String]) -> Result<Arc<dyn Transport>> {
+async fn automatic(
+    bootstrap: &dyn Bootstrap,
+    hosts: &[String],
+    address: Option<IpAddr>,
+) -> Result<Arc<dyn Transport>> {
     if !cfg!(feature = "tcp") {
         return shm(bootstrap);
     }
     if !cfg!(feature = "shm") {
-        return tcp(bootstrap).await;
+        return tcp(bootstrap, address).await;
     }
     let (rank, size) = (bootstrap.rank(), bootstrap.size());
     let neighbours: Vec<usize> = (0..size).filter(|&r| hosts[r] == hosts[rank]).collect();
@@ -98,14 +109,18 @@ async fn automatic(bootstrap: &dyn Bootstrap, hosts: &[String]) -> Result<Arc<dy
     }
     let distinct: std::collections::HashSet<&String> = hosts.iter().collect();
     if distinct.len() == size {
-        return tcp(bootstrap).await;
+        return tcp(bootstrap, address).await;
     }
-    routed(bootstrap, neighbours).await
+    routed(bootstrap, neighbours, address).await
 }
 
 /// Shared memory with `neighbours` (this rank's host's ranks), TCP with everyone else.
 #[cfg(all(feature = "shm", feature = "tcp"))]
-async fn routed(bootstrap: &dyn Bootstrap, neighbours: Vec<usize>) -> Result<Arc<dyn Transport>> {
+async fn routed(
+    bootstrap: &dyn Bootstrap,
+    neighbours: Vec<usize>,
+    address: Option<IpAddr>,
+) -> Result<Arc<dyn Transport>> {
     use rmpi_core::bootstrap::Group;
     use rmpi_core::router::{Route, Router};
     use std::time::Duration;
@@ -119,7 +134,7 @@ async fn routed(bootstrap: &dyn Bootstrap, neighbours: Vec<usize>) -> Result<Arc
         &format!("host{}", neighbours[0]),
     )?;
     let local = shm(&group)?;
-    let everyone = tcp(bootstrap).await?;
+    let everyone = tcp(bootstrap, address).await?;
     tracing::info!(
         "rank {}: shared memory with ranks {neighbours:?}, TCP with the others",
         bootstrap.rank()
@@ -146,23 +161,29 @@ async fn routed(bootstrap: &dyn Bootstrap, neighbours: Vec<usize>) -> Result<Arc
 }
 
 #[cfg(not(all(feature = "shm", feature = "tcp")))]
-async fn routed(_: &dyn Bootstrap, _: Vec<usize>) -> Result<Arc<dyn Transport>> {
+async fn routed(_: &dyn Bootstrap, _: Vec<usize>, _: Option<IpAddr>) -> Result<Arc<dyn Transport>> {
     Err(Error::InvalidArgument(
         "ranks on several hosts need rmpi's shm and tcp features".into(),
     ))
 }
 
 /// The host each rank counts as on, and the cores each sees, asked of all ranks: so that
-/// every rank makes the same choices from them. A rank's host is `RMPI_HOST` where the
-/// launcher sets it (ranks of a host list), otherwise the host's name and boot.
+/// every rank makes the same choices from them. A rank's host is `RMPI_HOST` where set (to
+/// group ranks by hand), otherwise the machine and network namespace it really runs in:
+/// containers or namespaces on one machine share its name, and may not share memory.
 fn layout_of(bootstrap: &dyn Bootstrap) -> Result<(Vec<String>, Vec<usize>)> {
     let here = match std::env::var(rmpi_launch::env::HOST) {
         Ok(host) if !host.is_empty() => host,
         _ => {
-            let boot =
-                std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap_or_default();
-            let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-            format!("{}/{}", host.trim(), boot.trim())
+            let read = |path: &str| std::fs::read_to_string(path).unwrap_or_default();
+            let network = std::fs::read_link("/proc/self/ns/net")
+                .map(|link| link.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            format!(
+                "{}/{}/{network}",
+                read("/proc/sys/kernel/hostname").trim(),
+                read("/proc/sys/kernel/random/boot_id").trim()
+            )
         }
     };
     // Bootstrap values are printable ASCII without spaces or `=`.
@@ -210,15 +231,22 @@ fn shm(_: &dyn Bootstrap) -> Result<Arc<dyn Transport>> {
     ))
 }
 
+/// TCP with every rank, listening on `RMPI_TCP_ADDRESS` if set, else on `address` (the
+/// route to the launcher), else on loopback.
 #[cfg(feature = "tcp")]
-async fn tcp(bootstrap: &dyn Bootstrap) -> Result<Arc<dyn Transport>> {
-    let options = rmpi_tcp::TcpOptions::from_env()?;
+async fn tcp(bootstrap: &dyn Bootstrap, address: Option<IpAddr>) -> Result<Arc<dyn Transport>> {
+    let mut options = rmpi_tcp::TcpOptions::from_env()?;
+    if std::env::var_os("RMPI_TCP_ADDRESS").is_none() {
+        if let Some(address) = address {
+            options.address = address;
+        }
+    }
     let transport = rmpi_tcp::TcpTransport::establish(bootstrap, &options).await?;
     Ok(Arc::new(transport))
 }
 
 #[cfg(not(feature = "tcp"))]
-async fn tcp(_: &dyn Bootstrap) -> Result<Arc<dyn Transport>> {
+async fn tcp(_: &dyn Bootstrap, _: Option<IpAddr>) -> Result<Arc<dyn Transport>> {
     Err(Error::InvalidArgument(
         "this program was built without rmpi's tcp feature".into(),
     ))

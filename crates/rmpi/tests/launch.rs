@@ -324,7 +324,7 @@ fn read_until(
         let left = deadline.saturating_duration_since(Instant::now());
         match lines.recv_timeout(left) {
             Ok(line) => seen.push(line),
-            Err(_) => panic!("gave up waiting; saw:\n{}", seen.join("\n")),
+            Err(e) => panic!("gave up waiting ({e:?}); saw:\n{}", seen.join("\n")),
         }
     }
 }
@@ -336,10 +336,10 @@ fn a_rank_killed_mid_receive_fails_the_others_within_seconds() {
     }
     // Rank 1 shares memory with rank 0 and talks to ranks 2 and 3 over TCP.
     #[cfg(all(feature = "tcp", feature = "shm"))]
-    killed_on("auto", &["--host", "a:2,b:2"]);
+    killed_on("auto", &on_fake_hosts("a:2,b:2"));
 }
 
-fn killed_on(transport: &str, placement: &[&str]) {
+fn killed_on(transport: &str, placement: &[String]) {
     let ranks = 4;
     let mut child = rmpirun(transport)
         .args(placement)
@@ -374,7 +374,8 @@ fn killed_on(transport: &str, placement: &[&str]) {
     let stderr: Vec<String> = stderr.iter().collect();
     let stderr = stderr.join("\n");
     assert_eq!(exit.code(), Some(128 + 9), "{stderr}");
-    let named = format!("rmpirun: rank 1 (pid {victim}) was killed by signal 9 (SIGKILL)");
+    let on = if placement.is_empty() { "" } else { " on a" };
+    let named = format!("rmpirun: rank 1 (pid {victim}{on}) was killed by signal 9 (SIGKILL)");
     assert!(stderr.contains(&named), "{stderr}");
     assert!(
         !stderr.contains("terminating ranks"),
@@ -423,13 +424,13 @@ fn strangers_on_the_ranks_ports_do_not_disturb_the_job() {
             .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
             .collect();
         let _ = garbage.write_all(&noise);
-        // The right protocol from the wrong job.
+        // The right protocol without the job's secret: a hello, then a guessed proof.
         let mut impostor = TcpStream::connect(("127.0.0.1", port)).expect("connects");
-        let mut hello = b"RMPITCP1".to_vec();
+        let mut hello = b"RMPITCP2".to_vec();
         hello.extend_from_slice(&1u32.to_le_bytes());
         hello.extend_from_slice(&(ranks as u32).to_le_bytes());
-        hello.extend_from_slice(&4u16.to_le_bytes());
-        hello.extend_from_slice(b"nope");
+        hello.extend_from_slice(&[7u8; 16]);
+        hello.extend_from_slice(&[9u8; 32]);
         let _ = impostor.write_all(&hello);
         // A connection that never says anything, held open while the job runs.
         let silent = TcpStream::connect(("127.0.0.1", port)).expect("connects");
@@ -442,7 +443,8 @@ fn strangers_on_the_ranks_ports_do_not_disturb_the_job() {
     // Let every rank see and refuse its strangers before the job goes on.
     read_until(&stderr, &mut log, |seen| {
         let count = |what: &str| seen.iter().filter(|l| l.contains(what)).count();
-        count("wrong job secret") == ranks && count("not speaking rmpi's TCP protocol") == ranks
+        count("without the job secret") == ranks
+            && count("not speaking rmpi's TCP protocol") == ranks
     });
     let mut stdin = child.stdin.take().expect("stdin");
     stdin.write_all(b"carry on\n").expect("stdin open");
@@ -507,8 +509,20 @@ fn single_copy_payloads_arrive_intact() {
     }
 }
 
-/// Ranks placed on several hosts (`--host`; every rank still runs here) share memory with
-/// the ranks of their host and use TCP for the others, in one job: every byte arrives, the
+/// `rmpirun` options that place ranks on `hosts` (`--host` syntax) simulated here: a launch
+/// command that runs each host's proxy on this machine, telling its ranks which host they
+/// are on (`RMPI_HOST`), as ssh would run it on another machine.
+fn on_fake_hosts(hosts: &str) -> Vec<String> {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../rmpi-launch/tests/fake-ssh");
+    ["--host", hosts, "--launcher-exec", script]
+        .into_iter()
+        .chain(["--launcher-address", "127.0.0.1"])
+        .map(String::from)
+        .collect()
+}
+
+/// Ranks placed on several hosts (simulated, see [`on_fake_hosts`]) share memory with the
+/// ranks of their host and use TCP for the others, in one job: every byte arrives, the
 /// ring's token goes round, and each rank says which way it talks to whom.
 #[cfg(all(feature = "tcp", feature = "shm"))]
 #[test]
@@ -518,7 +532,8 @@ fn ranks_on_several_hosts_share_memory_within_a_host_and_tcp_between() {
     let groups: [&[usize]; 3] = [&[0, 1], &[2, 3, 4], &[5]];
     let launch = |name: &str, args: &[&str]| {
         rmpirun("auto")
-            .args(["--host", hosts, "-x", "RMPI_LOG=info"])
+            .args(on_fake_hosts(hosts))
+            .args(["-x", "RMPI_LOG=info"])
             .args(["-x", "RMPI_SHM_SINGLE_COPY=4096"])
             .arg(example(name))
             .args(args)
@@ -551,5 +566,104 @@ fn ranks_on_several_hosts_share_memory_within_a_host_and_tcp_between() {
             ranks - 1
         )),
         "{out}"
+    );
+}
+
+/// Whether process `pid` still runs (a zombie has ended).
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|stat| {
+            let state = stat.rsplit_once(") ").map(|(_, rest)| rest.chars().next());
+            state != Some(Some('Z'))
+        })
+        .unwrap_or(false)
+}
+
+/// `rmpirun` killed with SIGKILL mid-job leaves no rank behind, busy or waiting, on this
+/// host or on (simulated) others.
+#[test]
+fn ranks_do_not_outlive_a_killed_launcher() {
+    let mut cases: Vec<(&str, Vec<String>)> = TRANSPORTS.iter().map(|t| (*t, vec![])).collect();
+    #[cfg(feature = "tcp")]
+    cases.push(("tcp", on_fake_hosts("localhost,a:2,b")));
+    #[cfg(all(feature = "tcp", feature = "shm"))]
+    cases.push(("auto", on_fake_hosts("a:2,b:2")));
+    for (transport, placement) in cases {
+        let ranks = 4;
+        let mut child = rmpirun(transport)
+            .args(&placement)
+            .args(["--kill-after", "3", "-n", &ranks.to_string()])
+            .arg(example("faults"))
+            .arg("orphan")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("rmpirun starts");
+        let stdout = lines_from(child.stdout.take().expect("stdout"));
+        let mut seen = Vec::new();
+        read_until(&stdout, &mut seen, |seen| seen.len() == ranks);
+        let pids: Vec<u32> = seen
+            .iter()
+            .filter_map(|line| line.split_once(" pid ")?.1.parse().ok())
+            .collect();
+        assert_eq!(pids.len(), ranks, "{seen:?}");
+        std::thread::sleep(Duration::from_millis(300));
+        child.kill().expect("SIGKILL");
+        let killed = Instant::now();
+        let _ = child.wait();
+        while pids.iter().any(|&pid| alive(pid)) && killed.elapsed() < Duration::from_secs(3) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let left: Vec<u32> = pids.iter().copied().filter(|&pid| alive(pid)).collect();
+        assert!(
+            left.is_empty(),
+            "{transport} {placement:?}: ranks {left:?} outlived the launcher"
+        );
+    }
+}
+
+/// Strangers that race the real rank 0 to the launcher's rendezvous port, claiming to be
+/// rank 0, are refused (one without a proof, one with a guessed one); the real rank 0
+/// joins and the job gives the right answer.
+#[test]
+fn a_stranger_racing_for_rank_0_on_the_rendezvous_port_is_refused() {
+    let stranger = r#"
+        if [ "$RMPI_RANK" = 0 ]; then
+            host=${RMPI_PMI_PORT%:*}; port=${RMPI_PMI_PORT##*:}
+            exec 3<>/dev/tcp/$host/$port
+            echo "cmd=initack pmiid=0" >&3
+            read -r -t 5 reply <&3; echo "stranger 1 got: $reply" >&2
+            exec 4<>/dev/tcp/$host/$port
+            echo "cmd=initack pmiid=0 nonce=00000000000000000000000000000000" >&4
+            read -r -t 5 challenge <&4
+            echo "cmd=prove proof=0000000000000000000000000000000000000000000000000000000000000000" >&4
+            read -r -t 5 reply <&4; echo "stranger 2 got: $reply" >&2
+        fi
+        exec "$0" "$@"
+    "#;
+    let output = rmpirun("auto")
+        .args(["-n", "4", "bash", "-c", stranger])
+        .arg(example("gather_squares"))
+        .stdin(Stdio::null())
+        .output()
+        .expect("rmpirun runs");
+    let out = check_success(&output, "gather_squares with strangers");
+    let err = text(&output.stderr);
+    assert!(
+        lines_of(&out, 0).contains(&" process 0 receiving 16 from process 3".to_string()),
+        "{out}"
+    );
+    assert!(
+        err.contains("[0] stranger 1 got: cmd=initack msg=not_a_rank_of_this_job rc=-1"),
+        "{err}"
+    );
+    assert!(
+        err.contains("[0] stranger 2 got: cmd=initack msg=wrong_proof rc=-1"),
+        "{err}"
+    );
+    assert!(
+        err.contains("claimed to be rank 0 without the job secret"),
+        "{err}"
     );
 }

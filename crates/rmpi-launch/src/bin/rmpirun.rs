@@ -1,19 +1,23 @@
 //! `rmpirun`: run a program as N ranks, like `mpiexec -n N program args...`.
 
 use std::ffi::OsString;
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 use rmpi_launch::cargo::{self, Target};
-use rmpi_launch::hosts::{self, Host};
+use rmpi_launch::hosts::{self, Host, MapBy};
 use rmpi_launch::launcher::{self, Job};
+use rmpi_launch::remote::Launch;
+use rmpi_launch::spawn::Binding;
 
 /// Run a program as N processes that form one rmpi job (like mpiexec).
 ///
 /// Examples:
 ///   rmpirun -n 4 ./target/release/my_program --its-flag
 ///   rmpirun -n 4 --example ring          (builds the example first, like cargo run)
+///   rmpirun -f hosts ./my_program        (ranks on the hosts listed, started over ssh)
 #[derive(Debug, Parser)]
 #[command(name = "rmpirun", version, verbatim_doc_comment)]
 struct Cli {
@@ -21,13 +25,38 @@ struct Cli {
     #[arg(short = 'n', long = "np", value_name = "N")]
     ranks: Option<usize>,
 
-    /// Hosts, one per line: `host`, `host:slots` or `host slots=N`.
+    /// Hosts, one per line: `host`, `host:slots` or `host slots=N`; `#` starts a comment.
+    /// Ranks on hosts other than this one start there (see --launcher-exec).
     #[arg(long, short = 'f', value_name = "FILE")]
     hostfile: Option<PathBuf>,
 
     /// Hosts as a list: `h1,h2:4`.
     #[arg(long, value_name = "HOSTS")]
     host: Option<String>,
+
+    /// How ranks are dealt out to hosts: `slot` fills each host's slots in turn, `node`
+    /// gives each host one rank in turn.
+    #[arg(long, value_enum, default_value_t = MapChoice::Slot)]
+    map_by: MapChoice,
+
+    /// The command that starts rmpirun's proxy on another host, called as
+    /// `CMD HOST COMMAND...` (default: `ssh -x -o BatchMode=yes`). Words are split at
+    /// spaces.
+    #[arg(long, value_name = "CMD")]
+    launcher_exec: Option<String>,
+
+    /// The address of this machine that ranks on other hosts reach rmpirun at (default: the
+    /// address on the route to each host).
+    #[arg(long, value_name = "IP")]
+    launcher_address: Option<IpAddr>,
+
+    /// rmpirun's path on the other hosts (default: the same as here).
+    #[arg(long, value_name = "PATH")]
+    remote_rmpirun: Option<OsString>,
+
+    /// Run as a host's proxy for a launcher on another host (started by rmpirun itself).
+    #[arg(long, hide = true, exclusive = true)]
+    proxy: bool,
 
     /// Prefix each output line with `[rank] ` (the default).
     #[arg(long, short = 'l', overrides_with = "no_tag_output")]
@@ -54,8 +83,8 @@ struct Cli {
     /// use among the ranks of a host: `start` (the default) moves each rank there once the
     /// job is connected and leaves it free to move on; `core` keeps it bound there; `none`
     /// leaves placement to the scheduler, as MPICH does.
-    #[arg(long, value_enum, default_value_t = Binding::Start)]
-    bind_to: Binding,
+    #[arg(long, value_enum, default_value_t = BindChoice::Start)]
+    bind_to: BindChoice,
 
     /// Pass an environment variable to the ranks: `-x NAME` forwards ours, `-x NAME=VALUE`
     /// sets it. (Ranks on this host inherit the whole environment anyway.)
@@ -88,13 +117,21 @@ struct Cli {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Binding {
+enum BindChoice {
     /// Each rank starts on a core of its own, then runs anywhere.
     Start,
     /// Each rank stays bound to a core of its own.
     Core,
     /// No placement.
     None,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum MapChoice {
+    /// Fill each host's slots in turn.
+    Slot,
+    /// One rank per host in turn.
+    Node,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -121,6 +158,9 @@ fn main() {
     let args = std::env::args_os().map(|arg| if arg == "-np" { "--np".into() } else { arg });
     let cli = Cli::parse_from(args);
     rmpi_launch::init_logging();
+    if cli.proxy {
+        std::process::exit(runtime().block_on(rmpi_launch::proxy::serve()));
+    }
 
     let mut hosts: Vec<Host> = Vec::new();
     if let Some(path) = &cli.hostfile {
@@ -128,13 +168,6 @@ fn main() {
     }
     if let Some(list) = &cli.host {
         hosts.extend(hosts::parse_host_list(list).unwrap_or_else(|e| fail(&e)));
-    }
-    if let Some(remote) = hosts.iter().find(|h| !hosts::is_local(&h.name)) {
-        eprintln!(
-            "rmpirun: launching on other hosts ({}) is not supported yet; every rank runs here, \
-             and ranks placed on different hosts talk over TCP",
-            remote.name
-        );
     }
     let slots: usize = hosts.iter().map(|h| h.slots).sum();
     let ranks = cli.ranks.unwrap_or(if slots > 0 { slots } else { 1 });
@@ -152,6 +185,11 @@ fn main() {
             (program.into_os_string(), command.collect())
         }
         (None, None) => match command.next() {
+            // Flags go before the program: one that looks like a flag is a mistyped one.
+            Some(flag) if flag.to_string_lossy().starts_with('-') => fail(&format!(
+                "unknown option {} (options go before the program; see rmpirun --help)",
+                flag.to_string_lossy()
+            )),
             Some(program) => (program, command.collect()),
             None => fail("no program given (see rmpirun --help)"),
         },
@@ -160,12 +198,44 @@ fn main() {
     let env = cli
         .export
         .iter()
-        .map(|entry| match entry.split_once('=') {
-            Some((name, value)) => (name.to_owned(), Some(value.to_owned())),
-            None => (entry.clone(), None),
+        .map(|entry| {
+            let (name, value) = match entry.split_once('=') {
+                Some((name, value)) => (name, Some(value.to_owned())),
+                None => (entry.as_str(), None),
+            };
+            let valid = name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !valid {
+                fail(&format!(
+                    "-x {entry}: expected NAME or NAME=VALUE, with a variable name of \
+                     letters, digits and _"
+                ));
+            }
+            (name.to_owned(), value)
         })
         .collect();
-    let placed = hosts::place(&hosts, ranks);
+    let map_by = match cli.map_by {
+        MapChoice::Slot => MapBy::Slot,
+        MapChoice::Node => MapBy::Node,
+    };
+    let placed = hosts::place(&hosts, ranks, map_by)
+        .into_iter()
+        .map(|host| (!hosts::is_local(&host)).then_some(host))
+        .collect();
+    let launch = Launch {
+        exec: match &cli.launcher_exec {
+            Some(exec) => exec.split_whitespace().map(String::from).collect(),
+            None => Launch::ssh(),
+        },
+        rmpirun: cli.remote_rmpirun.unwrap_or_else(|| {
+            std::env::current_exe()
+                .map(PathBuf::into_os_string)
+                .unwrap_or_else(|e| fail(&format!("cannot find rmpirun's own path: {e}")))
+        }),
+    };
+    if launch.exec.is_empty() {
+        fail("--launcher-exec needs a command");
+    }
     let job = Job {
         program,
         args,
@@ -180,24 +250,25 @@ fn main() {
         }
         .into(),
         env,
-        cores: match cli.bind_to {
-            Binding::None => Vec::new(),
-            Binding::Start | Binding::Core => rmpi_launch::binding::cores_for(
-                ranks,
-                &placed,
-                &rmpi_launch::binding::available_cores(),
-            ),
-        },
-        bind: cli.bind_to == Binding::Core,
         hosts: placed,
+        binding: match cli.bind_to {
+            BindChoice::Start => Binding::Start,
+            BindChoice::Core => Binding::Core,
+            BindChoice::None => Binding::None,
+        },
+        launch,
+        address: cli.launcher_address,
     };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap_or_else(|e| fail(&format!("cannot start the runtime: {e}")));
-    let code = runtime
+    let code = runtime()
         .block_on(launcher::run(&job))
         .unwrap_or_else(|e| fail(&e));
     // The stdin forwarder may still be blocked reading; don't wait for it.
     std::process::exit(code);
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| fail(&format!("cannot start the runtime: {e}")))
 }
