@@ -5,30 +5,14 @@
 //! `rmpirun` and the examples come from the same target directory as this test, so run it
 //! through `cargo test --workspace`, which builds both.
 
-use std::io::{BufRead, BufReader, Read, Write};
+mod common;
+
+use std::io::Write;
 use std::net::TcpStream;
-use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-/// `target/<profile>`, where cargo puts binaries and examples.
-fn target_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    exe.parent()
-        .and_then(|deps| deps.parent())
-        .expect("tests run from target/<profile>/deps")
-        .to_path_buf()
-}
-
-fn built(path: PathBuf) -> PathBuf {
-    assert!(
-        path.exists(),
-        "{} is missing: run `cargo test --workspace`, which builds rmpirun and the examples",
-        path.display()
-    );
-    path
-}
+use common::*;
 
 /// Every transport this build has; tests that are not about one run on each.
 const TRANSPORTS: &[&str] = &[
@@ -39,14 +23,10 @@ const TRANSPORTS: &[&str] = &[
 ];
 
 fn rmpirun(transport: &str) -> Command {
-    let mut command = Command::new(built(target_dir().join("rmpirun")));
+    let mut command = Command::new(rmpirun_path());
     // Never hang the test suite, whatever goes wrong.
     command.args(["--timeout", "120", "--transport", transport]);
     command
-}
-
-fn example(name: &str) -> PathBuf {
-    built(target_dir().join("examples").join(name))
 }
 
 fn run(transport: &str, ranks: usize, name: &str, args: &[&str]) -> Output {
@@ -60,112 +40,13 @@ fn run(transport: &str, ranks: usize, name: &str, args: &[&str]) -> Output {
         .expect("rmpirun runs")
 }
 
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// The lines rank `rank` printed, without their `[rank] ` tags, in order.
-fn lines_of(output: &str, rank: usize) -> Vec<String> {
-    let tag = format!("[{rank}] ");
-    output
-        .lines()
-        .filter_map(|line| line.strip_prefix(&tag).map(str::to_owned))
-        .collect()
-}
-
-fn check_success(output: &Output, what: &str) -> String {
-    let stdout = text(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{what} failed with {:?}\nstdout:\n{stdout}\nstderr:\n{}",
-        output.status,
-        text(&output.stderr)
-    );
-    stdout
-}
-
-/// Checks that each rank printed exactly `expected(rank)`.
-fn check_lines(output: &str, ranks: usize, what: &str, expected: impl Fn(usize) -> Vec<String>) {
-    for rank in 0..ranks {
-        assert_eq!(
-            lines_of(output, rank),
-            expected(rank),
-            "{what} at {ranks} ranks, rank {rank}; whole output:\n{output}"
-        );
-    }
-}
-
 #[test]
 fn seed_programs_print_what_the_python_originals_print() {
     for (transport, ranks) in TRANSPORTS.iter().flat_map(|t| [(*t, 2), (*t, 4), (*t, 8)]) {
-        let run = |ranks, name, args| run(transport, ranks, name, args);
-        let out = check_success(&run(ranks, "gather_squares", &[]), "gather_squares");
-        check_lines(&out, ranks, "gather_squares", |rank| match rank {
-            0 => std::iter::once("rank = 0 ...receiving data to other process".to_string())
-                .chain((1..ranks).map(|i| {
-                    format!(
-                        " process 0 receiving {} from process {i}",
-                        (i + 1) * (i + 1)
-                    )
-                }))
-                .collect(),
-            _ => vec![],
-        });
-
-        let out = check_success(&run(ranks, "send_recv_object", &[]), "send_recv_object");
-        check_lines(&out, ranks, "send_recv_object", |rank| match rank {
-            0 => vec!["process 0 send range(0, 10)...".to_string(); ranks - 1],
-            _ => vec![format!("process {rank} recv range(0, 10)...")],
-        });
-
-        let out = check_success(&run(ranks, "send_recv_buffer", &[]), "send_recv_buffer");
-        let array = "[0 1 2 3 4 5 6 7 8 9]";
-        check_lines(&out, ranks, "send_recv_buffer", |rank| match rank {
-            0 => vec![format!("process 0 Send buffer-like array {array}...")],
-            _ => vec![format!("process {rank} recv buffer-like array {array}...")],
-        });
-
-        let out = check_success(&run(ranks, "bcast", &[]), "bcast");
-        check_lines(&out, ranks, "bcast", |rank| match rank {
-            0 => vec![
-                "process 0 bcast data range(0, 10) to other processes".to_string(),
-                "process 0 recv data range(0, 10)...".to_string(),
-            ],
-            _ => vec![format!("process {rank} recv data range(0, 10)...")],
-        });
-
-        let out = check_success(&run(ranks, "scatter", &[]), "scatter");
-        check_lines(&out, ranks, "scatter", |rank| match rank {
-            0 => vec![
-                format!("process 0 scatter data range(0, {ranks}) to other processes"),
-                "process 0 recv data 0...".to_string(),
-            ],
-            _ => vec![format!("process {rank} recv data {rank}...")],
-        });
-
-        let out = check_success(&run(ranks, "gather", &[]), "gather");
-        let all: Vec<usize> = (0..ranks).collect();
-        check_lines(&out, ranks, "gather", |rank| match rank {
-            0 => vec![
-                "process 0 send data 0 to root...".to_string(),
-                format!("process 0 gather all data {all:?}..."),
-            ],
-            _ => vec![format!("process {rank} send data {rank} to root...")],
-        });
-
-        let out = check_success(&run(ranks, "ring", &[]), "ring");
-        let total: usize = (0..ranks).sum();
-        check_lines(&out, ranks, "ring", |rank| match rank {
-            0 => vec![format!(
-                "process 0 received token {total} from process {} (expected {total})",
-                ranks - 1
-            )],
-            _ => vec![format!(
-                "process {rank} received token {} from process {}",
-                (0..rank).sum::<usize>(),
-                rank - 1
-            )],
-        });
+        for &name in SEEDS.iter().chain(&["ring"]) {
+            let out = check_success(&run(transport, ranks, name, &[]), name);
+            check_lines(&out, ranks, name, |rank| expected_lines(name, ranks, rank));
+        }
     }
 }
 
@@ -173,16 +54,7 @@ fn seed_programs_print_what_the_python_originals_print() {
 fn random_sizes_from_everyone_to_everyone_arrive_intact() {
     for (transport, ranks) in TRANSPORTS.iter().flat_map(|t| [(*t, 3), (*t, 5)]) {
         let out = check_success(&run(transport, ranks, "stress", &["12"]), "stress");
-        for rank in 0..ranks {
-            let lines = lines_of(&out, rank);
-            assert_eq!(lines.len(), 1, "{transport}, rank {rank}: {out}");
-            let expected = format!("rank {rank}: {} messages, ", 12 * (ranks - 1));
-            assert!(
-                lines[0].starts_with(&expected) && lines[0].ends_with("every byte checked"),
-                "{transport}, rank {rank}: {}",
-                lines[0]
-            );
-        }
+        check_stress(&out, ranks, 12, transport);
     }
 }
 
@@ -297,35 +169,6 @@ fn exit_code_on(transport: &str) {
             lines_of(&stderr, rank).contains(&"error: lost contact with rank 1".to_string()),
             "rank {rank} should report rank 1 lost:\n{stderr}"
         );
-    }
-}
-
-/// Reads a child's pipe line by line on a thread, so neither pipe can fill up and block it.
-fn lines_from(pipe: impl Read + Send + 'static) -> mpsc::Receiver<String> {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                return;
-            }
-        }
-    });
-    rx
-}
-
-/// Collects lines until `done` says so, failing after a minute.
-fn read_until(
-    lines: &mpsc::Receiver<String>,
-    seen: &mut Vec<String>,
-    done: impl Fn(&[String]) -> bool,
-) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !done(seen) {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match lines.recv_timeout(left) {
-            Ok(line) => seen.push(line),
-            Err(e) => panic!("gave up waiting ({e:?}); saw:\n{}", seen.join("\n")),
-        }
     }
 }
 
@@ -509,18 +352,6 @@ fn single_copy_payloads_arrive_intact() {
     }
 }
 
-/// `rmpirun` options that place ranks on `hosts` (`--host` syntax) simulated here: a launch
-/// command that runs each host's proxy on this machine, telling its ranks which host they
-/// are on (`RMPI_HOST`), as ssh would run it on another machine.
-fn on_fake_hosts(hosts: &str) -> Vec<String> {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../rmpi-launch/tests/fake-ssh");
-    ["--host", hosts, "--launcher-exec", script]
-        .into_iter()
-        .chain(["--launcher-address", "127.0.0.1"])
-        .map(String::from)
-        .collect()
-}
-
 /// Ranks placed on several hosts (simulated, see [`on_fake_hosts`]) share memory with the
 /// ranks of their host and use TCP for the others, in one job: every byte arrives, the
 /// ring's token goes round, and each rank says which way it talks to whom.
@@ -567,16 +398,6 @@ fn ranks_on_several_hosts_share_memory_within_a_host_and_tcp_between() {
         )),
         "{out}"
     );
-}
-
-/// Whether process `pid` still runs (a zombie has ended).
-fn alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|stat| {
-            let state = stat.rsplit_once(") ").map(|(_, rest)| rest.chars().next());
-            state != Some(Some('Z'))
-        })
-        .unwrap_or(false)
 }
 
 /// `rmpirun` killed with SIGKILL mid-job leaves no rank behind, busy or waiting, on this

@@ -1,0 +1,212 @@
+//! What the real-job tests share: where the binaries are, the output the seed programs
+//! must print, and reading a running job's output.
+#![allow(dead_code)] // each test binary uses its own share
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::PathBuf;
+use std::process::Output;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// `target/<profile>`, where cargo puts binaries and examples.
+pub fn target_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    exe.parent()
+        .and_then(|deps| deps.parent())
+        .expect("tests run from target/<profile>/deps")
+        .to_path_buf()
+}
+
+/// `path`, which must have been built.
+pub fn built(path: PathBuf) -> PathBuf {
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo test --workspace`, which builds rmpirun and the examples",
+        path.display()
+    );
+    path
+}
+
+/// `rmpirun`, built beside this test.
+pub fn rmpirun_path() -> PathBuf {
+    built(target_dir().join("rmpirun"))
+}
+
+/// An example of this crate, built beside this test.
+pub fn example(name: &str) -> PathBuf {
+    built(target_dir().join("examples").join(name))
+}
+
+/// Bytes as text, lossily.
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// The lines rank `rank` printed, without their `[rank] ` tags, in order.
+pub fn lines_of(output: &str, rank: usize) -> Vec<String> {
+    let tag = format!("[{rank}] ");
+    output
+        .lines()
+        .filter_map(|line| line.strip_prefix(&tag).map(str::to_owned))
+        .collect()
+}
+
+/// The job's standard output; fails the test, showing everything, if the job failed.
+pub fn check_success(output: &Output, what: &str) -> String {
+    let stdout = text(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{what} failed with {:?}\nstdout:\n{stdout}\nstderr:\n{}",
+        output.status,
+        text(&output.stderr)
+    );
+    stdout
+}
+
+/// Checks that each rank printed exactly `expected(rank)`.
+pub fn check_lines(
+    output: &str,
+    ranks: usize,
+    what: &str,
+    expected: impl Fn(usize) -> Vec<String>,
+) {
+    for rank in 0..ranks {
+        assert_eq!(
+            lines_of(output, rank),
+            expected(rank),
+            "{what} at {ranks} ranks, rank {rank}; whole output:\n{output}"
+        );
+    }
+}
+
+/// The mpi4py seed programs every launcher must run.
+pub const SEEDS: [&str; 6] = [
+    "gather_squares",
+    "send_recv_object",
+    "send_recv_buffer",
+    "bcast",
+    "scatter",
+    "gather",
+];
+
+/// The lines `rank` of a job of `ranks` prints running example `name` (a seed or `ring`).
+pub fn expected_lines(name: &str, ranks: usize, rank: usize) -> Vec<String> {
+    match (name, rank) {
+        ("gather_squares", 0) => {
+            std::iter::once("rank = 0 ...receiving data to other process".to_string())
+                .chain((1..ranks).map(|i| {
+                    format!(
+                        " process 0 receiving {} from process {i}",
+                        (i + 1) * (i + 1)
+                    )
+                }))
+                .collect()
+        }
+        ("gather_squares", _) => vec![],
+        ("send_recv_object", 0) => vec!["process 0 send range(0, 10)...".to_string(); ranks - 1],
+        ("send_recv_object", _) => vec![format!("process {rank} recv range(0, 10)...")],
+        ("send_recv_buffer", 0) => {
+            vec!["process 0 Send buffer-like array [0 1 2 3 4 5 6 7 8 9]...".to_string()]
+        }
+        ("send_recv_buffer", _) => vec![format!(
+            "process {rank} recv buffer-like array [0 1 2 3 4 5 6 7 8 9]..."
+        )],
+        ("bcast", 0) => vec![
+            "process 0 bcast data range(0, 10) to other processes".to_string(),
+            "process 0 recv data range(0, 10)...".to_string(),
+        ],
+        ("bcast", _) => vec![format!("process {rank} recv data range(0, 10)...")],
+        ("scatter", 0) => vec![
+            format!("process 0 scatter data range(0, {ranks}) to other processes"),
+            "process 0 recv data 0...".to_string(),
+        ],
+        ("scatter", _) => vec![format!("process {rank} recv data {rank}...")],
+        ("gather", 0) => vec![
+            "process 0 send data 0 to root...".to_string(),
+            format!(
+                "process 0 gather all data {:?}...",
+                (0..ranks).collect::<Vec<_>>()
+            ),
+        ],
+        ("gather", _) => vec![format!("process {rank} send data {rank} to root...")],
+        ("ring", 0) => {
+            let total: usize = (0..ranks).sum();
+            vec![format!(
+                "process 0 received token {total} from process {} (expected {total})",
+                ranks - 1
+            )]
+        }
+        ("ring", _) => vec![format!(
+            "process {rank} received token {} from process {}",
+            (0..rank).sum::<usize>(),
+            rank - 1
+        )],
+        _ => panic!("no expected output for example {name}"),
+    }
+}
+
+/// Checks the `stress` example's output: every rank checked every byte of `rounds`
+/// messages from each other rank.
+pub fn check_stress(out: &str, ranks: usize, rounds: usize, what: &str) {
+    for rank in 0..ranks {
+        let lines = lines_of(out, rank);
+        assert_eq!(lines.len(), 1, "{what}, rank {rank}: {out}");
+        let expected = format!("rank {rank}: {} messages, ", rounds * (ranks - 1));
+        assert!(
+            lines[0].starts_with(&expected) && lines[0].ends_with("every byte checked"),
+            "{what}, rank {rank}: {}",
+            lines[0]
+        );
+    }
+}
+
+/// Reads a child's pipe line by line on a thread, so neither pipe can fill up and block it.
+pub fn lines_from(pipe: impl Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    rx
+}
+
+/// Collects lines until `done` says so, failing after a minute.
+pub fn read_until(
+    lines: &mpsc::Receiver<String>,
+    seen: &mut Vec<String>,
+    done: impl Fn(&[String]) -> bool,
+) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !done(seen) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match lines.recv_timeout(left) {
+            Ok(line) => seen.push(line),
+            Err(e) => panic!("gave up waiting ({e:?}); saw:\n{}", seen.join("\n")),
+        }
+    }
+}
+
+/// Whether process `pid` still runs (a zombie has ended).
+pub fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|stat| {
+            let state = stat.rsplit_once(") ").map(|(_, rest)| rest.chars().next());
+            state != Some(Some('Z'))
+        })
+        .unwrap_or(false)
+}
+
+/// `rmpirun` options that place ranks on `hosts` (`--host` syntax) simulated here: a launch
+/// command that runs each host's proxy on this machine, telling its ranks which host they
+/// are on (`RMPI_HOST`), as ssh would run it on another machine.
+pub fn on_fake_hosts(hosts: &str) -> Vec<String> {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../rmpi-launch/tests/fake-ssh");
+    ["--host", hosts, "--launcher-exec", script]
+        .into_iter()
+        .chain(["--launcher-address", "127.0.0.1"])
+        .map(String::from)
+        .collect()
+}
