@@ -8,7 +8,10 @@
 use std::io;
 
 /// What went wrong in an rmpi operation.
-#[derive(Debug, thiserror::Error)]
+///
+/// Its `Debug` form is its message, so that `fn main() -> rmpi::Result<()>` ends with
+/// `Error: <what went wrong>` rather than a variant's fields.
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// A rank outside `0..size` was given as a destination or source.
@@ -122,6 +125,12 @@ pub enum Error {
     /// The transport's I/O failed.
     #[error("transport I/O error: {0}")]
     Io(#[from] io::Error),
+}
+
+impl std::fmt::Debug for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
 }
 
 /// `Result` with rmpi's [`Error`].

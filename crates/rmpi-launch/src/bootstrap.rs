@@ -1,20 +1,19 @@
-//! Joining a job from inside a rank: [`from_env`] finds out how this process was started.
+//! Joining a job from inside a rank: [`from_env`] finds out who started this process.
 //!
-//! Under `rmpirun` the environment names the launcher's PMI-1 service, this rank, the job
-//! size, the job id and its secret; [`PmiClient`] speaks to the service, and ends the
-//! process if the launcher goes away. Started any other way, the process is a
+//! In order: `rmpirun` (its own variables), a PMI-1 launcher (`PMI_FD`, as MPICH's Hydra
+//! and Slurm's `srun --mpi=pmi2` hand down, or Hydra's `-pmi-port` with `PMI_PORT` and
+//! `PMI_ID`), Slurm without PMI (an error saying to use `--mpi=pmi2`), a launcher that
+//! speaks only PMIx (an error: rmpi would otherwise run as N singletons), and otherwise a
 //! [`Singleton`]: rank 0 of 1, as MPI does.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{IpAddr, TcpStream};
-use std::sync::Mutex;
+use std::net::IpAddr;
 
-use rmpi_core::auth::{self, Nonce};
+use rmpi_core::auth;
 use rmpi_core::bootstrap::Singleton;
 use rmpi_core::{Bootstrap, Error, Result};
 
 use crate::env;
-use crate::pmi::{is_token, Message, Proofs, MAX_LINE};
+use crate::pmi_client::PmiClient;
 
 /// Who started this process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,6 +21,11 @@ use crate::pmi::{is_token, Message, Proofs, MAX_LINE};
 pub enum Launcher {
     /// `rmpirun`, through its own rendezvous service.
     Rmpirun,
+    /// A PMI-1 launcher through a socket it handed down (`PMI_FD`): MPICH's `mpiexec`, or
+    /// Slurm's `srun --mpi=pmi2`.
+    PmiFd,
+    /// A PMI-1 launcher at a TCP port (`PMI_PORT`): `mpiexec -pmi-port`.
+    PmiPort,
     /// Nobody: a job of one.
     Singleton,
 }
@@ -33,35 +37,68 @@ pub struct Joined {
     pub bootstrap: Box<dyn Bootstrap>,
     /// Who started the job.
     pub launcher: Launcher,
-    /// This host's address on the route to the launcher: one the job's other hosts can
-    /// reach (loopback when the launcher is on this host and the job stays here).
+    /// This host's address on a TCP connection to the launcher: one the job's other hosts
+    /// can reach (loopback when the launcher is on this host and the job stays here);
+    /// `None` where the launcher is not reached over TCP.
     pub address: Option<IpAddr>,
 }
 
 /// The job this process was started into.
 pub fn from_env() -> Result<Joined> {
-    let joined = match std::env::var(env::PMI_PORT) {
-        Ok(address) => {
-            let client = PmiClient::connect(&address)?;
-            Joined {
-                address: client.local_address(),
-                bootstrap: Box::new(client),
-                launcher: Launcher::Rmpirun,
-            }
-        }
-        Err(_) => Joined {
+    let set = |name: &str| std::env::var_os(name).is_some();
+    let (client, launcher) = if let Ok(address) = std::env::var(env::PMI_PORT) {
+        let secret = auth::decode_hex(&var(env::SECRET)?)
+            .ok_or_else(|| Error::Bootstrap(format!("{} is not hex", env::SECRET)))?;
+        let client = PmiClient::rmpirun(
+            &address,
+            number(env::RANK)?,
+            number(env::SIZE)?,
+            var(env::JOB_ID)?,
+            secret,
+        )?;
+        (client, Launcher::Rmpirun)
+    } else if let Ok(fd) = std::env::var("PMI_FD") {
+        let fd = fd
+            .parse()
+            .map_err(|_| Error::Bootstrap(format!("PMI_FD={fd} is not a number")))?;
+        let client = PmiClient::inherited(fd, number("PMI_RANK")?, number("PMI_SIZE")?)?;
+        (client, Launcher::PmiFd)
+    } else if let Ok(address) = std::env::var("PMI_PORT") {
+        (
+            PmiClient::port(&address, &var("PMI_ID")?)?,
+            Launcher::PmiPort,
+        )
+    } else if set("SLURM_PROCID") && number("SLURM_STEP_NUM_TASKS").is_ok_and(|n| n > 1) {
+        return Err(Error::Bootstrap(
+            "started by srun without PMI, so the ranks cannot find each other: run \
+             `srun --mpi=pmi2 ...`"
+                .into(),
+        ));
+    } else if set("PMIX_RANK") || set("OMPI_COMM_WORLD_SIZE") {
+        return Err(Error::Bootstrap(
+            "started by a launcher that speaks only PMIx (such as Open MPI's mpirun), which \
+             rmpi cannot join: use rmpirun, MPICH's mpiexec, or srun --mpi=pmi2"
+                .into(),
+        ));
+    } else {
+        tracing::debug!("started without a launcher: a job of one");
+        return Ok(Joined {
             bootstrap: Box::new(Singleton::new()),
             launcher: Launcher::Singleton,
             address: None,
-        },
+        });
     };
+    client.stay_joined()?;
     tracing::debug!(
-        "rank {} of {}, started by {:?}",
-        joined.bootstrap.rank(),
-        joined.bootstrap.size(),
-        joined.launcher
+        "rank {} of {}, started by {launcher:?}",
+        client.rank(),
+        client.size()
     );
-    Ok(joined)
+    Ok(Joined {
+        address: client.local_address(),
+        bootstrap: Box::new(client),
+        launcher,
+    })
 }
 
 fn var(name: &str) -> Result<String> {
@@ -72,173 +109,4 @@ fn number(name: &str) -> Result<usize> {
     let text = var(name)?;
     text.parse()
         .map_err(|_| Error::Bootstrap(format!("{name}={text} is not a number")))
-}
-
-/// A rank's connection to the launcher's PMI-1 service.
-#[derive(Debug)]
-pub struct PmiClient {
-    rank: usize,
-    size: usize,
-    job_id: String,
-    secret: Vec<u8>,
-    kvsname: String,
-    connection: Mutex<BufReader<TcpStream>>,
-}
-
-impl PmiClient {
-    /// Connects to the service at `address`, proves that this rank (which the environment
-    /// names along with the job) belongs to the job and checks that the service does, then
-    /// watches the connection: when the launcher goes away, so does this process.
-    pub fn connect(address: &str) -> Result<PmiClient> {
-        let (rank, size) = (number(env::RANK)?, number(env::SIZE)?);
-        let secret = auth::decode_hex(&var(env::SECRET)?)
-            .ok_or_else(|| Error::Bootstrap(format!("{} is not hex", env::SECRET)))?;
-        let stream = TcpStream::connect(address).map_err(|e| {
-            Error::Bootstrap(format!("cannot reach the launcher at {address}: {e}"))
-        })?;
-        stream.set_nodelay(true)?;
-        let watched = stream.try_clone()?;
-        let mut client = PmiClient {
-            rank,
-            size,
-            job_id: var(env::JOB_ID)?,
-            secret,
-            kvsname: String::new(),
-            connection: Mutex::new(BufReader::new(stream)),
-        };
-        let nonce = Nonce::random()?;
-        let hello = Message::new(
-            "initack",
-            [
-                ("pmiid", rank.to_string().as_str()),
-                ("nonce", auth::encode_hex(nonce.as_bytes()).as_str()),
-            ],
-        );
-        let challenge = client.request(&hello, "challenge")?;
-        let proofs = challenge
-            .field("nonce")
-            .and_then(Proofs::nonce_from)
-            .map(|theirs| Proofs::new(&client.secret, rank, nonce, theirs));
-        let proofs = proofs
-            .filter(|p| {
-                challenge
-                    .field("proof")
-                    .is_some_and(|proof| p.is_server(proof))
-            })
-            .ok_or_else(|| {
-                Error::Bootstrap(format!(
-                    "the service at {address} could not prove it is this job's launcher"
-                ))
-            })?;
-        let prove = Message::new("prove", [("proof", proofs.client().as_str())]);
-        client.request(&prove, "initack")?;
-        for _ in 0..3 {
-            client.expect("set")?; // size, rank, debug: the environment already said
-        }
-        let init = Message::new("init", [("pmi_version", "1"), ("pmi_subversion", "1")]);
-        client.request(&init, "response_to_init")?;
-        let reply = client.request(&Message::new("get_my_kvsname", []), "my_kvsname")?;
-        client.kvsname = reply
-            .field("kvsname")
-            .ok_or_else(|| Error::Bootstrap("the launcher named no key-value space".into()))?
-            .to_owned();
-        crate::watch::end_with_launcher(watched, rank, client.job_id.clone())?;
-        Ok(client)
-    }
-
-    /// This end's address of the connection to the launcher.
-    pub fn local_address(&self) -> Option<IpAddr> {
-        let connection = self.connection.lock().unwrap_or_else(|e| e.into_inner());
-        connection.get_ref().local_addr().ok().map(|a| a.ip())
-    }
-
-    fn send(&self, message: &Message) -> Result<()> {
-        let mut connection = self.connection.lock().unwrap_or_else(|e| e.into_inner());
-        connection
-            .get_mut()
-            .write_all(message.to_line().as_bytes())?;
-        Ok(())
-    }
-
-    fn expect(&self, cmd: &str) -> Result<Message> {
-        let mut connection = self.connection.lock().unwrap_or_else(|e| e.into_inner());
-        let mut line = String::new();
-        let read = (&mut *connection)
-            .take(MAX_LINE as u64)
-            .read_line(&mut line)?;
-        if read == 0 {
-            return Err(Error::Bootstrap(
-                "the launcher closed the connection".into(),
-            ));
-        }
-        let message = Message::parse(line.trim_end()).map_err(Error::Bootstrap)?;
-        if message.cmd != cmd {
-            return Err(Error::Bootstrap(format!(
-                "the launcher answered {:?} where {cmd} was expected",
-                message.cmd
-            )));
-        }
-        match message.field("rc") {
-            Some(rc) if rc != "0" => Err(Error::Bootstrap(format!(
-                "the launcher refused: {}",
-                message.field("msg").unwrap_or(rc)
-            ))),
-            _ => Ok(message),
-        }
-    }
-
-    fn request(&self, message: &Message, reply: &str) -> Result<Message> {
-        self.send(message)?;
-        self.expect(reply)
-    }
-}
-
-impl Bootstrap for PmiClient {
-    fn rank(&self) -> usize {
-        self.rank
-    }
-
-    fn size(&self) -> usize {
-        self.size
-    }
-
-    fn job_id(&self) -> &str {
-        &self.job_id
-    }
-
-    fn job_secret(&self) -> &[u8] {
-        &self.secret
-    }
-
-    fn put(&self, key: &str, value: &str) -> Result<()> {
-        if !is_token(key) || !is_token(value) {
-            return Err(Error::Bootstrap(format!(
-                "cannot publish {key:?}={value:?}: keys and values are printable ASCII \
-                 without spaces or '='"
-            )));
-        }
-        let put = Message::new(
-            "put",
-            [
-                ("kvsname", self.kvsname.as_str()),
-                ("key", key),
-                ("value", value),
-            ],
-        );
-        self.request(&put, "put_result").map(drop)
-    }
-
-    fn fence(&self) -> Result<()> {
-        self.request(&Message::new("barrier_in", []), "barrier_out")
-            .map(drop)
-    }
-
-    fn get(&self, key: &str) -> Result<String> {
-        let get = Message::new("get", [("kvsname", self.kvsname.as_str()), ("key", key)]);
-        let reply = self.request(&get, "get_result")?;
-        reply
-            .field("value")
-            .map(str::to_owned)
-            .ok_or_else(|| Error::Bootstrap(format!("no value under {key}")))
-    }
 }

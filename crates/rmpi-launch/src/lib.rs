@@ -1,6 +1,7 @@
 //! rmpi-launch: how rmpi jobs start.
 //!
-//! - [`bootstrap`]: what a rank calls to join its job ([`bootstrap::from_env`]); without a
+//! - [`bootstrap`]: what a rank calls to join its job ([`bootstrap::from_env`]), started by
+//!   `rmpirun`, MPICH's `mpiexec` or Slurm's `srun --mpi=pmi2` ([`pmi_client`]); without a
 //!   launcher a process is a singleton, rank 0 of 1. [`binding`]: the core a rank keeps to.
 //!   [`watch`]: a rank ends when its launcher goes away. [`leftovers`]: what a job leaves in
 //!   `/dev/shm`, removed by whoever outlives it.
@@ -20,6 +21,7 @@ pub mod bootstrap;
 pub mod env;
 pub mod leftovers;
 pub mod pmi;
+pub mod pmi_client;
 pub mod watch;
 
 /// Sends logs (refused connections, lost peers) to stderr, filtered by `RMPI_LOG` (default

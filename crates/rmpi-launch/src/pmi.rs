@@ -2,9 +2,8 @@
 //!
 //! rmpi's launcher and ranks speak the subset of PMI-1 that MPICH's simple PMI client uses
 //! (`initack`, `init`, `get_maxes`, `get_my_kvsname`, `put`, `barrier_in`, `get`,
-//! `finalize`), so the same client can later join jobs that MPICH's Hydra launches.
-
-use std::collections::HashMap;
+//! `finalize`), so the same client joins jobs that MPICH's Hydra and Slurm launch. Fields
+//! keep their order: some servers read them by position.
 
 use rmpi_core::auth::{self, Nonce, NONCE_LEN};
 
@@ -16,8 +15,8 @@ pub const MAX_LINE: usize = 4096;
 pub struct Message {
     /// The `cmd=` field.
     pub cmd: String,
-    /// The other fields.
-    pub fields: HashMap<String, String>,
+    /// The other fields, in order.
+    pub fields: Vec<(String, String)>,
 }
 
 impl Message {
@@ -35,7 +34,7 @@ impl Message {
     /// Parses one line (without its newline).
     pub fn parse(line: &str) -> Result<Message, String> {
         let mut cmd = None;
-        let mut fields = HashMap::new();
+        let mut fields = Vec::new();
         for word in line.split_ascii_whitespace() {
             let (key, value) = word
                 .split_once('=')
@@ -43,21 +42,18 @@ impl Message {
             if key == "cmd" {
                 cmd = Some(value.to_owned());
             } else {
-                fields.insert(key.to_owned(), value.to_owned());
+                fields.push((key.to_owned(), value.to_owned()));
             }
         }
         let cmd = cmd.ok_or_else(|| format!("no cmd= in {line:?}"))?;
         Ok(Message { cmd, fields })
     }
 
-    /// The line for this message, newline included. Fields are written in key order so the
-    /// output is deterministic.
+    /// The line for this message, newline included, fields in their order.
     pub fn to_line(&self) -> String {
-        let mut keys: Vec<&String> = self.fields.keys().collect();
-        keys.sort();
         let mut line = format!("cmd={}", self.cmd);
-        for key in keys {
-            line.push_str(&format!(" {key}={}", self.fields[key]));
+        for (key, value) in &self.fields {
+            line.push_str(&format!(" {key}={value}"));
         }
         line.push('\n');
         line
@@ -65,7 +61,10 @@ impl Message {
 
     /// A field's value.
     pub fn field(&self, key: &str) -> Option<&str> {
-        self.fields.get(key).map(String::as_str)
+        self.fields
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -160,6 +159,8 @@ mod tests {
             [("kvsname", "job-1"), ("key", "a"), ("value", "1:2")],
         );
         assert_eq!(Message::parse(message.to_line().trim_end()), Ok(message));
+        let init = Message::new("init", [("pmi_version", "1"), ("pmi_subversion", "1")]);
+        assert_eq!(init.to_line(), "cmd=init pmi_version=1 pmi_subversion=1\n");
         assert!(Message::parse("hello world").is_err());
         assert!(Message::parse("key=value").is_err());
         assert!(is_token("127.0.0.1:4000") && !is_token("a b") && !is_token("a=b"));

@@ -137,7 +137,8 @@ async fn serve(job: &Job, stream: TcpStream) -> Result<(), String> {
     let Some((rank, theirs)) = claimed else {
         refuse(&mut writer, "not_a_rank_of_this_job").await;
         return Err(format!(
-            "refused a connection that introduced itself as {first:?}"
+            "refused a connection that introduced itself as {:?}",
+            first.to_line().trim_end()
         ));
     };
     let proofs = Proofs::new(
@@ -200,7 +201,7 @@ async fn serve(job: &Job, stream: TcpStream) -> Result<(), String> {
                 "maxes",
                 [
                     ("kvsname_max", "256"),
-                    ("keylen_max", "256"),
+                    ("keylen_max", "64"),
                     ("vallen_max", "1024"),
                 ],
             ),

@@ -8,7 +8,8 @@
 //! thread asks the kernel only for the hang-up, so it never takes the service's replies
 //! away from the rank's own requests.
 
-use std::net::TcpStream;
+use std::os::fd::AsFd;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use rustix::event::{poll, PollFd, PollFlags};
 use rustix::io::Errno;
@@ -16,16 +17,18 @@ use rustix::io::Errno;
 /// Exit code of a rank that ended because its launcher went away.
 pub const LAUNCHER_LOST: i32 = 1;
 
-/// Watches `connection` from a thread of its own and ends this process when it closes.
+/// Watches `connection` from a thread of its own and ends this process when it closes,
+/// unless `finalizing` says the process is already on its way out.
 pub fn end_with_launcher(
-    connection: TcpStream,
+    connection: impl AsFd + Send + 'static,
     rank: usize,
     job_id: String,
+    finalizing: &'static AtomicBool,
 ) -> std::io::Result<()> {
     std::thread::Builder::new()
         .name("rmpi-launcher-watch".into())
         .spawn(move || {
-            if hang_up(&connection) {
+            if hang_up(&connection) && !finalizing.load(Ordering::SeqCst) {
                 eprintln!("rmpi: rank {rank}: the launcher is gone; ending");
                 crate::leftovers::remove(&job_id);
                 std::process::exit(LAUNCHER_LOST);
@@ -35,7 +38,7 @@ pub fn end_with_launcher(
 }
 
 /// Waits until the other end closes `connection`; `false` if it cannot be watched.
-fn hang_up(connection: &TcpStream) -> bool {
+fn hang_up(connection: &impl AsFd) -> bool {
     let gone = PollFlags::RDHUP | PollFlags::HUP | PollFlags::ERR;
     loop {
         let mut fds = [PollFd::new(connection, PollFlags::RDHUP)];

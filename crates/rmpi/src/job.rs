@@ -9,10 +9,11 @@
 
 use std::future::Future;
 use std::net::IpAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use rmpi_core::local::LocalTransport;
 use rmpi_core::{Bootstrap, Comm, Error, Result, Transport};
+pub use rmpi_launch::bootstrap::Launcher;
 
 /// Runs `main` as this process's rank of its job, on a single-threaded tokio runtime (one
 /// per rank: ranks already fill the cores), and finalizes afterwards, also when `main`
@@ -61,10 +62,53 @@ pub async fn init() -> Result<Comm> {
     } else {
         Vec::new()
     };
-    let transport = connect(&*bootstrap, &hosts, joined.address).await?;
+    let _ = LAUNCHER.set(joined.launcher);
+    let address = match joined.address {
+        Some(address) => Some(address),
+        None => reachable_address(&hosts)?,
+    };
+    let transport = connect(&*bootstrap, &hosts, address).await?;
     // Connecting woke the ranks by turns, which tends to gather them on one core.
     rmpi_launch::binding::start_from_env();
     Ok(Comm::from_transport(transport))
+}
+
+static LAUNCHER: OnceLock<Launcher> = OnceLock::new();
+
+/// Who started this process's job, once [`init`] (or [`run`]) has joined it: `rmpirun`,
+/// MPICH's `mpiexec` or Slurm's `srun --mpi=pmi2` (both PMI), or nobody (a singleton).
+///
+/// ```no_run
+/// rmpi::run(|world| async move {
+///     if world.rank() == 0 {
+///         println!("{} ranks, started by {:?}", world.size(), rmpi::launcher());
+///     }
+///     Ok(())
+/// })
+/// # .unwrap();
+/// ```
+pub fn launcher() -> Option<Launcher> {
+    LAUNCHER.get().copied()
+}
+
+/// Where the other ranks can reach this one, for a launcher not reached over TCP (`PMI_FD`):
+/// loopback (the default) while the job stays on this host, else this host's name's address.
+fn reachable_address(hosts: &[String]) -> Result<Option<IpAddr>> {
+    if hosts.iter().all(|host| host == &hosts[0]) {
+        return Ok(None);
+    }
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let name = name.trim();
+    let found = std::net::ToSocketAddrs::to_socket_addrs(&(name, 0))
+        .ok()
+        .and_then(|mut addresses| addresses.find(|a| !a.ip().is_loopback()));
+    match found {
+        Some(address) => Ok(Some(address.ip())),
+        None => Err(Error::Bootstrap(format!(
+            "this job spans hosts, and this host's name {name:?} has no address other ranks \
+             could reach: set RMPI_TCP_ADDRESS to this host's address on their network"
+        ))),
+    }
 }
 
 /// Connects this rank to the others; `hosts` says on which host each rank runs, `address`

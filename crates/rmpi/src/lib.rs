@@ -38,7 +38,7 @@
 pub use rmpi_core::*;
 
 mod job;
-pub use job::{init, run};
+pub use job::{init, launcher, run, Launcher};
 
 /// The TCP transport backend (feature `tcp`).
 #[cfg(feature = "tcp")]

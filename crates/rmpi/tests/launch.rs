@@ -476,11 +476,11 @@ fn a_stranger_racing_for_rank_0_on_the_rendezvous_port_is_refused() {
         "{out}"
     );
     assert!(
-        err.contains("[0] stranger 1 got: cmd=initack msg=not_a_rank_of_this_job rc=-1"),
+        err.contains("[0] stranger 1 got: cmd=initack rc=-1 msg=not_a_rank_of_this_job"),
         "{err}"
     );
     assert!(
-        err.contains("[0] stranger 2 got: cmd=initack msg=wrong_proof rc=-1"),
+        err.contains("[0] stranger 2 got: cmd=initack rc=-1 msg=wrong_proof"),
         "{err}"
     );
     assert!(
