@@ -6,9 +6,10 @@
 //! killed by signal N, as shells report it), or 124 if the job timed out. When a rank fails
 //! the others get `kill_after` to notice on their own (they see the rank lost and end with
 //! an error naming it), then they are killed; the launcher says which rank failed and how.
-//! Those reactions can be noticed before the failure that caused them, so an ending that
-//! says more (a signal, or an exit code other than the plain 1) within half a second of the
-//! first failure is reported as the cause instead.
+//! Those reactions can be noticed before the failure that caused them, so the launcher
+//! waits half a second after the first failure for an ending that says more (a signal, an
+//! exit code other than the plain 1, a failure the rank told it was its own rather than a
+//! reaction to another rank's) and reports that one as the cause.
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -24,7 +25,7 @@ use tokio::time::Instant;
 use crate::env;
 use crate::proxy::ProxyJob;
 use crate::remote::{self, Launch};
-use crate::server::PmiServer;
+use crate::server::{Failure, PmiServer};
 use crate::spawn::{self, Binding, Exit, Program, Report, Stream};
 
 /// Exit code of a job that ran out of time (as `timeout(1)` uses).
@@ -88,6 +89,9 @@ struct Ending {
     pid: Option<u32>,
     host: Option<String>,
     exit: Exit,
+    /// What the rank said of its failure: `Some(None)` one of its own, `Some(Some(r))`
+    /// a reaction to rank `r`'s; `None` if it said nothing.
+    because_of: Option<Option<usize>>,
 }
 
 impl Ending {
@@ -110,13 +114,15 @@ impl Ending {
     }
 
     /// How much this ending says about what went wrong: a signal or a lost host most, then
-    /// an exit code of its own, then the plain error code 1 that a rank reacting to a lost
-    /// peer usually gives.
+    /// a failure the rank called its own or an exit code of its own, then the plain error
+    /// code 1, and least a failure the rank said was a reaction to another rank's.
     fn telling(&self) -> u8 {
-        match self.exit {
-            Exit::Signal(_) | Exit::Lost => 2,
-            Exit::Code(1) => 0,
-            Exit::Code(_) => 1,
+        match (self.exit, self.because_of) {
+            (Exit::Signal(_) | Exit::Lost, _) => 3,
+            (_, Some(Some(other))) if other != self.rank => 0,
+            (_, Some(_)) => 2,
+            (Exit::Code(1), None) => 1,
+            (Exit::Code(_), None) => 2,
         }
     }
 }
@@ -233,7 +239,8 @@ pub async fn run(job: &Job) -> Result<i32, String> {
         (true, Some(address)) => address,
         (true, None) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
     };
-    let server = PmiServer::start(job.ranks, &job_id, &secret, listen)
+    let (failures_tx, mut failures) = mpsc::unbounded_channel();
+    let server = PmiServer::start(job.ranks, &job_id, &secret, listen, failures_tx)
         .await
         .map_err(|e| format!("cannot start the rendezvous service: {e}"))?;
     let port = server.address().port();
@@ -289,7 +296,7 @@ pub async fn run(job: &Job) -> Result<i32, String> {
         }
     }
     drop(reports_tx);
-    let code = supervise(job, &mut reports, &terminate).await?;
+    let code = supervise(job, &mut reports, &mut failures, &terminate).await?;
     // Proxies end once their ranks have; don't wait long for one that does not.
     for proxy in proxies {
         let _ = tokio::time::timeout(Duration::from_secs(2), proxy).await;
@@ -304,14 +311,21 @@ pub async fn run(job: &Job) -> Result<i32, String> {
 async fn supervise(
     job: &Job,
     reports: &mut mpsc::UnboundedReceiver<Report>,
+    failures: &mut mpsc::UnboundedReceiver<Failure>,
     terminate: &watch::Sender<bool>,
 ) -> Result<i32, String> {
+    // What failing ranks said of their failures: reported before they end, so present by
+    // the time their ending is seen.
+    let mut because_of: Vec<Option<Option<usize>>> = vec![None; job.ranks];
     let far = Instant::now() + Duration::from_secs(365 * 24 * 3600);
     let timeout_at = job.timeout.map_or(far, |t| Instant::now() + t);
     let mut kill_at = far;
     let mut alive: Vec<bool> = vec![true; job.ranks];
     let mut pids: Vec<Option<u32>> = vec![None; job.ranks];
+    // The failure taken for the cause, since when, and whether it was announced: it is
+    // announced once no more telling ending has come within the cause window.
     let mut first_failure: Option<(Ending, Instant)> = None;
+    let mut announced = false;
     let mut timed_out = false;
     // The launcher has terminated the rest of the job: their endings are not news.
     let mut terminating = false;
@@ -344,7 +358,14 @@ async fn supervise(
                 let _ = terminate.send(true);
                 continue;
             }
+            _ = tokio::time::sleep_until(
+                first_failure.as_ref().map_or(far, |(_, at)| *at + CAUSE_WINDOW)
+            ), if first_failure.is_some() && !announced => {
+                announce(&first_failure, &mut announced);
+                continue;
+            }
             _ = tokio::time::sleep_until(kill_at), if kill_at != far => {
+                announce(&first_failure, &mut announced);
                 kill_at = far;
                 terminating = true;
                 say(&format!("terminating ranks {}", ranks_in(&alive)));
@@ -368,11 +389,15 @@ async fn supervise(
             Report::Ended { rank, .. } => return Err(format!("a report for unknown rank {rank}")),
         };
         alive[rank] = false;
+        while let Ok(failure) = failures.try_recv() {
+            because_of[failure.rank] = Some(failure.because_of);
+        }
         let ending = Ending {
             rank,
             pid: pids[rank],
             host: job.host_of(rank).map(str::to_owned),
             exit,
+            because_of: because_of[rank],
         };
         if exit == Exit::Code(0) || timed_out || interrupted.is_some() || terminating {
             continue;
@@ -382,22 +407,33 @@ async fn supervise(
         // the first failure is taken to be the cause, and is what the job reports.
         let cause = match &first_failure {
             None => true,
-            Some((first, at)) => at.elapsed() < CAUSE_WINDOW && ending.telling() > first.telling(),
+            Some((first, _)) => !announced && ending.telling() > first.telling(),
         };
         if cause {
-            say(&ending.describe());
-            first_failure = Some((ending, Instant::now()));
+            let at = first_failure
+                .as_ref()
+                .map_or_else(Instant::now, |(_, at)| *at);
+            first_failure = Some((ending, at));
             if alive.iter().any(|&a| a) && kill_at == far {
                 kill_at = Instant::now() + job.kill_after;
             }
         }
     }
+    announce(&first_failure, &mut announced);
     Ok(match first_failure {
         Some((failure, _)) => failure.exit.code(),
         None if interrupted.is_some() => interrupted.unwrap_or(1),
         None if timed_out => TIMED_OUT,
         None => 0,
     })
+}
+
+/// Says which rank failed and how, once.
+fn announce(failure: &Option<(Ending, Instant)>, announced: &mut bool) {
+    if let (Some((ending, _)), false) = (failure, *announced) {
+        say(&ending.describe());
+        *announced = true;
+    }
 }
 
 fn ranks_in(alive: &[bool]) -> String {

@@ -130,12 +130,31 @@ pub struct PmiClient {
     value_max: usize,
     connection: Arc<Connection>,
     local_address: Option<IpAddr>,
+    /// Whether the server is `rmpirun`'s (which hears why ranks fail).
+    rmpirun: bool,
 }
 
 /// Whether this process has begun to finalize (the launcher may then close its end).
 static FINALIZING: AtomicBool = AtomicBool::new(false);
 /// The connection to finalize at exit.
 static AT_EXIT: OnceLock<Arc<Connection>> = OnceLock::new();
+/// The connection to `rmpirun`, which hears why a rank failed.
+static RMPIRUN: OnceLock<Arc<Connection>> = OnceLock::new();
+
+/// Tells `rmpirun` (if it started this process) that this rank is failing, and whether
+/// because of another rank (`because_of`: a lost peer, a collective that failed there), so
+/// that the launcher names the rank where the failure began rather than one that only
+/// reacted to it. Under other launchers it does nothing.
+pub fn report_failure(because_of: Option<usize>) {
+    let Some(connection) = RMPIRUN.get() else {
+        return;
+    };
+    let because_of = because_of.map_or("none".to_owned(), |rank| rank.to_string());
+    let failed = Message::new("rmpi_failed", [("because_of", because_of.as_str())]);
+    if let Err(error) = connection.request(&failed, "rmpi_failed_ack") {
+        tracing::debug!("cannot tell the launcher why this rank failed: {error}");
+    }
+}
 
 fn parse(name: &str, text: &str) -> Result<usize> {
     text.parse()
@@ -184,14 +203,10 @@ impl PmiClient {
         let prove = Message::new("prove", [("proof", proofs.client().as_str())]);
         connection.request(&prove, "initack")?;
         Self::welcomed(&connection, rank, size)?;
-        Self::begin(
-            connection,
-            rank,
-            size,
-            Some(job_id),
-            Some(secret),
-            local_address,
-        )
+        let secret = Some(secret);
+        let mut client = Self::begin(connection, rank, size, Some(job_id), secret, local_address)?;
+        client.rmpirun = true;
+        Ok(client)
     }
 
     /// Joins through the socket a launcher handed down as file descriptor `fd` (`PMI_FD`),
@@ -303,6 +318,7 @@ impl PmiClient {
             value_max: value_max.max(16),
             connection: Arc::new(connection),
             local_address,
+            rmpirun: false,
         };
         client.secret = match secret {
             Some(secret) => secret,
@@ -323,6 +339,9 @@ impl PmiClient {
             .get_ref()
             .try_clone()?;
         at_exit(&self.connection);
+        if self.rmpirun {
+            let _ = RMPIRUN.set(self.connection.clone());
+        }
         crate::watch::end_with_launcher(watched, self.rank, self.job_id.clone(), &FINALIZING)?;
         Ok(())
     }
@@ -480,7 +499,11 @@ mod tests {
         let loopback = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
         let server = runtime
             .block_on(crate::server::PmiServer::start(
-                2, "kvs-test", secret, loopback,
+                2,
+                "kvs-test",
+                secret,
+                loopback,
+                tokio::sync::mpsc::unbounded_channel().0,
             ))
             .unwrap();
         let address = server.address().to_string();

@@ -12,12 +12,22 @@ use std::sync::{Arc, Mutex};
 
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use rmpi_core::auth::Nonce;
 
 use crate::pmi::{Message, Proofs, MAX_LINE};
+
+/// What a rank said of its failure before it ended (`rmpi_failed`, an rmpi extension).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Failure {
+    /// The rank that failed.
+    pub rank: usize,
+    /// The rank whose failure it reacted to (a lost peer, a collective that failed there);
+    /// `None` for a failure of its own.
+    pub because_of: Option<usize>,
+}
 
 /// A running PMI-1 service for one job.
 #[derive(Debug)]
@@ -40,17 +50,20 @@ struct Job {
     size: usize,
     kvsname: String,
     secret: Vec<u8>,
+    failures: mpsc::UnboundedSender<Failure>,
     space: Mutex<Space>,
 }
 
 impl PmiServer {
     /// Serves a job of `size` ranks whose secret is `secret`, on a port of `address`
-    /// (loopback for a job on this host, every interface for a job across hosts).
+    /// (loopback for a job on this host, every interface for a job across hosts). What
+    /// ranks say of their failures goes to `failures`.
     pub async fn start(
         size: usize,
         kvsname: &str,
         secret: &[u8],
         address: IpAddr,
+        failures: mpsc::UnboundedSender<Failure>,
     ) -> std::io::Result<PmiServer> {
         let listener = TcpListener::bind((address, 0)).await?;
         let address = listener.local_addr()?;
@@ -58,6 +71,7 @@ impl PmiServer {
             size,
             kvsname: kvsname.to_owned(),
             secret: secret.to_vec(),
+            failures,
             space: Mutex::default(),
         });
         let task = tokio::spawn(async move {
@@ -242,6 +256,14 @@ async fn serve(job: &Job, stream: TcpStream) -> Result<(), String> {
                 Message::new("barrier_out", [])
             }
             "finalize" => Message::new("finalize_ack", []),
+            "rmpi_failed" => {
+                let because_of = match request.field("because_of") {
+                    Some("none") | None => None,
+                    Some(text) => text.parse().ok().filter(|&r| r < job.size),
+                };
+                let _ = job.failures.send(Failure { rank, because_of });
+                Message::new("rmpi_failed_ack", [])
+            }
             other => {
                 return Err(format!("rank {rank} sent an unknown command {other:?}"));
             }

@@ -9,6 +9,9 @@
 //! - `faults orphan`: every rank prints its pid, then even ranks compute forever and odd
 //!   ranks wait for a message that never comes. Kill `rmpirun` (even `kill -9`) and every
 //!   rank ends, busy or waiting, wherever it runs: ranks watch their launcher.
+//! - `faults collective`: rank 2, the root of a scatter, gives a vector of the wrong length;
+//!   it fails with an invalid argument, the others learn from it that the scatter failed
+//!   there, and `rmpirun` names rank 2, not one of those that only reacted.
 //! - `faults stdin`: the ranks pass a token around a ring, then rank 0 reads a line from
 //!   its standard input (which `rmpirun` forwards) and broadcasts it, and the ring runs again.
 //!   Meanwhile anything may connect to the ranks' ports: strangers are turned away.
@@ -49,6 +52,12 @@ fn main() {
                 let _: u64 = comm.recv(from, 99).await?;
                 Ok(())
             }
+            Some("collective") => {
+                let values = (rank == 2).then(|| vec![7u32; 3]);
+                let mine: u32 = comm.scatter(values, 2).await?;
+                println!("rank {rank} got {mine}");
+                Ok(())
+            }
             Some("orphan") => {
                 println!("rank {rank} pid {}", std::process::id());
                 if rank % 2 == 0 {
@@ -83,7 +92,7 @@ fn main() {
                 Ok(())
             }
             _ => Err(rmpi::Error::InvalidArgument(
-                "usage: faults exit CODE | stall | orphan | stdin".into(),
+                "usage: faults exit CODE | stall | collective | orphan | stdin".into(),
             )),
         }
     });

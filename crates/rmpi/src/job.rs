@@ -17,7 +17,9 @@ pub use rmpi_launch::bootstrap::Launcher;
 
 /// Runs `main` as this process's rank of its job, on a single-threaded tokio runtime (one
 /// per rank: ranks already fill the cores), and finalizes afterwards, also when `main`
-/// fails, so peers see this rank finish rather than vanish.
+/// fails, so peers see this rank finish rather than vanish. A failure is also told to
+/// `rmpirun`, with the rank it came from ([`Error::peer`]), so that the launcher names the
+/// rank where it began.
 ///
 /// ```no_run
 /// fn main() -> rmpi::Result<()> {
@@ -38,6 +40,10 @@ where
     runtime.block_on(async {
         let world = init().await?;
         let outcome = main(world.clone()).await;
+        if let Err(error) = &outcome {
+            // So that rmpirun names the rank where a failure began, not one that reacted.
+            rmpi_launch::pmi_client::report_failure(error.peer());
+        }
         let finalized = world.finalize().await;
         let value = outcome?;
         finalized?;

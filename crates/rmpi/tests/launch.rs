@@ -488,3 +488,32 @@ fn a_stranger_racing_for_rank_0_on_the_rendezvous_port_is_refused() {
         "{err}"
     );
 }
+
+/// A collective that fails at its root fails every member, and `rmpirun` names the root,
+/// where it began, not a member that only reacted (all of them exit with code 1).
+#[test]
+fn a_failed_collective_is_blamed_on_the_rank_where_it_began() {
+    for &transport in TRANSPORTS {
+        for _ in 0..3 {
+            let output = run(transport, 5, "faults", &["collective"]);
+            let stderr = text(&output.stderr);
+            assert_eq!(output.status.code(), Some(1), "{stderr}");
+            let named: Vec<&str> = stderr
+                .lines()
+                .filter(|line| line.starts_with("rmpirun: rank "))
+                .collect();
+            assert!(
+                named.len() == 1 && named[0].starts_with("rmpirun: rank 2 (pid "),
+                "{transport}: the root, rank 2, should be named alone:\n{stderr}"
+            );
+            for rank in [0, 1, 3, 4] {
+                assert!(
+                    lines_of(&stderr, rank)
+                        .iter()
+                        .any(|l| l.contains("collective operation failed at rank 2")),
+                    "{transport}: rank {rank}:\n{stderr}"
+                );
+            }
+        }
+    }
+}
