@@ -3,12 +3,13 @@
 //!
 //! On the wire each frame is its [`Header`] ([`HEADER_LEN`] bytes) followed by the payload.
 //! A clean shutdown ends with a [`FrameKind::Goodbye`] frame, so a stream that simply ends
-//! means the peer died. Headers are validated before any payload is read, and payload memory
-//! grows with the bytes that actually arrive, so a corrupt length cannot cause a giant
+//! means the peer died. Headers are validated before any payload is read, and a payload
+//! reserves at most 16 MiB before its bytes arrive, so a corrupt length cannot cause a giant
 //! allocation.
 
 use bytes::Bytes;
 use rmpi_core::frame::HEADER_LEN;
+use rmpi_core::pool;
 use rmpi_core::{Event, Frame, FrameKind, Header};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -16,8 +17,12 @@ use tokio::sync::mpsc::{error::TryRecvError, UnboundedReceiver, UnboundedSender}
 
 /// Socket buffering on each side: small messages are batched into one system call.
 const BUFFER: usize = 64 * 1024;
-/// The most payload memory reserved before that much has arrived.
+/// How much more payload memory is reserved at a time, past [`POOLED_UP_TO`], before that
+/// much has arrived.
 const CHUNK: usize = 1 << 20;
+/// The largest payload read into memory reserved (from the pool) before it arrives: the most
+/// a corrupt length can reserve at once.
+const POOLED_UP_TO: usize = 16 << 20;
 
 /// What the writer task is asked to do.
 #[derive(Debug)]
@@ -147,7 +152,10 @@ async fn read_header(
     Ok(true)
 }
 
-/// Reads a payload of `len` bytes, reserving memory only as it arrives.
+/// Reads a payload of `len` bytes. Payloads up to [`POOLED_UP_TO`] go into recycled memory
+/// (warm pages, no fault or zeroing per message); larger ones reserve memory only as their
+/// bytes arrive, so a corrupt length costs at most what was sent. Bytes are read straight
+/// into the payload's spare room, never zeroed first.
 async fn read_payload(reader: &mut (impl AsyncRead + Unpin), len: u64) -> std::io::Result<Bytes> {
     let len = usize::try_from(len).map_err(|_| {
         std::io::Error::new(
@@ -155,12 +163,22 @@ async fn read_payload(reader: &mut (impl AsyncRead + Unpin), len: u64) -> std::i
             "payload larger than memory",
         )
     })?;
-    let mut payload = Vec::with_capacity(len.min(CHUNK));
+    let mut payload = if len <= POOLED_UP_TO {
+        pool::vec_with_capacity(len)
+    } else {
+        Vec::with_capacity(CHUNK)
+    };
+    let mut rest = reader.take(len as u64);
     while payload.len() < len {
-        let start = payload.len();
-        let end = len.min(start + CHUNK.max(start));
-        payload.resize(end, 0);
-        reader.read_exact(&mut payload[start..end]).await?;
+        if payload.len() == payload.capacity() {
+            payload.reserve(CHUNK.min(len - payload.len()));
+        }
+        if rest.read_buf(&mut payload).await? == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "stream ended inside a frame's payload",
+            ));
+        }
     }
-    Ok(Bytes::from(payload))
+    Ok(pool::into_bytes(payload))
 }
