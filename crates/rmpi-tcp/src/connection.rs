@@ -1,5 +1,6 @@
-//! One established connection to a peer: a task that writes frames, and a task that reads
-//! them and turns the end of the stream into [`Event::PeerFinished`] or [`Event::PeerLost`].
+//! Reading from one established connection: a task that reads frames and turns the end of
+//! the stream into [`Event::PeerFinished`] or [`Event::PeerLost`] (writing is
+//! [`crate::outbox`]'s).
 //!
 //! On the wire each frame is its [`Header`] ([`HEADER_LEN`] bytes) followed by the payload.
 //! A clean shutdown ends with a [`FrameKind::Goodbye`] frame, so a stream that simply ends
@@ -11,11 +12,11 @@ use bytes::Bytes;
 use rmpi_core::frame::HEADER_LEN;
 use rmpi_core::pool;
 use rmpi_core::{Event, Frame, FrameKind, Header};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::sync::mpsc::{error::TryRecvError, UnboundedReceiver, UnboundedSender};
+use tokio::io::{AsyncRead, AsyncReadExt, BufReader};
+use tokio::net::tcp::OwnedReadHalf;
+use tokio::sync::mpsc::UnboundedSender;
 
-/// Socket buffering on each side: small messages are batched into one system call.
+/// Read buffering: small frames that arrived together are taken in one system call.
 const BUFFER: usize = 64 * 1024;
 /// How much more payload memory is reserved at a time, past [`POOLED_UP_TO`], before that
 /// much has arrived.
@@ -23,54 +24,6 @@ const CHUNK: usize = 1 << 20;
 /// The largest payload read into memory reserved (from the pool) before it arrives: the most
 /// a corrupt length can reserve at once.
 const POOLED_UP_TO: usize = 16 << 20;
-
-/// What the writer task is asked to do.
-#[derive(Debug)]
-pub(crate) enum Outgoing {
-    Frame(Frame),
-    /// Send the goodbye frame, flush, and close the sending side.
-    Goodbye,
-}
-
-/// Writes frames until told goodbye, or until the connection fails (the reader then reports
-/// the peer lost). Flushes whenever no more frames are queued.
-pub(crate) async fn write_frames(
-    peer: usize,
-    stream: OwnedWriteHalf,
-    mut queue: UnboundedReceiver<Outgoing>,
-) {
-    let mut writer = BufWriter::with_capacity(BUFFER, stream);
-    let outcome: std::io::Result<()> = async {
-        loop {
-            let next = match queue.try_recv() {
-                Ok(next) => next,
-                Err(TryRecvError::Empty) => {
-                    writer.flush().await?;
-                    match queue.recv().await {
-                        Some(next) => next,
-                        None => return Ok(()),
-                    }
-                }
-                Err(TryRecvError::Disconnected) => return Ok(()),
-            };
-            match next {
-                Outgoing::Frame(frame) => {
-                    writer.write_all(&frame.header.encode()).await?;
-                    writer.write_all(&frame.payload).await?;
-                }
-                Outgoing::Goodbye => {
-                    writer.write_all(&Header::goodbye().encode()).await?;
-                    writer.flush().await?;
-                    return writer.shutdown().await;
-                }
-            }
-        }
-    }
-    .await;
-    if let Err(error) = outcome {
-        tracing::debug!("sending to rank {peer} failed: {error}");
-    }
-}
 
 /// Why reading from a peer stopped.
 enum End {

@@ -19,6 +19,7 @@
 
 mod connection;
 mod handshake;
+mod outbox;
 
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -34,8 +35,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
 use tokio::task::{JoinHandle, JoinSet};
 
-use connection::Outgoing;
 use handshake::Hello;
+use outbox::Outbox;
 
 /// Where and how a rank listens and connects.
 #[derive(Debug, Clone)]
@@ -99,8 +100,8 @@ impl TcpOptions {
 pub struct TcpTransport {
     rank: usize,
     size: usize,
-    /// The writer task of each peer (`None` for this rank).
-    outgoing: Vec<Option<UnboundedSender<Outgoing>>>,
+    /// What is on its way to each peer (`None` for this rank).
+    outgoing: Vec<Option<Arc<Outbox>>>,
     inbox: Mutex<Inbox>,
     tasks: Mutex<Tasks>,
     /// How long a wait stays busy ([`TcpOptions::busy_poll`]; zero where ranks outnumber
@@ -214,17 +215,17 @@ impl TcpTransport {
                 continue;
             };
             let (read, write) = stream.into_split();
-            let (queue_tx, queue) = mpsc::unbounded_channel();
+            let outbox = Outbox::new(write);
             tasks
                 .writers
-                .push(tokio::spawn(connection::write_frames(peer, write, queue)));
+                .push(tokio::spawn(outbox::write_frames(peer, outbox.clone())));
             tasks.readers.push(tokio::spawn(connection::read_frames(
                 peer,
                 read,
                 events_tx.clone(),
                 options.max_message,
             )));
-            outgoing.push(Some(queue_tx));
+            outgoing.push(Some(outbox));
         }
         tracing::debug!(rank, size, "TCP transport connected");
         Ok(TcpTransport {
@@ -263,9 +264,10 @@ impl Transport for TcpTransport {
                 rank: dest,
                 size: self.size,
             })?;
-        queue
-            .send(Outgoing::Frame(frame))
-            .map_err(|_| Error::PeerLost { rank: dest })
+        match queue.send(frame) {
+            true => Ok(()),
+            false => Err(Error::PeerLost { rank: dest }),
+        }
     }
 
     fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<Event> {
@@ -281,8 +283,8 @@ impl Transport for TcpTransport {
     /// Says goodbye to every peer after everything queued for it, then waits until every
     /// peer has said goodbye or gone, so nothing sent either way is lost by closing early.
     async fn shutdown(&self) -> Result<()> {
-        for queue in self.outgoing.iter().flatten() {
-            let _ = queue.send(Outgoing::Goodbye);
+        for outbox in self.outgoing.iter().flatten() {
+            outbox.goodbye();
         }
         let tasks = std::mem::take(&mut *lock(&self.tasks));
         for task in tasks.writers.into_iter().chain(tasks.readers) {
