@@ -184,26 +184,18 @@ fn a_rank_killed_mid_receive_fails_the_others_within_seconds() {
 
 fn killed_on(transport: &str, placement: &[String]) {
     let ranks = 4;
-    let mut child = rmpirun(transport)
+    let mut launch = rmpirun(transport);
+    // Long enough that the survivors must end on their own, not by being killed.
+    launch
         .args(placement)
-        // Long enough that the survivors must end on their own, not by being killed.
-        .args(["--kill-after", "60", "-n", &ranks.to_string()])
-        .arg(example("faults"))
-        .arg("stall")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("rmpirun starts");
-    let stdout = lines_from(child.stdout.take().expect("stdout"));
-    let stderr = lines_from(child.stderr.take().expect("stderr"));
-    let mut seen = Vec::new();
-    read_until(&stdout, &mut seen, |seen| seen.len() == ranks);
-    let victim = seen
-        .iter()
-        .find_map(|line| line.strip_prefix("[1] rank 1 pid "))
-        .expect("rank 1 printed its pid")
-        .to_owned();
+        .args(["--kill-after", "60", "-n", &ranks.to_string()]);
+    let FaultsJob {
+        mut child,
+        stderr,
+        pids,
+        ..
+    } = start_faults(launch, "stall", ranks);
+    let victim = pids[1].to_string();
     // Everyone is now in (or about to enter) a receive that rank 1 must answer.
     std::thread::sleep(Duration::from_millis(300));
     let killed = Instant::now();
@@ -411,32 +403,15 @@ fn ranks_do_not_outlive_a_killed_launcher() {
     cases.push(("auto", on_fake_hosts("a:2,b:2")));
     for (transport, placement) in cases {
         let ranks = 4;
-        let mut child = rmpirun(transport)
+        let mut launch = rmpirun(transport);
+        launch
             .args(&placement)
-            .args(["--kill-after", "3", "-n", &ranks.to_string()])
-            .arg(example("faults"))
-            .arg("orphan")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("rmpirun starts");
-        let stdout = lines_from(child.stdout.take().expect("stdout"));
-        let mut seen = Vec::new();
-        read_until(&stdout, &mut seen, |seen| seen.len() == ranks);
-        let pids: Vec<u32> = seen
-            .iter()
-            .filter_map(|line| line.split_once(" pid ")?.1.parse().ok())
-            .collect();
-        assert_eq!(pids.len(), ranks, "{seen:?}");
+            .args(["--kill-after", "3", "-n", &ranks.to_string()]);
+        let mut job = start_faults(launch, "orphan", ranks);
         std::thread::sleep(Duration::from_millis(300));
-        child.kill().expect("SIGKILL");
-        let killed = Instant::now();
-        let _ = child.wait();
-        while pids.iter().any(|&pid| alive(pid)) && killed.elapsed() < Duration::from_secs(3) {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let left: Vec<u32> = pids.iter().copied().filter(|&pid| alive(pid)).collect();
+        job.child.kill().expect("SIGKILL");
+        let _ = job.child.wait();
+        let left = outliving(&job.pids, Duration::from_secs(3));
         assert!(
             left.is_empty(),
             "{transport} {placement:?}: ranks {left:?} outlived the launcher"

@@ -212,25 +212,15 @@ fn jobs_run_across_hosts_over_ssh() {
     });
 
     // A remote rank killed with SIGKILL ends the job, and the report names it and its host.
-    let mut child = hosts
-        .rmpirun()
-        .args(["--kill-after", "60"])
-        .arg(example("faults"))
-        .arg("stall")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("rmpirun starts");
-    let stdout = lines_from(child.stdout.take().expect("stdout"));
-    let stderr = lines_from(child.stderr.take().expect("stderr"));
-    let mut seen = Vec::new();
-    read_until(&stdout, &mut seen, |seen| seen.len() == ranks);
-    let victim = seen
-        .iter()
-        .find_map(|line| line.strip_prefix("[1] rank 1 pid "))
-        .expect("rank 1 printed its pid")
-        .to_owned();
+    let mut launch = hosts.rmpirun();
+    launch.args(["--kill-after", "60"]);
+    let FaultsJob {
+        mut child,
+        stderr,
+        pids,
+        ..
+    } = start_faults(launch, "stall", ranks);
+    let victim = pids[1].to_string();
     std::thread::sleep(Duration::from_millis(300));
     let killed = Instant::now();
     assert!(Command::new("kill")
@@ -247,35 +237,18 @@ fn jobs_run_across_hosts_over_ssh() {
 
     // The launcher killed mid-job leaves nothing behind on any host: no rank, busy or
     // waiting, no proxy, nothing in /dev/shm.
-    let mut child = hosts
-        .rmpirun()
-        .args(["--kill-after", "3"])
-        .arg(example("faults"))
-        .arg("orphan")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("rmpirun starts");
-    let stdout = lines_from(child.stdout.take().expect("stdout"));
-    let mut seen = Vec::new();
-    read_until(&stdout, &mut seen, |seen| seen.len() == ranks);
-    let pids: Vec<u32> = seen
-        .iter()
-        .filter_map(|line| line.split_once(" pid ")?.1.parse().ok())
-        .collect();
-    assert_eq!(pids.len(), ranks, "{seen:?}");
+    let mut launch = hosts.rmpirun();
+    launch.args(["--kill-after", "3"]);
+    let mut job = start_faults(launch, "orphan", ranks);
     std::thread::sleep(Duration::from_millis(300));
-    child.kill().expect("SIGKILL");
-    let _ = child.wait();
-    let killed = Instant::now();
+    job.child.kill().expect("SIGKILL");
+    let _ = job.child.wait();
+    let left = outliving(&job.pids, Duration::from_secs(3));
     let proxy = format!("{} --proxy", rmpirun_path().display());
-    while (pids.iter().any(|&pid| alive(pid)) || !processes_running(&proxy).is_empty())
-        && killed.elapsed() < Duration::from_secs(3)
-    {
+    let since = Instant::now();
+    while !processes_running(&proxy).is_empty() && since.elapsed() < Duration::from_secs(1) {
         std::thread::sleep(Duration::from_millis(20));
     }
-    let left: Vec<u32> = pids.iter().copied().filter(|&pid| alive(pid)).collect();
     assert!(left.is_empty(), "ranks {left:?} outlived the launcher");
     assert_eq!(processes_running(&proxy), Vec::<String>::new());
     assert_eq!(rmpi_segments(), before, "something was left in /dev/shm");

@@ -210,3 +210,59 @@ pub fn on_fake_hosts(hosts: &str) -> Vec<String> {
         .map(String::from)
         .collect()
 }
+
+/// A running job of the `faults` example, whose ranks each printed their pid.
+pub struct FaultsJob {
+    /// `rmpirun` (or the launcher that `command` started).
+    pub child: std::process::Child,
+    /// Its output lines, as they come.
+    pub stdout: mpsc::Receiver<String>,
+    /// Its error lines, as they come.
+    pub stderr: mpsc::Receiver<String>,
+    /// Each rank's pid, by rank.
+    pub pids: Vec<u32>,
+}
+
+/// Starts `command` (a launcher's command line without the program) running
+/// `faults MODE` as `ranks` ranks, and waits until every rank has printed its pid.
+pub fn start_faults(mut command: std::process::Command, mode: &str, ranks: usize) -> FaultsJob {
+    use std::process::Stdio;
+    let mut child = command
+        .arg(example("faults"))
+        .arg(mode)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the launcher starts");
+    let stdout = lines_from(child.stdout.take().expect("stdout"));
+    let stderr = lines_from(child.stderr.take().expect("stderr"));
+    let mut seen = Vec::new();
+    read_until(&stdout, &mut seen, |seen| seen.len() == ranks);
+    let mut pids = vec![0; ranks];
+    for line in &seen {
+        let said = line.split_once("rank ").and_then(|(_, rest)| {
+            let (rank, pid) = rest.split_once(" pid ")?;
+            Some((rank.parse::<usize>().ok()?, pid.trim().parse::<u32>().ok()?))
+        });
+        if let Some((rank, pid)) = said.filter(|(rank, _)| *rank < ranks) {
+            pids[rank] = pid;
+        }
+    }
+    assert!(pids.iter().all(|&pid| pid > 0), "{seen:?}");
+    FaultsJob {
+        child,
+        stdout,
+        stderr,
+        pids,
+    }
+}
+
+/// Waits up to `within` for every process in `pids` to end; returns those still running.
+pub fn outliving(pids: &[u32], within: Duration) -> Vec<u32> {
+    let since = Instant::now();
+    while pids.iter().any(|&pid| alive(pid)) && since.elapsed() < within {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    pids.iter().copied().filter(|&pid| alive(pid)).collect()
+}
