@@ -68,31 +68,34 @@ impl Outbox {
     /// Sends `frame`: written now as far as the socket takes it, the rest by the writer
     /// task. `false` if the connection is broken or closing.
     pub(crate) fn send(&self, frame: Frame) -> bool {
-        self.push(Pending {
+        let pending = Pending {
             header: frame.header.encode(),
             payload: frame.payload,
             written: 0,
-        })
+        };
+        self.push(pending, false)
     }
 
     /// Queues the goodbye frame after everything sent so far; the writer task then closes
     /// the sending side.
     pub(crate) fn goodbye(&self) {
-        if self.push(Pending {
+        let goodbye = Pending {
             header: Header::goodbye().encode(),
             payload: Bytes::new(),
             written: 0,
-        }) {
-            lock(&self.state).closing = true;
-        }
+        };
+        self.push(goodbye, true);
         self.waiting.notify_one();
     }
 
-    fn push(&self, pending: Pending) -> bool {
+    /// Queues `pending` (and, with `last`, lets nothing follow it), writing it at once if it
+    /// is large and nothing waits before it.
+    fn push(&self, pending: Pending, last: bool) -> bool {
         let mut state = lock(&self.state);
         if state.broken || state.closing {
             return false;
         }
+        state.closing = last;
         let large = pending.payload.len() >= WRITE_AT_ONCE_FROM;
         state.queue.push_back(pending);
         if large && state.queue.len() == 1 {
@@ -111,8 +114,8 @@ impl Outbox {
 
 /// Writes what the socket takes now from the front of `queue`; stops when the socket is
 /// full or the queue empty. Small frames are gathered, several to a system call; a large
-/// payload is written alone, in a call of its own after its header's: a large write that
-/// starts with a few header bytes measured two to three times slower over loopback.
+/// payload is written alone, in a call of its own after its header's, because gathering a
+/// header with a large payload made large messages slower (BENCHMARKS.md, "Across hosts").
 fn write_some(socket: &OwnedWriteHalf, queue: &mut VecDeque<Pending>) -> std::io::Result<()> {
     while let Some(front) = queue.front() {
         let large = front.payload.len() >= WRITE_AT_ONCE_FROM;
