@@ -78,31 +78,33 @@ impl Command {
 
 /// The record for a report.
 pub fn encode_report(report: &Report) -> Vec<u8> {
-    let (kind, rank, bytes) = match report {
+    let record = |kind: u8, rank: usize, bytes: &[u8]| {
+        let mut record = Vec::with_capacity(9 + bytes.len());
+        record.push(kind);
+        record.extend_from_slice(&(rank as u32).to_le_bytes());
+        record.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+        record.extend_from_slice(bytes);
+        record
+    };
+    match report {
         Report::Output { rank, stream, line } => {
             let kind = match stream {
                 Stream::Out => 1,
                 Stream::Err => 2,
             };
-            (kind, *rank, line.clone())
+            record(kind, *rank, line)
         }
-        Report::Started { rank, pid } => (3, *rank, pid.to_le_bytes().to_vec()),
+        Report::Started { rank, pid } => record(3, *rank, &pid.to_le_bytes()),
         Report::Ended { rank, exit } => {
             let (how, value) = match exit {
                 Exit::Code(code) => (0u8, *code),
                 Exit::Signal(signal) => (1, *signal),
                 Exit::Lost => (2, 0),
             };
-            let mut bytes = vec![how];
-            bytes.extend_from_slice(&value.to_le_bytes());
-            (4, *rank, bytes)
+            let [a, b, c, d] = value.to_le_bytes();
+            record(4, *rank, &[how, a, b, c, d])
         }
-    };
-    let mut record = vec![kind];
-    record.extend_from_slice(&(rank as u32).to_le_bytes());
-    record.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
-    record.extend_from_slice(&bytes);
-    record
+    }
 }
 
 /// Reads one report; `None` at the end of the stream. A malformed record is an error.
