@@ -5,10 +5,14 @@
 //! real proxy. (`crates/rmpi/tests/ssh_hosts.rs` runs jobs over real ssh between network
 //! namespaces.)
 
+mod common;
+
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
+
+use common::{sorted_lines, text};
 
 /// A launch command that starts `COMMAND...` here, as if on `HOST`.
 fn fake_ssh() -> PathBuf {
@@ -26,16 +30,6 @@ fn across(hosts: &str) -> Command {
 
 fn run(mut command: Command) -> Output {
     command.stdin(Stdio::null()).output().expect("rmpirun runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn sorted_lines(bytes: &[u8]) -> Vec<String> {
-    let mut lines: Vec<String> = text(bytes).lines().map(str::to_owned).collect();
-    lines.sort();
-    lines
 }
 
 const SHOW: &str = "echo $RMPI_RANK/$RMPI_SIZE on ${RMPI_HOST:-here}";

@@ -1,8 +1,12 @@
 //! `rmpirun` as users drive it, with shell one-liners as the ranks: exit codes, timeouts,
 //! output tagging, environment, stdin, host lists.
 
+mod common;
+
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
+
+use common::{sorted_lines, text};
 
 fn rmpirun(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_rmpirun"))
@@ -10,16 +14,6 @@ fn rmpirun(args: &[&str]) -> Output {
         .stdin(Stdio::null())
         .output()
         .expect("rmpirun runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn sorted_lines(bytes: &[u8]) -> Vec<String> {
-    let mut lines: Vec<String> = text(bytes).lines().map(str::to_owned).collect();
-    lines.sort();
-    lines
 }
 
 #[test]

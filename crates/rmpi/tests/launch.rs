@@ -195,15 +195,11 @@ fn killed_on(transport: &str, placement: &[String]) {
         pids,
         ..
     } = start_faults(launch, "stall", ranks);
-    let victim = pids[1].to_string();
+    let victim = pids[1];
     // Everyone is now in (or about to enter) a receive that rank 1 must answer.
     std::thread::sleep(Duration::from_millis(300));
     let killed = Instant::now();
-    let status = Command::new("kill")
-        .args(["-9", &victim])
-        .status()
-        .expect("kill runs");
-    assert!(status.success());
+    kill_9(victim);
     let exit = child.wait().expect("rmpirun ends");
     let took = killed.elapsed();
     let stderr: Vec<String> = stderr.iter().collect();

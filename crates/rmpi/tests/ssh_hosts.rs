@@ -220,14 +220,10 @@ fn jobs_run_across_hosts_over_ssh() {
         pids,
         ..
     } = start_faults(launch, "stall", ranks);
-    let victim = pids[1].to_string();
+    let victim = pids[1];
     std::thread::sleep(Duration::from_millis(300));
     let killed = Instant::now();
-    assert!(Command::new("kill")
-        .args(["-9", &victim])
-        .status()
-        .expect("kill")
-        .success());
+    kill_9(victim);
     let exit = child.wait().expect("rmpirun ends");
     let stderr = stderr.iter().collect::<Vec<_>>().join("\n");
     assert_eq!(exit.code(), Some(137), "{stderr}");

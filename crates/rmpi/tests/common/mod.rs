@@ -266,3 +266,12 @@ pub fn outliving(pids: &[u32], within: Duration) -> Vec<u32> {
     }
     pids.iter().copied().filter(|&pid| alive(pid)).collect()
 }
+
+/// Kills process `pid` with SIGKILL.
+pub fn kill_9(pid: u32) {
+    let status = std::process::Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success(), "kill -9 {pid}");
+}
