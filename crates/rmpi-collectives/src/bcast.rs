@@ -19,7 +19,7 @@
 
 use rmpi_core::{Bytes, Error, Loans, Result};
 
-use crate::algorithm::{Algorithms, BcastAlgorithm};
+use crate::algorithm::{Algorithms, BcastAlgorithm, Choose};
 use crate::blocks::{binomial_links, binomial_scatter, ring_allgather};
 use crate::operand::{copy_exact, length_mismatch};
 use crate::round::{Round, ABORT_MAX};

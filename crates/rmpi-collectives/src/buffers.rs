@@ -8,7 +8,7 @@
 use bytemuck::Pod;
 use rmpi_core::{Bytes, Error, Result};
 
-use crate::algorithm::{Algorithms, AllreduceAlgorithm};
+use crate::algorithm::{Algorithms, AllreduceAlgorithm, Choose};
 use crate::bcast;
 use crate::blocks;
 use crate::op::Op;

@@ -71,6 +71,7 @@ mod round;
 
 use std::future::Future;
 
+use algorithm::Choose;
 use bytemuck::Pod;
 use rmpi_core::{Bytes, Comm, Error, Request, Result};
 use serde::{de::DeserializeOwned, Serialize};
@@ -131,7 +132,7 @@ impl Collectives for Comm {
     }
 
     fn algorithms(&self) -> Result<Algorithms> {
-        Algorithms::from_env()
+        Ok(self.config().algorithms)
     }
 }
 
@@ -145,7 +146,7 @@ pub trait Collectives {
     /// The algorithms forced for this communicator handle.
     fn algorithms(&self) -> Result<Algorithms>;
 
-    /// The same communicator with forced algorithms, overriding the environment.
+    /// The same communicator with forced algorithms, overriding the job's settings.
     fn with_algorithms(&self, algorithms: Algorithms) -> Tuned {
         Tuned {
             comm: self.comm().clone(),

@@ -22,6 +22,7 @@ use bytes::Bytes;
 use serde::{de::DeserializeOwned, Serialize};
 
 use crate::codec::{Codec, DefaultCodec};
+use crate::config::Config;
 use crate::engine::{Arrival, Awaited, Engine};
 use crate::error::{Error, Result};
 use crate::frame::{Frame, FrameKind, Header};
@@ -47,6 +48,8 @@ enum Plane {
 #[derive(Debug)]
 struct Shared {
     engine: Arc<Engine>,
+    /// The job's settings.
+    config: Arc<Config>,
     id: u64,
     rank: usize,
     /// World rank of each member, indexed by rank in this communicator.
@@ -81,17 +84,48 @@ pub struct Comm {
 }
 
 impl Comm {
-    /// The world communicator over one rank's transport endpoint (`MPI_COMM_WORLD`).
+    /// The world communicator over one rank's transport endpoint (`MPI_COMM_WORLD`), with
+    /// the default settings.
     pub fn from_transport(transport: Arc<dyn Transport>) -> Comm {
-        let engine = Arc::new(Engine::new(transport));
-        let group: Arc<[usize]> = (0..engine.size()).collect();
-        Comm::new(engine.clone(), WORLD_ID, engine.rank(), group)
+        Comm::with_config(transport, Config::default())
     }
 
-    fn new(engine: Arc<Engine>, id: u64, rank: usize, group: Arc<[usize]>) -> Comm {
+    /// The world communicator over one rank's transport endpoint, with the job's settings.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use rmpi_core::config::{BcastAlgorithm, Config};
+    /// use rmpi_core::local::LocalTransport;
+    ///
+    /// let mut config = Config::default();
+    /// config.algorithms.bcast = Some(BcastAlgorithm::Flat);
+    /// let endpoint = LocalTransport::mesh(1).remove(0);
+    /// let world = rmpi_core::Comm::with_config(Arc::new(endpoint), config);
+    /// assert_eq!(world.config().algorithms.bcast, Some(BcastAlgorithm::Flat));
+    /// ```
+    pub fn with_config(transport: Arc<dyn Transport>, config: Config) -> Comm {
+        let engine = Arc::new(Engine::new(transport));
+        let group: Arc<[usize]> = (0..engine.size()).collect();
+        let config = Arc::new(config);
+        Comm::new(engine.clone(), config, WORLD_ID, engine.rank(), group)
+    }
+
+    /// The settings of the job this communicator belongs to.
+    pub fn config(&self) -> &Config {
+        &self.shared.config
+    }
+
+    fn new(
+        engine: Arc<Engine>,
+        config: Arc<Config>,
+        id: u64,
+        rank: usize,
+        group: Arc<[usize]>,
+    ) -> Comm {
         Comm {
             shared: Arc::new(Shared {
                 engine,
+                config,
                 id,
                 rank,
                 group,
@@ -121,7 +155,7 @@ impl Comm {
     pub fn comm_self(&self) -> Comm {
         let engine = self.shared.engine.clone();
         let me: Arc<[usize]> = Arc::new([engine.rank()]);
-        Comm::new(engine, SELF_ID, 0, me)
+        Comm::new(engine, self.shared.config.clone(), SELF_ID, 0, me)
     }
 
     /// A new communicator with the same group and fresh contexts (`MPI_Comm_dup`): a library
@@ -132,6 +166,7 @@ impl Comm {
         let id = derive_id(self.shared.id, self.next_child(), 0);
         Comm::new(
             self.shared.engine.clone(),
+            self.shared.config.clone(),
             id,
             self.shared.rank,
             self.shared.group.clone(),
@@ -211,6 +246,7 @@ impl Comm {
         let id = derive_id(self.shared.id, seq, u64::from(color) + 1);
         Ok(Some(Comm::new(
             self.shared.engine.clone(),
+            self.shared.config.clone(),
             id,
             new_rank,
             group,

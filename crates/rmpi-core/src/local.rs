@@ -29,6 +29,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 
 use crate::comm::Comm;
+use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::frame::Frame;
 use crate::lock;
@@ -159,7 +160,8 @@ impl Drop for LocalTransport {
 /// Runs an `n`-rank job in this process, one thread per rank, and returns each rank's result
 /// in rank order. A rank that panics is reported to its peers as lost (their operations with
 /// it fail with [`Error::PeerLost`] instead of hanging), and the panic is resumed here once
-/// every rank has ended.
+/// every rank has ended. The job has the default settings ([`Config::default`]); the
+/// environment is not read ([`run_on_with`] takes settings).
 pub fn run<F, Fut, R>(n: usize, program: F) -> Vec<R>
 where
     F: Fn(Comm) -> Fut + Sync,
@@ -182,6 +184,32 @@ where
     Fut: Future<Output = R>,
     R: Send,
 {
+    run_on_with(endpoints, &Config::default(), program)
+}
+
+/// Runs a job as [`run_on`] does, every rank with the settings `config`.
+///
+/// ```
+/// use std::sync::Arc;
+/// use rmpi_core::config::{Config, TransportChoice};
+/// use rmpi_core::local::{run_on_with, LocalTransport};
+///
+/// let config = Config::from_vars([("RMPI_TRANSPORT", "shm")])?;
+/// let endpoints = LocalTransport::mesh(2).into_iter().map(|t| Arc::new(t) as _).collect();
+/// let seen = run_on_with(endpoints, &config, |comm| async move { comm.config().transport });
+/// assert_eq!(seen, [TransportChoice::Shm, TransportChoice::Shm]);
+/// # Ok::<(), rmpi_core::Error>(())
+/// ```
+pub fn run_on_with<F, Fut, R>(
+    endpoints: Vec<Arc<dyn Transport>>,
+    config: &Config,
+    program: F,
+) -> Vec<R>
+where
+    F: Fn(Comm) -> Fut + Sync,
+    Fut: Future<Output = R>,
+    R: Send,
+{
     let program = &program;
     std::thread::scope(|scope| {
         let ranks: Vec<_> = endpoints
@@ -194,7 +222,7 @@ where
                             .enable_all()
                             .build()
                             .expect("a single-threaded tokio runtime can be built");
-                        let world = Comm::from_transport(endpoint);
+                        let world = Comm::with_config(endpoint, config.clone());
                         runtime.block_on(async {
                             let result = program(world.clone()).await;
                             if let Err(error) = world.finalize().await {

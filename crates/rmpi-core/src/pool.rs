@@ -7,10 +7,13 @@
 //! last [`Bytes`] handle is dropped, so a steady stream of large messages reuses the same
 //! warm pages, as an MPI library's preallocated buffers do.
 //!
-//! Blocks are kept per power-of-two size, up to `RMPI_POOL_BYTES` in all (256 MiB unless
-//! set; `0` turns the pool off); beyond that, blocks of other sizes go back to the allocator
-//! to make room for the size being freed.
+//! Blocks are kept per power-of-two size, up to a limit in all (the job's `pool_bytes`,
+//! `RMPI_POOL_BYTES`: 256 MiB unless set; `0` turns the pool off); beyond that, blocks of
+//! other sizes go back to the allocator to make room for the size being freed. The pool
+//! is memory of the process, like the allocator's: a process running several jobs (tests,
+//! [`crate::local`]) shares one pool, whose limit the last job to start set.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 
 use bytes::Bytes;
@@ -26,7 +29,7 @@ const CLASSES: usize = 12;
 
 struct Pool {
     free: Mutex<Shelves>,
-    limit: usize,
+    limit: AtomicUsize,
 }
 
 struct Shelves {
@@ -41,11 +44,13 @@ fn pool() -> &'static Pool {
             by_class: Default::default(),
             bytes: 0,
         }),
-        limit: std::env::var("RMPI_POOL_BYTES")
-            .ok()
-            .and_then(|text| text.parse().ok())
-            .unwrap_or(256 << 20),
+        limit: AtomicUsize::new(crate::config::Config::default().pool_bytes),
     })
+}
+
+/// Keeps at most `bytes` for reuse from now on (a job's `pool_bytes`).
+pub fn set_limit(bytes: usize) {
+    pool().limit.store(bytes, Ordering::Relaxed);
 }
 
 /// The class whose blocks hold `len` bytes, if such blocks are pooled.
@@ -106,7 +111,8 @@ impl Drop for Pooled {
         };
         block.clear();
         let pool = pool();
-        let evicted = lock::unpoisoned(&pool.free).shelve(class, block, pool.limit);
+        let evicted =
+            lock::unpoisoned(&pool.free).shelve(class, block, pool.limit.load(Ordering::Relaxed));
         drop(evicted); // back to the allocator, outside the lock
     }
 }

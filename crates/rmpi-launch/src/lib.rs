@@ -24,18 +24,29 @@ pub mod pmi;
 pub mod pmi_client;
 pub mod watch;
 
-/// Sends logs (refused connections, lost peers) to stderr, filtered by `RMPI_LOG` (default
-/// `warn`, syntax of `tracing_subscriber::EnvFilter`), unless the program installed its own
-/// subscriber. Launcher and ranks both call it.
-pub fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("RMPI_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+/// Sends logs (refused connections, lost peers) to stderr, filtered by `filter` (the job's
+/// `RMPI_LOG`; default `warn`, syntax of `tracing_subscriber::EnvFilter`), unless the
+/// program installed its own subscriber. Launcher and ranks both call it. A filter that
+/// does not parse is an error naming `RMPI_LOG`.
+pub fn init_logging(filter: Option<&str>) -> rmpi_core::Result<()> {
+    let filter = match filter {
+        None => tracing_subscriber::EnvFilter::new("warn"),
+        Some(text) => tracing_subscriber::EnvFilter::builder()
+            .parse(text)
+            .map_err(|error| {
+                rmpi_core::Error::InvalidArgument(format!(
+                    "RMPI_LOG={text}: expected a log filter such as warn, info or \
+                     rmpi_tcp=debug ({error})"
+                ))
+            })?,
+    };
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .without_time()
         .with_target(false)
         .try_init();
+    Ok(())
 }
 
 #[cfg(feature = "cli")]

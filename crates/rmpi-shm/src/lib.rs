@@ -55,6 +55,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use rmpi_core::config::Config;
 use rmpi_core::frame::HEADER_LEN;
 use rmpi_core::host::cores;
 use rmpi_core::lock::unpoisoned as lock;
@@ -94,115 +95,49 @@ pub struct ShmOptions {
     pub fanout_bytes: Option<usize>,
 }
 
-/// When large payloads skip the ring; see [`ShmOptions::single_copy`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SingleCopy {
-    /// Payloads of at least 128 KiB when ranks outnumber cores, none otherwise. With a
-    /// core each, sender and receiver stream payloads of any size through the ring at once,
-    /// the sender copying in as the receiver copies out straight into its receive's buffer,
-    /// which is faster than single copies here at every size (1 MiB: 4.7-5.1 GB/s against
-    /// 3.0-3.5); when they share cores, every ring's worth waits for a context switch, and
-    /// one copy by the receiver wins.
-    ///
-    /// A collective's regions lent in place (see [`rmpi_core::loan`]), from 32 KiB where
-    /// ranks have cores of their own: its sender waits for them to be read anyway, and one
-    /// copy beats two (2 ranks, 1 MiB: a bcast 66-70 us against 98-105 through the ring, an
-    /// allreduce 192-201 against 252-257).
-    ///
-    /// Typed-buffer sends of as much are lent too (a rendezvous, see `rmpi_core`), where
-    /// ranks share cores, or while the receiver is still reading what came before, or was
-    /// at the last such send (a stream of sends: 1 MiB windows 6.2-9.5 GB/s, median 8.6,
-    /// against 5.6-6.2 through the ring); a receiver that keeps up is waiting for each
-    /// message, and the ring is faster then.
-    Auto,
-    /// Payloads of at least this many bytes, typed-buffer sends among them whenever the
-    /// peer can read them.
-    From(usize),
-    /// None: everything goes through the rings.
-    Off,
+pub use rmpi_core::config::SingleCopy;
+
+/// The smallest payload lent under `choice`, for a job of `ranks` ranks: with `Auto`,
+/// 128 KiB where ranks outnumber cores (every ring's worth would wait for a context switch,
+/// and one copy by the receiver wins), none otherwise (sender and receiver stream through
+/// the ring at once, the receiver copying straight into its receive's buffer).
+fn single_copy_from(choice: SingleCopy, ranks: usize) -> Option<usize> {
+    match choice {
+        SingleCopy::Auto if ranks > cores() => Some(128 << 10),
+        SingleCopy::Auto => None,
+        SingleCopy::Off => None,
+        SingleCopy::From(bytes) => Some(bytes),
+    }
 }
 
-impl SingleCopy {
-    /// The smallest payload lent, for a job of `ranks` ranks.
-    fn threshold(self, ranks: usize) -> Option<usize> {
-        match self {
-            SingleCopy::Auto if ranks > cores() => Some(128 << 10),
-            SingleCopy::Auto => None,
-            SingleCopy::Off => None,
-            SingleCopy::From(bytes) => Some(bytes),
-        }
-    }
-
-    /// The smallest region of a caller's memory lent in place (see [`Transport::lend`]).
-    fn loan_threshold(self, ranks: usize) -> Option<usize> {
-        match self {
-            SingleCopy::Auto if ranks <= cores() => Some(32 << 10),
-            other => other.threshold(ranks),
-        }
+/// The smallest region of a caller's memory lent in place (see [`Transport::lend`]): with
+/// `Auto`, from 32 KiB where ranks have cores of their own (a collective's sender waits for
+/// its regions to be read anyway, and one copy beats two).
+fn loan_from(choice: SingleCopy, ranks: usize) -> Option<usize> {
+    match choice {
+        SingleCopy::Auto if ranks <= cores() => Some(32 << 10),
+        other => single_copy_from(other, ranks),
     }
 }
 
 impl Default for ShmOptions {
     fn default() -> Self {
-        ShmOptions {
-            ring_bytes: None,
-            max_message: 1 << 40,
-            spin: Duration::from_micros(5),
-            yield_for: Duration::from_micros(200),
-            single_copy: SingleCopy::Auto,
-            fanout_bytes: None,
-        }
+        ShmOptions::from_config(&Config::default())
     }
 }
 
 impl ShmOptions {
-    /// The defaults, changed by `RMPI_SHM_RING_BYTES`, `RMPI_SHM_FANOUT_BYTES`,
-    /// `RMPI_SHM_SPIN_US`, `RMPI_SHM_YIELD_US` and `RMPI_SHM_SINGLE_COPY` (a byte count,
-    /// `auto` or `off`) where set.
-    pub fn from_env() -> Result<ShmOptions> {
-        let mut options = ShmOptions::default();
-        if let Some(spin) = rmpi_core::knob::micros("RMPI_SHM_SPIN_US")? {
-            options.spin = spin;
+    /// The options a job's settings give (`RMPI_SHM_*`), the others at their defaults.
+    pub fn from_config(config: &Config) -> ShmOptions {
+        let settings = &config.shm;
+        ShmOptions {
+            ring_bytes: settings.ring_bytes,
+            max_message: 1 << 40,
+            spin: settings.spin,
+            yield_for: settings.yield_for,
+            single_copy: settings.single_copy,
+            fanout_bytes: settings.fanout_bytes,
         }
-        if let Some(yield_for) = rmpi_core::knob::micros("RMPI_SHM_YIELD_US")? {
-            options.yield_for = yield_for;
-        }
-        if let Ok(text) = std::env::var("RMPI_SHM_RING_BYTES") {
-            let bytes: usize = text
-                .parse()
-                .ok()
-                .filter(|b: &usize| b.is_power_of_two() && *b >= 4096)
-                .ok_or_else(|| {
-                    Error::InvalidArgument(format!(
-                        "RMPI_SHM_RING_BYTES={text}: expected a power of two of at least 4096"
-                    ))
-                })?;
-            options.ring_bytes = Some(bytes);
-        }
-        if let Ok(text) = std::env::var("RMPI_SHM_FANOUT_BYTES") {
-            let bytes: usize = text
-                .parse()
-                .ok()
-                .filter(|b: &usize| *b == 0 || (b.is_power_of_two() && *b >= 4096))
-                .ok_or_else(|| {
-                    Error::InvalidArgument(format!(
-                        "RMPI_SHM_FANOUT_BYTES={text}: expected 0 or a power of two of at least 4096"
-                    ))
-                })?;
-            options.fanout_bytes = Some(bytes);
-        }
-        if let Ok(text) = std::env::var("RMPI_SHM_SINGLE_COPY") {
-            options.single_copy = match text.as_str() {
-                "off" => SingleCopy::Off,
-                "auto" => SingleCopy::Auto,
-                _ => SingleCopy::From(text.parse().map_err(|_| {
-                    Error::InvalidArgument(format!(
-                        "RMPI_SHM_SINGLE_COPY={text}: expected a byte count, `auto` or `off`"
-                    ))
-                })?),
-            };
-        }
-        Ok(options)
     }
 
     fn fanout_bytes(&self, ranks: usize) -> usize {
@@ -468,8 +403,8 @@ impl ShmTransport {
             .map(|peer| published_process(bootstrap, peer))
             .collect::<Result<Vec<_>>>();
         // Try reading every peer's memory, so senders know whom they may lend payloads to.
-        let single_copy_from = options.single_copy.threshold(size);
-        let loan_from = options.single_copy.loan_threshold(size);
+        let single_copy_from = single_copy_from(options.single_copy, size);
+        let loan_from = loan_from(options.single_copy, size);
         let readable: String = match (&processes, single_copy_from.or(loan_from)) {
             (Ok(processes), Some(_)) => processes
                 .iter()

@@ -28,6 +28,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use rmpi_core::config::Config;
 use rmpi_core::lock::unpoisoned as lock;
 use rmpi_core::{Bootstrap, Error, Event, Frame, Result, Transport};
 use socket2::{Domain, SockRef, Socket, Type};
@@ -59,40 +60,26 @@ pub struct TcpOptions {
     pub busy_poll: Duration,
 }
 
-/// The default [`TcpOptions::busy_poll`]: a few round trips on loopback.
-const BUSY_POLL: Duration = Duration::from_micros(200);
-
 impl Default for TcpOptions {
     fn default() -> Self {
-        TcpOptions {
-            address: IpAddr::V4(Ipv4Addr::LOCALHOST),
-            handshake_timeout: Duration::from_secs(10),
-            connect_timeout: Duration::from_secs(60),
-            max_message: 1 << 40,
-            busy_poll: BUSY_POLL,
-        }
+        TcpOptions::from_config(&Config::default())
     }
 }
 
 impl TcpOptions {
-    /// The defaults, with the address taken from `RMPI_TCP_ADDRESS` and the busy-poll time
-    /// from `RMPI_TCP_BUSY_POLL_US` (microseconds) if set.
-    pub fn from_env() -> Result<TcpOptions> {
-        let mut options = TcpOptions::default();
-        if let Some(busy_poll) = rmpi_core::knob::micros("RMPI_TCP_BUSY_POLL_US")? {
-            options.busy_poll = busy_poll;
+    /// The options a job's settings give (`RMPI_TCP_*`), the others at their defaults; the
+    /// address is loopback unless the settings name one.
+    pub fn from_config(config: &Config) -> TcpOptions {
+        TcpOptions {
+            address: config
+                .tcp
+                .address
+                .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST)),
+            handshake_timeout: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(60),
+            max_message: 1 << 40,
+            busy_poll: config.tcp.busy_poll,
         }
-        if let Ok(text) = std::env::var("RMPI_TCP_ADDRESS") {
-            options.address = text.parse().map_err(|_| {
-                Error::InvalidArgument(format!("RMPI_TCP_ADDRESS={text} is not an IP address"))
-            })?;
-            if options.address.is_unspecified() {
-                return Err(Error::InvalidArgument(
-                    "RMPI_TCP_ADDRESS must be the address of one interface, not a wildcard".into(),
-                ));
-            }
-        }
-        Ok(options)
     }
 }
 

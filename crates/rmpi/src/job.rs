@@ -11,6 +11,7 @@ use std::future::Future;
 use std::net::IpAddr;
 use std::sync::{Arc, OnceLock};
 
+use rmpi_core::config::{Config, TransportChoice};
 use rmpi_core::local::LocalTransport;
 use rmpi_core::{Bootstrap, Comm, Error, Result, Transport};
 pub use rmpi_launch::bootstrap::Launcher;
@@ -34,11 +35,34 @@ where
     F: FnOnce(Comm) -> Fut,
     Fut: Future<Output = Result<T>>,
 {
+    run_with(Config::from_env()?, main)
+}
+
+/// Runs `main` as [`run`] does, with settings made in code instead of read from the
+/// environment ([`Config::from_env`] reads them; see [`rmpi_core::config`] for all of them).
+///
+/// ```no_run
+/// use rmpi::config::{BcastAlgorithm, Config};
+///
+/// fn main() -> rmpi::Result<()> {
+///     let mut config = Config::from_env()?;
+///     config.algorithms.bcast = Some(BcastAlgorithm::Binomial);
+///     rmpi::run_with(config, |world| async move {
+///         println!("rank {} forces {:?}", world.rank(), world.config().algorithms.bcast);
+///         Ok(())
+///     })
+/// }
+/// ```
+pub fn run_with<T, F, Fut>(config: Config, main: F) -> Result<T>
+where
+    F: FnOnce(Comm) -> Fut,
+    Fut: Future<Output = Result<T>>,
+{
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        let world = init().await?;
+        let world = init_with(config).await?;
         let outcome = main(world.clone()).await;
         if let Err(error) = &outcome {
             // So that rmpirun names the rank where a failure began, not one that reacted.
@@ -54,7 +78,13 @@ where
 /// Joins the job and returns the world communicator. Call it once, on a tokio runtime with
 /// I/O and timers enabled, and call [`Comm::finalize`] at the end; [`run`] does both.
 pub async fn init() -> Result<Comm> {
-    rmpi_launch::init_logging();
+    init_with(Config::from_env()?).await
+}
+
+/// Joins the job as [`init`] does, with settings made in code ([`run_with`] shows how).
+pub async fn init_with(config: Config) -> Result<Comm> {
+    rmpi_launch::init_logging(config.log.as_deref())?;
+    rmpi_core::pool::set_limit(config.pool_bytes);
     // Counted before binding narrows this rank to one core: transports and collectives ask
     // whether the host's ranks share cores, which binding each to its own does not change.
     rmpi_core::host::cores();
@@ -62,7 +92,7 @@ pub async fn init() -> Result<Comm> {
     let joined = rmpi_launch::bootstrap::from_env()?;
     let bootstrap = joined.bootstrap;
     let hosts = if bootstrap.size() > 1 {
-        let (hosts, cores) = layout_of(&*bootstrap)?;
+        let (hosts, cores) = layout_of(&*bootstrap, config.host.as_deref())?;
         rmpi_core::host::agree_ranks_per_core(rmpi_core::host::most_ranks_per_core(&hosts, &cores));
         hosts
     } else {
@@ -73,10 +103,10 @@ pub async fn init() -> Result<Comm> {
         Some(address) => Some(address),
         None => reachable_address(&hosts)?,
     };
-    let transport = connect(&*bootstrap, &hosts, address).await?;
+    let transport = connect(&*bootstrap, &config, &hosts, address).await?;
     // Connecting woke the ranks by turns, which tends to gather them on one core.
     rmpi_launch::binding::start_from_env();
-    Ok(Comm::from_transport(transport))
+    Ok(Comm::with_config(transport, config))
 }
 
 static LAUNCHER: OnceLock<Launcher> = OnceLock::new();
@@ -121,6 +151,7 @@ fn reachable_address(hosts: &[String]) -> Result<Option<IpAddr>> {
 /// is where the others can reach this rank.
 async fn connect(
     bootstrap: &dyn Bootstrap,
+    config: &Config,
     hosts: &[String],
     address: Option<IpAddr>,
 ) -> Result<Arc<dyn Transport>> {
@@ -128,14 +159,10 @@ async fn connect(
         let only = LocalTransport::mesh(1).pop().expect("a mesh of one");
         return Ok(Arc::new(only));
     }
-    let choice = std::env::var(rmpi_launch::env::TRANSPORT).unwrap_or_default();
-    match choice.as_str() {
-        "" | "auto" => automatic(bootstrap, hosts, address).await,
-        "tcp" => tcp(bootstrap, address).await,
-        "shm" => shm(bootstrap),
-        other => Err(Error::InvalidArgument(format!(
-            "unknown transport {other:?} (expected tcp, shm or auto)"
-        ))),
+    match config.transport {
+        TransportChoice::Auto => automatic(bootstrap, config, hosts, address).await,
+        TransportChoice::Tcp => tcp(bootstrap, config, address).await,
+        TransportChoice::Shm => shm(bootstrap, config),
     }
 }
 
@@ -143,31 +170,33 @@ async fn connect(
 /// serves every pair. Every rank sees the same host list, so all make the same choice.
 async fn automatic(
     bootstrap: &dyn Bootstrap,
+    config: &Config,
     hosts: &[String],
     address: Option<IpAddr>,
 ) -> Result<Arc<dyn Transport>> {
     if !cfg!(feature = "tcp") {
-        return shm(bootstrap);
+        return shm(bootstrap, config);
     }
     if !cfg!(feature = "shm") {
-        return tcp(bootstrap, address).await;
+        return tcp(bootstrap, config, address).await;
     }
     let (rank, size) = (bootstrap.rank(), bootstrap.size());
     let neighbours: Vec<usize> = (0..size).filter(|&r| hosts[r] == hosts[rank]).collect();
     if neighbours.len() == size {
-        return shm(bootstrap);
+        return shm(bootstrap, config);
     }
     let distinct: std::collections::HashSet<&String> = hosts.iter().collect();
     if distinct.len() == size {
-        return tcp(bootstrap, address).await;
+        return tcp(bootstrap, config, address).await;
     }
-    routed(bootstrap, neighbours, address).await
+    routed(bootstrap, config, neighbours, address).await
 }
 
 /// Shared memory with `neighbours` (this rank's host's ranks), TCP with everyone else.
 #[cfg(all(feature = "shm", feature = "tcp"))]
 async fn routed(
     bootstrap: &dyn Bootstrap,
+    config: &Config,
     neighbours: Vec<usize>,
     address: Option<IpAddr>,
 ) -> Result<Arc<dyn Transport>> {
@@ -183,8 +212,8 @@ async fn routed(
         neighbours.clone(),
         &format!("host{}", neighbours[0]),
     )?;
-    let local = shm(&group)?;
-    let everyone = tcp(bootstrap, address).await?;
+    let local = shm(&group, config)?;
+    let everyone = tcp(bootstrap, config, address).await?;
     tracing::info!(
         "rank {}: shared memory with ranks {neighbours:?}, TCP with the others",
         bootstrap.rank()
@@ -211,7 +240,12 @@ async fn routed(
 }
 
 #[cfg(not(all(feature = "shm", feature = "tcp")))]
-async fn routed(_: &dyn Bootstrap, _: Vec<usize>, _: Option<IpAddr>) -> Result<Arc<dyn Transport>> {
+async fn routed(
+    _: &dyn Bootstrap,
+    _: &Config,
+    _: Vec<usize>,
+    _: Option<IpAddr>,
+) -> Result<Arc<dyn Transport>> {
     Err(Error::InvalidArgument(
         "ranks on several hosts need rmpi's shm and tcp features".into(),
     ))
@@ -221,10 +255,10 @@ async fn routed(_: &dyn Bootstrap, _: Vec<usize>, _: Option<IpAddr>) -> Result<A
 /// every rank makes the same choices from them. A rank's host is `RMPI_HOST` where set (to
 /// group ranks by hand), otherwise the machine and network namespace it really runs in:
 /// containers or namespaces on one machine share its name, and may not share memory.
-fn layout_of(bootstrap: &dyn Bootstrap) -> Result<(Vec<String>, Vec<usize>)> {
-    let here = match std::env::var(rmpi_launch::env::HOST) {
-        Ok(host) if !host.is_empty() => host,
-        _ => {
+fn layout_of(bootstrap: &dyn Bootstrap, host: Option<&str>) -> Result<(Vec<String>, Vec<usize>)> {
+    let here = match host {
+        Some(host) => host.to_string(),
+        None => {
             let read = |path: &str| std::fs::read_to_string(path).unwrap_or_default();
             let network = std::fs::read_link("/proc/self/ns/net")
                 .map(|link| link.to_string_lossy().into_owned())
@@ -267,15 +301,15 @@ fn layout_of(bootstrap: &dyn Bootstrap) -> Result<(Vec<String>, Vec<usize>)> {
 }
 
 #[cfg(feature = "shm")]
-fn shm(bootstrap: &dyn Bootstrap) -> Result<Arc<dyn Transport>> {
-    let options = rmpi_shm::ShmOptions::from_env()?;
+fn shm(bootstrap: &dyn Bootstrap, config: &Config) -> Result<Arc<dyn Transport>> {
+    let options = rmpi_shm::ShmOptions::from_config(config);
     Ok(Arc::new(rmpi_shm::ShmTransport::establish(
         bootstrap, &options,
     )?))
 }
 
 #[cfg(not(feature = "shm"))]
-fn shm(_: &dyn Bootstrap) -> Result<Arc<dyn Transport>> {
+fn shm(_: &dyn Bootstrap, _: &Config) -> Result<Arc<dyn Transport>> {
     Err(Error::InvalidArgument(
         "this program was built without rmpi's shm feature".into(),
     ))
@@ -284,9 +318,13 @@ fn shm(_: &dyn Bootstrap) -> Result<Arc<dyn Transport>> {
 /// TCP with every rank, listening on `RMPI_TCP_ADDRESS` if set, else on `address` (the
 /// route to the launcher), else on loopback.
 #[cfg(feature = "tcp")]
-async fn tcp(bootstrap: &dyn Bootstrap, address: Option<IpAddr>) -> Result<Arc<dyn Transport>> {
-    let mut options = rmpi_tcp::TcpOptions::from_env()?;
-    if std::env::var_os("RMPI_TCP_ADDRESS").is_none() {
+async fn tcp(
+    bootstrap: &dyn Bootstrap,
+    config: &Config,
+    address: Option<IpAddr>,
+) -> Result<Arc<dyn Transport>> {
+    let mut options = rmpi_tcp::TcpOptions::from_config(config);
+    if config.tcp.address.is_none() {
         if let Some(address) = address {
             options.address = address;
         }
@@ -296,7 +334,7 @@ async fn tcp(bootstrap: &dyn Bootstrap, address: Option<IpAddr>) -> Result<Arc<d
 }
 
 #[cfg(not(feature = "tcp"))]
-async fn tcp(_: &dyn Bootstrap, _: Option<IpAddr>) -> Result<Arc<dyn Transport>> {
+async fn tcp(_: &dyn Bootstrap, _: &Config, _: Option<IpAddr>) -> Result<Arc<dyn Transport>> {
     Err(Error::InvalidArgument(
         "this program was built without rmpi's tcp feature".into(),
     ))

@@ -38,7 +38,7 @@
 pub use rmpi_core::*;
 
 mod job;
-pub use job::{init, launcher, run, Launcher};
+pub use job::{init, init_with, launcher, run, run_with, Launcher};
 
 /// The TCP transport backend (feature `tcp`).
 #[cfg(feature = "tcp")]

@@ -1,11 +1,13 @@
 //! `rmpirun`: run a program as N ranks, like `mpiexec -n N program args...`.
 
+use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
+use rmpi_core::config::Config;
 use rmpi_launch::cargo::{self, Target};
 use rmpi_launch::hosts::{self, Host, MapBy};
 use rmpi_launch::launcher::{self, Job};
@@ -149,6 +151,22 @@ fn fail(message: &str) -> ! {
     std::process::exit(1);
 }
 
+/// Fails, naming the variable, if a setting the ranks would get (from this environment or
+/// `-x`) is not one or has a bad value: better now than once from every rank.
+fn check_settings(exported: &[(String, Option<String>)]) {
+    let mut settings: BTreeMap<String, String> = std::env::vars()
+        .filter(|(name, _)| name.starts_with("RMPI_"))
+        .collect();
+    for (name, value) in exported {
+        if let Some(value) = value.clone().or_else(|| std::env::var(name).ok()) {
+            settings.insert(name.clone(), value);
+        }
+    }
+    if let Err(error) = Config::from_vars(settings) {
+        fail(&error.to_string());
+    }
+}
+
 fn seconds(what: &str, secs: f64) -> Duration {
     Duration::try_from_secs_f64(secs).unwrap_or_else(|_| fail(&format!("bad {what}: {secs}")))
 }
@@ -157,7 +175,8 @@ fn main() {
     // mpiexec spells it -np; clap's short options are one letter.
     let args = std::env::args_os().map(|arg| if arg == "-np" { "--np".into() } else { arg });
     let cli = Cli::parse_from(args);
-    rmpi_launch::init_logging();
+    let config = Config::from_env().unwrap_or_else(|e| fail(&e.to_string()));
+    rmpi_launch::init_logging(config.log.as_deref()).unwrap_or_else(|e| fail(&e.to_string()));
     if cli.proxy {
         std::process::exit(runtime().block_on(rmpi_launch::proxy::serve()));
     }
@@ -195,7 +214,7 @@ fn main() {
         },
     };
 
-    let env = cli
+    let env: Vec<(String, Option<String>)> = cli
         .export
         .iter()
         .map(|entry| {
@@ -214,6 +233,7 @@ fn main() {
             (name.to_owned(), value)
         })
         .collect();
+    check_settings(&env);
     let map_by = match cli.map_by {
         MapChoice::Slot => MapBy::Slot,
         MapChoice::Node => MapBy::Node,
