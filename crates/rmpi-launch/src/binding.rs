@@ -5,10 +5,10 @@
 //! other's sockets) are woken by each other, and the scheduler tends to wake a task on the
 //! core of the task that woke it. Two ranks then often begin on one core, and a rank that
 //! waits politely (spinning briefly, then yielding) does not make the scheduler move its
-//! neighbour away quickly: every message costs a context switch until it does (seen here as
-//! 2-rank allreduces of 8-13 us instead of 1.7-2.1 over the first hundred calls, in 9 runs
-//! of 32). So by default each rank moves to a core of its own (`RMPI_START_CPU`) once the
-//! job is connected, and is left free to move on: in 32 runs none started slowly.
+//! neighbour away quickly: every message costs a context switch until it does, and a job's
+//! first hundred small collectives could take several times as long. So by default each
+//! rank moves to a core of its own (`RMPI_START_CPU`) once the job is connected, and is
+//! left free to move on.
 //! `--bind-to core` keeps each rank bound to its core (`RMPI_CPU`) from the start instead;
 //! bound ranks cannot get away from the launcher's own threads on a small machine.
 

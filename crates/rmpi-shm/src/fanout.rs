@@ -44,19 +44,17 @@ const PAYLOAD_AT: usize = 2 * LINE;
 /// The sender says how far it got after every chunk of this many bytes (a few bytes in the
 /// loom model, so that readers catch up with it there). Each time costs the sender a fence
 /// that waits for its streaming stores to reach memory, and a store to a line its readers
-/// are watching: with 4 KiB chunks, a 64 KiB fan-out to 7 readers took the root 6.1 us, with
-/// 16 KiB 3.9 (64 KiB: 3.5, but readers then wait longer to start). The 64 KiB bcast took
-/// 12.6 us against 15.0 on 8 ranks, 9.1 against 10.0 on 4 (medians of 8 runs in turn).
+/// are watching. Smaller chunks cost the root more fences; larger ones keep readers waiting
+/// longer to start; 16 KiB gave the quickest 64 KiB bcasts on 4 and 8 ranks.
 #[cfg(not(rmpi_loom))]
 const FILL_CHUNK: usize = 16 << 10;
 #[cfg(rmpi_loom)]
 const FILL_CHUNK: usize = 16;
 
 /// Payloads of at most this many bytes are written around the caches (see
-/// [`crate::streaming`]): a 64 KiB bcast on 4 ranks, 2 cores, took 7.9-14.7 us against
-/// 7.5-13.1 where the cores exchange lines quickly, and 10.8 against 36.2 where they do not;
-/// on 8 ranks 15.8-20.5 against 16.1-28.0. At 256 KiB it made no difference; at 1 MiB the
-/// readers, reading from memory, took longer than the writer saved (90-98 us against 59-75).
+/// [`crate::streaming`]): up to 64 KiB that costs little where the cores exchange lines
+/// quickly and saves much where they do not; at 256 KiB it made no difference; at 1 MiB
+/// the readers, reading from memory, took longer than the writer saved.
 const STREAMING_UP_TO: usize = 256 << 10;
 
 /// Bytes a block for a payload of `len` bytes takes: its two lines and the payload, padded.

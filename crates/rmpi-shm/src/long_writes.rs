@@ -4,11 +4,8 @@
 //!
 //! Plain stores into lines another core read last must take each line back from that core
 //! first, and how long that takes depends on where the host placed the two cores, which
-//! changes by the minute on the virtual machine rmpi is measured on. 1 MiB took 24-186 us in
-//! one afternoon's probes (the same program), where streaming took 39-73; the root of an
-//! 8-rank 1 MiB bcast spent 490-575 us on its plain copy in the slow minutes; and a 2-rank
-//! 1 MiB ping-pong through the ring took 37-44 us with plain stores in the quick minutes but
-//! 410-514 in the slow ones, against 58-69 streaming in both. Where the lines come back
+//! changes by the minute on a virtual machine: in slow minutes plain stores took several
+//! times as long as streaming ones, in quick minutes less. Where the lines come back
 //! quickly plain stores win, as the reader finds the payload in the writer's cache.
 //!
 //! So the writer times its first plain chunks of each payload, and streams the rest of it,
@@ -20,11 +17,8 @@ use std::time::{Duration, Instant};
 pub(crate) const TIMED_CHUNK: usize = 16 << 10;
 
 /// A plain chunk of [`TIMED_CHUNK`] bytes slower than this says the lines are coming back
-/// from the other core one by one. Streaming wrote one in 0.6-1.1 us in a probe program
-/// here, plain stores 0.4-2.9 us; and the root of an 8-rank 1 MiB bcast took 7-9 us a chunk
-/// in the machine's slow minutes. Between 1.5 and 2.9 us, plain stores still paid off where
-/// the ranks share cores: a 4-rank 1 MiB bcast took 54 us with them and 66 streaming
-/// (medians of 6 runs in turn).
+/// from the other core one by one: well above what streaming takes for a chunk, and above
+/// the slower plain chunks that still paid off where ranks share cores.
 pub(crate) const SLOW_PLAIN_CHUNK: Duration = Duration::from_micros(4);
 
 /// Slow plain chunks in a row that make a payload go on streaming: one alone may be a rank

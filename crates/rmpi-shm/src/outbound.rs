@@ -30,10 +30,9 @@ const CHUNK: usize = 16 << 10;
 /// Payload bytes per record at most for payloads of up to [`CHUNK`] bytes where ranks have
 /// cores of their own: more records than one, so the receiver copies the first out while
 /// the sender copies the next in, but not so many that their words cost more than the
-/// overlap saves. 4 KiB ping-pong latency was 0.63-0.64 us (median of 8 runs) with 2 KiB
-/// records, 0.68 with 1.5 KiB, 0.73 with 1 KiB and 0.77-0.78 with the whole payload in one
-/// record. Where ranks share cores the receiver is rarely running while the sender writes,
-/// and more records only cost more.
+/// overlap saves: 2 KiB gave the lowest 4 KiB ping-pong latency of the sizes tried. Where
+/// ranks share cores the receiver is rarely running while the sender writes, and more
+/// records only cost more.
 const SMALL_CHUNK: usize = 2 << 10;
 
 /// Payload bytes per record at most for a payload of `len` bytes; `overlapping` if the
@@ -53,8 +52,7 @@ const STREAM_PATIENCE: Duration = Duration::from_micros(100);
 /// Payloads for several peers of at least this many bytes are fanned out (see
 /// [`fanout`]); shorter ones go down each ring, where the receiver finds them in the
 /// record's own lines. A 4-rank bcast on 2 cores took as long either way at 4 and 8 KiB,
-/// and less time fanned out from 16 KiB (16 KiB: 5.2-9.0 us against 6.3-10.0; 64 KiB:
-/// 5.2-11.2 against 12.8-20.6).
+/// and less time fanned out from 16 KiB.
 const FANOUT_FROM: usize = 16 << 10;
 
 /// A frame's payload is not split into records smaller than this (or than what is left of
@@ -379,8 +377,7 @@ impl Senders {
     /// (messages sent in streams, from memory that is not in cache: one copy beats two,
     /// and the first of the next stream waits for nothing). A receiver that has read
     /// everything twice in a row is waiting for each message, and the two copy it
-    /// through the ring together faster than it could read it from here alone (1 MiB
-    /// ping-pong: 36-42 us against 106-123).
+    /// through the ring together faster than it could read it from here alone.
     pub(crate) fn prefers_loan(&self, dest: usize) -> bool {
         if self.lending.always || !self.spinning {
             return true;

@@ -1,12 +1,12 @@
 //! Copies with streaming (non-temporal) stores, for memory that other cores read next.
 //!
 //! Writing a line that another core has read since this one last wrote it asks that core to
-//! give its copy up first, one line at a time. On the 2-core virtual machine rmpi is
-//! measured on, that made a 64 KiB copy into such lines take 9-38 us instead of 1.5, by
-//! where the host placed the two cores (a copy into lines the other core had written took
-//! 4.5). Streaming stores write around the caches and drop every copy of the line without
-//! that exchange (2 us), and readers then read from memory instead of from the writer's
-//! cache: a fan-out's readers, several of them, lose less than its one writer gains.
+//! give its copy up first, one line at a time: on virtual machines, where the host places
+//! the two cores decides how much that costs, and it can make such a copy many times slower
+//! than a plain one. Streaming stores write around the caches and drop every copy of the
+//! line without that exchange, and readers then read from memory instead of from the
+//! writer's cache: a fan-out's readers, several of them, lose less than its one writer
+//! gains.
 
 /// Copies `bytes` to `to` with streaming stores where the processor has them, and makes
 /// them visible before returning, as a copy with plain stores would be: a release store

@@ -115,7 +115,7 @@ impl Outbox {
 /// Writes what the socket takes now from the front of `queue`; stops when the socket is
 /// full or the queue empty. Small frames are gathered, several to a system call; a large
 /// payload is written alone, in a call of its own after its header's, because gathering a
-/// header with a large payload made large messages slower (BENCHMARKS.md, "Across hosts").
+/// header with a large payload made large messages slower across hosts.
 fn write_some(socket: &OwnedWriteHalf, queue: &mut VecDeque<Pending>) -> std::io::Result<()> {
     while let Some(front) = queue.front() {
         let large = front.payload.len() >= WRITE_AT_ONCE_FROM;
