@@ -13,9 +13,10 @@ each, and report each size's median (MPICH runs once where ranks outnumber cores
 and a round takes it minutes). Those collectives also get rmpi's ratio to Open MPI, which
 yields its core when idle as rmpi does.
 
-Output, in --out (default benches/results): figures.md (markdown tables of the figures and of
-rmpi's ratio to MPICH, for BENCHMARKS.md), results.json (every figure), and, where matplotlib
-is installed, point-to-point.png and collectives.png (log-log, one line per system).
+Output, in --out (default benches/results): figures.md (markdown tables of every figure and
+of rmpi's ratio to MPICH), results.json (every figure of every round), and, where matplotlib
+is installed, point-to-point.png and collectives.png (log-log, one line per system). A run
+into benches/results then rewrites BENCHMARKS.md from them (benches/page.py).
 
     python3 benches/compare.py [--quick] [--only latency-2 bcast-4] [--out DIR]
     python3 benches/compare.py --plot-only     # redraw the plots from results.json
@@ -30,8 +31,11 @@ import subprocess
 import sys
 import time
 
+import page
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RELEASE = os.path.join(ROOT, "target", "release")
+RESULTS = os.path.join(ROOT, "benches", "results")
 
 
 def log(message):
@@ -235,7 +239,7 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="fewer iterations (noisier)")
     parser.add_argument("--only", nargs="*", help="tests to run, as test-ranks: latency-2 bcast-4")
-    parser.add_argument("--out", default=os.path.join(ROOT, "benches", "results"),
+    parser.add_argument("--out", default=RESULTS,
                         help="where figures.md, results.json and the plots go")
     parser.add_argument("--plot-only", action="store_true", help="redraw from results.json")
     parser.add_argument("--rounds", type=int, default=3,
@@ -279,6 +283,9 @@ def main():
     except (OSError, StopIteration):
         pass
     machine = f"Machine: {cpu}, {os.cpu_count()} cores, Linux {platform.release()}."
+    commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"],
+                            capture_output=True, text=True).stdout.strip()
+    measured = f"Measured {time.strftime('%Y-%m-%d')} at commit {commit}."
     every = sorted(set(buffers + python + python_objects + ["rmpi shm objects", "rmpi tcp objects"]))
     report = [machine, f"Systems: {', '.join(every)}.", ""]
     sections = []
@@ -309,9 +316,12 @@ def main():
         with open(os.path.join(args.out, "figures.md"), "w") as f:
             f.write("\n".join(report) + "\n")
         with open(os.path.join(args.out, "results.json"), "w") as f:
-            json.dump({"machine": machine, "sections": sections}, f, indent=1)
+            json.dump({"machine": machine, "measured": measured, "cores": os.cpu_count(),
+                       "sections": sections}, f, indent=1)
     print("\n".join(report), flush=True)
     plot(sections, args.out)
+    if args.out == RESULTS:
+        log(f"wrote {page.write_page()}")
 
 
 if __name__ == "__main__":

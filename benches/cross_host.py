@@ -9,7 +9,8 @@ crates/rmpi/tests/namespace-hosts.sh), then runs, the systems taking turns in ea
 - the raw stream: `tcp-stream` (benches/src/bin), the same method over one plain socket.
 
 Prints a table of medians with the spread (lowest-highest) and writes
-benches/results/cross-host.md and cross-host.json. Needs root, iproute2, openssh-server and
+benches/results/cross-host.md and cross-host.json, from which benches/page.py writes the
+"Across hosts" part of BENCHMARKS.md. Needs root, iproute2, openssh-server and
 MPICH with its compiler (apt-get install openssh-server mpich libmpich-dev).
 
     python3 benches/cross_host.py [--rounds 5]

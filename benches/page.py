@@ -1,0 +1,228 @@
+#!/usr/bin/env python3
+"""Writes BENCHMARKS.md, the benchmarks page, from the last measurements: benches/results/
+results.json (benches/compare.py) and, where present, cross-host.json (benches/cross_host.py).
+compare.py calls it after a run; run it alone to rewrite the page from the files:
+
+    python3 benches/page.py
+"""
+
+import json
+import os
+import statistics
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RESULTS = os.path.join(ROOT, "benches", "results")
+
+# The sizes the page shows; every size is in benches/results/figures.md and the plots.
+POINT_TO_POINT_SIZES = [1, 8, 64, 512, 4096, 32768, 262144, 1048576, 4194304]
+COLLECTIVE_SIZES = [8, 64, 512, 4096, 65536, 1048576]
+
+METHOD = """\
+## Method
+
+Every system runs the same tests with OSU's conventions, started by its own launcher on this
+one machine: rmpi's `rmpi-bench` under `rmpirun` on each transport (`shm`, `tcp`), and
+`benches/c/osu_like.c` built with each MPI's compiler wrapper under its `mpiexec`/`mpirun`.
+Latency is half a ping-pong's round trip; bandwidth sends windows of 64 nonblocking
+messages, then waits for a 4-byte acknowledgement; collectives time each call between
+barriers and average over ranks (100 timed calls per size on every system). **Typed
+buffers** are `send_buf`/`recv_into` in rmpi and `MPI_Send`/`MPI_Recv` in C; **objects**
+are rmpi's serde `send`/`recv` of a byte string.
+
+The systems take turns test by test, so a change in the machine's load hits all alike. The
+2-rank typed-buffer tests, and the collectives with more ranks than cores, run in several
+rounds; a cell is the median of the rounds, with the lowest and highest in brackets. MPICH
+runs once where ranks outnumber cores: it spins while it waits, and a round takes it
+minutes. Where ranks outnumber cores, Open MPI (which yields its core when idle, as rmpi
+does) is the system to compare with. Ratios are rmpi's figure over the other system's:
+below 1 is better for rmpi in time, above 1 in bandwidth. MPICH and Open MPI run with
+their defaults (Open MPI with `--oversubscribe`), rmpi with its defaults.
+"""
+
+REPRODUCE = """\
+## How to reproduce
+
+```sh
+apt-get install mpich libmpich-dev openmpi-bin libopenmpi-dev   # the MPIs to compare with
+pip install matplotlib                                           # the plots (optional)
+python3 benches/compare.py            # about an hour: every test, every system, in turns
+python3 benches/cross_host.py         # the cross-host table (root: network namespaces, sshd)
+python3 benches/page.py               # this page again, from benches/results/
+```
+
+`compare.py --only latency-2 bcast-4` runs some tests, `--rounds N` changes the rounds, and
+`--quick` takes fewer iterations. `rmpi-bench --help` lists rmpi's tests alone (OSU's table
+format; `--json` for one record per size). Single-process micro-benchmarks of the matching
+engine and codec run with `cargo bench -p rmpi-bench` (criterion).
+"""
+
+
+def size_label(size):
+    for shift, unit in [(20, "MiB"), (10, "KiB")]:
+        if size >= 1 << shift and size % (1 << shift) == 0:
+            return f"{size >> shift} {unit}"
+    return f"{size} B"
+
+
+def figure(value):
+    if value >= 100:
+        return f"{value:,.0f}"
+    if value >= 10:
+        return f"{value:.1f}"
+    return f"{value:.2f}"
+
+
+def cell(section, system, size):
+    """`median (lowest-highest)` over the rounds, or the one figure."""
+    rounds = [r[str(size)] for r in section["rounds"].get(system, []) if str(size) in r]
+    if not rounds:
+        return "", None
+    median = statistics.median(rounds)
+    if len(rounds) == 1:
+        return figure(median), median
+    return f"{figure(median)} ({figure(min(rounds))}-{figure(max(rounds))})", median
+
+
+def section_table(section, sizes, cores):
+    systems = list(section["results"])
+    oversubscribed = section["ranks"] > cores
+    # rmpi's shared memory against the system to beat on one host: MPICH, or where ranks
+    # outnumber cores Open MPI (MPICH spins there); for objects, mpi4py.
+    ours = next((s for s in systems if s.startswith("rmpi shm")), None)
+    theirs = "Open MPI" if oversubscribed else "MPICH"
+    if theirs not in systems:
+        theirs = next((s for s in systems if s.startswith("mpi4py")), None)
+    ratios = [(ours, theirs)] if ours and theirs else []
+    head = ["size"] + systems + [f"{a} / {b}" for a, b in ratios]
+    lines = [f"### {section['title']} ({section['unit']})", "",
+             "| " + " | ".join(head) + " |", "|---:" * len(head) + "|"]
+    shown = [s for s in sizes if any(str(s) in r for r in section["results"].values())]
+    for size in shown or [0]:
+        medians = {}
+        row = [size_label(size) if shown else "-"]
+        for system in systems:
+            text, medians[system] = cell(section, system, size)
+            row.append(text)
+        for a, b in ratios:
+            ours, theirs = medians.get(a), medians.get(b)
+            row.append(f"{ours / theirs:.2f}" if ours and theirs else "")
+        lines.append("| " + " | ".join(row) + " |")
+    return lines + [""]
+
+
+def barrier_table(sections):
+    barriers = [s for s in sections if s["test"] == "barrier"]
+    if not barriers:
+        return []
+    systems = list(barriers[0]["results"])
+    lines = ["### Barrier (us)", "", "| ranks | " + " | ".join(systems) + " |",
+             "|---:" * (len(systems) + 1) + "|"]
+    for section in barriers:
+        row = [str(section["ranks"])]
+        for system in systems:
+            row.append(cell(section, system, 0)[0])
+        lines.append("| " + " | ".join(row) + " |")
+    return lines + [""]
+
+
+def cross_host(path):
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        data = json.load(f)
+    results = data.get("results", data)
+    systems = list(results)
+
+    def text(samples):
+        if not samples:
+            return ""
+        return f"{figure(statistics.median(samples))} ({figure(min(samples))}-{figure(max(samples))})"
+
+    lines = ["## Across hosts", "",
+             "Two network namespaces on a bridge, each with its own sshd, stand in for two "
+             "hosts: rmpi runs", "`rmpirun --hostfile` over ssh (TCP between the hosts), MPICH "
+             "runs one rank in each namespace", "with `MPIR_CVAR_NOLOCAL=1`, and the raw "
+             "stream is `tcp-stream` (benches/src/bin), the same", "method over one plain "
+             "socket: the limit of the path. MPICH's traffic crossed the bridge (the namespaces'",
+             "interface counters grew by what it sent).", "",
+             "| latency (us) | " + " | ".join(systems) + " | rmpi / MPICH |", "|---:" * (len(systems) + 2) + "|"]
+    for size in sorted(results[systems[0]]["latency"], key=int):
+        samples = {s: results[s]["latency"].get(size, []) for s in systems}
+        ratio = ""
+        if samples.get("rmpi") and samples.get("MPICH"):
+            ratio = f"{statistics.median(samples['rmpi']) / statistics.median(samples['MPICH']):.2f}"
+        lines.append(f"| {size_label(int(size))} | " + " | ".join(text(samples[s]) for s in systems)
+                     + f" | {ratio} |")
+    lines += ["", "| bandwidth (MB/s) | " + " | ".join(systems) + " | rmpi / raw TCP |",
+              "|---:" * (len(systems) + 2) + "|"]
+    for size in sorted(results[systems[0]]["bw"], key=int):
+        samples = {s: results[s]["bw"].get(size, []) for s in systems}
+        ratio = ""
+        if samples.get("rmpi") and samples.get("raw TCP"):
+            ratio = f"{statistics.median(samples['rmpi']) / statistics.median(samples['raw TCP']):.2f}"
+        lines.append(f"| {size_label(int(size))} | " + " | ".join(text(samples[s]) for s in systems)
+                     + f" | {ratio} |")
+    return lines + [""]
+
+
+# The headline figures: (test, ranks, size, rmpi's system, the system to beat).
+GLANCE = [
+    ("latency", 2, 8, "rmpi shm", "MPICH"),
+    ("latency", 2, 4096, "rmpi shm", "MPICH"),
+    ("latency", 2, 1048576, "rmpi shm", "MPICH"),
+    ("bw", 2, 1048576, "rmpi shm", "MPICH"),
+    ("bcast", 4, 65536, "rmpi shm", "Open MPI"),
+    ("allreduce", 4, 1048576, "rmpi shm", "Open MPI"),
+    ("bcast", 8, 1048576, "rmpi shm", "Open MPI"),
+    ("allreduce", 8, 65536, "rmpi shm", "Open MPI"),
+]
+
+
+def glance(sections):
+    lines = ["## At a glance", "",
+             "Medians of this page's tables; the ratio is rmpi's figure over the other's.", "",
+             "| test | rmpi | other | ratio |", "|---|---:|---:|---:|"]
+    for test, ranks, size, ours, theirs in GLANCE:
+        section = next((s for s in sections if s["test"] == test and s["ranks"] == ranks), None)
+        if section is None or theirs not in section["results"]:
+            continue
+        a, b = cell(section, ours, size)[1], cell(section, theirs, size)[1]
+        if a and b:
+            unit = section["unit"]
+            lines.append(f"| {test}, {ranks} ranks, {size_label(size)} ({unit}) | {figure(a)} "
+                         f"({ours}) | {figure(b)} ({theirs}) | {a / b:.2f} |")
+    return lines + [""]
+
+
+def write_page(results_dir=RESULTS, page=os.path.join(ROOT, "BENCHMARKS.md")):
+    with open(os.path.join(results_dir, "results.json")) as f:
+        data = json.load(f)
+    sections = data["sections"]
+    when = data.get("measured", "")
+    lines = ["# Benchmarks", "",
+             "rmpi beside MPICH and Open MPI, measured with one method, in one run, on one "
+             "machine. This page is", "written by `benches/page.py` from the last run's "
+             "results (`benches/results/`); every size", "measured is in "
+             "`benches/results/figures.md` and the plots.", "",
+             f"{data['machine']} {when}".strip(), ""]
+    lines += glance(sections)
+    lines += METHOD.splitlines() + [""]
+    lines += ["## One host", ""]
+    for section in sections:
+        if section["test"] == "barrier":
+            continue
+        sizes = POINT_TO_POINT_SIZES if section["test"] in ("latency", "bw") else COLLECTIVE_SIZES
+        lines += section_table(section, sizes, data.get("cores") or os.cpu_count() or 1)
+    lines += barrier_table(sections)
+    for name in ["point-to-point.png", "collectives.png"]:
+        if os.path.exists(os.path.join(results_dir, name)):
+            lines += [f"![{name[:-4]}](benches/results/{name})", ""]
+    lines += cross_host(os.path.join(results_dir, "cross-host.json"))
+    lines += REPRODUCE.splitlines()
+    with open(page, "w") as f:
+        f.write("\n".join(lines).rstrip() + "\n")
+    return page
+
+
+if __name__ == "__main__":
+    print("wrote", write_page())
