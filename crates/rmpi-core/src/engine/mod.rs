@@ -11,217 +11,30 @@
 //! draining, so an event that arrives between the drain and the return of `Pending` still
 //! wakes it.
 
-use rustc_hash::FxHashMap as HashMap;
-use slab::Slab;
-use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll, Wake, Waker};
+#[cfg(test)]
+mod simulation;
+mod state;
+mod waiters;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::frame::{Frame, FrameKind, Header};
 use crate::loan::Loans;
 use crate::lock;
-use crate::matching::{Envelope, Matcher, Pattern, PostId};
+use crate::matching::{Envelope, Pattern, PostId};
 use crate::payload::Payload;
-use crate::transport::{Event, Placer, Transport};
+use crate::transport::{Event, Transport};
+
+use state::{acknowledge, probe, unsatisfiable, Outbox, Placement, Placing, State};
+pub(crate) use state::{Arrival, Awaited};
+use waiters::Waiters;
 
 /// Events drained per poll before yielding, so a flood from peers cannot starve the executor.
 const DRAIN_BUDGET: usize = 256;
-
-/// A message that reached this rank, with the world rank it came from.
-#[derive(Debug)]
-pub(crate) struct Arrival {
-    pub from: usize,
-    pub header: Header,
-    pub payload: Payload,
-}
-
-impl Arrival {
-    fn of(from: usize, frame: Frame) -> Arrival {
-        Arrival {
-            from,
-            header: frame.header,
-            payload: Payload::Here(frame.payload),
-        }
-    }
-}
-
-/// How a peer left the job.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Departure {
-    Finished,
-    Lost,
-    /// Dropped for breaking the protocol, and why.
-    Malformed(Arc<str>),
-}
-
-impl Departure {
-    fn error(&self, rank: usize) -> Error {
-        match self {
-            Departure::Finished => Error::PeerFinished { rank },
-            Departure::Lost => Error::PeerLost { rank },
-            Departure::Malformed(reason) => Error::MalformedFrame {
-                rank,
-                reason: reason.to_string(),
-            },
-        }
-    }
-}
-
-/// Who a receive or probe is waiting for, in world ranks.
-#[derive(Debug, Clone)]
-pub(crate) enum Awaited {
-    /// One specific sender.
-    Rank(usize),
-    /// Any member of a communicator (its members, comm rank to world rank).
-    AnyOf(Arc<[usize]>),
-}
-
-/// Something a future is waiting for, and its outcome once there is one.
-#[derive(Debug)]
-struct Wait<P, T> {
-    purpose: P,
-    outcome: Option<Result<T>>,
-}
-
-/// A posted receive: where it was posted and whom it waits for.
-#[derive(Debug)]
-struct Receiving {
-    context: u64,
-    awaited: Awaited,
-}
-
-/// A receive; completes with the message that matched it.
-type RecvWait = Wait<Receiving, Arrival>;
-
-/// A synchronous send to world rank `purpose`; completes once a receive matched it.
-type SyncWait = Wait<usize, ()>;
-
-/// Posted receives by id. An id is a slot in a slab with a sequence number above it: a
-/// lookup is an index (receives are looked up several times per message), and the id of a
-/// receive that is gone never finds the slot's next tenant.
-#[derive(Debug, Default)]
-struct Receives {
-    slots: Slab<(PostId, RecvWait)>,
-}
-
-impl Receives {
-    /// The id the next receive inserted gets, made from the sequence number `seq`.
-    fn next_id(&self, seq: u64) -> PostId {
-        // Slots stay far below 2^32; a sequence number wraps only after 2^32 receives, long
-        // after any stale id of the slot is gone.
-        seq << 32 | self.slots.vacant_key() as u64
-    }
-
-    /// Inserts a receive under `id`, which [`Receives::next_id`] just gave.
-    fn insert(&mut self, id: PostId, wait: RecvWait) {
-        let slot = self.slots.insert((id, wait));
-        debug_assert_eq!(slot, Self::slot(id));
-    }
-
-    fn slot(id: PostId) -> usize {
-        (id & u64::from(u32::MAX)) as usize
-    }
-
-    fn get(&self, id: PostId) -> Option<&RecvWait> {
-        match self.slots.get(Self::slot(id)) {
-            Some((at, wait)) if *at == id => Some(wait),
-            _ => None,
-        }
-    }
-
-    fn get_mut(&mut self, id: PostId) -> Option<&mut RecvWait> {
-        match self.slots.get_mut(Self::slot(id)) {
-            Some((at, wait)) if *at == id => Some(wait),
-            _ => None,
-        }
-    }
-
-    fn remove(&mut self, id: PostId) -> Option<RecvWait> {
-        self.get(id)?;
-        Some(self.slots.remove(Self::slot(id)).1)
-    }
-
-    /// The outcome of receive `id`: `mine`, its message if a drain has just handed it
-    /// over, or else what the table holds for it (removed), or `None` while it is pending.
-    #[inline]
-    fn outcome(&mut self, id: PostId, mine: Option<Arrival>) -> Option<Result<Arrival>> {
-        match mine {
-            Some(arrival) => Some(Ok(arrival)),
-            None => self.take_outcome(id),
-        }
-    }
-
-    /// Removes and returns the outcome of receive `id`, or `None` while it is pending.
-    #[inline]
-    fn take_outcome(&mut self, id: PostId) -> Option<Result<Arrival>> {
-        // Looked at before it is taken: taking moves the whole outcome, there or not.
-        let Some(wait) = self.get(id) else {
-            return Some(Err(already_taken()));
-        };
-        wait.outcome.as_ref()?;
-        self.slots.remove(Self::slot(id)).1.outcome
-    }
-}
-
-/// Removes and returns the outcome of wait `id`, or `None` while it is pending.
-fn take_outcome<P, T>(waits: &mut HashMap<u64, Wait<P, T>>, id: u64) -> Option<Result<T>> {
-    if waits.get(&id).is_some_and(|w| w.outcome.is_none()) {
-        return None;
-    }
-    let outcome = waits.remove(&id).and_then(|w| w.outcome);
-    Some(outcome.unwrap_or_else(|| Err(already_taken())))
-}
-
-/// A frame whose payload is going into the buffer of the receive it matched, but has not
-/// all arrived (see [`Event::Placed`]).
-#[derive(Debug)]
-struct Placing {
-    id: PostId,
-    header: Header,
-    placed: usize,
-}
-
-/// Everything behind the engine's lock.
-#[derive(Debug, Default)]
-struct State {
-    matcher: Matcher<Arrival>,
-    next_id: u64,
-    recvs: Receives,
-    syncs: HashMap<u64, SyncWait>,
-    departed: HashMap<usize, Departure>,
-    /// Placed frames still arriving, by sender (one at most per sender: frames from a
-    /// sender arrive one after another).
-    placing: Placings,
-}
-
-/// [`Placing`]s by sender: a list, as there are rarely more than one, and one comes and
-/// goes with every placed message.
-#[derive(Debug, Default)]
-struct Placings(Vec<(usize, Placing)>);
-
-impl Placings {
-    fn get_mut(&mut self, from: usize) -> Option<&mut Placing> {
-        self.0.iter_mut().find(|(f, _)| *f == from).map(|(_, p)| p)
-    }
-
-    fn contains(&self, from: usize) -> bool {
-        self.0.iter().any(|(f, _)| *f == from)
-    }
-
-    fn insert(&mut self, from: usize, placing: Placing) {
-        debug_assert!(!self.contains(from));
-        self.0.push((from, placing));
-    }
-
-    fn remove(&mut self, from: usize) -> Option<Placing> {
-        let at = self.0.iter().position(|(f, _)| *f == from)?;
-        Some(self.0.swap_remove(at).1)
-    }
-}
 
 /// What a [`Engine::drain`] did.
 struct Drained {
@@ -263,391 +76,10 @@ fn placed_whole(
     })
 }
 
-/// Frames that matching decided to send (acknowledgements), sent once the lock is released.
-type Outbox = Vec<(usize, Frame)>;
-
-impl State {
-    fn next_id(&mut self) -> u64 {
-        self.next_id += 1;
-        self.next_id
-    }
-
-    /// Takes one transport event into the matching state; returns how many waits completed.
-    fn handle(&mut self, event: Event, outbox: &mut Outbox) -> usize {
-        match event {
-            Event::Frame { from, frame } => self.accept(Arrival::of(from, frame), outbox),
-            Event::Lent {
-                from,
-                header,
-                payload,
-            } => self.accept(
-                Arrival {
-                    from,
-                    header,
-                    payload: Payload::Lent(payload),
-                },
-                outbox,
-            ),
-            Event::Placed {
-                from,
-                header,
-                placed,
-            } => self.placed(from, header, placed, outbox),
-            Event::Rest { from, payload } => self.rest(from, payload),
-            Event::PeerFinished { rank } => self.depart(rank, Departure::Finished),
-            Event::PeerLost { rank } => self.depart(rank, Departure::Lost),
-            Event::PeerMalformed { rank, reason } => {
-                self.depart(rank, Departure::Malformed(reason.into()))
-            }
-        }
-    }
-
-    fn accept(&mut self, arrival: Arrival, outbox: &mut Outbox) -> usize {
-        let header = arrival.header;
-        match header.kind {
-            FrameKind::Data | FrameKind::SyncData => {
-                let envelope = Envelope {
-                    context: header.context,
-                    source: header.source,
-                    tag: header.tag,
-                };
-                match self.matcher.arrive(envelope, arrival) {
-                    Some((id, _, arrival)) => {
-                        acknowledge(arrival.from, &arrival.header, outbox);
-                        if let Some(wait) = self.recvs.get_mut(id) {
-                            wait.outcome = Some(Ok(arrival));
-                        }
-                        1
-                    }
-                    None => 0,
-                }
-            }
-            FrameKind::SyncAck => match self.syncs.get_mut(&header.sync_id) {
-                Some(wait) if wait.outcome.is_none() => {
-                    wait.outcome = Some(Ok(()));
-                    1
-                }
-                // The synchronous send was abandoned; nobody is waiting.
-                _ => 0,
-            },
-            // Transports normally report this as `Event::PeerFinished`; one that passes the
-            // frame on means the same.
-            FrameKind::Goodbye => self.depart(arrival.from, Departure::Finished),
-        }
-    }
-
-    /// A frame from `from` went into the buffer of the receive it matched (which
-    /// [`Placement::place`] took from the posted queue): all of it, or its first `placed`
-    /// bytes, the rest to follow as an [`Event::Rest`].
-    fn placed(&mut self, from: usize, header: Header, placed: usize, outbox: &mut Outbox) -> usize {
-        let Some(placing) = self.placing.get_mut(from) else {
-            tracing::error!(from, "a transport placed a frame nobody had taken");
-            return 0;
-        };
-        debug_assert_eq!(placing.header, header);
-        acknowledge(from, &header, outbox);
-        if placed < header.len as usize {
-            placing.placed = placed;
-            return 0;
-        }
-        let id = placing.id;
-        self.placing.remove(from);
-        self.complete_recv(id, from, header, Payload::Placed { len: placed })
-    }
-
-    /// The rest of a frame from `from` that was placed in part.
-    fn rest(&mut self, from: usize, rest: Bytes) -> usize {
-        let Some(Placing { id, header, placed }) = self.placing.remove(from) else {
-            tracing::error!(
-                from,
-                "a transport sent the rest of a frame nobody had taken"
-            );
-            return 0;
-        };
-        debug_assert_eq!(placed + rest.len(), header.len as usize);
-        self.complete_recv(id, from, header, Payload::Split { placed, rest })
-    }
-
-    /// Gives receive `id` the message from `from`, unless the receive was withdrawn
-    /// meanwhile.
-    fn complete_recv(
-        &mut self,
-        id: PostId,
-        from: usize,
-        header: Header,
-        payload: Payload,
-    ) -> usize {
-        match self.recvs.get_mut(id) {
-            Some(wait) => {
-                let arrival = Arrival {
-                    from,
-                    header,
-                    payload,
-                };
-                wait.outcome = Some(Ok(arrival));
-                1
-            }
-            None => 0,
-        }
-    }
-
-    /// Records that `rank` left and fails every wait that can no longer be satisfied.
-    fn depart(&mut self, rank: usize, how: Departure) -> usize {
-        tracing::debug!(rank, ?how, "peer departed");
-        self.departed.insert(rank, how.clone());
-        let mut failed = 0;
-        if let Some(placing) = self.placing.remove(rank) {
-            // It left in the middle of a payload: the receive gets the error, not the part.
-            if let Some(wait) = self.recvs.get_mut(placing.id) {
-                wait.outcome = Some(Err(how.error(rank)));
-                failed += 1;
-            }
-        }
-        let (recvs, departed) = (&self.recvs, &self.departed);
-        let mut failures = Vec::new();
-        self.matcher.withdraw_where(|id, _| {
-            let why = recvs
-                .get(id)
-                .and_then(|w| unsatisfiable(departed, &w.purpose.awaited));
-            let doomed = why.is_some();
-            failures.extend(why.map(|error| (id, error)));
-            doomed
-        });
-        failed += failures.len();
-        for (id, error) in failures {
-            if let Some(wait) = self.recvs.get_mut(id) {
-                wait.outcome = Some(Err(error));
-            }
-        }
-        for wait in self.syncs.values_mut() {
-            if wait.purpose == rank && wait.outcome.is_none() {
-                wait.outcome = Some(Err(how.error(rank)));
-                failed += 1;
-            }
-        }
-        failed
-    }
-}
-
-/// Why no message matching `awaited` can arrive any more, if that is so. A specific source
-/// fails once it has departed; a wildcard fails once any member is lost (as in MPI's fault
-/// tolerance proposal) or every other member has finished.
-#[inline]
-fn unsatisfiable(departed: &HashMap<usize, Departure>, awaited: &Awaited) -> Option<Error> {
-    if departed.is_empty() {
-        return None; // the usual case, decided without a hash
-    }
-    unsatisfiable_after_departures(departed, awaited)
-}
-
-/// [`unsatisfiable`] once someone has departed: out of line, so that the usual case costs
-/// every receive one test.
-#[inline(never)]
-fn unsatisfiable_after_departures(
-    departed: &HashMap<usize, Departure>,
-    awaited: &Awaited,
-) -> Option<Error> {
-    let group = match awaited {
-        Awaited::Rank(source) => return departed.get(source).map(|how| how.error(*source)),
-        Awaited::AnyOf(group) => group,
-    };
-    let mut last_finished = None;
-    let mut live_others = 0;
-    for &member in group.iter() {
-        match departed.get(&member) {
-            Some(Departure::Finished) => last_finished = Some(member),
-            Some(gone) => return Some(gone.error(member)),
-            None => live_others += 1,
-        }
-    }
-    // The group holds this rank too, which may still send to itself only while it has a
-    // live peer to wait on: with nobody else left, a wildcard receive would wait forever.
-    match last_finished {
-        Some(rank) if live_others <= 1 => Some(Error::PeerFinished { rank }),
-        _ => None,
-    }
-}
-
-/// Queues the acknowledgement a synchronous message is owed once it is matched.
-fn acknowledge(from: usize, header: &Header, outbox: &mut Outbox) {
-    if header.kind == FrameKind::SyncData {
-        let ack = Header {
-            kind: FrameKind::SyncAck,
-            context: header.context,
-            source: 0,
-            tag: 0,
-            sync_id: header.sync_id,
-            len: 0,
-        };
-        outbox.push((from, Frame::new(ack, Bytes::new())));
-    }
-}
-
 /// The receive a wait is for: its id, and the buffer its payload may be placed in.
 struct AwaitedReceive<'a> {
     id: PostId,
     buf: Option<&'a mut [u8]>,
-}
-
-/// The buffer of the receive a wait is for, offered to the transport while the wait looks
-/// for events: a frame that matches the receive is copied straight into it.
-struct Placement<'a> {
-    state: &'a mut State,
-    id: PostId,
-    buf: &'a mut [u8],
-    /// The sender and header of the frame the receive took, once it took one: the frame's
-    /// [`Placing`] is recorded only if the transport does not place all of it at once.
-    taken: Option<(usize, Header)>,
-}
-
-impl Placer for Placement<'_> {
-    fn place(&mut self, from: usize, header: &Header) -> Option<&mut [u8]> {
-        if !matches!(header.kind, FrameKind::Data | FrameKind::SyncData) {
-            return None;
-        }
-        // One too long for the buffer takes the usual path, to its `Truncated` error.
-        let len = usize::try_from(header.len).ok()?;
-        if len > self.buf.len() || self.state.placing.contains(from) {
-            return None;
-        }
-        let envelope = Envelope {
-            context: header.context,
-            source: header.source,
-            tag: header.tag,
-        };
-        if self.taken.is_some() || !self.state.matcher.take_if_first(&envelope, self.id) {
-            return None;
-        }
-        self.taken = Some((from, *header));
-        Some(&mut self.buf[..len])
-    }
-}
-
-/// The wakers of every task waiting on this rank. Woken as a whole by the transport (through
-/// the waker made from it) and by any task whose progress completed someone else's wait.
-#[derive(Debug, Default)]
-struct Waiters {
-    wakers: Mutex<Vec<Waker>>,
-    /// How many wakers `wakers` holds, to see without the lock whether anyone else waits.
-    count: AtomicUsize,
-    /// The data pointer of the one waker `wakers` holds, if it holds exactly one (null
-    /// otherwise): a task whose own waker that is sees without the lock that nobody else
-    /// waits, as one task waiting on many requests (`wait_all`) does at every receive.
-    sole: AtomicPtr<()>,
-}
-
-/// Whether two wakers wake the same task. [`Waker::will_wake`] also compares vtable
-/// addresses, which are not unique: tokio's waker and its clone may have different ones. A
-/// wait would then register its waker anew at every poll and wake itself after each
-/// receive. Wakers on one non-null data pointer are taken to be the same task's.
-fn same_task(a: &Waker, b: &Waker) -> bool {
-    a.will_wake(b) || (!a.data().is_null() && a.data() == b.data())
-}
-
-/// More registered wakers than this and they are all woken and forgotten: a finished wait
-/// leaves its waker behind, and some executors hand out a fresh waker for every poll, so the
-/// list must not grow with the number of waits. Waking early is always allowed.
-const MAX_WAKERS: usize = 32;
-
-impl Waiters {
-    /// Updates what is read of `wakers` without the lock; called under it at every change.
-    fn publish(&self, wakers: &[Waker]) {
-        self.count.store(wakers.len(), Ordering::Relaxed);
-        let sole = match wakers {
-            [only] => only.data().cast_mut(),
-            _ => std::ptr::null_mut(),
-        };
-        self.sole.store(sole, Ordering::Relaxed);
-    }
-
-    /// Whether `waker`'s task is the only one registered, as last published.
-    fn is_sole(&self, waker: &Waker) -> bool {
-        !waker.data().is_null() && self.sole.load(Ordering::Relaxed).cast_const() == waker.data()
-    }
-
-    fn register(&self, waker: &Waker) {
-        // Already the one registered: nothing to do. Whoever removes a waker wakes it, so a
-        // removal racing with this look still gets the task polled again.
-        if self.is_sole(waker) {
-            return;
-        }
-        let mut wakers = lock::unpoisoned(&self.wakers);
-        if wakers.iter().any(|w| same_task(w, waker)) {
-            return;
-        }
-        if wakers.len() >= MAX_WAKERS {
-            let stale = std::mem::take(&mut *wakers);
-            drop(wakers);
-            for waker in stale {
-                waker.wake();
-            }
-            wakers = lock::unpoisoned(&self.wakers);
-        }
-        wakers.push(waker.clone());
-        self.publish(&wakers);
-    }
-
-    fn wake_all(&self) {
-        let wakers = {
-            let mut wakers = lock::unpoisoned(&self.wakers);
-            let all = std::mem::take(&mut *wakers);
-            self.publish(&wakers);
-            all
-        };
-        for waker in wakers {
-            waker.wake();
-        }
-    }
-
-    /// Wakes every waiter but the one `me` wakes (registered or not). The count is read
-    /// without the lock: a waiter that registers meanwhile looks for events itself after
-    /// registering.
-    #[inline]
-    fn wake_others(&self, me: &Waker, me_registered: bool) {
-        if self.count.load(Ordering::Relaxed) <= usize::from(me_registered) {
-            return; // nobody but the caller
-        }
-        self.wake_others_registered(me);
-    }
-
-    /// [`Waiters::wake_others`] once someone besides the caller may be registered: out of
-    /// line, as it is rare.
-    #[inline(never)]
-    fn wake_others_registered(&self, me: &Waker) {
-        if self.is_sole(me) {
-            return; // the one waker registered is the caller's
-        }
-        let others = {
-            let mut wakers = lock::unpoisoned(&self.wakers);
-            // Allocates only if someone else waits: usually the one waker is the caller's,
-            // left from an earlier wait of the same task (`wait_all`'s requests).
-            let mut others = Vec::new();
-            let mut at = 0;
-            while at < wakers.len() {
-                if same_task(&wakers[at], me) {
-                    at += 1;
-                } else {
-                    others.push(wakers.swap_remove(at));
-                }
-            }
-            self.publish(&wakers);
-            others
-        };
-
-        for waker in others {
-            waker.wake();
-        }
-    }
-}
-
-impl Wake for Waiters {
-    fn wake(self: Arc<Self>) {
-        self.wake_all();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.wake_all();
-    }
 }
 
 /// One rank's matching state and its transport.
@@ -818,59 +250,28 @@ impl Engine {
     /// Sends `frame` as a synchronous message; poll [`Engine::poll_sync`] with the returned id
     /// to learn when a receive has matched it.
     pub(crate) fn start_sync_send(&self, dest: usize, mut frame: Frame) -> Result<u64> {
-        let sync_id = {
-            let mut state = self.lock();
-            let id = state.next_id();
-            state.syncs.insert(
-                id,
-                SyncWait {
-                    purpose: dest,
-                    outcome: None,
-                },
-            );
-            id
-        };
+        let sync_id = self.lock().start_sync(dest);
         frame.header.kind = FrameKind::SyncData;
         frame.header.sync_id = sync_id;
         if let Err(e) = self.send(dest, frame) {
-            self.lock().syncs.remove(&sync_id);
+            self.lock().forget_sync(sync_id);
             return Err(e);
         }
         Ok(sync_id)
     }
 
     pub(crate) fn poll_sync(&self, sync_id: u64, cx: &mut Context<'_>) -> Poll<Result<()>> {
-        self.poll_with(cx, None, |state, _| take_outcome(&mut state.syncs, sync_id))
+        self.poll_with(cx, None, |state, _| state.take_sync(sync_id))
     }
 
     pub(crate) fn forget_sync(&self, sync_id: u64) {
-        self.lock().syncs.remove(&sync_id);
+        self.lock().forget_sync(sync_id);
     }
 
     /// Posts a receive now (so posting order is call order) and returns its id.
     pub(crate) fn post_recv(&self, pattern: Pattern, awaited: Awaited) -> PostId {
         let mut outbox = Outbox::new();
-        let id = {
-            let mut state = self.lock();
-            let seq = state.next_id();
-            let id = state.recvs.next_id(seq);
-            let outcome = match state.matcher.post(id, pattern) {
-                Some((_, arrival)) => {
-                    acknowledge(arrival.from, &arrival.header, &mut outbox);
-                    Some(Ok(arrival))
-                }
-                None => unsatisfiable(&state.departed, &awaited).map(|error| {
-                    state.matcher.cancel(pattern.context, id);
-                    Err(error)
-                }),
-            };
-            let purpose = Receiving {
-                context: pattern.context,
-                awaited,
-            };
-            state.recvs.insert(id, RecvWait { purpose, outcome });
-            id
-        };
+        let id = self.lock().post_recv(pattern, awaited, &mut outbox);
         self.finish(outbox, 0);
         id
     }
@@ -895,12 +296,7 @@ impl Engine {
     /// Withdraws a receive whose future was dropped; a message it already matched is dropped
     /// with it, as a freed MPI request's would be.
     pub(crate) fn cancel_recv(&self, id: PostId) {
-        let mut state = self.lock();
-        if let Some(wait) = state.recvs.remove(id) {
-            if wait.outcome.is_none() {
-                state.matcher.cancel(wait.purpose.context, id);
-            }
-        }
+        self.lock().cancel_recv(id);
     }
 
     /// The envelope and size of the first unexpected message matching `pattern`, after taking
@@ -1146,95 +542,15 @@ impl Engine {
     }
 }
 
-fn probe(state: &State, pattern: &Pattern) -> Option<(Envelope, usize)> {
-    state
-        .matcher
-        .probe(pattern)
-        .map(|u| (*u.envelope, u.message.payload.len()))
-}
-
-fn already_taken() -> Error {
-    Error::InvalidArgument("request outcome was already taken".into())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::Error;
     use crate::loan::Loan;
-    use std::sync::atomic::AtomicUsize;
-    use std::task::{RawWaker, RawWakerVTable};
-
-    /// Wakes counted in the `AtomicUsize` the data pointer points at.
-    unsafe fn wake_counted(data: *const ()) {
-        // SAFETY: every waker here points at a static counter.
-        unsafe { &*(data as *const AtomicUsize) }.fetch_add(1, Ordering::Relaxed);
-    }
-
-    fn clone_first(data: *const ()) -> RawWaker {
-        RawWaker::new(data, &FIRST)
-    }
-
-    fn clone_second(data: *const ()) -> RawWaker {
-        RawWaker::new(data, &SECOND)
-    }
-
-    fn drop_nothing(_: *const ()) {}
-
-    // Two vtables that do the same, at two addresses: as a runtime's waker and its clone may.
-    static FIRST: RawWakerVTable =
-        RawWakerVTable::new(clone_first, wake_counted, wake_counted, drop_nothing);
-    static SECOND: RawWakerVTable =
-        RawWakerVTable::new(clone_second, wake_counted, wake_counted, drop_nothing);
-
-    #[test]
-    fn a_task_registers_once_and_wakes_only_other_tasks() {
-        static WAKES: AtomicUsize = AtomicUsize::new(0);
-        let data = &WAKES as *const AtomicUsize as *const ();
-        // SAFETY: the vtables' functions keep the contract: the data is a static counter.
-        let (mine, lookalike) = unsafe {
-            (
-                Waker::from_raw(RawWaker::new(data, &FIRST)),
-                Waker::from_raw(RawWaker::new(data, &SECOND)),
-            )
-        };
-        assert!(!std::ptr::eq(&FIRST, &SECOND));
-        let waiters = Waiters::default();
-        waiters.register(&mine);
-        waiters.register(&lookalike);
-        assert_eq!(waiters.count.load(Ordering::Relaxed), 1);
-        waiters.wake_others(&lookalike, true);
-        assert_eq!(WAKES.load(Ordering::Relaxed), 0, "woke itself as another");
-        waiters.wake_others(&mine, false);
-        assert_eq!(
-            WAKES.load(Ordering::Relaxed),
-            0,
-            "woke itself, unregistered"
-        );
-
-        static OTHER_WAKES: AtomicUsize = AtomicUsize::new(0);
-        let other_data = &OTHER_WAKES as *const AtomicUsize as *const ();
-        // SAFETY: as above.
-        let other = unsafe { Waker::from_raw(RawWaker::new(other_data, &FIRST)) };
-        waiters.register(&other);
-        assert_eq!(waiters.count.load(Ordering::Relaxed), 2);
-        waiters.wake_others(&mine, false);
-        assert_eq!(
-            OTHER_WAKES.load(Ordering::Relaxed),
-            1,
-            "another task not woken"
-        );
-        assert_eq!(WAKES.load(Ordering::Relaxed), 0);
-        assert_eq!(
-            waiters.count.load(Ordering::Relaxed),
-            1,
-            "mine stays registered"
-        );
-        waiters.register(&other);
-        waiters.wake_all();
-        assert_eq!(WAKES.load(Ordering::Relaxed), 1);
-        assert_eq!(OTHER_WAKES.load(Ordering::Relaxed), 2);
-        assert_eq!(waiters.count.load(Ordering::Relaxed), 0);
-    }
+    use crate::transport::Placer;
+    use bytes::Bytes;
+    use state::Receives;
+    use std::sync::Mutex;
 
     /// A receive stops taking in events at its own message: the next one, a bcast's data
     /// after its header, say, stays with the transport for the receive it is for, which

@@ -1,0 +1,537 @@
+//! A rank's matching state, with no I/O: transport events go in ([`State::handle`]), frames
+//! to send (acknowledgements of synchronous sends) come out in an [`Outbox`], and posted
+//! receives and synchronous sends learn their outcomes. The engine ([`super::Engine`])
+//! drives it under its lock; the simulator drives many of them with no transport at all.
+
+use rustc_hash::FxHashMap as HashMap;
+use slab::Slab;
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use crate::error::{Error, Result};
+use crate::frame::{Frame, FrameKind, Header};
+use crate::matching::{Envelope, Matcher, Pattern, PostId};
+use crate::payload::Payload;
+use crate::transport::{Event, Placer};
+
+/// A message that reached this rank, with the world rank it came from.
+#[derive(Debug)]
+pub(crate) struct Arrival {
+    pub from: usize,
+    pub header: Header,
+    pub payload: Payload,
+}
+
+impl Arrival {
+    pub(crate) fn of(from: usize, frame: Frame) -> Arrival {
+        Arrival {
+            from,
+            header: frame.header,
+            payload: Payload::Here(frame.payload),
+        }
+    }
+}
+
+/// How a peer left the job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Departure {
+    Finished,
+    Lost,
+    /// Dropped for breaking the protocol, and why.
+    Malformed(Arc<str>),
+}
+
+impl Departure {
+    pub(crate) fn error(&self, rank: usize) -> Error {
+        match self {
+            Departure::Finished => Error::PeerFinished { rank },
+            Departure::Lost => Error::PeerLost { rank },
+            Departure::Malformed(reason) => Error::MalformedFrame {
+                rank,
+                reason: reason.to_string(),
+            },
+        }
+    }
+}
+
+/// Who a receive or probe is waiting for, in world ranks.
+#[derive(Debug, Clone)]
+pub(crate) enum Awaited {
+    /// One specific sender.
+    Rank(usize),
+    /// Any member of a communicator (its members, comm rank to world rank).
+    AnyOf(Arc<[usize]>),
+}
+
+/// Something a future is waiting for, and its outcome once there is one.
+#[derive(Debug)]
+pub(crate) struct Wait<P, T> {
+    pub(crate) purpose: P,
+    pub(crate) outcome: Option<Result<T>>,
+}
+
+/// A posted receive: where it was posted and whom it waits for.
+#[derive(Debug)]
+pub(crate) struct Receiving {
+    pub(crate) context: u64,
+    pub(crate) awaited: Awaited,
+}
+
+/// A receive; completes with the message that matched it.
+pub(crate) type RecvWait = Wait<Receiving, Arrival>;
+
+/// A synchronous send to world rank `purpose`; completes once a receive matched it.
+pub(crate) type SyncWait = Wait<usize, ()>;
+
+/// Posted receives by id. An id is a slot in a slab with a sequence number above it: a
+/// lookup is an index (receives are looked up several times per message), and the id of a
+/// receive that is gone never finds the slot's next tenant.
+#[derive(Debug, Default)]
+pub(crate) struct Receives {
+    slots: Slab<(PostId, RecvWait)>,
+}
+
+impl Receives {
+    /// The id the next receive inserted gets, made from the sequence number `seq`.
+    pub(crate) fn next_id(&self, seq: u64) -> PostId {
+        // Slots stay far below 2^32; a sequence number wraps only after 2^32 receives, long
+        // after any stale id of the slot is gone.
+        seq << 32 | self.slots.vacant_key() as u64
+    }
+
+    /// Inserts a receive under `id`, which [`Receives::next_id`] just gave.
+    pub(crate) fn insert(&mut self, id: PostId, wait: RecvWait) {
+        let slot = self.slots.insert((id, wait));
+        debug_assert_eq!(slot, Self::slot(id));
+    }
+
+    pub(crate) fn slot(id: PostId) -> usize {
+        (id & u64::from(u32::MAX)) as usize
+    }
+
+    pub(crate) fn get(&self, id: PostId) -> Option<&RecvWait> {
+        match self.slots.get(Self::slot(id)) {
+            Some((at, wait)) if *at == id => Some(wait),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn get_mut(&mut self, id: PostId) -> Option<&mut RecvWait> {
+        match self.slots.get_mut(Self::slot(id)) {
+            Some((at, wait)) if *at == id => Some(wait),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn remove(&mut self, id: PostId) -> Option<RecvWait> {
+        self.get(id)?;
+        Some(self.slots.remove(Self::slot(id)).1)
+    }
+
+    /// The outcome of receive `id`: `mine`, its message if a drain has just handed it
+    /// over, or else what the table holds for it (removed), or `None` while it is pending.
+    #[inline]
+    pub(crate) fn outcome(&mut self, id: PostId, mine: Option<Arrival>) -> Option<Result<Arrival>> {
+        match mine {
+            Some(arrival) => Some(Ok(arrival)),
+            None => self.take_outcome(id),
+        }
+    }
+
+    /// Removes and returns the outcome of receive `id`, or `None` while it is pending.
+    #[inline]
+    pub(crate) fn take_outcome(&mut self, id: PostId) -> Option<Result<Arrival>> {
+        // Looked at before it is taken: taking moves the whole outcome, there or not.
+        let Some(wait) = self.get(id) else {
+            return Some(Err(already_taken()));
+        };
+        wait.outcome.as_ref()?;
+        self.slots.remove(Self::slot(id)).1.outcome
+    }
+}
+
+/// Removes and returns the outcome of wait `id`, or `None` while it is pending.
+fn take_outcome<P, T>(waits: &mut HashMap<u64, Wait<P, T>>, id: u64) -> Option<Result<T>> {
+    if waits.get(&id).is_some_and(|w| w.outcome.is_none()) {
+        return None;
+    }
+    let outcome = waits.remove(&id).and_then(|w| w.outcome);
+    Some(outcome.unwrap_or_else(|| Err(already_taken())))
+}
+
+/// A frame whose payload is going into the buffer of the receive it matched, but has not
+/// all arrived (see [`Event::Placed`]).
+#[derive(Debug)]
+pub(crate) struct Placing {
+    pub(crate) id: PostId,
+    pub(crate) header: Header,
+    pub(crate) placed: usize,
+}
+
+/// Everything behind the engine's lock.
+#[derive(Debug, Default)]
+pub(crate) struct State {
+    pub(crate) matcher: Matcher<Arrival>,
+    next_id: u64,
+    pub(crate) recvs: Receives,
+    pub(crate) syncs: HashMap<u64, SyncWait>,
+    pub(crate) departed: HashMap<usize, Departure>,
+    /// Placed frames still arriving, by sender (one at most per sender: frames from a
+    /// sender arrive one after another).
+    pub(crate) placing: Placings,
+}
+
+/// [`Placing`]s by sender: a list, as there are rarely more than one, and one comes and
+/// goes with every placed message.
+#[derive(Debug, Default)]
+pub(crate) struct Placings(Vec<(usize, Placing)>);
+
+impl Placings {
+    pub(crate) fn get_mut(&mut self, from: usize) -> Option<&mut Placing> {
+        self.0.iter_mut().find(|(f, _)| *f == from).map(|(_, p)| p)
+    }
+
+    pub(crate) fn contains(&self, from: usize) -> bool {
+        self.0.iter().any(|(f, _)| *f == from)
+    }
+
+    pub(crate) fn insert(&mut self, from: usize, placing: Placing) {
+        debug_assert!(!self.contains(from));
+        self.0.push((from, placing));
+    }
+
+    pub(crate) fn remove(&mut self, from: usize) -> Option<Placing> {
+        let at = self.0.iter().position(|(f, _)| *f == from)?;
+        Some(self.0.swap_remove(at).1)
+    }
+}
+
+/// Frames that matching decided to send (acknowledgements), sent once the lock is released.
+pub(crate) type Outbox = Vec<(usize, Frame)>;
+
+impl State {
+    pub(crate) fn next_id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    /// Posts a receive for `pattern` from `awaited` and returns its id. A message already
+    /// waiting matches it at once (and is acknowledged into `outbox` if it was synchronous);
+    /// a receive that no message can satisfy any more fails at once.
+    pub(crate) fn post_recv(
+        &mut self,
+        pattern: Pattern,
+        awaited: Awaited,
+        outbox: &mut Outbox,
+    ) -> PostId {
+        let seq = self.next_id();
+        let id = self.recvs.next_id(seq);
+        let outcome = match self.matcher.post(id, pattern) {
+            Some((_, arrival)) => {
+                acknowledge(arrival.from, &arrival.header, outbox);
+                Some(Ok(arrival))
+            }
+            None => unsatisfiable(&self.departed, &awaited).map(|error| {
+                self.matcher.cancel(pattern.context, id);
+                Err(error)
+            }),
+        };
+        let purpose = Receiving {
+            context: pattern.context,
+            awaited,
+        };
+        self.recvs.insert(id, RecvWait { purpose, outcome });
+        id
+    }
+
+    /// Withdraws receive `id`, whose caller no longer wants it; a message it already
+    /// matched goes with it.
+    pub(crate) fn cancel_recv(&mut self, id: PostId) {
+        if let Some(wait) = self.recvs.remove(id) {
+            if wait.outcome.is_none() {
+                self.matcher.cancel(wait.purpose.context, id);
+            }
+        }
+    }
+
+    /// Starts waiting for the acknowledgement of a synchronous send to world rank `dest`;
+    /// the id goes into the frame's header.
+    pub(crate) fn start_sync(&mut self, dest: usize) -> u64 {
+        let id = self.next_id();
+        let wait = SyncWait {
+            purpose: dest,
+            outcome: None,
+        };
+        self.syncs.insert(id, wait);
+        id
+    }
+
+    /// The outcome of synchronous send `id` (removed), or `None` while it is pending.
+    pub(crate) fn take_sync(&mut self, id: u64) -> Option<Result<()>> {
+        take_outcome(&mut self.syncs, id)
+    }
+
+    /// Stops waiting for synchronous send `id`.
+    pub(crate) fn forget_sync(&mut self, id: u64) {
+        self.syncs.remove(&id);
+    }
+
+    /// Takes one transport event into the matching state; returns how many waits completed.
+    pub(crate) fn handle(&mut self, event: Event, outbox: &mut Outbox) -> usize {
+        match event {
+            Event::Frame { from, frame } => self.accept(Arrival::of(from, frame), outbox),
+            Event::Lent {
+                from,
+                header,
+                payload,
+            } => self.accept(
+                Arrival {
+                    from,
+                    header,
+                    payload: Payload::Lent(payload),
+                },
+                outbox,
+            ),
+            Event::Placed {
+                from,
+                header,
+                placed,
+            } => self.placed(from, header, placed, outbox),
+            Event::Rest { from, payload } => self.rest(from, payload),
+            Event::PeerFinished { rank } => self.depart(rank, Departure::Finished),
+            Event::PeerLost { rank } => self.depart(rank, Departure::Lost),
+            Event::PeerMalformed { rank, reason } => {
+                self.depart(rank, Departure::Malformed(reason.into()))
+            }
+        }
+    }
+
+    pub(crate) fn accept(&mut self, arrival: Arrival, outbox: &mut Outbox) -> usize {
+        let header = arrival.header;
+        match header.kind {
+            FrameKind::Data | FrameKind::SyncData => {
+                let envelope = Envelope {
+                    context: header.context,
+                    source: header.source,
+                    tag: header.tag,
+                };
+                match self.matcher.arrive(envelope, arrival) {
+                    Some((id, _, arrival)) => {
+                        acknowledge(arrival.from, &arrival.header, outbox);
+                        if let Some(wait) = self.recvs.get_mut(id) {
+                            wait.outcome = Some(Ok(arrival));
+                        }
+                        1
+                    }
+                    None => 0,
+                }
+            }
+            FrameKind::SyncAck => match self.syncs.get_mut(&header.sync_id) {
+                Some(wait) if wait.outcome.is_none() => {
+                    wait.outcome = Some(Ok(()));
+                    1
+                }
+                // The synchronous send was abandoned; nobody is waiting.
+                _ => 0,
+            },
+            // Transports normally report this as `Event::PeerFinished`; one that passes the
+            // frame on means the same.
+            FrameKind::Goodbye => self.depart(arrival.from, Departure::Finished),
+        }
+    }
+
+    /// A frame from `from` went into the buffer of the receive it matched (which
+    /// [`Placement::place`] took from the posted queue): all of it, or its first `placed`
+    /// bytes, the rest to follow as an [`Event::Rest`].
+    fn placed(&mut self, from: usize, header: Header, placed: usize, outbox: &mut Outbox) -> usize {
+        let Some(placing) = self.placing.get_mut(from) else {
+            tracing::error!(from, "a transport placed a frame nobody had taken");
+            return 0;
+        };
+        debug_assert_eq!(placing.header, header);
+        acknowledge(from, &header, outbox);
+        if placed < header.len as usize {
+            placing.placed = placed;
+            return 0;
+        }
+        let id = placing.id;
+        self.placing.remove(from);
+        self.complete_recv(id, from, header, Payload::Placed { len: placed })
+    }
+
+    /// The rest of a frame from `from` that was placed in part.
+    fn rest(&mut self, from: usize, rest: Bytes) -> usize {
+        let Some(Placing { id, header, placed }) = self.placing.remove(from) else {
+            tracing::error!(
+                from,
+                "a transport sent the rest of a frame nobody had taken"
+            );
+            return 0;
+        };
+        debug_assert_eq!(placed + rest.len(), header.len as usize);
+        self.complete_recv(id, from, header, Payload::Split { placed, rest })
+    }
+
+    /// Gives receive `id` the message from `from`, unless the receive was withdrawn
+    /// meanwhile.
+    fn complete_recv(
+        &mut self,
+        id: PostId,
+        from: usize,
+        header: Header,
+        payload: Payload,
+    ) -> usize {
+        match self.recvs.get_mut(id) {
+            Some(wait) => {
+                let arrival = Arrival {
+                    from,
+                    header,
+                    payload,
+                };
+                wait.outcome = Some(Ok(arrival));
+                1
+            }
+            None => 0,
+        }
+    }
+
+    /// Records that `rank` left and fails every wait that can no longer be satisfied.
+    fn depart(&mut self, rank: usize, how: Departure) -> usize {
+        tracing::debug!(rank, ?how, "peer departed");
+        self.departed.insert(rank, how.clone());
+        let mut failed = 0;
+        if let Some(placing) = self.placing.remove(rank) {
+            // It left in the middle of a payload: the receive gets the error, not the part.
+            if let Some(wait) = self.recvs.get_mut(placing.id) {
+                wait.outcome = Some(Err(how.error(rank)));
+                failed += 1;
+            }
+        }
+        let (recvs, departed) = (&self.recvs, &self.departed);
+        let mut failures = Vec::new();
+        self.matcher.withdraw_where(|id, _| {
+            let why = recvs
+                .get(id)
+                .and_then(|w| unsatisfiable(departed, &w.purpose.awaited));
+            let doomed = why.is_some();
+            failures.extend(why.map(|error| (id, error)));
+            doomed
+        });
+        failed += failures.len();
+        for (id, error) in failures {
+            if let Some(wait) = self.recvs.get_mut(id) {
+                wait.outcome = Some(Err(error));
+            }
+        }
+        for wait in self.syncs.values_mut() {
+            if wait.purpose == rank && wait.outcome.is_none() {
+                wait.outcome = Some(Err(how.error(rank)));
+                failed += 1;
+            }
+        }
+        failed
+    }
+}
+
+/// Why no message matching `awaited` can arrive any more, if that is so. A specific source
+/// fails once it has departed; a wildcard fails once any member is lost (as in MPI's fault
+/// tolerance proposal) or every other member has finished.
+#[inline]
+pub(crate) fn unsatisfiable(
+    departed: &HashMap<usize, Departure>,
+    awaited: &Awaited,
+) -> Option<Error> {
+    if departed.is_empty() {
+        return None; // the usual case, decided without a hash
+    }
+    unsatisfiable_after_departures(departed, awaited)
+}
+
+/// [`unsatisfiable`] once someone has departed: out of line, so that the usual case costs
+/// every receive one test.
+#[inline(never)]
+fn unsatisfiable_after_departures(
+    departed: &HashMap<usize, Departure>,
+    awaited: &Awaited,
+) -> Option<Error> {
+    let group = match awaited {
+        Awaited::Rank(source) => return departed.get(source).map(|how| how.error(*source)),
+        Awaited::AnyOf(group) => group,
+    };
+    let mut last_finished = None;
+    let mut live_others = 0;
+    for &member in group.iter() {
+        match departed.get(&member) {
+            Some(Departure::Finished) => last_finished = Some(member),
+            Some(gone) => return Some(gone.error(member)),
+            None => live_others += 1,
+        }
+    }
+    // The group holds this rank too, which may still send to itself only while it has a
+    // live peer to wait on: with nobody else left, a wildcard receive would wait forever.
+    match last_finished {
+        Some(rank) if live_others <= 1 => Some(Error::PeerFinished { rank }),
+        _ => None,
+    }
+}
+
+/// Queues the acknowledgement a synchronous message is owed once it is matched.
+pub(crate) fn acknowledge(from: usize, header: &Header, outbox: &mut Outbox) {
+    if header.kind == FrameKind::SyncData {
+        let ack = Header {
+            kind: FrameKind::SyncAck,
+            context: header.context,
+            source: 0,
+            tag: 0,
+            sync_id: header.sync_id,
+            len: 0,
+        };
+        outbox.push((from, Frame::new(ack, Bytes::new())));
+    }
+}
+
+/// The buffer of the receive a wait is for, offered to the transport while the wait looks
+/// for events: a frame that matches the receive is copied straight into it.
+pub(crate) struct Placement<'a> {
+    pub(crate) state: &'a mut State,
+    pub(crate) id: PostId,
+    pub(crate) buf: &'a mut [u8],
+    /// The sender and header of the frame the receive took, once it took one: the frame's
+    /// [`Placing`] is recorded only if the transport does not place all of it at once.
+    pub(crate) taken: Option<(usize, Header)>,
+}
+
+impl Placer for Placement<'_> {
+    fn place(&mut self, from: usize, header: &Header) -> Option<&mut [u8]> {
+        if !matches!(header.kind, FrameKind::Data | FrameKind::SyncData) {
+            return None;
+        }
+        // One too long for the buffer takes the usual path, to its `Truncated` error.
+        let len = usize::try_from(header.len).ok()?;
+        if len > self.buf.len() || self.state.placing.contains(from) {
+            return None;
+        }
+        let envelope = Envelope {
+            context: header.context,
+            source: header.source,
+            tag: header.tag,
+        };
+        if self.taken.is_some() || !self.state.matcher.take_if_first(&envelope, self.id) {
+            return None;
+        }
+        self.taken = Some((from, *header));
+        Some(&mut self.buf[..len])
+    }
+}
+
+pub(crate) fn probe(state: &State, pattern: &Pattern) -> Option<(Envelope, usize)> {
+    state
+        .matcher
+        .probe(pattern)
+        .map(|u| (*u.envelope, u.message.payload.len()))
+}
+
+pub(crate) fn already_taken() -> Error {
+    Error::InvalidArgument("request outcome was already taken".into())
+}
