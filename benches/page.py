@@ -144,25 +144,20 @@ def cross_host(path):
              "runs one rank in each namespace", "with `MPIR_CVAR_NOLOCAL=1`, and the raw "
              "stream is `tcp-stream` (benches/src/bin), the same", "method over one plain "
              "socket: the limit of the path. MPICH's traffic crossed the bridge (the namespaces'",
-             "interface counters grew by what it sent).", "",
-             "| latency (us) | " + " | ".join(systems) + " | rmpi / MPICH |", "|---:" * (len(systems) + 2) + "|"]
-    for size in sorted(results[systems[0]]["latency"], key=int):
-        samples = {s: results[s]["latency"].get(size, []) for s in systems}
-        ratio = ""
-        if samples.get("rmpi") and samples.get("MPICH"):
-            ratio = f"{statistics.median(samples['rmpi']) / statistics.median(samples['MPICH']):.2f}"
-        lines.append(f"| {size_label(int(size))} | " + " | ".join(text(samples[s]) for s in systems)
-                     + f" | {ratio} |")
-    lines += ["", "| bandwidth (MB/s) | " + " | ".join(systems) + " | rmpi / raw TCP |",
-              "|---:" * (len(systems) + 2) + "|"]
-    for size in sorted(results[systems[0]]["bw"], key=int):
-        samples = {s: results[s]["bw"].get(size, []) for s in systems}
-        ratio = ""
-        if samples.get("rmpi") and samples.get("raw TCP"):
-            ratio = f"{statistics.median(samples['rmpi']) / statistics.median(samples['raw TCP']):.2f}"
-        lines.append(f"| {size_label(int(size))} | " + " | ".join(text(samples[s]) for s in systems)
-                     + f" | {ratio} |")
-    return lines + [""]
+             "interface counters grew by what it sent).", ""]
+    for title, test, other in [("latency (us)", "latency", "MPICH"),
+                               ("bandwidth (MB/s)", "bw", "raw TCP")]:
+        lines += [f"| {title} | " + " | ".join(systems) + f" | rmpi / {other} |",
+                  "|---:" * (len(systems) + 2) + "|"]
+        for size in sorted(results[systems[0]][test], key=int):
+            samples = {s: results[s][test].get(size, []) for s in systems}
+            ratio = ""
+            if samples.get("rmpi") and samples.get(other):
+                ratio = f"{statistics.median(samples['rmpi']) / statistics.median(samples[other]):.2f}"
+            lines.append(f"| {size_label(int(size))} | " + " | ".join(text(samples[s]) for s in systems)
+                         + f" | {ratio} |")
+        lines.append("")
+    return lines
 
 
 # The headline figures: (test, ranks, size, rmpi's system, the system to beat).
