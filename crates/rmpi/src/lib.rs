@@ -1,8 +1,10 @@
 //! rmpi: MPI-style message passing in pure Rust, the way mpi4py users know it.
 //!
-//! This is the crate applications depend on. It re-exports [`rmpi_core`] (communicators,
-//! point-to-point, requests, the [`Transport`] seam) and the transport backends chosen by
-//! cargo features: `tcp` and `shm`, both on by default.
+//! This is the crate applications depend on: communicators ([`Comm`]), point-to-point in
+//! two flavours, requests, collectives ([`collectives`]), settings ([`config`]), joining a
+//! job ([`run`], [`init`]) and in-process jobs for tests ([`local`]). The transport backends
+//! come by cargo feature (`tcp` and `shm`, both on by default); writing a transport of
+//! your own starts at [`transport`].
 //!
 //! A program joins its job with [`run`] (or [`init`]) and is started as N processes by
 //! `rmpirun -n N program` (crate `rmpi-launch`); started alone, it is rank 0 of a job of one:
@@ -35,7 +37,25 @@
 //! ```
 #![deny(missing_docs)]
 
-pub use rmpi_core::*;
+pub use rmpi_core::{codec, config, host, local};
+pub use rmpi_core::{
+    wait_all, wait_any, Bytes, Comm, Error, Request, Result, Source, Status, TagFilter, ANY_SOURCE,
+    ANY_TAG, TAG_UB,
+};
+
+/// For transport authors: the seam a backend implements and what crosses it. A backend
+/// implements [`Transport`](transport::Transport) (`rank`, `size`, `send`, `poll_recv`;
+/// the other methods are optional speed-ups with correct defaults), and
+/// [`Comm::from_transport`] or [`local::run_on`] turns one endpoint per rank into a job.
+/// The trait's documentation is the contract, with a complete in-memory example.
+pub mod transport {
+    pub use rmpi_core::bootstrap::{Bootstrap, Group, InProcess, Singleton};
+    pub use rmpi_core::frame::{Frame, FrameKind, Header, HeaderError, HEADER_LEN};
+    pub use rmpi_core::loan::{Loan, Loans};
+    pub use rmpi_core::router::{Route, Router};
+    pub use rmpi_core::transport::{Event, Placer, Transport};
+    pub use rmpi_core::LentPayload;
+}
 
 mod job;
 pub use job::{init, init_with, launcher, run, run_with, Launcher};
