@@ -56,6 +56,7 @@ pub mod rendezvous;
 mod request;
 pub mod router;
 mod status;
+mod sync;
 pub mod transport;
 
 pub use bootstrap::Bootstrap;

@@ -1,10 +1,9 @@
 //! The wakers of the tasks waiting on one rank, and the waker the transport is polled with.
 
-use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::{Wake, Waker};
 
-use crate::lock;
+use crate::sync::{unpoisoned, AtomicPtr, AtomicUsize, Mutex, Ordering};
 
 /// The wakers of every task waiting on this rank. Woken as a whole by the transport (through
 /// the waker made from it) and by any task whose progress completed someone else's wait.
@@ -54,7 +53,7 @@ impl Waiters {
         if self.is_sole(waker) {
             return;
         }
-        let mut wakers = lock::unpoisoned(&self.wakers);
+        let mut wakers = unpoisoned(&self.wakers);
         if wakers.iter().any(|w| same_task(w, waker)) {
             return;
         }
@@ -64,7 +63,7 @@ impl Waiters {
             for waker in stale {
                 waker.wake();
             }
-            wakers = lock::unpoisoned(&self.wakers);
+            wakers = unpoisoned(&self.wakers);
         }
         wakers.push(waker.clone());
         self.publish(&wakers);
@@ -72,7 +71,7 @@ impl Waiters {
 
     pub(crate) fn wake_all(&self) {
         let wakers = {
-            let mut wakers = lock::unpoisoned(&self.wakers);
+            let mut wakers = unpoisoned(&self.wakers);
             let all = std::mem::take(&mut *wakers);
             self.publish(&wakers);
             all
@@ -101,7 +100,7 @@ impl Waiters {
             return; // the one waker registered is the caller's
         }
         let others = {
-            let mut wakers = lock::unpoisoned(&self.wakers);
+            let mut wakers = unpoisoned(&self.wakers);
             // Allocates only if someone else waits: usually the one waker is the caller's,
             // left from an earlier wait of the same task (`wait_all`'s requests).
             let mut others = Vec::new();
@@ -133,7 +132,7 @@ impl Wake for Waiters {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(rmpi_loom)))]
 mod tests {
     use super::*;
     use std::task::{RawWaker, RawWakerVTable};
@@ -208,5 +207,95 @@ mod tests {
         assert_eq!(WAKES.load(Ordering::Relaxed), 1);
         assert_eq!(OTHER_WAKES.load(Ordering::Relaxed), 2);
         assert_eq!(waiters.count.load(Ordering::Relaxed), 0);
+    }
+}
+
+/// Loom models: every interleaving of a waiting task and a task that completes its wait.
+/// The engine's contract is that a waiter registers before it looks at the state, that
+/// completions happen under the state's lock, and that whoever completes another's wait
+/// wakes the others after releasing that lock; `state` stands for that lock here.
+#[cfg(all(test, rmpi_loom))]
+mod model {
+    use super::*;
+    use loom::sync::atomic::AtomicUsize as Counter;
+    use loom::sync::Arc as LoomArc;
+
+    /// A task's waker that counts its wakes.
+    struct Task(Counter);
+
+    impl Wake for Task {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn task() -> (Arc<Task>, Waker) {
+        let task = Arc::new(Task(Counter::new(0)));
+        let waker = Waker::from(task.clone());
+        (task, waker)
+    }
+
+    /// The waiter's side: register, then look under the state's lock.
+    fn wait(waiters: &Waiters, state: &Mutex<bool>, waker: &Waker) -> bool {
+        waiters.register(waker);
+        *unpoisoned(state)
+    }
+
+    #[test]
+    fn model_a_completion_by_another_task_wakes_a_waiter_that_missed_it() {
+        loom::model(|| {
+            let waiters = LoomArc::new(Waiters::default());
+            let state = LoomArc::new(Mutex::new(false));
+            let (completer, completer_waker) = task();
+            let (waiter, waiter_waker) = task();
+            // The completing task is itself registered from an earlier wait.
+            waiters.register(&completer_waker);
+            let other = {
+                let (waiters, state) = (waiters.clone(), state.clone());
+                loom::thread::spawn(move || {
+                    *unpoisoned(&state) = true;
+                    waiters.wake_others(&completer_waker, true);
+                })
+            };
+            let saw = wait(&waiters, &state, &waiter_waker);
+            other.join().unwrap();
+            assert!(
+                saw || waiter.0.load(Ordering::SeqCst) > 0,
+                "a wake-up was lost"
+            );
+            assert_eq!(completer.0.load(Ordering::SeqCst), 0, "woke itself");
+        });
+    }
+
+    #[test]
+    fn model_the_transport_waking_everyone_reaches_a_waiter_that_missed_its_event() {
+        loom::model(|| {
+            let waiters = LoomArc::new(Waiters::default());
+            let state = LoomArc::new(Mutex::new(false));
+            let (first, first_waker) = task();
+            let (second, second_waker) = task();
+            let transport = {
+                let (waiters, state) = (waiters.clone(), state.clone());
+                loom::thread::spawn(move || {
+                    *unpoisoned(&state) = true;
+                    waiters.wake_all();
+                })
+            };
+            let second_task = {
+                let (waiters, state) = (waiters.clone(), state.clone());
+                loom::thread::spawn(move || wait(&waiters, &state, &second_waker))
+            };
+            let first_saw = wait(&waiters, &state, &first_waker);
+            let second_saw = second_task.join().unwrap();
+            transport.join().unwrap();
+            assert!(
+                first_saw || first.0.load(Ordering::SeqCst) > 0,
+                "first lost its wake-up"
+            );
+            assert!(
+                second_saw || second.0.load(Ordering::SeqCst) > 0,
+                "second lost its wake-up"
+            );
+        });
     }
 }

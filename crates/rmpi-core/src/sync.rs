@@ -1,0 +1,19 @@
+//! The synchronization the core's own concurrent parts use (the waiters of a rank), swapped
+//! for loom's model checker under `--cfg rmpi_loom` so that the same code is what loom
+//! explores: `RUSTFLAGS="--cfg rmpi_loom" cargo test -p rmpi-core --lib --release model`.
+
+#[cfg(not(rmpi_loom))]
+pub(crate) use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
+#[cfg(not(rmpi_loom))]
+pub(crate) use std::sync::{Mutex, MutexGuard};
+
+#[cfg(rmpi_loom)]
+pub(crate) use loom::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
+#[cfg(rmpi_loom)]
+pub(crate) use loom::sync::{Mutex, MutexGuard};
+
+/// Locks `mutex`, taking its data as it is if a holder panicked (see
+/// [`crate::lock::unpoisoned`]).
+pub(crate) fn unpoisoned<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
