@@ -6,7 +6,7 @@
 //! synchronous send and each unexpected queue must hold after it, and the run is checked
 //! against it step by step.
 //!
-//! Each schedule comes from one seed: a failure names it, and `RMPI_SIM_SEED=N cargo test
+//! Each schedule comes from one seed: a failure names it, and `SIMULATION_SEED=N cargo test
 //! -p rmpi-core simulation` runs that seed alone.
 
 use std::collections::VecDeque;
@@ -534,14 +534,14 @@ fn message_id(arrival: &Arrival) -> Result<u64, String> {
 
 #[test]
 fn random_schedules_match_as_the_model_says() {
-    let seeds: Vec<u64> = match std::env::var("RMPI_SIM_SEED") {
-        Ok(seed) => vec![seed.parse().expect("RMPI_SIM_SEED is a number")],
+    let seeds: Vec<u64> = match std::env::var("SIMULATION_SEED") {
+        Ok(seed) => vec![seed.parse().expect("SIMULATION_SEED is a number")],
         Err(_) => (0..20_000).collect(),
     };
     let started = std::time::Instant::now();
     for &seed in &seeds {
         if let Err(failure) = Simulation::new(seed).run() {
-            panic!("seed {seed}: {failure}\n(rerun it alone with RMPI_SIM_SEED={seed})");
+            panic!("seed {seed}: {failure}\n(rerun it alone with SIMULATION_SEED={seed})");
         }
     }
     eprintln!("{} schedules in {:?}", seeds.len(), started.elapsed());
