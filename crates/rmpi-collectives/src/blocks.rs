@@ -271,7 +271,7 @@ async fn bruck_allgather(round: &Round, mine: Bytes) -> Result<Vec<Bytes>> {
 
 async fn recursive_doubling_allgather(round: &Round, mine: Bytes) -> Result<Vec<Bytes>> {
     let (rank, n) = (round.rank(), round.size());
-    let pof2 = crate::reduce::largest_power_of_two(n);
+    let pof2 = largest_power_of_two(n);
     // Ranks beyond the largest power of two hand their block to a partner and sit out.
     if rank >= pof2 {
         round
@@ -373,4 +373,13 @@ pub(crate) async fn alltoall(
         }
     }
     Ok(received)
+}
+
+/// The largest power of two not above `n` (n ≥ 1).
+pub(crate) fn largest_power_of_two(n: usize) -> usize {
+    if n.is_power_of_two() {
+        n
+    } else {
+        n.next_power_of_two() / 2
+    }
 }

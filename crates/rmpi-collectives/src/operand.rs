@@ -7,8 +7,23 @@ use rmpi_core::{Bytes, Error, Result};
 use serde::{de::DeserializeOwned, Serialize};
 
 use crate::op::Op;
-use crate::reduce::Operand;
 use crate::round::Round;
+
+/// What a reduction moves and combines.
+pub(crate) trait Operand: Sized + Send {
+    /// What a receiver must know to decode a value (a buffer's length; nothing for objects).
+    type Shape: Copy + Send + Sync;
+    /// The operation type.
+    type Op: ?Sized + Sync;
+    /// This value's shape.
+    fn shape(&self) -> Self::Shape;
+    /// A framed message carrying the value.
+    fn encode(&self) -> Result<Bytes>;
+    /// The value in a framed message received from `source`.
+    fn decode(shape: Self::Shape, message: Bytes, source: usize) -> Result<Self>;
+    /// `lower ⊕ higher`.
+    fn combine(lower: &Self, higher: &Self, op: &Self::Op) -> Self;
+}
 
 /// A serde value, encoded with the core's codec.
 pub(crate) struct Object<T>(pub T);

@@ -7,29 +7,13 @@
 use std::ops::Range;
 
 use bytemuck::Pod;
-use rmpi_core::{Bytes, Loans, Result};
+use rmpi_core::{Loans, Result};
 
 use crate::algorithm::AllreduceAlgorithm;
-use crate::blocks::binomial_bcast;
+use crate::blocks::{binomial_bcast, largest_power_of_two};
 use crate::op::Op;
-use crate::operand::{copy_exact, with_elements};
+use crate::operand::{copy_exact, with_elements, Operand};
 use crate::round::{Round, ABORT_MAX};
-
-/// What a reduction moves and combines.
-pub(crate) trait Operand: Sized + Send {
-    /// What a receiver must know to decode a value (a buffer's length; nothing for objects).
-    type Shape: Copy + Send + Sync;
-    /// The operation type.
-    type Op: ?Sized + Sync;
-    /// This value's shape.
-    fn shape(&self) -> Self::Shape;
-    /// A framed message carrying the value.
-    fn encode(&self) -> Result<Bytes>;
-    /// The value in a framed message received from `source`.
-    fn decode(shape: Self::Shape, message: Bytes, source: usize) -> Result<Self>;
-    /// `lower ⊕ higher`.
-    fn combine(lower: &Self, higher: &Self, op: &Self::Op) -> Self;
-}
 
 /// Binomial-tree reduce. Commutative operations reduce towards `root` directly; others
 /// reduce in rank order towards rank 0, which then forwards the result to `root`.
@@ -365,15 +349,6 @@ async fn recv_part<T: Pod>(round: &Round, source: usize, part: &mut [T]) -> Resu
     } else {
         let theirs = Round::body(&round.recv(source).await?);
         copy_exact(&theirs, bytes, source)
-    }
-}
-
-/// The largest power of two not above `n` (n ≥ 1).
-pub(crate) fn largest_power_of_two(n: usize) -> usize {
-    if n.is_power_of_two() {
-        n
-    } else {
-        n.next_power_of_two() / 2
     }
 }
 
