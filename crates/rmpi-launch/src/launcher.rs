@@ -25,6 +25,7 @@ use tokio::time::Instant;
 use crate::env;
 use crate::proxy::ProxyJob;
 use crate::remote::{self, Launch};
+use crate::say;
 use crate::server::{Failure, PmiServer};
 use crate::spawn::{self, Binding, Exit, Program, Report, Stream};
 
@@ -143,11 +144,6 @@ fn signal_name(signal: i32) -> &'static str {
         15 => "SIGTERM",
         _ => "unknown signal",
     }
-}
-
-/// Prints `rmpirun: message` on stderr.
-pub fn say(message: &str) {
-    let _ = writeln!(std::io::stderr().lock(), "rmpirun: {message}");
 }
 
 fn new_secret() -> Result<[u8; 32], String> {

@@ -49,6 +49,13 @@ pub fn init_logging(filter: Option<&str>) -> rmpi_core::Result<()> {
     Ok(())
 }
 
+/// Prints `rmpirun: message` on stderr: how the launcher speaks to its user.
+#[cfg(feature = "cli")]
+pub fn say(message: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "rmpirun: {message}");
+}
+
 #[cfg(feature = "cli")]
 pub mod cargo;
 #[cfg(feature = "cli")]

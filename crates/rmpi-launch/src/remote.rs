@@ -91,7 +91,7 @@ pub fn start(
         let status = end(&mut child).await;
         if ended.len() < ranks.len() {
             let why = outcome.err().unwrap_or_else(|| "ended early".into());
-            crate::launcher::say(&format!("host {host}: the proxy {why} ({status})"));
+            crate::say(&format!("host {host}: the proxy {why} ({status})"));
         }
         for &rank in &ranks {
             if !ended.contains(&rank) {
@@ -185,6 +185,6 @@ async fn end(child: &mut Child) -> String {
 async fn show_errors(from: impl AsyncRead + Unpin, host: String) {
     let mut lines = BufReader::new(from).lines();
     while let Ok(Some(line)) = lines.next_line().await {
-        crate::launcher::say(&format!("{host}: {line}"));
+        crate::say(&format!("{host}: {line}"));
     }
 }

@@ -29,7 +29,6 @@ use rustix::process::Pid;
 
 use crate::long_writes::LongWrites;
 use crate::ring::{Region, LINE};
-use crate::segment::MappedRegion;
 use crate::sync::{self, Ordering};
 
 /// The most ranks a job may have for its ranks to fan out: readers are bits of one word.
@@ -78,7 +77,7 @@ impl Block {
 }
 
 /// The sender's side: its area and the blocks in it that readers may still need.
-pub(crate) struct FanoutArea<R: Region = MappedRegion> {
+pub(crate) struct FanoutArea<R: Region> {
     region: R,
     /// Where the next block starts, counting from the first byte ever written (so it only
     /// grows); its place in the area is that modulo the capacity.
@@ -211,7 +210,7 @@ impl<R: Region> FanoutArea<R> {
 /// A payload a peer fanned out to this rank: it stays in the peer's area until the receive
 /// that matches it copies it out, or it is dropped unread; either way this rank then
 /// clears its bit, and the peer may take the block back.
-pub(crate) struct FannedPayload<R: Region = MappedRegion> {
+pub(crate) struct FannedPayload<R: Region> {
     /// The sender's rank, and its area.
     peer: usize,
     area: R,

@@ -66,11 +66,10 @@ use rmpi_core::{
 use rustix::process::Pid;
 
 use doorbell::Announcement;
-use fanout::FannedPayload;
 use lent::PeerPayload;
 use outbound::{Lending, Senders};
 use record::Record;
-use ring::{Consumer, Glance};
+use segment::{Consumer, FannedPayload, Glance};
 use segment::{Layout, Segment};
 use sync::{AtomicU32, Ordering};
 

@@ -15,12 +15,13 @@ use rmpi_core::lock::Mutex;
 use rmpi_core::{Error, Header, Loan, Loans, Result};
 use rustix::process::Pid;
 
-use crate::fanout::{self, FanoutArea};
+use crate::fanout;
 use crate::loan_slot::{self, LoanSlot, Recalled};
 use crate::long_writes::LongWrites;
 use crate::record::Record;
-use crate::ring::{Producer, Region, LINE, WORD};
+use crate::ring::{Region, LINE, WORD};
 use crate::segment::Segment;
+use crate::segment::{FanoutArea, Producer};
 use crate::sync::{self, AtomicU64, Ordering};
 
 /// Payload bytes per record at most: a large frame goes in several records, so the

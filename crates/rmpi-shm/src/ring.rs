@@ -26,7 +26,6 @@
 
 use std::sync::Arc;
 
-use crate::segment::MappedRegion;
 use crate::sync::{AtomicU64, Ordering};
 
 /// Records start on boundaries of this many bytes (a cache line).
@@ -119,7 +118,7 @@ impl<R: Region> Region for Arc<R> {
 /// Where a ring lives: its header and its record region. The region's type is a parameter,
 /// not a trait object, so that every look at a word and every copy compiles to a plain
 /// access: the segment's mapping in rmpi, heap cells in tests and the loom model.
-pub(crate) struct RingMemory<R: Region = MappedRegion> {
+pub(crate) struct RingMemory<R: Region> {
     header: Arc<dyn HeaderRef>,
     region: Arc<R>,
     /// The region's capacity less one, kept here as every look at a word needs it.
@@ -178,7 +177,7 @@ fn lazy_release(capacity: u64) -> u64 {
 const CLEAR_AHEAD: u64 = 8;
 
 /// The writing end. There must be exactly one per ring.
-pub(crate) struct Producer<R: Region = MappedRegion> {
+pub(crate) struct Producer<R: Region> {
     memory: RingMemory<R>,
     mask: u64,
     tail: u64,
@@ -341,7 +340,7 @@ impl<R: Region> Producer<R> {
 pub(crate) const LAZY_RELEASE: u64 = 16 << 10;
 
 /// The reading end. There must be exactly one per ring.
-pub(crate) struct Consumer<R: Region = MappedRegion> {
+pub(crate) struct Consumer<R: Region> {
     memory: RingMemory<R>,
     mask: u64,
     head: u64,
@@ -462,7 +461,7 @@ impl<R: Region> Consumer<R> {
 /// A look at a ring from outside its consumer, without holding it: whether a record waits
 /// at the consumer's position. A hint for deciding whether to look closer: it may say yes
 /// for a record being read, never no for one published before the look.
-pub(crate) struct Glance<R: Region = MappedRegion> {
+pub(crate) struct Glance<R: Region> {
     memory: RingMemory<R>,
     position: Arc<AtomicU64>,
 }

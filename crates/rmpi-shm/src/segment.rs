@@ -25,9 +25,21 @@ use memmap2::MmapMut;
 use rmpi_core::{Error, Result};
 
 use crate::doorbell::Doorbell;
+use crate::fanout;
 use crate::loan_slot::{self, LoanSlot};
-use crate::ring::{HeaderRef, Region, RingHeader, RingMemory};
+use crate::ring::{self, HeaderRef, Region, RingHeader, RingMemory};
 use crate::sync::AtomicU64;
+
+/// A ring's sending end over a segment's memory.
+pub(crate) type Producer = ring::Producer<MappedRegion>;
+/// A ring's receiving end over a segment's memory.
+pub(crate) type Consumer = ring::Consumer<MappedRegion>;
+/// A look at a ring's state from outside its ends, over a segment's memory.
+pub(crate) type Glance = ring::Glance<MappedRegion>;
+/// A rank's fan-out area in a segment.
+pub(crate) type FanoutArea = fanout::FanoutArea<MappedRegion>;
+/// A payload read from a peer's fan-out area in a segment.
+pub(crate) type FannedPayload = fanout::FannedPayload<MappedRegion>;
 
 const MAGIC: u64 = u64::from_le_bytes(*b"RMPISHM4");
 const PAGE: usize = 4096;
