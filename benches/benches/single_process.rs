@@ -140,7 +140,7 @@ fn shm_one_thread(c: &mut Criterion) {
 /// Frames pushed into one shared-memory ring by one thread and popped by another as fast as
 /// they go, through the transport's `send` and `try_recv` (the ring and its records).
 fn shm_stream(c: &mut Criterion) {
-    use rmpi_core::{Bytes, Event, Frame, FrameKind, Header, Transport};
+    use rmpi_core::{Bytes, Event, FastPaths, Frame, FrameKind, Header, Transport};
     let mut group = c.benchmark_group("shm_ring_stream");
     for len in [8usize, 1024, 16384] {
         group.throughput(Throughput::Bytes(len as u64));

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
-use rmpi_core::{Comm, FrameKind, Header, Placer, Transport};
+use rmpi_core::{Comm, FastPaths, FrameKind, Header, Placer, Transport};
 use rmpi_shm::ShmTransport;
 
 const MESSAGE: [u8; 8] = [7; 8];

@@ -68,4 +68,4 @@ pub use loan::{Loan, Loans};
 pub use payload::LentPayload;
 pub use request::{wait_all, wait_any, Request};
 pub use status::{Source, Status, TagFilter, ANY_SOURCE, ANY_TAG, TAG_UB};
-pub use transport::{Event, Placer, Transport};
+pub use transport::{Event, FastPaths, Placer, Transport};

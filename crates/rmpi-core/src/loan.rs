@@ -13,7 +13,7 @@
 //!
 //! A lender that must write to the region before every receiver has read it (a send's
 //! future dropped, or tired of waiting for a receiver) recalls it with
-//! [`Transport::recall`](crate::Transport::recall): receivers that have not begun reading
+//! [`FastPaths::recall`](crate::FastPaths::recall): receivers that have not begun reading
 //! are given a copy instead.
 //!
 //! Transports only ever see an address and a length, never a reference: they cannot read

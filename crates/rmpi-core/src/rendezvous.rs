@@ -8,7 +8,7 @@
 //! they receive (fine for small messages, and common in ported code) would wait for each
 //! other for ever. So a send whose receiver has read nothing for a millisecond (and no other
 //! receiver has read a loan of this process meanwhile, which says receivers are busy)
-//! recalls its loan (see [`Transport::recall`](crate::Transport::recall)): the receiver is
+//! recalls its loan (see [`FastPaths::recall`](crate::FastPaths::recall)): the receiver is
 //! given a copy to read, and the send completes as a buffered one would have. A send
 //! dropped before it completes recalls its loan as well, so the caller's buffer is its own
 //! again once the drop returns, whatever the receiver does.

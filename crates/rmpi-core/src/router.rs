@@ -47,7 +47,7 @@ use std::time::{Duration, Instant};
 use crate::error::{Error, Result};
 use crate::frame::{Frame, Header};
 use crate::loan::{Loan, Loans};
-use crate::transport::{Event, Placer, Transport};
+use crate::transport::{with_fast_paths, Event, FastPaths, Placer, Transport};
 
 /// A transport and the world ranks it serves: `members[r]` is the world rank of its rank
 /// `r`.
@@ -68,17 +68,28 @@ impl std::fmt::Debug for Route {
 }
 
 /// Several transports as one; see the [module documentation](self).
-#[derive(Debug)]
 pub struct Router {
     rank: usize,
     size: usize,
     routes: Vec<Route>,
+    /// Each route's transport with its fast paths (or the plain path for each).
+    paths: Vec<Arc<dyn FastPaths>>,
     /// For each world rank: the route that reaches it, and its rank there.
     way: Vec<Option<(usize, usize)>>,
     /// Where the next look for events starts, so no route is starved.
     next: AtomicUsize,
     /// How long a wait keeps looking before it arms every route.
     patience: Duration,
+}
+
+impl std::fmt::Debug for Router {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Router")
+            .field("rank", &self.rank)
+            .field("size", &self.size)
+            .field("routes", &self.routes)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Router {
@@ -114,10 +125,15 @@ impl Router {
                 "no route reaches rank {peer}"
             )));
         }
+        let paths = routes
+            .iter()
+            .map(|route| with_fast_paths(route.transport.clone()))
+            .collect();
         Ok(Router {
             rank,
             size,
             routes,
+            paths,
             way,
             next: AtomicUsize::new(0),
             patience: Duration::ZERO,
@@ -186,12 +202,12 @@ impl Router {
 
     /// The next event from any route, as `look` takes it from the route's transport, in
     /// world ranks; the routes take turns at being looked at first.
-    fn take(&self, mut look: impl FnMut(usize, &dyn Transport) -> Option<Event>) -> Option<Event> {
+    fn take(&self, mut look: impl FnMut(usize, &dyn FastPaths) -> Option<Event>) -> Option<Event> {
         let n = self.routes.len();
         let start = self.next.fetch_add(1, Ordering::Relaxed) % n;
         for step in 0..n {
             let index = (start + step) % n;
-            while let Some(event) = look(index, &*self.routes[index].transport) {
+            while let Some(event) = look(index, &*self.paths[index]) {
                 if let Some(event) = self.translate(index, event) {
                     return Some(event);
                 }
@@ -225,71 +241,11 @@ impl Transport for Router {
 
     fn send(&self, dest: usize, frame: Frame) -> Result<()> {
         let (index, local) = self.way_to(dest)?;
-        self.routes[index].transport.send(local, frame)
-    }
-
-    fn send_copy(&self, dest: usize, header: Header, payload: &[u8]) -> Result<()> {
-        let (index, local) = self.way_to(dest)?;
-        self.routes[index]
-            .transport
-            .send_copy(local, header, payload)
-    }
-
-    /// Fans out only where one route reaches every destination.
-    fn fan_out(&self, dests: &[usize], header: Header, payload: &[u8]) -> Result<bool> {
-        let mut locals = Vec::with_capacity(dests.len());
-        let mut route = None;
-        for &dest in dests {
-            let (index, local) = self.way_to(dest)?;
-            if *route.get_or_insert(index) != index {
-                return Ok(false);
-            }
-            locals.push(local);
-        }
-        match route {
-            Some(index) => self.routes[index]
-                .transport
-                .fan_out(&locals, header, payload),
-            None => Ok(false),
-        }
-    }
-
-    fn lend(&self, dest: usize, header: Header, address: u64, loan: Loan) -> Result<bool> {
-        let (index, local) = self.way_to(dest)?;
-        self.routes[index]
-            .transport
-            .lend(local, header, address, loan)
-    }
-
-    fn prefers_loan(&self, dest: usize, len: usize) -> bool {
-        self.way_to(dest)
-            .is_ok_and(|(index, local)| self.routes[index].transport.prefers_loan(local, len))
-    }
-
-    /// Every route is asked: each takes back only what it lent.
-    fn recall(&self, loans: &Loans, payload: &[u8]) {
-        for route in &self.routes {
-            route.transport.recall(loans, payload);
-        }
-    }
-
-    fn try_recv(&self, cx: &mut Context<'_>) -> Option<Event> {
-        self.take(|_, transport| transport.try_recv(cx))
-    }
-
-    fn try_recv_placing(&self, cx: &mut Context<'_>, placer: &mut dyn Placer) -> Option<Event> {
-        self.take(|index, transport| {
-            let mut placer = RoutePlacer {
-                router: self,
-                index,
-                placer: &mut *placer,
-            };
-            transport.try_recv_placing(cx, &mut placer)
-        })
+        self.paths[index].send(local, frame)
     }
 
     /// Looks at every route once more, then registers `cx` with each without letting any
-    /// of them wait first ([`Transport::poll_recv_now`]): a transport whose events come from
+    /// of them wait first ([`FastPaths::poll_recv_now`]): a transport whose events come from
     /// tasks on this thread (TCP) would otherwise wait for another's patience to run out.
     fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<Event> {
         if let Some(event) = self.try_recv(cx) {
@@ -307,8 +263,8 @@ impl Transport for Router {
                 }
             }
         }
-        for (index, route) in self.routes.iter().enumerate() {
-            while let Poll::Ready(event) = route.transport.poll_recv_now(cx) {
+        for (index, path) in self.paths.iter().enumerate() {
+            while let Poll::Ready(event) = path.poll_recv_now(cx) {
                 if let Some(event) = self.translate(index, event) {
                     return Poll::Ready(event);
                 }
@@ -325,6 +281,66 @@ impl Transport for Router {
             }
         }
         outcome
+    }
+
+    fn fast_paths(self: Arc<Self>) -> Option<Arc<dyn FastPaths>> {
+        Some(self)
+    }
+}
+
+impl FastPaths for Router {
+    fn send_copy(&self, dest: usize, header: Header, payload: &[u8]) -> Result<()> {
+        let (index, local) = self.way_to(dest)?;
+        self.paths[index].send_copy(local, header, payload)
+    }
+
+    /// Fans out only where one route reaches every destination.
+    fn fan_out(&self, dests: &[usize], header: Header, payload: &[u8]) -> Result<bool> {
+        let mut locals = Vec::with_capacity(dests.len());
+        let mut route = None;
+        for &dest in dests {
+            let (index, local) = self.way_to(dest)?;
+            if *route.get_or_insert(index) != index {
+                return Ok(false);
+            }
+            locals.push(local);
+        }
+        match route {
+            Some(index) => self.paths[index].fan_out(&locals, header, payload),
+            None => Ok(false),
+        }
+    }
+
+    fn lend(&self, dest: usize, header: Header, address: u64, loan: Loan) -> Result<bool> {
+        let (index, local) = self.way_to(dest)?;
+        self.paths[index].lend(local, header, address, loan)
+    }
+
+    fn prefers_loan(&self, dest: usize, len: usize) -> bool {
+        self.way_to(dest)
+            .is_ok_and(|(index, local)| self.paths[index].prefers_loan(local, len))
+    }
+
+    /// Every route is asked: each takes back only what it lent.
+    fn recall(&self, loans: &Loans, payload: &[u8]) {
+        for path in &self.paths {
+            path.recall(loans, payload);
+        }
+    }
+
+    fn try_recv(&self, cx: &mut Context<'_>) -> Option<Event> {
+        self.take(|_, transport| transport.try_recv(cx))
+    }
+
+    fn try_recv_placing(&self, cx: &mut Context<'_>, placer: &mut dyn Placer) -> Option<Event> {
+        self.take(|index, transport| {
+            let mut placer = RoutePlacer {
+                router: self,
+                index,
+                placer: &mut *placer,
+            };
+            transport.try_recv_placing(cx, &mut placer)
+        })
     }
 }
 

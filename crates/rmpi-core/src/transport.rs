@@ -19,6 +19,15 @@
 //! * When a peer goes away, its frames that were already sent are delivered first, then one
 //!   [`Event::PeerFinished`] (it shut down cleanly), [`Event::PeerLost`] (it crashed or its
 //!   connection broke) or [`Event::PeerMalformed`] (it broke the protocol and was dropped).
+//! * [`Transport::shutdown`] delivers whatever the transport still buffers before peers
+//!   hear that this rank finished.
+//!
+//! That is all a transport must do. [`FastPaths`] holds what it may do better (copying a
+//! borrowed payload straight to where it goes, lending the sender's memory, placing a
+//! payload in a waiting receive's buffer, one copy for several receivers, spinning while a
+//! receive waits); each of its methods has a correct default, and a transport that
+//! implements some returns `Some(self)` from [`Transport::fast_paths`]. The
+//! `rmpi-conformance` crate checks a transport against this contract.
 //!
 //! # A minimal plugin
 //!
@@ -86,6 +95,7 @@
 //!
 //! [`Comm::from_transport`]: crate::Comm::from_transport
 
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -159,7 +169,7 @@ pub enum Event {
 }
 
 /// The buffer of a receive that is being waited for right now, offered to
-/// [`Transport::try_recv_placing`] so that a payload can be copied once, from where it
+/// [`FastPaths::try_recv_placing`] so that a payload can be copied once, from where it
 /// arrived straight to where it goes, instead of into fresh memory first.
 pub trait Placer {
     /// A frame of `header` from rank `from` (in the transport's ranks) has arrived and its
@@ -184,6 +194,31 @@ pub trait Transport: Send + Sync + 'static {
     /// Must not block; must keep per-destination order.
     fn send(&self, dest: usize, frame: Frame) -> Result<()>;
 
+    /// Returns the next event from any peer, or registers `cx`'s waker and returns `Pending`.
+    /// rmpi-core calls it when a wait cannot complete without news, so this is where a
+    /// transport may spin or yield a little before arranging to be woken.
+    fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<Event>;
+
+    /// Delivers everything still buffered and tells the peers this rank is finished. Called
+    /// once when a rank's program is done with the job; the default does nothing, which suits
+    /// transports whose `send` never buffers.
+    async fn shutdown(&self) -> Result<()> {
+        Ok(())
+    }
+    /// The fast paths this transport offers beyond the contract ([`FastPaths`]), if it
+    /// implements them: `Some(self)`. The default, `None`, has rmpi-core take the plain
+    /// path for each, which is always correct.
+    fn fast_paths(self: Arc<Self>) -> Option<Arc<dyn FastPaths>> {
+        None
+    }
+}
+
+/// Optional speed-ups a transport may offer on top of [`Transport`]: sending from a
+/// borrowed payload, one copy for several receivers, lending the sender's memory, placing
+/// payloads straight into a waiting receive's buffer, and how a wait may spin. Each method's
+/// default is the plain path, correct for any transport; a transport implements the ones it
+/// can do better and returns `Some(self)` from [`Transport::fast_paths`].
+pub trait FastPaths: Transport {
     /// Like [`send`](Transport::send), for a payload the caller only lends for the call (a
     /// typed buffer being sent): a transport that can copy it straight to where it goes (a
     /// ring in shared memory) saves allocating a frame for it. The default copies it into a
@@ -208,7 +243,7 @@ pub trait Transport: Send + Sync + 'static {
     /// sends a copy. A transport that lends keeps `loan` until `dest` has read the bytes, or
     /// can no longer read them, and then drops it: the caller waits for that before it
     /// writes there again. It never reads the bytes itself (they may be gone by the time it
-    /// would). A transport that lends must also [`recall`](Transport::recall), and one that
+    /// would). A transport that lends must also [`recall`](FastPaths::recall), and one that
     /// passes loans on to others must pass recalls on too. The default lends nothing.
     fn lend(&self, dest: usize, header: Header, address: u64, loan: Loan) -> Result<bool> {
         let _ = (dest, header, address, loan);
@@ -216,7 +251,7 @@ pub trait Transport: Send + Sync + 'static {
     }
 
     /// Whether a typed-buffer send of `len` bytes to `dest` should rather be lent (see
-    /// [`lend`](Transport::lend)) than copied, as things are now: one copy, by the receiver,
+    /// [`lend`](FastPaths::lend)) than copied, as things are now: one copy, by the receiver,
     /// against the transport's own way. The default says yes, leaving it to `lend`.
     fn prefers_loan(&self, dest: usize, len: usize) -> bool {
         let _ = (dest, len);
@@ -233,11 +268,6 @@ pub trait Transport: Send + Sync + 'static {
     fn recall(&self, loans: &Loans, payload: &[u8]) {
         let _ = (loans, payload);
     }
-
-    /// Returns the next event from any peer, or registers `cx`'s waker and returns `Pending`.
-    /// rmpi-core calls it when a wait cannot complete without news, so this is where a
-    /// transport may spin or yield a little before arranging to be woken.
-    fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<Event>;
 
     /// Like [`poll_recv`](Transport::poll_recv), but arranges the wake-up at once instead of
     /// waiting a little first. A [`Router`](crate::router::Router) calls it, so that one
@@ -263,7 +293,7 @@ pub trait Transport: Send + Sync + 'static {
         }
     }
 
-    /// Like [`try_recv`](Transport::try_recv), offering `placer` each frame whose payload
+    /// Like [`try_recv`](FastPaths::try_recv), offering `placer` each frame whose payload
     /// the transport can still copy anywhere. The default ignores the placer.
     fn try_recv_placing(&self, cx: &mut Context<'_>, placer: &mut dyn Placer) -> Option<Event> {
         let _ = placer;
@@ -272,15 +302,15 @@ pub trait Transport: Send + Sync + 'static {
 
     /// Waits, as [`poll_recv`](Transport::poll_recv) does, until an event is ready, but
     /// may leave it where it is: `Ready(None)` says to take it with
-    /// [`try_recv_placing`](Transport::try_recv_placing), so that a receive waiting for it
+    /// [`try_recv_placing`](FastPaths::try_recv_placing), so that a receive waiting for it
     /// can be offered its payload. The default takes the event with `poll_recv`.
     fn poll_ready(&self, cx: &mut Context<'_>) -> Poll<Option<Event>> {
         self.poll_recv(cx).map(Some)
     }
 
     /// How long a wait that finds nothing may keep looking with
-    /// [`try_recv_placing`](Transport::try_recv_placing), holding rmpi-core's lock, before it
-    /// waits with [`poll_ready`](Transport::poll_ready). Worth it only for a transport whose
+    /// [`try_recv_placing`](FastPaths::try_recv_placing), holding rmpi-core's lock, before it
+    /// waits with [`poll_ready`](FastPaths::poll_ready). Worth it only for a transport whose
     /// events arrive without this thread's help, within microseconds (shared memory, with a
     /// core per rank): a receive then takes its message the moment it lands, without a
     /// return from `poll_ready` and the lock taken anew (an eighth of an 8-byte message's
@@ -289,11 +319,41 @@ pub trait Transport: Send + Sync + 'static {
     fn spin_budget(&self) -> Duration {
         Duration::ZERO
     }
+}
 
-    /// Delivers everything still buffered and tells the peers this rank is finished. Called
-    /// once when a rank's program is done with the job; the default does nothing, which suits
-    /// transports whose `send` never buffers.
+/// A transport without fast paths, seen as one that takes the plain path for each.
+struct Plain(Arc<dyn Transport>);
+
+#[async_trait::async_trait]
+impl Transport for Plain {
+    fn rank(&self) -> usize {
+        self.0.rank()
+    }
+
+    fn size(&self) -> usize {
+        self.0.size()
+    }
+
+    fn send(&self, dest: usize, frame: Frame) -> Result<()> {
+        self.0.send(dest, frame)
+    }
+
+    fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<Event> {
+        self.0.poll_recv(cx)
+    }
+
     async fn shutdown(&self) -> Result<()> {
-        Ok(())
+        self.0.shutdown().await
+    }
+}
+
+impl FastPaths for Plain {}
+
+/// `transport` with its fast paths, or the plain path for each where it has none: what
+/// rmpi-core drives, looked up once per endpoint.
+pub(crate) fn with_fast_paths(transport: Arc<dyn Transport>) -> Arc<dyn FastPaths> {
+    match transport.clone().fast_paths() {
+        Some(fast) => fast,
+        None => Arc::new(Plain(transport)),
     }
 }

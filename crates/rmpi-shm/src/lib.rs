@@ -61,7 +61,8 @@ use rmpi_core::host::cores;
 use rmpi_core::lock::unpoisoned as lock;
 use rmpi_core::pool;
 use rmpi_core::{
-    Bootstrap, Error, Event, Frame, FrameKind, Header, Loan, Loans, Placer, Result, Transport,
+    Bootstrap, Error, Event, FastPaths, Frame, FrameKind, Header, Loan, Loans, Placer, Result,
+    Transport,
 };
 use rustix::process::Pid;
 
@@ -109,7 +110,7 @@ fn single_copy_from(choice: SingleCopy, ranks: usize) -> Option<usize> {
     }
 }
 
-/// The smallest region of a caller's memory lent in place (see [`Transport::lend`]): with
+/// The smallest region of a caller's memory lent in place (see [`FastPaths::lend`]): with
 /// `Auto`, from 32 KiB where ranks have cores of their own (a collective's sender waits for
 /// its regions to be read anyway, and one copy beats two).
 fn loan_from(choice: SingleCopy, ranks: usize) -> Option<usize> {
@@ -877,57 +878,8 @@ impl Transport for ShmTransport {
         self.senders.frame(dest, frame.header, frame.payload)
     }
 
-    fn send_copy(&self, dest: usize, header: Header, payload: &[u8]) -> Result<()> {
-        self.senders.frame_copy(dest, header, payload)
-    }
-
-    fn fan_out(&self, dests: &[usize], header: Header, payload: &[u8]) -> Result<bool> {
-        self.senders.fan_out_to(dests, header, payload)
-    }
-
-    fn lend(&self, dest: usize, header: Header, address: u64, loan: Loan) -> Result<bool> {
-        self.senders.lend(dest, header, address, loan)
-    }
-
-    fn prefers_loan(&self, dest: usize, _len: usize) -> bool {
-        self.senders.prefers_loan(dest)
-    }
-
-    fn recall(&self, loans: &Loans, payload: &[u8]) {
-        self.senders.recall(loans, payload);
-    }
-
-    /// Keeps no waker: the helper thread wakes the waiting task, armed only by a wait.
-    fn try_recv(&self, _: &mut Context<'_>) -> Option<Event> {
-        self.progress(None)
-    }
-
-    fn try_recv_placing(&self, _: &mut Context<'_>, placer: &mut dyn Placer) -> Option<Event> {
-        self.progress(Some(placer))
-    }
-
     fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<Event> {
         self.wait_for(cx, self.spin, self.yield_for, || self.progress(None))
-    }
-
-    fn poll_recv_now(&self, cx: &mut Context<'_>) -> Poll<Event> {
-        self.wait_for(cx, Duration::ZERO, Duration::ZERO, || self.progress(None))
-    }
-
-    /// Spinning is cheapest where the receive itself looks (see
-    /// [`Transport::spin_budget`]); zero when ranks outnumber cores.
-    fn spin_budget(&self) -> Duration {
-        self.spin
-    }
-
-    /// Waits like `poll_recv` until a record or news arrives, but without spinning first
-    /// (the receive spun already: [`Transport::spin_budget`]), and leaves it for
-    /// `try_recv_placing`, so the receive it is for can have its payload copied straight
-    /// into its buffer.
-    fn poll_ready(&self, cx: &mut Context<'_>) -> Poll<Option<Event>> {
-        self.wait_for(cx, Duration::ZERO, self.yield_for, || {
-            self.readable().then_some(None)
-        })
     }
 
     /// Writes everything queued and a goodbye to every peer (dropping what waits for peers
@@ -960,6 +912,61 @@ impl Transport for ShmTransport {
         }
         self.stop_helper();
         Ok(())
+    }
+
+    fn fast_paths(self: Arc<Self>) -> Option<Arc<dyn FastPaths>> {
+        Some(self)
+    }
+}
+
+impl FastPaths for ShmTransport {
+    fn send_copy(&self, dest: usize, header: Header, payload: &[u8]) -> Result<()> {
+        self.senders.frame_copy(dest, header, payload)
+    }
+
+    fn fan_out(&self, dests: &[usize], header: Header, payload: &[u8]) -> Result<bool> {
+        self.senders.fan_out_to(dests, header, payload)
+    }
+
+    fn lend(&self, dest: usize, header: Header, address: u64, loan: Loan) -> Result<bool> {
+        self.senders.lend(dest, header, address, loan)
+    }
+
+    fn prefers_loan(&self, dest: usize, _len: usize) -> bool {
+        self.senders.prefers_loan(dest)
+    }
+
+    fn recall(&self, loans: &Loans, payload: &[u8]) {
+        self.senders.recall(loans, payload);
+    }
+
+    /// Keeps no waker: the helper thread wakes the waiting task, armed only by a wait.
+    fn try_recv(&self, _: &mut Context<'_>) -> Option<Event> {
+        self.progress(None)
+    }
+
+    fn try_recv_placing(&self, _: &mut Context<'_>, placer: &mut dyn Placer) -> Option<Event> {
+        self.progress(Some(placer))
+    }
+
+    fn poll_recv_now(&self, cx: &mut Context<'_>) -> Poll<Event> {
+        self.wait_for(cx, Duration::ZERO, Duration::ZERO, || self.progress(None))
+    }
+
+    /// Spinning is cheapest where the receive itself looks (see
+    /// [`FastPaths::spin_budget`]); zero when ranks outnumber cores.
+    fn spin_budget(&self) -> Duration {
+        self.spin
+    }
+
+    /// Waits like `poll_recv` until a record or news arrives, but without spinning first
+    /// (the receive spun already: [`FastPaths::spin_budget`]), and leaves it for
+    /// `try_recv_placing`, so the receive it is for can have its payload copied straight
+    /// into its buffer.
+    fn poll_ready(&self, cx: &mut Context<'_>) -> Poll<Option<Event>> {
+        self.wait_for(cx, Duration::ZERO, self.yield_for, || {
+            self.readable().then_some(None)
+        })
     }
 }
 

@@ -1,6 +1,6 @@
 //! The slot in shared memory where a lender and its borrower settle where a lent region is
 //! read from, so that the lender can take its memory back before the borrower has read it
-//! (see [`Transport::recall`]) without waiting for a borrower that may be busy elsewhere.
+//! (see [`FastPaths::recall`]) without waiting for a borrower that may be busy elsewhere.
 //!
 //! A rank lending a region of its caller's memory takes a free slot of its own table,
 //! marks it [`LENT`] and names it in the record. When a receive needs the payload, the
@@ -11,7 +11,7 @@
 //! first, the lender waits for `READ`: a copy under way is the only thing it ever waits for.
 //! The slot is the lender's to use again once the borrower's release arrives.
 //!
-//! [`Transport::recall`]: rmpi_core::Transport::recall
+//! [`FastPaths::recall`]: rmpi_core::FastPaths::recall
 
 use crate::sync::{AtomicU64, Ordering};
 

@@ -334,9 +334,9 @@ impl Senders {
     }
 
     /// Lends `dest` the `header.len` bytes at `address` in this process, if it can read
-    /// them from here and they are large enough to be worth it; see [`Transport::lend`].
+    /// them from here and they are large enough to be worth it; see [`FastPaths::lend`].
     ///
-    /// [`Transport::lend`]: rmpi_core::Transport::lend
+    /// [`FastPaths::lend`]: rmpi_core::FastPaths::lend
     pub(crate) fn lend(
         &self,
         dest: usize,
@@ -391,11 +391,11 @@ impl Senders {
         std::mem::replace(&mut out.behind, behind) || behind
     }
 
-    /// Takes back every region of `payload` lent under `loans` (see [`Transport::recall`]):
+    /// Takes back every region of `payload` lent under `loans` (see [`FastPaths::recall`]):
     /// a peer that has not begun reading one is given a copy to read instead, one that is
     /// reading it is waited for. Every such loan is returned when this returns.
     ///
-    /// [`Transport::recall`]: rmpi_core::Transport::recall
+    /// [`FastPaths::recall`]: rmpi_core::FastPaths::recall
     pub(crate) fn recall(&self, loans: &Loans, payload: &[u8]) {
         let start = payload.as_ptr() as u64;
         for (peer, out) in self.outbound.iter().enumerate() {

@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use rmpi_core::config::Config;
 use rmpi_core::lock::unpoisoned as lock;
-use rmpi_core::{Bootstrap, Error, Event, Frame, Result, Transport};
+use rmpi_core::{Bootstrap, Error, Event, FastPaths, Frame, Result, Transport};
 use socket2::{Domain, SockRef, Socket, Type};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
@@ -261,12 +261,6 @@ impl Transport for TcpTransport {
         self.poll_inbox(cx, false)
     }
 
-    /// Waits as `poll_recv` does, but keeps the thread busy for a while first (see
-    /// [`TcpOptions::busy_poll`]).
-    fn poll_ready(&self, cx: &mut Context<'_>) -> Poll<Option<Event>> {
-        self.poll_inbox(cx, true).map(Some)
-    }
-
     /// Says goodbye to every peer after everything queued for it, then waits until every
     /// peer has said goodbye or gone, so nothing sent either way is lost by closing early.
     async fn shutdown(&self) -> Result<()> {
@@ -281,6 +275,18 @@ impl Transport for TcpTransport {
             acceptor.abort();
         }
         Ok(())
+    }
+
+    fn fast_paths(self: Arc<Self>) -> Option<Arc<dyn FastPaths>> {
+        Some(self)
+    }
+}
+
+impl FastPaths for TcpTransport {
+    /// Waits as `poll_recv` does, but keeps the thread busy for a while first (see
+    /// [`TcpOptions::busy_poll`]).
+    fn poll_ready(&self, cx: &mut Context<'_>) -> Poll<Option<Event>> {
+        self.poll_inbox(cx, true).map(Some)
     }
 }
 

@@ -44,8 +44,9 @@ pub use rmpi_core::{
 };
 
 /// For transport authors: the seam a backend implements and what crosses it. A backend
-/// implements [`Transport`](transport::Transport) (`rank`, `size`, `send`, `poll_recv`;
-/// the other methods are optional speed-ups with correct defaults), and
+/// implements [`Transport`](transport::Transport) (`rank`, `size`, `send`, `poll_recv`, and
+/// `shutdown` if it buffers), and may offer speed-ups through
+/// [`FastPaths`](transport::FastPaths), each with a correct default; then
 /// [`Comm::from_transport`] or [`local::run_on`] turns one endpoint per rank into a job.
 /// The trait's documentation is the contract, with a complete in-memory example.
 pub mod transport {
@@ -53,7 +54,7 @@ pub mod transport {
     pub use rmpi_core::frame::{Frame, FrameKind, Header, HeaderError, HEADER_LEN};
     pub use rmpi_core::loan::{Loan, Loans};
     pub use rmpi_core::router::{Route, Router};
-    pub use rmpi_core::transport::{Event, Placer, Transport};
+    pub use rmpi_core::transport::{Event, FastPaths, Placer, Transport};
     pub use rmpi_core::LentPayload;
 }
 

@@ -27,7 +27,7 @@ use crate::loan::Loans;
 use crate::lock;
 use crate::matching::{Envelope, Pattern, PostId};
 use crate::payload::Payload;
-use crate::transport::{Event, Transport};
+use crate::transport::{Event, FastPaths, Transport};
 
 use state::{acknowledge, probe, unsatisfiable, Outbox, Placement, Placing, State};
 pub(crate) use state::{Arrival, Awaited};
@@ -84,7 +84,8 @@ struct AwaitedReceive<'a> {
 
 /// One rank's matching state and its transport.
 pub(crate) struct Engine {
-    transport: Arc<dyn Transport>,
+    /// The transport, with its fast paths (or the plain path for each).
+    transport: Arc<dyn FastPaths>,
     rank: usize,
     state: lock::Mutex<State>,
     /// Some peer has departed (`State::departed` is not empty): until then a send need not
@@ -108,7 +109,7 @@ impl Engine {
         let waiters = Arc::new(Waiters::default());
         Engine {
             rank: transport.rank(),
-            transport,
+            transport: crate::transport::with_fast_paths(transport),
             state: lock::Mutex::new(State::default()),
             anyone_departed: AtomicBool::new(false),
             progress_waker: Waker::from(waiters.clone()),
@@ -155,7 +156,7 @@ impl Engine {
 
     /// Sends `payload` as the payload of a frame of `header` to each of the world ranks
     /// `dests` (distinct) in one copy they all read, if the transport can (see
-    /// [`Transport::fan_out`]); `false` if it cannot, or one of them departed (each send
+    /// [`FastPaths::fan_out`]); `false` if it cannot, or one of them departed (each send
     /// then says so), and nothing was sent.
     pub(crate) fn fan_out(&self, dests: &[usize], header: Header, payload: &[u8]) -> Result<bool> {
         if dests.contains(&self.rank) {
@@ -194,13 +195,13 @@ impl Engine {
     }
 
     /// Whether a typed-buffer send of `len` bytes to world rank `dest` should be lent (see
-    /// [`Transport::prefers_loan`]); never to this rank.
+    /// [`FastPaths::prefers_loan`]); never to this rank.
     pub(crate) fn prefers_loan(&self, dest: usize, len: usize) -> bool {
         dest != self.rank && self.transport.prefers_loan(dest, len)
     }
 
     /// Takes back what was lent under `loans`, all of it within `payload` (see
-    /// [`Transport::recall`]).
+    /// [`FastPaths::recall`]).
     pub(crate) fn recall(&self, loans: &Loans, payload: &[u8]) {
         self.transport.recall(loans, payload);
     }
@@ -377,7 +378,7 @@ impl Engine {
             };
             if !budget.is_zero() {
                 // Nothing yet: keep looking for a little, holding the lock (see
-                // `Transport::spin_budget`), until something happens or another thread
+                // `FastPaths::spin_budget`), until something happens or another thread
                 // wants the lock.
                 spun = true;
                 let started = Instant::now();
@@ -609,6 +610,12 @@ mod tests {
         fn poll_recv(&self, _: &mut Context<'_>) -> Poll<Event> {
             Poll::Pending
         }
+        fn fast_paths(self: Arc<Self>) -> Option<Arc<dyn FastPaths>> {
+            Some(self)
+        }
+    }
+
+    impl FastPaths for Placing8 {
         fn try_recv_placing(&self, _: &mut Context<'_>, placer: &mut dyn Placer) -> Option<Event> {
             let payload = *b"abcdefgh";
             let header = Header {
@@ -722,12 +729,18 @@ mod tests {
         fn send(&self, dest: usize, frame: Frame) -> Result<()> {
             self.inner.send(dest, frame)
         }
+        fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<Event> {
+            self.inner.poll_recv(cx)
+        }
+        fn fast_paths(self: Arc<Self>) -> Option<Arc<dyn FastPaths>> {
+            Some(self)
+        }
+    }
+
+    impl FastPaths for Hoarding {
         fn lend(&self, _: usize, _: Header, _: u64, loan: Loan) -> Result<bool> {
             lock::unpoisoned(&self.kept).push(loan);
             Ok(true)
-        }
-        fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<Event> {
-            self.inner.poll_recv(cx)
         }
     }
 
