@@ -15,7 +15,7 @@
 
 use std::future::Future;
 
-use rmpi_core::{pool, Bytes, Comm, Error, Loans, Result, ANY_SOURCE};
+use rmpi_core::{pool, Bytes, CollectiveComm, Comm, Error, Loans, Result, ANY_SOURCE};
 
 const OK: u8 = 0;
 const ABORT: u8 = 1;
@@ -141,7 +141,7 @@ impl Round {
     }
 
     /// Sends `data` bare, as [`Round::send_data`] does, to each of `dests` (distinct) in one
-    /// copy they all read, if the transport can (see [`Comm::fan_out_buf`]); `false` if
+    /// copy they all read, if the transport can (see [`CollectiveComm::fan_out_buf`]); `false` if
     /// it cannot, and nothing was sent.
     pub(crate) fn fan_out_data(&self, dests: &[usize], data: &[u8]) -> Result<bool> {
         self.comm.fan_out_buf(data, dests, self.tag)

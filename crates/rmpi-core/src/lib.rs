@@ -61,7 +61,7 @@ pub mod transport;
 
 pub use bootstrap::Bootstrap;
 pub use bytes::Bytes;
-pub use comm::Comm;
+pub use comm::{CollectiveComm, Comm};
 pub use error::{Error, Result};
 pub use frame::{Frame, FrameKind, Header};
 pub use loan::{Loan, Loans};

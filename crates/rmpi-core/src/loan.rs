@@ -5,10 +5,10 @@
 //! A typed-buffer send copies its data (into a ring, or into memory of the transport's), so
 //! the caller may reuse its buffer at once. An algorithm that will not write a region again
 //! for a while (a collective's reduction, which sends each half of its buffer once and
-//! receives into the other) can save that copy: [`Comm::lend_buf`](crate::Comm::lend_buf)
+//! receives into the other) can save that copy: [`CollectiveComm::lend_buf`](crate::CollectiveComm::lend_buf)
 //! hands the transport only the region's address, and a transport whose receivers can read
 //! this process's memory (shared memory with cross-memory attach) lends it; the others
-//! decline, and the caller sends a copy as for any send. [`Comm::settle`](crate::Comm::settle)
+//! decline, and the caller sends a copy as for any send. [`CollectiveComm::settle`](crate::CollectiveComm::settle)
 //! then waits until every receiver has read what it was lent.
 //!
 //! A lender that must write to the region before every receiver has read it (a send's
@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use crate::lock;
 
-/// The loans one operation has made, to wait out with [`Comm::settle`](crate::Comm::settle)
+/// The loans one operation has made, to wait out with [`CollectiveComm::settle`](crate::CollectiveComm::settle)
 /// before it writes to what it lent.
 #[derive(Debug, Default)]
 pub struct Loans {

@@ -2,7 +2,7 @@
 
 mod common;
 use common::all_ok;
-use rmpi_core::{local, Comm, ANY_SOURCE, ANY_TAG};
+use rmpi_core::{local, CollectiveComm, Comm, ANY_SOURCE, ANY_TAG};
 
 #[test]
 fn the_same_tag_on_world_and_a_dup_never_crosses() {

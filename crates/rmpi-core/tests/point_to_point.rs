@@ -6,7 +6,9 @@ use std::sync::Mutex;
 
 mod common;
 use common::all_ok;
-use rmpi_core::{local, wait_all, wait_any, Comm, Error, Result, ANY_SOURCE, ANY_TAG};
+use rmpi_core::{
+    local, wait_all, wait_any, CollectiveComm, Comm, Error, Result, ANY_SOURCE, ANY_TAG,
+};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

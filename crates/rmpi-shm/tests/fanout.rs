@@ -1,11 +1,11 @@
-//! Payloads fanned out (`Comm::fan_out_buf`): one copy in the sender's fan-out area, read by
+//! Payloads fanned out (`CollectiveComm::fan_out_buf`): one copy in the sender's fan-out area, read by
 //! every receiver into a buffer, as bytes, or not at all (refused by a buffer too small);
 //! the area's room comes back once every receiver is done, and not before. Every byte is
 //! checked.
 
 mod common;
 
-use rmpi_core::{Comm, Error};
+use rmpi_core::{CollectiveComm, Comm, Error};
 use rmpi_shm::ShmOptions;
 
 fn pattern(len: usize, seed: u8) -> Vec<u8> {

@@ -5,7 +5,7 @@
 
 mod common;
 
-use rmpi_core::{Comm, Error, Loans};
+use rmpi_core::{CollectiveComm, Comm, Error, Loans};
 use rmpi_shm::{ShmOptions, SingleCopy};
 
 fn pattern(len: usize, seed: u8) -> Vec<u8> {
@@ -62,7 +62,7 @@ fn lent_payloads_arrive_in_any_order_or_not_at_all() {
     });
 }
 
-/// A caller's buffer lent in place (`Comm::lend_buf`) stays lent until its reader has read
+/// A caller's buffer lent in place (`CollectiveComm::lend_buf`) stays lent until its reader has read
 /// it: `settle` waits for that. A reader that leaves without reading releases it as it goes
 /// (or, if it cannot, fails the wait); the wait never hangs. Without single copies nothing
 /// is lent (nor sent), and there is nothing to wait for.

@@ -56,6 +56,10 @@ pub mod transport {
     pub use rmpi_core::router::{Route, Router};
     pub use rmpi_core::transport::{Event, FastPaths, Placer, Transport};
     pub use rmpi_core::LentPayload;
+
+    /// For authors of collective algorithms: a communicator's collective context, tags and
+    /// copy-free sends.
+    pub use rmpi_core::CollectiveComm;
 }
 
 mod job;

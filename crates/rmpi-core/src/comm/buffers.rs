@@ -1,0 +1,197 @@
+//! Point-to-point with typed buffers of plain-old-data (mpi4py's uppercase `Send`/`Recv` on
+//! arrays): bytes as they are, no serialisation.
+
+use std::future::Future;
+
+use bytemuck::Pod;
+use bytes::Bytes;
+
+use super::{status_of, Comm};
+use crate::engine::Arrival;
+use crate::error::{Error, Result};
+use crate::rendezvous::SendBuf;
+use crate::request::Request;
+use crate::status::{Source, Status, TagFilter};
+
+impl Comm {
+    // --- typed buffers (mpi4py's uppercase Send/Recv on arrays) ------------------------------
+
+    /// Sends a slice of plain-old-data as its bytes (`comm.Send([array, MPI.INT], ...)`),
+    /// without serialisation. The send starts when this is called. A small buffer is
+    /// copied into the transport at once; a large one may be lent to a receiver that reads
+    /// it straight out of this process's memory (shared memory with cross-memory attach, see
+    /// [`rendezvous`](crate::rendezvous)), and then the future completes once the receive
+    /// has copied it, or after a short wait with a copy sent instead. Dropping the future
+    /// still delivers the message.
+    pub fn send_buf<'a, T: Pod>(
+        &self,
+        buf: &'a [T],
+        dest: usize,
+        tag: i32,
+    ) -> impl Future<Output = Result<()>> + Send + 'a {
+        SendBuf::of(self.start_send_buf(dest, tag, as_bytes(buf)))
+    }
+
+    /// Sends a vector of plain-old-data, handing its allocation to the transport without
+    /// copying it.
+    pub fn send_vec<T: Pod + Send + Sync>(
+        &self,
+        buf: Vec<T>,
+        dest: usize,
+        tag: i32,
+    ) -> impl Future<Output = Result<()>> + Send + 'static {
+        std::future::ready(self.start_send(dest, tag, owned_bytes(buf)))
+    }
+
+    /// Nonblocking [`send_buf`](Comm::send_buf) (`comm.Isend`). The request borrows `buf`
+    /// until it completes.
+    pub fn isend_buf<'a, T: Pod>(&self, buf: &'a [T], dest: usize, tag: i32) -> Request<'a, ()> {
+        Request::new(self.send_buf(buf, dest, tag))
+    }
+
+    /// Synchronous [`send_buf`](Comm::send_buf) (`comm.Ssend`).
+    pub fn ssend_buf<T: Pod>(
+        &self,
+        buf: &[T],
+        dest: usize,
+        tag: i32,
+    ) -> impl Future<Output = Result<()>> + Send + 'static {
+        let started = self.start_ssend(dest, tag, copy_bytes(buf));
+        async move { started?.await }
+    }
+
+    /// Nonblocking [`ssend_buf`](Comm::ssend_buf) (`comm.Issend`).
+    pub fn issend_buf<'a, T: Pod>(&self, buf: &'a [T], dest: usize, tag: i32) -> Request<'a, ()> {
+        Request::new(self.ssend_buf(buf, dest, tag))
+    }
+
+    /// Receives into a caller's buffer (`comm.Recv([array, MPI.INT], ...)`). A message larger
+    /// than the buffer is an [`Error::Truncated`]; a shorter one fills the front, and
+    /// [`Status::count`] says how many elements arrived. The future borrows the
+    /// communicator as well as the buffer: nothing is counted or shared for it.
+    pub fn recv_into<'a, T: Pod>(
+        &'a self,
+        buf: &'a mut [T],
+        source: impl Into<Source>,
+        tag: impl Into<TagFilter>,
+    ) -> impl Future<Output = Result<Status>> + Send + 'a {
+        let incoming = self.post_borrowing(source.into(), tag.into());
+        let buf = as_bytes_mut(buf);
+        async move {
+            let (mut incoming, buf) = (incoming?, buf?);
+            let arrival = std::future::poll_fn(|cx| incoming.poll_into(buf, cx)).await?;
+            copy_into(arrival, buf)
+        }
+    }
+
+    /// Nonblocking [`recv_into`](Comm::recv_into) (`comm.Irecv`). The request borrows `buf`
+    /// mutably until it completes or is dropped.
+    pub fn irecv_into<'a, T: Pod>(
+        &'a self,
+        buf: &'a mut [T],
+        source: impl Into<Source>,
+        tag: impl Into<TagFilter>,
+    ) -> Request<'a, Status> {
+        Request::new(self.recv_into(buf, source, tag))
+    }
+
+    /// Receives a typed-buffer message into a new vector sized to fit it.
+    pub fn recv_buf<T: Pod>(
+        &self,
+        source: impl Into<Source>,
+        tag: impl Into<TagFilter>,
+    ) -> impl Future<Output = Result<(Vec<T>, Status)>> + Send + 'static {
+        let incoming = self.post(source.into(), tag.into());
+        async move { to_vec(incoming?.await?) }
+    }
+
+    /// Sends `send` to `dest` and receives into `recv` from `source` at once (`comm.Sendrecv`).
+    pub fn sendrecv_buf<'a, S: Pod, R: Pod>(
+        &'a self,
+        send: &'a [S],
+        dest: usize,
+        send_tag: i32,
+        recv: &'a mut [R],
+        source: impl Into<Source>,
+        recv_tag: impl Into<TagFilter>,
+    ) -> impl Future<Output = Result<Status>> + Send + 'a {
+        let incoming = self.recv_into(recv, source, recv_tag);
+        let sent = self.start_send_buf(dest, send_tag, as_bytes(send));
+        async move {
+            let sent = sent?;
+            let status = incoming.await?;
+            if let Some(lent) = sent {
+                lent.await?;
+            }
+            Ok(status)
+        }
+    }
+}
+
+fn zero_sized() -> Error {
+    Error::InvalidArgument("zero-sized element types cannot be used as buffers".into())
+}
+
+/// A buffer's bytes; zero-sized element types are refused, since their count cannot travel.
+pub(super) fn as_bytes<T: Pod>(buf: &[T]) -> Result<&[u8]> {
+    if std::mem::size_of::<T>() == 0 {
+        return Err(zero_sized());
+    }
+    Ok(bytemuck::cast_slice(buf))
+}
+
+fn as_bytes_mut<T: Pod>(buf: &mut [T]) -> Result<&mut [u8]> {
+    if std::mem::size_of::<T>() == 0 {
+        return Err(zero_sized());
+    }
+    Ok(bytemuck::cast_slice_mut(buf))
+}
+
+fn copy_bytes<T: Pod>(buf: &[T]) -> Result<Bytes> {
+    as_bytes(buf).map(crate::pool::copy_of)
+}
+
+/// A vector of plain-old-data viewed as bytes, so `Bytes` can own it without a copy.
+struct PodVec<T>(Vec<T>);
+
+impl<T: Pod> AsRef<[u8]> for PodVec<T> {
+    fn as_ref(&self) -> &[u8] {
+        bytemuck::cast_slice(&self.0)
+    }
+}
+
+fn owned_bytes<T: Pod + Send + Sync>(buf: Vec<T>) -> Result<Bytes> {
+    as_bytes(&buf)?;
+    Ok(Bytes::from_owner(PodVec(buf)))
+}
+
+fn copy_into(arrival: Arrival, buf: &mut [u8]) -> Result<Status> {
+    let status = status_of(&arrival);
+    let payload = arrival.payload;
+    let Some(front) = buf.get_mut(..payload.len()) else {
+        return Err(Error::Truncated {
+            source_rank: status.source,
+            tag: status.tag,
+            message_bytes: payload.len(),
+            buffer_bytes: buf.len(),
+        });
+    };
+    payload.copy_to(front)?;
+    Ok(status)
+}
+
+fn to_vec<T: Pod>(arrival: Arrival) -> Result<(Vec<T>, Status)> {
+    let status = status_of(&arrival);
+    let Some(count) = status.count::<T>() else {
+        return Err(Error::ElementMismatch {
+            source_rank: status.source,
+            message_bytes: status.bytes,
+            element_bytes: std::mem::size_of::<T>(),
+        });
+    };
+    let mut out = vec![T::zeroed(); count];
+    arrival
+        .payload
+        .copy_to(bytemuck::cast_slice_mut::<T, u8>(&mut out))?;
+    Ok((out, status))
+}

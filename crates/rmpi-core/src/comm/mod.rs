@@ -1,0 +1,444 @@
+//! Communicators: a group of ranks with contexts of their own, and point-to-point on them.
+//!
+//! Each communicator has an id, and each id gives three communication contexts: one for user
+//! point-to-point traffic, one for collectives ([`CollectiveComm::collective_view`]) and one for rmpi's
+//! own bookkeeping (building communicators). Messages only ever match within one context, so
+//! the same tag on two communicators, or on a communicator and its collectives, never crosses.
+//!
+//! Ids of derived communicators are computed, not negotiated: `dup` and `split` are collective
+//! and every member calls them in the same order, so every member derives the same id from the
+//! parent's id, a per-parent counter and the colour.
+//!
+//! Every operation starts when it is called: a receive is posted and a send handed to the
+//! transport before the returned future is first polled, so call order is matching order.
+
+mod buffers;
+mod collective;
+mod objects;
+mod probe;
+
+pub use collective::CollectiveComm;
+use objects::encode;
+
+use std::future::Future;
+use std::ops::Deref;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use crate::config::Config;
+use crate::engine::{Arrival, Awaited, Engine};
+use crate::error::{Error, Result};
+use crate::frame::{Frame, FrameKind, Header};
+use crate::loan::Loans;
+use crate::matching::Pattern;
+use crate::rendezvous::{self, LentSend};
+use crate::request::{Acknowledgement, Receive, Waiting};
+use crate::status::{Source, Status, TagFilter, TAG_UB};
+use crate::transport::Transport;
+
+const WORLD_ID: u64 = 0;
+const SELF_ID: u64 = 1;
+
+/// Which of a communicator's contexts an operation uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Plane {
+    PointToPoint = 0,
+    Collective = 1,
+    Management = 2,
+}
+
+/// What all handles to one communicator share.
+#[derive(Debug)]
+struct Shared {
+    engine: Arc<Engine>,
+    /// The job's settings.
+    config: Arc<Config>,
+    id: u64,
+    rank: usize,
+    /// World rank of each member, indexed by rank in this communicator.
+    group: Arc<[usize]>,
+    /// Counts `dup`/`split` calls, which every member makes in the same order.
+    children: AtomicU64,
+    /// Counts collective operations, which every member starts in the same order.
+    collectives: AtomicU64,
+}
+
+/// A communicator (`MPI_Comm`): a group of ranks that exchange messages in a context of their
+/// own. Cheap to clone; clones are the same communicator.
+///
+/// ```
+/// # rmpi_core::local::run(3, |world| async move {
+/// use rmpi_core::{ANY_SOURCE, ANY_TAG};
+/// if world.rank() == 0 {
+///     for _ in 1..world.size() {
+///         let (greeting, status) = world.recv_with_status::<String>(ANY_SOURCE, ANY_TAG).await?;
+///         assert_eq!(greeting, format!("hello from {}", status.source));
+///     }
+/// } else {
+///     world.send(&format!("hello from {}", world.rank()), 0, 7).await?;
+/// }
+/// # Ok::<(), rmpi_core::Error>(())
+/// # }).into_iter().collect::<Result<(), _>>().unwrap();
+/// ```
+#[derive(Debug, Clone)]
+pub struct Comm {
+    shared: Arc<Shared>,
+    plane: Plane,
+}
+
+impl Comm {
+    /// The world communicator over one rank's transport endpoint (`MPI_COMM_WORLD`), with
+    /// the default settings.
+    pub fn from_transport(transport: Arc<dyn Transport>) -> Comm {
+        Comm::with_config(transport, Config::default())
+    }
+
+    /// The world communicator over one rank's transport endpoint, with the job's settings.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use rmpi_core::config::{BcastAlgorithm, Config};
+    /// use rmpi_core::local::LocalTransport;
+    ///
+    /// let mut config = Config::default();
+    /// config.algorithms.bcast = Some(BcastAlgorithm::Flat);
+    /// let endpoint = LocalTransport::mesh(1).remove(0);
+    /// let world = rmpi_core::Comm::with_config(Arc::new(endpoint), config);
+    /// assert_eq!(world.config().algorithms.bcast, Some(BcastAlgorithm::Flat));
+    /// ```
+    pub fn with_config(transport: Arc<dyn Transport>, config: Config) -> Comm {
+        let engine = Arc::new(Engine::new(transport));
+        let group: Arc<[usize]> = (0..engine.size()).collect();
+        let config = Arc::new(config);
+        Comm::new(engine.clone(), config, WORLD_ID, engine.rank(), group)
+    }
+
+    /// The settings of the job this communicator belongs to.
+    pub fn config(&self) -> &Config {
+        &self.shared.config
+    }
+
+    fn new(
+        engine: Arc<Engine>,
+        config: Arc<Config>,
+        id: u64,
+        rank: usize,
+        group: Arc<[usize]>,
+    ) -> Comm {
+        Comm {
+            shared: Arc::new(Shared {
+                engine,
+                config,
+                id,
+                rank,
+                group,
+                children: AtomicU64::new(0),
+                collectives: AtomicU64::new(0),
+            }),
+            plane: Plane::PointToPoint,
+        }
+    }
+
+    /// This process's rank in the communicator (`MPI_Comm_rank`).
+    pub fn rank(&self) -> usize {
+        self.shared.rank
+    }
+
+    /// Number of ranks in the communicator (`MPI_Comm_size`).
+    pub fn size(&self) -> usize {
+        self.shared.group.len()
+    }
+
+    /// The world rank of this communicator's `rank`, if there is such a member.
+    pub fn world_rank(&self, rank: usize) -> Option<usize> {
+        self.shared.group.get(rank).copied()
+    }
+
+    /// The communicator holding only this process (`MPI_COMM_SELF`).
+    pub fn comm_self(&self) -> Comm {
+        let engine = self.shared.engine.clone();
+        let me: Arc<[usize]> = Arc::new([engine.rank()]);
+        Comm::new(engine, self.shared.config.clone(), SELF_ID, 0, me)
+    }
+
+    /// A new communicator with the same group and fresh contexts (`MPI_Comm_dup`): a library
+    /// can talk on it without ever matching the caller's messages. Collective: every member
+    /// must call it, in the same order relative to other `dup`/`split` calls on this
+    /// communicator. It needs no communication.
+    pub fn dup(&self) -> Comm {
+        let id = derive_id(self.shared.id, self.next_child(), 0);
+        Comm::new(
+            self.shared.engine.clone(),
+            self.shared.config.clone(),
+            id,
+            self.shared.rank,
+            self.shared.group.clone(),
+        )
+    }
+
+    /// Partitions the communicator (`MPI_Comm_split`): members passing the same `color` form
+    /// a new communicator, ranked by `key` and then by rank here. A member passing `None`
+    /// (`MPI_UNDEFINED`) gets `None`. Collective, like [`dup`](Comm::dup).
+    pub fn split(
+        &self,
+        color: Option<u32>,
+        key: i32,
+    ) -> impl Future<Output = Result<Option<Comm>>> + Send + 'static {
+        let seq = self.next_child();
+        let mgmt = self.on_plane(Plane::Management);
+        let tag = (seq & TAG_UB as u64) as i32;
+        // Everyone's (colour, key) is gathered at rank 0, which sends the table back to all.
+        // The contribution leaves now, so splits started together complete in any order.
+        let contributed = if self.rank() == 0 {
+            Ok(())
+        } else {
+            mgmt.start_send(0, tag, encode(&(color, key)))
+        };
+        let this = self.clone();
+        async move {
+            contributed?;
+            this.split_at(&mgmt, seq, tag, color, key).await
+        }
+    }
+
+    async fn split_at(
+        &self,
+        mgmt: &Comm,
+        seq: u64,
+        tag: i32,
+        color: Option<u32>,
+        key: i32,
+    ) -> Result<Option<Comm>> {
+        let table: Vec<(Option<u32>, i32)> = if self.rank() == 0 {
+            let mut table = vec![(color, key); self.size()];
+            for (rank, entry) in table.iter_mut().enumerate().skip(1) {
+                *entry = mgmt.recv(rank, tag).await?;
+            }
+            for rank in 1..self.size() {
+                mgmt.send(&table, rank, tag).await?;
+            }
+            table
+        } else {
+            mgmt.recv(0, tag).await?
+        };
+        if table.len() != self.size() {
+            return Err(Error::InvalidArgument(format!(
+                "split table has {} entries for {} ranks",
+                table.len(),
+                self.size()
+            )));
+        }
+        let Some(color) = color else {
+            return Ok(None);
+        };
+        let mut members: Vec<(i32, usize)> = table
+            .iter()
+            .enumerate()
+            .filter(|(_, (c, _))| *c == Some(color))
+            .map(|(rank, (_, key))| (*key, rank))
+            .collect();
+        members.sort_unstable();
+        let new_rank = members
+            .iter()
+            .position(|&(_, rank)| rank == self.rank())
+            .expect("this rank is in its own colour");
+        let group: Arc<[usize]> = members
+            .iter()
+            .map(|&(_, rank)| self.shared.group[rank])
+            .collect();
+        let id = derive_id(self.shared.id, seq, u64::from(color) + 1);
+        Ok(Some(Comm::new(
+            self.shared.engine.clone(),
+            self.shared.config.clone(),
+            id,
+            new_rank,
+            group,
+        )))
+    }
+
+    /// Flushes what the transport still buffers and tells the other ranks this one is done
+    /// (`MPI_Finalize`). Call once, when the rank has finished communicating.
+    pub async fn finalize(&self) -> Result<()> {
+        self.shared.engine.shutdown().await
+    }
+
+    fn on_plane(&self, plane: Plane) -> Comm {
+        Comm {
+            shared: self.shared.clone(),
+            plane,
+        }
+    }
+
+    fn next_child(&self) -> u64 {
+        self.shared.children.fetch_add(1, Ordering::Relaxed)
+    }
+
+    fn context(&self) -> u64 {
+        (self.shared.id << 2) | self.plane as u64
+    }
+
+    fn engine(&self) -> &Arc<Engine> {
+        &self.shared.engine
+    }
+
+    // --- starting operations -------------------------------------------------------------
+
+    fn dest(&self, dest: usize) -> Result<usize> {
+        self.world_rank(dest).ok_or_else(|| Error::InvalidRank {
+            rank: dest,
+            size: self.size(),
+        })
+    }
+
+    fn frame(&self, tag: i32, payload: Bytes) -> Result<Frame> {
+        Ok(Frame::new(self.header(tag)?, payload))
+    }
+
+    /// The header of a data message from this rank with `tag` (its length is set later).
+    fn header(&self, tag: i32) -> Result<Header> {
+        if tag < 0 {
+            return Err(Error::InvalidTag { tag });
+        }
+        Ok(Header {
+            kind: FrameKind::Data,
+            context: self.context(),
+            source: self.rank() as u32,
+            tag,
+            sync_id: 0,
+            len: 0,
+        })
+    }
+
+    /// Sends `payload`, lending it to the receiver if it is large and the transport can (see
+    /// [`rendezvous`](crate::rendezvous)): then the returned send completes once the
+    /// receiver has read it. Otherwise a copy is sent, complete already.
+    fn start_send_buf<'a>(
+        &self,
+        dest: usize,
+        tag: i32,
+        payload: Result<&'a [u8]>,
+    ) -> Result<Option<LentSend<'a>>> {
+        let payload = payload?;
+        let world = self.dest(dest)?;
+        let header = self.header(tag)?;
+        if payload.len() >= rendezvous::LEND_FROM
+            && self.engine().prefers_loan(world, payload.len())
+        {
+            let loans = Loans::new();
+            if self.engine().lend(world, header, payload, &loans)? {
+                return Ok(Some(LentSend::new(self.engine().clone(), loans, payload)));
+            }
+        }
+        // A copy, made by the transport where it goes.
+        self.engine()
+            .send_copy(world, header, payload)
+            .map(|()| None)
+    }
+
+    fn start_send(&self, dest: usize, tag: i32, payload: Result<Bytes>) -> Result<()> {
+        let world = self.dest(dest)?;
+        let frame = self.frame(tag, payload?)?;
+        self.engine().send(world, frame)
+    }
+
+    fn start_ssend(
+        &self,
+        dest: usize,
+        tag: i32,
+        payload: Result<Bytes>,
+    ) -> Result<Waiting<Acknowledgement>> {
+        let world = self.dest(dest)?;
+        let frame = self.frame(tag, payload?)?;
+        let sync_id = self.engine().start_sync_send(world, frame)?;
+        Ok(Waiting::new(self.engine().clone(), sync_id))
+    }
+
+    fn pattern(&self, source: Source, tag: TagFilter) -> Result<(Pattern, Awaited)> {
+        let (source, source_world) = match source {
+            Source::Any => (None, None),
+            Source::Rank(rank) => (Some(rank as u32), Some(self.dest(rank)?)),
+        };
+        let tag = match tag {
+            TagFilter::Any => None,
+            TagFilter::Tag(tag) if tag < 0 => return Err(Error::InvalidTag { tag }),
+            TagFilter::Tag(tag) => Some(tag),
+        };
+        let pattern = Pattern {
+            context: self.context(),
+            source,
+            tag,
+        };
+        let awaited = match source_world {
+            Some(rank) => Awaited::Rank(rank),
+            None => Awaited::AnyOf(self.shared.group.clone()),
+        };
+        Ok((pattern, awaited))
+    }
+
+    fn post(&self, source: Source, tag: TagFilter) -> Result<Waiting<Receive>> {
+        self.post_with(source, tag, self.engine().clone())
+    }
+
+    /// [`Comm::post`] for a receive that borrows this communicator's engine.
+    fn post_borrowing(&self, source: Source, tag: TagFilter) -> Result<Waiting<Receive, &Engine>> {
+        self.post_with(source, tag, &**self.engine())
+    }
+
+    fn post_with<E: Deref<Target = Engine>>(
+        &self,
+        source: Source,
+        tag: TagFilter,
+        engine: E,
+    ) -> Result<Waiting<Receive, E>> {
+        let (pattern, awaited) = self.pattern(source, tag)?;
+        let id = engine.post_recv(pattern, awaited);
+        Ok(Waiting::new(engine, id))
+    }
+}
+
+/// Mixes a parent id, a per-parent sequence number and a colour into a child id (62 bits,
+/// never the world's or self's). SplitMix64's finaliser: cheap, and the same on every host.
+fn derive_id(parent: u64, seq: u64, color: u64) -> u64 {
+    fn mix(mut z: u64) -> u64 {
+        z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    let id = mix(mix(mix(parent) ^ seq) ^ color) >> 2;
+    if id <= SELF_ID {
+        id + 2
+    } else {
+        id
+    }
+}
+
+fn status_of(arrival: &Arrival) -> Status {
+    let header = &arrival.header;
+    Status {
+        source: header.source as usize,
+        tag: header.tag,
+        bytes: arrival.payload.len(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn derived_ids_differ_and_avoid_reserved_ones() {
+        let mut seen = std::collections::HashSet::new();
+        for parent in [WORLD_ID, SELF_ID, 12345] {
+            for seq in 0..100 {
+                for color in 0..10 {
+                    let id = derive_id(parent, seq, color);
+                    assert!(id > SELF_ID && id < (1 << 62));
+                    assert!(seen.insert(id), "collision");
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,150 @@
+//! Point-to-point with serde objects (mpi4py's lowercase `send`/`recv`) and raw bytes.
+
+use std::future::Future;
+
+use bytes::Bytes;
+use serde::{de::DeserializeOwned, Serialize};
+
+use super::{status_of, Comm};
+use crate::codec::{Codec, DefaultCodec};
+use crate::engine::Arrival;
+use crate::error::{Error, Result};
+use crate::request::Request;
+use crate::status::{Source, Status, TagFilter};
+
+impl Comm {
+    // --- objects (mpi4py's lowercase send/recv) --------------------------------------------
+
+    /// Sends any serde value (`comm.send(obj, dest, tag)`): it is encoded with the
+    /// [codec](crate::codec) and the call returns once the transport has it.
+    pub fn send<T: Serialize + ?Sized>(
+        &self,
+        value: &T,
+        dest: usize,
+        tag: i32,
+    ) -> impl Future<Output = Result<()>> + Send + 'static {
+        std::future::ready(self.start_send(dest, tag, encode(value)))
+    }
+
+    /// Nonblocking [`send`](Comm::send) (`comm.isend`).
+    pub fn isend<T: Serialize + ?Sized>(
+        &self,
+        value: &T,
+        dest: usize,
+        tag: i32,
+    ) -> Request<'static, ()> {
+        Request::new(self.send(value, dest, tag))
+    }
+
+    /// Synchronous send (`comm.ssend`): completes only once a receive on `dest` has matched
+    /// the message.
+    pub fn ssend<T: Serialize + ?Sized>(
+        &self,
+        value: &T,
+        dest: usize,
+        tag: i32,
+    ) -> impl Future<Output = Result<()>> + Send + 'static {
+        let started = self.start_ssend(dest, tag, encode(value));
+        async move { started?.await }
+    }
+
+    /// Nonblocking [`ssend`](Comm::ssend) (`comm.issend`).
+    pub fn issend<T: Serialize + ?Sized>(
+        &self,
+        value: &T,
+        dest: usize,
+        tag: i32,
+    ) -> Request<'static, ()> {
+        Request::new(self.ssend(value, dest, tag))
+    }
+
+    /// Receives a serde value (`comm.recv(source=..., tag=...)`).
+    pub fn recv<T: DeserializeOwned>(
+        &self,
+        source: impl Into<Source>,
+        tag: impl Into<TagFilter>,
+    ) -> impl Future<Output = Result<T>> + Send + 'static {
+        let incoming = self.recv_with_status(source, tag);
+        async move { Ok(incoming.await?.0) }
+    }
+
+    /// Receives a serde value and the [`Status`] saying who sent it with which tag.
+    pub fn recv_with_status<T: DeserializeOwned>(
+        &self,
+        source: impl Into<Source>,
+        tag: impl Into<TagFilter>,
+    ) -> impl Future<Output = Result<(T, Status)>> + Send + 'static {
+        let incoming = self.post(source.into(), tag.into());
+        async move { decode(incoming?.await?) }
+    }
+
+    /// Nonblocking [`recv_with_status`](Comm::recv_with_status) (`comm.irecv`).
+    pub fn irecv<T: DeserializeOwned + Send + 'static>(
+        &self,
+        source: impl Into<Source>,
+        tag: impl Into<TagFilter>,
+    ) -> Request<'static, (T, Status)> {
+        Request::new(self.recv_with_status(source, tag))
+    }
+
+    /// Sends `value` to `dest` and receives from `source` at once (`comm.sendrecv`), so two
+    /// ranks can exchange without ordering their calls.
+    pub fn sendrecv<S: Serialize + ?Sized, R: DeserializeOwned>(
+        &self,
+        value: &S,
+        dest: usize,
+        send_tag: i32,
+        source: impl Into<Source>,
+        recv_tag: impl Into<TagFilter>,
+    ) -> impl Future<Output = Result<(R, Status)>> + Send + 'static {
+        let incoming = self.recv_with_status(source, recv_tag);
+        let sent = self.start_send(dest, send_tag, encode(value));
+        async move {
+            sent?;
+            incoming.await
+        }
+    }
+
+    // --- raw bytes ------------------------------------------------------------------------
+
+    /// Sends bytes as they are; the transport takes the `Bytes` without copying where it can.
+    pub fn send_bytes(
+        &self,
+        payload: Bytes,
+        dest: usize,
+        tag: i32,
+    ) -> impl Future<Output = Result<()>> + Send + 'static {
+        std::future::ready(self.start_send(dest, tag, Ok(payload)))
+    }
+
+    /// Receives a message's bytes as they arrived, without copying them.
+    pub fn recv_bytes(
+        &self,
+        source: impl Into<Source>,
+        tag: impl Into<TagFilter>,
+    ) -> impl Future<Output = Result<(Bytes, Status)>> + Send + 'static {
+        let incoming = self.post(source.into(), tag.into());
+        async move {
+            let arrival = incoming?.await?;
+            let status = status_of(&arrival);
+            Ok((arrival.payload.into_bytes()?, status))
+        }
+    }
+}
+
+pub(super) fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Bytes> {
+    DefaultCodec::encode(value)
+        .map(Bytes::from)
+        .map_err(|reason| Error::Encode { reason })
+}
+
+pub(super) fn decode<T: DeserializeOwned>(arrival: Arrival) -> Result<(T, Status)> {
+    let status = status_of(&arrival);
+    let payload = arrival.payload.into_bytes()?;
+    let value = DefaultCodec::decode(&payload).map_err(|reason| Error::Decode {
+        source_rank: status.source,
+        tag: status.tag,
+        reason,
+    })?;
+    Ok((value, status))
+}
