@@ -42,7 +42,7 @@ pub(crate) fn single_copy_from(choice: SingleCopy, ranks: usize) -> Option<usize
     }
 }
 
-/// The smallest region of a caller's memory lent in place (see [`FastPaths::lend`]): with
+/// The smallest region of a caller's memory lent in place (see [`FastPaths::lend`](rmpi_core::FastPaths::lend)): with
 /// `Auto`, from 32 KiB where ranks have cores of their own (a collective's sender waits for
 /// its regions to be read anyway, and one copy beats two).
 pub(crate) fn loan_from(choice: SingleCopy, ranks: usize) -> Option<usize> {

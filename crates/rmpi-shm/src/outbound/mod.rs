@@ -5,6 +5,11 @@
 //! holds for peers' messages: whichever thread drops or reads one of those sends its release
 //! through here.
 
+mod lending;
+
+pub(crate) use lending::Lending;
+use lending::{Held, Lent};
+
 use std::collections::VecDeque;
 use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
@@ -12,11 +17,11 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use rmpi_core::lock::Mutex;
-use rmpi_core::{Error, Header, Loan, Loans, Result};
+use rmpi_core::{Error, Header, Result};
 use rustix::process::Pid;
 
 use crate::fanout;
-use crate::loan_slot::{self, LoanSlot, Recalled};
+use crate::loan_slot;
 use crate::long_writes::LongWrites;
 use crate::record::Record;
 use crate::ring::{Region, LINE, WORD};
@@ -61,7 +66,7 @@ const FANOUT_FROM: usize = 16 << 10;
 const MIN_CHUNK: usize = 1 << 10;
 
 /// A record on its way into a ring.
-enum Outgoing {
+pub(crate) enum Outgoing {
     /// A frame whose payload goes through the ring: `sent` payload bytes have, once its
     /// first record has (`None` before).
     Frame {
@@ -162,49 +167,21 @@ fn push_frame(producer: &mut Producer, record: &Record, chunk: &[u8], streaming:
     producer.push_as(word, record.body_len(), &parts, streaming)
 }
 
-/// Memory lent to a peer, until it releases it.
-struct Lent {
-    /// Where it was lent, and how long it is: what the release names.
-    address: u64,
-    len: usize,
-    /// Its slot in this rank's loan table, if it may move before it is read.
-    slot: Option<u16>,
-    held: Held,
-}
-
-/// What a [`Lent`] keeps until the peer releases it.
-enum Held {
-    /// A payload handed to the transport, kept here.
-    Owned(Bytes),
-    /// A region of the caller's memory (see [`rmpi_core::loan`]): only its place is known
-    /// here, never read; dropping the loan returns it.
-    Borrowed(Loan),
-    /// Nothing: a recalled region the peer had read already.
-    Nothing,
-}
-
-impl Lent {
-    /// Whether this is what a release of `len` bytes at `address` names.
-    fn is(&self, address: u64, len: u64) -> bool {
-        self.address == address && self.len as u64 == len
-    }
-}
-
 /// This rank's end of the ring to one peer.
 pub(crate) struct Outbound {
-    producer: Producer,
+    pub(crate) producer: Producer,
     /// How plain stores into the ring fared for long payloads.
-    long_writes: LongWrites,
-    queue: VecDeque<Outgoing>,
+    pub(crate) long_writes: LongWrites,
+    pub(crate) queue: VecDeque<Outgoing>,
     /// Payloads lent to the peer and not yet released.
-    lent: VecDeque<Lent>,
+    pub(crate) lent: VecDeque<Lent>,
     /// The peer can copy payloads out of this process's memory.
-    lends: bool,
+    pub(crate) lends: bool,
     /// The last typed-buffer send asked about found the peer still reading earlier ones
     /// (see [`Senders::prefers_loan`]).
-    behind: bool,
+    pub(crate) behind: bool,
     /// The peer finished or died: what is queued for it is dropped.
-    closed: bool,
+    pub(crate) closed: bool,
 }
 
 impl Outbound {
@@ -225,38 +202,26 @@ impl Outbound {
     }
 }
 
-/// What a rank lends its peers that can read its memory (see [`Senders::lend`]).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Lending {
-    /// Payloads handed to the transport of at least this many bytes.
-    pub(crate) payloads_from: usize,
-    /// Regions of a caller's memory of at least this many bytes.
-    pub(crate) regions_from: usize,
-    /// Typed-buffer sends are lent whenever they can be, not only when
-    /// [`Senders::prefers_loan`] finds it pays (single copies were asked for).
-    pub(crate) always: bool,
-}
-
 /// Every ring this rank writes; see the [module documentation](self).
 pub(crate) struct Senders {
-    segment: Arc<Segment>,
-    outbound: Vec<Option<Mutex<Outbound>>>,
+    pub(crate) segment: Arc<Segment>,
+    pub(crate) outbound: Vec<Option<Mutex<Outbound>>>,
     /// Peers with records waiting for ring space.
-    backlog: AtomicUsize,
+    pub(crate) backlog: AtomicUsize,
     /// What is lent, and when.
-    lending: Lending,
+    pub(crate) lending: Lending,
     /// Ranks have cores of their own: a sender waiting for room spins rather than yields.
-    spinning: bool,
+    pub(crate) spinning: bool,
     /// This rank's fan-out area, if it has one.
-    fanout: Option<Mutex<FanoutArea>>,
+    pub(crate) fanout: Option<Mutex<FanoutArea>>,
     /// Peers closed for good, one bit each: they will not read what was fanned out to them.
-    gone: AtomicU64,
+    pub(crate) gone: AtomicU64,
     /// This rank's loan slots not lent now.
-    free_slots: Mutex<Vec<u16>>,
+    pub(crate) free_slots: Mutex<Vec<u16>>,
     /// The peers' processes, to stop waiting for one that died.
-    pids: Vec<Pid>,
+    pub(crate) pids: Vec<Pid>,
     /// This rank, whose loan table the slots are in.
-    rank: usize,
+    pub(crate) rank: usize,
 }
 
 impl Senders {
@@ -331,119 +296,6 @@ impl Senders {
     /// The segment this rank's rings and loan table are in.
     pub(crate) fn segment(&self) -> &Arc<Segment> {
         &self.segment
-    }
-
-    /// Lends `dest` the `header.len` bytes at `address` in this process, if it can read
-    /// them from here and they are large enough to be worth it; see [`FastPaths::lend`].
-    ///
-    /// [`FastPaths::lend`]: rmpi_core::FastPaths::lend
-    pub(crate) fn lend(
-        &self,
-        dest: usize,
-        header: Header,
-        address: u64,
-        loan: Loan,
-    ) -> Result<bool> {
-        let len = header.len as usize;
-        if !(self.outbound(dest)?.lock().lends && len >= self.lending.regions_from) {
-            return Ok(false);
-        }
-        let Some(slot) = self.free_slots.lock().pop() else {
-            return Ok(false); // as many lent as there are slots: send a copy
-        };
-        self.segment.loan_slot(self.rank, slot).lend();
-        let queued = self.enqueue(dest, |out| {
-            out.lent.push_back(Lent {
-                address,
-                len,
-                slot: Some(slot),
-                held: Held::Borrowed(loan),
-            });
-            Outgoing::Bare(Record::Lent {
-                header,
-                address,
-                slot: Some(slot),
-            })
-        });
-        if !matches!(queued, Ok(true)) {
-            self.free_slots.lock().push(slot);
-        }
-        // A closed peer returned the loan (dropped, unqueued): the engine reports it gone.
-        queued.map(|_| true)
-    }
-
-    /// Whether a typed-buffer send to `dest` had better be lent than streamed through the
-    /// ring: where ranks share cores (every ring's worth would wait for a context switch),
-    /// or while `dest` is still reading what came before, or was at the last such send
-    /// (messages sent in streams, from memory that is not in cache: one copy beats two,
-    /// and the first of the next stream waits for nothing). A receiver that has read
-    /// everything twice in a row is waiting for each message, and the two copy it
-    /// through the ring together faster than it could read it from here alone.
-    pub(crate) fn prefers_loan(&self, dest: usize) -> bool {
-        if self.lending.always || !self.spinning {
-            return true;
-        }
-        let Ok(out) = self.outbound(dest) else {
-            return false;
-        };
-        let mut out = out.lock();
-        let behind = !out.lent.is_empty() || !out.queue.is_empty() || !out.producer.caught_up();
-        std::mem::replace(&mut out.behind, behind) || behind
-    }
-
-    /// Takes back every region of `payload` lent under `loans` (see [`FastPaths::recall`]):
-    /// a peer that has not begun reading one is given a copy to read instead, one that is
-    /// reading it is waited for. Every such loan is returned when this returns.
-    ///
-    /// [`FastPaths::recall`]: rmpi_core::FastPaths::recall
-    pub(crate) fn recall(&self, loans: &Loans, payload: &[u8]) {
-        let start = payload.as_ptr() as u64;
-        for (peer, out) in self.outbound.iter().enumerate() {
-            let Some(out) = out else { continue };
-            let mut out = out.lock();
-            for lent in out.lent.iter_mut() {
-                let (Held::Borrowed(loan), Some(index)) = (&lent.held, lent.slot) else {
-                    continue;
-                };
-                if !loan.is_under(loans) {
-                    continue;
-                }
-                let at = lent.address.wrapping_sub(start) as usize;
-                let Some(region) = payload.get(at..at.saturating_add(lent.len)) else {
-                    debug_assert!(false, "recalled with a payload that does not hold the loan");
-                    continue;
-                };
-                let slot = self.segment.loan_slot(self.rank, index);
-                // A region already claimed needs no copy, and mostly is by now.
-                let copy = match slot.is_lent() {
-                    true => rmpi_core::pool::copy_of(region),
-                    false => Bytes::new(),
-                };
-                lent.held = match slot.recall(copy.as_ptr() as u64) {
-                    Recalled::Moved => Held::Owned(copy),
-                    Recalled::Read => Held::Nothing,
-                    Recalled::Reading => {
-                        self.wait_until_read(slot, peer);
-                        Held::Nothing
-                    }
-                };
-            }
-        }
-    }
-
-    /// Waits while `peer` copies a region lent to it through `slot`, which takes as long
-    /// as a copy does, unless it dies doing it.
-    fn wait_until_read(&self, slot: &LoanSlot, peer: usize) {
-        let mut since = Instant::now();
-        while !slot.is_read() {
-            if since.elapsed() >= sync::LIVENESS_CHECK {
-                if !sync::alive(self.pids[peer]) {
-                    return;
-                }
-                since = Instant::now();
-            }
-            sync::pause(self.spinning);
-        }
     }
 
     /// Like [`Senders::frame`] for a payload lent for the call. If nothing waits for the
@@ -575,7 +427,11 @@ impl Senders {
     /// Queues the record `make` returns for `dest` (made under the ring's lock, so lent
     /// payloads are queued in the order their records are written), and writes what fits.
     /// False if `dest` is closed: then nothing was made or queued.
-    fn enqueue(&self, dest: usize, make: impl FnOnce(&mut Outbound) -> Outgoing) -> Result<bool> {
+    pub(crate) fn enqueue(
+        &self,
+        dest: usize,
+        make: impl FnOnce(&mut Outbound) -> Outgoing,
+    ) -> Result<bool> {
         let mut out = self.outbound(dest)?.lock();
         if out.closed {
             return Ok(false); // the peer is gone; the engine reports that to whoever waits on it
@@ -604,7 +460,7 @@ impl Senders {
     }
 
     /// This rank's end of the ring to `dest`.
-    fn outbound(&self, dest: usize) -> Result<&Mutex<Outbound>> {
+    pub(crate) fn outbound(&self, dest: usize) -> Result<&Mutex<Outbound>> {
         // Not `ok_or`: that would build (and drop) the error on every send.
         match self.outbound.get(dest) {
             Some(Some(outbound)) => Ok(outbound),
@@ -661,40 +517,6 @@ impl Senders {
                 self.backlog.fetch_sub(1, Ordering::Relaxed);
             }
         }
-    }
-
-    /// `peer` released the payload it names, which must be one lent to it. Receives match
-    /// in any order, so releases come in any order too.
-    pub(crate) fn take_back(
-        &self,
-        peer: usize,
-        address: u64,
-        len: u64,
-    ) -> std::result::Result<(), String> {
-        let Some(out) = self.outbound.get(peer).and_then(Option::as_ref) else {
-            return Ok(());
-        };
-        let mut out = out.lock();
-        let found = out.lent.iter().position(|lent| lent.is(address, len));
-        match found {
-            Some(at) => {
-                if let Some(slot) = out.lent.remove(at).and_then(|lent| lent.slot) {
-                    self.free_slots.lock().push(slot);
-                }
-                Ok(())
-            }
-            None => Err(format!(
-                "released {len} bytes at {address:#x}, which were not lent to it"
-            )),
-        }
-    }
-
-    /// Whether a peer that is still there holds payloads lent from here.
-    pub(crate) fn lending(&self) -> bool {
-        self.outbound.iter().flatten().any(|out| {
-            let out = out.lock();
-            !out.closed && !out.lent.is_empty()
-        })
     }
 }
 
