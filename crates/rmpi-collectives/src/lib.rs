@@ -109,6 +109,24 @@ pub fn start<T: Send + 'static>(
     }
 }
 
+/// A typed-buffer collective that borrows its buffers, as `run` starts it on them.
+type OnBuffers<'b> = std::pin::Pin<Box<dyn Future<Output = Result<()>> + Send + 'b>>;
+
+/// Runs a typed-buffer collective on buffers it owns, as [`start`] runs any, and hands the
+/// buffers back when it is done: the one shape of every nonblocking typed-buffer
+/// collective.
+fn start_owned<T, F>(send: Vec<T>, recv: Vec<T>, run: F) -> Request<'static, Buffers<T>>
+where
+    T: Pod + Send + Sync,
+    F: for<'b> FnOnce(&'b [T], &'b mut [T]) -> OnBuffers<'b> + Send + 'static,
+{
+    start(async move {
+        let (send, mut recv) = (send, recv);
+        run(&send, &mut recv).await?;
+        Ok(Buffers { send, recv })
+    })
+}
+
 /// A communicator with forced algorithms; see [`Collectives::with_algorithms`].
 #[derive(Debug, Clone)]
 pub struct Tuned {
@@ -743,10 +761,8 @@ pub trait Collectives {
         root: usize,
     ) -> Request<'static, Buffers<T>> {
         let round = Round::start(self.comm());
-        start(async move {
-            let (send, mut recv) = (send, recv);
-            buffers::scatter(round, &send, &mut recv, root).await?;
-            Ok(Buffers { send, recv })
+        start_owned(send, recv, move |send, recv| {
+            Box::pin(buffers::scatter(round, send, recv, root))
         })
     }
 
@@ -758,10 +774,8 @@ pub trait Collectives {
         root: usize,
     ) -> Request<'static, Buffers<T>> {
         let round = Round::start(self.comm());
-        start(async move {
-            let (send, mut recv) = (send, recv);
-            buffers::gather(round, &send, &mut recv, root).await?;
-            Ok(Buffers { send, recv })
+        start_owned(send, recv, move |send, recv| {
+            Box::pin(buffers::gather(round, send, recv, root))
         })
     }
 
@@ -772,10 +786,8 @@ pub trait Collectives {
         recv: Vec<T>,
     ) -> Request<'static, Buffers<T>> {
         let (round, algorithms) = (Round::start(self.comm()), self.algorithms());
-        start(async move {
-            let (send, mut recv) = (send, recv);
-            buffers::allgather(round, algorithms, &send, &mut recv).await?;
-            Ok(Buffers { send, recv })
+        start_owned(send, recv, move |send, recv| {
+            Box::pin(buffers::allgather(round, algorithms, send, recv))
         })
     }
 
@@ -786,10 +798,8 @@ pub trait Collectives {
         recv: Vec<T>,
     ) -> Request<'static, Buffers<T>> {
         let (round, algorithms) = (Round::start(self.comm()), self.algorithms());
-        start(async move {
-            let (send, mut recv) = (send, recv);
-            buffers::alltoall(round, algorithms, &send, &mut recv).await?;
-            Ok(Buffers { send, recv })
+        start_owned(send, recv, move |send, recv| {
+            Box::pin(buffers::alltoall(round, algorithms, send, recv))
         })
     }
 
@@ -802,10 +812,8 @@ pub trait Collectives {
         root: usize,
     ) -> Request<'static, Buffers<T>> {
         let round = Round::start(self.comm());
-        start(async move {
-            let (send, mut recv) = (send, recv);
-            buffers::reduce(round, &send, &mut recv, op, root).await?;
-            Ok(Buffers { send, recv })
+        start_owned(send, recv, move |send, recv| {
+            Box::pin(buffers::reduce(round, send, recv, op, root))
         })
     }
 
@@ -817,10 +825,8 @@ pub trait Collectives {
         op: O,
     ) -> Request<'static, Buffers<T>> {
         let (round, algorithms) = (Round::start(self.comm()), self.algorithms());
-        start(async move {
-            let (send, mut recv) = (send, recv);
-            buffers::allreduce(round, algorithms, &send, &mut recv, op).await?;
-            Ok(Buffers { send, recv })
+        start_owned(send, recv, move |send, recv| {
+            Box::pin(buffers::allreduce(round, algorithms, send, recv, op))
         })
     }
 
@@ -832,10 +838,8 @@ pub trait Collectives {
         op: O,
     ) -> Request<'static, Buffers<T>> {
         let round = Round::start(self.comm());
-        start(async move {
-            let (send, mut recv) = (send, recv);
-            buffers::prefix(round, &send, &mut recv, op, false).await?;
-            Ok(Buffers { send, recv })
+        start_owned(send, recv, move |send, recv| {
+            Box::pin(buffers::prefix(round, send, recv, op, false))
         })
     }
 
@@ -847,10 +851,8 @@ pub trait Collectives {
         op: O,
     ) -> Request<'static, Buffers<T>> {
         let round = Round::start(self.comm());
-        start(async move {
-            let (send, mut recv) = (send, recv);
-            buffers::prefix(round, &send, &mut recv, op, true).await?;
-            Ok(Buffers { send, recv })
+        start_owned(send, recv, move |send, recv| {
+            Box::pin(buffers::prefix(round, send, recv, op, true))
         })
     }
 
@@ -863,10 +865,8 @@ pub trait Collectives {
         op: O,
     ) -> Request<'static, Buffers<T>> {
         let round = Round::start(self.comm());
-        start(async move {
-            let (send, mut recv) = (send, recv);
-            buffers::reduce_scatter(round, &send, &mut recv, op).await?;
-            Ok(Buffers { send, recv })
+        start_owned(send, recv, move |send, recv| {
+            Box::pin(buffers::reduce_scatter(round, send, recv, op))
         })
     }
 
@@ -880,15 +880,14 @@ pub trait Collectives {
         root: usize,
     ) -> Request<'static, Buffers<T>> {
         let round = Round::start(self.comm());
-        start(async move {
-            let (send, mut recv) = (send, recv);
-
-            let layout = Layout {
-                counts: &counts,
-                displs: &displs,
-            };
-            buffers::scatterv(round, &send, layout, &mut recv, root).await?;
-            Ok(Buffers { send, recv })
+        start_owned(send, recv, move |send, recv| {
+            Box::pin(async move {
+                let layout = Layout {
+                    counts: &counts,
+                    displs: &displs,
+                };
+                buffers::scatterv(round, send, layout, recv, root).await
+            })
         })
     }
 
@@ -902,15 +901,14 @@ pub trait Collectives {
         root: usize,
     ) -> Request<'static, Buffers<T>> {
         let round = Round::start(self.comm());
-        start(async move {
-            let (send, mut recv) = (send, recv);
-
-            let layout = Layout {
-                counts: &counts,
-                displs: &displs,
-            };
-            buffers::gatherv(round, &send, &mut recv, layout, root).await?;
-            Ok(Buffers { send, recv })
+        start_owned(send, recv, move |send, recv| {
+            Box::pin(async move {
+                let layout = Layout {
+                    counts: &counts,
+                    displs: &displs,
+                };
+                buffers::gatherv(round, send, recv, layout, root).await
+            })
         })
     }
 
@@ -923,15 +921,14 @@ pub trait Collectives {
         displs: Vec<usize>,
     ) -> Request<'static, Buffers<T>> {
         let (round, algorithms) = (Round::start(self.comm()), self.algorithms());
-        start(async move {
-            let (send, mut recv) = (send, recv);
-
-            let layout = Layout {
-                counts: &counts,
-                displs: &displs,
-            };
-            buffers::allgatherv(round, algorithms, &send, &mut recv, layout).await?;
-            Ok(Buffers { send, recv })
+        start_owned(send, recv, move |send, recv| {
+            Box::pin(async move {
+                let layout = Layout {
+                    counts: &counts,
+                    displs: &displs,
+                };
+                buffers::allgatherv(round, algorithms, send, recv, layout).await
+            })
         })
     }
 
@@ -945,27 +942,18 @@ pub trait Collectives {
         recv_layout: (Vec<usize>, Vec<usize>),
     ) -> Request<'static, Buffers<T>> {
         let (round, algorithms) = (Round::start(self.comm()), self.algorithms());
-        start(async move {
-            let (send, mut recv) = (send, recv);
-
-            let send_layout = Layout {
-                counts: &send_layout.0,
-                displs: &send_layout.1,
-            };
-            let recv_layout = Layout {
-                counts: &recv_layout.0,
-                displs: &recv_layout.1,
-            };
-            buffers::alltoallv(
-                round,
-                algorithms,
-                &send,
-                send_layout,
-                &mut recv,
-                recv_layout,
-            )
-            .await?;
-            Ok(Buffers { send, recv })
+        start_owned(send, recv, move |send, recv| {
+            Box::pin(async move {
+                let send_layout = Layout {
+                    counts: &send_layout.0,
+                    displs: &send_layout.1,
+                };
+                let recv_layout = Layout {
+                    counts: &recv_layout.0,
+                    displs: &recv_layout.1,
+                };
+                buffers::alltoallv(round, algorithms, send, send_layout, recv, recv_layout).await
+            })
         })
     }
 }
