@@ -17,6 +17,7 @@
 //! so the member gets what it was promised (and a bare message is longer than any abort,
 //! so an abort in its place would still read as one).
 
+use rmpi_core::send_path::SHARED_FROM;
 use rmpi_core::{Bytes, Error, Loans, Result};
 
 use crate::algorithm::{Algorithms, BcastAlgorithm, Choose};
@@ -31,13 +32,6 @@ const HEADER: usize = 9;
 /// copy saved outweighs the extra message.
 const APART_FROM: usize = 32 << 10;
 const _: () = assert!(APART_FROM > ABORT_MAX, "bare data is longer than any abort");
-
-/// From this many bytes, data neither fanned out nor lent goes to several members in one
-/// pooled copy rather than straight from the buffer: a ring may not have room for it all,
-/// and a sender copying straight into a full ring waits for its reader (who may not have a
-/// core), where a pooled copy waits in the queue. Below it, copying straight into the rings
-/// saves the root a copy.
-const SHARED_FROM: usize = 128 << 10;
 
 fn header(algorithm: BcastAlgorithm, len: usize) -> Vec<u8> {
     let mut header = vec![algorithm as u8];
@@ -205,7 +199,7 @@ async fn send_apart(round: &Round, children: &[usize], first: Bytes, data: &[u8]
 /// read where the transport can make one (shared memory's fan-out); else lent in place to
 /// each member the transport can lend it to (see [`rmpi_core::loan`]), so nobody copies it
 /// on the way out; to the others straight from the buffer (into the rings), or, to several
-/// from [`SHARED_FROM`] bytes, in one pooled copy shared by all, made when first needed.
+/// from [`SHARED_FROM`](rmpi_core::send_path::SHARED_FROM) bytes, in one pooled copy shared by all, made when first needed.
 struct Outgoing<'a> {
     data: &'a [u8],
     loans: Loans,

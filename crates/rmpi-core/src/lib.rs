@@ -55,6 +55,7 @@ pub mod pool;
 pub mod rendezvous;
 mod request;
 pub mod router;
+pub mod send_path;
 mod status;
 mod sync;
 pub mod transport;

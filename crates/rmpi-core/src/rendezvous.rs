@@ -25,11 +25,6 @@ use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::loan::{self, Loans};
 
-/// Payloads shorter than this are copied at once, never lent: the receiver's system call
-/// and the release would cost more than the copy saves. Transports lend only from their own
-/// threshold, which may be higher.
-pub(crate) const LEND_FROM: usize = 16 << 10;
-
 /// How long a lent send waits with no loan of this process read before it recalls its
 /// loan and completes. Long enough for a receiver that shares its core to be scheduled, and
 /// short against a receive that is not coming.

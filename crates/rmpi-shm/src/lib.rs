@@ -59,6 +59,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use rmpi_core::host::cores;
+use rmpi_core::send_path::{loan_from, single_copy_from};
 use rmpi_core::{
     Bootstrap, Error, Event, FastPaths, Frame, Header, Loan, Loans, Placer, Result, Transport,
 };
@@ -71,7 +72,6 @@ use segment::{Layout, Segment};
 use sync::Ordering;
 
 use inbound::{Inbound, Incoming, PeerState};
-use options::{loan_from, single_copy_from};
 pub use options::{ShmOptions, SingleCopy};
 use waiting::{watch_over, Watch};
 

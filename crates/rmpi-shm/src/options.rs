@@ -4,7 +4,6 @@ use std::time::Duration;
 
 use rmpi_core::config::Config;
 pub use rmpi_core::config::SingleCopy;
-use rmpi_core::host::cores;
 
 use crate::fanout;
 
@@ -27,29 +26,6 @@ pub struct ShmOptions {
     /// data) is copied once for all of them (a power of two, or 0 for none); by default
     /// 2 MiB up to 8 ranks, shrinking as the job grows, and none past 64 ranks.
     pub fanout_bytes: Option<usize>,
-}
-
-/// The smallest payload lent under `choice`, for a job of `ranks` ranks: with `Auto`,
-/// 128 KiB where ranks outnumber cores (every ring's worth would wait for a context switch,
-/// and one copy by the receiver wins), none otherwise (sender and receiver stream through
-/// the ring at once, the receiver copying straight into its receive's buffer).
-pub(crate) fn single_copy_from(choice: SingleCopy, ranks: usize) -> Option<usize> {
-    match choice {
-        SingleCopy::Auto if ranks > cores() => Some(128 << 10),
-        SingleCopy::Auto => None,
-        SingleCopy::Off => None,
-        SingleCopy::From(bytes) => Some(bytes),
-    }
-}
-
-/// The smallest region of a caller's memory lent in place (see [`FastPaths::lend`](rmpi_core::FastPaths::lend)): with
-/// `Auto`, from 32 KiB where ranks have cores of their own (a collective's sender waits for
-/// its regions to be read anyway, and one copy beats two).
-pub(crate) fn loan_from(choice: SingleCopy, ranks: usize) -> Option<usize> {
-    match choice {
-        SingleCopy::Auto if ranks <= cores() => Some(32 << 10),
-        other => single_copy_from(other, ranks),
-    }
 }
 
 impl Default for ShmOptions {

@@ -33,7 +33,7 @@ use crate::error::{Error, Result};
 use crate::frame::{Frame, FrameKind, Header};
 use crate::loan::Loans;
 use crate::matching::Pattern;
-use crate::rendezvous::{self, LentSend};
+use crate::rendezvous::LentSend;
 use crate::request::{Acknowledgement, Receive, Waiting};
 use crate::status::{Source, Status, TagFilter, TAG_UB};
 use crate::transport::Transport;
@@ -323,7 +323,7 @@ impl Comm {
         let payload = payload?;
         let world = self.dest(dest)?;
         let header = self.header(tag)?;
-        if payload.len() >= rendezvous::LEND_FROM
+        if payload.len() >= crate::send_path::LEND_FROM
             && self.engine().prefers_loan(world, payload.len())
         {
             let loans = Loans::new();

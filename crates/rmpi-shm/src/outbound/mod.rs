@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use rmpi_core::lock::Mutex;
+use rmpi_core::send_path::FANOUT_FROM;
 use rmpi_core::{Error, Header, Result};
 use rustix::process::Pid;
 
@@ -54,12 +55,6 @@ fn chunk_for(len: usize, overlapping: bool) -> usize {
 /// How long a sender copying a payload straight into a full ring waits for the receiver to
 /// make room before it copies the rest aside and returns.
 const STREAM_PATIENCE: Duration = Duration::from_micros(100);
-
-/// Payloads for several peers of at least this many bytes are fanned out (see
-/// [`fanout`]); shorter ones go down each ring, where the receiver finds them in the
-/// record's own lines. A 4-rank bcast on 2 cores took as long either way at 4 and 8 KiB,
-/// and less time fanned out from 16 KiB.
-const FANOUT_FROM: usize = 16 << 10;
 
 /// A frame's payload is not split into records smaller than this (or than what is left of
 /// it): a sender that finds less room waits for the receiver to release more.
