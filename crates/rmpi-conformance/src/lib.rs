@@ -27,6 +27,8 @@
 //! - [`identity`]: ranks are `0..size` and each endpoint knows its own;
 //! - [`order_and_integrity`]: every frame arrives, intact and in order per pair, from empty
 //!   payloads to several MiB, every rank sending to every other at once;
+//! - [`borrowed_sends`]: the same through [`FastPaths::send_copy`](rmpi_core::FastPaths::send_copy) from memory the sender
+//!   reuses at once;
 //! - [`many_small_frames`]: a flood of small frames to a slow receiver all arrives;
 //! - [`clean_shutdown`]: a peer's frames arrive before its [`Event::PeerFinished`];
 //! - [`mpi_on_top`]: point-to-point, synchronous sends, wildcards and collectives through
@@ -73,6 +75,10 @@ macro_rules! tests {
             $crate::order_and_integrity(&$backend);
         }
         #[test]
+        fn conformance_borrowed_sends() {
+            $crate::borrowed_sends(&$backend);
+        }
+        #[test]
         fn conformance_many_small_frames() {
             $crate::many_small_frames(&$backend);
         }
@@ -91,6 +97,7 @@ macro_rules! tests {
 pub fn check_all(backend: &impl Backend) {
     identity(backend);
     order_and_integrity(backend);
+    borrowed_sends(backend);
     many_small_frames(backend);
     clean_shutdown(backend);
     mpi_on_top(backend);
@@ -216,19 +223,54 @@ pub fn identity(backend: &impl Backend) {
 /// Payload sizes every rank sends to every other, in this order.
 const SIZES: [usize; 9] = [0, 1, 7, 4096, 65_535, 65_536, 200_000, 1 << 20, 4 << 20];
 
-/// Every rank sends frames of every size in [`SIZES`] to every other rank at once; each
+/// Every rank sends frames of 0 B to 4 MiB to every other rank at once; each
 /// arrives intact, and each sender's in the order sent.
 pub fn order_and_integrity(backend: &impl Backend) {
-    let check = "order_and_integrity";
+    exchange(backend, "order_and_integrity", |transport, dest, frame| {
+        transport.send(dest, frame)
+    });
+}
+
+/// As [`order_and_integrity`], with every frame sent through the transport's
+/// [`FastPaths::send_copy`](rmpi_core::FastPaths::send_copy) (if it has fast paths) from memory the sender overwrites as
+/// soon as the call returns: a transport may write it straight out, but must copy what it
+/// keeps. Large payloads fill the connections, so some wait in part.
+pub fn borrowed_sends(backend: &impl Backend) {
+    exchange(backend, "borrowed_sends", |transport, dest, frame| {
+        let fast = transport.clone().fast_paths();
+        match fast {
+            Some(fast) => {
+                let mut lent = frame.payload.to_vec();
+                let sent = fast.send_copy(dest, frame.header, &lent);
+                lent.fill(0xEE);
+                sent
+            }
+            _ => transport.send(dest, frame),
+        }
+    });
+}
+
+/// Every rank sends frames of every size in `SIZES`, twice, to every other rank (each
+/// sent with `send`), then checks that every frame it hears arrived intact and in order.
+fn exchange<S>(backend: &impl Backend, check: &'static str, send: S)
+where
+    S: Fn(&Arc<dyn Transport>, usize, Frame) -> Result<()> + Sync,
+{
     let size = 3;
+    let send = &send;
     job(backend, check, size, |rank, transport| async move {
         for round in 0..2 {
             for (seq, &len) in SIZES.iter().enumerate() {
                 for dest in (0..size).filter(|&d| d != rank) {
                     let seq = round * SIZES.len() + seq;
-                    transport
-                        .send(dest, data(rank, seq as i32, pattern(rank, seq, len)))
-                        .unwrap_or_else(|e| panic!("{check}: rank {rank} to {dest}: {e}"));
+                    send(
+                        &transport,
+                        dest,
+                        data(rank, seq as i32, pattern(rank, seq, len)),
+                    )
+                    .unwrap_or_else(|e| panic!("{check}: rank {rank} to {dest}: {e}"));
+                    // Lets the transport's own tasks, if any, move what waits.
+                    tokio::task::yield_now().await;
                 }
             }
         }

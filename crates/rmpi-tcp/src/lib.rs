@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use rmpi_core::config::Config;
 use rmpi_core::lock::unpoisoned as lock;
-use rmpi_core::{Bootstrap, Error, Event, FastPaths, Frame, Result, Transport};
+use rmpi_core::{Bootstrap, Error, Event, FastPaths, Frame, Header, Result, Transport};
 use socket2::{Domain, SockRef, Socket, Type};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
@@ -243,15 +243,7 @@ impl Transport for TcpTransport {
     }
 
     fn send(&self, dest: usize, frame: Frame) -> Result<()> {
-        let queue = self
-            .outgoing
-            .get(dest)
-            .and_then(Option::as_ref)
-            .ok_or(Error::InvalidRank {
-                rank: dest,
-                size: self.size,
-            })?;
-        match queue.send(frame) {
+        match self.outbox(dest)?.send(frame) {
             true => Ok(()),
             false => Err(Error::PeerLost { rank: dest }),
         }
@@ -283,6 +275,15 @@ impl Transport for TcpTransport {
 }
 
 impl FastPaths for TcpTransport {
+    /// Writes a large payload straight from the caller's memory when the connection is
+    /// idle, copying only what the socket does not take at once.
+    fn send_copy(&self, dest: usize, header: Header, payload: &[u8]) -> Result<()> {
+        match self.outbox(dest)?.send_borrowed(header, payload) {
+            true => Ok(()),
+            false => Err(Error::PeerLost { rank: dest }),
+        }
+    }
+
     /// Waits as `poll_recv` does, but keeps the thread busy for a while first (see
     /// [`TcpOptions::busy_poll`]).
     fn poll_ready(&self, cx: &mut Context<'_>) -> Poll<Option<Event>> {
@@ -291,6 +292,17 @@ impl FastPaths for TcpTransport {
 }
 
 impl TcpTransport {
+    /// The frames on their way to `dest`.
+    fn outbox(&self, dest: usize) -> Result<&Outbox> {
+        self.outgoing
+            .get(dest)
+            .and_then(Option::as_deref)
+            .ok_or(Error::InvalidRank {
+                rank: dest,
+                size: self.size,
+            })
+    }
+
     /// The next event, or `Pending` with `cx` registered; with `busy`, a wait that finds
     /// nothing stays busy while it is younger than the busy-poll time.
     fn poll_inbox(&self, cx: &mut Context<'_>, busy: bool) -> Poll<Event> {

@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use rmpi_core::frame::HEADER_LEN;
 use rmpi_core::lock::unpoisoned as lock;
+use rmpi_core::pool;
 use rmpi_core::{Frame, Header};
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::Notify;
@@ -74,6 +75,47 @@ impl Outbox {
             written: 0,
         };
         self.push(pending, false)
+    }
+
+    /// Sends a frame of `header` with a copy of `payload`, which the caller lends only for
+    /// the call. A large payload with nothing queued before it is written straight from
+    /// the caller's memory, and only what the socket does not take now is copied; anything
+    /// else is copied into a frame and sent as [`send`](Outbox::send) does. `false` if the
+    /// connection is broken or closing.
+    pub(crate) fn send_borrowed(&self, mut header: Header, payload: &[u8]) -> bool {
+        header.len = payload.len() as u64;
+        if payload.len() < WRITE_AT_ONCE_FROM {
+            return self.send(Frame::new(header, pool::copy_of(payload)));
+        }
+        let mut state = lock(&self.state);
+        if state.broken || state.closing {
+            return false;
+        }
+        let header = header.encode();
+        let mut written = 0;
+        if state.queue.is_empty() {
+            match write_borrowed(&self.socket, &header, payload) {
+                Ok(sent) => written = sent,
+                Err(error) => {
+                    tracing::debug!("sending failed: {error}");
+                    state.broken = true;
+                    return false;
+                }
+            }
+        }
+        if written == HEADER_LEN + payload.len() {
+            return true;
+        }
+        // The rest waits for the writer task, in a copy: a frame whose header has
+        // `written` bytes out, or all of it, followed by the payload's unsent part.
+        let from = written.saturating_sub(HEADER_LEN);
+        state.queue.push_back(Pending {
+            header,
+            payload: pool::copy_of(&payload[from..]),
+            written: written.min(HEADER_LEN),
+        });
+        self.waiting.notify_one();
+        true
     }
 
     /// Queues the goodbye frame after everything sent so far; the writer task then closes
@@ -158,6 +200,28 @@ fn write_some(socket: &OwnedWriteHalf, queue: &mut VecDeque<Pending>) -> std::io
         }
     }
     Ok(())
+}
+
+/// Writes what the socket takes now of a frame of `header` and `payload`, header first in
+/// a call of its own (as [`write_some`] writes large frames); returns how many bytes left.
+fn write_borrowed(
+    socket: &OwnedWriteHalf,
+    header: &[u8; HEADER_LEN],
+    payload: &[u8],
+) -> std::io::Result<usize> {
+    let mut written = 0;
+    while written < HEADER_LEN + payload.len() {
+        let result = match written.checked_sub(HEADER_LEN) {
+            None => socket.try_write(&header[written..]),
+            Some(from) => socket.try_write(&payload[from..]),
+        };
+        match result {
+            Ok(sent) => written += sent,
+            Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => break,
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(written)
 }
 
 /// The connection's writer task: writes what waits in `outbox` as the socket drains, and
