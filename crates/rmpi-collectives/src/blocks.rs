@@ -1,15 +1,21 @@
 //! Algorithms that move blocks of bytes: barrier, scatter, gather, allgather, alltoall, and
 //! the trees that broadcasts and reductions share.
 //!
-//! Both flavours run on these: a typed buffer is one block of its bytes, an object is one
-//! block of its encoding. Blocks may differ in size from rank to rank (objects do), so lists
-//! of blocks travel with their lengths. Trees work in ranks relative to the root, so the root
-//! is always relative rank 0. Every rank count works, powers of two or not.
+//! Each algorithm is a planner, a pure function from a member's rank, the communicator's
+//! size and the root to that member's [`Schedule`]; [`schedule::run`] carries it out. Both
+//! flavours run on these: a typed buffer is one block of its bytes, an object is one block
+//! of its encoding. Blocks may differ in size from rank to rank (objects do). Slots are
+//! numbered by the rank whose block they hold, except in the alltoall planners, which say
+//! theirs. Trees work in ranks relative to the root, so the root is always relative rank 0.
+//! Every rank count works, powers of two or not.
+
+use std::ops::Range;
 
 use rmpi_core::{Bytes, Error, Result};
 
 use crate::algorithm::{AllgatherAlgorithm, AlltoallAlgorithm, BarrierAlgorithm};
 use crate::round::Round;
+use crate::schedule::{self, Schedule};
 
 fn relative(rank: usize, root: usize, n: usize) -> usize {
     (rank + n - root) % n
@@ -19,94 +25,52 @@ fn absolute(relative: usize, root: usize, n: usize) -> usize {
     (relative + root) % n
 }
 
-/// Frames a list of blocks: count, each length, then the bytes.
-pub(crate) fn encode_blocks<'a>(blocks: impl ExactSizeIterator<Item = &'a Bytes> + Clone) -> Bytes {
-    let mut header = Vec::with_capacity(8 * (blocks.len() + 1));
-    header.extend_from_slice(&(blocks.len() as u64).to_le_bytes());
-    for block in blocks.clone() {
-        header.extend_from_slice(&(block.len() as u64).to_le_bytes());
-    }
-    Round::frame_parts(std::iter::once(header.as_slice()).chain(blocks.map(|b| b.as_ref())))
-}
-
-/// Reads a framed list of exactly `expected` blocks, without copying them.
-pub(crate) fn decode_blocks(message: &Bytes, expected: usize) -> Result<Vec<Bytes>> {
-    let body = Round::body(message);
-    let malformed = |what: &str| Error::InvalidArgument(format!("malformed block list: {what}"));
-    let word = |at: usize| -> Result<usize> {
-        let bytes = body
-            .get(at..at + 8)
-            .ok_or_else(|| malformed("truncated header"))?;
-        let mut word = [0u8; 8];
-        word.copy_from_slice(bytes);
-        usize::try_from(u64::from_le_bytes(word)).map_err(|_| malformed("length overflows"))
-    };
-    let count = word(0)?;
-    if count != expected {
-        return Err(malformed(&format!(
-            "{count} blocks where {expected} were expected"
-        )));
-    }
-    let mut offset = 8 * (count + 1);
-    let mut blocks = Vec::with_capacity(count);
-    for i in 0..count {
-        let len = word(8 * (i + 1))?;
-        let end = offset.checked_add(len).filter(|&end| end <= body.len());
-        let end = end.ok_or_else(|| malformed("block runs past the message"))?;
-        blocks.push(body.slice(offset..end));
-        offset = end;
-    }
-    if offset != body.len() {
-        return Err(malformed("trailing bytes"));
-    }
-    Ok(blocks)
+/// The ranks of relative ranks `range`, for a tree rooted at `root`.
+fn absolutes(range: Range<usize>, root: usize, n: usize) -> impl Iterator<Item = usize> {
+    range.map(move |r| absolute(r, root, n))
 }
 
 /// A barrier by `algorithm`.
 pub(crate) async fn barrier(round: &Round, algorithm: BarrierAlgorithm) -> Result<()> {
+    let plan = plan_barrier(round.rank(), round.size(), algorithm);
+    schedule::run(round, &plan, Vec::new()).await.map(drop)
+}
+
+/// A barrier's part for `rank` of `n`. Dissemination: in round k every rank signals
+/// rank + 2^k and waits for rank - 2^k; after ceil(log2 n) rounds everyone has heard,
+/// directly or not, from everyone. Flat: every member signals rank 0; rank 0, once it has
+/// heard from all, tells each that all have (two steps whatever n).
+pub(crate) fn plan_barrier(rank: usize, n: usize, algorithm: BarrierAlgorithm) -> Schedule {
+    let mut plan = Schedule::default();
     match algorithm {
-        BarrierAlgorithm::Dissemination => dissemination_barrier(round).await,
-        BarrierAlgorithm::Flat => flat_barrier(round).await,
-    }
-}
-
-/// Dissemination barrier: in round k every rank signals rank + 2^k and waits for rank - 2^k;
-/// after ceil(log2 n) rounds everyone has heard, directly or not, from everyone.
-async fn dissemination_barrier(round: &Round) -> Result<()> {
-    let (rank, n) = (round.rank(), round.size());
-    let mut distance = 1;
-    while distance < n {
-        round.send((rank + distance) % n, Round::frame(&[])).await?;
-        round.recv_exact((rank + n - distance) % n, 0).await?;
-        distance *= 2;
-    }
-    Ok(())
-}
-
-/// Flat barrier: every member signals rank 0; rank 0, once it has heard from all, tells
-/// each that all have. Two steps whatever n; rank 0 takes the arrivals in rank order, but
-/// needs them all anyway.
-async fn flat_barrier(round: &Round) -> Result<()> {
-    let n = round.size();
-    if round.rank() == 0 {
-        for member in 1..n {
-            round.recv_exact(member, 0).await?;
+        BarrierAlgorithm::Dissemination => {
+            let mut distance = 1;
+            while distance < n {
+                plan.send((rank + distance) % n, []);
+                plan.recv((rank + n - distance) % n, []);
+                distance *= 2;
+            }
         }
-        for member in 1..n {
-            round.send(member, Round::frame(&[])).await?;
+        BarrierAlgorithm::Flat if rank == 0 => {
+            for member in 1..n {
+                plan.recv(member, []);
+            }
+            for member in 1..n {
+                plan.send(member, []);
+            }
         }
-    } else {
-        round.send(0, Round::frame(&[])).await?;
-        round.recv_exact(0, 0).await?;
+        BarrierAlgorithm::Flat => {
+            plan.send(0, []);
+            plan.recv(0, []);
+        }
     }
-    Ok(())
+    plan
 }
 
-/// Where this member sits in a binomial tree rooted at `root`: its parent (none for the
-/// root) and its children, largest subtree first, as ranks of the round.
-pub(crate) fn binomial_links(round: &Round, root: usize) -> (Option<usize>, Vec<usize>) {
-    let n = round.size();
-    let me = relative(round.rank(), root, n);
+/// Where `rank` sits in a binomial tree of `n` rooted at `root`: its parent (none for the
+/// root) and its children, largest subtree first.
+pub(crate) fn tree_links(rank: usize, n: usize, root: usize) -> (Option<usize>, Vec<usize>) {
+    let me = relative(rank, root, n);
     let mut mask = 1;
     let mut parent = None;
     while mask < n {
@@ -125,6 +89,11 @@ pub(crate) fn binomial_links(round: &Round, root: usize) -> (Option<usize>, Vec<
         mask >>= 1;
     }
     (parent, children)
+}
+
+/// Where this member sits in a binomial tree rooted at `root` (see [`tree_links`]).
+pub(crate) fn binomial_links(round: &Round, root: usize) -> (Option<usize>, Vec<usize>) {
+    tree_links(round.rank(), round.size(), root)
 }
 
 /// Binomial-tree broadcast of one framed message, forwarded without copies.
@@ -151,36 +120,53 @@ pub(crate) async fn binomial_scatter(
     root: usize,
     blocks: Option<Vec<Bytes>>,
 ) -> Result<Bytes> {
-    let n = round.size();
-    let me = relative(round.rank(), root, n);
-    // `held[i]` is the block of relative rank me + i.
-    let mut held: Vec<Bytes> = match blocks {
-        Some(blocks) if me == 0 => (0..n)
-            .map(|r| blocks[absolute(r, root, n)].clone())
-            .collect(),
+    let rank = round.rank();
+    let inputs = match blocks {
+        Some(blocks) if rank == root => blocks,
+        _ if rank == root => return Err(Error::InvalidArgument("scatter root has no data".into())),
         _ => Vec::new(),
     };
+    let plan = plan_binomial_scatter(rank, round.size(), root);
+    let mut mine = schedule::run(round, &plan, inputs).await?;
+    Ok(mine
+        .pop()
+        .expect("a scatter's part ends with this member's block"))
+}
+
+/// A binomial scatter's part: the root starts with every block, a member receives its
+/// subtree's blocks from its parent and passes each child subtree's on; ends with its own.
+pub(crate) fn plan_binomial_scatter(rank: usize, n: usize, root: usize) -> Schedule {
+    let me = relative(rank, root, n);
+    let mut plan = Schedule::with_slots(n);
+    if me == 0 {
+        plan.inputs = (0..n).collect();
+    }
     let mut mask = 1;
     while mask < n {
         if me & mask != 0 {
             let span = mask.min(n - me);
-            held = decode_blocks(&round.recv(absolute(me - mask, root, n)).await?, span)?;
+            plan.recv(
+                absolute(me - mask, root, n),
+                absolutes(me..me + span, root, n),
+            );
             break;
         }
         mask <<= 1;
     }
     mask >>= 1;
     while mask > 0 {
-        if me + mask < n {
-            let span = mask.min(n - me - mask);
-            let message = encode_blocks(held[mask..mask + span].iter());
-            round.send(absolute(me + mask, root, n), message).await?;
+        let child = me + mask;
+        if child < n {
+            let span = mask.min(n - child);
+            plan.send(
+                absolute(child, root, n),
+                absolutes(child..child + span, root, n),
+            );
         }
         mask >>= 1;
     }
-    held.into_iter()
-        .next()
-        .ok_or_else(|| Error::InvalidArgument("scatter root has no data".into()))
+    plan.outputs = vec![rank];
+    plan
 }
 
 /// Binomial-tree gather: returns every rank's block, indexed by rank, at the root.
@@ -189,30 +175,39 @@ pub(crate) async fn binomial_gather(
     root: usize,
     mine: Bytes,
 ) -> Result<Option<Vec<Bytes>>> {
-    let n = round.size();
-    let me = relative(round.rank(), root, n);
-    // `held[i]` is the block of relative rank me + i.
-    let mut held = vec![mine];
+    let plan = plan_binomial_gather(round.rank(), round.size(), root);
+    let blocks = schedule::run(round, &plan, vec![mine]).await?;
+    Ok((round.rank() == root).then_some(blocks))
+}
+
+/// A binomial gather's part: a member collects its children's subtrees, then sends its own
+/// subtree's blocks to its parent in one message; the root ends with every block.
+pub(crate) fn plan_binomial_gather(rank: usize, n: usize, root: usize) -> Schedule {
+    let me = relative(rank, root, n);
+    let mut plan = Schedule::with_slots(n);
+    plan.inputs = vec![rank];
     let mut mask = 1;
     while mask < n {
-        if me & mask == 0 {
-            let child = me | mask;
-            if child < n {
-                let span = mask.min(n - child);
-                let message = round.recv(absolute(child, root, n)).await?;
-                held.extend(decode_blocks(&message, span)?);
-            }
-        } else {
-            round
-                .send(absolute(me - mask, root, n), encode_blocks(held.iter()))
-                .await?;
-            return Ok(None);
+        if me & mask != 0 {
+            let held = mask.min(n - me);
+            plan.send(
+                absolute(me - mask, root, n),
+                absolutes(me..me + held, root, n),
+            );
+            return plan;
+        }
+        let child = me | mask;
+        if child < n {
+            let span = mask.min(n - child);
+            plan.recv(
+                absolute(child, root, n),
+                absolutes(child..child + span, root, n),
+            );
         }
         mask <<= 1;
     }
-    Ok(Some(
-        (0..n).map(|r| held[relative(r, root, n)].clone()).collect(),
-    ))
+    plan.outputs = (0..n).collect();
+    plan
 }
 
 /// Allgather of one block per rank; returns every block, indexed by rank.
@@ -221,104 +216,75 @@ pub(crate) async fn allgather(
     mine: Bytes,
     algorithm: AllgatherAlgorithm,
 ) -> Result<Vec<Bytes>> {
-    match algorithm {
-        AllgatherAlgorithm::Ring => ring_allgather(round, mine).await,
-        AllgatherAlgorithm::Bruck => bruck_allgather(round, mine).await,
-        AllgatherAlgorithm::RecursiveDoubling => recursive_doubling_allgather(round, mine).await,
-    }
+    let plan = plan_allgather(round.rank(), round.size(), algorithm);
+    schedule::run(round, &plan, vec![mine]).await
 }
 
+/// Ring allgather (see [`plan_allgather`]).
 pub(crate) async fn ring_allgather(round: &Round, mine: Bytes) -> Result<Vec<Bytes>> {
-    let (rank, n) = (round.rank(), round.size());
-    let (left, right) = ((rank + n - 1) % n, (rank + 1) % n);
-    let mut blocks: Vec<Option<Bytes>> = vec![None; n];
-    blocks[rank] = Some(mine);
-    for step in 0..n - 1 {
-        let outgoing = (rank + n - step) % n;
-        let incoming = (rank + n - step - 1) % n;
-        let block = blocks[outgoing]
-            .clone()
-            .expect("received in the previous step");
-        round
-            .send(right, encode_blocks(std::iter::once(&block)))
-            .await?;
-        let message = round.recv(left).await?;
-        blocks[incoming] = decode_blocks(&message, 1)?.pop();
-    }
-    Ok(blocks
-        .into_iter()
-        .map(|b| b.expect("ring visits every rank"))
-        .collect())
+    allgather(round, mine, AllgatherAlgorithm::Ring).await
 }
 
-async fn bruck_allgather(round: &Round, mine: Bytes) -> Result<Vec<Bytes>> {
-    let (rank, n) = (round.rank(), round.size());
-    // `held[i]` is the block of rank (rank + i) % n.
-    let mut held = vec![mine];
-    let mut distance = 1;
-    while distance < n {
-        let count = distance.min(n - distance);
-        let dest = (rank + n - distance) % n;
-        let source = (rank + distance) % n;
-        round
-            .send(dest, encode_blocks(held[..count].iter()))
-            .await?;
-        held.extend(decode_blocks(&round.recv(source).await?, count)?);
-        distance *= 2;
+/// An allgather's part by `algorithm`. Ring: n - 1 steps, each passing the block last
+/// received to the right. Bruck: in round k send the 2^k blocks held so far to rank - 2^k.
+/// Recursive doubling: ranks beyond the largest power of two hand their block to a partner
+/// below it and sit out; the rest exchange groups of doubling size with rank ^ 2^k.
+pub(crate) fn plan_allgather(rank: usize, n: usize, algorithm: AllgatherAlgorithm) -> Schedule {
+    let mut plan = Schedule::with_slots(n);
+    plan.inputs = vec![rank];
+    plan.outputs = (0..n).collect();
+    match algorithm {
+        AllgatherAlgorithm::Ring => {
+            let (left, right) = ((rank + n - 1) % n, (rank + 1) % n);
+            for step in 0..n - 1 {
+                plan.send(right, [(rank + n - step) % n]);
+                plan.recv(left, [(rank + n - step - 1) % n]);
+            }
+        }
+        AllgatherAlgorithm::Bruck => {
+            // After round k this member holds the blocks of rank .. rank + 2^(k+1).
+            let mut distance = 1;
+            while distance < n {
+                let count = distance.min(n - distance);
+                let held = (rank..rank + count).map(|r| r % n);
+                plan.send((rank + n - distance) % n, held);
+                let arriving = (rank + distance..rank + distance + count).map(|r| r % n);
+                plan.recv((rank + distance) % n, arriving);
+                distance *= 2;
+            }
+        }
+        AllgatherAlgorithm::RecursiveDoubling => plan_recursive_doubling(rank, n, &mut plan),
     }
-    Ok((0..n).map(|r| held[(r + n - rank) % n].clone()).collect())
+    plan
 }
 
-async fn recursive_doubling_allgather(round: &Round, mine: Bytes) -> Result<Vec<Bytes>> {
-    let (rank, n) = (round.rank(), round.size());
+fn plan_recursive_doubling(rank: usize, n: usize, plan: &mut Schedule) {
     let pof2 = largest_power_of_two(n);
-    // Ranks beyond the largest power of two hand their block to a partner and sit out.
     if rank >= pof2 {
-        round
-            .send(rank - pof2, encode_blocks(std::iter::once(&mine)))
-            .await?;
-        return decode_blocks(&round.recv(rank - pof2).await?, n);
+        plan.send(rank - pof2, [rank]);
+        plan.recv(rank - pof2, 0..n);
+        return;
     }
-    // `held[r]` for rank r, filled in as the doubling proceeds.
-    let mut held: Vec<Option<Bytes>> = vec![None; n];
-    held[rank] = Some(mine);
     let extra = rank + pof2;
     if extra < n {
-        held[extra] = decode_blocks(&round.recv(extra).await?, 1)?.pop();
+        plan.recv(extra, [extra]);
     }
-    // Each rank < pof2 stands for itself and its extra; exchange groups of growing size.
-    let group = |base: usize, size: usize| -> Vec<usize> {
+    // Each rank below pof2 stands for itself and its extra.
+    let group = |base: usize, size: usize| {
         (base..base + size)
-            .flat_map(|r| [r, r + pof2])
-            .filter(|&r| r < n)
-            .collect()
+            .flat_map(move |r| [r, r + pof2])
+            .filter(move |&r| r < n)
     };
     let mut mask = 1;
     while mask < pof2 {
         let partner = rank ^ mask;
-        let mine_base = rank & !(mask - 1);
-        let theirs_base = partner & !(mask - 1);
-        let mine_ranks = group(mine_base, mask);
-        let theirs_ranks = group(theirs_base, mask);
-        let outgoing: Vec<Bytes> = mine_ranks
-            .iter()
-            .map(|&r| held[r].clone().expect("held before exchanging"))
-            .collect();
-        round.send(partner, encode_blocks(outgoing.iter())).await?;
-        let incoming = decode_blocks(&round.recv(partner).await?, theirs_ranks.len())?;
-        for (r, block) in theirs_ranks.into_iter().zip(incoming) {
-            held[r] = Some(block);
-        }
+        plan.send(partner, group(rank & !(mask - 1), mask));
+        plan.recv(partner, group(partner & !(mask - 1), mask));
         mask <<= 1;
     }
-    let all: Vec<Bytes> = held
-        .into_iter()
-        .map(|b| b.expect("every rank gathered"))
-        .collect();
     if extra < n {
-        round.send(extra, encode_blocks(all.iter())).await?;
+        plan.send(extra, 0..n);
     }
-    Ok(all)
 }
 
 /// All-to-all: `blocks[d]` goes to rank `d`; returns the block from each rank, by rank.
@@ -327,52 +293,50 @@ pub(crate) async fn alltoall(
     blocks: Vec<Bytes>,
     algorithm: AlltoallAlgorithm,
 ) -> Result<Vec<Bytes>> {
-    let (rank, n) = (round.rank(), round.size());
-    let mut received: Vec<Bytes> = vec![Bytes::new(); n];
-    received[rank] = blocks[rank].clone();
+    let plan = plan_alltoall(round.rank(), round.size(), algorithm);
+    schedule::run(round, &plan, blocks).await
+}
+
+/// An all-to-all's part: input `d` is the block for rank `d`, output `s` the block from
+/// rank `s`. Bruck: slot `i` starts as the block for rank + i; in round k the blocks whose
+/// slot has bit k set move 2^k ranks on, keeping their slot, so each travels exactly its
+/// slot number and slot `i` ends as the block from rank - i. Scattered and pairwise: slot
+/// `d` holds the block for rank `d`, slot n + s the block from rank `s`; scattered sends all
+/// before receiving any, pairwise exchanges with one partner per step.
+pub(crate) fn plan_alltoall(rank: usize, n: usize, algorithm: AlltoallAlgorithm) -> Schedule {
     let partners = |step: usize| ((rank + step) % n, (rank + n - step) % n);
-    match algorithm {
-        AlltoallAlgorithm::Bruck => {
-            // `held[i]` starts as the block for rank + i. In round k the blocks whose index
-            // has bit k set move 2^k ranks on, keeping their index, so each travels exactly
-            // its index and `held[i]` ends as the block from rank - i.
-            let mut held: Vec<Bytes> = (0..n).map(|i| blocks[(rank + i) % n].clone()).collect();
-            let mut distance = 1;
-            while distance < n {
-                let moving: Vec<usize> = (0..n).filter(|i| i & distance != 0).collect();
-                let (dest, source) = partners(distance);
-                round
-                    .send(dest, encode_blocks(moving.iter().map(|&i| &held[i])))
-                    .await?;
-                let incoming = decode_blocks(&round.recv(source).await?, moving.len())?;
-                for (i, block) in moving.into_iter().zip(incoming) {
-                    held[i] = block;
-                }
-                distance <<= 1;
-            }
-            for (source, block) in received.iter_mut().enumerate() {
-                *block = held[(rank + n - source) % n].clone();
-            }
+    if algorithm == AlltoallAlgorithm::Bruck {
+        let mut plan = Schedule::with_slots(n);
+        plan.inputs = (0..n).map(|d| (d + n - rank) % n).collect();
+        let mut distance = 1;
+        while distance < n {
+            let moving: Vec<usize> = (0..n).filter(|i| i & distance != 0).collect();
+            let (dest, source) = partners(distance);
+            plan.send(dest, moving.iter().copied());
+            plan.recv(source, moving);
+            distance <<= 1;
         }
-        AlltoallAlgorithm::Scattered => {
-            for step in 1..n {
-                let (dest, _) = partners(step);
-                round.send(dest, Round::frame(&blocks[dest])).await?;
-            }
-            for step in 1..n {
-                let (_, source) = partners(step);
-                received[source] = Round::body(&round.recv(source).await?);
-            }
-        }
-        AlltoallAlgorithm::Pairwise => {
-            for step in 1..n {
-                let (dest, source) = partners(step);
-                round.send(dest, Round::frame(&blocks[dest])).await?;
-                received[source] = Round::body(&round.recv(source).await?);
-            }
+        plan.outputs = (0..n).map(|s| (rank + n - s) % n).collect();
+        return plan;
+    }
+    let mut plan = Schedule::with_slots(2 * n);
+    plan.inputs = (0..n).collect();
+    let pairwise = algorithm == AlltoallAlgorithm::Pairwise;
+    for step in 1..n {
+        let (dest, source) = partners(step);
+        plan.send(dest, [dest]);
+        if pairwise {
+            plan.recv(source, [n + source]);
         }
     }
-    Ok(received)
+    if !pairwise {
+        for step in 1..n {
+            let (_, source) = partners(step);
+            plan.recv(source, [n + source]);
+        }
+    }
+    plan.outputs = (0..n).map(|s| if s == rank { s } else { n + s }).collect();
+    plan
 }
 
 /// The largest power of two not above `n` (n ≥ 1).
@@ -383,3 +347,6 @@ pub(crate) fn largest_power_of_two(n: usize) -> usize {
         n.next_power_of_two() / 2
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -31,7 +31,10 @@
 //! # Algorithms
 //!
 //! Each collective has the algorithms the field uses, chosen by communicator and message size
-//! from MPICH's default thresholds, and can be forced: see [`algorithm`].
+//! from MPICH's default thresholds, and can be forced: see [`algorithm`]. Inside the crate,
+//! the algorithms that move blocks and those that reduce whole values are data (a schedule
+//! of sends, receives and combinations per member), run by one executor each and checked for
+//! every communicator size from 1 to 64 and every root without a transport.
 //!
 //! # Errors across ranks
 //!
@@ -64,10 +67,12 @@ pub mod algorithm;
 mod bcast;
 mod blocks;
 mod buffers;
+mod fold;
 pub mod op;
 mod operand;
 mod reduce;
 mod round;
+mod schedule;
 
 use std::future::Future;
 

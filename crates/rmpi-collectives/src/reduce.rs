@@ -11,12 +11,12 @@ use rmpi_core::{Loans, Result};
 
 use crate::algorithm::AllreduceAlgorithm;
 use crate::blocks::{binomial_bcast, largest_power_of_two};
+use crate::fold::{self, FoldPlan, ACC, PREFIX, THEIRS};
 use crate::op::Op;
 use crate::operand::{copy_exact, with_elements, Operand};
 use crate::round::{Round, ABORT_MAX};
 
-/// Binomial-tree reduce. Commutative operations reduce towards `root` directly; others
-/// reduce in rank order towards rank 0, which then forwards the result to `root`.
+/// Binomial-tree reduce (see [`plan_reduce`]).
 pub(crate) async fn reduce<V: Operand>(
     round: &Round,
     root: usize,
@@ -24,41 +24,42 @@ pub(crate) async fn reduce<V: Operand>(
     op: &V::Op,
     commutative: bool,
 ) -> Result<Option<V>> {
-    let (rank, n) = (round.rank(), round.size());
+    let plan = plan_reduce(round.rank(), round.size(), root, commutative);
+    fold::run(round, &plan, value, op).await
+}
+
+/// A binomial-tree reduce's part: each member folds in its children's subtrees, then sends
+/// the result to its parent. Commutative operations reduce towards `root` directly; others
+/// reduce in rank order towards rank 0, which then forwards the result to `root`.
+pub(crate) fn plan_reduce(rank: usize, n: usize, root: usize, commutative: bool) -> FoldPlan {
     let tree_root = if commutative { root } else { 0 };
     let me = (rank + n - tree_root) % n;
-    let shape = value.shape();
-    let mut acc = value;
+    let mut plan = FoldPlan::default();
     let mut mask = 1;
     while mask < n {
-        if me & mask == 0 {
-            let child = me | mask;
-            if child < n {
-                let source = (child + tree_root) % n;
-                let theirs = V::decode(shape, round.recv(source).await?, source)?;
-                acc = V::combine(&acc, &theirs, op);
-            }
-        } else {
-            round
-                .send((me - mask + tree_root) % n, acc.encode()?)
-                .await?;
+        if me & mask != 0 {
+            plan.send((me - mask + tree_root) % n, ACC);
             // A sender is never the tree's root, so a root that sends here is the real root
             // of a rank-ordered reduction: the result comes back from rank 0.
-            return if rank == root {
-                V::decode(shape, round.recv(tree_root).await?, tree_root).map(Some)
-            } else {
-                Ok(None)
-            };
+            if rank == root {
+                plan.recv(tree_root, ACC);
+                plan.result = Some(ACC);
+            }
+            return plan;
+        }
+        let child = me | mask;
+        if child < n {
+            plan.recv_fold((child + tree_root) % n, ACC, false);
         }
         mask <<= 1;
     }
-    // This rank is the tree's root.
+    // This member is the tree's root.
     if rank == root {
-        Ok(Some(acc))
+        plan.result = Some(ACC);
     } else {
-        round.send(root, acc.encode()?).await?;
-        Ok(None)
+        plan.send(root, ACC);
     }
+    plan
 }
 
 /// Allreduce by the chosen algorithm.
@@ -83,23 +84,27 @@ pub(crate) async fn allreduce<V: Operand>(
     }
 }
 
+/// Recursive doubling (see [`plan_recursive_doubling`]).
+async fn recursive_doubling<V: Operand>(round: &Round, value: V, op: &V::Op) -> Result<V> {
+    let plan = plan_recursive_doubling(round.rank(), round.size());
+    let result = fold::run(round, &plan, value, op).await?;
+    Ok(result.expect("recursive doubling leaves every member the result"))
+}
+
 /// Recursive doubling (MPICH's short-message allreduce). With n not a power of two, the
 /// first 2r ranks (r = n - pof2) pair up and the even one of each pair sits out, receiving
-/// the result at the end. Blocks always combine lower ranks on the left.
-async fn recursive_doubling<V: Operand>(round: &Round, value: V, op: &V::Op) -> Result<V> {
-    let (rank, n) = (round.rank(), round.size());
+/// the result at the end. Values always combine lower ranks on the left.
+pub(crate) fn plan_recursive_doubling(rank: usize, n: usize) -> FoldPlan {
     let pof2 = largest_power_of_two(n);
     let rem = n - pof2;
-    let shape = value.shape();
-    let mut acc = value;
+    let mut plan = FoldPlan::default();
     // Fold: even ranks below 2*rem hand their value to the odd rank above them.
     let new_rank = if rank < 2 * rem {
         if rank % 2 == 0 {
-            round.send(rank + 1, acc.encode()?).await?;
+            plan.send(rank + 1, ACC);
             None
         } else {
-            let theirs = V::decode(shape, round.recv(rank - 1).await?, rank - 1)?;
-            acc = V::combine(&theirs, &acc, op);
+            plan.recv_fold(rank - 1, ACC, true);
             Some(rank / 2)
         }
     } else {
@@ -110,25 +115,21 @@ async fn recursive_doubling<V: Operand>(round: &Round, value: V, op: &V::Op) -> 
         let mut mask = 1;
         while mask < pof2 {
             let partner = real(me ^ mask);
-            round.send(partner, acc.encode()?).await?;
-            let theirs = V::decode(shape, round.recv(partner).await?, partner)?;
-            acc = if partner < rank {
-                V::combine(&theirs, &acc, op)
-            } else {
-                V::combine(&acc, &theirs, op)
-            };
+            plan.send(partner, ACC);
+            plan.recv_fold(partner, ACC, partner < rank);
             mask <<= 1;
         }
     }
     // Unfold: hand the result back to the ranks that sat out.
     if rank < 2 * rem {
         if rank % 2 == 0 {
-            acc = V::decode(shape, round.recv(rank + 1).await?, rank + 1)?;
+            plan.recv(rank + 1, ACC);
         } else {
-            round.send(rank - 1, acc.encode()?).await?;
+            plan.send(rank - 1, ACC);
         }
     }
-    Ok(acc)
+    plan.result = Some(ACC);
+    plan
 }
 
 /// Rabenseifner's allreduce (MPICH's long-message one) on a typed buffer. Ranks fold to a
@@ -352,34 +353,45 @@ async fn recv_part<T: Pod>(round: &Round, source: usize, part: &mut [T]) -> Resu
     }
 }
 
-/// Inclusive (`exclusive = false`) or exclusive prefix reduction by recursive doubling
-/// (MPICH's scan): after round k, `partial` holds the reduction of the 2^k ranks ending here.
+/// Inclusive (`exclusive = false`) or exclusive prefix reduction (see [`plan_scan`]).
 pub(crate) async fn scan<V: Operand>(
     round: &Round,
     value: V,
     op: &V::Op,
     exclusive: bool,
 ) -> Result<Option<V>> {
-    let (rank, n) = (round.rank(), round.size());
-    let shape = value.shape();
-    // `partial`: ranks (rank - 2^k, rank]; `prefix`: ranks [0, rank) seen so far.
-    let mut partial = value;
-    let mut prefix: Option<V> = None;
+    let plan = plan_scan(round.rank(), round.size(), exclusive);
+    fold::run(round, &plan, value, op).await
+}
+
+/// A prefix reduction by recursive doubling (MPICH's scan): after round k, [`ACC`] holds
+/// the reduction of the 2^k ranks ending here and [`PREFIX`] that of the ranks before this
+/// one seen so far; rank 0 has no exclusive result.
+pub(crate) fn plan_scan(rank: usize, n: usize, exclusive: bool) -> FoldPlan {
+    let mut plan = FoldPlan::default();
+    let mut have_prefix = false;
     let mut mask = 1;
     while mask < n {
         if rank + mask < n {
-            round.send(rank + mask, partial.encode()?).await?;
+            plan.send(rank + mask, ACC);
         }
         if rank >= mask {
-            let source = rank - mask;
-            let theirs = V::decode(shape, round.recv(source).await?, source)?;
-            partial = V::combine(&theirs, &partial, op);
-            prefix = Some(match prefix {
-                Some(p) => V::combine(&theirs, &p, op),
-                None => theirs,
-            });
+            plan.recv_fold(rank - mask, ACC, true);
+            if have_prefix {
+                plan.fold(THEIRS, PREFIX, true);
+            } else {
+                plan.move_to(THEIRS, PREFIX);
+                have_prefix = true;
+            }
         }
         mask <<= 1;
     }
-    Ok(if exclusive { prefix } else { Some(partial) })
+    plan.result = match exclusive {
+        false => Some(ACC),
+        true => have_prefix.then_some(PREFIX),
+    };
+    plan
 }
+
+#[cfg(test)]
+mod tests;

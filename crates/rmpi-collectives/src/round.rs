@@ -224,15 +224,6 @@ impl Round {
         }
     }
 
-    /// Like [`Round::recv`], and checks the data is exactly `len` bytes.
-    pub(crate) async fn recv_exact(&self, source: usize, len: usize) -> Result<Bytes> {
-        let message = self.recv(source).await?;
-        if message.len() != len + DATA_AT {
-            return Err(size_mismatch(source, len, message.len() - DATA_AT));
-        }
-        Ok(message)
-    }
-
     /// Runs this member's part; if it fails, tells every other member before returning.
     pub(crate) async fn run<T>(&self, part: impl Future<Output = Result<T>>) -> Result<T> {
         match part.await {
