@@ -236,6 +236,12 @@ pub(crate) struct Layout<'a> {
     pub(crate) displs: &'a [usize],
 }
 
+impl<'a> Layout<'a> {
+    pub(crate) fn of(counts: &'a [usize], displs: &'a [usize]) -> Layout<'a> {
+        Layout { counts, displs }
+    }
+}
+
 pub(crate) async fn alltoallv<T: Pod + Send + Sync>(
     round: Round,
     algorithms: Result<Algorithms>,

@@ -68,6 +68,8 @@ mod bcast;
 mod blocks;
 mod buffers;
 mod fold;
+mod nonblocking;
+mod objects;
 pub mod op;
 mod operand;
 mod reduce;
@@ -76,61 +78,24 @@ mod schedule;
 
 use std::future::Future;
 
-use algorithm::Choose;
 use bytemuck::Pod;
-use rmpi_core::{Bytes, Comm, Error, Request, Result};
+use rmpi_core::{Comm, Error, Request, Result};
 use serde::{de::DeserializeOwned, Serialize};
 
 pub use algorithm::{
     Algorithms, AllgatherAlgorithm, AllreduceAlgorithm, AlltoallAlgorithm, BarrierAlgorithm,
     BcastAlgorithm,
 };
+pub use buffers::Buffers;
+pub use nonblocking::start;
 pub use op::{
     BitAnd, BitOr, BitXor, Located, LogicalAnd, LogicalOr, LogicalXor, Max, MaxLoc, Min, MinLoc,
     Op, Prod, Sum, UserOp,
 };
 
-pub use buffers::Buffers;
-
-use buffers::{check_len, check_root, Layout};
-use operand::{decode_object, encode_object, Object};
+use buffers::Layout;
+use nonblocking::start_owned;
 use round::Round;
-
-/// Runs a collective (or any communication future) as a [`Request`]: on a tokio runtime it is
-/// spawned as a task and progresses on its own; elsewhere it progresses when the request is
-/// awaited or tested.
-pub fn start<T: Send + 'static>(
-    operation: impl Future<Output = Result<T>> + Send + 'static,
-) -> Request<'static, T> {
-    match tokio::runtime::Handle::try_current() {
-        Ok(runtime) => {
-            let task = runtime.spawn(operation);
-            Request::new(async move {
-                task.await
-                    .map_err(|e| Error::InvalidArgument(format!("collective task failed: {e}")))?
-            })
-        }
-        Err(_) => Request::new(operation),
-    }
-}
-
-/// A typed-buffer collective that borrows its buffers, as `run` starts it on them.
-type OnBuffers<'b> = std::pin::Pin<Box<dyn Future<Output = Result<()>> + Send + 'b>>;
-
-/// Runs a typed-buffer collective on buffers it owns, as [`start`] runs any, and hands the
-/// buffers back when it is done: the one shape of every nonblocking typed-buffer
-/// collective.
-fn start_owned<T, F>(send: Vec<T>, recv: Vec<T>, run: F) -> Request<'static, Buffers<T>>
-where
-    T: Pod + Send + Sync,
-    F: for<'b> FnOnce(&'b [T], &'b mut [T]) -> OnBuffers<'b> + Send + 'static,
-{
-    start(async move {
-        let (send, mut recv) = (send, recv);
-        run(&send, &mut recv).await?;
-        Ok(Buffers { send, recv })
-    })
-}
 
 /// A communicator with forced algorithms; see [`Collectives::with_algorithms`].
 #[derive(Debug, Clone)]
@@ -181,15 +146,7 @@ pub trait Collectives {
 
     /// Waits until every member has called it (`comm.barrier()`).
     fn barrier(&self) -> impl Future<Output = Result<()>> + Send + 'static {
-        let (round, algorithms) = (Round::start(self.comm()), self.algorithms());
-        async move {
-            round
-                .run(async {
-                    let algorithm = algorithms?.barrier(round.size());
-                    blocks::barrier(&round, algorithm).await
-                })
-                .await
-        }
+        objects::barrier(Round::start(self.comm()), self.algorithms())
     }
 
     /// Sends the root's value to every member (`data = comm.bcast(data, root)`). The root
@@ -199,26 +156,8 @@ pub trait Collectives {
         value: Option<T>,
         root: usize,
     ) -> impl Future<Output = Result<T>> + Send + 'static {
-        let (round, algorithms) = (Round::start_bcast(self.comm()), self.algorithms());
-        async move {
-            round
-                .run(async {
-                    check_root(&round, root)?;
-                    let algorithms = algorithms?;
-                    if round.rank() == root {
-                        let value = value.ok_or_else(|| {
-                            Error::InvalidArgument("the bcast root passed no value".into())
-                        })?;
-                        let encoded = encode_object(&value)?;
-                        bcast::bcast(&round, root, Some(&encoded), &algorithms).await?;
-                        Ok(value)
-                    } else {
-                        let bytes = bcast::bcast(&round, root, None, &algorithms).await?;
-                        decode_object(&bytes, root)
-                    }
-                })
-                .await
-        }
+        let round = Round::start_bcast(self.comm());
+        objects::bcast(round, self.algorithms(), value, root)
     }
 
     /// Sends element `i` of the root's vector to member `i` (`comm.scatter(data, root)`). The
@@ -228,28 +167,7 @@ pub trait Collectives {
         values: Option<Vec<T>>,
         root: usize,
     ) -> impl Future<Output = Result<T>> + Send + 'static {
-        let round = Round::start(self.comm());
-        async move {
-            round
-                .run(async {
-                    check_root(&round, root)?;
-                    if round.rank() != root {
-                        let block = blocks::binomial_scatter(&round, root, None).await?;
-                        return decode_object(&block, root);
-                    }
-                    let mut values = values.ok_or_else(|| {
-                        Error::InvalidArgument("the scatter root passed no values".into())
-                    })?;
-                    check_len("the scatter root's vector", values.len(), round.size())?;
-                    let encoded = values
-                        .iter()
-                        .map(|v| encode_object(v))
-                        .collect::<Result<Vec<_>>>()?;
-                    blocks::binomial_scatter(&round, root, Some(encoded)).await?;
-                    Ok(values.swap_remove(root))
-                })
-                .await
-        }
+        objects::scatter(Round::start(self.comm()), values, root)
     }
 
     /// Collects every member's value at the root, in rank order (`comm.gather(x, root)`):
@@ -259,20 +177,7 @@ pub trait Collectives {
         value: T,
         root: usize,
     ) -> impl Future<Output = Result<Option<Vec<T>>>> + Send + 'static {
-        let round = Round::start(self.comm());
-        async move {
-            round
-                .run(async {
-                    check_root(&round, root)?;
-                    let gathered =
-                        blocks::binomial_gather(&round, root, encode_object(&value)?).await?;
-                    let Some(blocks) = gathered else {
-                        return Ok(None);
-                    };
-                    decode_all(blocks, round.rank(), value).map(Some)
-                })
-                .await
-        }
+        objects::gather(Round::start(self.comm()), value, root)
     }
 
     /// Collects every member's value at every member, in rank order (`comm.allgather(x)`).
@@ -282,17 +187,7 @@ pub trait Collectives {
         &self,
         value: T,
     ) -> impl Future<Output = Result<Vec<T>>> + Send + 'static {
-        let (round, algorithms) = (Round::start(self.comm()), self.algorithms());
-        async move {
-            round
-                .run(async {
-                    let algorithm = algorithms?.allgather(round.size(), 0);
-                    let blocks =
-                        blocks::allgather(&round, encode_object(&value)?, algorithm).await?;
-                    decode_all(blocks, round.rank(), value)
-                })
-                .await
-        }
+        objects::allgather(Round::start(self.comm()), self.algorithms(), value)
     }
 
     /// Combines every member's value with `op` in rank order; the result at the root
@@ -307,19 +202,7 @@ pub trait Collectives {
         T: Serialize + DeserializeOwned + Send + 'static,
         O: Op<T> + 'static,
     {
-        let round = Round::start(self.comm());
-        async move {
-            round
-                .run(async {
-                    check_root(&round, root)?;
-                    let commutative = op.is_commutative();
-                    let reduced =
-                        reduce::reduce(&round, root, Object(value), &op as &dyn Op<T>, commutative)
-                            .await?;
-                    Ok(reduced.map(|o| o.0))
-                })
-                .await
-        }
+        objects::reduce(Round::start(self.comm()), value, op, root)
     }
 
     /// Combines every member's value with `op` in rank order; the result everywhere
@@ -329,24 +212,7 @@ pub trait Collectives {
         T: Serialize + DeserializeOwned + Send + 'static,
         O: Op<T> + 'static,
     {
-        let (round, algorithms) = (Round::start(self.comm()), self.algorithms());
-        async move {
-            round
-                .run(async {
-                    let algorithm = algorithms?.allreduce(round.size(), 0);
-                    let commutative = op.is_commutative();
-                    let reduced = reduce::allreduce(
-                        &round,
-                        Object(value),
-                        &op as &dyn Op<T>,
-                        commutative,
-                        algorithm,
-                    )
-                    .await?;
-                    Ok(reduced.0)
-                })
-                .await
-        }
+        objects::allreduce(Round::start(self.comm()), self.algorithms(), value, op)
     }
 
     /// Inclusive prefix reduction: member `i` gets `x0 ⊕ … ⊕ xi` (`comm.scan(x, op)`).
@@ -355,17 +221,10 @@ pub trait Collectives {
         T: Serialize + DeserializeOwned + Send + 'static,
         O: Op<T> + 'static,
     {
-        let round = Round::start(self.comm());
+        let scanned = objects::scan(Round::start(self.comm()), value, op, false);
         async move {
-            round
-                .run(async {
-                    let scanned =
-                        reduce::scan(&round, Object(value), &op as &dyn Op<T>, false).await?;
-                    scanned
-                        .map(|o| o.0)
-                        .ok_or_else(|| Error::InvalidArgument("scan produced nothing".into()))
-                })
-                .await
+            let scanned = scanned.await?;
+            scanned.ok_or_else(|| Error::InvalidArgument("scan produced nothing".into()))
         }
     }
 
@@ -380,16 +239,7 @@ pub trait Collectives {
         T: Serialize + DeserializeOwned + Send + 'static,
         O: Op<T> + 'static,
     {
-        let round = Round::start(self.comm());
-        async move {
-            round
-                .run(async {
-                    let scanned =
-                        reduce::scan(&round, Object(value), &op as &dyn Op<T>, true).await?;
-                    Ok(scanned.map(|o| o.0))
-                })
-                .await
-        }
+        objects::scan(Round::start(self.comm()), value, op, true)
     }
 
     /// Sends `values[d]` to member `d` and returns what each member sent here, by rank
@@ -399,26 +249,7 @@ pub trait Collectives {
         &self,
         values: Vec<T>,
     ) -> impl Future<Output = Result<Vec<T>>> + Send + 'static {
-        let (round, algorithms) = (Round::start(self.comm()), self.algorithms());
-        async move {
-            round
-                .run(async {
-                    let algorithm = algorithms?.alltoall(round.size(), 0);
-                    check_len("the alltoall vector", values.len(), round.size())?;
-                    let blocks = values
-                        .iter()
-                        .map(|v| encode_object(v))
-                        .collect::<Result<Vec<_>>>()?;
-                    let mut values = values;
-                    let mine = values.swap_remove(round.rank());
-                    decode_all(
-                        blocks::alltoall(&round, blocks, algorithm).await?,
-                        round.rank(),
-                        mine,
-                    )
-                })
-                .await
-        }
+        objects::alltoall(Round::start(self.comm()), self.algorithms(), values)
     }
 
     /// Reduces `values` element-wise across members with `op` and gives element `i` of the
@@ -432,128 +263,34 @@ pub trait Collectives {
         T: Serialize + DeserializeOwned + Send + 'static,
         O: Op<T> + 'static,
     {
-        let round = Round::start(self.comm());
-        async move {
-            round
-                .run(async {
-                    check_len("the reduce_scatter vector", values.len(), round.size())?;
-                    let commutative = op.is_commutative();
-                    let elementwise = ElementWise(op);
-                    let reduced = reduce::reduce(
-                        &round,
-                        0,
-                        Object(values),
-                        &elementwise as &dyn Op<Vec<T>>,
-                        commutative,
-                    )
-                    .await?;
-                    let blocks = reduced
-                        .map(|all| {
-                            all.0
-                                .iter()
-                                .map(|v| encode_object(v))
-                                .collect::<Result<Vec<_>>>()
-                        })
-                        .transpose()?;
-                    decode_object(&blocks::binomial_scatter(&round, 0, blocks).await?, 0)
-                })
-                .await
-        }
+        objects::reduce_scatter(Round::start(self.comm()), values, op)
     }
 
-    // --- nonblocking objects ----------------------------------------------------------------
+    // --- nonblocking objects: each starts its blocking namesake as a request --------------
 
-    /// Nonblocking [`barrier`](Collectives::barrier) (`comm.Ibarrier()`).
-    fn ibarrier(&self) -> Request<'static, ()> {
-        start(self.barrier())
-    }
-
-    /// Nonblocking [`bcast`](Collectives::bcast) (`comm.ibcast`).
-    fn ibcast<T: Serialize + DeserializeOwned + Send + 'static>(
-        &self,
-        value: Option<T>,
-        root: usize,
-    ) -> Request<'static, T> {
-        start(self.bcast(value, root))
-    }
-
-    /// Nonblocking [`scatter`](Collectives::scatter).
-    fn iscatter<T: Serialize + DeserializeOwned + Send + 'static>(
-        &self,
-        values: Option<Vec<T>>,
-        root: usize,
-    ) -> Request<'static, T> {
-        start(self.scatter(values, root))
-    }
-
-    /// Nonblocking [`gather`](Collectives::gather).
-    fn igather<T: Serialize + DeserializeOwned + Send + 'static>(
-        &self,
-        value: T,
-        root: usize,
-    ) -> Request<'static, Option<Vec<T>>> {
-        start(self.gather(value, root))
-    }
-
-    /// Nonblocking [`allgather`](Collectives::allgather).
-    fn iallgather<T: Serialize + DeserializeOwned + Send + 'static>(
-        &self,
-        value: T,
-    ) -> Request<'static, Vec<T>> {
-        start(self.allgather(value))
-    }
-
-    /// Nonblocking [`alltoall`](Collectives::alltoall).
-    fn ialltoall<T: Serialize + DeserializeOwned + Send + 'static>(
-        &self,
-        values: Vec<T>,
-    ) -> Request<'static, Vec<T>> {
-        start(self.alltoall(values))
-    }
-
-    /// Nonblocking [`reduce`](Collectives::reduce).
-    fn ireduce<T, O>(&self, value: T, op: O, root: usize) -> Request<'static, Option<T>>
-    where
-        T: Serialize + DeserializeOwned + Send + 'static,
-        O: Op<T> + 'static,
-    {
-        start(self.reduce(value, op, root))
-    }
-
-    /// Nonblocking [`allreduce`](Collectives::allreduce) (`comm.iallreduce`).
-    fn iallreduce<T, O>(&self, value: T, op: O) -> Request<'static, T>
-    where
-        T: Serialize + DeserializeOwned + Send + 'static,
-        O: Op<T> + 'static,
-    {
-        start(self.allreduce(value, op))
-    }
-
-    /// Nonblocking [`scan`](Collectives::scan).
-    fn iscan<T, O>(&self, value: T, op: O) -> Request<'static, T>
-    where
-        T: Serialize + DeserializeOwned + Send + 'static,
-        O: Op<T> + 'static,
-    {
-        start(self.scan(value, op))
-    }
-
-    /// Nonblocking [`exscan`](Collectives::exscan).
-    fn iexscan<T, O>(&self, value: T, op: O) -> Request<'static, Option<T>>
-    where
-        T: Serialize + DeserializeOwned + Send + 'static,
-        O: Op<T> + 'static,
-    {
-        start(self.exscan(value, op))
-    }
-
-    /// Nonblocking [`reduce_scatter`](Collectives::reduce_scatter).
-    fn ireduce_scatter<T, O>(&self, values: Vec<T>, op: O) -> Request<'static, T>
-    where
-        T: Serialize + DeserializeOwned + Send + 'static,
-        O: Op<T> + 'static,
-    {
-        start(self.reduce_scatter(values, op))
+    nonblocking::objects! {
+        /// Nonblocking [`barrier`](Collectives::barrier) (`comm.Ibarrier()`).
+        fn ibarrier[]() -> () = barrier;
+        /// Nonblocking [`bcast`](Collectives::bcast) (`comm.ibcast`).
+        fn ibcast[T: Serialize + DeserializeOwned + Send + 'static](value: Option<T>, root: usize) -> T = bcast;
+        /// Nonblocking [`scatter`](Collectives::scatter).
+        fn iscatter[T: Serialize + DeserializeOwned + Send + 'static](values: Option<Vec<T>>, root: usize) -> T = scatter;
+        /// Nonblocking [`gather`](Collectives::gather).
+        fn igather[T: Serialize + DeserializeOwned + Send + 'static](value: T, root: usize) -> Option<Vec<T>> = gather;
+        /// Nonblocking [`allgather`](Collectives::allgather).
+        fn iallgather[T: Serialize + DeserializeOwned + Send + 'static](value: T) -> Vec<T> = allgather;
+        /// Nonblocking [`alltoall`](Collectives::alltoall).
+        fn ialltoall[T: Serialize + DeserializeOwned + Send + 'static](values: Vec<T>) -> Vec<T> = alltoall;
+        /// Nonblocking [`reduce`](Collectives::reduce).
+        fn ireduce[T: Serialize + DeserializeOwned + Send + 'static, O: Op<T> + 'static](value: T, op: O, root: usize) -> Option<T> = reduce;
+        /// Nonblocking [`allreduce`](Collectives::allreduce) (`comm.iallreduce`).
+        fn iallreduce[T: Serialize + DeserializeOwned + Send + 'static, O: Op<T> + 'static](value: T, op: O) -> T = allreduce;
+        /// Nonblocking [`scan`](Collectives::scan).
+        fn iscan[T: Serialize + DeserializeOwned + Send + 'static, O: Op<T> + 'static](value: T, op: O) -> T = scan;
+        /// Nonblocking [`exscan`](Collectives::exscan).
+        fn iexscan[T: Serialize + DeserializeOwned + Send + 'static, O: Op<T> + 'static](value: T, op: O) -> Option<T> = exscan;
+        /// Nonblocking [`reduce_scatter`](Collectives::reduce_scatter).
+        fn ireduce_scatter[T: Serialize + DeserializeOwned + Send + 'static, O: Op<T> + 'static](values: Vec<T>, op: O) -> T = reduce_scatter;
     }
 
     // --- typed buffers (mpi4py's uppercase collectives) ---------------------------------------
@@ -673,14 +410,8 @@ pub trait Collectives {
         recv_counts: &'a [usize],
         recv_displs: &'a [usize],
     ) -> impl Future<Output = Result<()>> + Send + 'a {
-        let send_layout = Layout {
-            counts: send_counts,
-            displs: send_displs,
-        };
-        let recv_layout = Layout {
-            counts: recv_counts,
-            displs: recv_displs,
-        };
+        let send_layout = Layout::of(send_counts, send_displs);
+        let recv_layout = Layout::of(recv_counts, recv_displs);
         let (round, algorithms) = (Round::start(self.comm()), self.algorithms());
         buffers::alltoallv(round, algorithms, send, send_layout, recv, recv_layout)
     }
@@ -695,7 +426,7 @@ pub trait Collectives {
         recv: &'a mut [T],
         root: usize,
     ) -> impl Future<Output = Result<()>> + Send + 'a {
-        let layout = Layout { counts, displs };
+        let layout = Layout::of(counts, displs);
         buffers::scatterv(Round::start(self.comm()), send, layout, recv, root)
     }
 
@@ -710,7 +441,7 @@ pub trait Collectives {
         displs: &'a [usize],
         root: usize,
     ) -> impl Future<Output = Result<()>> + Send + 'a {
-        let layout = Layout { counts, displs };
+        let layout = Layout::of(counts, displs);
         buffers::gatherv(Round::start(self.comm()), send, recv, layout, root)
     }
 
@@ -723,7 +454,7 @@ pub trait Collectives {
         counts: &'a [usize],
         displs: &'a [usize],
     ) -> impl Future<Output = Result<()>> + Send + 'a {
-        let layout = Layout { counts, displs };
+        let layout = Layout::of(counts, displs);
         let (round, algorithms) = (Round::start(self.comm()), self.algorithms());
         buffers::allgatherv(round, algorithms, send, recv, layout)
     }
@@ -758,183 +489,50 @@ pub trait Collectives {
         })
     }
 
-    /// Nonblocking [`scatter_buf`](Collectives::scatter_buf) (`comm.Iscatter`).
-    fn iscatter_buf<T: Pod + Send + Sync>(
-        &self,
-        send: Vec<T>,
-        recv: Vec<T>,
-        root: usize,
-    ) -> Request<'static, Buffers<T>> {
-        let round = Round::start(self.comm());
-        start_owned(send, recv, move |send, recv| {
-            Box::pin(buffers::scatter(round, send, recv, root))
-        })
-    }
-
-    /// Nonblocking [`gather_buf`](Collectives::gather_buf) (`comm.Igather`).
-    fn igather_buf<T: Pod + Send + Sync>(
-        &self,
-        send: Vec<T>,
-        recv: Vec<T>,
-        root: usize,
-    ) -> Request<'static, Buffers<T>> {
-        let round = Round::start(self.comm());
-        start_owned(send, recv, move |send, recv| {
-            Box::pin(buffers::gather(round, send, recv, root))
-        })
-    }
-
-    /// Nonblocking [`allgather_buf`](Collectives::allgather_buf) (`comm.Iallgather`).
-    fn iallgather_buf<T: Pod + Send + Sync>(
-        &self,
-        send: Vec<T>,
-        recv: Vec<T>,
-    ) -> Request<'static, Buffers<T>> {
-        let (round, algorithms) = (Round::start(self.comm()), self.algorithms());
-        start_owned(send, recv, move |send, recv| {
-            Box::pin(buffers::allgather(round, algorithms, send, recv))
-        })
-    }
-
-    /// Nonblocking [`alltoall_buf`](Collectives::alltoall_buf) (`comm.Ialltoall`).
-    fn ialltoall_buf<T: Pod + Send + Sync>(
-        &self,
-        send: Vec<T>,
-        recv: Vec<T>,
-    ) -> Request<'static, Buffers<T>> {
-        let (round, algorithms) = (Round::start(self.comm()), self.algorithms());
-        start_owned(send, recv, move |send, recv| {
-            Box::pin(buffers::alltoall(round, algorithms, send, recv))
-        })
-    }
-
-    /// Nonblocking [`reduce_buf`](Collectives::reduce_buf) (`comm.Ireduce`).
-    fn ireduce_buf<T: Pod + Send + Sync, O: Op<T> + 'static>(
-        &self,
-        send: Vec<T>,
-        recv: Vec<T>,
-        op: O,
-        root: usize,
-    ) -> Request<'static, Buffers<T>> {
-        let round = Round::start(self.comm());
-        start_owned(send, recv, move |send, recv| {
-            Box::pin(buffers::reduce(round, send, recv, op, root))
-        })
-    }
-
-    /// Nonblocking [`allreduce_buf`](Collectives::allreduce_buf) (`comm.Iallreduce`).
-    fn iallreduce_buf<T: Pod + Send + Sync, O: Op<T> + 'static>(
-        &self,
-        send: Vec<T>,
-        recv: Vec<T>,
-        op: O,
-    ) -> Request<'static, Buffers<T>> {
-        let (round, algorithms) = (Round::start(self.comm()), self.algorithms());
-        start_owned(send, recv, move |send, recv| {
-            Box::pin(buffers::allreduce(round, algorithms, send, recv, op))
-        })
-    }
-
-    /// Nonblocking [`scan_buf`](Collectives::scan_buf) (`comm.Iscan`).
-    fn iscan_buf<T: Pod + Send + Sync, O: Op<T> + 'static>(
-        &self,
-        send: Vec<T>,
-        recv: Vec<T>,
-        op: O,
-    ) -> Request<'static, Buffers<T>> {
-        let round = Round::start(self.comm());
-        start_owned(send, recv, move |send, recv| {
-            Box::pin(buffers::prefix(round, send, recv, op, false))
-        })
-    }
-
-    /// Nonblocking [`exscan_buf`](Collectives::exscan_buf) (`comm.Iexscan`).
-    fn iexscan_buf<T: Pod + Send + Sync, O: Op<T> + 'static>(
-        &self,
-        send: Vec<T>,
-        recv: Vec<T>,
-        op: O,
-    ) -> Request<'static, Buffers<T>> {
-        let round = Round::start(self.comm());
-        start_owned(send, recv, move |send, recv| {
-            Box::pin(buffers::prefix(round, send, recv, op, true))
-        })
-    }
-
-    /// Nonblocking [`reduce_scatter_buf`](Collectives::reduce_scatter_buf)
-    /// (`comm.Ireduce_scatter_block`).
-    fn ireduce_scatter_buf<T: Pod + Send + Sync, O: Op<T> + 'static>(
-        &self,
-        send: Vec<T>,
-        recv: Vec<T>,
-        op: O,
-    ) -> Request<'static, Buffers<T>> {
-        let round = Round::start(self.comm());
-        start_owned(send, recv, move |send, recv| {
-            Box::pin(buffers::reduce_scatter(round, send, recv, op))
-        })
-    }
-
-    /// Nonblocking [`scatterv_buf`](Collectives::scatterv_buf) (`comm.Iscatterv`).
-    fn iscatterv_buf<T: Pod + Send + Sync>(
-        &self,
-        send: Vec<T>,
-        counts: Vec<usize>,
-        displs: Vec<usize>,
-        recv: Vec<T>,
-        root: usize,
-    ) -> Request<'static, Buffers<T>> {
-        let round = Round::start(self.comm());
-        start_owned(send, recv, move |send, recv| {
-            Box::pin(async move {
-                let layout = Layout {
-                    counts: &counts,
-                    displs: &displs,
-                };
-                buffers::scatterv(round, send, layout, recv, root).await
-            })
-        })
-    }
-
-    /// Nonblocking [`gatherv_buf`](Collectives::gatherv_buf) (`comm.Igatherv`).
-    fn igatherv_buf<T: Pod + Send + Sync>(
-        &self,
-        send: Vec<T>,
-        recv: Vec<T>,
-        counts: Vec<usize>,
-        displs: Vec<usize>,
-        root: usize,
-    ) -> Request<'static, Buffers<T>> {
-        let round = Round::start(self.comm());
-        start_owned(send, recv, move |send, recv| {
-            Box::pin(async move {
-                let layout = Layout {
-                    counts: &counts,
-                    displs: &displs,
-                };
-                buffers::gatherv(round, send, recv, layout, root).await
-            })
-        })
-    }
-
-    /// Nonblocking [`allgatherv_buf`](Collectives::allgatherv_buf) (`comm.Iallgatherv`).
-    fn iallgatherv_buf<T: Pod + Send + Sync>(
-        &self,
-        send: Vec<T>,
-        recv: Vec<T>,
-        counts: Vec<usize>,
-        displs: Vec<usize>,
-    ) -> Request<'static, Buffers<T>> {
-        let (round, algorithms) = (Round::start(self.comm()), self.algorithms());
-        start_owned(send, recv, move |send, recv| {
-            Box::pin(async move {
-                let layout = Layout {
-                    counts: &counts,
-                    displs: &displs,
-                };
-                buffers::allgatherv(round, algorithms, send, recv, layout).await
-            })
-        })
+    nonblocking::buffers! {
+        /// Nonblocking [`scatter_buf`](Collectives::scatter_buf) (`comm.Iscatter`).
+        fn iscatter_buf[T: Pod + Send + Sync](send: Vec<T>, recv: Vec<T>, root: usize)
+            = start |round, _, send, recv| buffers::scatter(round, send, recv, root);
+        /// Nonblocking [`gather_buf`](Collectives::gather_buf) (`comm.Igather`).
+        fn igather_buf[T: Pod + Send + Sync](send: Vec<T>, recv: Vec<T>, root: usize)
+            = start |round, _, send, recv| buffers::gather(round, send, recv, root);
+        /// Nonblocking [`allgather_buf`](Collectives::allgather_buf) (`comm.Iallgather`).
+        fn iallgather_buf[T: Pod + Send + Sync](send: Vec<T>, recv: Vec<T>)
+            = start |round, algorithms, send, recv| buffers::allgather(round, algorithms, send, recv);
+        /// Nonblocking [`alltoall_buf`](Collectives::alltoall_buf) (`comm.Ialltoall`).
+        fn ialltoall_buf[T: Pod + Send + Sync](send: Vec<T>, recv: Vec<T>)
+            = start |round, algorithms, send, recv| buffers::alltoall(round, algorithms, send, recv);
+        /// Nonblocking [`reduce_buf`](Collectives::reduce_buf) (`comm.Ireduce`).
+        fn ireduce_buf[T: Pod + Send + Sync, O: Op<T> + 'static](send: Vec<T>, recv: Vec<T>, op: O, root: usize)
+            = start |round, _, send, recv| buffers::reduce(round, send, recv, op, root);
+        /// Nonblocking [`allreduce_buf`](Collectives::allreduce_buf) (`comm.Iallreduce`).
+        fn iallreduce_buf[T: Pod + Send + Sync, O: Op<T> + 'static](send: Vec<T>, recv: Vec<T>, op: O)
+            = start |round, algorithms, send, recv| buffers::allreduce(round, algorithms, send, recv, op);
+        /// Nonblocking [`scan_buf`](Collectives::scan_buf) (`comm.Iscan`).
+        fn iscan_buf[T: Pod + Send + Sync, O: Op<T> + 'static](send: Vec<T>, recv: Vec<T>, op: O)
+            = start |round, _, send, recv| buffers::prefix(round, send, recv, op, false);
+        /// Nonblocking [`exscan_buf`](Collectives::exscan_buf) (`comm.Iexscan`).
+        fn iexscan_buf[T: Pod + Send + Sync, O: Op<T> + 'static](send: Vec<T>, recv: Vec<T>, op: O)
+            = start |round, _, send, recv| buffers::prefix(round, send, recv, op, true);
+        /// Nonblocking [`reduce_scatter_buf`](Collectives::reduce_scatter_buf)
+        /// (`comm.Ireduce_scatter_block`).
+        fn ireduce_scatter_buf[T: Pod + Send + Sync, O: Op<T> + 'static](send: Vec<T>, recv: Vec<T>, op: O)
+            = start |round, _, send, recv| buffers::reduce_scatter(round, send, recv, op);
+        /// Nonblocking [`scatterv_buf`](Collectives::scatterv_buf) (`comm.Iscatterv`).
+        fn iscatterv_buf[T: Pod + Send + Sync](send: Vec<T>, counts: Vec<usize>, displs: Vec<usize>, recv: Vec<T>, root: usize)
+            = start |round, _, send, recv| async move {
+                buffers::scatterv(round, send, Layout::of(&counts, &displs), recv, root).await
+            };
+        /// Nonblocking [`gatherv_buf`](Collectives::gatherv_buf) (`comm.Igatherv`).
+        fn igatherv_buf[T: Pod + Send + Sync](send: Vec<T>, recv: Vec<T>, counts: Vec<usize>, displs: Vec<usize>, root: usize)
+            = start |round, _, send, recv| async move {
+                buffers::gatherv(round, send, recv, Layout::of(&counts, &displs), root).await
+            };
+        /// Nonblocking [`allgatherv_buf`](Collectives::allgatherv_buf) (`comm.Iallgatherv`).
+        fn iallgatherv_buf[T: Pod + Send + Sync](send: Vec<T>, recv: Vec<T>, counts: Vec<usize>, displs: Vec<usize>)
+            = start |round, algorithms, send, recv| async move {
+                buffers::allgatherv(round, algorithms, send, recv, Layout::of(&counts, &displs)).await
+            };
     }
 
     /// Nonblocking [`alltoallv_buf`](Collectives::alltoallv_buf) (`comm.Ialltoallv`); each
@@ -949,46 +547,10 @@ pub trait Collectives {
         let (round, algorithms) = (Round::start(self.comm()), self.algorithms());
         start_owned(send, recv, move |send, recv| {
             Box::pin(async move {
-                let send_layout = Layout {
-                    counts: &send_layout.0,
-                    displs: &send_layout.1,
-                };
-                let recv_layout = Layout {
-                    counts: &recv_layout.0,
-                    displs: &recv_layout.1,
-                };
+                let send_layout = Layout::of(&send_layout.0, &send_layout.1);
+                let recv_layout = Layout::of(&recv_layout.0, &recv_layout.1);
                 buffers::alltoallv(round, algorithms, send, send_layout, recv, recv_layout).await
             })
         })
-    }
-}
-
-/// Decodes gathered object blocks, keeping this member's own value instead of decoding it.
-fn decode_all<T: DeserializeOwned>(blocks: Vec<Bytes>, me: usize, mine: T) -> Result<Vec<T>> {
-    let mut mine = Some(mine);
-    blocks
-        .iter()
-        .enumerate()
-        .map(|(rank, block)| match rank == me {
-            true => Ok(mine.take().expect("own block appears once")),
-            false => decode_object(block, rank),
-        })
-        .collect()
-}
-
-/// Applies an operation element by element to vectors of equal length.
-struct ElementWise<O>(O);
-
-impl<T, O: Op<T>> Op<Vec<T>> for ElementWise<O> {
-    fn apply(&self, lower: &Vec<T>, higher: &Vec<T>) -> Vec<T> {
-        lower
-            .iter()
-            .zip(higher)
-            .map(|(a, b)| self.0.apply(a, b))
-            .collect()
-    }
-
-    fn is_commutative(&self) -> bool {
-        self.0.is_commutative()
     }
 }
