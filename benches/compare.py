@@ -114,15 +114,15 @@ def build(mpi_list):
     return binaries
 
 
-def measure(system, binaries, test, ranks, max_size, iterations):
+def measure(system, binaries, test, ranks, max_size, iterations, release=RELEASE):
     """One system's table for one test. System names: "rmpi shm", "rmpi tcp objects",
-    "MPICH", "mpi4py buffers (Open MPI)"..."""
+    "MPICH", "mpi4py buffers (Open MPI)"...; rmpi's binaries come from `release`."""
     label = f"{system}, {test}, {ranks} ranks"
     objects = "objects" in system
     if system.startswith("rmpi"):
         transport = system.split()[1]
-        command = [os.path.join(RELEASE, "rmpirun"), "-n", str(ranks), "--transport", transport,
-                   "--no-tag-output", os.path.join(RELEASE, "rmpi-bench"), test,
+        command = [os.path.join(release, "rmpirun"), "-n", str(ranks), "--transport", transport,
+                   "--no-tag-output", os.path.join(release, "rmpi-bench"), test,
                    "--max-size", str(max_size)]
         if objects:
             command += ["--flavour", "object"]

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Writes BENCHMARKS.md, the benchmarks page, from the last measurements: benches/results/
-results.json (benches/compare.py) and, where present, cross-host.json (benches/cross_host.py).
+results.json (benches/compare.py) and, where present, cross-host.json (benches/cross_host.py)
+and before-after.json (benches/before_after.py).
 compare.py calls it after a run; run it alone to rewrite the page from the files:
 
     python3 benches/page.py
@@ -14,8 +15,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(ROOT, "benches", "results")
 
 # The sizes the page shows; every size is in benches/results/figures.md and the plots.
-POINT_TO_POINT_SIZES = [1, 8, 64, 512, 4096, 32768, 262144, 1048576, 4194304]
-COLLECTIVE_SIZES = [8, 64, 512, 4096, 65536, 1048576]
+POINT_TO_POINT_SIZES = [1, 8, 64, 4096, 32768, 1048576, 4194304]
+COLLECTIVE_SIZES = [8, 512, 4096, 65536, 1048576]
 
 METHOD = """\
 ## Method
@@ -47,6 +48,7 @@ apt-get install mpich libmpich-dev openmpi-bin libopenmpi-dev   # the MPIs to co
 pip install matplotlib                                           # the plots (optional)
 python3 benches/compare.py            # about an hour: every test, every system, in turns
 python3 benches/cross_host.py         # the cross-host table (root: network namespaces, sshd)
+python3 benches/before_after.py --before REV   # rmpi now beside rmpi at REV, in turns
 python3 benches/page.py               # this page again, from benches/results/
 ```
 
@@ -160,6 +162,48 @@ def cross_host(path):
     return lines
 
 
+def before_after_table(data):
+    """rmpi now beside rmpi at an earlier commit and the MPI each test is judged against
+    (benches/before_after.py): medians over the rounds, lowest-highest in brackets."""
+    before, now = data["before"], data["now"]
+    lines = ["## Before and after", "",
+             f"rmpi at {now.split()[-1]} beside rmpi at {before.split()[-1]}, the last commit "
+             "before its insides were redesigned", "(an I/O-free core, a two-level transport "
+             "seam, one configuration, collectives as schedules),",
+             "on shared memory, the systems taking turns in each of "
+             f"{len(next(iter(data['sections'][0]['rounds'].values())))} rounds "
+             f"({data['measured']}). Bandwidth is in MB/s (higher is better), the rest in us.", "",
+             f"| test | size | {before} | {now} | now / before | other | now / other |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+
+    def text(samples):
+        if not samples:
+            return "", None
+        median = statistics.median(samples)
+        return f"{figure(median)} ({figure(min(samples))}-{figure(max(samples))})", median
+
+    for section in data["sections"]:
+        judge = section["judge"]
+        rounds = section["rounds"]
+        for size in section["sizes"]:
+            samples = {name: [r[str(size)] for r in tables if str(size) in r]
+                       for name, tables in rounds.items()}
+            (a, a_med), (b, b_med) = text(samples.get(before)), text(samples.get(now))
+            (c, c_med) = text(samples.get(judge, []))
+            ratio = lambda x, y: f"{x / y:.2f}" if x and y else ""
+            lines.append(f"| {section['test']}, {section['ranks']} ranks | {size_label(size)} | "
+                         f"{a} | {b} | {ratio(b_med, a_med)} | {c} ({judge}) | "
+                         f"{ratio(b_med, c_med)} |")
+    return lines + [""]
+
+
+def before_after(path):
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return before_after_table(json.load(f))
+
+
 # The headline figures: (test, ranks, size, rmpi's system, the system to beat).
 GLANCE = [
     ("latency", 2, 8, "rmpi shm", "MPICH"),
@@ -213,6 +257,7 @@ def write_page(results_dir=RESULTS, page=os.path.join(ROOT, "BENCHMARKS.md")):
         if os.path.exists(os.path.join(results_dir, name)):
             lines += [f"![{name[:-4]}](benches/results/{name})", ""]
     lines += cross_host(os.path.join(results_dir, "cross-host.json"))
+    lines += before_after(os.path.join(results_dir, "before-after.json"))
     lines += REPRODUCE.splitlines()
     with open(page, "w") as f:
         f.write("\n".join(lines).rstrip() + "\n")
