@@ -2,7 +2,7 @@
 """rmpi's TCP transport across hosts, beside MPICH and a plain TCP stream on the same path.
 
 Starts two test hosts (network namespaces on a bridge, each with a real sshd:
-crates/rmpi/tests/namespace-hosts.sh), then runs, the systems taking turns in each round:
+tests-integration/scripts/namespace-hosts.sh), then runs, the systems taking turns in each round:
 - rmpi: `rmpirun --hostfile` over ssh, one rank per host, `rmpi-bench latency` and `bw`;
 - MPICH: `benches/c/osu_like.c` under `mpiexec.mpich`, one rank in each namespace
   (`ip netns exec`), with MPIR_CVAR_NOLOCAL=1 and UCX over TCP so that it cannot share memory;
@@ -27,7 +27,7 @@ import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RELEASE = os.path.join(ROOT, "target", "release")
-HOSTS_SCRIPT = os.path.join(ROOT, "crates", "rmpi", "tests", "namespace-hosts.sh")
+HOSTS_SCRIPT = os.path.join(ROOT, "tests-integration", "scripts", "namespace-hosts.sh")
 LATENCY_SIZES = [8, 4096, 1 << 20]
 BW_SIZES = [1 << k for k in range(16, 23)]  # 64 KiB - 4 MiB
 

@@ -7,13 +7,11 @@
 //! them); without them the test says why and skips.
 #![cfg(feature = "tcp")]
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
+use rmpi_tests_integration::*;
 
 const HOSTS: usize = 3;
 /// Ranks per host in the host file: 2, 2 and 1.
@@ -24,8 +22,8 @@ struct Hosts {
     dir: PathBuf,
 }
 
-fn script() -> &'static str {
-    concat!(env!("CARGO_MANIFEST_DIR"), "/tests/namespace-hosts.sh")
+fn hosts_script() -> String {
+    script("namespace-hosts.sh")
 }
 
 impl Hosts {
@@ -51,7 +49,7 @@ impl Hosts {
         let dir = std::env::temp_dir().join(format!("rmpi-hosts-{}", std::process::id()));
         let hosts = Hosts { dir };
         let up = Command::new("bash")
-            .arg(script())
+            .arg(hosts_script())
             .arg("up")
             .arg(&hosts.dir)
             .arg(HOSTS.to_string())
@@ -97,7 +95,7 @@ impl Hosts {
 impl Drop for Hosts {
     fn drop(&mut self) {
         let _ = Command::new("bash")
-            .arg(script())
+            .arg(hosts_script())
             .arg("down")
             .arg(&self.dir)
             .arg(HOSTS.to_string())

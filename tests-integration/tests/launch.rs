@@ -5,14 +5,12 @@
 //! `rmpirun` and the examples come from the same target directory as this test, so run it
 //! through `cargo test --workspace`, which builds both.
 
-mod common;
-
 use std::io::Write;
 use std::net::TcpStream;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
+use rmpi_tests_integration::*;
 
 /// Every transport this build has; tests that are not about one run on each.
 const TRANSPORTS: &[&str] = &[

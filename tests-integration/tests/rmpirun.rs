@@ -1,15 +1,13 @@
 //! `rmpirun` as users drive it, with shell one-liners as the ranks: exit codes, timeouts,
 //! output tagging, environment, stdin, host lists.
 
-mod common;
-
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
-use common::{sorted_lines, text};
+use rmpi_tests_integration::{rmpirun_path, sorted_lines, text};
 
 fn rmpirun(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_rmpirun"))
+    Command::new(rmpirun_path())
         .args(args)
         .stdin(Stdio::null())
         .output()
@@ -76,7 +74,7 @@ fn a_job_that_runs_too_long_is_ended() {
 
 #[test]
 fn environment_variables_can_be_set_and_forwarded() {
-    let output = Command::new(env!("CARGO_BIN_EXE_rmpirun"))
+    let output = Command::new(rmpirun_path())
         .args(["-n", "2", "-x", "GREETING=hello", "-x", "NAME"])
         .args(["sh", "-c", "echo $GREETING $NAME"])
         .env("NAME", "world")
@@ -91,7 +89,7 @@ fn environment_variables_can_be_set_and_forwarded() {
 
 #[test]
 fn stdin_goes_to_rank_0_only() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_rmpirun"))
+    let mut child = Command::new(rmpirun_path())
         .args(["-n", "2", "sh", "-c", "read line; echo got:$line"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

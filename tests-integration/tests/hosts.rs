@@ -2,25 +2,23 @@
 //! the proxy's command here, telling its ranks which host they are on (`RMPI_HOST`), as ssh
 //! would run it on another machine. Placement, relayed output and input, exit codes, the
 //! secret kept off command lines, and a launcher killed mid-job are all checked through the
-//! real proxy. (`crates/rmpi/tests/ssh_hosts.rs` runs jobs over real ssh between network
+//! real proxy. (`ssh_hosts.rs` runs jobs over real ssh between network
 //! namespaces.)
-
-mod common;
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{sorted_lines, text};
+use rmpi_tests_integration::{rmpirun_path, script, sorted_lines, text};
 
 /// A launch command that starts `COMMAND...` here, as if on `HOST`.
 fn fake_ssh() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fake-ssh")
+    PathBuf::from(script("fake-ssh"))
 }
 
 fn across(hosts: &str) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_rmpirun"));
+    let mut command = Command::new(rmpirun_path());
     command
         .args(["--timeout", "60", "--host", hosts, "--launcher-exec"])
         .arg(fake_ssh())

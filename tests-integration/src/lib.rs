@@ -1,6 +1,11 @@
-//! What the real-job tests share: where the binaries are, the output the seed programs
-//! must print, and reading a running job's output.
-#![allow(dead_code)] // each test binary uses its own share
+//! rmpi's real-process tests, in `tests/`: jobs of real processes started by `rmpirun`
+//! (locally, on simulated hosts, over ssh between network-namespace hosts), by MPICH's
+//! `mpiexec` and by Slurm's `srun`. This library is what they share: where the binaries
+//! and scripts are, the output the seed programs must print, and reading a running job's
+//! output. The programs under test are rmpi's examples and `rmpirun`, which
+//! `cargo test --workspace` builds; the `tcp` and `shm` features say which backends the
+//! examples were built with.
+#![deny(missing_docs)]
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
@@ -37,9 +42,21 @@ pub fn example(name: &str) -> PathBuf {
     built(target_dir().join("examples").join(name))
 }
 
+/// One of the scripts the tests run (`tests-integration/scripts/`).
+pub fn script(name: &str) -> String {
+    format!("{}/scripts/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
 /// Bytes as text, lossily.
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// The output's lines, sorted: ranks print in any order.
+pub fn sorted_lines(bytes: &[u8]) -> Vec<String> {
+    let mut lines: Vec<String> = text(bytes).lines().map(str::to_owned).collect();
+    lines.sort();
+    lines
 }
 
 /// The lines rank `rank` printed, without their `[rank] ` tags, in order.
@@ -203,8 +220,8 @@ pub fn alive(pid: u32) -> bool {
 /// command that runs each host's proxy on this machine, telling its ranks which host they
 /// are on (`RMPI_HOST`), as ssh would run it on another machine.
 pub fn on_fake_hosts(hosts: &str) -> Vec<String> {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../rmpi-launch/tests/fake-ssh");
-    ["--host", hosts, "--launcher-exec", script]
+    let script = script("fake-ssh");
+    ["--host", hosts, "--launcher-exec", &script]
         .into_iter()
         .chain(["--launcher-address", "127.0.0.1"])
         .map(String::from)
@@ -212,6 +229,7 @@ pub fn on_fake_hosts(hosts: &str) -> Vec<String> {
 }
 
 /// A running job of the `faults` example, whose ranks each printed their pid.
+#[derive(Debug)]
 pub struct FaultsJob {
     /// `rmpirun` (or the launcher that `command` started).
     pub child: std::process::Child,

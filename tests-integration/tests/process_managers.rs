@@ -6,12 +6,10 @@
 //! Each test needs its launcher installed (`.ci/run` installs them from the distribution);
 //! without it, the test says why and skips.
 
-mod common;
-
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use common::*;
+use rmpi_tests_integration::*;
 
 const RANKS: usize = 4;
 
@@ -95,8 +93,8 @@ struct SlurmNode {
     dir: std::path::PathBuf,
 }
 
-fn slurm_script() -> &'static str {
-    concat!(env!("CARGO_MANIFEST_DIR"), "/tests/slurm-node.sh")
+fn slurm_script() -> String {
+    script("slurm-node.sh")
 }
 
 impl Drop for SlurmNode {

@@ -2,11 +2,9 @@
 //! `rmpirun -x`, or to a program started alone. The error names the variable and what it
 //! expects, and no rank runs the user's program.
 
-mod common;
-
 use std::process::{Command, Output};
 
-use common::{example, rmpirun_path, text};
+use rmpi_tests_integration::{example, rmpirun_path, text};
 
 /// Settings that are wrong, each with what its error must say.
 const BAD: [(&str, &str, &str); 6] = [
@@ -131,13 +129,13 @@ fn good_settings_in_every_form_are_taken() {
         .arg(example("gather_squares"))
         .output()
         .expect("rmpirun runs");
-    let out = common::check_success(&output, "good settings");
+    let out = rmpi_tests_integration::check_success(&output, "good settings");
     assert!(out.contains("rank"), "{out}");
 }
 
 #[test]
 fn the_readme_lists_every_setting() {
-    let readme = include_str!("../../../README.md");
+    let readme = include_str!("../../README.md");
     for name in rmpi::config::SETTINGS {
         assert!(
             readme.contains(&format!("`{name}`")),
