@@ -117,33 +117,6 @@ fn host_lists_give_the_rank_count() {
 }
 
 #[test]
-fn mistyped_options_and_settings_are_errors_naming_them() {
-    let output = rmpirun(&["-n", "2", "--bogus", "true"]);
-    assert_eq!(output.status.code(), Some(1));
-    assert!(
-        text(&output.stderr).contains("unknown option --bogus"),
-        "{}",
-        text(&output.stderr)
-    );
-    for bad in ["=1", "1X=2", "A B"] {
-        let output = rmpirun(&["-n", "1", "-x", bad, "true"]);
-        assert_eq!(output.status.code(), Some(1));
-        assert!(
-            text(&output.stderr).contains(&format!("-x {bad}: expected NAME")),
-            "{}",
-            text(&output.stderr)
-        );
-    }
-}
-
-#[test]
-fn a_missing_program_is_a_clear_error() {
-    let output = rmpirun(&["-n", "2", "/nonexistent/program"]);
-    assert_eq!(output.status.code(), Some(1));
-    assert!(text(&output.stderr).contains("cannot start /nonexistent/program"));
-}
-
-#[test]
 fn shared_memory_a_job_leaves_behind_is_removed() {
     let output = rmpirun(&[
         "-n",
