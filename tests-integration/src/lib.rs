@@ -293,3 +293,65 @@ pub fn kill_9(pid: u32) {
         .expect("kill runs");
     assert!(status.success(), "kill -9 {pid}");
 }
+
+/// What [`kill_a_stalled_rank`] saw: how the launcher ended, its standard error, the pid
+/// of the rank killed, and how long the job took to end after the kill.
+#[derive(Debug)]
+pub struct KilledRank {
+    /// The launcher's exit status.
+    pub exit: std::process::ExitStatus,
+    /// Everything the job wrote to standard error.
+    pub stderr: String,
+    /// The pid of the rank killed (rank 1).
+    pub victim: u32,
+    /// From the kill to the launcher's end.
+    pub took: Duration,
+}
+
+/// Starts `launch` on the `faults` example's `stall` mode (every rank waits in a receive
+/// that rank 1 must answer), kills rank 1 with SIGKILL once all are waiting, and waits for
+/// the job to end.
+pub fn kill_a_stalled_rank(launch: std::process::Command, ranks: usize) -> KilledRank {
+    let FaultsJob {
+        mut child,
+        stderr,
+        pids,
+        ..
+    } = start_faults(launch, "stall", ranks);
+    let victim = pids[1];
+    // Everyone is now in (or about to enter) a receive that rank 1 must answer.
+    std::thread::sleep(Duration::from_millis(300));
+    let killed = Instant::now();
+    kill_9(victim);
+    let exit = child.wait().expect("the launcher ends");
+    let took = killed.elapsed();
+    let stderr = stderr.iter().collect::<Vec<_>>().join("\n");
+    KilledRank {
+        exit,
+        stderr,
+        victim,
+        took,
+    }
+}
+
+/// Runs `job` (a launcher and its options, without a program) with ranks that read a line
+/// and print it, gives it `42` on standard input, and checks that rank 0 alone read it.
+pub fn check_input_goes_to_rank_0(mut job: std::process::Command, ranks: usize) {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = job
+        .args(["sh", "-c", "read line; echo got:$line"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the launcher starts");
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin.write_all(b"42\n").expect("written");
+    drop(stdin); // the end of the input
+    let output = child.wait_with_output().expect("the launcher ends");
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let mut expected = vec!["[0] got:42".to_string()];
+    expected.extend((1..ranks).map(|rank| format!("[{rank}] got:")));
+    assert_eq!(sorted_lines(&output.stdout), expected);
+}

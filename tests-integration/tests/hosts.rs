@@ -5,12 +5,14 @@
 //! real proxy. (`ssh_hosts.rs` runs jobs over real ssh between network
 //! namespaces.)
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use rmpi_tests_integration::{rmpirun_path, script, sorted_lines, text};
+use rmpi_tests_integration::{
+    check_input_goes_to_rank_0, rmpirun_path, script, sorted_lines, text,
+};
 
 /// A launch command that starts `COMMAND...` here, as if on `HOST`.
 fn fake_ssh() -> PathBuf {
@@ -66,21 +68,7 @@ fn ranks_are_placed_by_slots_or_round_robin_and_started_on_their_hosts() {
 
 #[test]
 fn a_remote_rank_0_reads_the_input_and_remote_failures_are_named() {
-    let mut job = across("node-a,node-b");
-    job.args(["sh", "-c", "read line; echo got:$line"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = job.spawn().expect("rmpirun starts");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(b"42\n")
-        .expect("written");
-    let output = child.wait_with_output().expect("rmpirun ends");
-    assert!(output.status.success(), "{}", text(&output.stderr));
-    assert_eq!(sorted_lines(&output.stdout), ["[0] got:42", "[1] got:"]);
+    check_input_goes_to_rank_0(across("node-a,node-b"), 2);
 
     let mut job = across("node-a,node-b");
     job.args(["sh", "-c", "[ $RMPI_RANK = 1 ] && kill -9 $$; sleep 30"]);

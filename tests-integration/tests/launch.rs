@@ -8,7 +8,7 @@
 use std::io::Write;
 use std::net::TcpStream;
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rmpi_tests_integration::*;
 
@@ -187,21 +187,12 @@ fn killed_on(transport: &str, placement: &[String]) {
     launch
         .args(placement)
         .args(["--kill-after", "60", "-n", &ranks.to_string()]);
-    let FaultsJob {
-        mut child,
+    let KilledRank {
+        exit,
         stderr,
-        pids,
-        ..
-    } = start_faults(launch, "stall", ranks);
-    let victim = pids[1];
-    // Everyone is now in (or about to enter) a receive that rank 1 must answer.
-    std::thread::sleep(Duration::from_millis(300));
-    let killed = Instant::now();
-    kill_9(victim);
-    let exit = child.wait().expect("rmpirun ends");
-    let took = killed.elapsed();
-    let stderr: Vec<String> = stderr.iter().collect();
-    let stderr = stderr.join("\n");
+        victim,
+        took,
+    } = kill_a_stalled_rank(launch, ranks);
     assert_eq!(exit.code(), Some(128 + 9), "{stderr}");
     let on = if placement.is_empty() { "" } else { " on a" };
     let named = format!("rmpirun: rank 1 (pid {victim}{on}) was killed by signal 9 (SIGKILL)");

@@ -212,22 +212,16 @@ fn jobs_run_across_hosts_over_ssh() {
     // A remote rank killed with SIGKILL ends the job, and the report names it and its host.
     let mut launch = hosts.rmpirun();
     launch.args(["--kill-after", "60"]);
-    let FaultsJob {
-        mut child,
+    let KilledRank {
+        exit,
         stderr,
-        pids,
-        ..
-    } = start_faults(launch, "stall", ranks);
-    let victim = pids[1];
-    std::thread::sleep(Duration::from_millis(300));
-    let killed = Instant::now();
-    kill_9(victim);
-    let exit = child.wait().expect("rmpirun ends");
-    let stderr = stderr.iter().collect::<Vec<_>>().join("\n");
+        victim,
+        took,
+    } = kill_a_stalled_rank(launch, ranks);
     assert_eq!(exit.code(), Some(137), "{stderr}");
     let named = format!("rank 1 (pid {victim} on 10.200.0.1) was killed by signal 9 (SIGKILL)");
     assert!(stderr.contains(&named), "{stderr}");
-    assert!(killed.elapsed() < Duration::from_secs(15), "{stderr}");
+    assert!(took < Duration::from_secs(15), "{stderr}");
 
     // The launcher killed mid-job leaves nothing behind on any host: no rank, busy or
     // waiting, no proxy, nothing in /dev/shm.

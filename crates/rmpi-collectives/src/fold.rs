@@ -123,76 +123,86 @@ fn held<V>(regs: &[Option<V>], reg: Reg) -> Result<&V> {
     })
 }
 
-/// Runs every member's plan in memory, as [`crate::schedule::simulate`] runs schedules,
-/// with values of any type combined by `combine(lower, higher)`; returns each member's
-/// result.
+/// Runs every member's plan in memory (see [`crate::simulator`]), with values of any type
+/// combined by `combine(lower, higher)`; returns each member's result.
 #[cfg(test)]
 pub(crate) fn simulate<V: Clone>(
     plans: &[FoldPlan],
     inputs: Vec<V>,
     combine: impl Fn(&V, &V) -> V,
-    mut pick: impl FnMut(usize) -> usize,
+    pick: impl FnMut(usize) -> usize,
 ) -> std::result::Result<Vec<Option<V>>, String> {
-    use std::collections::VecDeque;
-    let n = plans.len();
-    let mut regs: Vec<[Option<V>; REGISTERS]> =
-        inputs.into_iter().map(|v| [Some(v), None, None]).collect();
-    let mut next = vec![0usize; n];
-    let mut channels: Vec<VecDeque<V>> = vec![VecDeque::new(); n * n];
-    loop {
-        let movable: Vec<usize> = (0..n)
-            .filter(|&rank| match plans[rank].steps.get(next[rank]) {
-                None => false,
-                Some(FoldStep::Recv { from, .. }) => !channels[from * n + rank].is_empty(),
-                Some(_) => true,
-            })
-            .collect();
-        if movable.is_empty() {
-            break;
+    use crate::simulator::{drive, Channels, Members, Next};
+
+    struct Run<'a, V, C> {
+        plans: &'a [FoldPlan],
+        regs: Vec<[Option<V>; REGISTERS]>,
+        next: Vec<usize>,
+        combine: C,
+    }
+
+    impl<V: Clone, C: Fn(&V, &V) -> V> Members for Run<'_, V, C> {
+        type Message = V;
+
+        fn count(&self) -> usize {
+            self.plans.len()
         }
-        let rank = movable[pick(movable.len()) % movable.len()];
-        let fault = |e: Error| format!("rank {rank} step {}: {e}", next[rank]);
-        match plans[rank].steps[next[rank]] {
-            FoldStep::Send { to, reg } => {
-                if to >= n || to == rank {
-                    return Err(format!("rank {rank} sends to rank {to}"));
+
+        fn next(&self, rank: usize) -> Next {
+            match self.plans[rank].steps.get(self.next[rank]) {
+                None => Next::Done,
+                Some(FoldStep::Recv { from, .. }) => Next::Awaits(*from),
+                Some(_) => Next::Ready,
+            }
+        }
+
+        fn step(&mut self, rank: usize, channels: &mut Channels<V>) -> Result<(), String> {
+            let at = self.next[rank];
+            let fault = |e: Error| format!("rank {rank} step {at}: {e}");
+            let regs = &mut self.regs[rank];
+            match self.plans[rank].steps[at] {
+                FoldStep::Send { to, reg } => {
+                    channels.send(rank, to, held(regs, reg).map_err(fault)?.clone())?;
                 }
-                let value = held(&regs[rank], reg).map_err(fault)?.clone();
-                channels[rank * n + to].push_back(value);
+                FoldStep::Recv { from, reg } => regs[reg] = Some(channels.recv(from, rank)),
+                FoldStep::Fold {
+                    from,
+                    into,
+                    from_lower,
+                } => {
+                    let theirs = held(regs, from).map_err(fault)?;
+                    let acc = held(regs, into).map_err(fault)?;
+                    let combined = match from_lower {
+                        true => (self.combine)(theirs, acc),
+                        false => (self.combine)(acc, theirs),
+                    };
+                    regs[into] = Some(combined);
+                }
+                FoldStep::Move { from, into } => regs[into] = regs[from].take(),
             }
-            FoldStep::Recv { from, reg } => {
-                regs[rank][reg] = channels[from * n + rank].pop_front();
-            }
-            FoldStep::Fold {
-                from,
-                into,
-                from_lower,
-            } => {
-                let theirs = held(&regs[rank], from).map_err(fault)?;
-                let acc = held(&regs[rank], into).map_err(fault)?;
-                let combined = match from_lower {
-                    true => combine(theirs, acc),
-                    false => combine(acc, theirs),
-                };
-                regs[rank][into] = Some(combined);
-            }
-            FoldStep::Move { from, into } => regs[rank][into] = regs[rank][from].take(),
+            self.next[rank] += 1;
+            Ok(())
         }
-        next[rank] += 1;
-    }
-    for rank in 0..n {
-        if let Some(step) = plans[rank].steps.get(next[rank]) {
-            return Err(format!("deadlock: rank {rank} waits at {step:?}"));
+
+        fn describe(&self, rank: usize) -> String {
+            format!("{:?}", self.plans[rank].steps.get(self.next[rank]))
         }
     }
-    if let Some(at) = channels.iter().position(|c| !c.is_empty()) {
-        return Err(format!(
-            "rank {} sent rank {} a value nobody received",
-            at / n,
-            at % n
-        ));
-    }
-    Ok((0..n)
-        .map(|rank| plans[rank].result.and_then(|reg| regs[rank][reg].take()))
+
+    let regs = inputs.into_iter().map(|v| [Some(v), None, None]).collect();
+    let next = vec![0; plans.len()];
+    let mut run = Run {
+        plans,
+        regs,
+        next,
+        combine,
+    };
+    drive(&mut run, pick)?;
+    Ok((0..plans.len())
+        .map(|rank| {
+            plans[rank]
+                .result
+                .and_then(|reg| run.regs[rank][reg].take())
+        })
         .collect())
 }

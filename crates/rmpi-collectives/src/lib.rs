@@ -75,6 +75,8 @@ mod operand;
 mod reduce;
 mod round;
 mod schedule;
+#[cfg(test)]
+mod simulator;
 
 use std::future::Future;
 

@@ -170,81 +170,86 @@ pub(crate) fn decode_blocks(message: &Bytes, expected: usize) -> Result<Vec<Byte
     Ok(blocks)
 }
 
-/// Runs every member's schedule in memory, without a transport, and returns each member's
-/// output blocks: messages between each pair of members arrive in the order they were sent,
-/// and sends never wait. `pick` chooses which member, of those that can move, moves next,
-/// so tests can try many interleavings. Fails, saying why, when a member receives a message
-/// of the wrong length, reads an empty slot, all members wait with none able to move, or a
-/// message is left unreceived.
+/// Runs every member's schedule in memory (see [`crate::simulator`]) with its `inputs`, and
+/// returns each member's output blocks. Fails, saying why, when a member receives a message
+/// with the wrong number of blocks, reads an empty slot, waits forever, or sends a message
+/// nobody receives.
 #[cfg(test)]
 pub(crate) fn simulate(
     schedules: &[Schedule],
     inputs: Vec<Vec<Bytes>>,
-    mut pick: impl FnMut(usize) -> usize,
+    pick: impl FnMut(usize) -> usize,
 ) -> std::result::Result<Vec<Vec<Bytes>>, String> {
-    use std::collections::VecDeque;
-    let n = schedules.len();
-    let mut slots: Vec<Vec<Option<Bytes>>> = schedules
+    use crate::simulator::{drive, Channels, Members, Next};
+
+    struct Run<'a> {
+        schedules: &'a [Schedule],
+        slots: Vec<Vec<Option<Bytes>>>,
+        next: Vec<usize>,
+    }
+
+    impl Members for Run<'_> {
+        type Message = Vec<Bytes>;
+
+        fn count(&self) -> usize {
+            self.schedules.len()
+        }
+
+        fn next(&self, rank: usize) -> Next {
+            match self.schedules[rank].steps.get(self.next[rank]) {
+                None => Next::Done,
+                Some(Step::Send { .. }) => Next::Ready,
+                Some(Step::Recv { from, .. }) => Next::Awaits(*from),
+            }
+        }
+
+        fn step(&mut self, rank: usize, channels: &mut Channels<Vec<Bytes>>) -> Result<(), String> {
+            let at = self.next[rank];
+            let slots = &mut self.slots[rank];
+            match &self.schedules[rank].steps[at] {
+                Step::Send { to, slots: which } => {
+                    let blocks =
+                        held(slots, which).map_err(|e| format!("rank {rank} step {at}: {e}"))?;
+                    channels.send(rank, *to, blocks)?;
+                }
+                Step::Recv { from, slots: which } => {
+                    let blocks = channels.recv(*from, rank);
+                    if blocks.len() != which.len() {
+                        return Err(format!(
+                            "rank {rank} step {at} expects {} blocks from rank {from}, got {}",
+                            which.len(),
+                            blocks.len()
+                        ));
+                    }
+                    for (&slot, block) in which.iter().zip(blocks) {
+                        slots[slot] = Some(block);
+                    }
+                }
+            }
+            self.next[rank] += 1;
+            Ok(())
+        }
+
+        fn describe(&self, rank: usize) -> String {
+            format!("{:?}", self.schedules[rank].steps.get(self.next[rank]))
+        }
+    }
+
+    let slots = schedules
         .iter()
         .zip(inputs)
         .map(|(schedule, inputs)| fill(schedule, inputs).map_err(|e| e.to_string()))
         .collect::<std::result::Result<_, _>>()?;
-    let mut next = vec![0usize; n];
-    // `channels[from * n + to]`: messages in flight, oldest first.
-    let mut channels: Vec<VecDeque<Vec<Bytes>>> = vec![VecDeque::new(); n * n];
-    loop {
-        let movable: Vec<usize> = (0..n)
-            .filter(|&rank| match schedules[rank].steps.get(next[rank]) {
-                None => false,
-                Some(Step::Send { .. }) => true,
-                Some(Step::Recv { from, .. }) => !channels[from * n + rank].is_empty(),
-            })
-            .collect();
-        if movable.is_empty() {
-            break;
-        }
-        let rank = movable[pick(movable.len()) % movable.len()];
-        match &schedules[rank].steps[next[rank]] {
-            Step::Send { to, slots: which } => {
-                if *to >= n || *to == rank {
-                    return Err(format!("rank {rank} sends to rank {to}"));
-                }
-                let blocks = held(&slots[rank], which)
-                    .map_err(|e| format!("rank {rank} step {}: {e}", next[rank]))?;
-                channels[rank * n + to].push_back(blocks);
-            }
-            Step::Recv { from, slots: which } => {
-                let blocks = channels[from * n + rank].pop_front().expect("movable");
-                if blocks.len() != which.len() {
-                    return Err(format!(
-                        "rank {rank} step {} expects {} blocks from rank {from}, got {}",
-                        next[rank],
-                        which.len(),
-                        blocks.len()
-                    ));
-                }
-                for (&slot, block) in which.iter().zip(blocks) {
-                    slots[rank][slot] = Some(block);
-                }
-            }
-        }
-        next[rank] += 1;
-    }
-    for rank in 0..n {
-        if let Some(step) = schedules[rank].steps.get(next[rank]) {
-            return Err(format!("deadlock: rank {rank} waits at {step:?}"));
-        }
-    }
-    if let Some(at) = channels.iter().position(|c| !c.is_empty()) {
-        return Err(format!(
-            "rank {} sent rank {} a message nobody received",
-            at / n,
-            at % n
-        ));
-    }
-    (0..n)
+    let next = vec![0; schedules.len()];
+    let mut run = Run {
+        schedules,
+        slots,
+        next,
+    };
+    drive(&mut run, pick)?;
+    (0..schedules.len())
         .map(|rank| {
-            held(&slots[rank], &schedules[rank].outputs)
+            held(&run.slots[rank], &schedules[rank].outputs)
                 .map_err(|e| format!("rank {rank} output: {e}"))
         })
         .collect()
