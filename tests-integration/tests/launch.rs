@@ -213,6 +213,51 @@ fn killed_on(transport: &str, placement: &[String]) {
     );
 }
 
+#[test]
+fn abort_ends_every_rank_with_its_code() {
+    for &transport in TRANSPORTS {
+        aborted_on(transport, &[]);
+    }
+    #[cfg(all(feature = "tcp", feature = "shm"))]
+    aborted_on("auto", &on_fake_hosts("a:2,b:2"));
+}
+
+/// Rank 1 aborts with code 7 while the others compute or wait for ever: all end within
+/// seconds, long before `--kill-after`, and `rmpirun` names rank 1 and exits with 7.
+fn aborted_on(transport: &str, placement: &[String]) {
+    let ranks = 4;
+    let mut launch = rmpirun(transport);
+    launch
+        .args(placement)
+        .args(["--kill-after", "60", "-n", &ranks.to_string()]);
+    let started = std::time::Instant::now();
+    let FaultsJob {
+        mut child,
+        stderr,
+        pids,
+        ..
+    } = start_faults(launch, "abort", ranks);
+    let exit = child.wait().expect("rmpirun ends");
+    let stderr = stderr.iter().collect::<Vec<_>>().join("\n");
+    assert_eq!(exit.code(), Some(7), "{transport}: {stderr}");
+    let on = if placement.is_empty() { "" } else { " on a" };
+    let named = format!("rmpirun: rank 1{on} called abort with code 7");
+    assert!(stderr.contains(&named), "{transport}: {stderr}");
+    assert!(
+        lines_of(&stderr, 1).contains(&"rmpi: rank 1 called abort with code 7".to_string()),
+        "{transport}: {stderr}"
+    );
+    assert!(
+        outliving(&pids, Duration::from_secs(5)).is_empty(),
+        "{stderr}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{transport}: the job took {:?}",
+        started.elapsed()
+    );
+}
+
 #[cfg(feature = "tcp")]
 #[test]
 fn strangers_on_the_ranks_ports_do_not_disturb_the_job() {

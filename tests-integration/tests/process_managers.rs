@@ -85,6 +85,16 @@ fn examples_run_under_mpich_mpiexec_in_both_pmi_modes() {
                 "{log}"
             );
         }
+        // Rank 1 aborts with code 7 while the others compute or wait for ever: Hydra, told
+        // over PMI, ends them all and exits with 7.
+        let output = launch()
+            .env("MPIEXEC_TIMEOUT", "60") // should Hydra not end them
+            .arg(example("faults"))
+            .arg("abort")
+            .stdin(Stdio::null())
+            .output()
+            .expect("mpiexec runs");
+        assert_eq!(output.status.code(), Some(7), "{}", text(&output.stderr));
     }
 }
 
@@ -150,6 +160,24 @@ fn examples_run_under_slurm_srun_with_pmi2() {
         command
     };
     run_examples(&|| srun("pmi2"), retagged, "under srun --mpi=pmi2");
+
+    // Rank 1 aborts while the others compute or wait for ever: told over PMI, Slurm cancels
+    // the step at once (and reports its tasks killed, as it does for any MPI's abort).
+    let started = std::time::Instant::now();
+    let output = srun("pmi2")
+        .args(["--time", "2"]) // should Slurm not end them
+        .arg(example("faults"))
+        .arg("abort")
+        .stdin(Stdio::null())
+        .output()
+        .expect("srun runs");
+    let said = text(&output.stderr);
+    assert!(!output.status.success(), "{said}");
+    assert!(said.contains("rank 1 called abort with code 7"), "{said}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(30),
+        "{said}"
+    );
 
     // Without PMI the ranks cannot find each other: each says what to do instead.
     let output = srun("none")

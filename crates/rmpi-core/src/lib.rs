@@ -37,6 +37,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod abort;
 pub mod auth;
 pub mod bootstrap;
 pub mod codec;

@@ -326,6 +326,8 @@ async fn supervise(
     // The launcher has terminated the rest of the job: their endings are not news.
     let mut terminating = false;
     let mut interrupted: Option<i32> = None;
+    // The exit code of a rank that aborted the job.
+    let mut aborted: Option<i32> = None;
     let mut interrupt = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
     let mut termination = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
     while alive.iter().any(|&a| a) {
@@ -342,6 +344,23 @@ async fn supervise(
                 interrupted = Some(128 + 15);
                 say(&format!("terminated; terminating ranks {}", ranks_in(&alive)));
                 let _ = terminate.send(true);
+                continue;
+            }
+            Some(failure) = failures.recv() => {
+                because_of[failure.rank] = Some(failure.because_of);
+                if let (Some(code), None) = (failure.abort, aborted) {
+                    aborted = Some(code);
+                    terminating = true;
+                    let rank = failure.rank;
+                    let on = job.host_of(rank).map_or(String::new(), |host| format!(" on {host}"));
+                    let others: Vec<bool> =
+                        (0..job.ranks).map(|r| alive[r] && r != rank).collect();
+                    say(&format!(
+                        "rank {rank}{on} called abort with code {code}; terminating ranks {}",
+                        ranks_in(&others)
+                    ));
+                    let _ = terminate.send(true);
+                }
                 continue;
             }
             _ = tokio::time::sleep_until(timeout_at), if !timed_out => {
@@ -414,6 +433,9 @@ async fn supervise(
                 kill_at = Instant::now() + job.kill_after;
             }
         }
+    }
+    if let Some(code) = aborted {
+        return Ok(code);
     }
     announce(&first_failure, &mut announced);
     Ok(match first_failure {

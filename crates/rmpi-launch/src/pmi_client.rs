@@ -87,6 +87,12 @@ impl Write for Stream {
 struct Connection(Mutex<BufReader<Stream>>);
 
 impl Connection {
+    /// Sends `message`, which has no answer.
+    fn send(&self, message: &Message) -> Result<()> {
+        let mut stream = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(stream.get_mut().write_all(message.to_line().as_bytes())?)
+    }
+
     fn request(&self, message: &Message, reply: &str) -> Result<Message> {
         let mut stream = self.0.lock().unwrap_or_else(|e| e.into_inner());
         stream.get_mut().write_all(message.to_line().as_bytes())?;
@@ -153,6 +159,24 @@ pub fn report_failure(because_of: Option<usize>) {
     let failed = Message::new("rmpi_failed", [("because_of", because_of.as_str())]);
     if let Err(error) = connection.request(&failed, "rmpi_failed_ack") {
         tracing::debug!("cannot tell the launcher why this rank failed: {error}");
+    }
+}
+
+/// Tells the launcher that started this process that this rank aborts the job with exit
+/// code `code` (PMI-1's `abort`): `rmpirun` acknowledges it once it has ended the others'
+/// wait, other launchers are told and not waited for. The caller then exits with `code`.
+pub fn abort(code: i32) {
+    let Some(connection) = AT_EXIT.get() else {
+        return;
+    };
+    let code = code.to_string();
+    let abort = Message::new("abort", [("exitcode", code.as_str())]);
+    let told = match RMPIRUN.get() {
+        Some(_) => connection.request(&abort, "abort_ack").map(drop),
+        None => connection.send(&abort),
+    };
+    if let Err(error) = told {
+        tracing::debug!("cannot tell the launcher that this rank aborts: {error}");
     }
 }
 

@@ -27,6 +27,8 @@ pub struct Failure {
     /// The rank whose failure it reacted to (a lost peer, a collective that failed there);
     /// `None` for a failure of its own.
     pub because_of: Option<usize>,
+    /// The exit code of a rank that aborts the job (`comm.abort(code)`).
+    pub abort: Option<i32>,
 }
 
 /// A running PMI-1 service for one job.
@@ -109,11 +111,13 @@ async fn read_message(
     line: &mut Vec<u8>,
 ) -> Result<Option<Message>, String> {
     line.clear();
-    let read = reader
-        .take(MAX_LINE as u64)
-        .read_until(b'\n', line)
-        .await
-        .map_err(|e| e.to_string())?;
+    let read = match reader.take(MAX_LINE as u64).read_until(b'\n', line).await {
+        Ok(read) => read,
+        // A rank that ends without finalizing (killed, aborted) resets its connection: a
+        // close like any other; the launcher learns how it ended from its exit.
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return Ok(None),
+        Err(e) => return Err(e.to_string()),
+    };
     if read == 0 {
         return Ok(None);
     }
@@ -261,8 +265,21 @@ async fn serve(job: &Job, stream: TcpStream) -> Result<(), String> {
                     Some("none") | None => None,
                     Some(text) => text.parse().ok().filter(|&r| r < job.size),
                 };
-                let _ = job.failures.send(Failure { rank, because_of });
+                let _ = job.failures.send(Failure {
+                    rank,
+                    because_of,
+                    abort: None,
+                });
                 Message::new("rmpi_failed_ack", [])
+            }
+            "abort" => {
+                let code = request.field("exitcode").and_then(|c| c.parse().ok());
+                let _ = job.failures.send(Failure {
+                    rank,
+                    because_of: None,
+                    abort: Some(code.unwrap_or(1)),
+                });
+                Message::new("abort_ack", [])
             }
             other => {
                 return Err(format!("rank {rank} sent an unknown command {other:?}"));

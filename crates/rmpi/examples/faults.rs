@@ -12,6 +12,9 @@
 //! - `faults collective`: rank 2, the root of a scatter, gives a vector of the wrong length;
 //!   it fails with an invalid argument, the others learn from it that the scatter failed
 //!   there, and `rmpirun` names rank 2, not one of those that only reacted.
+//! - `faults abort [CODE]`: every rank prints its pid, then rank 1 calls `abort(CODE)` (7
+//!   by default) while even ranks compute forever and the others wait for a message from
+//!   rank 0 that never comes: `rmpirun` ends them all, names rank 1 and exits with CODE.
 //! - `faults stdin`: the ranks pass a token around a ring, then rank 0 reads a line from
 //!   its standard input (which `rmpirun` forwards) and broadcasts it, and the ring runs again.
 //!   Meanwhile anything may connect to the ranks' ports: strangers are turned away.
@@ -69,6 +72,23 @@ fn main() {
                 let _: u64 = comm.recv(ANY_SOURCE, 99).await?;
                 Ok(())
             }
+            Some("abort") => {
+                println!("rank {rank} pid {}", std::process::id());
+                if rank == 1 {
+                    let code = args.get(1).and_then(|c| c.parse().ok()).unwrap_or(7);
+                    // Let the others get busy or start waiting first.
+                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                    comm.abort(code);
+                }
+                if rank % 2 == 0 {
+                    let mut x = 0u64;
+                    loop {
+                        x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
+                    }
+                }
+                let _: u64 = comm.recv(0, 99).await?;
+                Ok(())
+            }
             Some("stdin") => {
                 let first = ring(&comm, 0).await?;
                 let line = if rank == 0 {
@@ -92,7 +112,8 @@ fn main() {
                 Ok(())
             }
             _ => Err(rmpi::Error::InvalidArgument(
-                "usage: faults exit CODE | stall | collective | orphan | stdin".into(),
+                "usage: faults exit CODE | stall | collective | orphan | abort [CODE] | stdin"
+                    .into(),
             )),
         }
     });

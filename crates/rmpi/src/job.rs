@@ -84,6 +84,7 @@ pub async fn init() -> Result<Comm> {
 /// Joins the job as [`init`] does, with settings made in code ([`run_with`] shows how).
 pub async fn init_with(config: Config) -> Result<Comm> {
     rmpi_launch::init_logging(config.log.as_deref())?;
+    rmpi_core::abort::set_launcher_hook(rmpi_launch::pmi_client::abort);
     rmpi_core::pool::set_limit(config.pool_bytes);
     // Counted before binding narrows this rank to one core: transports and collectives ask
     // whether the host's ranks share cores, which binding each to its own does not change.

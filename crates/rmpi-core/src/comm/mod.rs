@@ -258,6 +258,25 @@ impl Comm {
         )))
     }
 
+    /// Ends every rank of the job, at once, with exit code `code` (`comm.Abort(code)`,
+    /// `MPI_Abort`), whatever the communicator: `rmpirun` (or Hydra's `mpiexec`) ends the
+    /// other ranks, names this one and exits with `code`. Use it where a rank finds that
+    /// the job cannot go on and the others may be waiting for it. Exit codes are 0-255.
+    ///
+    /// ```no_run
+    /// # let results = rmpi_core::local::run(2, |comm| async move {
+    /// let settings_ok = std::path::Path::new("settings.toml").exists();
+    /// if comm.rank() == 0 && !settings_ok {
+    ///     comm.abort(7); // every rank ends; rmpirun exits with 7
+    /// }
+    /// # Ok::<(), rmpi_core::Error>(())
+    /// # });
+    /// ```
+    pub fn abort(&self, code: i32) -> ! {
+        let world_rank = self.world_rank(self.rank()).unwrap_or(self.rank());
+        crate::abort::abort(world_rank, code)
+    }
+
     /// Flushes what the transport still buffers and tells the other ranks this one is done
     /// (`MPI_Finalize`). Call once, when the rank has finished communicating.
     pub async fn finalize(&self) -> Result<()> {
