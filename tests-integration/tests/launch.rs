@@ -213,6 +213,22 @@ fn killed_on(transport: &str, placement: &[String]) {
     );
 }
 
+/// Receives under `select!` and `timeout`, given up 10,000 times over, lose nothing: the
+/// `timeouts` example checks every message's order and bytes.
+#[test]
+fn receives_given_up_lose_no_message() {
+    for &transport in TRANSPORTS {
+        let output = run(transport, 2, "timeouts", &["10000"]);
+        let out = check_success(&output, &format!("timeouts on {transport}"));
+        assert!(
+            lines_of(&out, 1)
+                .iter()
+                .any(|l| l.starts_with("10000 messages arrived in order")),
+            "{transport}: {out}"
+        );
+    }
+}
+
 #[test]
 fn abort_ends_every_rank_with_its_code() {
     for &transport in TRANSPORTS {

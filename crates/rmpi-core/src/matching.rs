@@ -204,6 +204,30 @@ impl<M> Matcher<M> {
         }
     }
 
+    /// Puts back a message whose receive was withdrawn after it matched: to the first
+    /// posted receive it fits, whose id is returned with it, or else into the unexpected
+    /// queue before the first message that `arrived_later` says came after it. Order is
+    /// kept: a receive still posted cannot have been passed a later message it fits.
+    pub fn give_back(
+        &mut self,
+        envelope: Envelope,
+        message: M,
+        arrived_later: impl Fn(&M) -> bool,
+    ) -> Option<(PostId, M)> {
+        let queues = self.queues_of(envelope.context);
+        if let Some(at) = queues.posted.iter().position(|(_, p)| p.matches(&envelope)) {
+            let (id, _) = remove(&mut queues.posted, at);
+            return Some((id, message));
+        }
+        let unexpected = &mut queues.unexpected;
+        let at = unexpected
+            .iter()
+            .position(|(_, m)| arrived_later(m))
+            .unwrap_or(unexpected.len());
+        unexpected.insert(at, (envelope, message));
+        None
+    }
+
     /// The first unexpected message that fits `pattern`, left in place.
     pub fn probe(&self, pattern: &Pattern) -> Option<Unexpected<'_, M>> {
         let at = *self.contexts.get(&pattern.context)?;

@@ -145,7 +145,7 @@ impl WaitKind for Receive {
     }
 
     fn abandon(engine: &Engine, id: u64) {
-        engine.cancel_recv(id);
+        engine.cancel_recv(id, None);
     }
 }
 
@@ -201,6 +201,36 @@ impl<E: Deref<Target = Engine>> Waiting<Receive, E> {
         let outcome = std::task::ready!(self.engine.poll_recv_into(self.id, buf, cx));
         self.done = true;
         Poll::Ready(outcome)
+    }
+
+    /// Withdraws the receive, unfinished, telling the engine what its buffer `buf` holds:
+    /// part of its message may lie there already, and goes back with the rest.
+    pub(crate) fn abandon_into(&mut self, buf: &[u8]) {
+        if !self.done {
+            self.done = true;
+            self.engine.cancel_recv(self.id, Some(buf));
+        }
+    }
+}
+
+/// A receive into a caller's buffer: its message may be placed straight there, so a
+/// receive dropped unfinished gives the engine the buffer, to put back whatever of the
+/// message it holds.
+pub(crate) struct ReceiveInto<'b, E: Deref<Target = Engine>> {
+    pub(crate) waiting: Waiting<Receive, E>,
+    pub(crate) buf: &'b mut [u8],
+}
+
+impl<E: Deref<Target = Engine>> ReceiveInto<'_, E> {
+    /// Polls for the message, placing it in the buffer where the transport can.
+    pub(crate) fn poll_arrival(&mut self, cx: &mut Context<'_>) -> Poll<Result<Arrival>> {
+        self.waiting.poll_into(self.buf, cx)
+    }
+}
+
+impl<E: Deref<Target = Engine>> Drop for ReceiveInto<'_, E> {
+    fn drop(&mut self) {
+        self.waiting.abandon_into(self.buf);
     }
 }
 

@@ -10,7 +10,7 @@ use super::{status_of, Comm};
 use crate::engine::Arrival;
 use crate::error::{Error, Result};
 use crate::rendezvous::SendBuf;
-use crate::request::Request;
+use crate::request::{ReceiveInto, Request};
 use crate::status::{Source, Status, TagFilter};
 
 impl Comm {
@@ -68,7 +68,9 @@ impl Comm {
     /// Receives into a caller's buffer (`comm.Recv([array, MPI.INT], ...)`). A message larger
     /// than the buffer is an [`Error::Truncated`]; a shorter one fills the front, and
     /// [`Status::count`] says how many elements arrived. The future borrows the
-    /// communicator as well as the buffer: nothing is counted or shared for it.
+    /// communicator as well as the buffer: nothing is counted or shared for it. Cancel-safe,
+    /// as [`recv`](Comm::recv) is: dropped unfinished, it puts back whatever of its message
+    /// had matched or already been copied into the buffer.
     pub fn recv_into<'a, T: Pod>(
         &'a self,
         buf: &'a mut [T],
@@ -78,9 +80,11 @@ impl Comm {
         let incoming = self.post_borrowing(source.into(), tag.into());
         let buf = as_bytes_mut(buf);
         async move {
-            let (mut incoming, buf) = (incoming?, buf?);
-            let arrival = std::future::poll_fn(|cx| incoming.poll_into(buf, cx)).await?;
-            copy_into(arrival, buf)
+            let (waiting, buf) = (incoming?, buf?);
+            // Dropped unfinished, it puts back what of its message its buffer holds.
+            let mut receive = ReceiveInto { waiting, buf };
+            let arrival = std::future::poll_fn(|cx| receive.poll_arrival(cx)).await?;
+            copy_into(arrival, receive.buf)
         }
     }
 

@@ -58,7 +58,9 @@ impl Comm {
         Request::new(self.ssend(value, dest, tag))
     }
 
-    /// Receives a serde value (`comm.recv(source=..., tag=...)`).
+    /// Receives a serde value (`comm.recv(source=..., tag=...)`). Cancel-safe: a future
+    /// dropped before it completes (under `tokio::select!` or `timeout`) loses no message;
+    /// one it had already matched goes to the next receive that fits it, in order.
     pub fn recv<T: DeserializeOwned>(
         &self,
         source: impl Into<Source>,

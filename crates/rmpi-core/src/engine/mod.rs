@@ -73,6 +73,7 @@ fn placed_whole(
         payload: Payload::Placed {
             len: header.len as usize,
         },
+        seq: 0, // its receive has it at once: never put back
     })
 }
 
@@ -294,10 +295,12 @@ impl Engine {
         self.poll_with(cx, receive, |state, mine| state.recvs.outcome(id, mine))
     }
 
-    /// Withdraws a receive whose future was dropped; a message it already matched is dropped
-    /// with it, as a freed MPI request's would be.
-    pub(crate) fn cancel_recv(&self, id: PostId) {
-        self.lock().cancel_recv(id);
+    /// Withdraws a receive whose future was dropped. A message it already matched goes back
+    /// in its place, for the next receive it fits (see [`State::cancel_recv`]); `buf` is
+    /// the receive's buffer, where the transport may have placed part of it.
+    pub(crate) fn cancel_recv(&self, id: PostId, buf: Option<&[u8]>) {
+        let completed = self.lock().cancel_recv(id, buf);
+        self.finish(Outbox::new(), completed);
     }
 
     /// The envelope and size of the first unexpected message matching `pattern`, after taking
@@ -470,6 +473,8 @@ impl Engine {
                             id: *id,
                             header,
                             placed: 0,
+                            seq: state.next_arrival(),
+                            orphaned: None,
                         };
                         state.placing.insert(from, placing);
                     }
@@ -561,17 +566,10 @@ mod tests {
         let mut mesh = crate::local::LocalTransport::mesh(2);
         let (receiver, sender) = (mesh.pop().expect("two ranks"), mesh.pop().expect("two"));
         let engine = Engine::new(Arc::new(receiver));
-        let header = |tag| Header {
-            kind: FrameKind::Data,
-            context: 0,
-            source: 0,
-            tag,
-            sync_id: 0,
-            len: 1,
-        };
         for tag in [1, 2] {
-            let frame = Frame::new(header(tag), Bytes::from_static(b"x"));
-            sender.send(1, frame).expect("a send to rank 1");
+            sender
+                .send(1, one_byte(tag, b"x"))
+                .expect("a send to rank 1");
         }
         let pattern = Pattern {
             context: 0,
@@ -591,10 +589,12 @@ mod tests {
     }
 
     /// Offers one 8-byte frame to a placer, and places all of it or its first half, the
-    /// other half following as an [`Event::Rest`] at the next look.
+    /// other half following as an [`Event::Rest`] at look `rest_at`.
     struct Placing8 {
         split: bool,
         step: Mutex<u8>,
+        /// The step at which the rest of a split payload arrives (nothing arrives between).
+        rest_at: u8,
     }
 
     impl Transport for Placing8 {
@@ -639,7 +639,7 @@ mod tests {
                         placed,
                     })
                 }
-                2 if self.split => Some(Event::Rest {
+                n if self.split && n == self.rest_at => Some(Event::Rest {
                     from: 0,
                     payload: Bytes::copy_from_slice(&payload[4..]),
                 }),
@@ -652,7 +652,12 @@ mod tests {
     fn a_payload_placed_whole_or_in_part_completes_its_receive() {
         for split in [false, true] {
             let step = Mutex::new(0);
-            let engine = Engine::new(Arc::new(Placing8 { split, step }));
+            let rest_at = 2;
+            let engine = Engine::new(Arc::new(Placing8 {
+                split,
+                step,
+                rest_at,
+            }));
             let pattern = Pattern {
                 context: 0,
                 source: Some(0),
@@ -682,12 +687,12 @@ mod tests {
             tag: Some(tag),
         };
         let first = engine.post_recv(pattern(1), Awaited::Rank(0));
-        engine.cancel_recv(first);
+        engine.cancel_recv(first, None);
         let second = engine.post_recv(pattern(2), Awaited::Rank(0));
         assert_eq!(Receives::slot(first), Receives::slot(second), "slot reused");
         assert_ne!(first, second);
 
-        engine.cancel_recv(first); // stale: `second` stays posted
+        engine.cancel_recv(first, None); // stale: `second` stays posted
         let header = Header {
             kind: FrameKind::Data,
             context: 0,
@@ -792,5 +797,107 @@ mod tests {
             matches!(settled, Err(Error::PeerFinished { rank: 2 })),
             "{settled:?}"
         );
+    }
+
+    /// A data frame from rank 0 on context 0 with `tag` and the one byte `byte`.
+    fn one_byte(tag: i32, byte: &'static [u8; 1]) -> Frame {
+        let header = Header {
+            kind: FrameKind::Data,
+            context: 0,
+            source: 0,
+            tag,
+            sync_id: 0,
+            len: 1,
+        };
+        Frame::new(header, Bytes::from_static(byte))
+    }
+
+    fn tag5() -> Pattern {
+        Pattern {
+            context: 0,
+            source: Some(0),
+            tag: Some(5),
+        }
+    }
+
+    /// A receive dropped while its message was being placed in its buffer, or after it
+    /// was placed in part and the rest came, loses nothing: the message goes, whole, to
+    /// the next receive that fits it.
+    #[test]
+    fn a_receive_dropped_with_its_message_half_placed_puts_it_back_whole() {
+        // `complete_first`: the rest arrives (through another receive's poll) before the
+        // first receive is dropped, so it is dropped with a split outcome.
+        for complete_first in [false, true] {
+            let transport = Placing8 {
+                split: true,
+                step: Mutex::new(0),
+                rest_at: 6, // after the first receive's poll has looked (twice) and left
+            };
+            let engine = Engine::new(Arc::new(transport));
+            let mut cx = Context::from_waker(Waker::noop());
+            let first = engine.post_recv(tag5(), Awaited::Rank(0));
+            let mut buf = [0u8; 8];
+            assert!(engine.poll_recv_into(first, &mut buf, &mut cx).is_pending());
+            assert_eq!(&buf[..4], b"abcd", "placed in part");
+            if complete_first {
+                let other = Pattern {
+                    tag: Some(6),
+                    ..tag5()
+                };
+                let other = engine.post_recv(other, Awaited::Rank(0));
+                let mut other_buf = [0u8; 8];
+                for _ in 0..4 {
+                    assert!(engine
+                        .poll_recv_into(other, &mut other_buf, &mut cx)
+                        .is_pending());
+                }
+                assert!(
+                    engine.lock().placing.of_receive(first).is_none(),
+                    "the rest came"
+                );
+            }
+            engine.cancel_recv(first, Some(&buf));
+            let second = engine.post_recv(tag5(), Awaited::Rank(0));
+            // This transport delivers only to a receive with a buffer.
+            let mut second_buf = [0u8; 8];
+            let arrival = (0..8)
+                .find_map(
+                    |_| match engine.poll_recv_into(second, &mut second_buf, &mut cx) {
+                        Poll::Ready(outcome) => Some(outcome.expect("the message")),
+                        Poll::Pending => None,
+                    },
+                )
+                .expect("the message comes back");
+            let mut got = [0u8; 8];
+            arrival.payload.copy_to(&mut got).expect("copied");
+            assert_eq!(&got, b"abcdefgh", "complete_first {complete_first}");
+        }
+    }
+
+    /// A receive dropped after its message matched puts the message back before the
+    /// messages from its sender that came after it.
+    #[test]
+    fn a_receive_dropped_after_matching_puts_its_message_back_in_order() {
+        let engine = Engine::new(Arc::new(crate::local::LocalTransport::mesh(1).remove(0)));
+        let any_tag = Pattern {
+            tag: None,
+            ..tag5()
+        };
+        let message = one_byte;
+        let dropped = engine.post_recv(tag5(), Awaited::Rank(0));
+        engine.send(0, message(7, b"a")).expect("sent"); // unexpected: tag 7
+        engine.send(0, message(5, b"b")).expect("sent"); // matches `dropped`
+        engine.send(0, message(5, b"c")).expect("sent"); // unexpected
+        engine.cancel_recv(dropped, None);
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut order = Vec::new();
+        for _ in 0..3 {
+            let id = engine.post_recv(any_tag, Awaited::Rank(0));
+            match engine.poll_recv(id, &mut cx) {
+                Poll::Ready(Ok(arrival)) => order.push(arrival.payload.into_bytes().expect("here")),
+                other => panic!("expected a message, got {other:?}"),
+            }
+        }
+        assert_eq!(order, [&b"a"[..], b"b", b"c"]);
     }
 }

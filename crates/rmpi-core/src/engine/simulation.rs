@@ -404,7 +404,7 @@ impl Simulation {
             return;
         }
         let (id, m) = pending[self.rng.below(pending.len())];
-        self.ranks[r].state.cancel_recv(id);
+        self.ranks[r].state.cancel_recv(id, None);
         self.model.recvs[m].outcome = Outcome::Withdrawn;
         self.model.posted[r].retain(|&p| p != m);
     }

@@ -21,6 +21,9 @@ pub(crate) struct Arrival {
     pub from: usize,
     pub header: Header,
     pub payload: Payload,
+    /// When it arrived, counted in messages: a receive withdrawn after its message matched
+    /// puts the message back in its place by it.
+    pub seq: u64,
 }
 
 impl Arrival {
@@ -29,6 +32,15 @@ impl Arrival {
             from,
             header: frame.header,
             payload: Payload::Here(frame.payload),
+            seq: 0,
+        }
+    }
+
+    fn envelope(&self) -> Envelope {
+        Envelope {
+            context: self.header.context,
+            source: self.header.source,
+            tag: self.header.tag,
         }
     }
 }
@@ -167,6 +179,11 @@ pub(crate) struct Placing {
     pub(crate) id: PostId,
     pub(crate) header: Header,
     pub(crate) placed: usize,
+    /// Its place in arrival order (see [`Arrival::seq`]).
+    pub(crate) seq: u64,
+    /// The part already placed, copied out of the buffer of a receive that was withdrawn
+    /// meanwhile: the message is then put back whole once the rest arrives.
+    pub(crate) orphaned: Option<Vec<u8>>,
 }
 
 /// Everything behind the engine's lock.
@@ -174,6 +191,8 @@ pub(crate) struct Placing {
 pub(crate) struct State {
     pub(crate) matcher: Matcher<Arrival>,
     next_id: u64,
+    /// Messages that have arrived so far (see [`Arrival::seq`]).
+    arrived: u64,
     pub(crate) recvs: Receives,
     pub(crate) syncs: HashMap<u64, SyncWait>,
     pub(crate) departed: HashMap<usize, Departure>,
@@ -205,6 +224,11 @@ impl Placings {
         let at = self.0.iter().position(|(f, _)| *f == from)?;
         Some(self.0.swap_remove(at).1)
     }
+
+    /// The frame being placed in the buffer of receive `id`, if one is.
+    pub(crate) fn of_receive(&mut self, id: PostId) -> Option<&mut Placing> {
+        self.0.iter_mut().find(|(_, p)| p.id == id).map(|(_, p)| p)
+    }
 }
 
 /// Frames that matching decided to send (acknowledgements), sent once the lock is released.
@@ -214,6 +238,12 @@ impl State {
     pub(crate) fn next_id(&mut self) -> u64 {
         self.next_id += 1;
         self.next_id
+    }
+
+    /// The next message's place in arrival order.
+    pub(crate) fn next_arrival(&mut self) -> u64 {
+        self.arrived += 1;
+        self.arrived
     }
 
     /// Posts a receive for `pattern` from `awaited` and returns its id. A message already
@@ -245,13 +275,45 @@ impl State {
         id
     }
 
-    /// Withdraws receive `id`, whose caller no longer wants it; a message it already
-    /// matched goes with it.
-    pub(crate) fn cancel_recv(&mut self, id: PostId) {
-        if let Some(wait) = self.recvs.remove(id) {
-            if wait.outcome.is_none() {
-                self.matcher.cancel(wait.purpose.context, id);
+    /// Withdraws receive `id`, whose caller no longer wants it. A message it already
+    /// matched is not lost: it goes back where it was in arrival order, to the first
+    /// receive posted since that it fits or else into the unexpected queue. `buf` is the
+    /// receive's buffer, where part or all of its message may already lie; returns how
+    /// many other receives completed.
+    pub(crate) fn cancel_recv(&mut self, id: PostId, buf: Option<&[u8]>) -> usize {
+        let Some(wait) = self.recvs.remove(id) else {
+            return 0;
+        };
+        match wait.outcome {
+            Some(Ok(arrival)) => match whole(arrival, buf) {
+                Some(arrival) => self.give_back(arrival),
+                None => 0,
+            },
+            Some(Err(_)) => 0,
+            None if self.matcher.cancel(wait.purpose.context, id) => 0,
+            None => {
+                // Not posted, no outcome: its message is being placed in its buffer.
+                if let Some(placing) = self.placing.of_receive(id) {
+                    let placed = buf.and_then(|buf| buf.get(..placing.placed));
+                    placing.orphaned = Some(placed.unwrap_or_default().to_vec());
+                }
+                0
             }
+        }
+    }
+
+    /// Puts back a message whose receive was withdrawn (see [`State::cancel_recv`]).
+    fn give_back(&mut self, arrival: Arrival) -> usize {
+        let (envelope, seq) = (arrival.envelope(), arrival.seq);
+        match self.matcher.give_back(envelope, arrival, |m| m.seq > seq) {
+            Some((id, arrival)) => match self.recvs.get_mut(id) {
+                Some(wait) => {
+                    wait.outcome = Some(Ok(arrival));
+                    1
+                }
+                None => 0,
+            },
+            None => 0,
         }
     }
 
@@ -290,6 +352,7 @@ impl State {
                     from,
                     header,
                     payload: Payload::Lent(payload),
+                    seq: 0,
                 },
                 outbox,
             ),
@@ -316,6 +379,8 @@ impl State {
                     source: header.source,
                     tag: header.tag,
                 };
+                let mut arrival = arrival;
+                arrival.seq = self.next_arrival();
                 match self.matcher.arrive(envelope, arrival) {
                     Some((id, _, arrival)) => {
                         acknowledge(arrival.from, &arrival.header, outbox);
@@ -355,22 +420,39 @@ impl State {
             placing.placed = placed;
             return 0;
         }
-        let id = placing.id;
-        self.placing.remove(from);
-        self.complete_recv(id, from, header, Payload::Placed { len: placed })
+        let Placing { id, seq, .. } = self.placing.remove(from).expect("found above");
+        self.complete_recv(id, from, header, Payload::Placed { len: placed }, seq)
     }
 
     /// The rest of a frame from `from` that was placed in part.
     fn rest(&mut self, from: usize, rest: Bytes) -> usize {
-        let Some(Placing { id, header, placed }) = self.placing.remove(from) else {
+        let Some(placing) = self.placing.remove(from) else {
             tracing::error!(
                 from,
                 "a transport sent the rest of a frame nobody had taken"
             );
             return 0;
         };
+        let Placing {
+            id,
+            header,
+            placed,
+            seq,
+            orphaned,
+        } = placing;
         debug_assert_eq!(placed + rest.len(), header.len as usize);
-        self.complete_recv(id, from, header, Payload::Split { placed, rest })
+        if let Some(mut first) = orphaned {
+            // Its receive was withdrawn: the message goes back whole.
+            first.extend_from_slice(&rest);
+            let payload = Payload::Here(Bytes::from(first));
+            return self.give_back(Arrival {
+                from,
+                header,
+                payload,
+                seq,
+            });
+        }
+        self.complete_recv(id, from, header, Payload::Split { placed, rest }, seq)
     }
 
     /// Gives receive `id` the message from `from`, unless the receive was withdrawn
@@ -381,6 +463,7 @@ impl State {
         from: usize,
         header: Header,
         payload: Payload,
+        seq: u64,
     ) -> usize {
         match self.recvs.get_mut(id) {
             Some(wait) => {
@@ -388,6 +471,7 @@ impl State {
                     from,
                     header,
                     payload,
+                    seq,
                 };
                 wait.outcome = Some(Ok(arrival));
                 1
@@ -474,6 +558,27 @@ fn unsatisfiable_after_departures(
         Some(rank) if live_others <= 1 => Some(Error::PeerFinished { rank }),
         _ => None,
     }
+}
+
+/// `arrival` with its payload whole: what a withdrawn receive's buffer `buf` already holds
+/// of it copied out. `None` (logged) if part of it lies in a buffer that is not given.
+fn whole(arrival: Arrival, buf: Option<&[u8]>) -> Option<Arrival> {
+    let (placed, rest) = match &arrival.payload {
+        Payload::Placed { len } => (*len, Bytes::new()),
+        Payload::Split { placed, rest } => (*placed, rest.clone()),
+        _ => return Some(arrival),
+    };
+    let Some(first) = buf.and_then(|buf| buf.get(..placed)) else {
+        tracing::error!("a withdrawn receive's message lies in a buffer that is gone");
+        return None;
+    };
+    let mut bytes = Vec::with_capacity(placed + rest.len());
+    bytes.extend_from_slice(first);
+    bytes.extend_from_slice(&rest);
+    Some(Arrival {
+        payload: Payload::Here(Bytes::from(bytes)),
+        ..arrival
+    })
 }
 
 /// Queues the acknowledgement a synchronous message is owed once it is matched.
