@@ -93,6 +93,8 @@ struct ModelMsg {
     from: usize,
     context: u64,
     tag: i32,
+    /// When it arrived at its receiver (set by [`Model::arrive`]).
+    arrived: u64,
 }
 
 #[derive(Debug)]
@@ -116,6 +118,8 @@ struct Model {
     lost: Vec<Vec<usize>>,
     /// Messages matched so far, by id.
     matched: std::collections::HashSet<u64>,
+    /// Every message that arrived, by id, and how many have.
+    arrivals: std::collections::HashMap<u64, ModelMsg>,
 }
 
 impl Model {
@@ -125,7 +129,9 @@ impl Model {
             && recv.tag.is_none_or(|t| t == msg.tag)
     }
 
-    fn arrive(&mut self, rank: usize, msg: ModelMsg) {
+    fn arrive(&mut self, rank: usize, mut msg: ModelMsg) {
+        msg.arrived = self.arrivals.len() as u64;
+        self.arrivals.insert(msg.id, msg);
         let found = self.posted[rank]
             .iter()
             .position(|&r| Self::fits(&self.recvs[r], &msg));
@@ -136,6 +142,30 @@ impl Model {
                 self.matched.insert(msg.id);
             }
             None => self.unexpected[rank].push(msg),
+        }
+    }
+
+    /// A receive that had matched message `id` was withdrawn: the message goes to the first
+    /// receive still posted that it fits, or back into the unexpected queue where it
+    /// arrived.
+    fn give_back(&mut self, rank: usize, id: u64) {
+        let msg = self.arrivals[&id];
+        let found = self.posted[rank]
+            .iter()
+            .position(|&r| Self::fits(&self.recvs[r], &msg));
+        match found {
+            Some(at) => {
+                let r = self.posted[rank].remove(at);
+                self.recvs[r].outcome = Outcome::Matched(msg.id);
+            }
+            None => {
+                let queue = &mut self.unexpected[rank];
+                let at = queue
+                    .iter()
+                    .position(|m| m.arrived > msg.arrived)
+                    .unwrap_or(queue.len());
+                queue.insert(at, msg);
+            }
         }
     }
 
@@ -270,6 +300,7 @@ impl Simulation {
                 unexpected: vec![Vec::new(); size],
                 lost: vec![Vec::new(); size],
                 matched: Default::default(),
+                arrivals: Default::default(),
             },
             ranks,
             rng,
@@ -392,21 +423,28 @@ impl Simulation {
         }
     }
 
-    /// Withdraws one of `r`'s pending receives, as dropping its future does.
+    /// Withdraws one of `r`'s receives that is pending or has matched a message its
+    /// caller has not taken, as dropping its future does: a matched message goes back.
     fn withdraw_one(&mut self, r: usize) {
-        let pending: Vec<(PostId, usize)> = self.ranks[r]
+        let open: Vec<(PostId, usize)> = self.ranks[r]
             .recvs
             .iter()
             .copied()
-            .filter(|&(_, m)| self.model.recvs[m].outcome == Outcome::Pending)
+            .filter(|&(_, m)| {
+                let outcome = self.model.recvs[m].outcome;
+                matches!(outcome, Outcome::Pending | Outcome::Matched(_))
+            })
             .collect();
-        if pending.is_empty() {
+        if open.is_empty() {
             return;
         }
-        let (id, m) = pending[self.rng.below(pending.len())];
+        let (id, m) = open[self.rng.below(open.len())];
         self.ranks[r].state.cancel_recv(id, None);
-        self.model.recvs[m].outcome = Outcome::Withdrawn;
+        let was = std::mem::replace(&mut self.model.recvs[m].outcome, Outcome::Withdrawn);
         self.model.posted[r].retain(|&p| p != m);
+        if let Outcome::Matched(msg) = was {
+            self.model.give_back(r, msg);
+        }
     }
 
     fn deliver(&mut self, from: usize, to: usize) {
@@ -436,6 +474,7 @@ impl Simulation {
                                 from,
                                 context: header.context,
                                 tag: header.tag,
+                                arrived: 0,
                             },
                         );
                     }
