@@ -180,13 +180,19 @@ fn a_rank_killed_mid_receive_fails_the_others_within_seconds() {
     killed_on("auto", &on_fake_hosts("a:2,b:2"));
 }
 
-fn killed_on(transport: &str, placement: &[String]) {
-    let ranks = 4;
+/// `rmpirun` on `transport`, placing `ranks` ranks by `placement`, with a `--kill-after`
+/// long enough that ranks must end on their own, not by being killed.
+fn faults_launch(transport: &str, placement: &[String], ranks: usize) -> Command {
     let mut launch = rmpirun(transport);
-    // Long enough that the survivors must end on their own, not by being killed.
     launch
         .args(placement)
         .args(["--kill-after", "60", "-n", &ranks.to_string()]);
+    launch
+}
+
+fn killed_on(transport: &str, placement: &[String]) {
+    let ranks = 4;
+    let launch = faults_launch(transport, placement, ranks);
     let KilledRank {
         exit,
         stderr,
@@ -242,10 +248,7 @@ fn abort_ends_every_rank_with_its_code() {
 /// seconds, long before `--kill-after`, and `rmpirun` names rank 1 and exits with 7.
 fn aborted_on(transport: &str, placement: &[String]) {
     let ranks = 4;
-    let mut launch = rmpirun(transport);
-    launch
-        .args(placement)
-        .args(["--kill-after", "60", "-n", &ranks.to_string()]);
+    let launch = faults_launch(transport, placement, ranks);
     let started = std::time::Instant::now();
     let FaultsJob {
         mut child,

@@ -74,6 +74,15 @@ impl<M> Default for Queues<M> {
     }
 }
 
+impl<M> Queues<M> {
+    /// Takes the first posted receive a message of `envelope` fits out of the queue.
+    #[inline]
+    fn take_posted(&mut self, envelope: &Envelope) -> Option<PostId> {
+        let at = self.posted.iter().position(|(_, p)| p.matches(envelope))?;
+        Some(remove(&mut self.posted, at).0)
+    }
+}
+
 /// Removes entry `at` of `queue`, which must be in range. Usually the first: then a pop,
 /// which costs a fraction of a general removal.
 fn remove<T>(queue: &mut VecDeque<T>, at: usize) -> T {
@@ -145,11 +154,8 @@ impl<M> Matcher<M> {
     /// receive's id, or queue it as unexpected and return `None`.
     pub fn arrive(&mut self, envelope: Envelope, message: M) -> Option<(PostId, Envelope, M)> {
         let queues = self.queues_of(envelope.context);
-        match queues.posted.iter().position(|(_, p)| p.matches(&envelope)) {
-            Some(at) => {
-                let (id, _) = remove(&mut queues.posted, at);
-                Some((id, envelope, message))
-            }
+        match queues.take_posted(&envelope) {
+            Some(id) => Some((id, envelope, message)),
             None => {
                 queues.unexpected.push_back((envelope, message));
                 None
@@ -215,8 +221,7 @@ impl<M> Matcher<M> {
         arrived_later: impl Fn(&M) -> bool,
     ) -> Option<(PostId, M)> {
         let queues = self.queues_of(envelope.context);
-        if let Some(at) = queues.posted.iter().position(|(_, p)| p.matches(&envelope)) {
-            let (id, _) = remove(&mut queues.posted, at);
+        if let Some(id) = queues.take_posted(&envelope) {
             return Some((id, message));
         }
         let unexpected = &mut queues.unexpected;

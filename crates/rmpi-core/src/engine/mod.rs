@@ -883,11 +883,10 @@ mod tests {
             tag: None,
             ..tag5()
         };
-        let message = one_byte;
         let dropped = engine.post_recv(tag5(), Awaited::Rank(0));
-        engine.send(0, message(7, b"a")).expect("sent"); // unexpected: tag 7
-        engine.send(0, message(5, b"b")).expect("sent"); // matches `dropped`
-        engine.send(0, message(5, b"c")).expect("sent"); // unexpected
+        engine.send(0, one_byte(7, b"a")).expect("sent"); // unexpected: tag 7
+        engine.send(0, one_byte(5, b"b")).expect("sent"); // matches `dropped`
+        engine.send(0, one_byte(5, b"c")).expect("sent"); // unexpected
         engine.cancel_recv(dropped, None);
         let mut cx = Context::from_waker(Waker::noop());
         let mut order = Vec::new();

@@ -132,17 +132,24 @@ impl Model {
     fn arrive(&mut self, rank: usize, mut msg: ModelMsg) {
         msg.arrived = self.arrivals.len() as u64;
         self.arrivals.insert(msg.id, msg);
+        if self.hand_to_posted(rank, &msg) {
+            self.matched.insert(msg.id);
+        } else {
+            self.unexpected[rank].push(msg);
+        }
+    }
+
+    /// Hands `msg` to the first receive posted at `rank` that it fits, if one does.
+    fn hand_to_posted(&mut self, rank: usize, msg: &ModelMsg) -> bool {
         let found = self.posted[rank]
             .iter()
-            .position(|&r| Self::fits(&self.recvs[r], &msg));
-        match found {
-            Some(at) => {
-                let r = self.posted[rank].remove(at);
-                self.recvs[r].outcome = Outcome::Matched(msg.id);
-                self.matched.insert(msg.id);
-            }
-            None => self.unexpected[rank].push(msg),
-        }
+            .position(|&r| Self::fits(&self.recvs[r], msg));
+        let Some(at) = found else {
+            return false;
+        };
+        let r = self.posted[rank].remove(at);
+        self.recvs[r].outcome = Outcome::Matched(msg.id);
+        true
     }
 
     /// A receive that had matched message `id` was withdrawn: the message goes to the first
@@ -150,22 +157,13 @@ impl Model {
     /// arrived.
     fn give_back(&mut self, rank: usize, id: u64) {
         let msg = self.arrivals[&id];
-        let found = self.posted[rank]
-            .iter()
-            .position(|&r| Self::fits(&self.recvs[r], &msg));
-        match found {
-            Some(at) => {
-                let r = self.posted[rank].remove(at);
-                self.recvs[r].outcome = Outcome::Matched(msg.id);
-            }
-            None => {
-                let queue = &mut self.unexpected[rank];
-                let at = queue
-                    .iter()
-                    .position(|m| m.arrived > msg.arrived)
-                    .unwrap_or(queue.len());
-                queue.insert(at, msg);
-            }
+        if !self.hand_to_posted(rank, &msg) {
+            let queue = &mut self.unexpected[rank];
+            let at = queue
+                .iter()
+                .position(|m| m.arrived > msg.arrived)
+                .unwrap_or(queue.len());
+            queue.insert(at, msg);
         }
     }
 

@@ -186,6 +186,18 @@ pub(crate) struct Placing {
     pub(crate) orphaned: Option<Vec<u8>>,
 }
 
+impl Placing {
+    /// Its message, from `from`, with `payload`.
+    fn arrival(&self, from: usize, payload: Payload) -> Arrival {
+        Arrival {
+            from,
+            header: self.header,
+            payload,
+            seq: self.seq,
+        }
+    }
+}
+
 /// Everything behind the engine's lock.
 #[derive(Debug, Default)]
 pub(crate) struct State {
@@ -306,13 +318,7 @@ impl State {
     fn give_back(&mut self, arrival: Arrival) -> usize {
         let (envelope, seq) = (arrival.envelope(), arrival.seq);
         match self.matcher.give_back(envelope, arrival, |m| m.seq > seq) {
-            Some((id, arrival)) => match self.recvs.get_mut(id) {
-                Some(wait) => {
-                    wait.outcome = Some(Ok(arrival));
-                    1
-                }
-                None => 0,
-            },
+            Some((id, arrival)) => self.complete_recv(id, arrival),
             None => 0,
         }
     }
@@ -384,10 +390,7 @@ impl State {
                 match self.matcher.arrive(envelope, arrival) {
                     Some((id, _, arrival)) => {
                         acknowledge(arrival.from, &arrival.header, outbox);
-                        if let Some(wait) = self.recvs.get_mut(id) {
-                            wait.outcome = Some(Ok(arrival));
-                        }
-                        1
+                        self.complete_recv(id, arrival)
                     }
                     None => 0,
                 }
@@ -420,59 +423,39 @@ impl State {
             placing.placed = placed;
             return 0;
         }
-        let Placing { id, seq, .. } = self.placing.remove(from).expect("found above");
-        self.complete_recv(id, from, header, Payload::Placed { len: placed }, seq)
+        let placing = self.placing.remove(from).expect("found above");
+        let arrival = placing.arrival(from, Payload::Placed { len: placed });
+        self.complete_recv(placing.id, arrival)
     }
 
     /// The rest of a frame from `from` that was placed in part.
     fn rest(&mut self, from: usize, rest: Bytes) -> usize {
-        let Some(placing) = self.placing.remove(from) else {
+        let Some(mut placing) = self.placing.remove(from) else {
             tracing::error!(
                 from,
                 "a transport sent the rest of a frame nobody had taken"
             );
             return 0;
         };
-        let Placing {
-            id,
-            header,
-            placed,
-            seq,
-            orphaned,
-        } = placing;
-        debug_assert_eq!(placed + rest.len(), header.len as usize);
-        if let Some(mut first) = orphaned {
-            // Its receive was withdrawn: the message goes back whole.
-            first.extend_from_slice(&rest);
-            let payload = Payload::Here(Bytes::from(first));
-            return self.give_back(Arrival {
-                from,
-                header,
-                payload,
-                seq,
-            });
-        }
-        self.complete_recv(id, from, header, Payload::Split { placed, rest }, seq)
+        debug_assert_eq!(placing.placed + rest.len(), placing.header.len as usize);
+        let Some(mut first) = placing.orphaned.take() else {
+            let payload = Payload::Split {
+                placed: placing.placed,
+                rest,
+            };
+            return self.complete_recv(placing.id, placing.arrival(from, payload));
+        };
+        // Its receive was withdrawn: the message goes back whole.
+        first.extend_from_slice(&rest);
+        self.give_back(placing.arrival(from, Payload::Here(Bytes::from(first))))
     }
 
     /// Gives receive `id` the message from `from`, unless the receive was withdrawn
     /// meanwhile.
-    fn complete_recv(
-        &mut self,
-        id: PostId,
-        from: usize,
-        header: Header,
-        payload: Payload,
-        seq: u64,
-    ) -> usize {
+    #[inline]
+    fn complete_recv(&mut self, id: PostId, arrival: Arrival) -> usize {
         match self.recvs.get_mut(id) {
             Some(wait) => {
-                let arrival = Arrival {
-                    from,
-                    header,
-                    payload,
-                    seq,
-                };
                 wait.outcome = Some(Ok(arrival));
                 1
             }
