@@ -287,11 +287,33 @@ pub fn outliving(pids: &[u32], within: Duration) -> Vec<u32> {
 
 /// Kills process `pid` with SIGKILL.
 pub fn kill_9(pid: u32) {
+    send_signal(pid, "KILL");
+}
+
+/// The processes whose parent is `pid`.
+pub fn children_of(pid: u32) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&child| {
+            // Fields after the command's closing parenthesis: state, then the parent.
+            std::fs::read_to_string(format!("/proc/{child}/stat")).is_ok_and(|stat| {
+                let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+                after.split_whitespace().nth(1) == Some(&pid.to_string())
+            })
+        })
+        .collect()
+}
+
+/// Sends signal `name` (`QUIT`, `INT`, ...) to process `pid`.
+pub fn send_signal(pid: u32, name: &str) {
     let status = std::process::Command::new("kill")
-        .args(["-9", &pid.to_string()])
+        .args(["-s", name, &pid.to_string()])
         .status()
         .expect("kill runs");
-    assert!(status.success(), "kill -9 {pid}");
+    assert!(status.success(), "kill -s {name} {pid}");
 }
 
 /// What [`kill_a_stalled_rank`] saw: how the launcher ended, its standard error, the pid

@@ -81,6 +81,7 @@ mod simulator;
 use std::future::Future;
 
 use bytemuck::Pod;
+use rmpi_core::waits::Operation;
 use rmpi_core::{Comm, Error, Request, Result};
 use serde::{de::DeserializeOwned, Serialize};
 
@@ -147,53 +148,74 @@ pub trait Collectives {
     // --- objects (mpi4py's lowercase collectives) -----------------------------------------
 
     /// Waits until every member has called it (`comm.barrier()`).
+    #[track_caller]
     fn barrier(&self) -> impl Future<Output = Result<()>> + Send + 'static {
-        objects::barrier(Round::start(self.comm()), self.algorithms())
+        objects::barrier(
+            Round::start(self.comm(), Operation::collective("barrier", None)),
+            self.algorithms(),
+        )
     }
 
     /// Sends the root's value to every member (`data = comm.bcast(data, root)`). The root
     /// passes `Some(value)`; the others' argument is ignored.
+    #[track_caller]
     fn bcast<T: Serialize + DeserializeOwned + Send + 'static>(
         &self,
         value: Option<T>,
         root: usize,
     ) -> impl Future<Output = Result<T>> + Send + 'static {
-        let round = Round::start_bcast(self.comm());
+        let round = Round::start_bcast(self.comm(), Operation::collective("bcast", Some(root)));
         objects::bcast(round, self.algorithms(), value, root)
     }
 
     /// Sends element `i` of the root's vector to member `i` (`comm.scatter(data, root)`). The
     /// root passes `Some` vector with one element per member.
+    #[track_caller]
     fn scatter<T: Serialize + DeserializeOwned + Send + 'static>(
         &self,
         values: Option<Vec<T>>,
         root: usize,
     ) -> impl Future<Output = Result<T>> + Send + 'static {
-        objects::scatter(Round::start(self.comm()), values, root)
+        objects::scatter(
+            Round::start(self.comm(), Operation::collective("scatter", Some(root))),
+            values,
+            root,
+        )
     }
 
     /// Collects every member's value at the root, in rank order (`comm.gather(x, root)`):
     /// `Some(values)` at the root, `None` elsewhere.
+    #[track_caller]
     fn gather<T: Serialize + DeserializeOwned + Send + 'static>(
         &self,
         value: T,
         root: usize,
     ) -> impl Future<Output = Result<Option<Vec<T>>>> + Send + 'static {
-        objects::gather(Round::start(self.comm()), value, root)
+        objects::gather(
+            Round::start(self.comm(), Operation::collective("gather", Some(root))),
+            value,
+            root,
+        )
     }
 
     /// Collects every member's value at every member, in rank order (`comm.allgather(x)`).
     /// Object sizes may differ between members, so the algorithm is the short-message one
     /// unless forced.
+    #[track_caller]
     fn allgather<T: Serialize + DeserializeOwned + Send + 'static>(
         &self,
         value: T,
     ) -> impl Future<Output = Result<Vec<T>>> + Send + 'static {
-        objects::allgather(Round::start(self.comm()), self.algorithms(), value)
+        objects::allgather(
+            Round::start(self.comm(), Operation::collective("allgather", None)),
+            self.algorithms(),
+            value,
+        )
     }
 
     /// Combines every member's value with `op` in rank order; the result at the root
     /// (`comm.reduce(x, op, root)`).
+    #[track_caller]
     fn reduce<T, O>(
         &self,
         value: T,
@@ -204,26 +226,43 @@ pub trait Collectives {
         T: Serialize + DeserializeOwned + Send + 'static,
         O: Op<T> + 'static,
     {
-        objects::reduce(Round::start(self.comm()), value, op, root)
+        objects::reduce(
+            Round::start(self.comm(), Operation::collective("reduce", Some(root))),
+            value,
+            op,
+            root,
+        )
     }
 
     /// Combines every member's value with `op` in rank order; the result everywhere
     /// (`comm.allreduce(x, op)`). Recursive doubling unless forced (object sizes may differ).
+    #[track_caller]
     fn allreduce<T, O>(&self, value: T, op: O) -> impl Future<Output = Result<T>> + Send + 'static
     where
         T: Serialize + DeserializeOwned + Send + 'static,
         O: Op<T> + 'static,
     {
-        objects::allreduce(Round::start(self.comm()), self.algorithms(), value, op)
+        objects::allreduce(
+            Round::start(self.comm(), Operation::collective("allreduce", None)),
+            self.algorithms(),
+            value,
+            op,
+        )
     }
 
     /// Inclusive prefix reduction: member `i` gets `x0 ⊕ … ⊕ xi` (`comm.scan(x, op)`).
+    #[track_caller]
     fn scan<T, O>(&self, value: T, op: O) -> impl Future<Output = Result<T>> + Send + 'static
     where
         T: Serialize + DeserializeOwned + Send + 'static,
         O: Op<T> + 'static,
     {
-        let scanned = objects::scan(Round::start(self.comm()), value, op, false);
+        let scanned = objects::scan(
+            Round::start(self.comm(), Operation::collective("scan", None)),
+            value,
+            op,
+            false,
+        );
         async move {
             let scanned = scanned.await?;
             scanned.ok_or_else(|| Error::InvalidArgument("scan produced nothing".into()))
@@ -232,6 +271,7 @@ pub trait Collectives {
 
     /// Exclusive prefix reduction: member `i > 0` gets `x0 ⊕ … ⊕ x(i-1)`, member 0 `None`
     /// (`comm.exscan(x, op)`).
+    #[track_caller]
     fn exscan<T, O>(
         &self,
         value: T,
@@ -241,21 +281,32 @@ pub trait Collectives {
         T: Serialize + DeserializeOwned + Send + 'static,
         O: Op<T> + 'static,
     {
-        objects::scan(Round::start(self.comm()), value, op, true)
+        objects::scan(
+            Round::start(self.comm(), Operation::collective("exscan", None)),
+            value,
+            op,
+            true,
+        )
     }
 
     /// Sends `values[d]` to member `d` and returns what each member sent here, by rank
     /// (`comm.alltoall(values)`). Object sizes may differ, so the algorithm is the
     /// short-message one unless forced.
+    #[track_caller]
     fn alltoall<T: Serialize + DeserializeOwned + Send + 'static>(
         &self,
         values: Vec<T>,
     ) -> impl Future<Output = Result<Vec<T>>> + Send + 'static {
-        objects::alltoall(Round::start(self.comm()), self.algorithms(), values)
+        objects::alltoall(
+            Round::start(self.comm(), Operation::collective("alltoall", None)),
+            self.algorithms(),
+            values,
+        )
     }
 
     /// Reduces `values` element-wise across members with `op` and gives element `i` of the
     /// result to member `i` (`comm.reduce_scatter_block`); `values` has one element per member.
+    #[track_caller]
     fn reduce_scatter<T, O>(
         &self,
         values: Vec<T>,
@@ -265,7 +316,11 @@ pub trait Collectives {
         T: Serialize + DeserializeOwned + Send + 'static,
         O: Op<T> + 'static,
     {
-        objects::reduce_scatter(Round::start(self.comm()), values, op)
+        objects::reduce_scatter(
+            Round::start(self.comm(), Operation::collective("reduce_scatter", None)),
+            values,
+            op,
+        )
     }
 
     // --- nonblocking objects: each starts its blocking namesake as a request --------------
@@ -299,13 +354,14 @@ pub trait Collectives {
 
     /// Broadcasts the root's buffer into every member's (`comm.Bcast(buf, root)`). Every
     /// member's buffer must have the root's length.
+    #[track_caller]
     fn bcast_buf<'a, T: Pod + Send + Sync>(
         &self,
         buf: &'a mut [T],
         root: usize,
     ) -> impl Future<Output = Result<()>> + Send + 'a {
         buffers::bcast(
-            Round::start_bcast(self.comm()),
+            Round::start_bcast(self.comm(), Operation::collective("bcast_buf", Some(root))),
             self.algorithms(),
             buf,
             root,
@@ -315,39 +371,61 @@ pub trait Collectives {
     /// Scatters equal parts of the root's `send` buffer (`recv.len()` elements per member,
     /// in rank order) into every member's `recv` (`comm.Scatter(send, recv, root)`). Only the
     /// root's `send` is read; the others may pass an empty slice.
+    #[track_caller]
     fn scatter_buf<'a, T: Pod + Send + Sync>(
         &self,
         send: &'a [T],
         recv: &'a mut [T],
         root: usize,
     ) -> impl Future<Output = Result<()>> + Send + 'a {
-        buffers::scatter(Round::start(self.comm()), send, recv, root)
+        buffers::scatter(
+            Round::start(
+                self.comm(),
+                Operation::collective("scatter_buf", Some(root)),
+            ),
+            send,
+            recv,
+            root,
+        )
     }
 
     /// Gathers every member's `send` buffer into the root's `recv`, in rank order
     /// (`comm.Gather(send, recv, root)`). The root's `recv` holds `size × send.len()`
     /// elements; the others' is not touched.
+    #[track_caller]
     fn gather_buf<'a, T: Pod + Send + Sync>(
         &self,
         send: &'a [T],
         recv: &'a mut [T],
         root: usize,
     ) -> impl Future<Output = Result<()>> + Send + 'a {
-        buffers::gather(Round::start(self.comm()), send, recv, root)
+        buffers::gather(
+            Round::start(self.comm(), Operation::collective("gather_buf", Some(root))),
+            send,
+            recv,
+            root,
+        )
     }
 
     /// Gathers every member's `send` buffer into every member's `recv`, in rank order
     /// (`comm.Allgather(send, recv)`); `recv` holds `size × send.len()` elements.
+    #[track_caller]
     fn allgather_buf<'a, T: Pod + Send + Sync>(
         &self,
         send: &'a [T],
         recv: &'a mut [T],
     ) -> impl Future<Output = Result<()>> + Send + 'a {
-        buffers::allgather(Round::start(self.comm()), self.algorithms(), send, recv)
+        buffers::allgather(
+            Round::start(self.comm(), Operation::collective("allgather_buf", None)),
+            self.algorithms(),
+            send,
+            recv,
+        )
     }
 
     /// Reduces every member's `send` element-wise with `op` into the root's `recv`
     /// (`comm.Reduce(send, recv, op, root)`); the others' `recv` is not touched.
+    #[track_caller]
     fn reduce_buf<'a, T: Pod + Send + Sync, O: Op<T> + 'static>(
         &self,
         send: &'a [T],
@@ -355,54 +433,88 @@ pub trait Collectives {
         op: O,
         root: usize,
     ) -> impl Future<Output = Result<()>> + Send + 'a {
-        buffers::reduce(Round::start(self.comm()), send, recv, op, root)
+        buffers::reduce(
+            Round::start(self.comm(), Operation::collective("reduce_buf", Some(root))),
+            send,
+            recv,
+            op,
+            root,
+        )
     }
 
     /// Reduces every member's `send` element-wise with `op` into every member's `recv`
     /// (`comm.Allreduce(send, recv, op)`).
+    #[track_caller]
     fn allreduce_buf<'a, T: Pod + Send + Sync, O: Op<T> + 'static>(
         &self,
         send: &'a [T],
         recv: &'a mut [T],
         op: O,
     ) -> impl Future<Output = Result<()>> + Send + 'a {
-        buffers::allreduce(Round::start(self.comm()), self.algorithms(), send, recv, op)
+        buffers::allreduce(
+            Round::start(self.comm(), Operation::collective("allreduce_buf", None)),
+            self.algorithms(),
+            send,
+            recv,
+            op,
+        )
     }
 
     /// Inclusive element-wise prefix reduction into `recv` (`comm.Scan(send, recv, op)`).
+    #[track_caller]
     fn scan_buf<'a, T: Pod + Send + Sync, O: Op<T> + 'static>(
         &self,
         send: &'a [T],
         recv: &'a mut [T],
         op: O,
     ) -> impl Future<Output = Result<()>> + Send + 'a {
-        buffers::prefix(Round::start(self.comm()), send, recv, op, false)
+        buffers::prefix(
+            Round::start(self.comm(), Operation::collective("scan_buf", None)),
+            send,
+            recv,
+            op,
+            false,
+        )
     }
 
     /// Exclusive element-wise prefix reduction into `recv` (`comm.Exscan(send, recv, op)`);
     /// member 0's `recv` is not touched.
+    #[track_caller]
     fn exscan_buf<'a, T: Pod + Send + Sync, O: Op<T> + 'static>(
         &self,
         send: &'a [T],
         recv: &'a mut [T],
         op: O,
     ) -> impl Future<Output = Result<()>> + Send + 'a {
-        buffers::prefix(Round::start(self.comm()), send, recv, op, true)
+        buffers::prefix(
+            Round::start(self.comm(), Operation::collective("exscan_buf", None)),
+            send,
+            recv,
+            op,
+            true,
+        )
     }
 
     /// Sends part `d` of `send` to member `d` and receives part `s` of `recv` from member
     /// `s` (`comm.Alltoall(send, recv)`); both hold `size` equal parts.
+    #[track_caller]
     fn alltoall_buf<'a, T: Pod + Send + Sync>(
         &self,
         send: &'a [T],
         recv: &'a mut [T],
     ) -> impl Future<Output = Result<()>> + Send + 'a {
-        buffers::alltoall(Round::start(self.comm()), self.algorithms(), send, recv)
+        buffers::alltoall(
+            Round::start(self.comm(), Operation::collective("alltoall_buf", None)),
+            self.algorithms(),
+            send,
+            recv,
+        )
     }
 
     /// Like [`alltoall_buf`](Collectives::alltoall_buf) with a count and a displacement
     /// (in elements) per member on each side (`comm.Alltoallv`).
     #[allow(clippy::too_many_arguments)]
+    #[track_caller]
     fn alltoallv_buf<'a, T: Pod + Send + Sync>(
         &self,
         send: &'a [T],
@@ -414,12 +526,16 @@ pub trait Collectives {
     ) -> impl Future<Output = Result<()>> + Send + 'a {
         let send_layout = Layout::of(send_counts, send_displs);
         let recv_layout = Layout::of(recv_counts, recv_displs);
-        let (round, algorithms) = (Round::start(self.comm()), self.algorithms());
+        let (round, algorithms) = (
+            Round::start(self.comm(), Operation::collective("alltoallv_buf", None)),
+            self.algorithms(),
+        );
         buffers::alltoallv(round, algorithms, send, send_layout, recv, recv_layout)
     }
 
     /// Scatters `counts[i]` elements at `displs[i]` of the root's `send` to member `i`'s
     /// `recv`, which holds exactly its count (`comm.Scatterv`).
+    #[track_caller]
     fn scatterv_buf<'a, T: Pod + Send + Sync>(
         &self,
         send: &'a [T],
@@ -429,12 +545,22 @@ pub trait Collectives {
         root: usize,
     ) -> impl Future<Output = Result<()>> + Send + 'a {
         let layout = Layout::of(counts, displs);
-        buffers::scatterv(Round::start(self.comm()), send, layout, recv, root)
+        buffers::scatterv(
+            Round::start(
+                self.comm(),
+                Operation::collective("scatterv_buf", Some(root)),
+            ),
+            send,
+            layout,
+            recv,
+            root,
+        )
     }
 
     /// Gathers each member's `send` into the root's `recv` at `displs[i]`, where member `i`
     /// sends `counts[i]` elements (`comm.Gatherv`). Counts and displacements are read at the
     /// root only.
+    #[track_caller]
     fn gatherv_buf<'a, T: Pod + Send + Sync>(
         &self,
         send: &'a [T],
@@ -444,11 +570,21 @@ pub trait Collectives {
         root: usize,
     ) -> impl Future<Output = Result<()>> + Send + 'a {
         let layout = Layout::of(counts, displs);
-        buffers::gatherv(Round::start(self.comm()), send, recv, layout, root)
+        buffers::gatherv(
+            Round::start(
+                self.comm(),
+                Operation::collective("gatherv_buf", Some(root)),
+            ),
+            send,
+            recv,
+            layout,
+            root,
+        )
     }
 
     /// Gathers each member's `send` (member `i` sends `counts[i]` elements) into every
     /// member's `recv` at `displs[i]` (`comm.Allgatherv`).
+    #[track_caller]
     fn allgatherv_buf<'a, T: Pod + Send + Sync>(
         &self,
         send: &'a [T],
@@ -457,19 +593,31 @@ pub trait Collectives {
         displs: &'a [usize],
     ) -> impl Future<Output = Result<()>> + Send + 'a {
         let layout = Layout::of(counts, displs);
-        let (round, algorithms) = (Round::start(self.comm()), self.algorithms());
+        let (round, algorithms) = (
+            Round::start(self.comm(), Operation::collective("allgatherv_buf", None)),
+            self.algorithms(),
+        );
         buffers::allgatherv(round, algorithms, send, recv, layout)
     }
 
     /// Reduces `send` (`size` equal parts) element-wise across members with `op` and leaves
     /// part `i` of the result in member `i`'s `recv` (`comm.Reduce_scatter_block`).
+    #[track_caller]
     fn reduce_scatter_buf<'a, T: Pod + Send + Sync, O: Op<T> + 'static>(
         &self,
         send: &'a [T],
         recv: &'a mut [T],
         op: O,
     ) -> impl Future<Output = Result<()>> + Send + 'a {
-        buffers::reduce_scatter(Round::start(self.comm()), send, recv, op)
+        buffers::reduce_scatter(
+            Round::start(
+                self.comm(),
+                Operation::collective("reduce_scatter_buf", None),
+            ),
+            send,
+            recv,
+            op,
+        )
     }
 
     // --- nonblocking typed buffers --------------------------------------------------------------
@@ -478,12 +626,16 @@ pub trait Collectives {
     // while the caller goes on; the request hands the buffers back when it completes.
 
     /// Nonblocking [`bcast_buf`](Collectives::bcast_buf) (`comm.Ibcast`); yields the buffer.
+    #[track_caller]
     fn ibcast_buf<T: Pod + Send + Sync>(
         &self,
         buf: Vec<T>,
         root: usize,
     ) -> Request<'static, Vec<T>> {
-        let (round, algorithms) = (Round::start_bcast(self.comm()), self.algorithms());
+        let (round, algorithms) = (
+            Round::start_bcast(self.comm(), Operation::collective("ibcast_buf", Some(root))),
+            self.algorithms(),
+        );
         start(async move {
             let mut buf = buf;
             buffers::bcast(round, algorithms, &mut buf, root).await?;
@@ -539,6 +691,7 @@ pub trait Collectives {
 
     /// Nonblocking [`alltoallv_buf`](Collectives::alltoallv_buf) (`comm.Ialltoallv`); each
     /// layout is `(counts, displacements)`.
+    #[track_caller]
     fn ialltoallv_buf<T: Pod + Send + Sync>(
         &self,
         send: Vec<T>,
@@ -546,7 +699,10 @@ pub trait Collectives {
         recv: Vec<T>,
         recv_layout: (Vec<usize>, Vec<usize>),
     ) -> Request<'static, Buffers<T>> {
-        let (round, algorithms) = (Round::start(self.comm()), self.algorithms());
+        let (round, algorithms) = (
+            Round::start(self.comm(), Operation::collective("ialltoallv_buf", None)),
+            self.algorithms(),
+        );
         start_owned(send, recv, move |send, recv| {
             Box::pin(async move {
                 let send_layout = Layout::of(&send_layout.0, &send_layout.1);

@@ -54,6 +54,7 @@ macro_rules! objects {
         fn $name:ident[$($generics:tt)*]($($arg:ident: $ty:ty),*) -> $out:ty = $blocking:ident;
     )*) => {$(
         $(#[$doc])*
+        #[track_caller]
         fn $name<$($generics)*>(&self, $($arg: $ty),*) -> Request<'static, $out> {
             start(self.$blocking($($arg),*))
         }
@@ -72,8 +73,10 @@ macro_rules! buffers {
             = $start:ident |$round:ident, $algorithms:pat_param, $send:ident, $recv:ident| $body:expr;
     )*) => {$(
         $(#[$doc])*
+        #[track_caller]
         fn $name<$($generics)*>(&self, $($arg: $ty),*) -> Request<'static, Buffers<T>> {
-            let ($round, $algorithms) = (Round::$start(self.comm()), self.algorithms());
+            let operation = Operation::collective(stringify!($name), None);
+            let ($round, $algorithms) = (Round::$start(self.comm(), operation), self.algorithms());
             start_owned($send, $recv, move |$send, $recv| Box::pin($body))
         }
     )*};

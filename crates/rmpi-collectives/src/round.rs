@@ -14,7 +14,9 @@
 //! An abort that reaches a member after it finished is left unread.
 
 use std::future::Future;
+use std::panic::Location;
 
+use rmpi_core::waits::Operation;
 use rmpi_core::{pool, Bytes, CollectiveComm, Comm, Error, Loans, Result, ANY_SOURCE};
 
 const OK: u8 = 0;
@@ -44,30 +46,40 @@ const DATA_HEADER: [u8; DATA_AT] = {
 #[derive(Debug)]
 pub(crate) struct Round {
     comm: Comm,
+    /// What the program called, and where, for deadlock reports.
+    operation: Operation,
+    location: &'static Location<'static>,
     tag: i32,
     /// A broadcast's tag for its first message (see [`Round::recv_first`]).
     first_tag: Option<i32>,
 }
 
 impl Round {
-    /// Reserves the communicator's next collective tag; call when the collective is called.
-    pub(crate) fn start(comm: &Comm) -> Round {
+    /// Reserves the communicator's next collective tag; call when the collective is called,
+    /// as `operation` (which deadlock reports show with the caller's location).
+    #[track_caller]
+    pub(crate) fn start(comm: &Comm, operation: Operation) -> Round {
         Round {
             tag: comm.next_collective_tag(),
             first_tag: None,
             comm: comm.collective_view(),
+            operation,
+            location: Location::caller(),
         }
     }
 
     /// Like [`Round::start`] for a broadcast, which reserves a second tag for its first
     /// message: every member receives that one from whoever sends it, the root or a member
     /// passing it on, as the root's algorithm has it.
-    pub(crate) fn start_bcast(comm: &Comm) -> Round {
+    #[track_caller]
+    pub(crate) fn start_bcast(comm: &Comm, operation: Operation) -> Round {
         let tag = comm.next_collective_tag();
         Round {
             tag,
             first_tag: Some(comm.next_collective_tag()),
             comm: comm.collective_view(),
+            operation,
+            location: Location::caller(),
         }
     }
 
@@ -224,8 +236,10 @@ impl Round {
         }
     }
 
-    /// Runs this member's part; if it fails, tells every other member before returning.
+    /// Runs this member's part (as the collective the program called, for deadlock
+    /// reports); if it fails, tells every other member before returning.
     pub(crate) async fn run<T>(&self, part: impl Future<Output = Result<T>>) -> Result<T> {
+        let part = self.comm.traced_at(self.operation, self.location, part);
         match part.await {
             Ok(value) => Ok(value),
             Err(error) => {
@@ -281,7 +295,7 @@ mod tests {
         let outcomes = local::run(2, |comm| {
             let long = long.clone();
             async move {
-                let round = Round::start(&comm);
+                let round = Round::start(&comm, Operation::collective("test", None));
                 if comm.rank() == 1 {
                     let failed = round.run(async { Err::<(), _>(Error::InvalidArgument(long)) });
                     return failed.await;
@@ -307,7 +321,7 @@ mod tests {
     #[test]
     fn bare_data_that_looks_like_an_abort_is_not_one() {
         let outcomes = local::run(2, |comm| async move {
-            let round = Round::start(&comm);
+            let round = Round::start(&comm, Operation::collective("test", None));
             let data = vec![ABORT; 2 * ABORT_MAX];
             if comm.rank() == 1 {
                 round.send_data(0, &data).await?;

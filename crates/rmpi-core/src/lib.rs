@@ -60,6 +60,7 @@ pub mod send_path;
 mod status;
 mod sync;
 pub mod transport;
+pub mod waits;
 
 pub use bootstrap::Bootstrap;
 pub use bytes::Bytes;

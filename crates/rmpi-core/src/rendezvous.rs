@@ -24,6 +24,7 @@ use futures_timer::Delay;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::loan::{self, Loans};
+use crate::waits::Traced;
 
 /// How long a lent send waits with no loan of this process read before it recalls its
 /// loan and completes. Long enough for a receiver that shares its core to be scheduled, and
@@ -93,13 +94,13 @@ pub(crate) enum SendBuf<'a> {
     Sent,
     /// Failed when it was started; the error until taken.
     Failed(Option<Box<Error>>),
-    /// Lent, until its receiver reads it.
-    Lent(Box<LentSend<'a>>),
+    /// Lent, until its receiver reads it (a wait deadlock reports list).
+    Lent(Box<Traced<LentSend<'a>>>),
 }
 
 impl<'a> SendBuf<'a> {
     /// The send that starting one (see `Comm::start_send_buf`) led to.
-    pub(crate) fn of(started: Result<Option<LentSend<'a>>>) -> SendBuf<'a> {
+    pub(crate) fn of(started: Result<Option<Traced<LentSend<'a>>>>) -> SendBuf<'a> {
         match started {
             Ok(None) => SendBuf::Sent,
             Ok(Some(lent)) => SendBuf::Lent(Box::new(lent)),

@@ -18,15 +18,16 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rmpi_core::auth::encode_hex;
 use tokio::io::AsyncRead;
-use tokio::signal::unix::{signal, SignalKind};
+use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
+use crate::deadlock::Board;
 use crate::env;
 use crate::proxy::ProxyJob;
 use crate::remote::{self, Launch};
 use crate::say;
-use crate::server::{Failure, PmiServer};
+use crate::server::{Notice, PmiServer};
 use crate::spawn::{self, Binding, Exit, Program, Report, Stream};
 
 /// Exit code of a job that ran out of time (as `timeout(1)` uses).
@@ -47,6 +48,9 @@ pub struct Job {
     pub timeout: Option<Duration>,
     /// After a rank fails, how long the others may take to end on their own.
     pub kill_after: Duration,
+    /// How long every rank must have been stuck before the launcher reports a deadlock;
+    /// `None`: never.
+    pub deadlock_after: Option<Duration>,
     /// The transport the ranks should use (`tcp`, `shm` or `auto`).
     pub transport: String,
     /// Variables to pass: `(name, Some(value))` sets one, `(name, None)` forwards ours.
@@ -235,8 +239,8 @@ pub async fn run(job: &Job) -> Result<i32, String> {
         (true, Some(address)) => address,
         (true, None) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
     };
-    let (failures_tx, mut failures) = mpsc::unbounded_channel();
-    let server = PmiServer::start(job.ranks, &job_id, &secret, listen, failures_tx)
+    let (notices_tx, mut notices) = mpsc::unbounded_channel();
+    let server = PmiServer::start(job.ranks, &job_id, &secret, listen, notices_tx)
         .await
         .map_err(|e| format!("cannot start the rendezvous service: {e}"))?;
     let port = server.address().port();
@@ -251,6 +255,8 @@ pub async fn run(job: &Job) -> Result<i32, String> {
     };
     let variables = job_variables(job, &job_id, &encode_hex(&secret));
 
+    // Listening before any rank starts, so a signal soon after is never the default action.
+    let signals = Signals::new().map_err(|e| format!("cannot listen for signals: {e}"))?;
     let (terminate, terminated) = watch::channel(false);
     let (reports_tx, mut reports) = mpsc::unbounded_channel();
     let mut stdin: Option<Box<dyn AsyncRead + Send + Unpin>> = Some(Box::new(tokio::io::stdin()));
@@ -292,7 +298,7 @@ pub async fn run(job: &Job) -> Result<i32, String> {
         }
     }
     drop(reports_tx);
-    let code = supervise(job, &mut reports, &mut failures, &terminate).await?;
+    let code = supervise(job, signals, &mut reports, &mut notices, &terminate).await?;
     // Proxies end once their ranks have; don't wait long for one that does not.
     for proxy in proxies {
         let _ = tokio::time::timeout(Duration::from_secs(2), proxy).await;
@@ -306,8 +312,9 @@ pub async fn run(job: &Job) -> Result<i32, String> {
 /// or a signal; returns the launcher's exit code.
 async fn supervise(
     job: &Job,
+    mut signals: Signals,
     reports: &mut mpsc::UnboundedReceiver<Report>,
-    failures: &mut mpsc::UnboundedReceiver<Failure>,
+    notices: &mut mpsc::UnboundedReceiver<Notice>,
     terminate: &watch::Sender<bool>,
 ) -> Result<i32, String> {
     // What failing ranks said of their failures: reported before they end, so present by
@@ -328,25 +335,51 @@ async fn supervise(
     let mut interrupted: Option<i32> = None;
     // The exit code of a rank that aborted the job.
     let mut aborted: Option<i32> = None;
-    let mut interrupt = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
-    let mut termination = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
+    // What the ranks said they are stuck in.
+    let mut board = Board::new(job.ranks);
     while alive.iter().any(|&a| a) {
+        let deadlock_at = job
+            .deadlock_after
+            .filter(|_| !board.reported() && !terminating && !timed_out)
+            .and_then(|quiet| board.deadlocked_at(&alive, quiet));
         let report = tokio::select! {
             report = reports.recv() => report,
             // The ranks have process groups of their own, so Ctrl-C reaches only us.
-            Some(()) = interrupt.recv(), if interrupted.is_none() => {
+            Some(()) = signals.interrupt.recv(), if interrupted.is_none() => {
                 interrupted = Some(128 + 2);
                 say(&format!("interrupted; terminating ranks {}", ranks_in(&alive)));
                 let _ = terminate.send(true);
                 continue;
             }
-            Some(()) = termination.recv(), if interrupted.is_none() => {
+            Some(()) = signals.terminate.recv(), if interrupted.is_none() => {
                 interrupted = Some(128 + 15);
                 say(&format!("terminated; terminating ranks {}", ranks_in(&alive)));
                 let _ = terminate.send(true);
                 continue;
             }
-            Some(failure) = failures.recv() => {
+            // Ctrl-\: say what each rank waits for, and go on.
+            Some(()) = signals.quit.recv() => {
+                say("what each rank is doing (SIGQUIT):");
+                print_waits(&board, &alive);
+                continue;
+            }
+            _ = tokio::time::sleep_until(
+                deadlock_at.map_or(far, Instant::from_std)
+            ), if deadlock_at.is_some() => {
+                let quiet = job.deadlock_after.unwrap_or_default();
+                for line in board.deadlock_report(&alive, quiet) {
+                    say(&line);
+                }
+                continue;
+            }
+            Some(notice) = notices.recv() => {
+                let failure = match notice {
+                    Notice::Failure(failure) => failure,
+                    Notice::Stuck { rank, stuck } => {
+                        board.tell(rank, stuck, std::time::Instant::now());
+                        continue;
+                    }
+                };
                 because_of[failure.rank] = Some(failure.because_of);
                 if let (Some(code), None) = (failure.abort, aborted) {
                     aborted = Some(code);
@@ -365,6 +398,8 @@ async fn supervise(
             }
             _ = tokio::time::sleep_until(timeout_at), if !timed_out => {
                 timed_out = true;
+                say("what each rank was doing when the job timed out:");
+                print_waits(&board, &alive);
                 say(&format!(
                     "the job timed out after {:?}; terminating ranks {}",
                     job.timeout.unwrap_or_default(),
@@ -404,8 +439,12 @@ async fn supervise(
             Report::Ended { rank, .. } => return Err(format!("a report for unknown rank {rank}")),
         };
         alive[rank] = false;
-        while let Ok(failure) = failures.try_recv() {
-            because_of[failure.rank] = Some(failure.because_of);
+        board.ended(rank, std::time::Instant::now());
+        while let Ok(notice) = notices.try_recv() {
+            match notice {
+                Notice::Failure(failure) => because_of[failure.rank] = Some(failure.because_of),
+                Notice::Stuck { rank, stuck } => board.tell(rank, stuck, std::time::Instant::now()),
+            }
         }
         let ending = Ending {
             rank,
@@ -446,11 +485,38 @@ async fn supervise(
     })
 }
 
+/// The signals the launcher acts on.
+struct Signals {
+    /// Ctrl-C: end the job.
+    interrupt: Signal,
+    /// Ctrl-\: say what each rank waits for.
+    quit: Signal,
+    /// SIGTERM: end the job.
+    terminate: Signal,
+}
+
+impl Signals {
+    fn new() -> std::io::Result<Signals> {
+        Ok(Signals {
+            interrupt: signal(SignalKind::interrupt())?,
+            quit: signal(SignalKind::quit())?,
+            terminate: signal(SignalKind::terminate())?,
+        })
+    }
+}
+
 /// Says which rank failed and how, once.
 fn announce(failure: &Option<(Ending, Instant)>, announced: &mut bool) {
     if let (Some((ending, _)), false) = (failure, *announced) {
         say(&ending.describe());
         *announced = true;
+    }
+}
+
+/// Prints what each live rank waits for, and the cycle they form if there is one.
+fn print_waits(board: &Board, alive: &[bool]) {
+    for line in board.table(alive) {
+        say(&line);
     }
 }
 

@@ -3,10 +3,12 @@
 //! - [`bootstrap`]: what a rank calls to join its job ([`bootstrap::from_env`]), started by
 //!   `rmpirun`, MPICH's `mpiexec` or Slurm's `srun --mpi=pmi2` ([`pmi_client`]); without a
 //!   launcher a process is a singleton, rank 0 of 1. [`binding`]: the core a rank keeps to.
-//!   [`watch`]: a rank ends when its launcher goes away. [`leftovers`]: what a job leaves in
+//!   [`watch`]: a rank ends when its launcher goes away. [`stuck`]: a rank tells the
+//!   launcher when it is stuck, and in what. [`leftovers`]: what a job leaves in
 //!   `/dev/shm`, removed by whoever outlives it.
 //! - `rmpirun` (feature `cli`, on by default): the mpiexec-style launcher, built from
 //!   [`launcher`] (plan, supervise, report), [`spawn`] (start and watch a host's ranks),
+//!   [`deadlock`] (what the ranks wait for, reported when the job is stuck),
 //!   [`remote`] and [`proxy`] (the two ends of a host's proxy, started over ssh or a
 //!   command of the user's), [`server`] (the rendezvous), [`hosts`] (host lists and
 //!   placement) and [`cargo`] (build an example or binary of the workspace, then launch it).
@@ -22,6 +24,7 @@ pub mod env;
 pub mod leftovers;
 pub mod pmi;
 pub mod pmi_client;
+pub mod stuck;
 pub mod watch;
 
 /// Sends logs (refused connections, lost peers) to stderr, filtered by `filter` (the job's
@@ -58,6 +61,8 @@ pub fn say(message: &str) {
 
 #[cfg(feature = "cli")]
 pub mod cargo;
+#[cfg(feature = "cli")]
+pub mod deadlock;
 #[cfg(feature = "cli")]
 pub mod hosts;
 #[cfg(feature = "cli")]

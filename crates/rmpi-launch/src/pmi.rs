@@ -148,6 +148,36 @@ impl Proofs {
     }
 }
 
+/// `text` as a field value: bytes that are not printable ASCII, `=` and `%` become `%XX`.
+pub fn escape(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_graphic() && byte != b'=' && byte != b'%' {
+            escaped.push(byte as char);
+        } else {
+            escaped.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    escaped
+}
+
+/// The text [`escape`] made `value` of; `None` if it is not such a value.
+pub fn unescape(value: &str) -> Option<String> {
+    let mut bytes = Vec::with_capacity(value.len());
+    let mut rest = value.as_bytes();
+    while let Some((&byte, after)) = rest.split_first() {
+        if byte == b'%' {
+            let hex = std::str::from_utf8(after.get(..2)?).ok()?;
+            bytes.push(u8::from_str_radix(hex, 16).ok()?);
+            rest = &after[2..];
+        } else {
+            bytes.push(byte);
+            rest = after;
+        }
+    }
+    String::from_utf8(bytes).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -164,5 +194,21 @@ mod tests {
         assert!(Message::parse("hello world").is_err());
         assert!(Message::parse("key=value").is_err());
         assert!(is_token("127.0.0.1:4000") && !is_token("a b") && !is_token("a=b"));
+    }
+
+    #[test]
+    fn escaped_text_is_a_token_and_comes_back_whole() {
+        for text in [
+            "recv from rank 1, tag 11, at src/a b.rs:3:9",
+            "100% = ok",
+            "é",
+            "",
+        ] {
+            let escaped = escape(text);
+            assert!(escaped.is_empty() || is_token(&escaped), "{escaped}");
+            assert_eq!(unescape(&escaped).as_deref(), Some(text));
+        }
+        assert_eq!(unescape("%4"), None);
+        assert_eq!(unescape("%zz"), None);
     }
 }

@@ -162,6 +162,19 @@ pub fn report_failure(because_of: Option<usize>) {
     }
 }
 
+/// Whether `rmpirun` started this process (and hears rmpi's own messages).
+pub fn under_rmpirun() -> bool {
+    RMPIRUN.get().is_some()
+}
+
+/// Sends `message`, one of rmpi's own, to `rmpirun`, and waits for its answer `reply`.
+pub(crate) fn tell_rmpirun(message: &Message, reply: &str) -> Result<Message> {
+    let connection = RMPIRUN
+        .get()
+        .ok_or_else(|| Error::Bootstrap("rmpirun did not start this process".into()))?;
+    connection.request(message, reply)
+}
+
 /// Tells the launcher that started this process that this rank aborts the job with exit
 /// code `code` (PMI-1's `abort`): `rmpirun` acknowledges it once it has ended the others'
 /// wait, other launchers are told and not waited for. The caller then exits with `code`.

@@ -18,6 +18,7 @@ use tokio::task::JoinHandle;
 use rmpi_core::auth::Nonce;
 
 use crate::pmi::{Message, Proofs, MAX_LINE};
+use crate::stuck::Stuck;
 
 /// What a rank said of its failure before it ended (`rmpi_failed`, an rmpi extension).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,6 +30,21 @@ pub struct Failure {
     pub because_of: Option<usize>,
     /// The exit code of a rank that aborts the job (`comm.abort(code)`).
     pub abort: Option<i32>,
+}
+
+/// What ranks tell the launcher besides the key-value traffic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notice {
+    /// A rank is failing or aborts the job.
+    Failure(Failure),
+    /// A rank is stuck in what it lists (`Some`), or moving again (`None`); see
+    /// [`crate::stuck`].
+    Stuck {
+        /// The rank.
+        rank: usize,
+        /// What it waits for.
+        stuck: Option<Stuck>,
+    },
 }
 
 /// A running PMI-1 service for one job.
@@ -52,20 +68,20 @@ struct Job {
     size: usize,
     kvsname: String,
     secret: Vec<u8>,
-    failures: mpsc::UnboundedSender<Failure>,
+    notices: mpsc::UnboundedSender<Notice>,
     space: Mutex<Space>,
 }
 
 impl PmiServer {
     /// Serves a job of `size` ranks whose secret is `secret`, on a port of `address`
     /// (loopback for a job on this host, every interface for a job across hosts). What
-    /// ranks say of their failures goes to `failures`.
+    /// ranks tell the launcher goes to `notices`.
     pub async fn start(
         size: usize,
         kvsname: &str,
         secret: &[u8],
         address: IpAddr,
-        failures: mpsc::UnboundedSender<Failure>,
+        notices: mpsc::UnboundedSender<Notice>,
     ) -> std::io::Result<PmiServer> {
         let listener = TcpListener::bind((address, 0)).await?;
         let address = listener.local_addr()?;
@@ -73,7 +89,7 @@ impl PmiServer {
             size,
             kvsname: kvsname.to_owned(),
             secret: secret.to_vec(),
-            failures,
+            notices,
             space: Mutex::default(),
         });
         let task = tokio::spawn(async move {
@@ -265,21 +281,35 @@ async fn serve(job: &Job, stream: TcpStream) -> Result<(), String> {
                     Some("none") | None => None,
                     Some(text) => text.parse().ok().filter(|&r| r < job.size),
                 };
-                let _ = job.failures.send(Failure {
+                let _ = job.notices.send(Notice::Failure(Failure {
                     rank,
                     because_of,
                     abort: None,
-                });
+                }));
                 Message::new("rmpi_failed_ack", [])
             }
             "abort" => {
                 let code = request.field("exitcode").and_then(|c| c.parse().ok());
-                let _ = job.failures.send(Failure {
+                let _ = job.notices.send(Notice::Failure(Failure {
                     rank,
                     because_of: None,
                     abort: Some(code.unwrap_or(1)),
-                });
+                }));
                 Message::new("abort_ack", [])
+            }
+            "rmpi_waiting" => {
+                let stuck = Stuck::from_message(&request, job.size).map_err(|reason| {
+                    format!("rank {rank} sent a malformed rmpi_waiting: {reason}")
+                })?;
+                let _ = job.notices.send(Notice::Stuck {
+                    rank,
+                    stuck: Some(stuck),
+                });
+                Message::new("rmpi_waiting_ack", [])
+            }
+            "rmpi_running" => {
+                let _ = job.notices.send(Notice::Stuck { rank, stuck: None });
+                Message::new("rmpi_running_ack", [])
             }
             other => {
                 return Err(format!("rank {rank} sent an unknown command {other:?}"));

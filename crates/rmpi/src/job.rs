@@ -107,7 +107,12 @@ pub async fn init_with(config: Config) -> Result<Comm> {
     let transport = connect(&*bootstrap, &config, &hosts, address).await?;
     // Connecting woke the ranks by turns, which tends to gather them on one core.
     rmpi_launch::binding::start_from_env();
-    Ok(Comm::with_config(transport, config))
+    let world = Comm::with_config(transport, config);
+    if rmpi_launch::pmi_client::under_rmpirun() {
+        // So that rmpirun can say what each rank waits for when the job is stuck.
+        rmpi_launch::stuck::report_to_launcher(world.watch_waits());
+    }
+    Ok(world)
 }
 
 static LAUNCHER: OnceLock<Launcher> = OnceLock::new();

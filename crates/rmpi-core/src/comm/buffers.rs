@@ -6,7 +6,7 @@ use std::future::Future;
 use bytemuck::Pod;
 use bytes::Bytes;
 
-use super::{status_of, Comm};
+use super::{receiving, sending, status_of, Comm};
 use crate::engine::Arrival;
 use crate::error::{Error, Result};
 use crate::rendezvous::SendBuf;
@@ -23,13 +23,20 @@ impl Comm {
     /// [`rendezvous`](crate::rendezvous)), and then the future completes once the receive
     /// has copied it, or after a short wait with a copy sent instead. Dropping the future
     /// still delivers the message.
+    #[track_caller]
     pub fn send_buf<'a, T: Pod>(
         &self,
         buf: &'a [T],
         dest: usize,
         tag: i32,
     ) -> impl Future<Output = Result<()>> + Send + 'a {
-        SendBuf::of(self.start_send_buf(dest, tag, as_bytes(buf)))
+        // Only a lent send waits (for its receiver to read it): only that one is traced.
+        let (operation, at) = (
+            sending("send_buf", dest, tag),
+            std::panic::Location::caller(),
+        );
+        let started = self.start_send_buf(dest, tag, as_bytes(buf));
+        SendBuf::of(started.map(|lent| lent.map(|lent| self.traced_at(operation, at, lent))))
     }
 
     /// Sends a vector of plain-old-data, handing its allocation to the transport without
@@ -45,11 +52,13 @@ impl Comm {
 
     /// Nonblocking [`send_buf`](Comm::send_buf) (`comm.Isend`). The request borrows `buf`
     /// until it completes.
+    #[track_caller]
     pub fn isend_buf<'a, T: Pod>(&self, buf: &'a [T], dest: usize, tag: i32) -> Request<'a, ()> {
         Request::new(self.send_buf(buf, dest, tag))
     }
 
     /// Synchronous [`send_buf`](Comm::send_buf) (`comm.Ssend`).
+    #[track_caller]
     pub fn ssend_buf<T: Pod>(
         &self,
         buf: &[T],
@@ -57,10 +66,14 @@ impl Comm {
         tag: i32,
     ) -> impl Future<Output = Result<()>> + Send + 'static {
         let started = self.start_ssend(dest, tag, copy_bytes(buf));
-        async move { started?.await }
+        self.traced(
+            sending("ssend_buf", dest, tag),
+            async move { started?.await },
+        )
     }
 
     /// Nonblocking [`ssend_buf`](Comm::ssend_buf) (`comm.Issend`).
+    #[track_caller]
     pub fn issend_buf<'a, T: Pod>(&self, buf: &'a [T], dest: usize, tag: i32) -> Request<'a, ()> {
         Request::new(self.ssend_buf(buf, dest, tag))
     }
@@ -71,25 +84,28 @@ impl Comm {
     /// communicator as well as the buffer: nothing is counted or shared for it. Cancel-safe,
     /// as [`recv`](Comm::recv) is: dropped unfinished, it puts back whatever of its message
     /// had matched or already been copied into the buffer.
+    #[track_caller]
     pub fn recv_into<'a, T: Pod>(
         &'a self,
         buf: &'a mut [T],
         source: impl Into<Source>,
         tag: impl Into<TagFilter>,
     ) -> impl Future<Output = Result<Status>> + Send + 'a {
-        let incoming = self.post_borrowing(source.into(), tag.into());
+        let (source, tag) = (source.into(), tag.into());
+        let incoming = self.post_borrowing(source, tag);
         let buf = as_bytes_mut(buf);
-        async move {
+        self.traced(receiving("recv_into", source, tag), async move {
             let (waiting, buf) = (incoming?, buf?);
             // Dropped unfinished, it puts back what of its message its buffer holds.
             let mut receive = ReceiveInto { waiting, buf };
             let arrival = std::future::poll_fn(|cx| receive.poll_arrival(cx)).await?;
             copy_into(arrival, receive.buf)
-        }
+        })
     }
 
     /// Nonblocking [`recv_into`](Comm::recv_into) (`comm.Irecv`). The request borrows `buf`
     /// mutably until it completes or is dropped.
+    #[track_caller]
     pub fn irecv_into<'a, T: Pod>(
         &'a self,
         buf: &'a mut [T],
@@ -100,16 +116,21 @@ impl Comm {
     }
 
     /// Receives a typed-buffer message into a new vector sized to fit it.
+    #[track_caller]
     pub fn recv_buf<T: Pod>(
         &self,
         source: impl Into<Source>,
         tag: impl Into<TagFilter>,
     ) -> impl Future<Output = Result<(Vec<T>, Status)>> + Send + 'static {
-        let incoming = self.post(source.into(), tag.into());
-        async move { to_vec(incoming?.await?) }
+        let (source, tag) = (source.into(), tag.into());
+        let incoming = self.post(source, tag);
+        self.traced(receiving("recv_buf", source, tag), async move {
+            to_vec(incoming?.await?)
+        })
     }
 
     /// Sends `send` to `dest` and receives into `recv` from `source` at once (`comm.Sendrecv`).
+    #[track_caller]
     pub fn sendrecv_buf<'a, S: Pod, R: Pod>(
         &'a self,
         send: &'a [S],

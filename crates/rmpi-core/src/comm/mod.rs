@@ -37,6 +37,7 @@ use crate::rendezvous::LentSend;
 use crate::request::{Acknowledgement, Receive, Waiting};
 use crate::status::{Source, Status, TagFilter, TAG_UB};
 use crate::transport::Transport;
+use crate::waits::{CommInfo, Operation, Peer, Site, Traced, Watch};
 
 const WORLD_ID: u64 = 0;
 const SELF_ID: u64 = 1;
@@ -56,6 +57,10 @@ struct Shared {
     /// The job's settings.
     config: Arc<Config>,
     id: u64,
+    /// What deadlock reports call it: `world`, `self`, or how it was made.
+    name: Arc<str>,
+    /// How its operations name it to the engine's list of waits.
+    serial: u64,
     rank: usize,
     /// World rank of each member, indexed by rank in this communicator.
     group: Arc<[usize]>,
@@ -63,6 +68,12 @@ struct Shared {
     children: AtomicU64,
     /// Counts collective operations, which every member starts in the same order.
     collectives: AtomicU64,
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        self.engine.waits().remove_comm(self.serial);
+    }
 }
 
 /// A communicator (`MPI_Comm`): a group of ranks that exchange messages in a context of their
@@ -112,7 +123,14 @@ impl Comm {
         let engine = Arc::new(Engine::new(transport));
         let group: Arc<[usize]> = (0..engine.size()).collect();
         let config = Arc::new(config);
-        Comm::new(engine.clone(), config, WORLD_ID, engine.rank(), group)
+        let name = Arc::from("world");
+        Comm::new(
+            engine.clone(),
+            config,
+            (WORLD_ID, name),
+            engine.rank(),
+            group,
+        )
     }
 
     /// The settings of the job this communicator belongs to.
@@ -123,15 +141,23 @@ impl Comm {
     fn new(
         engine: Arc<Engine>,
         config: Arc<Config>,
-        id: u64,
+        (id, name): (u64, Arc<str>),
         rank: usize,
         group: Arc<[usize]>,
     ) -> Comm {
+        let serial = engine.waits().add_comm(CommInfo {
+            name: name.clone(),
+            group: group.clone(),
+            rank,
+            world: id == WORLD_ID,
+        });
         Comm {
             shared: Arc::new(Shared {
                 engine,
                 config,
                 id,
+                name,
+                serial,
                 rank,
                 group,
                 children: AtomicU64::new(0),
@@ -156,11 +182,95 @@ impl Comm {
         self.shared.group.get(rank).copied()
     }
 
+    /// The communicator's name, as deadlock reports show it (`MPI_Comm_get_name`): `world`,
+    /// `self`, or how it was made from its parent, such as `world.dup#0` (the parent's
+    /// first `dup` or `split`) or `world.split#1(colour 2)`.
+    ///
+    /// ```
+    /// # rmpi_core::local::run(2, |world| async move {
+    /// assert_eq!(world.name(), "world");
+    /// assert_eq!(world.dup().name(), "world.dup#0");
+    /// let half = world.split(Some(world.rank() as u32 % 2), 0).await?.unwrap();
+    /// assert_eq!(half.name(), format!("world.split#1(colour {})", world.rank() % 2));
+    /// # Ok::<(), rmpi_core::Error>(())
+    /// # }).into_iter().collect::<Result<(), _>>().unwrap();
+    /// ```
+    pub fn name(&self) -> &str {
+        &self.shared.name
+    }
+
+    /// Runs `operation` as one call a program can wait in: while it is pending, deadlock
+    /// reports list it as `operation` on this communicator, called where the caller of this
+    /// (`#[track_caller]`) was called. For layers built on rmpi-core, such as collectives;
+    /// rmpi's own operations already do it. See [`waits`](crate::waits).
+    ///
+    /// ```
+    /// use rmpi_core::waits::{Operation, Peer};
+    /// # rmpi_core::local::run(2, |world| async move {
+    /// // A library's "gather to rank 0", reported as such while it waits.
+    /// let gathered = world.traced(Operation::collective("my_gather", Some(0)), async {
+    ///     if world.rank() == 0 {
+    ///         world.recv::<u32>(1, 5).await
+    ///     } else {
+    ///         world.send(&7u32, 0, 5).await.map(|()| 7)
+    ///     }
+    /// });
+    /// assert_eq!(gathered.await?, 7);
+    /// # Ok::<(), rmpi_core::Error>(())
+    /// # }).into_iter().collect::<Result<(), _>>().unwrap();
+    /// ```
+    #[track_caller]
+    pub fn traced<F: Future>(&self, operation: Operation, future: F) -> Traced<F> {
+        self.traced_at(operation, std::panic::Location::caller(), future)
+    }
+
+    /// [`traced`](Comm::traced) with the caller's location given: for an operation started
+    /// where the program called it and run elsewhere, as a collective's rounds are.
+    pub fn traced_at<F: Future>(
+        &self,
+        operation: Operation,
+        location: &'static std::panic::Location<'static>,
+        future: F,
+    ) -> Traced<F> {
+        let site = Site {
+            comm: self.shared.serial,
+            operation,
+            location,
+        };
+        Traced::new(future, site)
+    }
+
+    /// Lets what this rank's program waits for (on every communicator of the rank) be
+    /// recorded, and returns a handle that arms the recording and reads it from any thread:
+    /// `rmpirun` uses it for its deadlock reports. See [`waits`](crate::waits).
+    ///
+    /// ```
+    /// # rmpi_core::local::run(2, |world| async move {
+    /// let watch = world.watch_waits();
+    /// watch.arm(true); // list pending operations from now on
+    /// if world.rank() == 0 {
+    ///     let reply = world.recv::<u32>(1, 0);
+    ///     // (another thread would call this while the receive waits)
+    ///     assert!(watch.snapshot().unwrap().waits.is_empty(), "not waiting until polled");
+    ///     reply.await?;
+    /// } else {
+    ///     world.send(&1u32, 0, 0).await?;
+    /// }
+    /// # Ok::<(), rmpi_core::Error>(())
+    /// # }).into_iter().collect::<Result<(), _>>().unwrap();
+    /// ```
+    pub fn watch_waits(&self) -> Watch {
+        Watch {
+            engine: Arc::downgrade(self.engine()),
+        }
+    }
+
     /// The communicator holding only this process (`MPI_COMM_SELF`).
     pub fn comm_self(&self) -> Comm {
         let engine = self.shared.engine.clone();
         let me: Arc<[usize]> = Arc::new([engine.rank()]);
-        Comm::new(engine, self.shared.config.clone(), SELF_ID, 0, me)
+        let name = Arc::from("self");
+        Comm::new(engine, self.shared.config.clone(), (SELF_ID, name), 0, me)
     }
 
     /// A new communicator with the same group and fresh contexts (`MPI_Comm_dup`): a library
@@ -168,11 +278,13 @@ impl Comm {
     /// must call it, in the same order relative to other `dup`/`split` calls on this
     /// communicator. It needs no communication.
     pub fn dup(&self) -> Comm {
-        let id = derive_id(self.shared.id, self.next_child(), 0);
+        let seq = self.next_child();
+        let id = derive_id(self.shared.id, seq, 0);
+        let name = Arc::from(format!("{}.dup#{seq}", self.shared.name));
         Comm::new(
             self.shared.engine.clone(),
             self.shared.config.clone(),
-            id,
+            (id, name),
             self.shared.rank,
             self.shared.group.clone(),
         )
@@ -181,6 +293,7 @@ impl Comm {
     /// Partitions the communicator (`MPI_Comm_split`): members passing the same `color` form
     /// a new communicator, ranked by `key` and then by rank here. A member passing `None`
     /// (`MPI_UNDEFINED`) gets `None`. Collective, like [`dup`](Comm::dup).
+    #[track_caller]
     pub fn split(
         &self,
         color: Option<u32>,
@@ -197,10 +310,10 @@ impl Comm {
             mgmt.start_send(0, tag, encode(&(color, key)))
         };
         let this = self.clone();
-        async move {
+        self.traced(Operation::collective("split", None), async move {
             contributed?;
             this.split_at(&mgmt, seq, tag, color, key).await
-        }
+        })
     }
 
     async fn split_at(
@@ -249,10 +362,11 @@ impl Comm {
             .map(|&(_, rank)| self.shared.group[rank])
             .collect();
         let id = derive_id(self.shared.id, seq, u64::from(color) + 1);
+        let name = format!("{}.split#{seq}(colour {color})", self.shared.name);
         Ok(Some(Comm::new(
             self.shared.engine.clone(),
             self.shared.config.clone(),
-            id,
+            (id, Arc::from(name)),
             new_rank,
             group,
         )))
@@ -298,7 +412,7 @@ impl Comm {
         (self.shared.id << 2) | self.plane as u64
     }
 
-    fn engine(&self) -> &Arc<Engine> {
+    pub(crate) fn engine(&self) -> &Arc<Engine> {
         &self.shared.engine
     }
 
@@ -415,6 +529,24 @@ impl Comm {
         let id = engine.post_recv(pattern, awaited);
         Ok(Waiting::new(engine, id))
     }
+}
+
+/// A receive-like operation (a receive, a probe) as deadlock reports name it.
+fn receiving(name: &'static str, source: Source, tag: TagFilter) -> Operation {
+    let peer = match source {
+        Source::Rank(rank) => Peer::Rank(rank),
+        Source::Any => Peer::Any,
+    };
+    let tag = match tag {
+        TagFilter::Tag(tag) => Some(tag),
+        TagFilter::Any => None,
+    };
+    Operation::point_to_point(name, peer, tag)
+}
+
+/// A send that waits for its receiver, as deadlock reports name it.
+fn sending(name: &'static str, dest: usize, tag: i32) -> Operation {
+    Operation::point_to_point(name, Peer::Rank(dest), Some(tag))
 }
 
 /// Mixes a parent id, a per-parent sequence number and a colour into a child id (62 bits,

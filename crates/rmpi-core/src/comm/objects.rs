@@ -5,7 +5,7 @@ use std::future::Future;
 use bytes::Bytes;
 use serde::{de::DeserializeOwned, Serialize};
 
-use super::{status_of, Comm};
+use super::{receiving, sending, status_of, Comm};
 use crate::codec::{Codec, DefaultCodec};
 use crate::engine::Arrival;
 use crate::error::{Error, Result};
@@ -27,6 +27,7 @@ impl Comm {
     }
 
     /// Nonblocking [`send`](Comm::send) (`comm.isend`).
+    #[track_caller]
     pub fn isend<T: Serialize + ?Sized>(
         &self,
         value: &T,
@@ -38,6 +39,7 @@ impl Comm {
 
     /// Synchronous send (`comm.ssend`): completes only once a receive on `dest` has matched
     /// the message.
+    #[track_caller]
     pub fn ssend<T: Serialize + ?Sized>(
         &self,
         value: &T,
@@ -45,10 +47,11 @@ impl Comm {
         tag: i32,
     ) -> impl Future<Output = Result<()>> + Send + 'static {
         let started = self.start_ssend(dest, tag, encode(value));
-        async move { started?.await }
+        self.traced(sending("ssend", dest, tag), async move { started?.await })
     }
 
     /// Nonblocking [`ssend`](Comm::ssend) (`comm.issend`).
+    #[track_caller]
     pub fn issend<T: Serialize + ?Sized>(
         &self,
         value: &T,
@@ -61,6 +64,7 @@ impl Comm {
     /// Receives a serde value (`comm.recv(source=..., tag=...)`). Cancel-safe: a future
     /// dropped before it completes (under `tokio::select!` or `timeout`) loses no message;
     /// one it had already matched goes to the next receive that fits it, in order.
+    #[track_caller]
     pub fn recv<T: DeserializeOwned>(
         &self,
         source: impl Into<Source>,
@@ -71,16 +75,21 @@ impl Comm {
     }
 
     /// Receives a serde value and the [`Status`] saying who sent it with which tag.
+    #[track_caller]
     pub fn recv_with_status<T: DeserializeOwned>(
         &self,
         source: impl Into<Source>,
         tag: impl Into<TagFilter>,
     ) -> impl Future<Output = Result<(T, Status)>> + Send + 'static {
-        let incoming = self.post(source.into(), tag.into());
-        async move { decode(incoming?.await?) }
+        let (source, tag) = (source.into(), tag.into());
+        let incoming = self.post(source, tag);
+        self.traced(receiving("recv", source, tag), async move {
+            decode(incoming?.await?)
+        })
     }
 
     /// Nonblocking [`recv_with_status`](Comm::recv_with_status) (`comm.irecv`).
+    #[track_caller]
     pub fn irecv<T: DeserializeOwned + Send + 'static>(
         &self,
         source: impl Into<Source>,
@@ -91,6 +100,7 @@ impl Comm {
 
     /// Sends `value` to `dest` and receives from `source` at once (`comm.sendrecv`), so two
     /// ranks can exchange without ordering their calls.
+    #[track_caller]
     pub fn sendrecv<S: Serialize + ?Sized, R: DeserializeOwned>(
         &self,
         value: &S,
@@ -120,17 +130,19 @@ impl Comm {
     }
 
     /// Receives a message's bytes as they arrived, without copying them.
+    #[track_caller]
     pub fn recv_bytes(
         &self,
         source: impl Into<Source>,
         tag: impl Into<TagFilter>,
     ) -> impl Future<Output = Result<(Bytes, Status)>> + Send + 'static {
-        let incoming = self.post(source.into(), tag.into());
-        async move {
+        let (source, tag) = (source.into(), tag.into());
+        let incoming = self.post(source, tag);
+        self.traced(receiving("recv", source, tag), async move {
             let arrival = incoming?.await?;
             let status = status_of(&arrival);
             Ok((arrival.payload.into_bytes()?, status))
-        }
+        })
     }
 }
 

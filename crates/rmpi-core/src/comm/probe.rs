@@ -11,14 +11,16 @@ impl Comm {
 
     /// Waits until a matching message has arrived and describes it without receiving it
     /// (`MPI_Probe`): the next receive with the same source and the status's tag gets it.
+    #[track_caller]
     pub fn probe(
         &self,
         source: impl Into<Source>,
         tag: impl Into<TagFilter>,
     ) -> impl Future<Output = Result<Status>> + Send + 'static {
-        let started = self.pattern(source.into(), tag.into());
+        let (source, tag) = (source.into(), tag.into());
+        let started = self.pattern(source, tag);
         let engine = self.engine().clone();
-        async move {
+        self.traced(super::receiving("probe", source, tag), async move {
             let (pattern, awaited) = started?;
             let (envelope, bytes) =
                 std::future::poll_fn(|cx| engine.poll_probe(&pattern, &awaited, cx)).await?;
@@ -27,7 +29,7 @@ impl Comm {
                 tag: envelope.tag,
                 bytes,
             })
-        }
+        })
     }
 
     /// Describes a matching message if one has arrived, without waiting (`MPI_Iprobe`).

@@ -94,6 +94,11 @@ pub(crate) struct Engine {
     anyone_departed: AtomicBool,
     waiters: Arc<Waiters>,
     progress_waker: Waker,
+    /// What this rank's program waits for, for deadlock reports.
+    waits: Arc<crate::waits::Registry>,
+    /// [`State::events`] as of the last look at the transport, readable without the lock
+    /// (a watcher holding the lock could be descheduled with it, stalling the rank).
+    events: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for Engine {
@@ -115,6 +120,8 @@ impl Engine {
             anyone_departed: AtomicBool::new(false),
             progress_waker: Waker::from(waiters.clone()),
             waiters,
+            waits: Arc::default(),
+            events: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -124,6 +131,21 @@ impl Engine {
 
     pub(crate) fn size(&self) -> usize {
         self.transport.size()
+    }
+
+    /// The operations this rank's program is blocked in.
+    pub(crate) fn waits(&self) -> &Arc<crate::waits::Registry> {
+        &self.waits
+    }
+
+    /// Wakes every task waiting on this rank, to poll its operations again.
+    pub(crate) fn wake_waiting(&self) {
+        self.waiters.wake_all();
+    }
+
+    /// How many transport events this rank has taken in: unchanged while nothing reaches it.
+    pub(crate) fn progress(&self) -> u64 {
+        self.events.load(Ordering::Relaxed)
     }
 
     #[inline]
@@ -310,6 +332,7 @@ impl Engine {
         let mut outbox = Outbox::new();
         let completed = self.drain(&mut state, &mut outbox, None).completed;
         let found = probe(&state, pattern);
+        self.events.store(state.events, Ordering::Relaxed);
         drop(state);
         self.finish(outbox, completed);
         found
@@ -401,6 +424,7 @@ impl Engine {
                     }
                 }
             }
+            self.events.store(state.events, Ordering::Relaxed);
             drop(state);
             // Wake the others only if progress completed something that was not ours.
             self.finish(
@@ -422,7 +446,10 @@ impl Engine {
             let mut progress = Context::from_waker(&self.progress_waker);
             match self.transport.poll_ready(&mut progress) {
                 Poll::Ready(event) => waited = event,
-                Poll::Pending => return Poll::Pending,
+                Poll::Pending => {
+                    self.waits.note_pending();
+                    return Poll::Pending;
+                }
             }
             state = self.lock();
         }
@@ -459,6 +486,7 @@ impl Engine {
                             Ok(arrival) => {
                                 // The awaited receive has all of its message: it ends
                                 // here, without passing through the receives' table.
+                                state.events += 1;
                                 acknowledge(from, &header, outbox);
                                 state.recvs.remove(*id);
                                 return Drained {

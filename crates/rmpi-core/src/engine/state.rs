@@ -205,6 +205,8 @@ pub(crate) struct State {
     next_id: u64,
     /// Messages that have arrived so far (see [`Arrival::seq`]).
     arrived: u64,
+    /// Transport events taken in so far (see [`Engine::progress`](super::Engine::progress)).
+    pub(crate) events: u64,
     pub(crate) recvs: Receives,
     pub(crate) syncs: HashMap<u64, SyncWait>,
     pub(crate) departed: HashMap<usize, Departure>,
@@ -347,6 +349,7 @@ impl State {
 
     /// Takes one transport event into the matching state; returns how many waits completed.
     pub(crate) fn handle(&mut self, event: Event, outbox: &mut Outbox) -> usize {
+        self.events += 1;
         match event {
             Event::Frame { from, frame } => self.accept(Arrival::of(from, frame), outbox),
             Event::Lent {

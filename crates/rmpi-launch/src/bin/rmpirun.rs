@@ -77,6 +77,12 @@ struct Cli {
     #[arg(long, value_name = "SECS", default_value_t = 3.0)]
     kill_after: f64,
 
+    /// When every rank has been stuck in an rmpi call this long with no message moving,
+    /// print what each waits for and the cycle they form (the job goes on); 0: never. The
+    /// same report comes on --timeout and on SIGQUIT (Ctrl-\\).
+    #[arg(long, value_name = "SECS", default_value_t = 10.0)]
+    deadlock_after: f64,
+
     /// Transport between ranks.
     #[arg(long, value_enum, default_value_t = TransportChoice::Auto)]
     transport: TransportChoice,
@@ -263,6 +269,8 @@ fn main() {
         tag_output: !cli.no_tag_output,
         timeout: cli.timeout.map(|t| seconds("--timeout", t)),
         kill_after: seconds("--kill-after", cli.kill_after),
+        deadlock_after: Some(seconds("--deadlock-after", cli.deadlock_after))
+            .filter(|quiet| !quiet.is_zero()),
         transport: match cli.transport {
             TransportChoice::Auto => "auto",
             TransportChoice::Tcp => "tcp",
