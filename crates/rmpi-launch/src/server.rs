@@ -298,13 +298,14 @@ async fn serve(job: &Job, stream: TcpStream) -> Result<(), String> {
                 Message::new("abort_ack", [])
             }
             "rmpi_waiting" => {
-                let stuck = Stuck::from_message(&request, job.size).map_err(|reason| {
-                    format!("rank {rank} sent a malformed rmpi_waiting: {reason}")
-                })?;
-                let _ = job.notices.send(Notice::Stuck {
-                    rank,
-                    stuck: Some(stuck),
-                });
+                // A report that does not parse is dropped: the job goes on without it.
+                match Stuck::from_message(&request, job.size) {
+                    Ok(stuck) => {
+                        let stuck = Some(stuck);
+                        let _ = job.notices.send(Notice::Stuck { rank, stuck });
+                    }
+                    Err(reason) => tracing::warn!("rank {rank}'s rmpi_waiting: {reason}"),
+                }
                 Message::new("rmpi_waiting_ack", [])
             }
             "rmpi_running" => {

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use rmpi_core::waits::{Snapshot, Wait, Watch};
 
-use crate::pmi::{escape, unescape, Message};
+use crate::pmi::{escape, unescape, Message, MAX_LINE};
 
 /// How often a rank looks at what it waits for.
 pub const TICK: Duration = Duration::from_millis(100);
@@ -63,19 +63,32 @@ impl Stuck {
         }
     }
 
-    /// The `rmpi_waiting` message saying this.
+    /// The `rmpi_waiting` message saying this, in one line the launcher reads whole
+    /// ([`MAX_LINE`]): waits that do not fit are counted with the rest.
     pub fn to_message(&self) -> Message {
+        let mut fields = Vec::new();
+        // Room for the command, the counts and the line's end.
+        let mut room = MAX_LINE - 64;
+        for (i, wait) in self.waits.iter().enumerate() {
+            let what = (format!("w{i}"), escape(&wait.what));
+            let awaits = (format!("a{i}"), ranges(&wait.awaits));
+            let len = what.0.len() + what.1.len() + awaits.0.len() + awaits.1.len() + 4;
+            if len > room {
+                break;
+            }
+            room -= len;
+            fields.extend([what, awaits]);
+        }
+        let count = fields.len() / 2;
+        let more = self.more + self.waits.len() - count;
         let mut message = Message::new(
             "rmpi_waiting",
             [
-                ("count", self.waits.len().to_string().as_str()),
-                ("more", self.more.to_string().as_str()),
+                ("count", count.to_string().as_str()),
+                ("more", more.to_string().as_str()),
             ],
         );
-        for (i, wait) in self.waits.iter().enumerate() {
-            message.fields.push((format!("w{i}"), escape(&wait.what)));
-            message.fields.push((format!("a{i}"), ranges(&wait.awaits)));
-        }
+        message.fields.extend(fields);
         message
     }
 
@@ -257,6 +270,21 @@ mod tests {
         let line = stuck.to_message().to_line();
         let message = Message::parse(line.trim_end()).unwrap();
         assert_eq!(Stuck::from_message(&message, 4), Ok(stuck));
+        // However many waits on however many ranks, the line fits the launcher's limit.
+        let crowd = Stuck {
+            waits: vec![
+                Waiting {
+                    what: "barrier, on world.split#0(colour 0), at src/main.rs:1:1".into(),
+                    awaits: (0..4096).step_by(2).collect(),
+                };
+                MAX_LISTED
+            ],
+            more: 5,
+        };
+        let line = crowd.to_message().to_line();
+        assert!(line.len() <= MAX_LINE, "{}", line.len());
+        let read = Stuck::from_message(&Message::parse(line.trim_end()).unwrap(), 4096).unwrap();
+        assert_eq!(read.waits.len() + read.more, MAX_LISTED + 5);
         let mut broken = message.clone();
         broken.fields.retain(|(key, _)| key != "a0");
         assert!(Stuck::from_message(&broken, 4).is_err());
