@@ -49,6 +49,7 @@ pip install matplotlib                                           # the plots (op
 python3 benches/compare.py            # about an hour: every test, every system, in turns
 python3 benches/cross_host.py         # the cross-host table (root: network namespaces, sshd)
 python3 benches/before_after.py --before REV   # rmpi now beside rmpi at REV, in turns
+fuzz/run.sh 150 2>&1 | tee /tmp/fuzz.log && python3 fuzz/record.py /tmp/fuzz.log  # fuzzing
 python3 benches/page.py               # this page again, from benches/results/
 ```
 
@@ -233,6 +234,24 @@ def glance(sections):
     return lines + [""]
 
 
+def fuzzing(path):
+    """The last long fuzz run (fuzz/record.py writes it), if there is one."""
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        data = json.load(f)
+    lines = ["## Fuzzing", "",
+             f"The last long run of every fuzz target (`{data['command']}`, at {data['commit']}, "
+             f"{data['measured']}), one", "core each in turn, libFuzzer with a 32 MiB limit on "
+             "any single allocation:", "",
+             "| target | seconds | inputs run | inputs with new coverage | outcome |",
+             "|---|---:|---:|---:|---|"]
+    for name, target in data["targets"].items():
+        lines.append(f"| {name} | {target['seconds']} | {target.get('inputs', 0):,} | "
+                     f"{target.get('new_coverage', 0):,} | {target['outcome']} |")
+    return lines + [""]
+
+
 def write_page(results_dir=RESULTS, page=os.path.join(ROOT, "BENCHMARKS.md")):
     with open(os.path.join(results_dir, "results.json")) as f:
         data = json.load(f)
@@ -258,6 +277,7 @@ def write_page(results_dir=RESULTS, page=os.path.join(ROOT, "BENCHMARKS.md")):
             lines += [f"![{name[:-4]}](benches/results/{name})", ""]
     lines += cross_host(os.path.join(results_dir, "cross-host.json"))
     lines += before_after(os.path.join(results_dir, "before-after.json"))
+    lines += fuzzing(os.path.join(results_dir, "fuzz.json"))
     lines += REPRODUCE.splitlines()
     with open(page, "w") as f:
         f.write("\n".join(lines).rstrip() + "\n")

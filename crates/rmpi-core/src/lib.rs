@@ -46,6 +46,8 @@ pub mod config;
 mod engine;
 mod error;
 pub mod frame;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod host;
 pub mod loan;
 pub mod local;

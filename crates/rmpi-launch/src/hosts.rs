@@ -26,6 +26,9 @@ fn parse_entry(entry: &str) -> Result<Host, String> {
         None => Some((first, None)),
     };
     let (name, count) = split.ok_or_else(|| format!("bad host entry {entry:?}"))?;
+    if name.is_empty() {
+        return Err(format!("host entry {entry:?} names no host"));
+    }
     let mut slots = match count {
         Some(count) => Some(
             count
@@ -112,16 +115,20 @@ pub enum MapBy {
 /// The host each of `ranks` ranks is placed on. With more ranks than slots, placement
 /// starts over as if the hosts had as many slots again (oversubscribing them).
 pub fn place(hosts: &[Host], ranks: usize, map_by: MapBy) -> Vec<String> {
+    // The slots in the order they are filled, as far as the job reaches: a host may claim
+    // far more slots than there are ranks.
     let slots: Vec<&str> = match map_by {
         MapBy::Slot => hosts
             .iter()
             .flat_map(|host| std::iter::repeat_n(host.name.as_str(), host.slots))
+            .take(ranks)
             .collect(),
         MapBy::Node => {
             let most = hosts.iter().map(|h| h.slots).max().unwrap_or(0);
             (0..most)
                 .flat_map(|round| hosts.iter().filter(move |h| h.slots > round))
                 .map(|host| host.name.as_str())
+                .take(ranks)
                 .collect()
         }
     };
@@ -145,6 +152,14 @@ mod tests {
             ["a", "a", "b", "c", "a", "a"]
         );
         assert!(super::place(&[], 3, Slot).is_empty());
+        // Found by fuzzing: slots far beyond the job's ranks were all listed first.
+        let many = super::parse_host_list("a:1000000000000,b").unwrap();
+        assert_eq!(super::place(&many, 2, Slot), ["a", "a"]);
+        assert_eq!(super::place(&many, 3, Node), ["a", "b", "a"]);
+        // Found by fuzzing: a slot count without a host was a host named "".
+        for nameless in [":2", "[]:2", "a, :1"] {
+            assert!(super::parse_host_list(nameless).is_err(), "{nameless}");
+        }
         let hosts = super::parse_host_list("a:3,b,c:2").unwrap();
         assert_eq!(
             super::place(&hosts, 8, Node),

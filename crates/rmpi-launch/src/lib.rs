@@ -21,6 +21,8 @@
 pub mod binding;
 pub mod bootstrap;
 pub mod env;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod leftovers;
 pub mod pmi;
 pub mod pmi_client;

@@ -31,7 +31,8 @@ impl Message {
         }
     }
 
-    /// Parses one line (without its newline).
+    /// Parses one line; ASCII whitespace separates fields, so its newline may be left on
+    /// (and other whitespace, such as U+0085, is part of a value).
     pub fn parse(line: &str) -> Result<Message, String> {
         let mut cmd = None;
         let mut fields = Vec::new();

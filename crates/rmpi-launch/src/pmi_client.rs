@@ -107,7 +107,7 @@ impl Connection {
                 "the launcher closed the connection".into(),
             ));
         }
-        let message = Message::parse(line.trim_end()).map_err(Error::Bootstrap)?;
+        let message = Message::parse(&line).map_err(Error::Bootstrap)?;
         if message.cmd != cmd {
             return Err(Error::Bootstrap(format!(
                 "the launcher answered {:?} where {cmd} was expected",

@@ -138,7 +138,7 @@ async fn read_message(
         return Ok(None);
     }
     let text = std::str::from_utf8(line).map_err(|_| "a line that is not UTF-8".to_string())?;
-    Message::parse(text.trim_end()).map(Some)
+    Message::parse(text).map(Some)
 }
 
 /// Tells a connection it is not let in.

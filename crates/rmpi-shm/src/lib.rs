@@ -33,6 +33,8 @@
 
 mod doorbell;
 mod fanout;
+#[doc(hidden)]
+pub mod fuzzing;
 mod inbound;
 mod lent;
 mod loan_slot;

@@ -13,7 +13,6 @@ use rmpi_core::frame::HEADER_LEN;
 use rmpi_core::pool;
 use rmpi_core::{Event, Frame, FrameKind, Header};
 use tokio::io::{AsyncRead, AsyncReadExt, BufReader};
-use tokio::net::tcp::OwnedReadHalf;
 use tokio::sync::mpsc::UnboundedSender;
 
 /// Read buffering: small frames that arrived together are taken in one system call.
@@ -23,7 +22,7 @@ const BUFFER: usize = 64 * 1024;
 const CHUNK: usize = 1 << 20;
 /// The largest payload read into memory reserved (from the pool) before it arrives: the most
 /// a corrupt length can reserve at once.
-const POOLED_UP_TO: usize = 16 << 20;
+pub(crate) const POOLED_UP_TO: usize = 16 << 20;
 
 /// Why reading from a peer stopped.
 enum End {
@@ -37,7 +36,7 @@ enum End {
 /// Reads frames from `peer` into `events` until the peer says goodbye or the stream ends.
 pub(crate) async fn read_frames(
     peer: usize,
-    stream: OwnedReadHalf,
+    stream: impl AsyncRead + Unpin,
     events: UnboundedSender<Event>,
     max_message: u64,
 ) {

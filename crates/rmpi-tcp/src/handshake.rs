@@ -20,7 +20,7 @@ use tokio::net::TcpStream;
 /// Identifies rmpi's TCP protocol, version 2 (challenge-response).
 const MAGIC: &[u8; 8] = b"RMPITCP2";
 /// Length of an encoded hello.
-const HELLO_LEN: usize = MAGIC.len() + 8 + NONCE_LEN;
+pub(crate) const HELLO_LEN: usize = MAGIC.len() + 8 + NONCE_LEN;
 /// The roles proofs are labelled with.
 const ACCEPTOR: &str = "rmpi-tcp acceptor";
 const CONNECTOR: &str = "rmpi-tcp connector";
@@ -65,7 +65,7 @@ impl Hello {
     }
 
     /// Checks a peer's hello against this job: same size, a rank in range.
-    fn check(&self, size: usize) -> Result<usize, String> {
+    pub(crate) fn check(&self, size: usize) -> Result<usize, String> {
         if self.size as usize != size {
             return Err(format!("job size {} where this job has {size}", self.size));
         }

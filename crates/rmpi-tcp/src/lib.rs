@@ -18,6 +18,8 @@
 #![deny(missing_docs)]
 
 mod connection;
+#[doc(hidden)]
+pub mod fuzzing;
 mod handshake;
 mod outbox;
 
