@@ -49,6 +49,7 @@ pip install matplotlib                                           # the plots (op
 python3 benches/compare.py            # about an hour: every test, every system, in turns
 python3 benches/cross_host.py         # the cross-host table (root: network namespaces, sshd)
 python3 benches/before_after.py --before REV   # rmpi now beside rmpi at REV, in turns
+python3 benches/soak.py               # the long soak: 16 ranks, 100,000 messages, each transport
 fuzz/run.sh 150 2>&1 | tee /tmp/fuzz.log && python3 fuzz/record.py /tmp/fuzz.log  # fuzzing
 python3 benches/page.py               # this page again, from benches/results/
 ```
@@ -252,6 +253,27 @@ def fuzzing(path):
     return lines + [""]
 
 
+def soak(path):
+    """The last long soak (benches/soak.py writes it), if there is one."""
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        data = json.load(f)
+    lines = ["## Soak", "",
+             f"The last long soak (`{data['command']}`, at {data['commit']}, {data['measured']}): "
+             "random", "point-to-point and collective traffic on this 2-core machine, every "
+             "byte and the order per", "sender checked (`crates/rmpi/examples/soak.rs`); "
+             "nothing was lost, duplicated or reordered.", "",
+             "| transport | ranks | messages | MiB | collectives per rank | rounds | seconds "
+             "| peak memory per rank (MiB) |", "|---|---:|---:|---:|---:|---:|---:|---|"]
+    for transport, run in data["runs"].items():
+        peak = run["peak_mib"]
+        lines.append(f"| {transport} | {run['ranks']} | {run['messages']:,} | {run['mib']:,.0f} | "
+                     f"{run['collectives_per_rank']:,} | {run['rounds']:,} | {run['seconds']:.1f} | "
+                     f"{peak['median']:.1f} ({peak['min']:.1f}-{peak['max']:.1f}) |")
+    return lines + [""]
+
+
 def write_page(results_dir=RESULTS, page=os.path.join(ROOT, "BENCHMARKS.md")):
     with open(os.path.join(results_dir, "results.json")) as f:
         data = json.load(f)
@@ -277,6 +299,7 @@ def write_page(results_dir=RESULTS, page=os.path.join(ROOT, "BENCHMARKS.md")):
             lines += [f"![{name[:-4]}](benches/results/{name})", ""]
     lines += cross_host(os.path.join(results_dir, "cross-host.json"))
     lines += before_after(os.path.join(results_dir, "before-after.json"))
+    lines += soak(os.path.join(results_dir, "soak.json"))
     lines += fuzzing(os.path.join(results_dir, "fuzz.json"))
     lines += REPRODUCE.splitlines()
     with open(page, "w") as f:
