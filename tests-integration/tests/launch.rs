@@ -236,6 +236,33 @@ fn receives_given_up_lose_no_message() {
 }
 
 #[test]
+fn a_flood_of_unexpected_messages_is_cut_off_at_the_limit_not_out_of_memory() {
+    for &transport in TRANSPORTS {
+        // 20,000 messages of 100 bytes wait for rank 0: held, then received in order.
+        let out = check_success(&run(transport, 2, "faults", &["flood"]), "flood");
+        assert!(
+            out.contains("[0] rank 0 received all 20000 messages of the flood"),
+            "{transport}: {out}"
+        );
+        // Under a 1 MiB limit rank 0 cuts rank 1 off and says why.
+        let output = rmpirun(transport)
+            .args(["-x", "RMPI_UNEXPECTED_BYTES=1MiB", "-n", "2"])
+            .arg(example("faults"))
+            .arg("flood")
+            .stdin(Stdio::null())
+            .output()
+            .expect("rmpirun runs");
+        let stderr = text(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{transport}: {stderr}");
+        assert!(
+            stderr.contains("[0] error: rank 1 was cut off for sending more than this rank holds")
+                && stderr.contains("past the limit of 1048576 bytes (RMPI_UNEXPECTED_BYTES)"),
+            "{transport}: {stderr}"
+        );
+    }
+}
+
+#[test]
 fn abort_ends_every_rank_with_its_code() {
     for &transport in TRANSPORTS {
         aborted_on(transport, &[]);

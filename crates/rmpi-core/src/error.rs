@@ -103,6 +103,25 @@ pub enum Error {
         reason: String,
     },
 
+    /// A peer sent more messages than this rank holds before receives take them (the
+    /// job's `RMPI_UNEXPECTED_BYTES`): the rank stops taking its messages, and
+    /// operations that involve it fail, rather than the process running out of memory.
+    #[error(
+        "rank {rank} was cut off for sending more than this rank holds of messages no receive \
+         has taken: {messages} messages ({bytes} bytes with bookkeeping) were waiting, past \
+         the limit of {limit} bytes (RMPI_UNEXPECTED_BYTES); receive sooner, or raise the limit"
+    )]
+    Flooded {
+        /// The sender, as a world rank.
+        rank: usize,
+        /// Messages of all senders waiting for a receive when the limit was passed.
+        messages: u64,
+        /// What they held, with 256 bytes of bookkeeping each.
+        bytes: u64,
+        /// The limit.
+        limit: u64,
+    },
+
     /// A collective operation failed at another member, which told the rest so that none of
     /// them waits for it.
     #[error("collective operation failed at rank {rank}: {reason}")]
@@ -143,6 +162,7 @@ impl Error {
             Error::PeerLost { rank }
             | Error::PeerFinished { rank }
             | Error::MalformedFrame { rank, .. }
+            | Error::Flooded { rank, .. }
             | Error::CollectiveFailed { rank, .. } => Some(*rank),
             _ => None,
         }

@@ -15,6 +15,11 @@
 //! - `faults abort [CODE]`: every rank prints its pid, then rank 1 calls `abort(CODE)` (7
 //!   by default) while even ranks compute forever and the others wait for a message from
 //!   rank 0 that never comes: `rmpirun` ends them all, names rank 1 and exits with CODE.
+//! - `faults flood [MESSAGES]`: rank 1 sends MESSAGES (20,000 by default) 100-byte messages
+//!   with tag 1 that rank 0 does not receive yet, then one with tag 2, which rank 0 waits
+//!   for before it takes the others in order. Under `RMPI_UNEXPECTED_BYTES` smaller than
+//!   what the flood holds, rank 0 cuts rank 1 off and fails with an error saying so,
+//!   instead of growing without bound.
 //! - `faults stdin`: the ranks pass a token around a ring, then rank 0 reads a line from
 //!   its standard input (which `rmpirun` forwards) and broadcasts it, and the ring runs again.
 //!   Meanwhile anything may connect to the ranks' ports: strangers are turned away.
@@ -87,6 +92,23 @@ fn main() {
                     }
                 }
                 let _: u64 = comm.recv(0, 99).await?;
+                Ok(())
+            }
+            Some("flood") => {
+                let messages: u32 = args.get(1).and_then(|n| n.parse().ok()).unwrap_or(20_000);
+                if rank == 1 {
+                    for i in 0..messages {
+                        comm.send_buf(&[i; 25], 0, 1).await?;
+                    }
+                    comm.send(&messages, 0, 2).await?;
+                } else if rank == 0 {
+                    let sent: u32 = comm.recv(1, 2).await?;
+                    for i in 0..sent {
+                        let (got, _) = comm.recv_buf::<u32>(1, 1).await?;
+                        assert_eq!(got, [i; 25], "message {i} of the flood");
+                    }
+                    println!("rank 0 received all {sent} messages of the flood");
+                }
                 Ok(())
             }
             Some("stdin") => {

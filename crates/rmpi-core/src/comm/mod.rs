@@ -121,6 +121,7 @@ impl Comm {
     /// ```
     pub fn with_config(transport: Arc<dyn Transport>, config: Config) -> Comm {
         let engine = Arc::new(Engine::new(transport));
+        engine.limit_unexpected(config.unexpected_bytes);
         let group: Arc<[usize]> = (0..engine.size()).collect();
         let config = Arc::new(config);
         let name = Arc::from("world");

@@ -10,6 +10,7 @@
 //! | `RMPI_HOST` | a name | the machine and network namespace | The host a rank counts as on: ranks with the same host share memory |
 //! | `RMPI_LOG` | a `tracing` filter, e.g. `info` or `rmpi_tcp=debug` | `warn` | What rmpi logs to stderr |
 //! | `RMPI_POOL_BYTES` | a byte count | `256MiB` | Memory kept for reuse by message buffers of this process |
+//! | `RMPI_UNEXPECTED_BYTES` | a byte count | `1GiB` | The most a rank holds of messages no receive has taken yet, counting 256 bytes of bookkeeping each; a sender past it is cut off with [`Error::Flooded`] |
 //! | `RMPI_TCP_ADDRESS` | an IP address | the route to the launcher, else loopback | Where a rank listens for TCP peers |
 //! | `RMPI_TCP_BUSY_POLL_US` | microseconds | `200` | How long a TCP wait stays busy before sleeping (ranks with cores of their own) |
 //! | `RMPI_SHM_RING_BYTES` | a power of two, at least `4KiB` | by ranks per host | Each shared-memory ring's size |
@@ -70,6 +71,7 @@ pub const SETTINGS: &[&str] = &[
     "RMPI_HOST",
     "RMPI_LOG",
     "RMPI_POOL_BYTES",
+    "RMPI_UNEXPECTED_BYTES",
     "RMPI_TCP_ADDRESS",
     "RMPI_TCP_BUSY_POLL_US",
     "RMPI_SHM_RING_BYTES",
@@ -170,6 +172,9 @@ pub struct Config {
     pub log: Option<String>,
     /// Memory kept for reuse by message buffers of this process.
     pub pool_bytes: usize,
+    /// The most a rank holds of messages no receive has taken (see
+    /// [`Error::Flooded`]).
+    pub unexpected_bytes: usize,
     /// Collective algorithms forced for the job.
     pub algorithms: Algorithms,
     /// The TCP transport's settings.
@@ -185,6 +190,7 @@ impl Default for Config {
             host: None,
             log: None,
             pool_bytes: 256 << 20,
+            unexpected_bytes: 1 << 30,
             algorithms: Algorithms::default(),
             tcp: TcpSettings::default(),
             shm: ShmSettings::default(),
@@ -236,6 +242,9 @@ impl Config {
             pool_bytes: vars
                 .bytes("RMPI_POOL_BYTES")?
                 .unwrap_or(defaults.pool_bytes),
+            unexpected_bytes: vars
+                .bytes("RMPI_UNEXPECTED_BYTES")?
+                .unwrap_or(defaults.unexpected_bytes),
             algorithms: Algorithms {
                 barrier: vars.algorithm("RMPI_BARRIER_ALGORITHM", BarrierAlgorithm::ALL, |a| {
                     a.name()

@@ -133,6 +133,11 @@ impl Engine {
         self.transport.size()
     }
 
+    /// Sets the most the unexpected queue may hold (see [`Error::Flooded`](crate::Error::Flooded)).
+    pub(crate) fn limit_unexpected(&self, bytes: usize) {
+        self.lock().backlog.limit = bytes as u64;
+    }
+
     /// The operations this rank's program is blocked in.
     pub(crate) fn waits(&self) -> &Arc<crate::waits::Registry> {
         &self.waits
@@ -926,5 +931,75 @@ mod tests {
             }
         }
         assert_eq!(order, [&b"a"[..], b"b", b"c"]);
+    }
+
+    /// A sender that fills the unexpected queue past the limit is cut off with an error
+    /// naming it; the queue stops growing, and other senders go on.
+    #[test]
+    fn a_flood_of_unexpected_messages_is_cut_off_at_the_limit() {
+        let mut mesh: Vec<Arc<dyn Transport>> = crate::local::LocalTransport::mesh(3)
+            .into_iter()
+            .map(|t| Arc::new(t) as Arc<dyn Transport>)
+            .collect();
+        let (flooder, other) = (Engine::new(mesh.remove(1)), Engine::new(mesh.remove(1)));
+        let receiver = Engine::new(mesh.remove(0));
+        receiver.limit_unexpected(4096);
+        let message = |tag| {
+            Frame::new(
+                Header {
+                    kind: FrameKind::Data,
+                    context: 0,
+                    source: 1,
+                    tag,
+                    sync_id: 0,
+                    len: 0,
+                },
+                bytes::Bytes::from(vec![7u8; 500]),
+            )
+        };
+        for _ in 0..100 {
+            flooder.send(0, message(5)).expect("sent");
+        }
+        let mut from_other = message(5);
+        from_other.header.source = 2;
+        other.send(0, from_other).expect("sent");
+        let pattern = |source| Pattern {
+            context: 0,
+            source: Some(source),
+            tag: Some(5),
+        };
+        assert!(
+            receiver.iprobe(&pattern(2)).is_some(),
+            "the other sender's message arrived"
+        );
+        let backlog = {
+            let state = receiver.lock();
+            (state.backlog.messages, state.backlog.bytes)
+        };
+        assert!(
+            backlog.1 <= 4096 + 756 + 756,
+            "the queue stopped at the limit: {backlog:?}"
+        );
+        // What was taken before the limit is received; then the flooder is an error.
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut received = 0;
+        loop {
+            let id = receiver.post_recv(pattern(1), Awaited::Rank(1));
+            match receiver.poll_recv(id, &mut cx) {
+                Poll::Ready(Ok(_)) => received += 1,
+                Poll::Ready(Err(Error::Flooded {
+                    rank: 1,
+                    limit: 4096,
+                    ..
+                })) => break,
+                other => panic!("expected the flooder cut off, got {other:?}"),
+            }
+        }
+        assert!((1..100).contains(&received), "{received} of 100 taken");
+        let id = receiver.post_recv(pattern(2), Awaited::Rank(2));
+        assert!(matches!(
+            receiver.poll_recv(id, &mut cx),
+            Poll::Ready(Ok(_))
+        ));
     }
 }

@@ -52,6 +52,13 @@ pub(crate) enum Departure {
     Lost,
     /// Dropped for breaking the protocol, and why.
     Malformed(Arc<str>),
+    /// Cut off for sending more than the rank holds of messages no receive took: what was
+    /// waiting then, and the limit.
+    Flooded {
+        messages: u64,
+        bytes: u64,
+        limit: u64,
+    },
 }
 
 impl Departure {
@@ -62,6 +69,16 @@ impl Departure {
             Departure::Malformed(reason) => Error::MalformedFrame {
                 rank,
                 reason: reason.to_string(),
+            },
+            Departure::Flooded {
+                messages,
+                bytes,
+                limit,
+            } => Error::Flooded {
+                rank,
+                messages: *messages,
+                bytes: *bytes,
+                limit: *limit,
             },
         }
     }
@@ -207,12 +224,55 @@ pub(crate) struct State {
     arrived: u64,
     /// Transport events taken in so far (see [`Engine::progress`](super::Engine::progress)).
     pub(crate) events: u64,
+    /// What the unexpected queue holds, against the job's limit.
+    pub(crate) backlog: Backlog,
     pub(crate) recvs: Receives,
     pub(crate) syncs: HashMap<u64, SyncWait>,
     pub(crate) departed: HashMap<usize, Departure>,
     /// Placed frames still arriving, by sender (one at most per sender: frames from a
     /// sender arrive one after another).
     pub(crate) placing: Placings,
+}
+
+/// What the unexpected queue holds: messages, and their payloads with [`Backlog::PER_MESSAGE`]
+/// bytes of bookkeeping each, against a limit (`RMPI_UNEXPECTED_BYTES`).
+#[derive(Debug)]
+pub(crate) struct Backlog {
+    pub(crate) messages: u64,
+    pub(crate) bytes: u64,
+    pub(crate) limit: u64,
+}
+
+impl Default for Backlog {
+    fn default() -> Self {
+        Backlog {
+            messages: 0,
+            bytes: 0,
+            limit: 1 << 30,
+        }
+    }
+}
+
+impl Backlog {
+    /// What a queued message costs besides its payload: the queue's entry, the arrival and
+    /// its allocation (measured: about 220 bytes).
+    pub(crate) const PER_MESSAGE: u64 = 256;
+
+    fn add(&mut self, payload: usize) {
+        self.messages += 1;
+        self.bytes += payload as u64 + Self::PER_MESSAGE;
+    }
+
+    fn remove(&mut self, payload: usize) {
+        self.messages = self.messages.saturating_sub(1);
+        self.bytes = self
+            .bytes
+            .saturating_sub(payload as u64 + Self::PER_MESSAGE);
+    }
+
+    fn over(&self) -> bool {
+        self.bytes > self.limit
+    }
 }
 
 /// [`Placing`]s by sender: a list, as there are rarely more than one, and one comes and
@@ -273,6 +333,7 @@ impl State {
         let id = self.recvs.next_id(seq);
         let outcome = match self.matcher.post(id, pattern) {
             Some((_, arrival)) => {
+                self.backlog.remove(arrival.payload.len());
                 acknowledge(arrival.from, &arrival.header, outbox);
                 Some(Ok(arrival))
             }
@@ -318,10 +379,13 @@ impl State {
 
     /// Puts back a message whose receive was withdrawn (see [`State::cancel_recv`]).
     fn give_back(&mut self, arrival: Arrival) -> usize {
-        let (envelope, seq) = (arrival.envelope(), arrival.seq);
+        let (envelope, seq, len) = (arrival.envelope(), arrival.seq, arrival.payload.len());
         match self.matcher.give_back(envelope, arrival, |m| m.seq > seq) {
             Some((id, arrival)) => self.complete_recv(id, arrival),
-            None => 0,
+            None => {
+                self.backlog.add(len);
+                0
+            }
         }
     }
 
@@ -383,19 +447,45 @@ impl State {
         let header = arrival.header;
         match header.kind {
             FrameKind::Data | FrameKind::SyncData => {
+                if let Some(Departure::Flooded { .. }) = self.departed.get(&arrival.from) {
+                    return 0; // cut off: what it sends no longer counts
+                }
                 let envelope = Envelope {
                     context: header.context,
                     source: header.source,
                     tag: header.tag,
                 };
+                let from = arrival.from;
                 let mut arrival = arrival;
+                let len = arrival.payload.len();
                 arrival.seq = self.next_arrival();
                 match self.matcher.arrive(envelope, arrival) {
                     Some((id, _, arrival)) => {
                         acknowledge(arrival.from, &arrival.header, outbox);
                         self.complete_recv(id, arrival)
                     }
-                    None => 0,
+                    None => {
+                        self.backlog.add(len);
+                        if !self.backlog.over() {
+                            return 0;
+                        }
+                        let Backlog {
+                            messages,
+                            bytes,
+                            limit,
+                        } = self.backlog;
+                        tracing::warn!(
+                            "cut off rank {from}: unexpected messages past {limit} bytes"
+                        );
+                        self.depart(
+                            from,
+                            Departure::Flooded {
+                                messages,
+                                bytes,
+                                limit,
+                            },
+                        )
+                    }
                 }
             }
             FrameKind::SyncAck => match self.syncs.get_mut(&header.sync_id) {
@@ -468,6 +558,9 @@ impl State {
 
     /// Records that `rank` left and fails every wait that can no longer be satisfied.
     fn depart(&mut self, rank: usize, how: Departure) -> usize {
+        if let Some(Departure::Flooded { .. }) = self.departed.get(&rank) {
+            return 0; // what it did next changes nothing: it stays cut off
+        }
         tracing::debug!(rank, ?how, "peer departed");
         self.departed.insert(rank, how.clone());
         let mut failed = 0;
