@@ -1,6 +1,7 @@
 //! A soak: every rank takes part in round after round of random traffic until the job has
 //! sent MESSAGES point-to-point messages, checking every byte against a model of what was
-//! sent and MPI's ordering rules (messages from one sender arrive in the order sent):
+//! sent and MPI's ordering rules (messages from one sender arrive in the order sent), and
+//! that nothing is left over once a communicator is done (no duplicates):
 //! `cargo rmpirun -n 16 --release --example soak [MESSAGES] [SEED]`.
 //!
 //! Each round, every rank draws the same pattern from the seed (so all agree without
@@ -523,6 +524,20 @@ async fn round_on(
     }
 }
 
+/// Checks that no message is left over on `comm` once every member is done with it: a
+/// duplicate would be.
+async fn nothing_left(comm: &Comm) -> rmpi::Result<()> {
+    comm.barrier().await?;
+    if let Some(status) = comm.iprobe(ANY_SOURCE, ANY_TAG)? {
+        panic!(
+            "a message is left over on {} after every one sent was received (a duplicate?): \
+             {status:?}",
+            comm.name()
+        );
+    }
+    Ok(())
+}
+
 /// This process's peak resident memory, in KiB (Linux's `VmHWM`).
 fn peak_memory_kib() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -553,6 +568,7 @@ fn main() -> rmpi::Result<()> {
                 1 => {
                     let dup = world.dup();
                     round_on(&dup, pattern, round, &mut random, &mut moved).await?;
+                    nothing_left(&dup).await?;
                 }
                 _ => {
                     let colours = 1 + random.below(3) as u32;
@@ -562,11 +578,13 @@ fn main() -> rmpi::Result<()> {
                     // Each part draws its own round from the shared generator's state.
                     let mut mine = random.clone();
                     round_on(&part, pattern, round, &mut mine, &mut moved).await?;
+                    nothing_left(&part).await?;
                 }
             }
             let sent_here = moved.messages - before;
             job_messages += world.allreduce(sent_here, Sum).await?;
         }
+        nothing_left(&world).await?;
         let seconds = started.elapsed().as_secs_f64();
         let bytes = world.reduce(moved.bytes, Sum, 0).await?;
         let memory = world.gather(peak_memory_kib(), 0).await?;
