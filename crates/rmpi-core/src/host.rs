@@ -9,6 +9,33 @@ use std::sync::OnceLock;
 /// must give the core away, and algorithms that send many messages lose. The first call
 /// counts: `rmpi::init` makes it before a rank binds itself to one core.
 pub fn cores() -> usize {
+    cores_once()
+}
+
+/// How much a rank may hold of messages no receive has taken, unless the job says
+/// (`RMPI_UNEXPECTED_BYTES`): 1 GiB, or less on a small host, so that all `ranks_here` ranks
+/// of this host together hold at most half of its memory.
+///
+/// ```
+/// let one = rmpi_core::host::unexpected_bytes_default(1);
+/// assert!(one <= 1 << 30 && one > 0);
+/// assert!(rmpi_core::host::unexpected_bytes_default(64) <= one);
+/// ```
+pub fn unexpected_bytes_default(ranks_here: usize) -> usize {
+    let memory = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|info| {
+            let line = info.lines().find(|l| l.starts_with("MemTotal:"))?;
+            let kib: usize = line.split_whitespace().nth(1)?.parse().ok()?;
+            kib.checked_mul(1024)
+        })
+        .unwrap_or(usize::MAX);
+    (1usize << 30)
+        .min(memory / 2 / ranks_here.max(1))
+        .max(1 << 20)
+}
+
+fn cores_once() -> usize {
     static CORES: OnceLock<usize> = OnceLock::new();
     *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }

@@ -107,6 +107,13 @@ pub async fn init_with(config: Config) -> Result<Comm> {
     let transport = connect(&*bootstrap, &config, &hosts, address).await?;
     // Connecting woke the ranks by turns, which tends to gather them on one core.
     rmpi_launch::binding::start_from_env();
+    let mut config = config;
+    if config.unexpected_bytes.is_none() {
+        // The host's ranks share its memory: each holds its part of half of it at most.
+        let me = bootstrap.rank();
+        let here = hosts.iter().filter(|&h| Some(h) == hosts.get(me)).count();
+        config.unexpected_bytes = Some(rmpi_core::host::unexpected_bytes_default(here.max(1)));
+    }
     let world = Comm::with_config(transport, config);
     if rmpi_launch::pmi_client::under_rmpirun() {
         // So that rmpirun can say what each rank waits for when the job is stuck.

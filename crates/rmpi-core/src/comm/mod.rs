@@ -31,6 +31,7 @@ use crate::config::Config;
 use crate::engine::{Arrival, Awaited, Engine};
 use crate::error::{Error, Result};
 use crate::frame::{Frame, FrameKind, Header};
+use crate::host;
 use crate::loan::Loans;
 use crate::matching::Pattern;
 use crate::rendezvous::LentSend;
@@ -121,7 +122,10 @@ impl Comm {
     /// ```
     pub fn with_config(transport: Arc<dyn Transport>, config: Config) -> Comm {
         let engine = Arc::new(Engine::new(transport));
-        engine.limit_unexpected(config.unexpected_bytes);
+        let ranks_here = engine.size(); // an in-process job: every rank on this host
+        let limit = config.unexpected_bytes;
+        engine
+            .limit_unexpected(limit.unwrap_or_else(|| host::unexpected_bytes_default(ranks_here)));
         let group: Arc<[usize]> = (0..engine.size()).collect();
         let config = Arc::new(config);
         let name = Arc::from("world");

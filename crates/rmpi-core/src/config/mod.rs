@@ -10,7 +10,7 @@
 //! | `RMPI_HOST` | a name | the machine and network namespace | The host a rank counts as on: ranks with the same host share memory |
 //! | `RMPI_LOG` | a `tracing` filter, e.g. `info` or `rmpi_tcp=debug` | `warn` | What rmpi logs to stderr |
 //! | `RMPI_POOL_BYTES` | a byte count | `256MiB` | Memory kept for reuse by message buffers of this process |
-//! | `RMPI_UNEXPECTED_BYTES` | a byte count | `1GiB` | The most a rank holds of messages no receive has taken yet, counting 256 bytes of bookkeeping each; a sender past it is cut off with [`Error::Flooded`] |
+//! | `RMPI_UNEXPECTED_BYTES` | a byte count | `1GiB`, less where the host's ranks would hold over half its memory | The most a rank holds of messages no receive has taken yet, counting 256 bytes of bookkeeping each; a sender past it is cut off with [`Error::Flooded`] |
 //! | `RMPI_TCP_ADDRESS` | an IP address | the route to the launcher, else loopback | Where a rank listens for TCP peers |
 //! | `RMPI_TCP_BUSY_POLL_US` | microseconds | `200` | How long a TCP wait stays busy before sleeping (ranks with cores of their own) |
 //! | `RMPI_SHM_RING_BYTES` | a power of two, at least `4KiB` | by ranks per host | Each shared-memory ring's size |
@@ -173,8 +173,8 @@ pub struct Config {
     /// Memory kept for reuse by message buffers of this process.
     pub pool_bytes: usize,
     /// The most a rank holds of messages no receive has taken (see
-    /// [`Error::Flooded`]).
-    pub unexpected_bytes: usize,
+    /// [`Error::Flooded`]); `None`: [`crate::host::unexpected_bytes_default`].
+    pub unexpected_bytes: Option<usize>,
     /// Collective algorithms forced for the job.
     pub algorithms: Algorithms,
     /// The TCP transport's settings.
@@ -190,7 +190,7 @@ impl Default for Config {
             host: None,
             log: None,
             pool_bytes: 256 << 20,
-            unexpected_bytes: 1 << 30,
+            unexpected_bytes: None,
             algorithms: Algorithms::default(),
             tcp: TcpSettings::default(),
             shm: ShmSettings::default(),
@@ -242,9 +242,7 @@ impl Config {
             pool_bytes: vars
                 .bytes("RMPI_POOL_BYTES")?
                 .unwrap_or(defaults.pool_bytes),
-            unexpected_bytes: vars
-                .bytes("RMPI_UNEXPECTED_BYTES")?
-                .unwrap_or(defaults.unexpected_bytes),
+            unexpected_bytes: vars.bytes("RMPI_UNEXPECTED_BYTES")?,
             algorithms: Algorithms {
                 barrier: vars.algorithm("RMPI_BARRIER_ALGORITHM", BarrierAlgorithm::ALL, |a| {
                     a.name()
