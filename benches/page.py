@@ -129,11 +129,18 @@ def barrier_table(sections):
     return lines + [""]
 
 
-def cross_host(path):
+def recorded(path):
+    """The measurements a script recorded in `path`, or None if it has not run."""
     if not os.path.exists(path):
-        return []
+        return None
     with open(path) as f:
-        data = json.load(f)
+        return json.load(f)
+
+
+def cross_host(path):
+    data = recorded(path)
+    if data is None:
+        return []
     results = data.get("results", data)
     systems = list(results)
 
@@ -200,10 +207,8 @@ def before_after_table(data):
 
 
 def before_after(path):
-    if not os.path.exists(path):
-        return []
-    with open(path) as f:
-        return before_after_table(json.load(f))
+    data = recorded(path)
+    return [] if data is None else before_after_table(data)
 
 
 # The headline figures: (test, ranks, size, rmpi's system, the system to beat).
@@ -237,10 +242,9 @@ def glance(sections):
 
 def fuzzing(path):
     """The last long fuzz run (fuzz/record.py writes it), if there is one."""
-    if not os.path.exists(path):
+    data = recorded(path)
+    if data is None:
         return []
-    with open(path) as f:
-        data = json.load(f)
     lines = ["## Fuzzing", "",
              f"The last long run of every fuzz target (`{data['command']}`, at {data['commit']}, "
              f"{data['measured']}), one", "core each in turn, libFuzzer with a 32 MiB limit on "
@@ -255,10 +259,9 @@ def fuzzing(path):
 
 def soak(path):
     """The last long soak (benches/soak.py writes it), if there is one."""
-    if not os.path.exists(path):
+    data = recorded(path)
+    if data is None:
         return []
-    with open(path) as f:
-        data = json.load(f)
     lines = ["## Soak", "",
              f"The last long soak (`{data['command']}`, at {data['commit']}, {data['measured']}): "
              "random", "point-to-point and collective traffic on this 2-core machine, every "

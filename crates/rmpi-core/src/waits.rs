@@ -33,8 +33,10 @@ use crate::engine::Engine;
 /// Whom an operation waits for, as ranks of its communicator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Peer {
-    /// One rank: the source of a receive or probe, the destination of a synchronous send.
-    Rank(usize),
+    /// The source of a receive or probe.
+    From(usize),
+    /// The destination of a send that waits for its receiver.
+    To(usize),
     /// Any rank (`ANY_SOURCE`).
     Any,
     /// A rooted collective's root; it waits on the other members too.
@@ -91,24 +93,26 @@ impl fmt::Display for Wait {
     /// `recv from rank 1, tag 11, on world, at src/main.rs:12:9`
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let op = &self.operation;
-        let world = |f: &mut fmt::Formatter<'_>| match self.peer_in_world {
-            Some(rank) => write!(f, " (world rank {rank})"),
-            None => Ok(()),
-        };
         write!(f, "{}", op.name)?;
-        match (op.peer, op.tag.is_some() || op.peer != Peer::Members) {
-            (Peer::Rank(rank), _) if op.name.contains("send") => write!(f, " to rank {rank}")?,
-            (Peer::Rank(rank), _) => write!(f, " from rank {rank}")?,
-            (Peer::Any, _) => write!(f, " from any rank")?,
-            (Peer::Root(rank), _) => write!(f, " with root {rank}")?,
-            (Peer::Members, _) => {}
-        }
-        if matches!(op.peer, Peer::Rank(_) | Peer::Root(_)) {
-            world(f)?;
+        let named = match op.peer {
+            Peer::From(rank) => Some(("from rank", rank)),
+            Peer::To(rank) => Some(("to rank", rank)),
+            Peer::Root(rank) => Some(("with root", rank)),
+            Peer::Any => {
+                write!(f, " from any rank")?;
+                None
+            }
+            Peer::Members => None,
+        };
+        if let Some((how, rank)) = named {
+            write!(f, " {how} {rank}")?;
+            if let Some(world) = self.peer_in_world {
+                write!(f, " (world rank {world})")?;
+            }
         }
         match (op.tag, op.peer) {
             (Some(tag), _) => write!(f, ", tag {tag}")?,
-            (None, Peer::Rank(_) | Peer::Any) => write!(f, ", any tag")?,
+            (None, Peer::From(_) | Peer::Any) => write!(f, ", any tag")?,
             (None, _) => {}
         }
         write!(
@@ -312,7 +316,9 @@ impl Site {
         let others = || group.iter().copied().filter(|&r| Some(r) != me).collect();
         let in_world = |rank: usize| group.get(rank).copied();
         let (awaits, peer) = match self.operation.peer {
-            Peer::Rank(rank) => (in_world(rank).into_iter().collect(), in_world(rank)),
+            Peer::From(rank) | Peer::To(rank) => {
+                (in_world(rank).into_iter().collect(), in_world(rank))
+            }
             Peer::Root(rank) => (others(), in_world(rank)),
             Peer::Any | Peer::Members => (others(), None),
         };

@@ -152,12 +152,12 @@ static RMPIRUN: OnceLock<Arc<Connection>> = OnceLock::new();
 /// that the launcher names the rank where the failure began rather than one that only
 /// reacted to it. Under other launchers it does nothing.
 pub fn report_failure(because_of: Option<usize>) {
-    let Some(connection) = RMPIRUN.get() else {
+    if !under_rmpirun() {
         return;
-    };
+    }
     let because_of = because_of.map_or("none".to_owned(), |rank| rank.to_string());
     let failed = Message::new("rmpi_failed", [("because_of", because_of.as_str())]);
-    if let Err(error) = connection.request(&failed, "rmpi_failed_ack") {
+    if let Err(error) = tell_rmpirun(&failed, "rmpi_failed_ack") {
         tracing::debug!("cannot tell the launcher why this rank failed: {error}");
     }
 }

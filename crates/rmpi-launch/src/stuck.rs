@@ -160,25 +160,24 @@ fn parse_ranges(text: &str, size: usize) -> Result<Vec<usize>, String> {
 /// Whether a rank is stuck, from what it waits for over time.
 #[derive(Debug, Default)]
 pub struct Judge {
-    last: Option<(u64, Duration)>,
+    /// The last look: the rank's progress, its CPU time, and when.
+    last: Option<(u64, Duration, Instant)>,
+    /// No message reached the rank between the last two looks.
+    quiet: bool,
     still_since: Option<Instant>,
 }
 
 impl Judge {
-    /// Takes a look: `snapshot` of the waits, the process's CPU time `cpu`, `now`, and
-    /// `elapsed` since the last look; the waits if the rank is stuck.
-    pub fn look(
-        &mut self,
-        snapshot: Snapshot,
-        cpu: Duration,
-        now: Instant,
-        elapsed: Duration,
-    ) -> Option<Vec<Wait>> {
-        let moved = match self.last.replace((snapshot.progress, cpu)) {
+    /// Takes a look: `snapshot` of the waits, the process's CPU time `cpu`, and `now`; the
+    /// waits if the rank is stuck.
+    pub fn look(&mut self, snapshot: Snapshot, cpu: Duration, now: Instant) -> Option<Vec<Wait>> {
+        let last = self.last.replace((snapshot.progress, cpu, now));
+        self.quiet = last.is_some_and(|(progress, _, _)| progress == snapshot.progress);
+        let moved = match last {
             None => true,
             // Busy: more than a quarter of a core since the last look.
-            Some((progress, used)) => {
-                progress != snapshot.progress || cpu.saturating_sub(used) * 4 > elapsed
+            Some((_, used, at)) => {
+                !self.quiet || cpu.saturating_sub(used) * 4 > now.duration_since(at)
             }
         };
         if moved || snapshot.waits.is_empty() {
@@ -187,6 +186,11 @@ impl Judge {
         }
         let since = *self.still_since.get_or_insert(now);
         (now.duration_since(since) >= STUCK_AFTER).then_some(snapshot.waits)
+    }
+
+    /// Whether no message reached the rank between the last two looks.
+    pub fn quiet(&self) -> bool {
+        self.quiet
     }
 }
 
@@ -207,21 +211,16 @@ pub fn report_to_launcher(watch: Watch) {
         .spawn(move || {
             let mut judge = Judge::default();
             let mut told: Option<Stuck> = None;
-            let mut last = Instant::now();
-            let mut progress = None;
             loop {
                 std::thread::sleep(TICK);
                 let Some(snapshot) = watch.snapshot() else {
                     return; // the rank has finished
                 };
-                // Operations list themselves only while nothing reaches the rank.
-                let still = progress.replace(snapshot.progress) == Some(snapshot.progress);
-                watch.arm(still);
-                let now = Instant::now();
                 let stuck = judge
-                    .look(snapshot, cpu_time(), now, now - last)
+                    .look(snapshot, cpu_time(), Instant::now())
                     .map(|waits| Stuck::of(&waits));
-                last = now;
+                // Operations list themselves only while nothing reaches the rank.
+                watch.arm(judge.quiet());
                 if stuck == told {
                     continue;
                 }
@@ -298,14 +297,13 @@ mod tests {
         };
         let mut judge = Judge::default();
         let t0 = Instant::now();
-        let tick = TICK;
         // Waiting for nothing is never stuck.
-        assert!(judge.look(wait(1), Duration::ZERO, t0, tick).is_none());
+        assert!(judge.look(wait(1), Duration::ZERO, t0).is_none());
         // Messages moving, or the CPU busy, restart the clock.
         let snapshot = Snapshot {
             progress: 1,
             waits: vec![Wait {
-                operation: Operation::point_to_point("recv", Peer::Rank(1), Some(0)),
+                operation: Operation::point_to_point("recv", Peer::From(1), Some(0)),
                 communicator: "world".into(),
                 awaits: vec![1],
                 peer_in_world: None,
@@ -314,16 +312,16 @@ mod tests {
         };
         let at = |ms| t0 + Duration::from_millis(ms);
         let cpu = Duration::from_millis(1);
-        assert!(judge.look(snapshot.clone(), cpu, at(100), tick).is_none());
-        assert!(judge.look(snapshot.clone(), cpu, at(400), tick).is_none());
+        assert!(judge.look(snapshot.clone(), cpu, at(100)).is_none());
+        assert!(judge.look(snapshot.clone(), cpu, at(400)).is_none());
         let busy = cpu + Duration::from_millis(90);
-        assert!(judge.look(snapshot.clone(), busy, at(700), tick).is_none());
-        assert!(judge.look(snapshot.clone(), busy, at(800), tick).is_none());
-        assert!(judge.look(snapshot.clone(), busy, at(1300), tick).is_some());
+        assert!(judge.look(snapshot.clone(), busy, at(700)).is_none());
+        assert!(judge.look(snapshot.clone(), busy, at(800)).is_none());
+        assert!(judge.look(snapshot.clone(), busy, at(1300)).is_some());
         let moved = Snapshot {
             progress: snapshot.progress + 1,
             ..snapshot.clone()
         };
-        assert!(judge.look(moved, busy, at(1400), tick).is_none());
+        assert!(judge.look(moved, busy, at(1400)).is_none());
     }
 }

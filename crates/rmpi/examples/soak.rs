@@ -239,6 +239,23 @@ fn element(round: u64, rank: usize, i: usize) -> u64 {
     (rank as u64).wrapping_mul(1_000_003) ^ (i as u64).wrapping_mul(7) ^ round
 }
 
+/// Member `rank`'s first `n` elements in `round`.
+fn contribution(round: u64, rank: usize, n: usize) -> Vec<u64> {
+    (0..n).map(|i| element(round, rank, i)).collect()
+}
+
+/// Elements `from..from + n` summed (wrapping) over `members`.
+fn sums(round: u64, members: std::ops::Range<usize>, from: usize, n: usize) -> Vec<u64> {
+    (from..from + n)
+        .map(|i| {
+            members
+                .clone()
+                .map(|r| element(round, r, i))
+                .fold(0u64, u64::wrapping_add)
+        })
+        .collect()
+}
+
 /// One collective of each kind, in both flavours, on `comm`, from random roots, checking
 /// every result against what the members contributed.
 async fn collectives(
@@ -251,17 +268,11 @@ async fn collectives(
     let root = random.below(size);
     // Up to 256 KiB per member: an allgather holds every member's.
     let len = random.size().min(256 << 10) / 8;
-    let contribution = |r: usize| -> Vec<u64> { (0..len).map(|i| element(round, r, i)).collect() };
-    let sum = |i: usize, members: std::ops::Range<usize>| {
-        members
-            .map(|r| element(round, r, i))
-            .fold(0u64, u64::wrapping_add)
-    };
+    // Member r's contribution.
+    let of = |r: usize| contribution(round, r, len);
     // Objects.
-    let value = comm
-        .bcast((rank == root).then(|| contribution(root)), root)
-        .await?;
-    assert_eq!(value, contribution(root), "bcast {round} from {root}");
+    let value = comm.bcast((rank == root).then(|| of(root)), root).await?;
+    assert_eq!(value, of(root), "bcast {round} from {root}");
     let gathered = comm.gather(rank as u64 + round, root).await?;
     if rank == root {
         assert_eq!(
@@ -290,51 +301,34 @@ async fn collectives(
     let prefix = comm.scan(rank as u64 + 1, Sum).await?;
     assert_eq!(prefix, (1..=rank as u64 + 1).sum::<u64>());
     // Typed buffers.
-    let mut buf = if rank == root {
-        contribution(root)
-    } else {
-        vec![0; len]
-    };
+    let mut buf = if rank == root { of(root) } else { vec![0; len] };
     comm.bcast_buf(&mut buf, root).await?;
-    assert!(buf == contribution(root), "bcast_buf {round} from {root}");
+    assert!(buf == of(root), "bcast_buf {round} from {root}");
     let mut summed = vec![0u64; len];
-    comm.allreduce_buf(&contribution(rank), &mut summed, Sum)
-        .await?;
+    comm.allreduce_buf(&of(rank), &mut summed, Sum).await?;
     assert!(
-        summed
-            .iter()
-            .enumerate()
-            .all(|(i, &s)| s == sum(i, 0..size)),
+        summed == sums(round, 0..size, 0, len),
         "allreduce_buf {round}"
     );
     let mut reduced = vec![0u64; len];
-    comm.reduce_buf(&contribution(rank), &mut reduced, Sum, root)
-        .await?;
+    comm.reduce_buf(&of(rank), &mut reduced, Sum, root).await?;
     if rank == root {
         assert!(
-            reduced
-                .iter()
-                .enumerate()
-                .all(|(i, &s)| s == sum(i, 0..size)),
+            reduced == sums(round, 0..size, 0, len),
             "reduce_buf {round}"
         );
     }
     let mut scanned = vec![0u64; len];
-    comm.scan_buf(&contribution(rank), &mut scanned, Sum)
-        .await?;
+    comm.scan_buf(&of(rank), &mut scanned, Sum).await?;
     assert!(
-        scanned
-            .iter()
-            .enumerate()
-            .all(|(i, &s)| s == sum(i, 0..rank + 1)),
+        scanned == sums(round, 0..rank + 1, 0, len),
         "scan_buf {round}"
     );
     let mut everyone = vec![0u64; len * size];
-    comm.allgather_buf(&contribution(rank), &mut everyone)
-        .await?;
+    comm.allgather_buf(&of(rank), &mut everyone).await?;
     for r in 0..size {
         assert!(
-            everyone[r * len..(r + 1) * len] == contribution(r),
+            everyone[r * len..(r + 1) * len] == of(r),
             "allgather_buf {round}"
         );
     }
@@ -355,7 +349,6 @@ async fn more_collectives(
     let (rank, size) = (comm.rank(), comm.size());
     let root = random.below(size);
     let block = 1 + random.size().min(64 << 10) / 8;
-    let sum_of = |values: &mut dyn Iterator<Item = u64>| values.fold(0u64, u64::wrapping_add);
     // Objects.
     let total = comm.reduce(rank as u64, Sum, root).await?;
     assert_eq!(
@@ -374,75 +367,82 @@ async fn more_collectives(
         .await?;
     assert_eq!(
         mine,
-        sum_of(&mut (0..size).map(|r| element(round, r, rank))),
+        sums(round, 0..size, rank, 1)[0],
         "reduce_scatter {round}"
     );
-    // Typed buffers: member r's blocks are element(round, r, i).
-    let blocks =
-        |r: usize, n: usize| -> Vec<u64> { (0..n).map(|i| element(round, r, i)).collect() };
+    // Typed buffers: member r's elements are element(round, r, i).
     let mut part = vec![0u64; block];
     let whole = if rank == root {
-        blocks(root, block * size)
+        contribution(round, root, block * size)
     } else {
         Vec::new()
     };
     comm.scatter_buf(&whole, &mut part, root).await?;
     assert!(
-        part == blocks(root, block * size)[rank * block..(rank + 1) * block],
+        part == contribution(round, root, block * size)[rank * block..(rank + 1) * block],
         "scatter_buf {round}"
     );
     let mut gathered = vec![0u64; if rank == root { block * size } else { 0 }];
-    comm.gather_buf(&blocks(rank, block), &mut gathered, root)
+    comm.gather_buf(&contribution(round, rank, block), &mut gathered, root)
         .await?;
     if rank == root {
         for r in 0..size {
             assert!(
-                gathered[r * block..(r + 1) * block] == blocks(r, block),
+                gathered[r * block..(r + 1) * block] == contribution(round, r, block),
                 "gather_buf {round}"
             );
         }
     }
     let mut swapped = vec![0u64; block * size];
-    comm.alltoall_buf(&blocks(rank, block * size), &mut swapped)
+    comm.alltoall_buf(&contribution(round, rank, block * size), &mut swapped)
         .await?;
     for r in 0..size {
         assert!(
             swapped[r * block..(r + 1) * block]
-                == blocks(r, block * size)[rank * block..(rank + 1) * block],
+                == contribution(round, r, block * size)[rank * block..(rank + 1) * block],
             "alltoall_buf {round}"
         );
     }
     let mut prefix = vec![0u64; block];
-    comm.exscan_buf(&blocks(rank, block), &mut prefix, Sum)
+    comm.exscan_buf(&contribution(round, rank, block), &mut prefix, Sum)
         .await?;
     if rank > 0 {
         assert!(
-            prefix
-                .iter()
-                .enumerate()
-                .all(|(i, &p)| p == sum_of(&mut (0..rank).map(|r| element(round, r, i)))),
+            prefix == sums(round, 0..rank, 0, block),
             "exscan_buf {round}"
         );
     }
     let mut scattered = vec![0u64; block];
-    comm.reduce_scatter_buf(&blocks(rank, block * size), &mut scattered, Sum)
-        .await?;
-    assert!(scattered.iter().enumerate().all(|(i, &s)| s == sum_of(&mut (0..size).map(|r| element(round, r, rank * block + i)))), "reduce_scatter_buf {round}");
+    comm.reduce_scatter_buf(
+        &contribution(round, rank, block * size),
+        &mut scattered,
+        Sum,
+    )
+    .await?;
+    assert!(
+        scattered == sums(round, 0..size, rank * block, block),
+        "reduce_scatter_buf {round}"
+    );
     // Variable counts: member r has r + 1 elements.
     let counts: Vec<usize> = (1..=size).collect();
     let displs: Vec<usize> = (0..size).map(|r| r * (r + 1) / 2).collect();
     let mut all = vec![0u64; size * (size + 1) / 2];
-    comm.allgatherv_buf(&blocks(rank, rank + 1), &mut all, &counts, &displs)
-        .await?;
+    comm.allgatherv_buf(
+        &contribution(round, rank, rank + 1),
+        &mut all,
+        &counts,
+        &displs,
+    )
+    .await?;
     for r in 0..size {
         assert!(
-            all[displs[r]..displs[r] + counts[r]] == blocks(r, r + 1),
+            all[displs[r]..displs[r] + counts[r]] == contribution(round, r, r + 1),
             "allgatherv_buf {round}"
         );
     }
     let mut gatheredv = vec![0u64; if rank == root { all.len() } else { 0 }];
     comm.gatherv_buf(
-        &blocks(rank, rank + 1),
+        &contribution(round, rank, rank + 1),
         &mut gatheredv,
         &counts,
         &displs,
@@ -460,12 +460,15 @@ async fn more_collectives(
     };
     comm.scatterv_buf(&source, &counts, &displs, &mut partv, root)
         .await?;
-    assert!(partv == blocks(rank, rank + 1), "scatterv_buf {round}");
+    assert!(
+        partv == contribution(round, rank, rank + 1),
+        "scatterv_buf {round}"
+    );
     // Member r sends r + 1 elements to each; receives from member s its s + 1.
     let send_counts = vec![rank + 1; size];
     let send_displs: Vec<usize> = (0..size).map(|to| to * (rank + 1)).collect();
     let sent: Vec<u64> = (0..size)
-        .flat_map(|to| blocks(rank * size + to, rank + 1))
+        .flat_map(|to| contribution(round, rank * size + to, rank + 1))
         .collect();
     let mut got = vec![0u64; size * (size + 1) / 2];
     comm.alltoallv_buf(
@@ -479,7 +482,8 @@ async fn more_collectives(
     .await?;
     for from in 0..size {
         assert!(
-            got[displs[from]..displs[from] + counts[from]] == blocks(from * size + rank, from + 1),
+            got[displs[from]..displs[from] + counts[from]]
+                == contribution(round, from * size + rank, from + 1),
             "alltoallv_buf {round}"
         );
     }

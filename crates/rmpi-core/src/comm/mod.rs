@@ -539,7 +539,7 @@ impl Comm {
 /// A receive-like operation (a receive, a probe) as deadlock reports name it.
 fn receiving(name: &'static str, source: Source, tag: TagFilter) -> Operation {
     let peer = match source {
-        Source::Rank(rank) => Peer::Rank(rank),
+        Source::Rank(rank) => Peer::From(rank),
         Source::Any => Peer::Any,
     };
     let tag = match tag {
@@ -551,7 +551,7 @@ fn receiving(name: &'static str, source: Source, tag: TagFilter) -> Operation {
 
 /// A send that waits for its receiver, as deadlock reports name it.
 fn sending(name: &'static str, dest: usize, tag: i32) -> Operation {
-    Operation::point_to_point(name, Peer::Rank(dest), Some(tag))
+    Operation::point_to_point(name, Peer::To(dest), Some(tag))
 }
 
 /// Mixes a parent id, a per-parent sequence number and a colour into a child id (62 bits,

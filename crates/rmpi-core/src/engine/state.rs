@@ -244,11 +244,12 @@ pub(crate) struct Backlog {
 }
 
 impl Default for Backlog {
+    /// No limit until the job sets one ([`Engine::limit_unexpected`](super::Engine::limit_unexpected)).
     fn default() -> Self {
         Backlog {
             messages: 0,
             bytes: 0,
-            limit: 1 << 30,
+            limit: u64::MAX,
         }
     }
 }
@@ -270,8 +271,13 @@ impl Backlog {
             .saturating_sub(payload as u64 + Self::PER_MESSAGE);
     }
 
-    fn over(&self) -> bool {
-        self.bytes > self.limit
+    /// The departure of a sender that pushed the queue past the limit, if this one did.
+    fn cut_off(&self) -> Option<Departure> {
+        (self.bytes > self.limit).then_some(Departure::Flooded {
+            messages: self.messages,
+            bytes: self.bytes,
+            limit: self.limit,
+        })
     }
 }
 
@@ -466,25 +472,14 @@ impl State {
                     }
                     None => {
                         self.backlog.add(len);
-                        if !self.backlog.over() {
+                        let Some(flooded) = self.backlog.cut_off() else {
                             return 0;
-                        }
-                        let Backlog {
-                            messages,
-                            bytes,
-                            limit,
-                        } = self.backlog;
+                        };
+                        let limit = self.backlog.limit;
                         tracing::warn!(
                             "cut off rank {from}: unexpected messages past {limit} bytes"
                         );
-                        self.depart(
-                            from,
-                            Departure::Flooded {
-                                messages,
-                                bytes,
-                                limit,
-                            },
-                        )
+                        self.depart(from, flooded)
                     }
                 }
             }
