@@ -277,6 +277,35 @@ def soak(path):
     return lines + [""]
 
 
+def apis(path):
+    """The blocking API beside the async one (benches/apis.py writes it), if measured."""
+    data = recorded(path)
+    if data is None:
+        return []
+    lines = ["## Blocking and async API", "",
+             f"Ping-pong latency in microseconds through `rmpi::blocking` and through `rmpi::run` "
+             f"(`{data['command']}`,", f"at {data['commit']}, {data['measured']}): the two take "
+             "turns, each figure is the median of the runs with", "their range in brackets.", "",
+             "| transport | size | async (us) | blocking (us) | blocking / async |",
+             "|---|---:|---:|---:|---:|"]
+    for transport, run in data["runs"].items():
+        for size, values in run["async"].items():
+            ours, theirs = median(run["blocking"][size]), median(values)
+            lines.append(f"| {transport} | {size_label(int(size))} | {spread(values)} | "
+                         f"{spread(run['blocking'][size])} | {ours / theirs:.2f} |")
+    return lines + [""]
+
+
+def median(values):
+    values = sorted(values)
+    middle = len(values) // 2
+    return values[middle] if len(values) % 2 else (values[middle - 1] + values[middle]) / 2
+
+
+def spread(values):
+    return f"{figure(median(values))} ({figure(min(values))}-{figure(max(values))})"
+
+
 def write_page(results_dir=RESULTS, page=os.path.join(ROOT, "BENCHMARKS.md")):
     with open(os.path.join(results_dir, "results.json")) as f:
         data = json.load(f)
@@ -302,6 +331,7 @@ def write_page(results_dir=RESULTS, page=os.path.join(ROOT, "BENCHMARKS.md")):
             lines += [f"![{name[:-4]}](benches/results/{name})", ""]
     lines += cross_host(os.path.join(results_dir, "cross-host.json"))
     lines += before_after(os.path.join(results_dir, "before-after.json"))
+    lines += apis(os.path.join(results_dir, "apis.json"))
     lines += soak(os.path.join(results_dir, "soak.json"))
     lines += fuzzing(os.path.join(results_dir, "fuzz.json"))
     lines += REPRODUCE.splitlines()

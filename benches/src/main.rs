@@ -67,6 +67,19 @@ struct Cli {
     /// other hosts make it meaningless.
     #[arg(long, global = true)]
     span: bool,
+    /// Which API the test calls: async (`rmpi::run`, awaiting each call) or blocking
+    /// (`rmpi::blocking`, each call returning when done). Blocking runs `latency` only.
+    #[arg(long, global = true, value_enum, default_value_t = Api::Async)]
+    api: Api,
+}
+
+/// The API a test calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Api {
+    /// `rmpi::run` and awaited calls.
+    Async,
+    /// `rmpi::blocking` calls.
+    Blocking,
 }
 
 #[derive(Debug, Clone, Copy, Subcommand)]
@@ -207,18 +220,15 @@ fn main() -> rmpi::Result<()> {
         };
         std::env::set_var(variable, algorithm);
     }
+    if cli.api == Api::Blocking {
+        return blocking_latency(&cli);
+    }
     rmpi::run(|comm| async move {
         if cli.test.point_to_point() && comm.size() < 2 {
             return Err(fail("point-to-point tests need at least 2 ranks"));
         }
-        if comm.rank() == 0 && !cli.json {
-            println!(
-                "# rmpi {} Test ({} ranks, {:?} flavour)",
-                cli.test.name(),
-                comm.size(),
-                cli.flavour
-            );
-            println!("{:<10}{:>18}", "# Size", cli.test.column());
+        if comm.rank() == 0 {
+            header(&cli, comm.size());
         }
         for size in sizes(&cli) {
             let (iterations, warmup) = counts(&cli, size);
@@ -229,23 +239,95 @@ fn main() -> rmpi::Result<()> {
                 _ => collective(&comm, &cli, size, iterations, warmup).await?,
             };
             if comm.rank() == 0 {
-                if cli.json {
-                    let record = serde_json::json!({
-                        "test": format!("{:?}", cli.test).to_lowercase(),
-                        "ranks": comm.size(),
-                        "flavour": format!("{:?}", cli.flavour).to_lowercase(),
-                        "size": size,
-                        "value": value,
-                        "unit": if cli.test.column().contains("MB/s") { "MB/s" } else { "us" },
-                    });
-                    println!("{record}");
-                } else {
-                    println!("{size:<10}{value:>18.2}");
-                }
+                report(&cli, comm.size(), size, value);
             }
         }
         Ok(())
     })
+}
+
+/// Rank 0's table heading (none for JSON).
+fn header(cli: &Cli, ranks: usize) {
+    if !cli.json {
+        println!(
+            "# rmpi {} Test ({} ranks, {:?} flavour, {:?} API)",
+            cli.test.name(),
+            ranks,
+            cli.flavour,
+            cli.api
+        );
+        println!("{:<10}{:>18}", "# Size", cli.test.column());
+    }
+}
+
+/// Rank 0's line for one size: a table row, or a JSON object.
+fn report(cli: &Cli, ranks: usize, size: usize, value: f64) {
+    if cli.json {
+        let record = serde_json::json!({
+            "test": format!("{:?}", cli.test).to_lowercase(),
+            "ranks": ranks,
+            "flavour": format!("{:?}", cli.flavour).to_lowercase(),
+            "api": format!("{:?}", cli.api).to_lowercase(),
+            "size": size,
+            "value": value,
+            "unit": if cli.test.column().contains("MB/s") { "MB/s" } else { "us" },
+        });
+        println!("{record}");
+    } else {
+        println!("{size:<10}{value:>18.2}");
+    }
+}
+
+/// The latency test through the blocking API: the same ping-pong as [`latency`], each
+/// call returning when it is done, so the two APIs' costs can be set side by side.
+fn blocking_latency(cli: &Cli) -> rmpi::Result<()> {
+    if !matches!(cli.test, Test::Latency) || cli.flavour != Flavour::Buffer {
+        return Err(fail(
+            "--api blocking runs the latency test with buffers only",
+        ));
+    }
+    let universe = rmpi::blocking::init()?;
+    let comm = universe.world();
+    if comm.size() < 2 {
+        return Err(fail("point-to-point tests need at least 2 ranks"));
+    }
+    if comm.rank() == 0 {
+        header(cli, comm.size());
+    }
+    for size in sizes(cli) {
+        let (iterations, warmup) = counts(cli, size);
+        let message = vec![b'a'; size];
+        let mut reply = vec![0u8; size];
+        comm.barrier()?;
+        let mut started = Instant::now();
+        for i in 0..iterations + warmup {
+            if i == warmup {
+                started = Instant::now();
+            }
+            match comm.rank() {
+                0 => {
+                    comm.send_buf(&message, 1, 1)?;
+                    comm.recv_into(&mut reply, 1, 1)?;
+                }
+                1 => {
+                    comm.recv_into(&mut reply, 0, 1)?;
+                    comm.send_buf(&reply, 0, 1)?;
+                }
+                _ => {}
+            }
+        }
+        let elapsed = started.elapsed().as_secs_f64();
+        comm.barrier()?;
+        if comm.rank() == 0 {
+            report(
+                cli,
+                comm.size(),
+                size,
+                elapsed * 1e6 / (2.0 * iterations as f64),
+            );
+        }
+    }
+    universe.finalize()
 }
 
 async fn send(

@@ -49,6 +49,17 @@ fn seed_programs_print_what_the_python_originals_print() {
 }
 
 #[test]
+fn blocking_twins_of_the_seed_programs_print_the_same() {
+    for (transport, ranks) in TRANSPORTS.iter().flat_map(|t| [(*t, 2), (*t, 5)]) {
+        for &seed in &SEEDS {
+            let twin = format!("blocking_{seed}");
+            let out = check_success(&run(transport, ranks, &twin, &[]), &twin);
+            check_lines(&out, ranks, &twin, |rank| expected_lines(seed, ranks, rank));
+        }
+    }
+}
+
+#[test]
 fn random_sizes_from_everyone_to_everyone_arrive_intact() {
     for (transport, ranks) in TRANSPORTS.iter().flat_map(|t| [(*t, 3), (*t, 5)]) {
         let out = check_success(&run(transport, ranks, "stress", &["12"]), "stress");

@@ -4,9 +4,29 @@
 //! [`DefaultCodec`] and nothing else names the serialisation crate. bincode is pinned to 2.0.x
 //! (3.0.0 is a deliberate compile error and the crate is unmaintained); replacing it means
 //! writing one more [`Codec`] and pointing [`DefaultCodec`] at it. Both sides of a job must use
-//! the same codec: the bytes carry no format marker.
+//! the same codec: the bytes carry no format marker. They do carry the type: [`Typed`] puts a
+//! [fingerprint] of the sent type in front, so a receive of another type is an error, in
+//! every build and on every transport.
+//!
+//! ```
+//! let results = rmpi::local::run(2, |comm| async move {
+//!     if comm.rank() == 0 {
+//!         comm.send(&-1i32, 1, 0).await?;
+//!         Ok(0)
+//!     } else {
+//!         comm.recv::<u32>(0, 0).await // sent as i32: refused, not read as 4294967295
+//!     }
+//! });
+//! let error = results[1].as_ref().unwrap_err();
+//! assert!(matches!(error, rmpi::Error::Decode { source_rank: 0, .. }));
+//! assert!(error.to_string().contains("u32"), "{error}");
+//! ```
+
+use std::marker::PhantomData;
 
 use serde::{de::DeserializeOwned, Serialize};
+
+pub mod fingerprint;
 
 /// Turns serde values into bytes and back.
 pub trait Codec {
@@ -50,8 +70,37 @@ impl Codec for Bincode {
     }
 }
 
-/// The codec every communicator uses for objects.
-pub type DefaultCodec = Bincode;
+/// A codec that puts the sent type's [fingerprint] (8 bytes) before `C`'s encoding and
+/// checks it on decoding.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Typed<C>(PhantomData<C>);
+
+impl<C: Codec> Codec for Typed<C> {
+    fn encode_into<T: Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) -> Result<(), String> {
+        out.extend_from_slice(&fingerprint::of::<T>().to_le_bytes());
+        C::encode_into(value, out)
+    }
+
+    fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
+        let Some((mark, value)) = bytes.split_first_chunk::<8>() else {
+            return Err(format!(
+                "{} bytes are too few for an object message (a type fingerprint, then the \
+                 value): was it sent as bytes or a buffer?",
+                bytes.len()
+            ));
+        };
+        if u64::from_le_bytes(*mark) != fingerprint::of::<T>() {
+            return Err(format!(
+                "it was sent as another type than the `{}` this receive expects",
+                std::any::type_name::<T>()
+            ));
+        }
+        C::decode(value)
+    }
+}
+
+/// The codec every communicator uses for objects: bincode, behind a type fingerprint.
+pub type DefaultCodec = Typed<Bincode>;
 
 #[cfg(test)]
 mod tests {
@@ -64,5 +113,16 @@ mod tests {
         assert_eq!(back, (1, "two".into(), vec![3.0]));
         assert!(Bincode::decode::<u8>(&bytes).is_err());
         assert!(Bincode::decode::<String>(&[0xff, 0xff]).is_err());
+    }
+
+    #[test]
+    fn the_default_codec_refuses_another_type() {
+        let bytes = DefaultCodec::encode(&-1i32).unwrap();
+        assert_eq!(DefaultCodec::decode::<i32>(&bytes), Ok(-1));
+        let refused = DefaultCodec::decode::<u32>(&bytes).unwrap_err();
+        assert!(refused.contains("`u32`"), "{refused}");
+        let slice = DefaultCodec::encode(&[1u16, 2][..]).unwrap();
+        assert_eq!(DefaultCodec::decode::<Vec<u16>>(&slice), Ok(vec![1, 2]));
+        assert!(DefaultCodec::decode::<u8>(&[1, 2, 3]).is_err());
     }
 }

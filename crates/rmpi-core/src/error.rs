@@ -11,6 +11,14 @@ use std::io;
 ///
 /// Its `Debug` form is its message, so that `fn main() -> rmpi::Result<()>` ends with
 /// `Error: <what went wrong>` rather than a variant's fields.
+///
+/// ```
+/// let results = rmpi::local::run(2, |comm| async move { comm.send(&1u8, 99, 0).await });
+/// let error = results[0].as_ref().unwrap_err();
+/// assert!(matches!(error, rmpi::Error::InvalidRank { rank: 99, size: 2 }));
+/// assert_eq!(format!("{error:?}"), "invalid rank 99: communicator has 2 ranks");
+/// assert_eq!(format!("{error:?}"), error.to_string());
+/// ```
 #[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {

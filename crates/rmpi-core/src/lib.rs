@@ -71,6 +71,6 @@ pub use error::{Error, Result};
 pub use frame::{Frame, FrameKind, Header};
 pub use loan::{Loan, Loans};
 pub use payload::LentPayload;
-pub use request::{wait_all, wait_any, Request};
+pub use request::{test_all, test_any, wait_all, wait_any, wait_some, Request};
 pub use status::{Source, Status, TagFilter, ANY_SOURCE, ANY_TAG, TAG_UB};
 pub use transport::{Event, FastPaths, Placer, Transport};

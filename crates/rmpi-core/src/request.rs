@@ -2,11 +2,14 @@
 //!
 //! A [`Request`] is what `isend`/`irecv` and friends return. The operation is started when the
 //! call returns (a receive is already posted, so posting order is call order); the request is
-//! then awaited, tested, or completed together with others by [`wait_all`] and [`wait_any`].
+//! then awaited, tested, or completed together with others by [`wait_all`], [`wait_any`],
+//! [`wait_some`], [`test_any`] and [`test_all`]. As in MPI, a request completed by one of
+//! these keeps its place in the caller's list (it is then *taken*), so indices stay valid.
 //! A request that borrows a buffer keeps that borrow until it is complete or dropped, so the
 //! buffer can be neither freed nor changed while the operation uses it. Dropping a pending
 //! receive withdraws it, like `MPI_Cancel` followed by `MPI_Request_free`.
 
+use std::borrow::BorrowMut;
 use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
@@ -19,83 +22,152 @@ use crate::engine::{Arrival, Engine};
 use crate::error::{Error, Result};
 
 /// A nonblocking operation in flight (`MPI_Request`). Await it, [`test`](Request::test) it, or
-/// hand it to [`wait_all`]/[`wait_any`].
+/// hand it to [`wait_all`], [`wait_any`], [`wait_some`], [`test_any`] or [`test_all`].
+///
+/// ```
+/// let results = rmpi::local::run(2, |comm| async move {
+///     let peer = 1 - comm.rank();
+///     let receive = comm.irecv::<u32>(peer, 0); // posted now
+///     comm.send(&(comm.rank() as u32), peer, 0).await?;
+///     let (value, status) = receive.await?;
+///     assert_eq!(status.source, peer);
+///     Ok::<_, rmpi::Error>(value)
+/// });
+/// assert_eq!(results[0].as_ref().unwrap(), &1);
+/// ```
 #[must_use = "a request does nothing useful unless it is completed"]
 pub struct Request<'a, T> {
-    operation: Option<Pin<Box<dyn Future<Output = Result<T>> + Send + 'a>>>,
+    state: State<'a, T>,
+}
+
+enum State<'a, T> {
+    Running(Pin<Box<dyn Future<Output = Result<T>> + Send + 'a>>),
+    Done(Result<T>),
+    Taken,
 }
 
 impl<T> fmt::Debug for Request<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Request")
-            .field("complete", &self.operation.is_none())
-            .finish()
+        let state = match self.state {
+            State::Running(_) => "running",
+            State::Done(_) => "complete",
+            State::Taken => "taken",
+        };
+        f.debug_struct("Request").field("state", &state).finish()
     }
 }
 
 impl<'a, T> Request<'a, T> {
     /// Wraps an operation that is already under way (its first steps taken when it was
     /// called) as a request; used by collectives and other layers built on rmpi-core.
+    ///
+    /// ```
+    /// let mut request = rmpi::Request::new(async { Ok(7) });
+    /// assert_eq!(request.test().unwrap()?, 7);
+    /// # Ok::<(), rmpi::Error>(())
+    /// ```
     pub fn new(operation: impl Future<Output = Result<T>> + Send + 'a) -> Self {
         Request {
-            operation: Some(Box::pin(operation)),
+            state: State::Running(Box::pin(operation)),
         }
     }
 
     /// Makes progress without waiting (`MPI_Test`): the outcome if the operation is complete,
     /// `None` if not, and `None` again after the outcome was taken.
+    ///
+    /// ```
+    /// let mut request = rmpi::Request::new(async { Ok("done") });
+    /// assert!(matches!(request.test(), Some(Ok("done"))));
+    /// assert!(request.test().is_none() && request.is_taken());
+    /// ```
     pub fn test(&mut self) -> Option<Result<T>> {
-        let operation = self.operation.as_mut()?;
-        // A test is not a wait: deadlock reports leave out what is only tested.
-        let polled = crate::waits::testing(|| {
-            operation
-                .as_mut()
-                .poll(&mut Context::from_waker(Waker::noop()))
-        });
-        match polled {
-            Poll::Ready(outcome) => {
-                self.operation = None;
-                Some(outcome)
-            }
+        match self.poll_done(&mut Context::from_waker(Waker::noop())) {
+            Poll::Ready(()) => self.take(),
             Poll::Pending => None,
         }
     }
 
     /// Whether the outcome was already taken by [`test`](Request::test) or a wait.
+    ///
+    /// ```
+    /// let mut request = rmpi::Request::new(async { Ok(()) });
+    /// assert!(!request.is_taken());
+    /// request.test();
+    /// assert!(request.is_taken());
+    /// ```
     pub fn is_taken(&self) -> bool {
-        self.operation.is_none()
+        matches!(self.state, State::Taken)
+    }
+
+    /// Polls the operation until it is done, keeping its outcome in the request; ready at
+    /// once for a request that is complete or taken.
+    fn poll_done(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if let State::Running(operation) = &mut self.state {
+            // A test is not a wait: deadlock reports leave out what is only tested.
+            let polled = crate::waits::testing(|| operation.as_mut().poll(cx));
+            match polled {
+                Poll::Ready(outcome) => self.state = State::Done(outcome),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        Poll::Ready(())
+    }
+
+    /// The outcome of a complete request, leaving it taken.
+    fn take(&mut self) -> Option<Result<T>> {
+        match std::mem::replace(&mut self.state, State::Taken) {
+            State::Done(outcome) => Some(outcome),
+            state => {
+                self.state = state;
+                None
+            }
+        }
     }
 }
+
+// The operation is boxed and pinned on its own; an outcome is only ever moved out whole.
+impl<T> Unpin for Request<'_, T> {}
 
 impl<T> Future for Request<'_, T> {
     type Output = Result<T>;
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T>> {
-        let Some(operation) = self.operation.as_mut() else {
-            return Poll::Ready(Err(Error::InvalidArgument(
-                "request outcome was already taken".into(),
-            )));
-        };
-        let outcome = std::task::ready!(operation.as_mut().poll(cx));
-        self.operation = None;
-        Poll::Ready(outcome)
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T>> {
+        let this = self.get_mut();
+        if let State::Running(operation) = &mut this.state {
+            let outcome = std::task::ready!(operation.as_mut().poll(cx));
+            this.state = State::Taken;
+            return Poll::Ready(outcome);
+        }
+        Poll::Ready(this.take().unwrap_or_else(|| Err(taken())))
     }
+}
+
+fn taken() -> Error {
+    Error::InvalidArgument("request outcome was already taken".into())
 }
 
 /// Completes every request (`MPI_Waitall`) and returns their values in order, or the first
 /// error once all of them have finished, so no operation is left half-done behind an error.
+///
+/// ```
+/// let results = rmpi::local::run(3, |comm| async move {
+///     if comm.rank() == 0 {
+///         let receives = (1..3).map(|source| comm.irecv::<usize>(source, 0));
+///         let values: Vec<usize> = rmpi::wait_all(receives).await?.into_iter().map(|(v, _)| v).collect();
+///         Ok::<_, rmpi::Error>(values)
+///     } else {
+///         comm.send(&comm.rank(), 0, 0).await?;
+///         Ok(Vec::new())
+///     }
+/// });
+/// assert_eq!(results[0].as_ref().unwrap(), &[1, 2]);
+/// ```
 pub async fn wait_all<'a, T>(requests: impl IntoIterator<Item = Request<'a, T>>) -> Result<Vec<T>> {
     let mut requests: Vec<Request<'a, T>> = requests.into_iter().collect();
-    let mut outcomes: Vec<Option<Result<T>>> = requests.iter().map(|_| None).collect();
     std::future::poll_fn(|cx| {
         let mut pending = false;
-        for (request, outcome) in requests.iter_mut().zip(outcomes.iter_mut()) {
-            if outcome.is_none() {
-                match Pin::new(&mut *request).poll(cx) {
-                    Poll::Ready(done) => *outcome = Some(done),
-                    Poll::Pending => pending = true,
-                }
-            }
+        for request in requests.iter_mut() {
+            pending |= request.poll_done(cx).is_pending();
         }
         if pending {
             Poll::Pending
@@ -104,26 +176,158 @@ pub async fn wait_all<'a, T>(requests: impl IntoIterator<Item = Request<'a, T>>)
         }
     })
     .await;
-    outcomes.into_iter().flatten().collect()
+    requests
+        .iter_mut()
+        .map(|request| request.take().unwrap_or_else(|| Err(taken())))
+        .collect()
 }
 
-/// Waits until one of the requests completes (`MPI_Waitany`), removes it from `requests`, and
-/// returns its index (before removal) with its outcome; `None` if `requests` is empty.
-pub async fn wait_any<'a, T>(requests: &mut Vec<Request<'a, T>>) -> Option<(usize, Result<T>)> {
-    if requests.is_empty() {
+/// Waits until one of the requests not yet taken completes (`MPI_Waitany`) and returns its
+/// index with its outcome; the request stays in place, taken, so the indices of the others
+/// do not change. `None` once every request is taken (or there are none).
+///
+/// ```
+/// let results = rmpi::local::run(3, |comm| async move {
+///     let mut seen = Vec::new();
+///     if comm.rank() == 0 {
+///         let mut receives = vec![comm.irecv::<usize>(1, 0), comm.irecv::<usize>(2, 0)];
+///         while let Some((index, outcome)) = rmpi::wait_any(&mut receives).await {
+///             seen.push((index, outcome?.0)); // index 0 is always rank 1's receive
+///         }
+///         seen.sort();
+///     } else {
+///         comm.send(&comm.rank(), 0, 0).await?;
+///     }
+///     Ok::<_, rmpi::Error>(seen)
+/// });
+/// assert_eq!(results[0].as_ref().unwrap(), &[(0, 1), (1, 2)]);
+/// ```
+pub async fn wait_any<'a, T>(
+    requests: &mut [impl BorrowMut<Request<'a, T>>],
+) -> Option<(usize, Result<T>)> {
+    std::future::poll_fn(|cx| match ready_now(requests, cx) {
+        Some(None) => Poll::Ready(None),
+        Some(Some(index)) => {
+            let outcome = requests[index].borrow_mut().take();
+            Poll::Ready(outcome.map(|outcome| (index, outcome)))
+        }
+        None => Poll::Pending,
+    })
+    .await
+}
+
+/// Waits until at least one request not yet taken completes (`MPI_Waitsome`) and returns
+/// every one complete by then, with its index; they stay in place, taken. Empty once every
+/// request is taken.
+///
+/// ```
+/// let results = rmpi::local::run(3, |comm| async move {
+///     let mut count = 0;
+///     if comm.rank() == 0 {
+///         let mut receives = vec![comm.irecv::<usize>(1, 0), comm.irecv::<usize>(2, 0)];
+///         loop {
+///             let done = rmpi::wait_some(&mut receives).await;
+///             if done.is_empty() {
+///                 break;
+///             }
+///             count += done.len();
+///         }
+///     } else {
+///         comm.send(&comm.rank(), 0, 0).await?;
+///     }
+///     Ok::<_, rmpi::Error>(count)
+/// });
+/// assert_eq!(results[0].as_ref().unwrap(), &2);
+/// ```
+pub async fn wait_some<'a, T>(
+    requests: &mut [impl BorrowMut<Request<'a, T>>],
+) -> Vec<(usize, Result<T>)> {
+    std::future::poll_fn(|cx| match ready_now(requests, cx) {
+        Some(_) => Poll::Ready(take_complete(requests)),
+        None => Poll::Pending,
+    })
+    .await
+}
+
+/// Makes progress without waiting (`MPI_Testany`): the index and outcome of one request
+/// that is complete, taking it; `None` if none is (or all are taken).
+///
+/// ```
+/// let mut requests = vec![rmpi::Request::new(std::future::pending::<rmpi::Result<u8>>()),
+///                         rmpi::Request::new(async { Ok(5) })];
+/// let (index, outcome) = rmpi::test_any(&mut requests).unwrap();
+/// assert_eq!((index, outcome?), (1, 5));
+/// assert!(rmpi::test_any(&mut requests).is_none());
+/// # Ok::<(), rmpi::Error>(())
+/// ```
+pub fn test_any<'a, T>(
+    requests: &mut [impl BorrowMut<Request<'a, T>>],
+) -> Option<(usize, Result<T>)> {
+    let index = ready_now(requests, &mut Context::from_waker(Waker::noop()))??;
+    let outcome = requests[index].borrow_mut().take()?;
+    Some((index, outcome))
+}
+
+/// Makes progress without waiting (`MPI_Testall`): if every request is complete, all
+/// outcomes in order (a request already taken gives an error), taking them; otherwise
+/// `None` and nothing is taken.
+///
+/// ```
+/// let mut requests = vec![rmpi::Request::new(async { Ok(1) }), rmpi::Request::new(async { Ok(2) })];
+/// let outcomes = rmpi::test_all(&mut requests).unwrap();
+/// assert_eq!(outcomes.into_iter().collect::<rmpi::Result<Vec<_>>>()?, [1, 2]);
+/// # Ok::<(), rmpi::Error>(())
+/// ```
+pub fn test_all<'a, T>(requests: &mut [impl BorrowMut<Request<'a, T>>]) -> Option<Vec<Result<T>>> {
+    let cx = &mut Context::from_waker(Waker::noop());
+    let mut pending = false;
+    for request in requests.iter_mut() {
+        pending |= request.borrow_mut().poll_done(cx).is_pending();
+    }
+    if pending {
         return None;
     }
-    let (index, outcome) = std::future::poll_fn(|cx| {
-        for (index, request) in requests.iter_mut().enumerate() {
-            if let Poll::Ready(outcome) = Pin::new(request).poll(cx) {
-                return Poll::Ready((index, outcome));
-            }
+    Some(
+        requests
+            .iter_mut()
+            .map(|request| request.borrow_mut().take().unwrap_or_else(|| Err(taken())))
+            .collect(),
+    )
+}
+
+/// Polls the requests not yet taken: `Some(Some(index))` of the first complete one,
+/// `Some(None)` if all are taken, `None` if some are still running.
+fn ready_now<'a, T>(
+    requests: &mut [impl BorrowMut<Request<'a, T>>],
+    cx: &mut Context<'_>,
+) -> Option<Option<usize>> {
+    let mut all_taken = true;
+    for (index, request) in requests.iter_mut().enumerate() {
+        let request = request.borrow_mut();
+        if request.is_taken() {
+            continue;
         }
-        Poll::Pending
-    })
-    .await;
-    drop(requests.remove(index));
-    Some((index, outcome))
+        all_taken = false;
+        if request.poll_done(cx).is_ready() {
+            return Some(Some(index));
+        }
+    }
+    all_taken.then_some(None)
+}
+
+/// Takes every complete request's outcome, with its index.
+fn take_complete<'a, T>(
+    requests: &mut [impl BorrowMut<Request<'a, T>>],
+) -> Vec<(usize, Result<T>)> {
+    let cx = &mut Context::from_waker(Waker::noop());
+    let mut done = Vec::new();
+    for (index, request) in requests.iter_mut().enumerate() {
+        let request = request.borrow_mut();
+        if !request.is_taken() && request.poll_done(cx).is_ready() {
+            done.extend(request.take().map(|outcome| (index, outcome)));
+        }
+    }
+    done
 }
 
 /// What a [`Waiting`] future waits for in the engine.

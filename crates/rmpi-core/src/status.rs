@@ -54,8 +54,17 @@ pub struct Status {
 impl Status {
     /// The number of `T` elements in the message, or `None` if its size is not a whole
     /// number of them (`MPI_Get_count` returning `MPI_UNDEFINED`).
+    ///
+    /// ```
+    /// let status = rmpi::Status { source: 0, tag: 0, bytes: 12 };
+    /// assert_eq!(status.count::<u32>(), Some(3));
+    /// assert_eq!(status.count::<u64>(), None);
+    /// ```
     pub fn count<T>(&self) -> Option<usize> {
-        let size = std::mem::size_of::<T>();
-        (size > 0 && self.bytes % size == 0).then(|| self.bytes / size)
+        self.count_of(std::mem::size_of::<T>())
+    }
+
+    pub(crate) fn count_of(&self, element_bytes: usize) -> Option<usize> {
+        (element_bytes > 0 && self.bytes % element_bytes == 0).then(|| self.bytes / element_bytes)
     }
 }

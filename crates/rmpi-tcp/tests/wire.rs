@@ -99,11 +99,10 @@ fn a_well_formed_frame_is_delivered() {
     assert_eq!(received.unwrap(), vec![7, 8, 9]);
 }
 
-/// The codec's encoding of a `Vec<u8>`, built by hand: a length varint, then the bytes.
+/// The codec's encoding of a `Vec<u8>`, as an object message carries it.
 fn bincode_vec(bytes: &[u8]) -> Vec<u8> {
-    let mut out = vec![bytes.len() as u8];
-    out.extend_from_slice(bytes);
-    out
+    use rmpi_core::codec::{Codec, DefaultCodec};
+    DefaultCodec::encode(bytes).unwrap()
 }
 
 #[test]

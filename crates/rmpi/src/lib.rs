@@ -39,8 +39,8 @@
 
 pub use rmpi_core::{codec, config, host, local};
 pub use rmpi_core::{
-    wait_all, wait_any, Bytes, Comm, Error, Request, Result, Source, Status, TagFilter, ANY_SOURCE,
-    ANY_TAG, TAG_UB,
+    test_all, test_any, wait_all, wait_any, wait_some, Bytes, Comm, Error, Request, Result, Source,
+    Status, TagFilter, ANY_SOURCE, ANY_TAG, TAG_UB,
 };
 
 /// For transport authors: the seam a backend implements and what crosses it. A backend
@@ -62,6 +62,7 @@ pub mod transport {
     pub use rmpi_core::CollectiveComm;
 }
 
+pub mod blocking;
 mod job;
 pub use job::{init, init_with, launcher, run, run_with, Launcher};
 

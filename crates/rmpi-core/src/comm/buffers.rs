@@ -79,11 +79,29 @@ impl Comm {
     }
 
     /// Receives into a caller's buffer (`comm.Recv([array, MPI.INT], ...)`). A message larger
-    /// than the buffer is an [`Error::Truncated`]; a shorter one fills the front, and
-    /// [`Status::count`] says how many elements arrived. The future borrows the
-    /// communicator as well as the buffer: nothing is counted or shared for it. Cancel-safe,
-    /// as [`recv`](Comm::recv) is: dropped unfinished, it puts back whatever of its message
-    /// had matched or already been copied into the buffer.
+    /// than the buffer is an [`Error::Truncated`]; one that is not a whole number of `T`s
+    /// an [`Error::ElementMismatch`], as with [`recv_buf`](Comm::recv_buf); a shorter one
+    /// fills the front, and [`Status::count`] says how many elements arrived. The future
+    /// borrows the communicator as well as the buffer: nothing is counted or shared for
+    /// it. Cancel-safe, as [`recv`](Comm::recv) is: dropped unfinished, it puts back
+    /// whatever of its message had matched or already been copied into the buffer.
+    ///
+    /// ```
+    /// let results = rmpi::local::run(2, |comm| async move {
+    ///     if comm.rank() == 0 {
+    ///         comm.send_buf(&[1u8, 2, 3], 1, 0).await?; // 3 bytes
+    ///         Ok::<_, rmpi::Error>(None)
+    ///     } else {
+    ///         let mut words = [0u32; 3];
+    ///         Ok(comm.recv_into(&mut words, 0, 0).await.err()) // not whole u32s
+    ///     }
+    /// });
+    /// assert!(matches!(
+    ///     results[1].as_ref().unwrap(),
+    ///     Some(rmpi::Error::ElementMismatch { message_bytes: 3, element_bytes: 4, .. })
+    /// ));
+    /// # Ok::<(), rmpi::Error>(())
+    /// ```
     #[track_caller]
     pub fn recv_into<'a, T: Pod>(
         &'a self,
@@ -99,7 +117,7 @@ impl Comm {
             // Dropped unfinished, it puts back what of its message its buffer holds.
             let mut receive = ReceiveInto { waiting, buf };
             let arrival = std::future::poll_fn(|cx| receive.poll_arrival(cx)).await?;
-            copy_into(arrival, receive.buf)
+            copy_into(arrival, receive.buf, std::mem::size_of::<T>())
         })
     }
 
@@ -190,8 +208,14 @@ fn owned_bytes<T: Pod + Send + Sync>(buf: Vec<T>) -> Result<Bytes> {
     Ok(Bytes::from_owner(PodVec(buf)))
 }
 
-fn copy_into(arrival: Arrival, buf: &mut [u8]) -> Result<Status> {
+/// Copies a message into a buffer of `element_bytes`-byte elements: one longer than the
+/// buffer is [`Error::Truncated`], one that is not a whole number of elements
+/// [`Error::ElementMismatch`], as [`Comm::recv_buf`] says of it too.
+fn copy_into(arrival: Arrival, buf: &mut [u8], element_bytes: usize) -> Result<Status> {
     let status = status_of(&arrival);
+    if status.count_of(element_bytes).is_none() {
+        return Err(element_mismatch(&status, element_bytes));
+    }
     let payload = arrival.payload;
     let Some(front) = buf.get_mut(..payload.len()) else {
         return Err(Error::Truncated {
@@ -208,15 +232,19 @@ fn copy_into(arrival: Arrival, buf: &mut [u8]) -> Result<Status> {
 fn to_vec<T: Pod>(arrival: Arrival) -> Result<(Vec<T>, Status)> {
     let status = status_of(&arrival);
     let Some(count) = status.count::<T>() else {
-        return Err(Error::ElementMismatch {
-            source_rank: status.source,
-            message_bytes: status.bytes,
-            element_bytes: std::mem::size_of::<T>(),
-        });
+        return Err(element_mismatch(&status, std::mem::size_of::<T>()));
     };
     let mut out = vec![T::zeroed(); count];
     arrival
         .payload
         .copy_to(bytemuck::cast_slice_mut::<T, u8>(&mut out))?;
     Ok((out, status))
+}
+
+fn element_mismatch(status: &Status, element_bytes: usize) -> Error {
+    Error::ElementMismatch {
+        source_rank: status.source,
+        message_bytes: status.bytes,
+        element_bytes,
+    }
 }

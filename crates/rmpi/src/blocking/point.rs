@@ -1,0 +1,306 @@
+//! Blocking point-to-point: objects (mpi4py's `send`/`recv`), typed buffers (`Send`/`Recv`),
+//! probes and their nonblocking forms.
+
+use bytemuck::Pod;
+use rmpi_core::{Bytes, Result, Source, Status, TagFilter};
+use serde::{de::DeserializeOwned, Serialize};
+
+use super::{Comm, Request};
+
+impl Comm {
+    blocking_calls! {
+        /// Sends any serde value (`comm.send(obj, dest, tag)`); returns once the transport
+        /// has it.
+        ///
+        /// ```
+        /// let got = rmpi::blocking::local::run(2, |comm| {
+        ///     if comm.rank() == 0 {
+        ///         comm.send(&vec![1.5f64, 2.5], 1, 7)?;
+        ///         Ok(vec![])
+        ///     } else {
+        ///         comm.recv::<Vec<f64>>(0, 7)
+        ///     }
+        /// });
+        /// assert_eq!(got[1].as_ref().unwrap(), &[1.5, 2.5]);
+        /// ```
+        fn send[T: Serialize + ?Sized](value: &T, dest: usize, tag: i32) -> ();
+
+        /// Synchronous send (`comm.ssend`): returns once a receive on `dest` has matched.
+        ///
+        /// ```
+        /// let got = rmpi::blocking::local::run(2, |comm| {
+        ///     if comm.rank() == 0 { comm.ssend(&1u8, 1, 0)?; Ok(0) } else { comm.recv::<u8>(0, 0) }
+        /// });
+        /// assert_eq!(got[1].as_ref().unwrap(), &1);
+        /// ```
+        fn ssend[T: Serialize + ?Sized](value: &T, dest: usize, tag: i32) -> ();
+
+        /// Receives a serde value (`data = comm.recv(source, tag)`). Name the type you expect
+        /// (`comm.recv::<Vec<u32>>(..)` or `let x: Vec<u32> = ..`): a message of another
+        /// type is an [`Error::Decode`](crate::Error::Decode).
+        ///
+        /// ```
+        /// let got = rmpi::blocking::local::run(2, |comm| {
+        ///     if comm.rank() == 0 {
+        ///         comm.send("hello", 1, 0)?;
+        ///         Ok(String::new())
+        ///     } else {
+        ///         let text: String = comm.recv(rmpi::ANY_SOURCE, rmpi::ANY_TAG)?;
+        ///         Ok(text)
+        ///     }
+        /// });
+        /// assert_eq!(got[1].as_ref().unwrap(), "hello");
+        /// ```
+        fn recv[T: DeserializeOwned](source: impl Into<Source>, tag: impl Into<TagFilter>) -> T;
+
+        /// Receives a serde value and the [`Status`] saying who sent it with which tag.
+        ///
+        /// ```
+        /// let got = rmpi::blocking::local::run(2, |comm| {
+        ///     if comm.rank() == 1 {
+        ///         comm.send(&5u8, 0, 3)?;
+        ///         return Ok(None);
+        ///     }
+        ///     let (_, status) = comm.recv_with_status::<u8>(rmpi::ANY_SOURCE, rmpi::ANY_TAG)?;
+        ///     Ok(Some((status.source, status.tag)))
+        /// });
+        /// assert_eq!(got[0].as_ref().unwrap(), &Some((1, 3)));
+        /// ```
+        fn recv_with_status[T: DeserializeOwned](source: impl Into<Source>, tag: impl Into<TagFilter>) -> (T, Status);
+
+        /// Sends to `dest` and receives from `source` at once (`comm.sendrecv`).
+        ///
+        /// ```
+        /// let got = rmpi::blocking::local::run(2, |comm| {
+        ///     let peer = 1 - comm.rank();
+        ///     let (theirs, _) = comm.sendrecv::<_, usize>(&comm.rank(), peer, 0, peer, 0)?;
+        ///     Ok(theirs)
+        /// });
+        /// assert_eq!(got.into_iter().map(Result::unwrap).collect::<Vec<_>>(), [1, 0]);
+        /// ```
+        fn sendrecv[S: Serialize + ?Sized, R: DeserializeOwned](value: &S, dest: usize, send_tag: i32, source: impl Into<Source>, recv_tag: impl Into<TagFilter>) -> (R, Status);
+
+        /// Sends bytes as they are, without serialisation or copy.
+        ///
+        /// ```
+        /// let got = rmpi::blocking::local::run(2, |comm| {
+        ///     if comm.rank() == 0 {
+        ///         comm.send_bytes(rmpi::Bytes::from_static(b"raw"), 1, 0)?;
+        ///         Ok(Vec::new())
+        ///     } else {
+        ///         Ok(comm.recv_bytes(0, 0)?.0.to_vec())
+        ///     }
+        /// });
+        /// assert_eq!(got[1].as_ref().unwrap(), b"raw");
+        /// ```
+        fn send_bytes[](payload: Bytes, dest: usize, tag: i32) -> ();
+
+        /// Receives a message's bytes as they arrived (see [`send_bytes`](Comm::send_bytes)).
+        fn recv_bytes[](source: impl Into<Source>, tag: impl Into<TagFilter>) -> (Bytes, Status);
+
+        /// Sends a buffer of plain data (`comm.Send([arr, MPI.INT], dest, tag)`), without
+        /// serialisation.
+        ///
+        /// ```
+        /// let got = rmpi::blocking::local::run(2, |comm| {
+        ///     if comm.rank() == 0 {
+        ///         comm.send_buf(&[1i32, 2, 3], 1, 0)?;
+        ///         Ok(vec![])
+        ///     } else {
+        ///         let mut data = vec![0i32; 3];
+        ///         comm.recv_into(&mut data, 0, 0)?;
+        ///         Ok(data)
+        ///     }
+        /// });
+        /// assert_eq!(got[1].as_ref().unwrap(), &[1, 2, 3]);
+        /// ```
+        fn send_buf[T: Pod](buf: &[T], dest: usize, tag: i32) -> ();
+
+        /// Synchronous [`send_buf`](Comm::send_buf) (`comm.Ssend`).
+        ///
+        /// ```
+        /// let got = rmpi::blocking::local::run(2, |comm| {
+        ///     if comm.rank() == 0 { comm.ssend_buf(&[9u16], 1, 0)?; Ok(0) }
+        ///     else { Ok(comm.recv_buf::<u16>(0, 0)?.0[0]) }
+        /// });
+        /// assert_eq!(got[1].as_ref().unwrap(), &9);
+        /// ```
+        fn ssend_buf[T: Pod](buf: &[T], dest: usize, tag: i32) -> ();
+
+        /// Receives into a caller's buffer (`comm.Recv([arr, MPI.INT], source, tag)`). A
+        /// message larger than the buffer is [`Error::Truncated`](crate::Error::Truncated),
+        /// one that is not a whole number of elements
+        /// [`Error::ElementMismatch`](crate::Error::ElementMismatch); a shorter one fills the
+        /// front and [`Status::count`] says how many elements came.
+        ///
+        /// ```
+        /// let got = rmpi::blocking::local::run(2, |comm| {
+        ///     if comm.rank() == 0 {
+        ///         comm.send_buf(&[7u32, 8], 1, 0)?;
+        ///         Ok(0)
+        ///     } else {
+        ///         let mut buf = [0u32; 4];
+        ///         let status = comm.recv_into(&mut buf, 0, 0)?;
+        ///         Ok(status.count::<u32>().unwrap())
+        ///     }
+        /// });
+        /// assert_eq!(got[1].as_ref().unwrap(), &2);
+        /// ```
+        fn recv_into[T: Pod](buf: &mut [T], source: impl Into<Source>, tag: impl Into<TagFilter>) -> Status;
+
+        /// Receives a typed-buffer message into a new vector sized to fit it.
+        ///
+        /// ```
+        /// let got = rmpi::blocking::local::run(2, |comm| {
+        ///     if comm.rank() == 0 { comm.send_buf(&[0.5f32; 3], 1, 0)?; Ok(vec![]) }
+        ///     else { Ok(comm.recv_buf::<f32>(0, 0)?.0) }
+        /// });
+        /// assert_eq!(got[1].as_ref().unwrap(), &[0.5; 3]);
+        /// ```
+        fn recv_buf[T: Pod](source: impl Into<Source>, tag: impl Into<TagFilter>) -> (Vec<T>, Status);
+
+        /// Sends `send` to `dest` and receives into `recv` from `source` at once
+        /// (`comm.Sendrecv`), as halo exchanges do.
+        ///
+        /// ```
+        /// let got = rmpi::blocking::local::run(2, |comm| {
+        ///     let peer = 1 - comm.rank();
+        ///     let mut halo = [0u8; 2];
+        ///     comm.sendrecv_buf(&[comm.rank() as u8; 2], peer, 0, &mut halo, peer, 0)?;
+        ///     Ok(halo)
+        /// });
+        /// assert_eq!(got[0].as_ref().unwrap(), &[1, 1]);
+        /// ```
+        fn sendrecv_buf[S: Pod, R: Pod](send: &[S], dest: usize, send_tag: i32, recv: &mut [R], source: impl Into<Source>, recv_tag: impl Into<TagFilter>) -> Status;
+
+        /// Waits until a matching message has arrived and describes it without receiving it
+        /// (`comm.Probe`), e.g. to size a buffer.
+        ///
+        /// ```
+        /// let got = rmpi::blocking::local::run(2, |comm| {
+        ///     if comm.rank() == 0 { comm.send_buf(&[1u64; 5], 1, 0)?; return Ok(0) }
+        ///     let status = comm.probe(0, 0)?;
+        ///     let mut buf = vec![0u64; status.count::<u64>().unwrap()];
+        ///     comm.recv_into(&mut buf, 0, 0)?;
+        ///     Ok(buf.len())
+        /// });
+        /// assert_eq!(got[1].as_ref().unwrap(), &5);
+        /// ```
+        fn probe[](source: impl Into<Source>, tag: impl Into<TagFilter>) -> Status;
+    }
+
+    /// Describes a matching message if one has arrived, without waiting (`comm.Iprobe`).
+    ///
+    /// ```
+    /// let got = rmpi::blocking::local::run(1, |comm| {
+    ///     let before = comm.iprobe(0, 0)?.is_some();
+    ///     comm.send(&1u8, 0, 0)?;
+    ///     let after = comm.iprobe(0, 0)?.is_some();
+    ///     comm.recv::<u8>(0, 0)?;
+    ///     Ok((before, after))
+    /// });
+    /// assert_eq!(got[0].as_ref().unwrap(), &(false, true));
+    /// ```
+    pub fn iprobe(
+        &self,
+        source: impl Into<Source>,
+        tag: impl Into<TagFilter>,
+    ) -> Result<Option<Status>> {
+        self.runner.progress();
+        self.inner.iprobe(source, tag)
+    }
+
+    request_calls! {
+        /// Nonblocking [`send`](Comm::send) (`comm.isend`).
+        ///
+        /// ```
+        /// let got = rmpi::blocking::local::run(1, |comm| {
+        ///     let sent = comm.isend(&3u8, 0, 0);
+        ///     let value = comm.recv::<u8>(0, 0)?;
+        ///     sent.wait()?;
+        ///     Ok(value)
+        /// });
+        /// assert_eq!(got[0].as_ref().unwrap(), &3);
+        /// ```
+        fn isend[T: Serialize + ?Sized](value: &T, dest: usize, tag: i32) -> ();
+
+        /// Nonblocking [`ssend`](Comm::ssend) (`comm.issend`): complete once matched.
+        ///
+        /// ```
+        /// let got = rmpi::blocking::local::run(1, |comm| {
+        ///     let sent = comm.issend(&3u8, 0, 0);
+        ///     let value = comm.recv::<u8>(0, 0)?;
+        ///     sent.wait()?;
+        ///     Ok(value)
+        /// });
+        /// assert_eq!(got[0].as_ref().unwrap(), &3);
+        /// ```
+        fn issend[T: Serialize + ?Sized](value: &T, dest: usize, tag: i32) -> ();
+
+        /// Nonblocking [`recv_with_status`](Comm::recv_with_status) (`comm.irecv`).
+        ///
+        /// ```
+        /// let got = rmpi::blocking::local::run(1, |comm| {
+        ///     let receive = comm.irecv::<u8>(0, 0);
+        ///     comm.send(&4u8, 0, 0)?;
+        ///     Ok(receive.wait()?.0)
+        /// });
+        /// assert_eq!(got[0].as_ref().unwrap(), &4);
+        /// ```
+        fn irecv[T: DeserializeOwned + Send + 'static](source: impl Into<Source>, tag: impl Into<TagFilter>) -> (T, Status);
+    }
+
+    /// Nonblocking [`send_buf`](Comm::send_buf) (`comm.Isend`); the request borrows `buf`
+    /// until it is complete.
+    ///
+    /// ```
+    /// let got = rmpi::blocking::local::run(1, |comm| {
+    ///     let data = [1u32, 2];
+    ///     let sent = comm.isend_buf(&data, 0, 0);
+    ///     let (back, _) = comm.recv_buf::<u32>(0, 0)?;
+    ///     sent.wait()?;
+    ///     Ok(back)
+    /// });
+    /// assert_eq!(got[0].as_ref().unwrap(), &[1, 2]);
+    /// ```
+    #[track_caller]
+    pub fn isend_buf<'a, T: Pod>(&'a self, buf: &'a [T], dest: usize, tag: i32) -> Request<'a, ()> {
+        let _context = self.runner.enter();
+        Request::new(self.inner.isend_buf(buf, dest, tag), &self.runner)
+    }
+
+    /// Nonblocking [`ssend_buf`](Comm::ssend_buf) (`comm.Issend`).
+    ///
+    /// ```
+    /// let got = rmpi::blocking::local::run(1, |comm| {
+    ///     let sent = comm.issend_buf(&[5u8], 0, 0);
+    ///     let (back, _) = comm.recv_buf::<u8>(0, 0)?;
+    ///     sent.wait()?;
+    ///     Ok(back)
+    /// });
+    /// assert_eq!(got[0].as_ref().unwrap(), &[5]);
+    /// ```
+    #[track_caller]
+    pub fn issend_buf<'a, T: Pod>(
+        &'a self,
+        buf: &'a [T],
+        dest: usize,
+        tag: i32,
+    ) -> Request<'a, ()> {
+        let _context = self.runner.enter();
+        Request::new(self.inner.issend_buf(buf, dest, tag), &self.runner)
+    }
+
+    /// Nonblocking [`recv_into`](Comm::recv_into) (`comm.Irecv`); the request borrows `buf`
+    /// mutably until it is complete or dropped. [`Request`] shows it in use.
+    #[track_caller]
+    pub fn irecv_into<'a, T: Pod>(
+        &'a self,
+        buf: &'a mut [T],
+        source: impl Into<Source>,
+        tag: impl Into<TagFilter>,
+    ) -> Request<'a, Status> {
+        let _context = self.runner.enter();
+        Request::new(self.inner.irecv_into(buf, source, tag), &self.runner)
+    }
+}
