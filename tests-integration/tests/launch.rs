@@ -60,6 +60,23 @@ fn blocking_twins_of_the_seed_programs_print_the_same() {
 }
 
 #[test]
+fn jacobi_on_a_grid_of_ranks_matches_the_serial_plate_bit_for_bit() {
+    for transport in TRANSPORTS {
+        for (ranks, grid) in [(4, "2x2"), (6, "3x2")] {
+            let out = check_success(&run(transport, ranks, "jacobi", &[]), "jacobi");
+            assert_eq!(
+                lines_of(&out, 0),
+                [format!(
+                    "jacobi: 48x36 plate, 200 steps on a {grid} grid of ranks: centre 0.014788, \
+                     matches the serial run bit for bit"
+                )],
+                "{transport}, {ranks} ranks: {out}"
+            );
+        }
+    }
+}
+
+#[test]
 fn random_sizes_from_everyone_to_everyone_arrive_intact() {
     for (transport, ranks) in TRANSPORTS.iter().flat_map(|t| [(*t, 3), (*t, 5)]) {
         let out = check_success(&run(transport, ranks, "stress", &["12"]), "stress");

@@ -4,6 +4,59 @@ use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::OnceLock;
 
+/// This host's name (`MPI_Get_processor_name`, mpi4py's `MPI.Get_processor_name()`).
+///
+/// ```
+/// assert!(!rmpi::host::name().is_empty());
+/// ```
+pub fn name() -> String {
+    let read = |path: &str| std::fs::read_to_string(path).ok();
+    let name = read("/proc/sys/kernel/hostname")
+        .or_else(|| read("/etc/hostname"))
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_default();
+    match name.trim() {
+        "" => "localhost".to_string(),
+        name => name.to_string(),
+    }
+}
+
+/// What tells this host from others, for deciding which ranks share memory: `named` (the
+/// job's `RMPI_HOST`, to group ranks by hand) where given, otherwise its name, its boot and
+/// its network namespace (containers and namespaces on one machine share a name but may
+/// not share memory). Printable ASCII without spaces or `=`.
+///
+/// ```
+/// assert_eq!(rmpi::host::identity(None), rmpi::host::identity(None));
+/// assert_eq!(rmpi::host::identity(Some("node 7")), "node_7");
+/// ```
+pub fn identity(named: Option<&str>) -> String {
+    let identity = match named {
+        Some(named) => named.to_string(),
+        None => {
+            let read = |path: &str| std::fs::read_to_string(path).unwrap_or_default();
+            let network = std::fs::read_link("/proc/self/ns/net")
+                .map(|link| link.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            format!(
+                "{}/{}/{network}",
+                name(),
+                read("/proc/sys/kernel/random/boot_id").trim()
+            )
+        }
+    };
+    identity
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() && c != '=' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
 /// The cores this process may run on, read once (it is not cheap). Transports and
 /// collectives compare it with the number of ranks: with more ranks than cores, waiting
 /// must give the core away, and algorithms that send many messages lose. The first call

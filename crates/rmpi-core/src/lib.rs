@@ -40,14 +40,17 @@
 pub mod abort;
 pub mod auth;
 pub mod bootstrap;
+mod clock;
 pub mod codec;
 mod comm;
 pub mod config;
+pub mod datatype;
 mod engine;
 mod error;
 pub mod frame;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod group;
 pub mod host;
 pub mod loan;
 pub mod local;
@@ -61,12 +64,14 @@ pub mod router;
 pub mod send_path;
 mod status;
 mod sync;
+pub mod topology;
 pub mod transport;
 pub mod waits;
 
 pub use bootstrap::Bootstrap;
 pub use bytes::Bytes;
-pub use comm::{CollectiveComm, Comm};
+pub use clock::{wtick, wtime};
+pub use comm::{CollectiveComm, Comm, Message, SplitType};
 pub use error::{Error, Result};
 pub use frame::{Frame, FrameKind, Header};
 pub use loan::{Loan, Loans};

@@ -87,6 +87,25 @@ impl<'a, T> Request<'a, T> {
         }
     }
 
+    /// Cancels the operation if it has not completed (`MPI_Cancel`): a pending receive is
+    /// withdrawn and its message, if one had already matched it, goes to the next receive
+    /// that fits, so nothing is lost. `None` if it was cancelled; if it had already
+    /// completed, cancelling fails and its outcome comes back instead, as MPI's
+    /// `Test_cancelled` would say.
+    ///
+    /// ```
+    /// let results = rmpi::local::run(1, |comm| async move {
+    ///     let cancelled = comm.irecv::<u8>(0, 1).cancel().is_none();
+    ///     comm.send(&5u8, 0, 1).await?;
+    ///     let value: u8 = comm.recv(0, 1).await?; // the message went to this receive
+    ///     Ok::<_, rmpi::Error>((cancelled, value))
+    /// });
+    /// assert_eq!(results[0].as_ref().unwrap(), &(true, 5));
+    /// ```
+    pub fn cancel(mut self) -> Option<Result<T>> {
+        self.test()
+    }
+
     /// Whether the outcome was already taken by [`test`](Request::test) or a wait.
     ///
     /// ```

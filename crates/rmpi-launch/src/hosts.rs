@@ -87,10 +87,8 @@ pub fn read_hostfile(path: &Path) -> Result<Vec<Host>, String> {
 /// Whether `name` is this machine: `localhost`, this machine's host name (short or
 /// full), or one of its addresses. Ranks placed there start without ssh.
 pub fn is_local(name: &str) -> bool {
-    let own = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
-        .unwrap_or_default();
-    let own = own.trim();
+    let own = rmpi_core::host::name();
+    let own = own.as_str();
     let short = own.split('.').next().unwrap_or(own);
     if name == "localhost" || name == own || name == short {
         return true;

@@ -146,9 +146,8 @@ fn reachable_address(hosts: &[String]) -> Result<Option<IpAddr>> {
     if hosts.iter().all(|host| host == &hosts[0]) {
         return Ok(None);
     }
-    let name = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-    let name = name.trim();
-    let found = std::net::ToSocketAddrs::to_socket_addrs(&(name, 0))
+    let name = rmpi_core::host::name();
+    let found = std::net::ToSocketAddrs::to_socket_addrs(&(name.as_str(), 0))
         .ok()
         .and_then(|mut addresses| addresses.find(|a| !a.ip().is_loopback()));
     match found {
@@ -269,31 +268,7 @@ async fn routed(
 /// group ranks by hand), otherwise the machine and network namespace it really runs in:
 /// containers or namespaces on one machine share its name, and may not share memory.
 fn layout_of(bootstrap: &dyn Bootstrap, host: Option<&str>) -> Result<(Vec<String>, Vec<usize>)> {
-    let here = match host {
-        Some(host) => host.to_string(),
-        None => {
-            let read = |path: &str| std::fs::read_to_string(path).unwrap_or_default();
-            let network = std::fs::read_link("/proc/self/ns/net")
-                .map(|link| link.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            format!(
-                "{}/{}/{network}",
-                read("/proc/sys/kernel/hostname").trim(),
-                read("/proc/sys/kernel/random/boot_id").trim()
-            )
-        }
-    };
-    // Bootstrap values are printable ASCII without spaces or `=`.
-    let here: String = here
-        .chars()
-        .map(|c| {
-            if c.is_ascii_graphic() && c != '=' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
+    let here = rmpi_core::host::identity(host);
     let key = |rank: usize| format!("rmpi-host-{rank}");
     let mine = format!("{}/{here}", rmpi_core::host::cores());
     bootstrap.put(&key(bootstrap.rank()), &mine)?;

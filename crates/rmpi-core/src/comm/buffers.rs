@@ -183,7 +183,7 @@ pub(super) fn as_bytes<T: Pod>(buf: &[T]) -> Result<&[u8]> {
     Ok(bytemuck::cast_slice(buf))
 }
 
-fn as_bytes_mut<T: Pod>(buf: &mut [T]) -> Result<&mut [u8]> {
+pub(super) fn as_bytes_mut<T: Pod>(buf: &mut [T]) -> Result<&mut [u8]> {
     if std::mem::size_of::<T>() == 0 {
         return Err(zero_sized());
     }
@@ -211,7 +211,7 @@ fn owned_bytes<T: Pod + Send + Sync>(buf: Vec<T>) -> Result<Bytes> {
 /// Copies a message into a buffer of `element_bytes`-byte elements: one longer than the
 /// buffer is [`Error::Truncated`], one that is not a whole number of elements
 /// [`Error::ElementMismatch`], as [`Comm::recv_buf`] says of it too.
-fn copy_into(arrival: Arrival, buf: &mut [u8], element_bytes: usize) -> Result<Status> {
+pub(super) fn copy_into(arrival: Arrival, buf: &mut [u8], element_bytes: usize) -> Result<Status> {
     let status = status_of(&arrival);
     if status.count_of(element_bytes).is_none() {
         return Err(element_mismatch(&status, element_bytes));
@@ -229,7 +229,7 @@ fn copy_into(arrival: Arrival, buf: &mut [u8], element_bytes: usize) -> Result<S
     Ok(status)
 }
 
-fn to_vec<T: Pod>(arrival: Arrival) -> Result<(Vec<T>, Status)> {
+pub(super) fn to_vec<T: Pod>(arrival: Arrival) -> Result<(Vec<T>, Status)> {
     let status = status_of(&arrival);
     let Some(count) = status.count::<T>() else {
         return Err(element_mismatch(&status, std::mem::size_of::<T>()));

@@ -14,11 +14,16 @@
 
 mod buffers;
 mod collective;
+mod derived;
 mod objects;
 mod probe;
+mod topology;
+mod typed;
 
 pub use collective::CollectiveComm;
+pub use derived::SplitType;
 use objects::encode;
+pub use probe::Message;
 
 use std::future::Future;
 use std::ops::Deref;
@@ -36,7 +41,8 @@ use crate::loan::Loans;
 use crate::matching::Pattern;
 use crate::rendezvous::LentSend;
 use crate::request::{Acknowledgement, Receive, Waiting};
-use crate::status::{Source, Status, TagFilter, TAG_UB};
+use crate::status::{Source, Status, TagFilter};
+use crate::topology::Cartesian;
 use crate::transport::Transport;
 use crate::waits::{CommInfo, Operation, Peer, Site, Traced, Watch};
 
@@ -69,6 +75,8 @@ struct Shared {
     children: AtomicU64,
     /// Counts collective operations, which every member starts in the same order.
     collectives: AtomicU64,
+    /// The grid its ranks are laid out on, for a communicator made by `create_cart`.
+    topology: Option<Arc<Cartesian>>,
 }
 
 impl Drop for Shared {
@@ -167,6 +175,7 @@ impl Comm {
                 group,
                 children: AtomicU64::new(0),
                 collectives: AtomicU64::new(0),
+                topology: None,
             }),
             plane: Plane::PointToPoint,
         }
@@ -268,113 +277,6 @@ impl Comm {
         Watch {
             engine: Arc::downgrade(self.engine()),
         }
-    }
-
-    /// The communicator holding only this process (`MPI_COMM_SELF`).
-    pub fn comm_self(&self) -> Comm {
-        let engine = self.shared.engine.clone();
-        let me: Arc<[usize]> = Arc::new([engine.rank()]);
-        let name = Arc::from("self");
-        Comm::new(engine, self.shared.config.clone(), (SELF_ID, name), 0, me)
-    }
-
-    /// A new communicator with the same group and fresh contexts (`MPI_Comm_dup`): a library
-    /// can talk on it without ever matching the caller's messages. Collective: every member
-    /// must call it, in the same order relative to other `dup`/`split` calls on this
-    /// communicator. It needs no communication.
-    pub fn dup(&self) -> Comm {
-        let seq = self.next_child();
-        let id = derive_id(self.shared.id, seq, 0);
-        let name = Arc::from(format!("{}.dup#{seq}", self.shared.name));
-        Comm::new(
-            self.shared.engine.clone(),
-            self.shared.config.clone(),
-            (id, name),
-            self.shared.rank,
-            self.shared.group.clone(),
-        )
-    }
-
-    /// Partitions the communicator (`MPI_Comm_split`): members passing the same `color` form
-    /// a new communicator, ranked by `key` and then by rank here. A member passing `None`
-    /// (`MPI_UNDEFINED`) gets `None`. Collective, like [`dup`](Comm::dup).
-    #[track_caller]
-    pub fn split(
-        &self,
-        color: Option<u32>,
-        key: i32,
-    ) -> impl Future<Output = Result<Option<Comm>>> + Send + 'static {
-        let seq = self.next_child();
-        let mgmt = self.on_plane(Plane::Management);
-        let tag = (seq & TAG_UB as u64) as i32;
-        // Everyone's (colour, key) is gathered at rank 0, which sends the table back to all.
-        // The contribution leaves now, so splits started together complete in any order.
-        let contributed = if self.rank() == 0 {
-            Ok(())
-        } else {
-            mgmt.start_send(0, tag, encode(&(color, key)))
-        };
-        let this = self.clone();
-        self.traced(Operation::collective("split", None), async move {
-            contributed?;
-            this.split_at(&mgmt, seq, tag, color, key).await
-        })
-    }
-
-    async fn split_at(
-        &self,
-        mgmt: &Comm,
-        seq: u64,
-        tag: i32,
-        color: Option<u32>,
-        key: i32,
-    ) -> Result<Option<Comm>> {
-        let table: Vec<(Option<u32>, i32)> = if self.rank() == 0 {
-            let mut table = vec![(color, key); self.size()];
-            for (rank, entry) in table.iter_mut().enumerate().skip(1) {
-                *entry = mgmt.recv(rank, tag).await?;
-            }
-            for rank in 1..self.size() {
-                mgmt.send(&table, rank, tag).await?;
-            }
-            table
-        } else {
-            mgmt.recv(0, tag).await?
-        };
-        if table.len() != self.size() {
-            return Err(Error::InvalidArgument(format!(
-                "split table has {} entries for {} ranks",
-                table.len(),
-                self.size()
-            )));
-        }
-        let Some(color) = color else {
-            return Ok(None);
-        };
-        let mut members: Vec<(i32, usize)> = table
-            .iter()
-            .enumerate()
-            .filter(|(_, (c, _))| *c == Some(color))
-            .map(|(rank, (_, key))| (*key, rank))
-            .collect();
-        members.sort_unstable();
-        let new_rank = members
-            .iter()
-            .position(|&(_, rank)| rank == self.rank())
-            .expect("this rank is in its own colour");
-        let group: Arc<[usize]> = members
-            .iter()
-            .map(|&(_, rank)| self.shared.group[rank])
-            .collect();
-        let id = derive_id(self.shared.id, seq, u64::from(color) + 1);
-        let name = format!("{}.split#{seq}(colour {color})", self.shared.name);
-        Ok(Some(Comm::new(
-            self.shared.engine.clone(),
-            self.shared.config.clone(),
-            (id, Arc::from(name)),
-            new_rank,
-            group,
-        )))
     }
 
     /// Ends every rank of the job, at once, with exit code `code` (`comm.Abort(code)`,

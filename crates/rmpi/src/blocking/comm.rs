@@ -1,7 +1,10 @@
 //! The blocking communicator: an async [`rmpi_core::Comm`] and the runtime its calls run on.
 
 use rmpi_core::config::Config;
+use rmpi_core::group::Group;
+use rmpi_core::topology::Cartesian;
 use rmpi_core::Result;
+use rmpi_core::SplitType;
 
 use super::Runner;
 
@@ -128,6 +131,137 @@ impl Comm {
     pub fn split(&self, color: Option<u32>, key: i32) -> Result<Option<Comm>> {
         let split = self.runner.wait(self.inner.split(color, key))?;
         Ok(split.map(|comm| self.wrap(comm)))
+    }
+
+    /// Partitions the communicator by what members share (`comm.Split_type`): with
+    /// [`SplitType::Shared`], the members on each host. Every member calls it.
+    ///
+    /// ```
+    /// let sizes = rmpi::blocking::local::run(2, |comm| {
+    ///     Ok(comm.split_type(rmpi::SplitType::Shared, 0)?.size())
+    /// });
+    /// assert!(sizes.into_iter().all(|size| size.unwrap() == 2));
+    /// ```
+    #[track_caller]
+    pub fn split_type(&self, split: SplitType, key: i32) -> Result<Comm> {
+        let shared = self.runner.wait(self.inner.split_type(split, key))?;
+        Ok(self.wrap(shared))
+    }
+
+    /// The group of this communicator's members (`comm.Get_group()`).
+    ///
+    /// ```
+    /// let sizes = rmpi::blocking::local::run(3, |comm| Ok(comm.group().excl(&[0])?.size()));
+    /// assert_eq!(*sizes[0].as_ref().unwrap(), 2);
+    /// ```
+    pub fn group(&self) -> Group {
+        self.inner.group()
+    }
+
+    /// A communicator of `group`'s members (`comm.Create(group)`), `None` for the others;
+    /// every member of this communicator calls it.
+    ///
+    /// ```
+    /// let ranks = rmpi::blocking::local::run(3, |comm| {
+    ///     let group = comm.group().incl(&[1, 2])?;
+    ///     Ok(comm.create(&group)?.map(|c| c.rank()))
+    /// });
+    /// assert_eq!(*ranks[2].as_ref().unwrap(), Some(1));
+    /// ```
+    #[track_caller]
+    pub fn create(&self, group: &Group) -> Result<Option<Comm>> {
+        let made = self.runner.wait(self.inner.create(group))?;
+        Ok(made.map(|comm| self.wrap(comm)))
+    }
+
+    /// A communicator of `group`'s members made by them alone (`comm.Create_group(group,
+    /// tag)`); others need not call it.
+    ///
+    /// ```
+    /// let sums = rmpi::blocking::local::run(3, |comm| {
+    ///     if comm.rank() == 0 {
+    ///         return Ok(0);
+    ///     }
+    ///     let workers = comm.create_group(&comm.group().excl(&[0])?, 1)?.unwrap();
+    ///     workers.allreduce(comm.rank(), rmpi::prelude::Sum)
+    /// });
+    /// assert_eq!(*sums[1].as_ref().unwrap(), 3);
+    /// ```
+    pub fn create_group(&self, group: &Group, tag: i32) -> Result<Option<Comm>> {
+        let made = self.inner.create_group(group, tag)?;
+        Ok(made.map(|comm| self.wrap(comm)))
+    }
+
+    /// A communicator whose ranks lie on a grid of `dims` ranks, wrapping where `periods`
+    /// says (`comm.Create_cart(dims, periods)`); ranks past the grid get `None`. Every
+    /// member calls it. [`topology`](crate::topology) has the grid arithmetic.
+    ///
+    /// ```
+    /// let coords = rmpi::blocking::local::run(4, |comm| {
+    ///     let dims = rmpi::topology::compute_dims(comm.size(), &[0, 0])?;
+    ///     let grid = comm.create_cart(&dims, &[false, false])?.expect("on the grid");
+    ///     grid.cart_coords()
+    /// });
+    /// assert_eq!(coords[2].as_ref().unwrap(), &[1, 0]);
+    /// ```
+    #[track_caller]
+    pub fn create_cart(&self, dims: &[usize], periods: &[bool]) -> Result<Option<Comm>> {
+        let grid = self.runner.wait(self.inner.create_cart(dims, periods))?;
+        Ok(grid.map(|comm| self.wrap(comm)))
+    }
+
+    /// The grid this communicator's ranks lie on, if it has one.
+    ///
+    /// ```
+    /// let dims = rmpi::blocking::local::run(2, |comm| {
+    ///     let line = comm.create_cart(&[2], &[true])?.unwrap();
+    ///     Ok(line.cartesian().map(|grid| grid.dims().to_vec()))
+    /// });
+    /// assert_eq!(dims[0].as_ref().unwrap(), &Some(vec![2]));
+    /// ```
+    pub fn cartesian(&self) -> Option<&Cartesian> {
+        self.inner.cartesian()
+    }
+
+    /// This rank's coordinates on the grid (`comm.Get_coords(rank)`).
+    ///
+    /// ```
+    /// let coords = rmpi::blocking::local::run(2, |comm| comm.create_cart(&[1, 2], &[false; 2])?.unwrap().cart_coords());
+    /// assert_eq!(coords[1].as_ref().unwrap(), &[0, 1]);
+    /// ```
+    pub fn cart_coords(&self) -> Result<Vec<usize>> {
+        self.inner.cart_coords()
+    }
+
+    /// This rank's neighbours `displacement` steps along `dimension` (`comm.Shift`):
+    /// `(source, dest)`, `None` past the edge of a non-periodic dimension.
+    ///
+    /// ```
+    /// let shifts = rmpi::blocking::local::run(2, |comm| comm.create_cart(&[2], &[false])?.unwrap().cart_shift(0, 1));
+    /// assert_eq!(shifts[0].as_ref().unwrap(), &(None, Some(1)));
+    /// ```
+    pub fn cart_shift(
+        &self,
+        dimension: usize,
+        displacement: isize,
+    ) -> Result<(Option<usize>, Option<usize>)> {
+        self.inner.cart_shift(dimension, displacement)
+    }
+
+    /// The sub-grids keeping the dimensions where `remain` is true (`comm.Sub`). Every
+    /// member calls it.
+    ///
+    /// ```
+    /// let rows = rmpi::blocking::local::run(4, |comm| {
+    ///     let grid = comm.create_cart(&[2, 2], &[false; 2])?.unwrap();
+    ///     Ok(grid.cart_sub(&[false, true])?.size())
+    /// });
+    /// assert!(rows.into_iter().all(|size| size.unwrap() == 2));
+    /// ```
+    #[track_caller]
+    pub fn cart_sub(&self, remain: &[bool]) -> Result<Comm> {
+        let sub = self.runner.wait(self.inner.cart_sub(remain))?;
+        Ok(self.wrap(sub))
     }
 
     /// Ends every rank of the job at once with exit code `code` (`comm.Abort(code)`);

@@ -2,7 +2,8 @@
 //! probes and their nonblocking forms.
 
 use bytemuck::Pod;
-use rmpi_core::{Bytes, Result, Source, Status, TagFilter};
+use rmpi_core::datatype::Datatype;
+use rmpi_core::{Bytes, Message, Result, Source, Status, TagFilter};
 use serde::{de::DeserializeOwned, Serialize};
 
 use super::{Comm, Request};
@@ -187,6 +188,105 @@ impl Comm {
         /// assert_eq!(got[1].as_ref().unwrap(), &5);
         /// ```
         fn probe[](source: impl Into<Source>, tag: impl Into<TagFilter>) -> Status;
+
+        /// Waits for a matching message and takes it out of matching (`comm.Mprobe`), so
+        /// that no other thread's receive can take it; receive it with its methods.
+        ///
+        /// ```
+        /// let got = rmpi::blocking::local::run(2, |comm| {
+        ///     if comm.rank() == 0 { comm.send("task", 1, 4)?; return Ok(String::new()) }
+        ///     let message = comm.mprobe(rmpi::ANY_SOURCE, rmpi::ANY_TAG)?;
+        ///     message.recv::<String>()
+        /// });
+        /// assert_eq!(got[1].as_ref().unwrap(), "task");
+        /// ```
+        fn mprobe[](source: impl Into<Source>, tag: impl Into<TagFilter>) -> Message;
+
+        /// Sends `buf` to `dest` and replaces its contents with a message from `source`
+        /// (`comm.Sendrecv_replace`).
+        ///
+        /// ```
+        /// let got = rmpi::blocking::local::run(2, |comm| {
+        ///     let peer = 1 - comm.rank();
+        ///     let mut value = [comm.rank() as u64];
+        ///     comm.sendrecv_replace_buf(&mut value, peer, 0, peer, 0)?;
+        ///     Ok(value[0])
+        /// });
+        /// assert_eq!(got[0].as_ref().unwrap(), &1);
+        /// ```
+        fn sendrecv_replace_buf[T: Pod + Send + Sync](buf: &mut [T], dest: usize, send_tag: i32, source: impl Into<Source>, recv_tag: impl Into<TagFilter>) -> Status;
+
+        /// Sends the elements of `buf` that `datatype` selects as one message
+        /// (`comm.Send([buf, 1, datatype], dest, tag)`).
+        ///
+        /// ```
+        /// use rmpi::datatype::Datatype;
+        /// let got = rmpi::blocking::local::run(2, |comm| {
+        ///     let column = Datatype::vector(2, 1, 2)?.offset(1); // second column of a 2x2 array
+        ///     if comm.rank() == 0 {
+        ///         comm.send_typed(&[1, 2, 3, 4], &column, 1, 0)?;
+        ///         Ok(vec![])
+        ///     } else {
+        ///         Ok(comm.recv_buf::<i32>(0, 0)?.0)
+        ///     }
+        /// });
+        /// assert_eq!(got[1].as_ref().unwrap(), &[2, 4]);
+        /// ```
+        fn send_typed[T: Pod + Send + Sync](buf: &[T], datatype: &Datatype, dest: usize, tag: i32) -> ();
+
+        /// Receives a message into the elements of `buf` that `datatype` selects
+        /// (`comm.Recv([buf, 1, datatype], source, tag)`).
+        ///
+        /// ```
+        /// use rmpi::datatype::Datatype;
+        /// let got = rmpi::blocking::local::run(2, |comm| {
+        ///     let diagonal = Datatype::indexed(&[(0, 1), (3, 1)])?;
+        ///     let mut grid = [0u8; 4];
+        ///     if comm.rank() == 0 {
+        ///         comm.send_buf(&[5u8, 6], 1, 0)?;
+        ///     } else {
+        ///         comm.recv_typed(&mut grid, &diagonal, 0, 0)?;
+        ///     }
+        ///     Ok(grid)
+        /// });
+        /// assert_eq!(got[1].as_ref().unwrap(), &[5, 0, 0, 6]);
+        /// ```
+        fn recv_typed[T: Pod + Send](buf: &mut [T], datatype: &Datatype, source: impl Into<Source>, tag: impl Into<TagFilter>) -> Status;
+
+        /// Sends a selection of `send` to `dest` and receives into a selection of `recv` from
+        /// `source` at once (`comm.Sendrecv` with datatypes); `None` skips that half, as
+        /// `MPI_PROC_NULL` does at a grid's edge.
+        ///
+        /// ```
+        /// use rmpi::datatype::Datatype;
+        /// let got = rmpi::blocking::local::run(2, |comm| {
+        ///     let peer = Some(1 - comm.rank());
+        ///     let one = Datatype::contiguous(1);
+        ///     let mut theirs = [0u32];
+        ///     comm.sendrecv_typed(&[comm.rank() as u32], &one, peer, 0, &mut theirs, &one, peer, 0)?;
+        ///     Ok(theirs[0])
+        /// });
+        /// assert_eq!(got[0].as_ref().unwrap(), &1);
+        /// ```
+        #[allow(clippy::too_many_arguments)]
+        fn sendrecv_typed[S: Pod + Send + Sync, R: Pod + Send](send: &[S], send_type: &Datatype, dest: Option<usize>, send_tag: i32, recv: &mut [R], recv_type: &Datatype, source: Option<usize>, recv_tag: i32) -> Option<Status>;
+
+        /// Sends the selection `send_type` of `buf` and receives into its selection
+        /// `recv_type` at once: a halo exchange on one array (`None` skips a half).
+        ///
+        /// ```
+        /// use rmpi::datatype::Datatype;
+        /// let got = rmpi::blocking::local::run(2, |comm| {
+        ///     let peer = Some(1 - comm.rank());
+        ///     let mut cells = [comm.rank() as u8, 9];
+        ///     let (own, halo) = (Datatype::contiguous(1), Datatype::contiguous(1).offset(1));
+        ///     comm.sendrecv_replace_typed(&mut cells, &own, peer, 0, &halo, peer, 0)?;
+        ///     Ok(cells)
+        /// });
+        /// assert_eq!(got[1].as_ref().unwrap(), &[1, 0]);
+        /// ```
+        #[allow(clippy::too_many_arguments)]
+        fn sendrecv_replace_typed[T: Pod + Send + Sync](buf: &mut [T], send_type: &Datatype, dest: Option<usize>, send_tag: i32, recv_type: &Datatype, source: Option<usize>, recv_tag: i32) -> Option<Status>;
     }
 
     /// Describes a matching message if one has arrived, without waiting (`comm.Iprobe`).
@@ -208,6 +308,26 @@ impl Comm {
     ) -> Result<Option<Status>> {
         self.runner.progress();
         self.inner.iprobe(source, tag)
+    }
+
+    /// Takes a matching message out of matching if one has arrived, without waiting
+    /// (`comm.Improbe`).
+    ///
+    /// ```
+    /// let got = rmpi::blocking::local::run(1, |comm| {
+    ///     comm.send(&3u8, 0, 0)?;
+    ///     let message = comm.improbe(0, 0)?.expect("sent to ourselves");
+    ///     message.recv::<u8>()
+    /// });
+    /// assert_eq!(got[0].as_ref().unwrap(), &3);
+    /// ```
+    pub fn improbe(
+        &self,
+        source: impl Into<Source>,
+        tag: impl Into<TagFilter>,
+    ) -> Result<Option<Message>> {
+        self.runner.progress();
+        self.inner.improbe(source, tag)
     }
 
     request_calls! {

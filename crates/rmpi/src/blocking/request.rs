@@ -77,6 +77,23 @@ impl<'a, T> Request<'a, T> {
         self.inner.test()
     }
 
+    /// Cancels the operation if it has not completed (`MPI_Cancel`): `None` if it was
+    /// cancelled (a pending receive is withdrawn, losing no message), its outcome if it
+    /// had already completed.
+    ///
+    /// ```
+    /// let got = rmpi::blocking::local::run(1, |comm| {
+    ///     let cancelled = comm.irecv::<u8>(0, 0).cancel().is_none();
+    ///     comm.send(&1u8, 0, 0)?;
+    ///     Ok((cancelled, comm.recv::<u8>(0, 0)?))
+    /// });
+    /// assert_eq!(got[0].as_ref().unwrap(), &(true, 1));
+    /// ```
+    pub fn cancel(self) -> Option<Result<T>> {
+        self.runner.progress();
+        self.inner.cancel()
+    }
+
     /// Whether the outcome was already taken by a test or a wait.
     ///
     /// ```

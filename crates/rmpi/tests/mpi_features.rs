@@ -1,0 +1,293 @@
+//! The MPI features porters expect beyond point-to-point and collectives, each on several
+//! rank counts against a reference worked out here: groups and communicators made from
+//! them, `split_type`, Cartesian topologies, derived datatypes, matched probes,
+//! cancellation, request completions and the clock. They run in one process over the
+//! in-process transport, through the blocking API and the async one.
+
+use std::collections::BTreeSet;
+
+use rmpi::blocking::local;
+use rmpi::datatype::Datatype;
+use rmpi::group::GroupOrder;
+use rmpi::prelude::*;
+use rmpi::topology::{compute_dims, Cartesian};
+use rmpi::SplitType;
+
+const SIZES: [usize; 6] = [1, 2, 3, 4, 5, 8];
+
+fn all_ok<T>(results: Vec<rmpi::Result<T>>) -> Vec<T> {
+    results
+        .into_iter()
+        .enumerate()
+        .map(|(rank, result)| result.unwrap_or_else(|e| panic!("rank {rank}: {e}")))
+        .collect()
+}
+
+#[test]
+fn groups_follow_set_algebra_and_make_communicators() {
+    for n in SIZES {
+        let got = all_ok(local::run(n, |comm| {
+            let world = comm.group();
+            let evens: Vec<usize> = (0..n).step_by(2).collect();
+            let evens = world.incl(&evens)?;
+            let odds = world.difference(&evens);
+            // Evens then odds: the world's members, in its order only up to 2 ranks.
+            let order = if n <= 2 {
+                GroupOrder::Identical
+            } else {
+                GroupOrder::Similar
+            };
+            assert_eq!(evens.union(&odds).compare(&world), order);
+            assert_eq!(evens.intersection(&odds).size(), 0);
+            assert_eq!(world.excl(&[])?.compare(&world), GroupOrder::Identical);
+            let reversed: Vec<usize> = (0..n).rev().collect();
+            let reversed = world.incl(&reversed)?;
+            let translated = world.translate_ranks(&[0], &reversed)?;
+            assert_eq!(translated, [Some(n - 1)]);
+            // Comm::create over everyone, in the group's (reversed) order.
+            let backwards = comm.create(&reversed)?.expect("everyone is a member");
+            assert_eq!(backwards.rank(), n - 1 - comm.rank());
+            // Create_group by the members alone; the others go on without it.
+            let mine = if comm.rank() % 2 == 0 { &evens } else { &odds };
+            let sub = comm
+                .create_group(mine, 3)?
+                .expect("a member of its own half");
+            let members = sub.allgather(comm.rank())?;
+            Ok((sub.size(), members))
+        }));
+        for (rank, (size, members)) in got.into_iter().enumerate() {
+            let expected: Vec<usize> = (0..n).filter(|r| r % 2 == rank % 2).collect();
+            assert_eq!(
+                (size, members),
+                (expected.len(), expected),
+                "{n} ranks, rank {rank}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_group_with_a_stranger_or_a_repeated_rank_is_refused() {
+    let got = all_ok(local::run(2, |comm| {
+        let sub = comm.split(Some(comm.rank() as u32), 0)?.expect("a colour");
+        let outsider = comm.group(); // has a member sub does not
+        let refused = sub.create_group(&outsider, 0).is_err();
+        let twice = comm.group().incl(&[1, 1]).is_err();
+        let out_of_range = comm.group().excl(&[2]).is_err();
+        Ok(refused && twice && out_of_range)
+    }));
+    assert!(got.into_iter().all(|ok| ok));
+}
+
+#[test]
+fn split_type_shared_puts_a_process_s_ranks_together() {
+    for n in SIZES {
+        let got = all_ok(local::run(n, |comm| {
+            let node = comm.split_type(SplitType::Shared, -(comm.rank() as i32))?;
+            Ok((node.size(), node.rank()))
+        }));
+        for (rank, (size, node_rank)) in got.into_iter().enumerate() {
+            // One host; keys reverse the order.
+            assert_eq!((size, node_rank), (n, n - 1 - rank));
+        }
+    }
+}
+
+#[test]
+fn cartesian_shifts_and_subgrids_agree_with_the_grid_arithmetic() {
+    for n in SIZES {
+        for periodic in [false, true] {
+            let dims = compute_dims(n, &[0, 0]).unwrap();
+            let reference = Cartesian::new(&dims, &[periodic, false]).unwrap();
+            let got = all_ok(local::run(n, |comm| {
+                let grid = comm
+                    .create_cart(&dims, &[periodic, false])?
+                    .expect("on the grid");
+                let shifts = (grid.cart_shift(0, 1)?, grid.cart_shift(1, -1)?);
+                let row = grid.cart_sub(&[false, true])?;
+                // Ranks in a row share the row coordinate; gather them to check.
+                let row_members = row.allgather(grid.rank())?;
+                // Neighbours exchange their ranks: each gets what shift says it should.
+                let (from, to) = shifts.0;
+                let one = Datatype::contiguous(1);
+                let mut got = [usize::MAX];
+                grid.sendrecv_typed(&[grid.rank()], &one, to, 0, &mut got, &one, from, 0)?;
+                Ok((
+                    grid.cart_coords()?,
+                    shifts,
+                    row_members,
+                    from.map(|_| got[0]),
+                ))
+            }));
+            for (rank, (coords, shifts, row_members, received)) in got.into_iter().enumerate() {
+                assert_eq!(coords, reference.coords(rank).unwrap());
+                assert_eq!(shifts.0, reference.shift(rank, 0, 1).unwrap());
+                assert_eq!(shifts.1, reference.shift(rank, 1, -1).unwrap());
+                let same_row: Vec<usize> = (0..n)
+                    .filter(|&r| reference.coords(r).unwrap()[0] == coords[0])
+                    .collect();
+                assert_eq!(row_members, same_row, "{n} ranks, rank {rank}");
+                assert_eq!(received, shifts.0 .0, "{n} ranks, rank {rank}");
+            }
+        }
+    }
+}
+
+#[test]
+fn ranks_past_the_grid_get_none_and_oversized_grids_are_refused() {
+    let got = all_ok(local::run(5, |comm| {
+        let on = comm.create_cart(&[2, 2], &[false, false])?.is_some();
+        let too_big = comm.create_cart(&[3, 2], &[false, false]);
+        Ok((on, too_big.is_err()))
+    }));
+    assert_eq!(
+        got,
+        [
+            (true, true),
+            (true, true),
+            (true, true),
+            (true, true),
+            (false, true)
+        ]
+    );
+}
+
+#[test]
+fn strided_columns_travel_between_ranks() {
+    for n in [2, 3, 5] {
+        let got = all_ok(local::run(n, |comm| {
+            // Each rank holds a 4 x size array; rank r sends its column r to rank 0, which
+            // places it as column r of its own array.
+            let (rows, cols) = (4, comm.size());
+            let mine: Vec<u32> = (0..rows * cols)
+                .map(|i| (comm.rank() * 100 + i) as u32)
+                .collect();
+            let column = |c: usize| Datatype::vector(rows, 1, cols).map(|d| d.offset(c));
+            if comm.rank() != 0 {
+                comm.send_typed(&mine, &column(comm.rank())?, 0, 0)?;
+                return Ok(Vec::new());
+            }
+            let mut assembled = mine.clone();
+            for source in 1..comm.size() {
+                comm.recv_typed(&mut assembled, &column(source)?, source, 0)?;
+            }
+            Ok(assembled)
+        }));
+        let expected: Vec<u32> = (0..4 * n).map(|i| ((i % n) * 100 + i) as u32).collect();
+        assert_eq!(got[0], expected, "{n} ranks");
+    }
+}
+
+#[test]
+fn a_typed_receive_refuses_a_message_larger_than_its_selection() {
+    let got = all_ok(local::run(2, |comm| {
+        if comm.rank() == 0 {
+            comm.send_buf(&[1u8, 2, 3], 1, 0)?;
+            return Ok(true);
+        }
+        let two = Datatype::vector(2, 1, 4)?;
+        let too_short = comm.recv_typed(&mut [0u8; 2], &two, 0, 0).is_err();
+        let refused = comm.recv_typed(&mut [0u8; 8], &two, 0, 0);
+        Ok(matches!(refused, Err(rmpi::Error::Truncated { .. })) && too_short)
+    }));
+    assert!(got.into_iter().all(|ok| ok));
+}
+
+#[test]
+fn matched_probes_let_threads_share_a_communicator_without_stealing() {
+    // Two threads of rank 1 each take messages by mprobe and then receive them; with
+    // probe-then-recv they could receive each other's. Every message arrives exactly once.
+    const COUNT: usize = 200;
+    let got = all_ok(local::run(2, |comm| {
+        if comm.rank() == 0 {
+            for i in 0..COUNT {
+                comm.send(&vec![i as u32; 1 + i % 7], 1, 0)?;
+            }
+            return Ok(BTreeSet::new());
+        }
+        let taken = std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..2)
+                .map(|_| {
+                    let comm = comm.clone();
+                    scope.spawn(move || -> rmpi::Result<Vec<u32>> {
+                        let mut mine = Vec::new();
+                        for _ in 0..COUNT / 2 {
+                            let message = comm.mprobe(0, 0)?;
+                            let values: Vec<u32> = message.recv()?;
+                            assert!(values.iter().all(|&v| v == values[0]));
+                            mine.push(values[0]);
+                        }
+                        Ok(mine)
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .map(|w| w.join().expect("a worker"))
+                .collect::<rmpi::Result<Vec<_>>>()
+        })?;
+        Ok(taken.into_iter().flatten().collect::<BTreeSet<u32>>())
+    }));
+    assert_eq!(got[1], (0..COUNT as u32).collect::<BTreeSet<u32>>());
+}
+
+#[test]
+fn cancelled_receives_lose_nothing_and_completions_keep_indices() {
+    for n in [2, 3, 5] {
+        let got = all_ok(local::run(n, |comm| {
+            if comm.rank() != 0 {
+                comm.send(&comm.rank(), 0, 0)?;
+                return Ok(Vec::new());
+            }
+            // A receive cancelled before anything came takes nothing.
+            let cancelled = comm.irecv::<usize>(rmpi::ANY_SOURCE, 1).cancel();
+            assert!(cancelled.is_none());
+            let mut receives: Vec<_> = (1..comm.size())
+                .map(|s| comm.irecv::<usize>(s, 0))
+                .collect();
+            let mut order = Vec::new();
+            while order.len() < receives.len() {
+                for (index, outcome) in rmpi::blocking::wait_some(&mut receives) {
+                    let (value, _) = outcome?;
+                    assert_eq!(value, index + 1, "indices stay put");
+                    order.push(value);
+                }
+            }
+            assert!(rmpi::blocking::wait_any(&mut receives).is_none());
+            assert!(rmpi::blocking::test_any(&mut receives).is_none());
+            order.sort();
+            Ok(order)
+        }));
+        assert_eq!(got[0], (1..n).collect::<Vec<_>>());
+    }
+}
+
+#[test]
+fn the_async_api_has_the_same_features() {
+    let got = rmpi::local::run(4, |comm| async move {
+        let grid = comm.create_cart(&[2, 2], &[true, true]).await?.unwrap();
+        let (from, to) = grid.cart_shift(1, 1)?;
+        let mut cells = [grid.rank() as i64, -1];
+        let (own, halo) = (Datatype::contiguous(1), Datatype::contiguous(1).offset(1));
+        grid.sendrecv_replace_typed(&mut cells, &own, to, 0, &halo, from, 0)
+            .await?;
+        let node = comm.split_type(SplitType::Shared, 0).await?;
+        let message = comm.improbe(rmpi::ANY_SOURCE, 99)?;
+        let total = node.allreduce(cells[1], Sum).await?;
+        Ok::<_, rmpi::Error>((cells[1] as usize, from, message.is_none(), total))
+    });
+    for (rank, outcome) in got.into_iter().enumerate() {
+        let (halo, from, none, total) = outcome.unwrap();
+        assert_eq!(Some(halo), from, "rank {rank}");
+        assert!(none);
+        assert_eq!(total, 6);
+    }
+}
+
+#[test]
+fn the_clock_moves_forward_at_its_tick() {
+    let start = rmpi::wtime();
+    let later = rmpi::wtime();
+    assert!(later >= start && rmpi::wtick() > 0.0);
+    assert!(!rmpi::processor_name().is_empty());
+}
