@@ -68,6 +68,7 @@ mod bcast;
 mod blocks;
 mod buffers;
 mod fold;
+mod neighbors;
 mod nonblocking;
 mod objects;
 pub mod op;
@@ -90,6 +91,7 @@ pub use algorithm::{
     BcastAlgorithm,
 };
 pub use buffers::Buffers;
+pub use neighbors::NeighborCollectives;
 pub use nonblocking::start;
 pub use op::{
     BitAnd, BitOr, BitXor, Located, LogicalAnd, LogicalOr, LogicalXor, Max, MaxLoc, Min, MinLoc,

@@ -71,7 +71,7 @@ pub mod waits;
 pub use bootstrap::Bootstrap;
 pub use bytes::Bytes;
 pub use clock::{wtick, wtime};
-pub use comm::{CollectiveComm, Comm, Message, SplitType};
+pub use comm::{CollectiveComm, Comm, Message, PersistentRecv, PersistentSend, SplitType};
 pub use error::{Error, Result};
 pub use frame::{Frame, FrameKind, Header};
 pub use loan::{Loan, Loans};

@@ -27,7 +27,7 @@ use crate::error::{Error, Result};
 /// ```
 /// let results = rmpi::local::run(2, |comm| async move {
 ///     let peer = 1 - comm.rank();
-///     let receive = comm.irecv::<u32>(peer, 0); // posted now
+///     let receive = comm.irecv_with_status::<u32>(peer, 0); // posted now
 ///     comm.send(&(comm.rank() as u32), peer, 0).await?;
 ///     let (value, status) = receive.await?;
 ///     assert_eq!(status.source, peer);
@@ -172,7 +172,7 @@ fn taken() -> Error {
 /// let results = rmpi::local::run(3, |comm| async move {
 ///     if comm.rank() == 0 {
 ///         let receives = (1..3).map(|source| comm.irecv::<usize>(source, 0));
-///         let values: Vec<usize> = rmpi::wait_all(receives).await?.into_iter().map(|(v, _)| v).collect();
+///         let values: Vec<usize> = rmpi::wait_all(receives).await?;
 ///         Ok::<_, rmpi::Error>(values)
 ///     } else {
 ///         comm.send(&comm.rank(), 0, 0).await?;
@@ -211,7 +211,7 @@ pub async fn wait_all<'a, T>(requests: impl IntoIterator<Item = Request<'a, T>>)
 ///     if comm.rank() == 0 {
 ///         let mut receives = vec![comm.irecv::<usize>(1, 0), comm.irecv::<usize>(2, 0)];
 ///         while let Some((index, outcome)) = rmpi::wait_any(&mut receives).await {
-///             seen.push((index, outcome?.0)); // index 0 is always rank 1's receive
+///             seen.push((index, outcome?)); // index 0 is always rank 1's receive
 ///         }
 ///         seen.sort();
 ///     } else {

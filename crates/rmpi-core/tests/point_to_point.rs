@@ -240,7 +240,7 @@ fn nonblocking_requests_complete_together() {
         // Everyone posts receives from everyone, then sends to everyone.
         let receives: Vec<_> = (0..size)
             .filter(|&p| p != rank)
-            .map(|p| comm.irecv::<(usize, usize)>(p, 3))
+            .map(|p| comm.irecv_with_status::<(usize, usize)>(p, 3))
             .collect();
         let sends: Vec<_> = (0..size)
             .filter(|&p| p != rank)
@@ -265,7 +265,7 @@ fn wait_any_and_test_report_completion() {
                 comm.send(&(), 2, 9).await?;
                 let mut seen = Vec::new();
                 while let Some((_, outcome)) = wait_any(&mut pending).await {
-                    seen.push(outcome?.0);
+                    seen.push(outcome?);
                 }
                 seen.sort();
                 assert_eq!(seen, vec![1, 2]);
@@ -295,7 +295,7 @@ fn test_polls_a_receive_to_completion() {
             let mut request = comm.irecv::<u32>(0, 0);
             let value = loop {
                 if let Some(outcome) = request.test() {
-                    break outcome?.0;
+                    break outcome?;
                 }
                 tokio::task::yield_now().await;
             };
@@ -341,7 +341,7 @@ fn crossed_synchronous_sends_with_posted_receives_do_not_deadlock() {
         let other = 1 - comm.rank();
         let incoming = comm.irecv::<usize>(other, 0);
         comm.ssend(&comm.rank(), other, 0).await?;
-        assert_eq!(incoming.await?.0, other);
+        assert_eq!(incoming.await?, other);
         Ok(())
     }));
 }
@@ -388,7 +388,7 @@ fn a_rank_can_message_itself() {
         assert_eq!(comm.recv::<String>(0, 1).await?, "to me");
         let incoming = comm.irecv::<i32>(ANY_SOURCE, 2);
         comm.ssend(&5, 0, 2).await?;
-        assert_eq!(incoming.await?.0, 5);
+        assert_eq!(incoming.await?, 5);
         let me = comm.comm_self();
         me.send_buf(&[1u8, 2], 0, 0).await?;
         assert_eq!(me.recv_buf::<u8>(0, 0).await?.0, vec![1, 2]);

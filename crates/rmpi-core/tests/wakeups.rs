@@ -68,7 +68,7 @@ fn a_wait_that_takes_in_another_waits_message_stays_wakeable() {
         "the message for `a` woke nobody: its task would sleep forever"
     );
     match pin!(&mut a).poll(&mut cx) {
-        Poll::Ready(Ok((1, _))) => {}
+        Poll::Ready(Ok(1)) => {}
         other => panic!("expected a's message, got {other:?}"),
     }
 }

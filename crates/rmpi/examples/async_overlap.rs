@@ -23,7 +23,7 @@ async fn myfun(comm: rmpi::Comm, i: i32) -> rmpi::Result<()> {
     let incoming = comm.irecv::<i32>(left, i); // posted now, completed later
     tokio::time::sleep(Duration::from_secs(1)).await; // a second of "work"
     comm.send(&i, right, i).await?;
-    let (value, _) = incoming.await?;
+    let value = incoming.await?;
     assert_eq!(value, i);
     println!("finish {i}th");
     Ok(())

@@ -204,7 +204,9 @@ async fn burst(
             let mut free = buffers.iter_mut();
             for m in &incoming[from] {
                 match m.flavour {
-                    Flavour::Object => objects.push(comm.irecv::<Vec<u8>>(from, ANY_TAG)),
+                    Flavour::Object => {
+                        objects.push(comm.irecv_with_status::<Vec<u8>>(from, ANY_TAG))
+                    }
                     _ => {
                         let buf = free.next().expect("one buffer per typed-buffer message");
                         posted.push(comm.irecv_into(buf, from, ANY_TAG));

@@ -28,7 +28,8 @@
 //! | `ssend`, `sendrecv`, `Sendrecv_replace`, `probe`, `iprobe`, `Mprobe` | [`Comm::ssend`], [`Comm::sendrecv`], [`Comm::sendrecv_replace_buf`], [`Comm::probe`], [`Comm::iprobe`], [`Comm::mprobe`] |
 //! | `bcast`, `scatter`, `gather`, `allgather`, `alltoall`, `reduce`, `allreduce`, `scan` | the same names, from [`prelude`]'s [`Collectives`](collectives::Collectives) trait; `_buf` for arrays |
 //! | `Dup`, `Split`, `Split_type`, `Get_group`, `Create_group` | [`Comm::dup`], [`Comm::split`], [`Comm::split_type`], [`Comm::group`], [`Comm::create_group`] |
-//! | `Compute_dims`, `Create_cart`, `Shift`, `Sub` | [`topology::compute_dims`], [`Comm::create_cart`], [`Comm::cart_shift`], [`Comm::cart_sub`] |
+//! | `Compute_dims`, `Create_cart`, `Shift`, `Sub`, `neighbor_allgather` | [`topology::compute_dims`], [`Comm::create_cart`], [`Comm::cart_shift`], [`Comm::cart_sub`], [`NeighborCollectives`](collectives::NeighborCollectives) |
+//! | `Send_init`, `Recv_init`, `Start` | [`Comm::send_init`], [`Comm::recv_init`] |
 //! | `Create_vector`, `Create_subarray` | [`datatype::Datatype`], [`Comm::send_typed`], [`Comm::recv_typed`] |
 //! | `Wtime`, `Wtick`, `Get_processor_name`, `Abort` | [`wtime`], [`wtick`], [`processor_name`], [`Comm::abort`] |
 //!
@@ -82,7 +83,8 @@ pub use rmpi_core::host::name as processor_name;
 pub use rmpi_core::{codec, config, datatype, group, host, local, topology};
 pub use rmpi_core::{
     test_all, test_any, wait_all, wait_any, wait_some, wtick, wtime, Bytes, Comm, Error, Message,
-    Request, Result, Source, SplitType, Status, TagFilter, ANY_SOURCE, ANY_TAG, TAG_UB,
+    PersistentRecv, PersistentSend, Request, Result, Source, SplitType, Status, TagFilter,
+    ANY_SOURCE, ANY_TAG, TAG_UB,
 };
 
 /// For transport authors: the seam a backend implements and what crosses it. A backend
@@ -169,7 +171,8 @@ pub use rmpi_collectives as collectives;
 /// What most programs need: `use rmpi::prelude::*;`.
 pub mod prelude {
     pub use rmpi_collectives::{
-        Buffers, Collectives, Located, Max, MaxLoc, Min, MinLoc, Prod, Sum, UserOp,
+        Buffers, Collectives, Located, Max, MaxLoc, Min, MinLoc, NeighborCollectives, Prod, Sum,
+        UserOp,
     };
     pub use rmpi_core::{wait_all, wait_any, Comm, Error, Request, Status, ANY_SOURCE, ANY_TAG};
 }

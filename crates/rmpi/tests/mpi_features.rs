@@ -134,6 +134,56 @@ fn cartesian_shifts_and_subgrids_agree_with_the_grid_arithmetic() {
 }
 
 #[test]
+fn neighbourhood_collectives_exchange_with_the_ranks_beside_each() {
+    for n in SIZES {
+        for periods in [[false, false], [true, false], [true, true]] {
+            let dims = compute_dims(n, &[0, 0]).unwrap();
+            let reference = Cartesian::new(&dims, &periods).unwrap();
+            let got = all_ok(local::run(n, |comm| {
+                let grid = comm.create_cart(&dims, &periods)?.expect("on the grid");
+                let me = grid.rank();
+                let gathered = grid.neighbor_allgather(me)?;
+                // Block for slot s carries (sender, s).
+                let tagged: Vec<(usize, usize)> = (0..4).map(|slot| (me, slot)).collect();
+                let swapped = grid.neighbor_alltoall(tagged)?;
+                let mut buf = [usize::MAX; 8];
+                let send: Vec<usize> = (0..4).flat_map(|slot| [me, slot]).collect();
+                grid.neighbor_alltoall_buf(&send, &mut buf)?;
+                let mut all = [usize::MAX; 4];
+                grid.neighbor_allgather_buf(&[me], &mut all)?;
+                Ok((gathered, swapped, buf, all))
+            }));
+            for (rank, (gathered, swapped, buf, all)) in got.into_iter().enumerate() {
+                let neighbours = reference.neighbours(rank).unwrap();
+                let what = format!("{n} ranks, periods {periods:?}, rank {rank}");
+                assert_eq!(gathered, neighbours, "{what}");
+                for slot in 0..4 {
+                    // What arrives in a slot was sent towards this rank: the opposite slot.
+                    let expected = neighbours[slot].map(|from| (from, slot ^ 1));
+                    assert_eq!(swapped[slot], expected, "{what}, slot {slot}");
+                    let block =
+                        (buf[2 * slot] != usize::MAX).then(|| (buf[2 * slot], buf[2 * slot + 1]));
+                    assert_eq!(block, expected, "{what}, buffer slot {slot}");
+                    let one = (all[slot] != usize::MAX).then_some(all[slot]);
+                    assert_eq!(one, neighbours[slot], "{what}, allgather_buf slot {slot}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn neighbourhood_collectives_need_a_grid() {
+    let got = all_ok(local::run(2, |comm| {
+        let refused = comm.neighbor_allgather(1u8);
+        Ok(
+            matches!(refused, Err(rmpi::Error::InvalidArgument(ref why)) if why.contains("Cartesian")),
+        )
+    }));
+    assert!(got.into_iter().all(|ok| ok));
+}
+
+#[test]
 fn ranks_past_the_grid_get_none_and_oversized_grids_are_refused() {
     let got = all_ok(local::run(5, |comm| {
         let on = comm.create_cart(&[2, 2], &[false, false])?.is_some();
@@ -237,28 +287,60 @@ fn cancelled_receives_lose_nothing_and_completions_keep_indices() {
         let got = all_ok(local::run(n, |comm| {
             if comm.rank() != 0 {
                 comm.send(&comm.rank(), 0, 0)?;
+                comm.barrier()?; // alive until rank 0 has cancelled
+                comm.send(&(100 + comm.rank()), 0, 1)?;
                 return Ok(Vec::new());
             }
-            // A receive cancelled before anything came takes nothing.
-            let cancelled = comm.irecv::<usize>(rmpi::ANY_SOURCE, 1).cancel();
-            assert!(cancelled.is_none());
+            // A receive cancelled before its message came takes nothing: the message sent
+            // after it goes to the next receive.
+            assert!(comm.irecv::<usize>(rmpi::ANY_SOURCE, 1).cancel().is_none());
             let mut receives: Vec<_> = (1..comm.size())
                 .map(|s| comm.irecv::<usize>(s, 0))
                 .collect();
             let mut order = Vec::new();
             while order.len() < receives.len() {
                 for (index, outcome) in rmpi::blocking::wait_some(&mut receives) {
-                    let (value, _) = outcome?;
+                    let value = outcome?;
                     assert_eq!(value, index + 1, "indices stay put");
                     order.push(value);
                 }
             }
             assert!(rmpi::blocking::wait_any(&mut receives).is_none());
             assert!(rmpi::blocking::test_any(&mut receives).is_none());
+            comm.barrier()?;
+            for _ in 1..comm.size() {
+                order.push(comm.recv::<usize>(rmpi::ANY_SOURCE, 1)?);
+            }
             order.sort();
             Ok(order)
         }));
-        assert_eq!(got[0], (1..n).collect::<Vec<_>>());
+        let expected: Vec<usize> = (1..n).chain(101..100 + n).collect();
+        assert_eq!(got[0], expected);
+    }
+}
+
+#[test]
+fn persistent_requests_pass_a_token_round_a_ring_again_and_again() {
+    for n in SIZES {
+        let got = all_ok(local::run(n, |comm| {
+            let (rank, size) = (comm.rank(), comm.size());
+            let mut received = Vec::new();
+            let mut send = comm.send_init(vec![0u64], (rank + 1) % size, 0);
+            let mut recv = comm.recv_init(vec![0u64], (rank + size - 1) % size, 0);
+            for round in 0..5u64 {
+                send.buf_mut()[0] = round * 100 + rank as u64;
+                let arriving = recv.start();
+                send.start().wait()?;
+                arriving.wait()?;
+                received.push(recv.buf()[0]);
+            }
+            Ok(received)
+        }));
+        for (rank, received) in got.into_iter().enumerate() {
+            let left = ((rank + n - 1) % n) as u64;
+            let expected: Vec<u64> = (0..5).map(|round| round * 100 + left).collect();
+            assert_eq!(received, expected, "{n} ranks, rank {rank}");
+        }
     }
 }
 

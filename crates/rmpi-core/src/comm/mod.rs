@@ -16,6 +16,7 @@ mod buffers;
 mod collective;
 mod derived;
 mod objects;
+mod persistent;
 mod probe;
 mod topology;
 mod typed;
@@ -23,6 +24,7 @@ mod typed;
 pub use collective::CollectiveComm;
 pub use derived::SplitType;
 use objects::encode;
+pub use persistent::{PersistentRecv, PersistentSend};
 pub use probe::Message;
 
 use std::future::Future;

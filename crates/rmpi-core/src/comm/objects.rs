@@ -88,9 +88,40 @@ impl Comm {
         })
     }
 
-    /// Nonblocking [`recv_with_status`](Comm::recv_with_status) (`comm.irecv`).
+    /// Nonblocking [`recv`](Comm::recv) (`req = comm.irecv(source, tag)`; `req.wait()`
+    /// gives the value, as mpi4py's does). As everywhere in rmpi, the plain name gives the
+    /// value and `_with_status` adds the [`Status`].
+    ///
+    /// ```
+    /// let results = rmpi::local::run(2, |comm| async move {
+    ///     let incoming = comm.irecv::<String>(1 - comm.rank(), 0);
+    ///     comm.send("hi", 1 - comm.rank(), 0).await?;
+    ///     incoming.await
+    /// });
+    /// assert_eq!(results[0].as_ref().unwrap(), "hi");
+    /// ```
     #[track_caller]
     pub fn irecv<T: DeserializeOwned + Send + 'static>(
+        &self,
+        source: impl Into<Source>,
+        tag: impl Into<TagFilter>,
+    ) -> Request<'static, T> {
+        Request::new(self.recv(source, tag))
+    }
+
+    /// Nonblocking [`recv_with_status`](Comm::recv_with_status): the value and who sent it.
+    ///
+    /// ```
+    /// let results = rmpi::local::run(2, |comm| async move {
+    ///     let incoming = comm.irecv_with_status::<u8>(rmpi::ANY_SOURCE, 0);
+    ///     comm.send(&1u8, 1 - comm.rank(), 0).await?;
+    ///     let (_, status) = incoming.await?;
+    ///     Ok::<_, rmpi::Error>(status.source)
+    /// });
+    /// assert_eq!(*results[0].as_ref().unwrap(), 1);
+    /// ```
+    #[track_caller]
+    pub fn irecv_with_status<T: DeserializeOwned + Send + 'static>(
         &self,
         source: impl Into<Source>,
         tag: impl Into<TagFilter>,

@@ -3,7 +3,7 @@
 //! and their nonblocking forms; algorithms are chosen as for the async API.
 
 use bytemuck::Pod;
-use rmpi_collectives::{Buffers, Collectives, Op};
+use rmpi_collectives::{Buffers, Collectives, NeighborCollectives, Op};
 use serde::{de::DeserializeOwned, Serialize};
 
 use super::Comm;
@@ -305,6 +305,59 @@ impl Comm {
         /// assert_eq!(got.into_iter().map(Result::unwrap).collect::<Vec<_>>(), [2, 4]);
         /// ```
         fn reduce_scatter_buf[T: Pod + Send + Sync, O: Op<T> + 'static](send: &[T], recv: &mut [T], op: O) -> ();
+
+        /// Sends `value` to each neighbour on the communicator's Cartesian grid and returns
+        /// what each sent, by slot: back then ahead along each dimension, `None` past an edge
+        /// (`comm.neighbor_allgather(x)`).
+        ///
+        /// ```
+        /// let got = rmpi::blocking::local::run(3, |comm| {
+        ///     let ring = comm.create_cart(&[3], &[true])?.unwrap();
+        ///     ring.neighbor_allgather(ring.rank())
+        /// });
+        /// assert_eq!(got[1].as_ref().unwrap(), &[Some(0), Some(2)]);
+        /// ```
+        fn neighbor_allgather[T: Serialize + DeserializeOwned + Send + 'static](value: T) -> Vec<Option<T>>;
+
+        /// Sends `values[slot]` to each slot's neighbour and returns what each sent here
+        /// (`comm.neighbor_alltoall(values)`).
+        ///
+        /// ```
+        /// let got = rmpi::blocking::local::run(2, |comm| {
+        ///     let line = comm.create_cart(&[2], &[false])?.unwrap();
+        ///     line.neighbor_alltoall(vec!["back".to_string(), "ahead".to_string()])
+        /// });
+        /// assert_eq!(got[1].as_ref().unwrap(), &[Some("ahead".to_string()), None]);
+        /// ```
+        fn neighbor_alltoall[T: Serialize + DeserializeOwned + Send + 'static](values: Vec<T>) -> Vec<Option<T>>;
+
+        /// Sends `send` to every neighbour and receives each one's into its slot's block of
+        /// `recv` (`comm.Neighbor_allgather`).
+        ///
+        /// ```
+        /// let got = rmpi::blocking::local::run(2, |comm| {
+        ///     let line = comm.create_cart(&[2], &[false])?.unwrap();
+        ///     let mut recv = [0u16; 2];
+        ///     line.neighbor_allgather_buf(&[line.rank() as u16 + 1], &mut recv)?;
+        ///     Ok(recv)
+        /// });
+        /// assert_eq!(got[0].as_ref().unwrap(), &[0, 2]);
+        /// ```
+        fn neighbor_allgather_buf[T: Pod + Send + Sync](send: &[T], recv: &mut [T]) -> ();
+
+        /// Sends block `slot` of `send` to each slot's neighbour and receives each one's into
+        /// its slot's block of `recv` (`comm.Neighbor_alltoall`).
+        ///
+        /// ```
+        /// let got = rmpi::blocking::local::run(2, |comm| {
+        ///     let line = comm.create_cart(&[2], &[false])?.unwrap();
+        ///     let mut recv = [0u8; 2];
+        ///     line.neighbor_alltoall_buf(&[1, 2], &mut recv)?;
+        ///     Ok(recv)
+        /// });
+        /// assert_eq!(got[0].as_ref().unwrap(), &[0, 1]);
+        /// ```
+        fn neighbor_alltoall_buf[T: Pod + Send + Sync](send: &[T], recv: &mut [T]) -> ();
     }
 
     request_calls! {

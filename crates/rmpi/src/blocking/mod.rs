@@ -74,6 +74,7 @@ macro_rules! request_calls {
 mod collectives;
 mod comm;
 pub mod local;
+mod persistent;
 mod point;
 mod request;
 
@@ -86,6 +87,7 @@ use rmpi_core::config::Config;
 use rmpi_core::Result;
 
 pub use comm::Comm;
+pub use persistent::{PersistentRecv, PersistentSend};
 pub use request::{test_all, test_any, wait_all, wait_any, wait_some, Request};
 
 /// Joins the job this process was launched into, as [`crate::init`] does, and returns the

@@ -357,17 +357,30 @@ impl Comm {
         /// ```
         fn issend[T: Serialize + ?Sized](value: &T, dest: usize, tag: i32) -> ();
 
-        /// Nonblocking [`recv_with_status`](Comm::recv_with_status) (`comm.irecv`).
+        /// Nonblocking [`recv`](Comm::recv) (`req = comm.irecv(source, tag)`): waiting gives
+        /// the value.
         ///
         /// ```
         /// let got = rmpi::blocking::local::run(1, |comm| {
         ///     let receive = comm.irecv::<u8>(0, 0);
         ///     comm.send(&4u8, 0, 0)?;
-        ///     Ok(receive.wait()?.0)
+        ///     receive.wait()
         /// });
         /// assert_eq!(got[0].as_ref().unwrap(), &4);
         /// ```
-        fn irecv[T: DeserializeOwned + Send + 'static](source: impl Into<Source>, tag: impl Into<TagFilter>) -> (T, Status);
+        fn irecv[T: DeserializeOwned + Send + 'static](source: impl Into<Source>, tag: impl Into<TagFilter>) -> T;
+
+        /// Nonblocking [`recv_with_status`](Comm::recv_with_status): the value and its status.
+        ///
+        /// ```
+        /// let got = rmpi::blocking::local::run(1, |comm| {
+        ///     let receive = comm.irecv_with_status::<u8>(rmpi::ANY_SOURCE, rmpi::ANY_TAG);
+        ///     comm.send(&4u8, 0, 6)?;
+        ///     Ok(receive.wait()?.1.tag)
+        /// });
+        /// assert_eq!(got[0].as_ref().unwrap(), &6);
+        /// ```
+        fn irecv_with_status[T: DeserializeOwned + Send + 'static](source: impl Into<Source>, tag: impl Into<TagFilter>) -> (T, Status);
     }
 
     /// Nonblocking [`send_buf`](Comm::send_buf) (`comm.Isend`); the request borrows `buf`

@@ -65,7 +65,7 @@ impl<'a, T> Request<'a, T> {
     ///     let mut request = comm.irecv::<u32>(0, 0);
     ///     loop {
     ///         if let Some(outcome) = request.test() {
-    ///             return Ok(outcome?.0);
+    ///             return outcome;
     ///         }
     ///         // ...work while the message travels...
     ///     }
@@ -144,8 +144,7 @@ impl<'a, T> BorrowMut<rmpi_core::Request<'a, T>> for Request<'a, T> {
 /// let results = rmpi::blocking::local::run(3, |comm| {
 ///     if comm.rank() == 0 {
 ///         let receives = (1..3).map(|source| comm.irecv::<usize>(source, 0));
-///         let values = rmpi::blocking::wait_all(receives)?;
-///         Ok(values.into_iter().map(|(value, _status)| value).collect())
+///         rmpi::blocking::wait_all(receives)
 ///     } else {
 ///         comm.send(&comm.rank(), 0, 0)?;
 ///         Ok(Vec::new())
@@ -171,7 +170,7 @@ pub fn wait_all<'a, T>(requests: impl IntoIterator<Item = Request<'a, T>>) -> Re
 ///     if comm.rank() == 0 {
 ///         let mut receives = vec![comm.irecv::<usize>(1, 0), comm.irecv::<usize>(2, 0)];
 ///         while let Some((index, outcome)) = rmpi::blocking::wait_any(&mut receives) {
-///             seen.push((index, outcome?.0));
+///             seen.push((index, outcome?));
 ///         }
 ///         seen.sort();
 ///     } else {
@@ -197,7 +196,7 @@ pub fn wait_any<T>(requests: &mut [Request<'_, T>]) -> Option<(usize, Result<T>)
 ///     }
 ///     let mut receives = vec![comm.irecv::<u8>(1, 0)];
 ///     let done = rmpi::blocking::wait_some(&mut receives);
-///     Ok(done.into_iter().map(|(index, outcome)| (index, outcome.unwrap().0)).collect())
+///     Ok(done.into_iter().map(|(index, outcome)| (index, outcome.unwrap())).collect())
 /// });
 /// assert_eq!(results[0].as_ref().unwrap(), &[(0, 7)]);
 /// ```
