@@ -46,6 +46,7 @@ mod comm;
 pub mod config;
 pub mod datatype;
 mod engine;
+pub mod equivalence;
 mod error;
 pub mod frame;
 #[doc(hidden)]

@@ -31,6 +31,7 @@
 //! | `Compute_dims`, `Create_cart`, `Shift`, `Sub`, `neighbor_allgather` | [`topology::compute_dims`], [`Comm::create_cart`], [`Comm::cart_shift`], [`Comm::cart_sub`], [`NeighborCollectives`](collectives::NeighborCollectives) |
 //! | `Send_init`, `Recv_init`, `Start` | [`Comm::send_init`], [`Comm::recv_init`] |
 //! | `Create_vector`, `Create_subarray` | [`datatype::Datatype`], [`Comm::send_typed`], [`Comm::recv_typed`] |
+//! | `Create_struct` (rsmpi's `Equivalence`) | `#[derive(`[`datatype::Equivalence`]`)]`, [`Comm::send_packed`], [`Comm::recv_packed`] |
 //! | `Wtime`, `Wtick`, `Get_processor_name`, `Abort` | [`wtime`], [`wtick`], [`processor_name`], [`Comm::abort`] |
 //!
 //! What a porter needs to know:
@@ -80,7 +81,17 @@
 #![deny(missing_docs)]
 
 pub use rmpi_core::host::name as processor_name;
-pub use rmpi_core::{codec, config, datatype, group, host, local, topology};
+pub use rmpi_core::{codec, config, group, host, local, topology};
+
+/// Derived datatypes: selections of a buffer's elements ([`Datatype`](datatype::Datatype)),
+/// and structs sent field by field ([`Equivalence`](datatype::Equivalence), with its
+/// derive).
+pub mod datatype {
+    pub use rmpi_core::datatype::*;
+    pub use rmpi_core::equivalence::Equivalence;
+    /// Derives [`Equivalence`](trait@Equivalence) for a struct whose fields implement it.
+    pub use rmpi_derive::Equivalence;
+}
 pub use rmpi_core::{
     test_all, test_any, wait_all, wait_any, wait_some, wtick, wtime, Bytes, Comm, Error, Message,
     PersistentRecv, PersistentSend, Request, Result, Source, SplitType, Status, TagFilter,

@@ -344,6 +344,53 @@ fn persistent_requests_pass_a_token_round_a_ring_again_and_again() {
     }
 }
 
+/// Padding everywhere: 1 + 8 + 2 + 3 * (4 + 1) bytes of fields.
+#[derive(rmpi::datatype::Equivalence, Clone, Copy, Debug, PartialEq, Default)]
+struct Padded {
+    flag: bool,
+    value: f64,
+    small: u16,
+    inner: [Inner; 3],
+}
+
+#[derive(rmpi::datatype::Equivalence, Clone, Copy, Debug, PartialEq, Default)]
+struct Inner(f32, u8);
+
+#[test]
+fn structs_with_padding_travel_field_by_field() {
+    use rmpi::datatype::Equivalence;
+    assert_eq!(Padded::PACKED_SIZE, 1 + 8 + 2 + 3 * 5);
+    let make = |rank: usize, i: usize| Padded {
+        flag: (rank + i) % 2 == 0,
+        value: rank as f64 + i as f64 / 8.0,
+        small: (rank * 10 + i) as u16,
+        inner: [Inner(i as f32, rank as u8); 3],
+    };
+    for n in [1, 2, 3, 5] {
+        let got = all_ok(local::run(n, |comm| {
+            let (rank, size) = (comm.rank(), comm.size());
+            let mine: Vec<Padded> = (0..4).map(|i| make(rank, i)).collect();
+            let right = (rank + 1) % size;
+            let left = (rank + size - 1) % size;
+            comm.send_packed(&mine, right, 0)?;
+            let (theirs, status) = comm.recv_packed::<Padded>(left, 0)?;
+            assert_eq!(status.bytes, 4 * Padded::PACKED_SIZE);
+            // A message of the wrong length is refused, not misread.
+            comm.send_buf(&[0u8; 5], right, 1)?;
+            let refused = comm.recv_packed::<Padded>(left, 1);
+            Ok((
+                theirs,
+                matches!(refused, Err(rmpi::Error::ElementMismatch { .. })),
+            ))
+        }));
+        for (rank, (theirs, refused)) in got.into_iter().enumerate() {
+            let left = (rank + n - 1) % n;
+            assert_eq!(theirs, (0..4).map(|i| make(left, i)).collect::<Vec<_>>());
+            assert!(refused);
+        }
+    }
+}
+
 #[test]
 fn the_async_api_has_the_same_features() {
     let got = rmpi::local::run(4, |comm| async move {

@@ -16,6 +16,7 @@ mod buffers;
 mod collective;
 mod derived;
 mod objects;
+mod packed;
 mod persistent;
 mod probe;
 mod topology;

@@ -3,6 +3,7 @@
 
 use bytemuck::Pod;
 use rmpi_core::datatype::Datatype;
+use rmpi_core::equivalence::Equivalence;
 use rmpi_core::{Bytes, Message, Result, Source, Status, TagFilter};
 use serde::{de::DeserializeOwned, Serialize};
 
@@ -173,6 +174,47 @@ impl Comm {
         /// assert_eq!(got[0].as_ref().unwrap(), &[1, 1]);
         /// ```
         fn sendrecv_buf[S: Pod, R: Pod](send: &[S], dest: usize, send_tag: i32, recv: &mut [R], source: impl Into<Source>, recv_tag: impl Into<TagFilter>) -> Status;
+
+        /// Sends `values`, each packed field by field ([`Equivalence`]), as one message.
+        ///
+        /// ```
+        /// use rmpi::datatype::Equivalence;
+        /// #[derive(Equivalence, Clone, Copy)]
+        /// struct Cell { solid: bool, heat: f32 }
+        ///
+        /// let got = rmpi::blocking::local::run(2, |comm| {
+        ///     if comm.rank() == 0 {
+        ///         comm.send_packed(&[Cell { solid: true, heat: 2.5 }; 3], 1, 0)?;
+        ///         Ok(0.0)
+        ///     } else {
+        ///         let (cells, _) = comm.recv_packed::<Cell>(0, 0)?;
+        ///         Ok(cells.iter().map(|c| c.heat).sum::<f32>())
+        ///     }
+        /// });
+        /// assert_eq!(*got[1].as_ref().unwrap(), 7.5);
+        /// ```
+        fn send_packed[T: Equivalence](values: &[T], dest: usize, tag: i32) -> ();
+
+        /// Receives packed values into a new vector sized to fit them
+        /// ([`send_packed`](Comm::send_packed) shows it).
+        fn recv_packed[T: Equivalence](source: impl Into<Source>, tag: impl Into<TagFilter>) -> (Vec<T>, Status);
+
+        /// Receives packed values into `buf`; more than it holds is an error.
+        ///
+        /// ```
+        /// use rmpi::datatype::Equivalence;
+        /// #[derive(Equivalence, Clone, Copy, Default, Debug, PartialEq)]
+        /// struct Pair(u8, u64);
+        ///
+        /// let got = rmpi::blocking::local::run(1, |comm| {
+        ///     comm.send_packed(&[Pair(1, 2)], 0, 0)?;
+        ///     let mut buf = [Pair::default(); 2];
+        ///     comm.recv_packed_into(&mut buf, 0, 0)?;
+        ///     Ok(buf)
+        /// });
+        /// assert_eq!(got[0].as_ref().unwrap(), &[Pair(1, 2), Pair::default()]);
+        /// ```
+        fn recv_packed_into[T: Equivalence](buf: &mut [T], source: impl Into<Source>, tag: impl Into<TagFilter>) -> Status;
 
         /// Waits until a matching message has arrived and describes it without receiving it
         /// (`comm.Probe`), e.g. to size a buffer.
