@@ -78,6 +78,7 @@ mod round;
 mod schedule;
 #[cfg(test)]
 mod simulator;
+mod typed;
 
 use std::future::Future;
 
@@ -97,6 +98,7 @@ pub use op::{
     BitAnd, BitOr, BitXor, Located, LogicalAnd, LogicalOr, LogicalXor, Max, MaxLoc, Min, MinLoc,
     Op, Prod, Sum, UserOp,
 };
+pub use typed::TypedCollectives;
 
 use buffers::Layout;
 use nonblocking::start_owned;

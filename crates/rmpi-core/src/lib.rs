@@ -21,7 +21,7 @@
 //!
 //! ```
 //! // mpi4py: comm.send(data, dest=1, tag=11) / data = comm.recv(source=0, tag=11)
-//! let results = rmpi_core::local::run(2, |comm| async move {
+//! let results = rmpi::local::run(2, |comm| async move {
 //!     if comm.rank() == 0 {
 //!         let data: Vec<u32> = (0..10).collect();
 //!         comm.send(&data, 1, 11).await?;
@@ -33,7 +33,7 @@
 //! for result in results {
 //!     assert_eq!(result?, (0..10).collect::<Vec<u32>>());
 //! }
-//! # Ok::<(), rmpi_core::Error>(())
+//! # Ok::<(), rmpi::Error>(())
 //! ```
 #![deny(missing_docs)]
 

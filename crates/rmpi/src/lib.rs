@@ -183,7 +183,7 @@ pub use rmpi_collectives as collectives;
 pub mod prelude {
     pub use rmpi_collectives::{
         Buffers, Collectives, Located, Max, MaxLoc, Min, MinLoc, NeighborCollectives, Prod, Sum,
-        UserOp,
+        TypedCollectives, UserOp,
     };
     pub use rmpi_core::{wait_all, wait_any, Comm, Error, Request, Status, ANY_SOURCE, ANY_TAG};
 }

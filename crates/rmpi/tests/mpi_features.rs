@@ -344,6 +344,33 @@ fn persistent_requests_pass_a_token_round_a_ring_again_and_again() {
     }
 }
 
+#[test]
+fn alltoallw_transposes_a_matrix_of_strided_columns() {
+    for n in [1, 2, 3, 5] {
+        let got = all_ok(local::run(n, |comm| {
+            // Rank r holds rows 2r and 2r+1 of a 2n x n matrix and sends column d of them
+            // to rank d, which puts them at 2r and 2r+1: rank d ends with column d.
+            let (rank, size) = (comm.rank(), comm.size());
+            let block: Vec<usize> = (0..2 * size)
+                .map(|i| (2 * rank + i / size) * 100 + i % size)
+                .collect();
+            let column = |d: usize| Datatype::vector(2, 1, size).map(|t| t.offset(d));
+            let send_types = (0..size).map(column).collect::<rmpi::Result<Vec<_>>>()?;
+            let recv_types: Vec<Datatype> = (0..size)
+                .map(|s| Datatype::contiguous(2).offset(2 * s))
+                .collect();
+            let mut transposed = vec![usize::MAX; 2 * size];
+            comm.alltoallw(&block, &send_types, &mut transposed, &recv_types)?;
+            Ok(transposed)
+        }));
+        for (rank, transposed) in got.into_iter().enumerate() {
+            // Column `rank` of the whole matrix: element (row, rank) for row 0..2n.
+            let expected: Vec<usize> = (0..2 * n).map(|row| row * 100 + rank).collect();
+            assert_eq!(transposed, expected, "{n} ranks, rank {rank}");
+        }
+    }
+}
+
 /// Padding everywhere: 1 + 8 + 2 + 3 * (4 + 1) bytes of fields.
 #[derive(rmpi::datatype::Equivalence, Clone, Copy, Debug, PartialEq, Default)]
 struct Padded {

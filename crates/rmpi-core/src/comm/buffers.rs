@@ -23,6 +23,20 @@ impl Comm {
     /// [`rendezvous`](crate::rendezvous)), and then the future completes once the receive
     /// has copied it, or after a short wait with a copy sent instead. Dropping the future
     /// still delivers the message.
+    ///
+    /// ```
+    /// let results = rmpi::local::run(2, |comm| async move {
+    ///     if comm.rank() == 0 {
+    ///         comm.send_buf(&[1.0f64, 2.0], 1, 0).await?; // comm.Send([arr, MPI.DOUBLE], 1)
+    ///         Ok(vec![])
+    ///     } else {
+    ///         let mut arr = vec![0.0f64; 2];
+    ///         comm.recv_into(&mut arr, 0, 0).await?;
+    ///         Ok::<_, rmpi::Error>(arr)
+    ///     }
+    /// });
+    /// assert_eq!(results[1].as_ref().unwrap(), &[1.0, 2.0]);
+    /// ```
     #[track_caller]
     pub fn send_buf<'a, T: Pod>(
         &self,
@@ -41,6 +55,14 @@ impl Comm {
 
     /// Sends a vector of plain-old-data, handing its allocation to the transport without
     /// copying it.
+    ///
+    /// ```
+    /// let results = rmpi::local::run(1, |comm| async move {
+    ///     comm.send_vec(vec![5u32; 1000], 0, 0).await?; // no copy of the vector
+    ///     Ok::<_, rmpi::Error>(comm.recv_buf::<u32>(0, 0).await?.0.len())
+    /// });
+    /// assert_eq!(*results[0].as_ref().unwrap(), 1000);
+    /// ```
     pub fn send_vec<T: Pod + Send + Sync>(
         &self,
         buf: Vec<T>,
@@ -52,12 +74,35 @@ impl Comm {
 
     /// Nonblocking [`send_buf`](Comm::send_buf) (`comm.Isend`). The request borrows `buf`
     /// until it completes.
+    ///
+    /// ```
+    /// let results = rmpi::local::run(1, |comm| async move {
+    ///     let data = [1u16, 2];
+    ///     let sent = comm.isend_buf(&data, 0, 0);
+    ///     let (back, _) = comm.recv_buf::<u16>(0, 0).await?;
+    ///     sent.await?;
+    ///     Ok::<_, rmpi::Error>(back)
+    /// });
+    /// assert_eq!(results[0].as_ref().unwrap(), &[1, 2]);
+    /// ```
     #[track_caller]
     pub fn isend_buf<'a, T: Pod>(&self, buf: &'a [T], dest: usize, tag: i32) -> Request<'a, ()> {
         Request::new(self.send_buf(buf, dest, tag))
     }
 
     /// Synchronous [`send_buf`](Comm::send_buf) (`comm.Ssend`).
+    ///
+    /// ```
+    /// let results = rmpi::local::run(2, |comm| async move {
+    ///     if comm.rank() == 0 {
+    ///         comm.ssend_buf(&[3u8], 1, 0).await?;
+    ///         Ok(vec![])
+    ///     } else {
+    ///         Ok::<_, rmpi::Error>(comm.recv_buf::<u8>(0, 0).await?.0)
+    ///     }
+    /// });
+    /// assert_eq!(results[1].as_ref().unwrap(), &[3]);
+    /// ```
     #[track_caller]
     pub fn ssend_buf<T: Pod>(
         &self,
@@ -73,6 +118,16 @@ impl Comm {
     }
 
     /// Nonblocking [`ssend_buf`](Comm::ssend_buf) (`comm.Issend`).
+    ///
+    /// ```
+    /// let results = rmpi::local::run(1, |comm| async move {
+    ///     let sent = comm.issend_buf(&[4u8], 0, 0);
+    ///     let (back, _) = comm.recv_buf::<u8>(0, 0).await?;
+    ///     sent.await?;
+    ///     Ok::<_, rmpi::Error>(back)
+    /// });
+    /// assert_eq!(results[0].as_ref().unwrap(), &[4]);
+    /// ```
     #[track_caller]
     pub fn issend_buf<'a, T: Pod>(&self, buf: &'a [T], dest: usize, tag: i32) -> Request<'a, ()> {
         Request::new(self.ssend_buf(buf, dest, tag))
@@ -123,6 +178,17 @@ impl Comm {
 
     /// Nonblocking [`recv_into`](Comm::recv_into) (`comm.Irecv`). The request borrows `buf`
     /// mutably until it completes or is dropped.
+    ///
+    /// ```
+    /// let results = rmpi::local::run(1, |comm| async move {
+    ///     let mut buf = [0i32; 2];
+    ///     let receive = comm.irecv_into(&mut buf, 0, 0);
+    ///     comm.send_buf(&[7, 8], 0, 0).await?;
+    ///     receive.await?;
+    ///     Ok::<_, rmpi::Error>(buf)
+    /// });
+    /// assert_eq!(results[0].as_ref().unwrap(), &[7, 8]);
+    /// ```
     #[track_caller]
     pub fn irecv_into<'a, T: Pod>(
         &'a self,
@@ -134,6 +200,16 @@ impl Comm {
     }
 
     /// Receives a typed-buffer message into a new vector sized to fit it.
+    ///
+    /// ```
+    /// let results = rmpi::local::run(1, |comm| async move {
+    ///     comm.send_buf(&[1u64, 2, 3], 0, 0).await?;
+    ///     let (values, status) = comm.recv_buf::<u64>(0, 0).await?;
+    ///     assert_eq!(status.count::<u64>(), Some(3));
+    ///     Ok::<_, rmpi::Error>(values)
+    /// });
+    /// assert_eq!(results[0].as_ref().unwrap(), &[1, 2, 3]);
+    /// ```
     #[track_caller]
     pub fn recv_buf<T: Pod>(
         &self,
@@ -148,6 +224,16 @@ impl Comm {
     }
 
     /// Sends `send` to `dest` and receives into `recv` from `source` at once (`comm.Sendrecv`).
+    ///
+    /// ```
+    /// let results = rmpi::local::run(2, |comm| async move {
+    ///     let peer = 1 - comm.rank();
+    ///     let mut halo = [0u8; 2];
+    ///     comm.sendrecv_buf(&[comm.rank() as u8; 2], peer, 0, &mut halo, peer, 0).await?;
+    ///     Ok::<_, rmpi::Error>(halo)
+    /// });
+    /// assert_eq!(results[0].as_ref().unwrap(), &[1, 1]);
+    /// ```
     #[track_caller]
     pub fn sendrecv_buf<'a, S: Pod, R: Pod>(
         &'a self,

@@ -92,8 +92,8 @@ impl Drop for Shared {
 /// own. Cheap to clone; clones are the same communicator.
 ///
 /// ```
-/// # rmpi_core::local::run(3, |world| async move {
-/// use rmpi_core::{ANY_SOURCE, ANY_TAG};
+/// # rmpi::local::run(3, |world| async move {
+/// use rmpi::{ANY_SOURCE, ANY_TAG};
 /// if world.rank() == 0 {
 ///     for _ in 1..world.size() {
 ///         let (greeting, status) = world.recv_with_status::<String>(ANY_SOURCE, ANY_TAG).await?;
@@ -102,7 +102,7 @@ impl Drop for Shared {
 /// } else {
 ///     world.send(&format!("hello from {}", world.rank()), 0, 7).await?;
 /// }
-/// # Ok::<(), rmpi_core::Error>(())
+/// # Ok::<(), rmpi::Error>(())
 /// # }).into_iter().collect::<Result<(), _>>().unwrap();
 /// ```
 #[derive(Debug, Clone)]
@@ -122,13 +122,13 @@ impl Comm {
     ///
     /// ```
     /// use std::sync::Arc;
-    /// use rmpi_core::config::{BcastAlgorithm, Config};
-    /// use rmpi_core::local::LocalTransport;
+    /// use rmpi::config::{BcastAlgorithm, Config};
+    /// use rmpi::local::LocalTransport;
     ///
     /// let mut config = Config::default();
     /// config.algorithms.bcast = Some(BcastAlgorithm::Flat);
     /// let endpoint = LocalTransport::mesh(1).remove(0);
-    /// let world = rmpi_core::Comm::with_config(Arc::new(endpoint), config);
+    /// let world = rmpi::Comm::with_config(Arc::new(endpoint), config);
     /// assert_eq!(world.config().algorithms.bcast, Some(BcastAlgorithm::Flat));
     /// ```
     pub fn with_config(transport: Arc<dyn Transport>, config: Config) -> Comm {
@@ -204,12 +204,12 @@ impl Comm {
     /// first `dup` or `split`) or `world.split#1(colour 2)`.
     ///
     /// ```
-    /// # rmpi_core::local::run(2, |world| async move {
+    /// # rmpi::local::run(2, |world| async move {
     /// assert_eq!(world.name(), "world");
     /// assert_eq!(world.dup().name(), "world.dup#0");
     /// let half = world.split(Some(world.rank() as u32 % 2), 0).await?.unwrap();
     /// assert_eq!(half.name(), format!("world.split#1(colour {})", world.rank() % 2));
-    /// # Ok::<(), rmpi_core::Error>(())
+    /// # Ok::<(), rmpi::Error>(())
     /// # }).into_iter().collect::<Result<(), _>>().unwrap();
     /// ```
     pub fn name(&self) -> &str {
@@ -223,7 +223,7 @@ impl Comm {
     ///
     /// ```
     /// use rmpi_core::waits::{Operation, Peer};
-    /// # rmpi_core::local::run(2, |world| async move {
+    /// # rmpi::local::run(2, |world| async move {
     /// // A library's "gather to rank 0", reported as such while it waits.
     /// let gathered = world.traced(Operation::collective("my_gather", Some(0)), async {
     ///     if world.rank() == 0 {
@@ -233,7 +233,7 @@ impl Comm {
     ///     }
     /// });
     /// assert_eq!(gathered.await?, 7);
-    /// # Ok::<(), rmpi_core::Error>(())
+    /// # Ok::<(), rmpi::Error>(())
     /// # }).into_iter().collect::<Result<(), _>>().unwrap();
     /// ```
     #[track_caller]
@@ -262,7 +262,7 @@ impl Comm {
     /// `rmpirun` uses it for its deadlock reports. See [`waits`](crate::waits).
     ///
     /// ```
-    /// # rmpi_core::local::run(2, |world| async move {
+    /// # rmpi::local::run(2, |world| async move {
     /// let watch = world.watch_waits();
     /// watch.arm(true); // list pending operations from now on
     /// if world.rank() == 0 {
@@ -273,7 +273,7 @@ impl Comm {
     /// } else {
     ///     world.send(&1u32, 0, 0).await?;
     /// }
-    /// # Ok::<(), rmpi_core::Error>(())
+    /// # Ok::<(), rmpi::Error>(())
     /// # }).into_iter().collect::<Result<(), _>>().unwrap();
     /// ```
     pub fn watch_waits(&self) -> Watch {
@@ -288,12 +288,12 @@ impl Comm {
     /// the job cannot go on and the others may be waiting for it. Exit codes are 0-255.
     ///
     /// ```no_run
-    /// # let results = rmpi_core::local::run(2, |comm| async move {
+    /// # let results = rmpi::local::run(2, |comm| async move {
     /// let settings_ok = std::path::Path::new("settings.toml").exists();
     /// if comm.rank() == 0 && !settings_ok {
     ///     comm.abort(7); // every rank ends; rmpirun exits with 7
     /// }
-    /// # Ok::<(), rmpi_core::Error>(())
+    /// # Ok::<(), rmpi::Error>(())
     /// # });
     /// ```
     pub fn abort(&self, code: i32) -> ! {

@@ -17,6 +17,18 @@ impl Comm {
 
     /// Sends any serde value (`comm.send(obj, dest, tag)`): it is encoded with the
     /// [codec](crate::codec) and the call returns once the transport has it.
+    ///
+    /// ```
+    /// let results = rmpi::local::run(2, |comm| async move {
+    ///     if comm.rank() == 0 {
+    ///         comm.send(&vec![1, 2, 3], 1, 11).await?; // comm.send(data, dest=1, tag=11)
+    ///         Ok(vec![])
+    ///     } else {
+    ///         comm.recv::<Vec<i32>>(0, 11).await // name the type to receive
+    ///     }
+    /// });
+    /// assert_eq!(results[1].as_ref().unwrap(), &[1, 2, 3]);
+    /// ```
     pub fn send<T: Serialize + ?Sized>(
         &self,
         value: &T,
@@ -27,6 +39,16 @@ impl Comm {
     }
 
     /// Nonblocking [`send`](Comm::send) (`comm.isend`).
+    ///
+    /// ```
+    /// let results = rmpi::local::run(1, |comm| async move {
+    ///     let sent = comm.isend("to myself", 0, 0);
+    ///     let text: String = comm.recv(0, 0).await?;
+    ///     sent.await?;
+    ///     Ok::<_, rmpi::Error>(text)
+    /// });
+    /// assert_eq!(results[0].as_ref().unwrap(), "to myself");
+    /// ```
     #[track_caller]
     pub fn isend<T: Serialize + ?Sized>(
         &self,
@@ -39,6 +61,18 @@ impl Comm {
 
     /// Synchronous send (`comm.ssend`): completes only once a receive on `dest` has matched
     /// the message.
+    ///
+    /// ```
+    /// let results = rmpi::local::run(2, |comm| async move {
+    ///     if comm.rank() == 0 {
+    ///         comm.ssend(&7u8, 1, 0).await?; // returns once rank 1 has matched it
+    ///         Ok(0)
+    ///     } else {
+    ///         comm.recv::<u8>(0, 0).await
+    ///     }
+    /// });
+    /// assert_eq!(*results[1].as_ref().unwrap(), 7);
+    /// ```
     #[track_caller]
     pub fn ssend<T: Serialize + ?Sized>(
         &self,
@@ -51,6 +85,16 @@ impl Comm {
     }
 
     /// Nonblocking [`ssend`](Comm::ssend) (`comm.issend`).
+    ///
+    /// ```
+    /// let results = rmpi::local::run(1, |comm| async move {
+    ///     let sent = comm.issend(&1u8, 0, 0);
+    ///     let value: u8 = comm.recv(0, 0).await?;
+    ///     sent.await?;
+    ///     Ok::<_, rmpi::Error>(value)
+    /// });
+    /// assert_eq!(*results[0].as_ref().unwrap(), 1);
+    /// ```
     #[track_caller]
     pub fn issend<T: Serialize + ?Sized>(
         &self,
@@ -64,6 +108,18 @@ impl Comm {
     /// Receives a serde value (`comm.recv(source=..., tag=...)`). Cancel-safe: a future
     /// dropped before it completes (under `tokio::select!` or `timeout`) loses no message;
     /// one it had already matched goes to the next receive that fits it, in order.
+    ///
+    /// ```
+    /// let results = rmpi::local::run(2, |comm| async move {
+    ///     if comm.rank() == 1 {
+    ///         comm.send("hello", 0, 3).await?;
+    ///         return Ok(String::new());
+    ///     }
+    ///     let greeting: String = comm.recv(rmpi::ANY_SOURCE, rmpi::ANY_TAG).await?;
+    ///     Ok::<_, rmpi::Error>(greeting)
+    /// });
+    /// assert_eq!(results[0].as_ref().unwrap(), "hello");
+    /// ```
     #[track_caller]
     pub fn recv<T: DeserializeOwned>(
         &self,
@@ -75,6 +131,18 @@ impl Comm {
     }
 
     /// Receives a serde value and the [`Status`] saying who sent it with which tag.
+    ///
+    /// ```
+    /// let results = rmpi::local::run(2, |comm| async move {
+    ///     if comm.rank() == 1 {
+    ///         comm.send(&2.5f64, 0, 4).await?;
+    ///         return Ok(None);
+    ///     }
+    ///     let (_, status) = comm.recv_with_status::<f64>(rmpi::ANY_SOURCE, rmpi::ANY_TAG).await?;
+    ///     Ok::<_, rmpi::Error>(Some((status.source, status.tag)))
+    /// });
+    /// assert_eq!(*results[0].as_ref().unwrap(), Some((1, 4)));
+    /// ```
     #[track_caller]
     pub fn recv_with_status<T: DeserializeOwned>(
         &self,
@@ -131,6 +199,15 @@ impl Comm {
 
     /// Sends `value` to `dest` and receives from `source` at once (`comm.sendrecv`), so two
     /// ranks can exchange without ordering their calls.
+    ///
+    /// ```
+    /// let results = rmpi::local::run(2, |comm| async move {
+    ///     let peer = 1 - comm.rank();
+    ///     let (theirs, _) = comm.sendrecv::<_, usize>(&comm.rank(), peer, 0, peer, 0).await?;
+    ///     Ok::<_, rmpi::Error>(theirs)
+    /// });
+    /// assert_eq!(*results[0].as_ref().unwrap(), 1);
+    /// ```
     #[track_caller]
     pub fn sendrecv<S: Serialize + ?Sized, R: DeserializeOwned>(
         &self,
@@ -151,6 +228,15 @@ impl Comm {
     // --- raw bytes ------------------------------------------------------------------------
 
     /// Sends bytes as they are; the transport takes the `Bytes` without copying where it can.
+    ///
+    /// ```
+    /// let results = rmpi::local::run(1, |comm| async move {
+    ///     comm.send_bytes(rmpi::Bytes::from_static(b"raw"), 0, 0).await?;
+    ///     let (bytes, _) = comm.recv_bytes(0, 0).await?;
+    ///     Ok::<_, rmpi::Error>(bytes.to_vec())
+    /// });
+    /// assert_eq!(results[0].as_ref().unwrap(), b"raw");
+    /// ```
     pub fn send_bytes(
         &self,
         payload: Bytes,

@@ -3,7 +3,8 @@
 //! and their nonblocking forms; algorithms are chosen as for the async API.
 
 use bytemuck::Pod;
-use rmpi_collectives::{Buffers, Collectives, NeighborCollectives, Op};
+use rmpi_collectives::{Buffers, Collectives, NeighborCollectives, Op, TypedCollectives};
+use rmpi_core::datatype::Datatype;
 use serde::{de::DeserializeOwned, Serialize};
 
 use super::Comm;
@@ -358,6 +359,22 @@ impl Comm {
         /// assert_eq!(got[0].as_ref().unwrap(), &[0, 1]);
         /// ```
         fn neighbor_alltoall_buf[T: Pod + Send + Sync](send: &[T], recv: &mut [T]) -> ();
+
+        /// Sends the selection `send_types[d]` of `send` to member `d` and receives member
+        /// `s`'s into the selection `recv_types[s]` of `recv` (`comm.Alltoallw`).
+        ///
+        /// ```
+        /// use rmpi::datatype::Datatype;
+        /// let got = rmpi::blocking::local::run(2, |comm| {
+        ///     let row = [comm.rank() as u8 * 10, comm.rank() as u8 * 10 + 1];
+        ///     let one = |at: usize| Datatype::contiguous(1).offset(at);
+        ///     let mut column = [0u8; 2];
+        ///     comm.alltoallw(&row, &[one(0), one(1)], &mut column, &[one(0), one(1)])?;
+        ///     Ok(column)
+        /// });
+        /// assert_eq!(got[0].as_ref().unwrap(), &[0, 10]);
+        /// ```
+        fn alltoallw[T: Pod + Send + Sync](send: &[T], send_types: &[Datatype], recv: &mut [T], recv_types: &[Datatype]) -> ();
     }
 
     request_calls! {
