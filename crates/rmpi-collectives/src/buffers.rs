@@ -17,6 +17,14 @@ use crate::reduce;
 use crate::round::Round;
 
 /// The buffers of a finished nonblocking typed-buffer collective, handed back for reuse.
+///
+/// ```
+/// # use rmpi::prelude::*; rmpi::local::run(2, |comm| async move {
+/// use rmpi::collectives::Buffers;
+/// let Buffers { send, recv } = comm.iallgather_buf(vec![comm.rank() as u8], vec![0; 2]).await?;
+/// assert_eq!((send, recv), (vec![comm.rank() as u8], vec![0, 1]));
+/// # Ok::<_, rmpi::Error>(()) }).into_iter().collect::<rmpi::Result<()>>()?; Ok::<_, rmpi::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Buffers<T> {
     /// The send buffer, unchanged.

@@ -34,6 +34,15 @@ use crate::Collectives;
 /// ([`Comm::create_cart`](rmpi_core::Comm::create_cart)); on others they fail with an
 /// error saying so. Every member of the communicator calls them, in the same order as its
 /// other collectives. In [`prelude`](crate) with [`Collectives`].
+///
+/// ```
+/// # use rmpi::prelude::*; rmpi::local::run(4, |comm| async move {
+/// // A 2x2 grid that wraps around: each rank has a neighbour on each side of each axis.
+/// let grid = comm.create_cart(&[2, 2], &[true, true]).await?.unwrap();
+/// let heard = grid.neighbor_allgather(grid.rank()).await?;
+/// assert_eq!(heard.len(), 4);
+/// # Ok::<_, rmpi::Error>(()) }).into_iter().collect::<rmpi::Result<()>>()?; Ok::<_, rmpi::Error>(())
+/// ```
 pub trait NeighborCollectives: Collectives {
     /// Sends `value` to every neighbour and returns what each sent, by slot
     /// (`comm.neighbor_allgather(x)`); `None` where there is no neighbour.

@@ -12,6 +12,15 @@ use crate::buffers::Buffers;
 /// Runs a collective (or any communication future) as a [`Request`]: on a tokio runtime it is
 /// spawned as a task and progresses on its own; elsewhere it progresses when the request is
 /// awaited or tested.
+///
+/// ```
+/// # use rmpi::prelude::*; rmpi::local::run(2, |comm| async move {
+/// use rmpi::collectives::start;
+/// // Any communication future, run as a request of its own.
+/// let sum = start(comm.allreduce(comm.rank() + 1, Sum));
+/// assert_eq!(sum.await?, 3);
+/// # Ok::<_, rmpi::Error>(()) }).into_iter().collect::<rmpi::Result<()>>()?; Ok::<_, rmpi::Error>(())
+/// ```
 pub fn start<T: Send + 'static>(
     operation: impl Future<Output = Result<T>> + Send + 'static,
 ) -> Request<'static, T> {

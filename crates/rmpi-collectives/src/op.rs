@@ -6,11 +6,34 @@
 //! Integer arithmetic wraps instead of panicking on overflow.
 
 /// A reduction operation on `T`.
+///
+/// ```
+/// use rmpi::collectives::Op;
+/// /// Keeps the longer string; ties go to the lower rank.
+/// struct Longest;
+/// impl Op<String> for Longest {
+///     fn apply(&self, lower: &String, higher: &String) -> String {
+///         if higher.len() > lower.len() { higher.clone() } else { lower.clone() }
+///     }
+/// }
+/// assert_eq!(Longest.apply(&"ab".into(), &"abc".into()), "abc");
+/// ```
 pub trait Op<T>: Send + Sync {
     /// `lower ⊕ higher`, where `lower` comes from lower ranks.
+    ///
+    /// ```
+    /// use rmpi::collectives::{Op, Sum};
+    /// assert_eq!(Sum.apply(&2, &3), 5);
+    /// ```
     fn apply(&self, lower: &T, higher: &T) -> T;
 
     /// Whether operands may be combined in any order (enables more algorithms).
+    ///
+    /// ```
+    /// use rmpi::collectives::{Op, UserOp};
+    /// let concat = UserOp::non_commutative(|a: &String, b: &String| format!("{a}{b}"));
+    /// assert!(!concat.is_commutative());
+    /// ```
     fn is_commutative(&self) -> bool {
         true
     }
@@ -19,6 +42,13 @@ pub trait Op<T>: Send + Sync {
     /// `other` comes from lower ranks, `acc[i] ⊕ other[i]` otherwise. One call per buffer
     /// rather than per element, so the loop is compiled for the concrete operation (and
     /// vectorized where it can be) even when reached through `dyn Op`.
+    ///
+    /// ```
+    /// use rmpi::collectives::{Max, Op};
+    /// let mut acc = [1, 5];
+    /// Max.combine_slices(&mut acc, &[3, 2], true);
+    /// assert_eq!(acc, [3, 5]);
+    /// ```
     fn combine_slices(&self, acc: &mut [T], other: &[T], other_is_lower: bool) {
         if other_is_lower {
             for (mine, theirs) in acc.iter_mut().zip(other) {
@@ -160,6 +190,16 @@ impl<V: PartialOrd + Clone + Send + Sync, I: Ord + Clone + Send + Sync> Op<(V, I
 /// ...). It is plain old data for the pairs without padding: `(f32, i32)`, `(f32, u32)`,
 /// `(f64, i64)`, `(f64, u64)`, `(i32, i32)`, `(u32, u32)`, `(i64, i64)`, `(u64, u64)`.
 /// Objects can use `(value, index)` tuples instead.
+///
+/// ```
+/// # use rmpi::prelude::*; rmpi::local::run(3, |comm| async move {
+/// use rmpi::collectives::{Located, MaxLoc};
+/// let mine = [Located { value: comm.rank() as f64 * 1.5, index: comm.rank() as i64 }];
+/// let mut best = [Located::default()];
+/// comm.allreduce_buf(&mine, &mut best, MaxLoc).await?;
+/// assert_eq!(best[0], Located { value: 3.0, index: 2 });
+/// # Ok::<_, rmpi::Error>(()) }).into_iter().collect::<rmpi::Result<()>>()?; Ok::<_, rmpi::Error>(())
+/// ```
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
 pub struct Located<V, I> {
@@ -211,6 +251,21 @@ impl<V: PartialOrd + Copy + Send + Sync, I: Ord + Copy + Send + Sync> Op<Located
 }
 
 /// A user-defined operation (`MPI_Op_create`) from a closure.
+///
+/// ```
+/// # use rmpi::prelude::*; rmpi::local::run(3, |comm| async move {
+/// use rmpi::collectives::UserOp;
+/// let gcd = UserOp::commutative(|a: &u64, b: &u64| {
+///     let (mut a, mut b) = (*a, *b);
+///     while b != 0 {
+///         (a, b) = (b, a % b);
+///     }
+///     a
+/// });
+/// let common = comm.allreduce(12 * (comm.rank() as u64 + 1), gcd).await?;
+/// assert_eq!(common, 12);
+/// # Ok::<_, rmpi::Error>(()) }).into_iter().collect::<rmpi::Result<()>>()?; Ok::<_, rmpi::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct UserOp<F> {
     combine: F,
@@ -219,6 +274,12 @@ pub struct UserOp<F> {
 
 impl<F> UserOp<F> {
     /// An operation whose operands may be combined in any order.
+    ///
+    /// ```
+    /// use rmpi::collectives::{Op, UserOp};
+    /// let larger = UserOp::commutative(|a: &i32, b: &i32| *a.max(b));
+    /// assert_eq!(larger.apply(&2, &7), 7);
+    /// ```
     pub fn commutative(combine: F) -> Self {
         UserOp {
             combine,
@@ -227,6 +288,15 @@ impl<F> UserOp<F> {
     }
 
     /// An operation applied strictly in rank order: `((x0 ⊕ x1) ⊕ x2) …` up to associativity.
+    ///
+    /// ```
+    /// # use rmpi::prelude::*; rmpi::local::run(3, |comm| async move {
+    /// use rmpi::collectives::UserOp;
+    /// let concat = UserOp::non_commutative(|a: &String, b: &String| format!("{a}{b}"));
+    /// let word = comm.allreduce(comm.rank().to_string(), concat).await?;
+    /// assert_eq!(word, "012");
+    /// # Ok::<_, rmpi::Error>(()) }).into_iter().collect::<rmpi::Result<()>>()?; Ok::<_, rmpi::Error>(())
+    /// ```
     pub fn non_commutative(combine: F) -> Self {
         UserOp {
             combine,

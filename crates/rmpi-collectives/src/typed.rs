@@ -9,10 +9,23 @@ use rmpi_core::datatype::Datatype;
 use rmpi_core::{Error, Result};
 
 use crate::buffers::displacements;
-use crate::Collectives;
+use crate::{BufferCollectives, Collectives};
 
 /// Collectives whose blocks are [`Datatype`] selections. In `rmpi::prelude` with
 /// [`Collectives`].
+///
+/// ```
+/// # use rmpi::prelude::*; rmpi::local::run(2, |comm| async move {
+/// use rmpi::datatype::Datatype;
+/// // Each rank sends every second element of its row to each rank.
+/// let row = [comm.rank() as u32; 4];
+/// let evens = Datatype::vector(2, 1, 2)?;
+/// let mut got = [0u32; 4];
+/// let halves = [Datatype::contiguous(2), Datatype::contiguous(2).offset(2)];
+/// comm.alltoallw(&row, &[evens.clone(), evens], &mut got, &halves).await?;
+/// assert_eq!(got, [0, 0, 1, 1]);
+/// # Ok::<_, rmpi::Error>(()) }).into_iter().collect::<rmpi::Result<()>>()?; Ok::<_, rmpi::Error>(())
+/// ```
 pub trait TypedCollectives: Collectives {
     /// Sends the selection `send_types[d]` of `send` to member `d`, and receives member
     /// `s`'s block into the selection `recv_types[s]` of `recv` (`comm.Alltoallw`). Each

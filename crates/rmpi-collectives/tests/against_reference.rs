@@ -5,7 +5,7 @@
 use bytemuck::{Pod, Zeroable};
 use rmpi_collectives::{
     Algorithms, AllgatherAlgorithm, AllreduceAlgorithm, AlltoallAlgorithm, BarrierAlgorithm,
-    BcastAlgorithm, Collectives, Max, Min, Prod, Sum, UserOp,
+    BcastAlgorithm, BufferCollectives, Collectives, Max, Min, Prod, Sum, UserOp,
 };
 use rmpi_core::{local, Comm, Result};
 

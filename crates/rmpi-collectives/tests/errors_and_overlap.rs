@@ -4,7 +4,9 @@
 use std::future::Future;
 use std::sync::Mutex;
 
-use rmpi_collectives::{Algorithms, AllreduceAlgorithm, BcastAlgorithm, Collectives, Sum};
+use rmpi_collectives::{
+    Algorithms, AllreduceAlgorithm, BcastAlgorithm, BufferCollectives, Collectives, Sum,
+};
 use rmpi_core::{local, Comm, Error, ANY_SOURCE};
 
 #[test]

@@ -2,7 +2,7 @@
 //! collectives and point-to-point, each checked against a naive reference; and the
 //! location-carrying reductions on typed buffers.
 
-use rmpi_collectives::{Buffers, Collectives, Located, MaxLoc, MinLoc, Sum};
+use rmpi_collectives::{BufferCollectives, Buffers, Collectives, Located, MaxLoc, MinLoc, Sum};
 use rmpi_core::{local, wait_all, Error};
 
 fn value(rank: usize, i: usize) -> u64 {

@@ -29,6 +29,13 @@ use serde::{de::DeserializeOwned, Serialize};
 pub mod fingerprint;
 
 /// Turns serde values into bytes and back.
+///
+/// ```
+/// use rmpi::codec::{Codec, DefaultCodec};
+/// let bytes = DefaultCodec::encode(&(1u8, "two")).unwrap();
+/// let back: (u8, String) = DefaultCodec::decode(&bytes).unwrap();
+/// assert_eq!(back, (1, "two".to_string()));
+/// ```
 pub trait Codec {
     /// Appends the encoding of `value` to `out` (so a caller's header can precede it without
     /// a copy); the error is a human-readable reason.
@@ -47,6 +54,13 @@ pub trait Codec {
 }
 
 /// bincode 2 with its standard configuration (little-endian, variable-length integers).
+///
+/// ```
+/// use rmpi::codec::{Bincode, Codec};
+/// let bytes = Bincode::encode(&300u32).unwrap();
+/// assert_eq!(Bincode::decode::<u32>(&bytes).unwrap(), 300);
+/// assert!(Bincode::decode::<u8>(&bytes).is_err()); // bytes left over
+/// ```
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Bincode;
 
@@ -72,6 +86,13 @@ impl Codec for Bincode {
 
 /// A codec that puts the sent type's [fingerprint] (8 bytes) before `C`'s encoding and
 /// checks it on decoding.
+///
+/// ```
+/// use rmpi::codec::{Bincode, Codec, Typed};
+/// let bytes = Typed::<Bincode>::encode(&-1i32).unwrap();
+/// assert_eq!(Typed::<Bincode>::decode::<i32>(&bytes).unwrap(), -1);
+/// assert!(Typed::<Bincode>::decode::<u32>(&bytes).is_err());
+/// ```
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Typed<C>(PhantomData<C>);
 
@@ -100,6 +121,12 @@ impl<C: Codec> Codec for Typed<C> {
 }
 
 /// The codec every communicator uses for objects: bincode, behind a type fingerprint.
+///
+/// ```
+/// use rmpi::codec::{Codec, DefaultCodec};
+/// let bytes = DefaultCodec::encode("hi").unwrap();
+/// assert_eq!(DefaultCodec::decode::<String>(&bytes).unwrap(), "hi");
+/// ```
 pub type DefaultCodec = Typed<Bincode>;
 
 #[cfg(test)]

@@ -26,6 +26,15 @@ use crate::error::{Error, Result};
 
 /// A selection of a buffer's elements, in order: runs of consecutive elements, each at an
 /// element offset from the buffer's start.
+///
+/// ```
+/// use rmpi::datatype::Datatype;
+/// // Column 1 of a 3x4 row-major grid: 3 runs of one element, 4 apart, from element 1.
+/// let column = Datatype::vector(3, 1, 4)?.offset(1);
+/// let grid: Vec<u32> = (0..12).collect();
+/// assert_eq!(column.pack(&grid)?, [1, 5, 9]);
+/// # Ok::<(), rmpi::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Datatype {
     /// `(offset, length)` in elements; adjacent runs are merged.

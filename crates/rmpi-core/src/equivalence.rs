@@ -33,6 +33,18 @@
 //! ```
 
 /// A type sent as a fixed number of bytes: its fields, packed, without padding.
+///
+/// ```
+/// use rmpi::datatype::Equivalence;
+/// #[derive(Equivalence, Clone, Copy, Debug, PartialEq)]
+/// struct Sample { id: u8, value: f64 }
+///
+/// assert_eq!(Sample::PACKED_SIZE, 9); // no padding
+/// let sample = Sample { id: 1, value: 0.5 };
+/// let mut bytes = [0u8; 9];
+/// sample.pack_into(&mut bytes);
+/// assert_eq!(Sample::unpack_from(&bytes), sample);
+/// ```
 pub trait Equivalence: Copy + Send + Sync + 'static {
     /// Bytes of one packed value.
     const PACKED_SIZE: usize;

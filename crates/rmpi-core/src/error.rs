@@ -161,10 +161,22 @@ impl std::fmt::Debug for Error {
 }
 
 /// `Result` with rmpi's [`Error`].
+///
+/// ```
+/// fn checked(rank: usize, size: usize) -> rmpi::Result<usize> {
+///     if rank < size { Ok(rank) } else { Err(rmpi::Error::InvalidRank { rank, size }) }
+/// }
+/// assert!(checked(3, 2).is_err());
+/// ```
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     /// The world rank of the peer this error is about, where it is about one.
+    ///
+    /// ```
+    /// assert_eq!(rmpi::Error::PeerLost { rank: 3 }.peer(), Some(3));
+    /// assert_eq!(rmpi::Error::InvalidRank { rank: 9, size: 2 }.peer(), None);
+    /// ```
     pub fn peer(&self) -> Option<usize> {
         match self {
             Error::PeerLost { rank }

@@ -22,6 +22,15 @@
 use crate::error::{Error, Result};
 
 /// An ordered set of processes, by world rank, as seen by one of them or by an outsider.
+///
+/// ```
+/// # use rmpi::prelude::*; rmpi::local::run(4, |comm| async move {
+/// let world = comm.group();
+/// let firsts = world.incl(&[0, 1])?;
+/// assert_eq!(firsts.size(), 2);
+/// assert_eq!(firsts.rank(), (comm.rank() < 2).then_some(comm.rank()));
+/// # Ok::<_, rmpi::Error>(()) }).into_iter().collect::<rmpi::Result<()>>()?; Ok::<_, rmpi::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Group {
     members: Vec<usize>,
@@ -30,6 +39,16 @@ pub struct Group {
 }
 
 /// How two groups compare (`MPI_Group_compare`).
+///
+/// ```
+/// # use rmpi::prelude::*; rmpi::local::run(3, |comm| async move {
+/// use rmpi::group::GroupOrder;
+/// let world = comm.group();
+/// let reversed = world.incl(&[2, 1, 0])?;
+/// assert_eq!(world.compare(&world), GroupOrder::Identical);
+/// assert_eq!(world.compare(&reversed), GroupOrder::Similar);
+/// # Ok::<_, rmpi::Error>(()) }).into_iter().collect::<rmpi::Result<()>>()?; Ok::<_, rmpi::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum GroupOrder {
     /// The same members in the same order (`MPI_IDENT`).

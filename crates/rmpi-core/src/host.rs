@@ -61,6 +61,10 @@ pub fn identity(named: Option<&str>) -> String {
 /// collectives compare it with the number of ranks: with more ranks than cores, waiting
 /// must give the core away, and algorithms that send many messages lose. The first call
 /// counts: `rmpi::init` makes it before a rank binds itself to one core.
+///
+/// ```
+/// assert!(rmpi::host::cores() >= 1);
+/// ```
 pub fn cores() -> usize {
     cores_once()
 }
@@ -70,9 +74,9 @@ pub fn cores() -> usize {
 /// of this host together hold at most half of its memory.
 ///
 /// ```
-/// let one = rmpi_core::host::unexpected_bytes_default(1);
+/// let one = rmpi::host::unexpected_bytes_default(1);
 /// assert!(one <= 1 << 30 && one > 0);
-/// assert!(rmpi_core::host::unexpected_bytes_default(64) <= one);
+/// assert!(rmpi::host::unexpected_bytes_default(64) <= one);
 /// ```
 pub fn unexpected_bytes_default(ranks_here: usize) -> usize {
     let memory = std::fs::read_to_string("/proc/meminfo")
@@ -99,12 +103,22 @@ fn cores_once() -> usize {
 /// [`cores`]). Collectives whose members must all choose the same algorithm, and cannot
 /// detect when they did not, choose by this rather than by their own host's cores: hosts
 /// of one job may have different numbers of cores.
+///
+/// ```
+/// // A program that never joined a job has not agreed on it.
+/// assert_eq!(rmpi::host::ranks_per_core(), None);
+/// ```
 pub fn ranks_per_core() -> Option<usize> {
     RANKS_PER_CORE.get().copied()
 }
 
 /// Records what the job's ranks agreed [`ranks_per_core`] is; `rmpi::init` calls it once,
 /// before any collective. Later calls are ignored.
+///
+/// ```
+/// rmpi::host::agree_ranks_per_core(2);
+/// assert_eq!(rmpi::host::ranks_per_core(), Some(2));
+/// ```
 pub fn agree_ranks_per_core(ranks: usize) {
     let _ = RANKS_PER_CORE.set(ranks.max(1));
 }
@@ -114,6 +128,12 @@ static RANKS_PER_CORE: OnceLock<usize> = OnceLock::new();
 /// The most ranks sharing one core on any host, where rank `r` runs on `hosts[r]` and sees
 /// `cores[r]` cores (the fewest any of a host's ranks sees counts for the host). One pass:
 /// jobs may have thousands of ranks.
+///
+/// ```
+/// // Four ranks on host "a" (2 cores), one on "b" (4 cores).
+/// let hosts = ["a", "a", "a", "a", "b"];
+/// assert_eq!(rmpi::host::most_ranks_per_core(&hosts, &[2, 2, 2, 2, 4]), 2);
+/// ```
 pub fn most_ranks_per_core<H: Hash + Eq>(hosts: &[H], cores: &[usize]) -> usize {
     // Each host's ranks, and the fewest cores one of them sees.
     let mut per_host: HashMap<&H, (usize, usize)> = HashMap::new();

@@ -6,21 +6,21 @@
 //! instead of spinning, which keeps oversubscribed jobs (more ranks than cores) fast.
 //!
 //! ```
-//! let squares = rmpi_core::local::run(4, |world| async move {
+//! let squares = rmpi::local::run(4, |world| async move {
 //!     let rank = world.rank();
 //!     if rank == 0 {
 //!         let mut all = vec![0];
 //!         for source in 1..world.size() {
 //!             all.push(world.recv::<usize>(source, 0).await?);
 //!         }
-//!         Ok::<_, rmpi_core::Error>(all)
+//!         Ok::<_, rmpi::Error>(all)
 //!     } else {
 //!         world.send(&(rank * rank), 0, 0).await?;
 //!         Ok(vec![])
 //!     }
 //! });
 //! assert_eq!(squares[0].as_ref().unwrap(), &vec![0, 1, 4, 9]);
-//! # Ok::<(), rmpi_core::Error>(())
+//! # Ok::<(), rmpi::Error>(())
 //! ```
 
 use std::collections::VecDeque;
@@ -45,6 +45,14 @@ struct Mailbox {
 }
 
 /// An endpoint of an in-process job: frames move between ranks as values, without copies.
+///
+/// ```
+/// use std::sync::Arc;
+/// use rmpi::local::{run_on, LocalTransport};
+/// let endpoints = LocalTransport::mesh(2).into_iter().map(|t| Arc::new(t) as _).collect();
+/// let sizes = run_on(endpoints, |comm| async move { comm.size() });
+/// assert_eq!(sizes, [2, 2]);
+/// ```
 #[derive(Debug)]
 pub struct LocalTransport {
     rank: usize,
@@ -53,6 +61,11 @@ pub struct LocalTransport {
 
 impl LocalTransport {
     /// Endpoints for an `n`-rank job, in rank order.
+    ///
+    /// ```
+    /// let endpoints = rmpi::local::LocalTransport::mesh(3);
+    /// assert_eq!(endpoints.len(), 3);
+    /// ```
     pub fn mesh(n: usize) -> Vec<LocalTransport> {
         let mailboxes: Arc<[Mutex<Mailbox>]> = (0..n).map(|_| Mutex::default()).collect();
         (0..n)
@@ -162,6 +175,11 @@ impl Drop for LocalTransport {
 /// it fail with [`Error::PeerLost`] instead of hanging), and the panic is resumed here once
 /// every rank has ended. The job has the default settings ([`Config::default`]); the
 /// environment is not read ([`run_on_with`] takes settings).
+///
+/// ```
+/// let ranks = rmpi::local::run(3, |comm| async move { comm.rank() });
+/// assert_eq!(ranks, [0, 1, 2]);
+/// ```
 pub fn run<F, Fut, R>(n: usize, program: F) -> Vec<R>
 where
     F: Fn(Comm) -> Fut + Sync,
@@ -178,6 +196,14 @@ where
 /// Runs a job on the given endpoints (one per rank, in rank order, of any [`Transport`]), one
 /// thread and one single-threaded runtime per rank, and returns each rank's result. Each rank
 /// is finalized when its program returns. Panics are handled as in [`run`].
+///
+/// ```
+/// use std::sync::Arc;
+/// use rmpi::local::{run_on, LocalTransport};
+/// let endpoints = LocalTransport::mesh(2).into_iter().map(|t| Arc::new(t) as _).collect();
+/// let ranks = run_on(endpoints, |comm| async move { comm.rank() });
+/// assert_eq!(ranks, [0, 1]);
+/// ```
 pub fn run_on<F, Fut, R>(endpoints: Vec<Arc<dyn Transport>>, program: F) -> Vec<R>
 where
     F: Fn(Comm) -> Fut + Sync,
@@ -191,14 +217,14 @@ where
 ///
 /// ```
 /// use std::sync::Arc;
-/// use rmpi_core::config::{Config, TransportChoice};
-/// use rmpi_core::local::{run_on_with, LocalTransport};
+/// use rmpi::config::{Config, TransportChoice};
+/// use rmpi::local::{run_on_with, LocalTransport};
 ///
 /// let config = Config::from_vars([("RMPI_TRANSPORT", "shm")])?;
 /// let endpoints = LocalTransport::mesh(2).into_iter().map(|t| Arc::new(t) as _).collect();
 /// let seen = run_on_with(endpoints, &config, |comm| async move { comm.config().transport });
 /// assert_eq!(seen, [TransportChoice::Shm, TransportChoice::Shm]);
-/// # Ok::<(), rmpi_core::Error>(())
+/// # Ok::<(), rmpi::Error>(())
 /// ```
 pub fn run_on_with<F, Fut, R>(
     endpoints: Vec<Arc<dyn Transport>>,

@@ -11,9 +11,9 @@
 //!
 //! ```
 //! use std::sync::Arc;
-//! use rmpi_core::local::LocalTransport;
-//! use rmpi_core::router::{Route, Router};
-//! use rmpi_core::{Comm, Transport};
+//! use rmpi::local::LocalTransport;
+//! use rmpi::transport::{Route, Router, Transport};
+//! use rmpi::Comm;
 //!
 //! // Four ranks; ranks 0 and 1 share one transport, ranks 2 and 3 another, and a third one
 //! // joins everybody. Each rank routes its pair's traffic through the pair's transport.
@@ -29,14 +29,14 @@
 //!     ];
 //!     endpoints.insert(0, Arc::new(Router::new(rank, 4, routes)?));
 //! }
-//! let sums = rmpi_core::local::run_on(endpoints, |world: Comm| async move {
+//! let sums = rmpi::local::run_on(endpoints, |world: Comm| async move {
 //!     let right = (world.rank() + 1) % 4;
 //!     let left = (world.rank() + 3) % 4;
 //!     world.send(&world.rank(), right, 0).await?;
 //!     world.recv::<usize>(left, 0).await
 //! });
 //! assert_eq!(sums.into_iter().collect::<Result<Vec<_>, _>>()?, vec![3, 0, 1, 2]);
-//! # Ok::<(), rmpi_core::Error>(())
+//! # Ok::<(), rmpi::Error>(())
 //! ```
 
 use std::sync::atomic::{AtomicUsize, Ordering};

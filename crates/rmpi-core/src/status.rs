@@ -1,16 +1,48 @@
 //! What a receive asks for ([`Source`], [`TagFilter`]) and what it learns ([`Status`]).
 
 /// The largest tag a message may carry (MPI's `MPI_TAG_UB`); tags are `0..=TAG_UB`.
+///
+/// ```
+/// assert!(rmpi::TAG_UB >= 32767); // the least MPI promises
+/// ```
 pub const TAG_UB: i32 = i32::MAX;
 
 /// Receive from any sender (`MPI_ANY_SOURCE`).
+///
+/// ```
+/// # use rmpi::prelude::*; rmpi::local::run(2, |comm| async move {
+/// if comm.rank() == 1 {
+///     comm.send(&5u8, 0, 3).await?;
+/// } else {
+///     let (value, status) = comm.recv_with_status::<u8>(rmpi::ANY_SOURCE, rmpi::ANY_TAG).await?;
+///     assert_eq!((value, status.source, status.tag), (5, 1, 3));
+/// }
+/// # Ok::<_, rmpi::Error>(()) }).into_iter().collect::<rmpi::Result<()>>()?; Ok::<_, rmpi::Error>(())
+/// ```
 pub const ANY_SOURCE: Source = Source::Any;
 
 /// Receive with any tag (`MPI_ANY_TAG`).
+///
+/// ```
+/// # use rmpi::prelude::*; rmpi::local::run(2, |comm| async move {
+/// if comm.rank() == 1 {
+///     comm.send(&5u8, 0, 3).await?;
+/// } else {
+///     let (value, status) = comm.recv_with_status::<u8>(1, rmpi::ANY_TAG).await?;
+///     assert_eq!((value, status.tag), (5, 3));
+/// }
+/// # Ok::<_, rmpi::Error>(()) }).into_iter().collect::<rmpi::Result<()>>()?; Ok::<_, rmpi::Error>(())
+/// ```
 pub const ANY_TAG: TagFilter = TagFilter::Any;
 
 /// Which sender a receive or probe accepts. A plain rank converts into it, so
 /// `comm.recv::<T>(0, tag)` and `comm.recv::<T>(ANY_SOURCE, tag)` both read naturally.
+///
+/// ```
+/// use rmpi::{Source, ANY_SOURCE};
+/// assert_eq!(Source::from(2), Source::Rank(2));
+/// assert_eq!(ANY_SOURCE, Source::Any);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Source {
     /// Any rank of the communicator.
@@ -26,6 +58,12 @@ impl From<usize> for Source {
 }
 
 /// Which tags a receive or probe accepts. A plain tag converts into it.
+///
+/// ```
+/// use rmpi::{TagFilter, ANY_TAG};
+/// assert_eq!(TagFilter::from(7), TagFilter::Tag(7));
+/// assert_eq!(ANY_TAG, TagFilter::Any);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TagFilter {
     /// Any tag.
@@ -41,6 +79,18 @@ impl From<i32> for TagFilter {
 }
 
 /// What a completed receive or a probe reports about its message (`MPI_Status`).
+///
+/// ```
+/// # use rmpi::prelude::*; rmpi::local::run(2, |comm| async move {
+/// if comm.rank() == 0 {
+///     comm.send_buf(&[0.5f64; 4], 1, 9).await?;
+/// } else {
+///     let mut buf = [0.0f64; 8];
+///     let status: rmpi::Status = comm.recv_into(&mut buf, 0, 9).await?;
+///     assert_eq!((status.source, status.tag, status.count::<f64>()), (0, 9, Some(4)));
+/// }
+/// # Ok::<_, rmpi::Error>(()) }).into_iter().collect::<rmpi::Result<()>>()?; Ok::<_, rmpi::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Status {
     /// The sender's rank in the communicator the message was received on.

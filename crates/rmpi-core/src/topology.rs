@@ -21,6 +21,13 @@
 use crate::error::{Error, Result};
 
 /// A grid of ranks: its extent in each dimension and whether each wraps around.
+///
+/// ```
+/// use rmpi::topology::Cartesian;
+/// let grid = Cartesian::new(&[2, 3], &[false, true])?;
+/// assert_eq!(grid.dims(), [2, 3]);
+/// # Ok::<(), rmpi::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cartesian {
     dims: Vec<usize>,

@@ -36,7 +36,8 @@
 //! thread on them.
 //!
 //! ```
-//! use rmpi_core::{Comm, Error, Event, Frame, Transport};
+//! use rmpi::transport::{Event, Frame, Transport};
+//! use rmpi::{Comm, Error};
 //! use std::collections::VecDeque;
 //! use std::sync::{Arc, Mutex};
 //! use std::task::{Context, Poll, Waker};
@@ -82,7 +83,7 @@
 //!     .collect();
 //!
 //! // A ring: every rank passes its number to the right and hears from the left.
-//! let heard = rmpi_core::local::run_on(endpoints, |world: Comm| async move {
+//! let heard = rmpi::local::run_on(endpoints, |world: Comm| async move {
 //!     let right = (world.rank() + 1) % world.size();
 //!     let left = (world.rank() + world.size() - 1) % world.size();
 //!     world.send(&world.rank(), right, 0).await?;

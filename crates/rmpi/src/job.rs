@@ -77,11 +77,27 @@ where
 
 /// Joins the job and returns the world communicator. Call it once, on a tokio runtime with
 /// I/O and timers enabled, and call [`Comm::finalize`] at the end; [`run`] does both.
+///
+/// ```no_run
+/// # async fn example() -> rmpi::Result<()> {
+/// let world = rmpi::init().await?;
+/// println!("rank {} of {}", world.rank(), world.size());
+/// world.finalize().await?;
+/// # Ok(()) }
+/// ```
 pub async fn init() -> Result<Comm> {
     init_with(Config::from_env()?).await
 }
 
 /// Joins the job as [`init`] does, with settings made in code ([`run_with`] shows how).
+///
+/// ```no_run
+/// # async fn example() -> rmpi::Result<()> {
+/// let config = rmpi::config::Config::from_vars([("RMPI_TRANSPORT", "tcp")])?;
+/// let world = rmpi::init_with(config).await?;
+/// world.finalize().await?;
+/// # Ok(()) }
+/// ```
 pub async fn init_with(config: Config) -> Result<Comm> {
     rmpi_launch::init_logging(config.log.as_deref())?;
     rmpi_core::abort::set_launcher_hook(rmpi_launch::pmi_client::abort);

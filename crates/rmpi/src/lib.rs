@@ -26,7 +26,7 @@
 //! | `comm.Send([arr, MPI.INT], dest, tag)`, `comm.Recv(...)` | [`Comm::send_buf`], [`Comm::recv_into`], [`Comm::recv_buf`] |
 //! | `isend`, `irecv`, `Isend`, `Irecv`, `Wait*`, `Test*` | [`Comm::isend`], [`Comm::irecv`], [`Comm::isend_buf`], [`Comm::irecv_into`], [`wait_all`], [`wait_any`], [`wait_some`], [`test_any`], [`test_all`], [`Request::cancel`] |
 //! | `ssend`, `sendrecv`, `Sendrecv_replace`, `probe`, `iprobe`, `Mprobe` | [`Comm::ssend`], [`Comm::sendrecv`], [`Comm::sendrecv_replace_buf`], [`Comm::probe`], [`Comm::iprobe`], [`Comm::mprobe`] |
-//! | `bcast`, `scatter`, `gather`, `allgather`, `alltoall`, `reduce`, `allreduce`, `scan` | the same names, from [`prelude`]'s [`Collectives`](collectives::Collectives) trait; `_buf` for arrays |
+//! | `bcast`, `scatter`, `gather`, `allgather`, `alltoall`, `reduce`, `allreduce`, `scan` | the same names, from [`prelude`]'s [`Collectives`](collectives::Collectives) trait; `_buf` for arrays ([`BufferCollectives`](collectives::BufferCollectives)) |
 //! | `Dup`, `Split`, `Split_type`, `Get_group`, `Create_group` | [`Comm::dup`], [`Comm::split`], [`Comm::split_type`], [`Comm::group`], [`Comm::create_group`] |
 //! | `Compute_dims`, `Create_cart`, `Shift`, `Sub`, `neighbor_allgather` | [`topology::compute_dims`], [`Comm::create_cart`], [`Comm::cart_shift`], [`Comm::cart_sub`], [`NeighborCollectives`](collectives::NeighborCollectives) |
 //! | `Send_init`, `Recv_init`, `Start` | [`Comm::send_init`], [`Comm::recv_init`] |
@@ -81,7 +81,7 @@
 #![deny(missing_docs)]
 
 pub use rmpi_core::host::name as processor_name;
-pub use rmpi_core::{codec, config, group, host, local, topology};
+pub use rmpi_core::{codec, config, group, host, local, topology, waits};
 
 /// Derived datatypes: selections of a buffer's elements ([`Datatype`](datatype::Datatype)),
 /// and structs sent field by field ([`Equivalence`](datatype::Equivalence), with its
@@ -182,8 +182,8 @@ pub use rmpi_collectives as collectives;
 /// What most programs need: `use rmpi::prelude::*;`.
 pub mod prelude {
     pub use rmpi_collectives::{
-        Buffers, Collectives, Located, Max, MaxLoc, Min, MinLoc, NeighborCollectives, Prod, Sum,
-        TypedCollectives, UserOp,
+        BufferCollectives, Buffers, Collectives, Located, Max, MaxLoc, Min, MinLoc,
+        NeighborCollectives, Prod, Sum, TypedCollectives, UserOp,
     };
     pub use rmpi_core::{wait_all, wait_any, Comm, Error, Request, Status, ANY_SOURCE, ANY_TAG};
 }

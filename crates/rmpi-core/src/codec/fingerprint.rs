@@ -14,6 +14,12 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 
 /// The fingerprint of `T`, computed once per thread.
+///
+/// ```
+/// use rmpi::codec::fingerprint;
+/// assert_eq!(fingerprint::of::<String>(), fingerprint::of::<&str>());
+/// assert_ne!(fingerprint::of::<i32>(), fingerprint::of::<u32>());
+/// ```
 pub fn of<T: ?Sized>() -> u64 {
     let name = std::any::type_name::<T>();
     let key = (name.as_ptr() as usize, name.len());
@@ -30,6 +36,11 @@ pub fn of<T: ?Sized>() -> u64 {
 }
 
 /// `T`'s name as the fingerprint hashes it: its shape, as the module's rules say.
+///
+/// ```
+/// use rmpi::codec::fingerprint::shape_of;
+/// assert_eq!(shape_of::<std::sync::Arc<String>>(), shape_of::<String>());
+/// ```
 pub fn shape_of<T: ?Sized>() -> String {
     shape_name(std::any::type_name::<T>())
 }

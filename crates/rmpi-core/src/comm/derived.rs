@@ -17,6 +17,14 @@ use crate::status::TAG_UB;
 use crate::waits::Operation;
 
 /// Which ranks `split_type` puts together (`MPI_Comm_split_type`'s split types).
+///
+/// ```
+/// # use rmpi::prelude::*; rmpi::local::run(2, |comm| async move {
+/// use rmpi::SplitType;
+/// let host = comm.split_type(SplitType::Shared, 0).await?;
+/// assert_eq!(host.size(), 2); // the threads of one process share a host
+/// # Ok::<_, rmpi::Error>(()) }).into_iter().collect::<rmpi::Result<()>>()?; Ok::<_, rmpi::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SplitType {
     /// Ranks that can share memory: those on one host (`MPI_COMM_TYPE_SHARED`).

@@ -114,6 +114,14 @@ pub struct Comm {
 impl Comm {
     /// The world communicator over one rank's transport endpoint (`MPI_COMM_WORLD`), with
     /// the default settings.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use rmpi::local::LocalTransport;
+    /// let mut endpoints = LocalTransport::mesh(1);
+    /// let world = rmpi::Comm::from_transport(Arc::new(endpoints.remove(0)));
+    /// assert_eq!((world.rank(), world.size()), (0, 1));
+    /// ```
     pub fn from_transport(transport: Arc<dyn Transport>) -> Comm {
         Comm::with_config(transport, Config::default())
     }
@@ -150,6 +158,13 @@ impl Comm {
     }
 
     /// The settings of the job this communicator belongs to.
+    ///
+    /// ```
+    /// # use rmpi::prelude::*; rmpi::local::run(1, |comm| async move {
+    /// let config = comm.config();
+    /// assert_eq!(config.transport, rmpi::config::TransportChoice::Auto);
+    /// # Ok::<_, rmpi::Error>(()) }).into_iter().collect::<rmpi::Result<()>>()?; Ok::<_, rmpi::Error>(())
+    /// ```
     pub fn config(&self) -> &Config {
         &self.shared.config
     }
@@ -185,16 +200,39 @@ impl Comm {
     }
 
     /// This process's rank in the communicator (`MPI_Comm_rank`).
+    ///
+    /// ```
+    /// # use rmpi::prelude::*; rmpi::local::run(3, |comm| async move {
+    /// let rank = comm.rank();
+    /// assert!(rank < comm.size());
+    /// # Ok::<_, rmpi::Error>(()) }).into_iter().collect::<rmpi::Result<()>>()?; Ok::<_, rmpi::Error>(())
+    /// ```
     pub fn rank(&self) -> usize {
         self.shared.rank
     }
 
     /// Number of ranks in the communicator (`MPI_Comm_size`).
+    ///
+    /// ```
+    /// # use rmpi::prelude::*; rmpi::local::run(3, |comm| async move {
+    /// assert_eq!(comm.size(), 3);
+    /// # Ok::<_, rmpi::Error>(()) }).into_iter().collect::<rmpi::Result<()>>()?; Ok::<_, rmpi::Error>(())
+    /// ```
     pub fn size(&self) -> usize {
         self.shared.group.len()
     }
 
     /// The world rank of this communicator's `rank`, if there is such a member.
+    ///
+    /// ```
+    /// # use rmpi::prelude::*; rmpi::local::run(4, |comm| async move {
+    /// let odd_or_even = comm.split(Some(comm.rank() as u32 % 2), 0).await?.unwrap();
+    /// // Rank 1 of the odd ranks is world rank 3.
+    /// if comm.rank() % 2 == 1 {
+    ///     assert_eq!(odd_or_even.world_rank(1), Some(3));
+    /// }
+    /// # Ok::<_, rmpi::Error>(()) }).into_iter().collect::<rmpi::Result<()>>()?; Ok::<_, rmpi::Error>(())
+    /// ```
     pub fn world_rank(&self, rank: usize) -> Option<usize> {
         self.shared.group.get(rank).copied()
     }
@@ -222,7 +260,7 @@ impl Comm {
     /// rmpi's own operations already do it. See [`waits`](crate::waits).
     ///
     /// ```
-    /// use rmpi_core::waits::{Operation, Peer};
+    /// use rmpi::waits::{Operation, Peer};
     /// # rmpi::local::run(2, |world| async move {
     /// // A library's "gather to rank 0", reported as such while it waits.
     /// let gathered = world.traced(Operation::collective("my_gather", Some(0)), async {
@@ -243,6 +281,15 @@ impl Comm {
 
     /// [`traced`](Comm::traced) with the caller's location given: for an operation started
     /// where the program called it and run elsewhere, as a collective's rounds are.
+    ///
+    /// ```
+    /// # use rmpi::prelude::*; rmpi::local::run(1, |comm| async move {
+    /// use rmpi::waits::Operation;
+    /// let here = std::panic::Location::caller();
+    /// let answer = comm.traced_at(Operation::collective("my_reduce", None), here, async { 42 }).await;
+    /// assert_eq!(answer, 42);
+    /// # Ok::<_, rmpi::Error>(()) }).into_iter().collect::<rmpi::Result<()>>()?; Ok::<_, rmpi::Error>(())
+    /// ```
     pub fn traced_at<F: Future>(
         &self,
         operation: Operation,
@@ -303,6 +350,14 @@ impl Comm {
 
     /// Flushes what the transport still buffers and tells the other ranks this one is done
     /// (`MPI_Finalize`). Call once, when the rank has finished communicating.
+    ///
+    /// ```no_run
+    /// # async fn example() -> rmpi::Result<()> {
+    /// let world = rmpi::init().await?;
+    /// // ... this rank's work ...
+    /// world.finalize().await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn finalize(&self) -> Result<()> {
         self.shared.engine.shutdown().await
     }

@@ -247,6 +247,17 @@ impl Comm {
     }
 
     /// Receives a message's bytes as they arrived, without copying them.
+    ///
+    /// ```
+    /// # use rmpi::prelude::*; rmpi::local::run(2, |comm| async move {
+    /// if comm.rank() == 0 {
+    ///     comm.send_bytes(rmpi::Bytes::from_static(b"raw"), 1, 0).await?;
+    /// } else {
+    ///     let (bytes, status) = comm.recv_bytes(0, 0).await?;
+    ///     assert_eq!((&bytes[..], status.bytes), (&b"raw"[..], 3));
+    /// }
+    /// # Ok::<_, rmpi::Error>(()) }).into_iter().collect::<rmpi::Result<()>>()?; Ok::<_, rmpi::Error>(())
+    /// ```
     #[track_caller]
     pub fn recv_bytes(
         &self,

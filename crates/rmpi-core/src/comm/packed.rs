@@ -45,6 +45,20 @@ impl Comm {
     /// Receives a message of packed values into a new vector sized to fit it. A message
     /// that is not a whole number of them is an [`Error::ElementMismatch`].
     /// [`send_packed`](Comm::send_packed) shows it in use.
+    ///
+    /// ```
+    /// use rmpi::datatype::Equivalence;
+    /// #[derive(Equivalence, Clone, Copy)]
+    /// struct Particle { alive: bool, mass: f64 }
+    /// # use rmpi::prelude::*; rmpi::local::run(2, |comm| async move {
+    /// if comm.rank() == 0 {
+    ///     comm.send_packed(&[Particle { alive: true, mass: 1.5 }; 2], 1, 0).await?;
+    /// } else {
+    ///     let (particles, _status) = comm.recv_packed::<Particle>(0, 0).await?;
+    ///     assert!(particles.iter().all(|p| p.alive && p.mass == 1.5));
+    /// }
+    /// # Ok::<_, rmpi::Error>(()) }).into_iter().collect::<rmpi::Result<()>>()?; Ok::<_, rmpi::Error>(())
+    /// ```
     #[track_caller]
     pub fn recv_packed<T: Equivalence>(
         &self,

@@ -42,12 +42,40 @@ pub struct PersistentSend<T> {
 
 impl<T: Pod> PersistentSend<T> {
     /// Starts the send of the buffer as it is now (`MPI_Start`).
+    ///
+    /// ```
+    /// # use rmpi::prelude::*; rmpi::local::run(2, |comm| async move {
+    /// if comm.rank() == 0 {
+    ///     let mut send = comm.send_init(vec![0u8; 4], 1, 0);
+    ///     send.buf_mut().fill(9);
+    ///     send.start().await?;
+    /// } else {
+    ///     let mut recv = comm.recv_init(vec![0u8; 4], 0, 0);
+    ///     recv.start().await?;
+    ///     assert_eq!(recv.buf(), [9; 4]);
+    /// }
+    /// # Ok::<_, rmpi::Error>(()) }).into_iter().collect::<rmpi::Result<()>>()?; Ok::<_, rmpi::Error>(())
+    /// ```
     #[track_caller]
     pub fn start(&self) -> Request<'_, ()> {
         self.comm.isend_buf(&self.buf, self.dest, self.tag)
     }
 
     /// The buffer, to fill before the next start.
+    ///
+    /// ```
+    /// # use rmpi::prelude::*; rmpi::local::run(2, |comm| async move {
+    /// if comm.rank() == 0 {
+    ///     let mut send = comm.send_init(vec![0u8; 4], 1, 0);
+    ///     send.buf_mut().fill(9);
+    ///     send.start().await?;
+    /// } else {
+    ///     let mut recv = comm.recv_init(vec![0u8; 4], 0, 0);
+    ///     recv.start().await?;
+    ///     assert_eq!(recv.buf(), [9; 4]);
+    /// }
+    /// # Ok::<_, rmpi::Error>(()) }).into_iter().collect::<rmpi::Result<()>>()?; Ok::<_, rmpi::Error>(())
+    /// ```
     pub fn buf_mut(&mut self) -> &mut [T] {
         &mut self.buf
     }
@@ -55,6 +83,20 @@ impl<T: Pod> PersistentSend<T> {
 
 /// A receive into one buffer, started again each time with
 /// [`start`](PersistentRecv::start) (`comm.Recv_init`); [`PersistentSend`] shows both.
+///
+/// ```
+/// # use rmpi::prelude::*; rmpi::local::run(2, |comm| async move {
+/// if comm.rank() == 0 {
+///     let mut send = comm.send_init(vec![0u8; 4], 1, 0);
+///     send.buf_mut().fill(9);
+///     send.start().await?;
+/// } else {
+///     let mut recv = comm.recv_init(vec![0u8; 4], 0, 0);
+///     recv.start().await?;
+///     assert_eq!(recv.buf(), [9; 4]);
+/// }
+/// # Ok::<_, rmpi::Error>(()) }).into_iter().collect::<rmpi::Result<()>>()?; Ok::<_, rmpi::Error>(())
+/// ```
 #[derive(Debug)]
 pub struct PersistentRecv<T> {
     comm: Comm,
@@ -65,12 +107,40 @@ pub struct PersistentRecv<T> {
 
 impl<T: Pod> PersistentRecv<T> {
     /// Starts the receive (`MPI_Start`); the buffer is the request's until it completes.
+    ///
+    /// ```
+    /// # use rmpi::prelude::*; rmpi::local::run(2, |comm| async move {
+    /// if comm.rank() == 0 {
+    ///     let mut send = comm.send_init(vec![0u8; 4], 1, 0);
+    ///     send.buf_mut().fill(9);
+    ///     send.start().await?;
+    /// } else {
+    ///     let mut recv = comm.recv_init(vec![0u8; 4], 0, 0);
+    ///     recv.start().await?;
+    ///     assert_eq!(recv.buf(), [9; 4]);
+    /// }
+    /// # Ok::<_, rmpi::Error>(()) }).into_iter().collect::<rmpi::Result<()>>()?; Ok::<_, rmpi::Error>(())
+    /// ```
     #[track_caller]
     pub fn start(&mut self) -> Request<'_, Status> {
         self.comm.irecv_into(&mut self.buf, self.source, self.tag)
     }
 
     /// The buffer, holding what the last completed receive put there.
+    ///
+    /// ```
+    /// # use rmpi::prelude::*; rmpi::local::run(2, |comm| async move {
+    /// if comm.rank() == 0 {
+    ///     let mut send = comm.send_init(vec![0u8; 4], 1, 0);
+    ///     send.buf_mut().fill(9);
+    ///     send.start().await?;
+    /// } else {
+    ///     let mut recv = comm.recv_init(vec![0u8; 4], 0, 0);
+    ///     recv.start().await?;
+    ///     assert_eq!(recv.buf(), [9; 4]);
+    /// }
+    /// # Ok::<_, rmpi::Error>(()) }).into_iter().collect::<rmpi::Result<()>>()?; Ok::<_, rmpi::Error>(())
+    /// ```
     pub fn buf(&self) -> &[T] {
         &self.buf
     }
@@ -79,6 +149,20 @@ impl<T: Pod> PersistentRecv<T> {
 impl Comm {
     /// Sets up a send of `buf` to `dest` to start again and again (`comm.Send_init`).
     /// [`PersistentSend`] shows it in use.
+    ///
+    /// ```
+    /// # use rmpi::prelude::*; rmpi::local::run(2, |comm| async move {
+    /// if comm.rank() == 0 {
+    ///     let mut send = comm.send_init(vec![0u8; 4], 1, 0);
+    ///     send.buf_mut().fill(9);
+    ///     send.start().await?;
+    /// } else {
+    ///     let mut recv = comm.recv_init(vec![0u8; 4], 0, 0);
+    ///     recv.start().await?;
+    ///     assert_eq!(recv.buf(), [9; 4]);
+    /// }
+    /// # Ok::<_, rmpi::Error>(()) }).into_iter().collect::<rmpi::Result<()>>()?; Ok::<_, rmpi::Error>(())
+    /// ```
     pub fn send_init<T: Pod>(&self, buf: Vec<T>, dest: usize, tag: i32) -> PersistentSend<T> {
         PersistentSend {
             comm: self.clone(),
@@ -90,6 +174,20 @@ impl Comm {
 
     /// Sets up a receive into `buf` to start again and again (`comm.Recv_init`).
     /// [`PersistentSend`] shows it in use.
+    ///
+    /// ```
+    /// # use rmpi::prelude::*; rmpi::local::run(2, |comm| async move {
+    /// if comm.rank() == 0 {
+    ///     let mut send = comm.send_init(vec![0u8; 4], 1, 0);
+    ///     send.buf_mut().fill(9);
+    ///     send.start().await?;
+    /// } else {
+    ///     let mut recv = comm.recv_init(vec![0u8; 4], 0, 0);
+    ///     recv.start().await?;
+    ///     assert_eq!(recv.buf(), [9; 4]);
+    /// }
+    /// # Ok::<_, rmpi::Error>(()) }).into_iter().collect::<rmpi::Result<()>>()?; Ok::<_, rmpi::Error>(())
+    /// ```
     pub fn recv_init<T: Pod>(
         &self,
         buf: Vec<T>,

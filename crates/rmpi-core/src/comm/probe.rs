@@ -19,6 +19,19 @@ impl Comm {
 
     /// Waits until a matching message has arrived and describes it without receiving it
     /// (`MPI_Probe`): the next receive with the same source and the status's tag gets it.
+    ///
+    /// ```
+    /// # use rmpi::prelude::*; rmpi::local::run(2, |comm| async move {
+    /// if comm.rank() == 0 {
+    ///     comm.send_buf(&[1u16, 2, 3], 1, 4).await?;
+    /// } else {
+    ///     let status = comm.probe(rmpi::ANY_SOURCE, rmpi::ANY_TAG).await?;
+    ///     let mut buf = vec![0u16; status.count::<u16>().unwrap()];
+    ///     comm.recv_into(&mut buf, status.source, status.tag).await?;
+    ///     assert_eq!(buf, [1, 2, 3]);
+    /// }
+    /// # Ok::<_, rmpi::Error>(()) }).into_iter().collect::<rmpi::Result<()>>()?; Ok::<_, rmpi::Error>(())
+    /// ```
     #[track_caller]
     pub fn probe(
         &self,
@@ -41,6 +54,16 @@ impl Comm {
     }
 
     /// Describes a matching message if one has arrived, without waiting (`MPI_Iprobe`).
+    ///
+    /// ```
+    /// # use rmpi::prelude::*; rmpi::local::run(1, |comm| async move {
+    /// assert!(comm.iprobe(0, 7)?.is_none());
+    /// comm.send(&1u8, 0, 7).await?;
+    /// let status = comm.iprobe(0, 7)?.expect("sent to ourselves");
+    /// assert_eq!(status.tag, 7);
+    /// # let _: u8 = comm.recv(0, 7).await?;
+    /// # Ok::<_, rmpi::Error>(()) }).into_iter().collect::<rmpi::Result<()>>()?; Ok::<_, rmpi::Error>(())
+    /// ```
     pub fn iprobe(
         &self,
         source: impl Into<Source>,
@@ -116,6 +139,19 @@ impl Comm {
 
 /// A message a matched probe took out of matching (`MPI_Message`): it is this rank's to
 /// receive, in any flavour, with one of the methods below. Dropping it drops the message.
+///
+/// ```
+/// # use rmpi::prelude::*; rmpi::local::run(2, |comm| async move {
+/// if comm.rank() == 0 {
+///     comm.send(&"hello".to_string(), 1, 0).await?;
+/// } else {
+///     let message: rmpi::Message = comm.mprobe(0, 0).await?;
+///     assert_eq!(message.status().source, 0);
+///     let text: String = message.recv()?;
+///     assert_eq!(text, "hello");
+/// }
+/// # Ok::<_, rmpi::Error>(()) }).into_iter().collect::<rmpi::Result<()>>()?; Ok::<_, rmpi::Error>(())
+/// ```
 #[derive(Debug)]
 pub struct Message {
     arrival: Arrival,

@@ -12,9 +12,13 @@ macro_rules! algorithm_enum {
 
         impl $name {
             /// Every algorithm of this collective.
+            ///
+            #[doc = concat!("```\nuse rmpi::collectives::", stringify!($name), ";\nassert!(", stringify!($name), "::ALL.len() >= 2);\n```")]
             pub const ALL: &'static [$name] = &[$($name::$variant),+];
 
             /// The name used in environment variables.
+            ///
+            #[doc = concat!("```\nuse rmpi::collectives::", stringify!($name), ";\nlet names: Vec<&str> = ", stringify!($name), "::ALL.iter().map(|a| a.name()).collect();\nassert!(names.iter().all(|n| n.chars().all(|c| c.is_ascii_lowercase() || c == '_')));\n```")]
             pub fn name(self) -> &'static str {
                 match self { $($name::$variant => $text),+ }
             }
@@ -99,6 +103,12 @@ algorithm_enum! {
 }
 
 /// Forced algorithms; `None` leaves the choice to message and communicator size.
+///
+/// ```
+/// let config = rmpi::config::Config::from_vars([("RMPI_BCAST_ALGORITHM", "binomial")])?;
+/// assert_eq!(config.algorithms.bcast, Some(rmpi::collectives::BcastAlgorithm::Binomial));
+/// # Ok::<(), rmpi::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Algorithms {
     /// Barrier.

@@ -29,14 +29,14 @@
 //! rank; they are not settings, and users do not set them.
 //!
 //! ```
-//! use rmpi_core::config::{Config, SingleCopy};
+//! use rmpi::config::{Config, SingleCopy};
 //!
 //! let config = Config::from_vars([("RMPI_SHM_SINGLE_COPY", "64KiB"), ("RMPI_LOG", "info")])?;
 //! assert_eq!(config.shm.single_copy, SingleCopy::From(64 << 10));
 //!
 //! let error = Config::from_vars([("RMPI_POOL_BYTES", "lots")]).unwrap_err();
 //! assert!(error.to_string().contains("RMPI_POOL_BYTES=lots"));
-//! # Ok::<(), rmpi_core::Error>(())
+//! # Ok::<(), rmpi::Error>(())
 //! ```
 
 mod algorithms;
@@ -55,6 +55,10 @@ use parse::Vars;
 
 /// The variables `rmpirun` (or rmpi's PMI client) sets for each rank: who it is and how to
 /// reach its launcher. Known names, but not settings.
+///
+/// ```
+/// assert!(rmpi::config::LAUNCHER_VARIABLES.contains(&"RMPI_RANK"));
+/// ```
 pub const LAUNCHER_VARIABLES: &[&str] = &[
     "RMPI_RANK",
     "RMPI_SIZE",
@@ -66,6 +70,12 @@ pub const LAUNCHER_VARIABLES: &[&str] = &[
 ];
 
 /// The settings' names, in the order of the table above.
+///
+/// ```
+/// // A misspelt RMPI_ name is an error that names the closest setting.
+/// assert!(rmpi::config::SETTINGS.contains(&"RMPI_TRANSPORT"));
+/// assert!(rmpi::config::Config::from_vars([("RMPI_TRANSPROT", "tcp")]).is_err());
+/// ```
 pub const SETTINGS: &[&str] = &[
     "RMPI_TRANSPORT",
     "RMPI_HOST",
@@ -87,6 +97,13 @@ pub const SETTINGS: &[&str] = &[
 ];
 
 /// How ranks talk to each other (`RMPI_TRANSPORT`).
+///
+/// ```
+/// use rmpi::config::{Config, TransportChoice};
+/// let config = Config::from_vars([("RMPI_TRANSPORT", "tcp")])?;
+/// assert_eq!(config.transport, TransportChoice::Tcp);
+/// # Ok::<(), rmpi::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum TransportChoice {
     /// Shared memory among the ranks of a host, TCP between hosts.
@@ -100,6 +117,13 @@ pub enum TransportChoice {
 
 /// From what size shared memory lends a payload in place of copying it through the rings
 /// (`RMPI_SHM_SINGLE_COPY`).
+///
+/// ```
+/// use rmpi::config::{Config, SingleCopy};
+/// let config = Config::from_vars([("RMPI_SHM_SINGLE_COPY", "off")])?;
+/// assert_eq!(config.shm.single_copy, SingleCopy::Off);
+/// # Ok::<(), rmpi::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum SingleCopy {
     /// Decided by the job's shape (where ranks outnumber cores, lending starts lower).
@@ -112,6 +136,12 @@ pub enum SingleCopy {
 }
 
 /// The TCP transport's settings.
+///
+/// ```
+/// let config = rmpi::config::Config::from_vars([("RMPI_TCP_BUSY_POLL_US", "50")])?;
+/// assert_eq!(config.tcp.busy_poll, std::time::Duration::from_micros(50));
+/// # Ok::<(), rmpi::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct TcpSettings {
@@ -132,6 +162,12 @@ impl Default for TcpSettings {
 }
 
 /// The shared-memory transport's settings.
+///
+/// ```
+/// let config = rmpi::config::Config::from_vars([("RMPI_SHM_RING_BYTES", "1MiB")])?;
+/// assert_eq!(config.shm.ring_bytes, Some(1 << 20));
+/// # Ok::<(), rmpi::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ShmSettings {
@@ -161,6 +197,13 @@ impl Default for ShmSettings {
 }
 
 /// Every setting of one job; see the [module documentation](self) for the table.
+///
+/// ```
+/// let config = rmpi::config::Config::from_vars([("RMPI_LOG", "debug")])?;
+/// assert_eq!(config.log.as_deref(), Some("debug"));
+/// assert_eq!(config.transport, rmpi::config::Config::default().transport);
+/// # Ok::<(), rmpi::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Config {
@@ -200,6 +243,13 @@ impl Default for Config {
 
 impl Config {
     /// The settings in this process's environment, every other one at its default.
+    ///
+    /// ```
+    /// // RMPI_* from the environment; a bad value or an unknown RMPI_ name is an error.
+    /// let config = rmpi::config::Config::from_env()?;
+    /// # let _ = config;
+    /// # Ok::<(), rmpi::Error>(())
+    /// ```
     pub fn from_env() -> Result<Config> {
         let mut vars = Vec::new();
         for (name, value) in std::env::vars_os() {
@@ -216,6 +266,12 @@ impl Config {
 
     /// The settings given as `(name, value)` pairs, every other one at its default. Names
     /// that do not start with `RMPI_` are not rmpi's and are passed over.
+    ///
+    /// ```
+    /// let config = rmpi::config::Config::from_vars([("RMPI_POOL_BYTES", "16MiB")])?;
+    /// assert_eq!(config.pool_bytes, 16 << 20);
+    /// # Ok::<(), rmpi::Error>(())
+    /// ```
     pub fn from_vars<N, V>(vars: impl IntoIterator<Item = (N, V)>) -> Result<Config>
     where
         N: AsRef<str>,

@@ -3,7 +3,9 @@
 //! and their nonblocking forms; algorithms are chosen as for the async API.
 
 use bytemuck::Pod;
-use rmpi_collectives::{Buffers, Collectives, NeighborCollectives, Op, TypedCollectives};
+use rmpi_collectives::{
+    BufferCollectives, Buffers, Collectives, NeighborCollectives, Op, TypedCollectives,
+};
 use rmpi_core::datatype::Datatype;
 use serde::{de::DeserializeOwned, Serialize};
 

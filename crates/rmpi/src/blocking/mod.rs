@@ -166,12 +166,26 @@ pub struct Universe {
 
 impl Universe {
     /// The world communicator (`MPI_COMM_WORLD`): every rank of the job.
+    ///
+    /// ```no_run
+    /// let universe = rmpi::blocking::init()?;
+    /// let world = universe.world();
+    /// println!("rank {} of {}", world.rank(), world.size());
+    /// # Ok::<(), rmpi::Error>(())
+    /// ```
     pub fn world(&self) -> Comm {
         self.world.clone()
     }
 
     /// Finalizes now and says whether it went well; dropping the universe does the same
     /// but can only log a failure.
+    ///
+    /// ```no_run
+    /// let universe = rmpi::blocking::init()?;
+    /// universe.world().barrier()?;
+    /// universe.finalize()?;
+    /// # Ok::<(), rmpi::Error>(())
+    /// ```
     pub fn finalize(mut self) -> Result<()> {
         self.finalized = true;
         self.world.finalize()

@@ -36,12 +36,40 @@ pub struct PersistentSend<T> {
 
 impl<T: Pod> PersistentSend<T> {
     /// Starts the send of the buffer as it is now (`MPI_Start`).
+    ///
+    /// ```
+    /// # use rmpi::prelude::*; rmpi::blocking::local::run(2, |comm| {
+    /// if comm.rank() == 0 {
+    ///     let mut send = comm.send_init(vec![0u8; 4], 1, 0);
+    ///     send.buf_mut().fill(9);
+    ///     send.start().wait()?;
+    /// } else {
+    ///     let mut recv = comm.recv_init(vec![0u8; 4], 0, 0);
+    ///     recv.start().wait()?;
+    ///     assert_eq!(recv.buf(), [9; 4]);
+    /// }
+    /// # Ok(()) }).into_iter().collect::<rmpi::Result<()>>()?; Ok::<_, rmpi::Error>(())
+    /// ```
     #[track_caller]
     pub fn start(&self) -> Request<'_, ()> {
         Request::new(self.inner.start(), &self.runner)
     }
 
     /// The buffer, to fill before the next start.
+    ///
+    /// ```
+    /// # use rmpi::prelude::*; rmpi::blocking::local::run(2, |comm| {
+    /// if comm.rank() == 0 {
+    ///     let mut send = comm.send_init(vec![0u8; 4], 1, 0);
+    ///     send.buf_mut().fill(9);
+    ///     send.start().wait()?;
+    /// } else {
+    ///     let mut recv = comm.recv_init(vec![0u8; 4], 0, 0);
+    ///     recv.start().wait()?;
+    ///     assert_eq!(recv.buf(), [9; 4]);
+    /// }
+    /// # Ok(()) }).into_iter().collect::<rmpi::Result<()>>()?; Ok::<_, rmpi::Error>(())
+    /// ```
     pub fn buf_mut(&mut self) -> &mut [T] {
         self.inner.buf_mut()
     }
@@ -49,6 +77,20 @@ impl<T: Pod> PersistentSend<T> {
 
 /// A receive into one buffer, started again each time (`comm.Recv_init`);
 /// [`PersistentSend`] shows both.
+///
+/// ```
+/// # use rmpi::prelude::*; rmpi::blocking::local::run(2, |comm| {
+/// if comm.rank() == 0 {
+///     let mut send = comm.send_init(vec![0u8; 4], 1, 0);
+///     send.buf_mut().fill(9);
+///     send.start().wait()?;
+/// } else {
+///     let mut recv = comm.recv_init(vec![0u8; 4], 0, 0);
+///     recv.start().wait()?;
+///     assert_eq!(recv.buf(), [9; 4]);
+/// }
+/// # Ok(()) }).into_iter().collect::<rmpi::Result<()>>()?; Ok::<_, rmpi::Error>(())
+/// ```
 #[derive(Debug)]
 pub struct PersistentRecv<T> {
     inner: rmpi_core::PersistentRecv<T>,
@@ -57,12 +99,40 @@ pub struct PersistentRecv<T> {
 
 impl<T: Pod> PersistentRecv<T> {
     /// Starts the receive (`MPI_Start`).
+    ///
+    /// ```
+    /// # use rmpi::prelude::*; rmpi::blocking::local::run(2, |comm| {
+    /// if comm.rank() == 0 {
+    ///     let mut send = comm.send_init(vec![0u8; 4], 1, 0);
+    ///     send.buf_mut().fill(9);
+    ///     send.start().wait()?;
+    /// } else {
+    ///     let mut recv = comm.recv_init(vec![0u8; 4], 0, 0);
+    ///     recv.start().wait()?;
+    ///     assert_eq!(recv.buf(), [9; 4]);
+    /// }
+    /// # Ok(()) }).into_iter().collect::<rmpi::Result<()>>()?; Ok::<_, rmpi::Error>(())
+    /// ```
     #[track_caller]
     pub fn start(&mut self) -> Request<'_, Status> {
         Request::new(self.inner.start(), &self.runner)
     }
 
     /// The buffer, holding what the last completed receive put there.
+    ///
+    /// ```
+    /// # use rmpi::prelude::*; rmpi::blocking::local::run(2, |comm| {
+    /// if comm.rank() == 0 {
+    ///     let mut send = comm.send_init(vec![0u8; 4], 1, 0);
+    ///     send.buf_mut().fill(9);
+    ///     send.start().wait()?;
+    /// } else {
+    ///     let mut recv = comm.recv_init(vec![0u8; 4], 0, 0);
+    ///     recv.start().wait()?;
+    ///     assert_eq!(recv.buf(), [9; 4]);
+    /// }
+    /// # Ok(()) }).into_iter().collect::<rmpi::Result<()>>()?; Ok::<_, rmpi::Error>(())
+    /// ```
     pub fn buf(&self) -> &[T] {
         self.inner.buf()
     }
@@ -71,6 +141,20 @@ impl<T: Pod> PersistentRecv<T> {
 impl Comm {
     /// Sets up a send of `buf` to `dest` to start again and again (`comm.Send_init`).
     /// [`PersistentSend`] shows it in use.
+    ///
+    /// ```
+    /// # use rmpi::prelude::*; rmpi::blocking::local::run(2, |comm| {
+    /// if comm.rank() == 0 {
+    ///     let mut send = comm.send_init(vec![0u8; 4], 1, 0);
+    ///     send.buf_mut().fill(9);
+    ///     send.start().wait()?;
+    /// } else {
+    ///     let mut recv = comm.recv_init(vec![0u8; 4], 0, 0);
+    ///     recv.start().wait()?;
+    ///     assert_eq!(recv.buf(), [9; 4]);
+    /// }
+    /// # Ok(()) }).into_iter().collect::<rmpi::Result<()>>()?; Ok::<_, rmpi::Error>(())
+    /// ```
     pub fn send_init<T: Pod>(&self, buf: Vec<T>, dest: usize, tag: i32) -> PersistentSend<T> {
         PersistentSend {
             inner: self.inner.send_init(buf, dest, tag),
@@ -80,6 +164,20 @@ impl Comm {
 
     /// Sets up a receive into `buf` to start again and again (`comm.Recv_init`).
     /// [`PersistentSend`] shows it in use.
+    ///
+    /// ```
+    /// # use rmpi::prelude::*; rmpi::blocking::local::run(2, |comm| {
+    /// if comm.rank() == 0 {
+    ///     let mut send = comm.send_init(vec![0u8; 4], 1, 0);
+    ///     send.buf_mut().fill(9);
+    ///     send.start().wait()?;
+    /// } else {
+    ///     let mut recv = comm.recv_init(vec![0u8; 4], 0, 0);
+    ///     recv.start().wait()?;
+    ///     assert_eq!(recv.buf(), [9; 4]);
+    /// }
+    /// # Ok(()) }).into_iter().collect::<rmpi::Result<()>>()?; Ok::<_, rmpi::Error>(())
+    /// ```
     pub fn recv_init<T: Pod>(
         &self,
         buf: Vec<T>,

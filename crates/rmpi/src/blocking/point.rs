@@ -98,6 +98,17 @@ impl Comm {
         fn send_bytes[](payload: Bytes, dest: usize, tag: i32) -> ();
 
         /// Receives a message's bytes as they arrived (see [`send_bytes`](Comm::send_bytes)).
+        ///
+        /// ```
+        /// # use rmpi::prelude::*; rmpi::blocking::local::run(2, |comm| {
+        /// if comm.rank() == 0 {
+        ///     comm.send_bytes(rmpi::Bytes::from_static(b"raw"), 1, 0)?;
+        /// } else {
+        ///     let (bytes, status) = comm.recv_bytes(0, 0)?;
+        ///     assert_eq!((&bytes[..], status.bytes), (&b"raw"[..], 3));
+        /// }
+        /// # Ok(()) }).into_iter().collect::<rmpi::Result<()>>()?; Ok::<_, rmpi::Error>(())
+        /// ```
         fn recv_bytes[](source: impl Into<Source>, tag: impl Into<TagFilter>) -> (Bytes, Status);
 
         /// Sends a buffer of plain data (`comm.Send([arr, MPI.INT], dest, tag)`), without
@@ -197,6 +208,20 @@ impl Comm {
 
         /// Receives packed values into a new vector sized to fit them
         /// ([`send_packed`](Comm::send_packed) shows it).
+        ///
+        /// ```
+        /// use rmpi::datatype::Equivalence;
+        /// #[derive(Equivalence, Clone, Copy)]
+        /// struct Particle { alive: bool, mass: f64 }
+        /// # use rmpi::prelude::*; rmpi::blocking::local::run(2, |comm| {
+        /// if comm.rank() == 0 {
+        ///     comm.send_packed(&[Particle { alive: true, mass: 1.5 }; 2], 1, 0)?;
+        /// } else {
+        ///     let (particles, _status) = comm.recv_packed::<Particle>(0, 0)?;
+        ///     assert!(particles.iter().all(|p| p.alive && p.mass == 1.5));
+        /// }
+        /// # Ok(()) }).into_iter().collect::<rmpi::Result<()>>()?; Ok::<_, rmpi::Error>(())
+        /// ```
         fn recv_packed[T: Equivalence](source: impl Into<Source>, tag: impl Into<TagFilter>) -> (Vec<T>, Status);
 
         /// Receives packed values into `buf`; more than it holds is an error.
@@ -468,6 +493,19 @@ impl Comm {
 
     /// Nonblocking [`recv_into`](Comm::recv_into) (`comm.Irecv`); the request borrows `buf`
     /// mutably until it is complete or dropped. [`Request`] shows it in use.
+    ///
+    /// ```
+    /// # use rmpi::prelude::*; rmpi::blocking::local::run(2, |comm| {
+    /// if comm.rank() == 0 {
+    ///     comm.send_buf(&[4u32, 5], 1, 0)?;
+    /// } else {
+    ///     let mut buf = [0u32; 2];
+    ///     let status = comm.irecv_into(&mut buf, 0, 0).wait()?;
+    ///     assert_eq!(status.bytes, 8);
+    ///     assert_eq!(buf, [4, 5]);
+    /// }
+    /// # Ok(()) }).into_iter().collect::<rmpi::Result<()>>()?; Ok::<_, rmpi::Error>(())
+    /// ```
     #[track_caller]
     pub fn irecv_into<'a, T: Pod>(
         &'a self,
