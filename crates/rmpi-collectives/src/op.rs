@@ -72,50 +72,113 @@ macro_rules! builtin {
 
 builtin!(
     /// Sum (`MPI_SUM`).
+    ///
+    /// ```
+    /// use rmpi::collectives::{Op, Sum};
+    /// assert_eq!(Sum.apply(&2, &3), 5);
+    /// assert_eq!(Sum.apply(&u8::MAX, &1), 0); // wraps
+    /// ```
     Sum
 );
 builtin!(
     /// Product (`MPI_PROD`).
+    ///
+    /// ```
+    /// use rmpi::collectives::{Op, Prod};
+    /// assert_eq!(Prod.apply(&2.5, &4.0), 10.0);
+    /// ```
     Prod
 );
 builtin!(
     /// Minimum (`MPI_MIN`).
+    ///
+    /// ```
+    /// use rmpi::collectives::{Op, Min};
+    /// assert_eq!(Min.apply(&-2, &3), -2);
+    /// ```
     Min
 );
 builtin!(
     /// Maximum (`MPI_MAX`).
+    ///
+    /// ```
+    /// use rmpi::collectives::{Op, Max};
+    /// assert_eq!(Max.apply(&0.5, &-1.0), 0.5);
+    /// ```
     Max
 );
 builtin!(
     /// Logical and, non-zero being true (`MPI_LAND`).
+    ///
+    /// ```
+    /// use rmpi::collectives::{Op, LogicalAnd};
+    /// assert_eq!(LogicalAnd.apply(&3, &0), 0);
+    /// assert!(LogicalAnd.apply(&true, &true));
+    /// ```
     LogicalAnd
 );
 builtin!(
     /// Logical or (`MPI_LOR`).
+    ///
+    /// ```
+    /// use rmpi::collectives::{Op, LogicalOr};
+    /// assert_eq!(LogicalOr.apply(&0, &7), 1);
+    /// ```
     LogicalOr
 );
 builtin!(
     /// Logical exclusive or (`MPI_LXOR`).
+    ///
+    /// ```
+    /// use rmpi::collectives::{Op, LogicalXor};
+    /// assert_eq!(LogicalXor.apply(&5, &7), 0);
+    /// ```
     LogicalXor
 );
 builtin!(
     /// Bitwise and (`MPI_BAND`).
+    ///
+    /// ```
+    /// use rmpi::collectives::{Op, BitAnd};
+    /// assert_eq!(BitAnd.apply(&0b1100u8, &0b1010), 0b1000);
+    /// ```
     BitAnd
 );
 builtin!(
     /// Bitwise or (`MPI_BOR`).
+    ///
+    /// ```
+    /// use rmpi::collectives::{Op, BitOr};
+    /// assert_eq!(BitOr.apply(&0b1100u8, &0b1010), 0b1110);
+    /// ```
     BitOr
 );
 builtin!(
     /// Bitwise exclusive or (`MPI_BXOR`).
+    ///
+    /// ```
+    /// use rmpi::collectives::{Op, BitXor};
+    /// assert_eq!(BitXor.apply(&0b1100u8, &0b1010), 0b0110);
+    /// ```
     BitXor
 );
 builtin!(
     /// Minimum value with the lowest index holding it (`MPI_MINLOC`), on `(value, index)`.
+    ///
+    /// ```
+    /// use rmpi::collectives::{Op, MinLoc};
+    /// // Ties go to the lower index.
+    /// assert_eq!(MinLoc.apply(&(1.5, 3), &(1.5, 2)), (1.5, 2));
+    /// ```
     MinLoc
 );
 builtin!(
     /// Maximum value with the lowest index holding it (`MPI_MAXLOC`), on `(value, index)`.
+    ///
+    /// ```
+    /// use rmpi::collectives::{Op, MaxLoc};
+    /// assert_eq!(MaxLoc.apply(&(4, 0), &(9, 1)), (9, 1));
+    /// ```
     MaxLoc
 );
 

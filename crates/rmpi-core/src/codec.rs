@@ -39,9 +39,22 @@ pub mod fingerprint;
 pub trait Codec {
     /// Appends the encoding of `value` to `out` (so a caller's header can precede it without
     /// a copy); the error is a human-readable reason.
+    ///
+    /// ```
+    /// use rmpi::codec::{Codec, DefaultCodec};
+    /// let mut message = b"header".to_vec();
+    /// DefaultCodec::encode_into(&vec![1u16, 2], &mut message).unwrap();
+    /// assert!(message.len() > 6);
+    /// assert_eq!(DefaultCodec::decode::<Vec<u16>>(&message[6..]).unwrap(), [1, 2]);
+    /// ```
     fn encode_into<T: Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) -> Result<(), String>;
 
     /// Encodes `value` into a new vector.
+    ///
+    /// ```
+    /// use rmpi::codec::{Bincode, Codec};
+    /// assert_eq!(Bincode::encode(&5u32).unwrap(), [5]); // small integers take one byte
+    /// ```
     fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, String> {
         let mut out = Vec::new();
         Self::encode_into(value, &mut out)?;
@@ -50,6 +63,13 @@ pub trait Codec {
 
     /// Decodes a whole message; trailing bytes are an error, so a type mismatch is caught
     /// rather than half-read.
+    ///
+    /// ```
+    /// use rmpi::codec::{Bincode, Codec};
+    /// let bytes = Bincode::encode(&("x", 1u8)).unwrap();
+    /// assert_eq!(Bincode::decode::<(String, u8)>(&bytes).unwrap(), ("x".to_string(), 1));
+    /// assert!(Bincode::decode::<String>(&bytes).is_err()); // trailing bytes: another type
+    /// ```
     fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String>;
 }
 

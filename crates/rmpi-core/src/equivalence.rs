@@ -47,13 +47,34 @@
 /// ```
 pub trait Equivalence: Copy + Send + Sync + 'static {
     /// Bytes of one packed value.
+    ///
+    /// ```
+    /// use rmpi::datatype::Equivalence;
+    /// #[derive(Equivalence, Clone, Copy)]
+    /// struct Reading { valid: bool, value: f64 }
+    /// assert_eq!(Reading::PACKED_SIZE, 9); // std::mem::size_of says 16
+    /// ```
     const PACKED_SIZE: usize;
 
     /// Writes the packed value into `out`, which is [`PACKED_SIZE`](Self::PACKED_SIZE)
     /// bytes long.
+    ///
+    /// ```
+    /// use rmpi::datatype::Equivalence;
+    /// let mut bytes = [0u8; 4];
+    /// 7u32.pack_into(&mut bytes);
+    /// assert_eq!(u32::unpack_from(&bytes), 7);
+    /// ```
     fn pack_into(&self, out: &mut [u8]);
 
     /// Reads a value from `bytes`, which are [`PACKED_SIZE`](Self::PACKED_SIZE) long.
+    ///
+    /// ```
+    /// use rmpi::datatype::Equivalence;
+    /// let mut bytes = [0u8; 4];
+    /// [1u16, 513].pack_into(&mut bytes);
+    /// assert_eq!(<[u16; 2]>::unpack_from(&bytes), [1, 513]);
+    /// ```
     fn unpack_from(bytes: &[u8]) -> Self;
 }
 

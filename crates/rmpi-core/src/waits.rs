@@ -31,6 +31,12 @@ use slab::Slab;
 use crate::engine::Engine;
 
 /// Whom an operation waits for, as ranks of its communicator.
+///
+/// ```
+/// use rmpi::waits::{Operation, Peer};
+/// let op = Operation::point_to_point("ssend", Peer::To(2), Some(0));
+/// assert_eq!(op.peer, Peer::To(2));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Peer {
     /// The source of a receive or probe.
@@ -46,6 +52,12 @@ pub enum Peer {
 }
 
 /// One operation as a deadlock report names it: `recv from rank 1, tag 11`.
+///
+/// ```
+/// use rmpi::waits::{Operation, Peer};
+/// let op = Operation::point_to_point("recv", Peer::From(1), Some(11));
+/// assert_eq!((op.name, op.peer, op.tag), ("recv", Peer::From(1), Some(11)));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Operation {
     /// The name the program called it by (`"recv"`, `"bcast"`).
@@ -58,11 +70,23 @@ pub struct Operation {
 
 impl Operation {
     /// A point-to-point operation with a peer (`source` or `dest`) and a tag.
+    ///
+    /// ```
+    /// use rmpi::waits::{Operation, Peer};
+    /// let any = Operation::point_to_point("probe", Peer::Any, None);
+    /// assert_eq!(any.tag, None); // any tag
+    /// ```
     pub fn point_to_point(name: &'static str, peer: Peer, tag: Option<i32>) -> Operation {
         Operation { name, peer, tag }
     }
 
     /// A collective: rooted if `root` is given.
+    ///
+    /// ```
+    /// use rmpi::waits::{Operation, Peer};
+    /// assert_eq!(Operation::collective("bcast", Some(0)).peer, Peer::Root(0));
+    /// assert_eq!(Operation::collective("barrier", None).peer, Peer::Members);
+    /// ```
     pub fn collective(name: &'static str, root: Option<usize>) -> Operation {
         let peer = root.map_or(Peer::Members, Peer::Root);
         Operation {
@@ -74,6 +98,30 @@ impl Operation {
 }
 
 /// An operation that a rank's program is blocked in.
+///
+/// ```
+/// # use rmpi::prelude::*; rmpi::local::run(2, |comm| async move {
+/// use std::future::Future;
+/// let watch = comm.watch_waits();
+/// watch.arm(true); // pending operations list themselves from now on
+/// if comm.rank() == 0 {
+///     let mut reply = std::pin::pin!(comm.recv::<u32>(1, 11));
+///     // Poll the receive once: it is pending, so it stands in the list.
+///     std::future::poll_fn(|cx| {
+///         let _ = reply.as_mut().poll(cx);
+///         std::task::Poll::Ready(())
+///     })
+///     .await;
+///     let snapshot = watch.snapshot().expect("the rank is alive");
+///     let wait = &snapshot.waits[0];
+///     assert!(wait.to_string().starts_with("recv from rank 1, tag 11, on world"), "{wait}");
+///     assert_eq!(wait.awaits, [1]);
+///     reply.await?;
+/// } else {
+///     comm.send(&7u32, 0, 11).await?;
+/// }
+/// # Ok::<_, rmpi::Error>(()) }).into_iter().collect::<rmpi::Result<()>>()?; Ok::<_, rmpi::Error>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct Wait {
     /// What it is.
@@ -127,6 +175,30 @@ impl fmt::Display for Wait {
 }
 
 /// What a rank is waiting for, and how many messages had reached it, at one moment.
+///
+/// ```
+/// # use rmpi::prelude::*; rmpi::local::run(2, |comm| async move {
+/// use std::future::Future;
+/// let watch = comm.watch_waits();
+/// watch.arm(true); // pending operations list themselves from now on
+/// if comm.rank() == 0 {
+///     let mut reply = std::pin::pin!(comm.recv::<u32>(1, 11));
+///     // Poll the receive once: it is pending, so it stands in the list.
+///     std::future::poll_fn(|cx| {
+///         let _ = reply.as_mut().poll(cx);
+///         std::task::Poll::Ready(())
+///     })
+///     .await;
+///     let snapshot = watch.snapshot().expect("the rank is alive");
+///     let wait = &snapshot.waits[0];
+///     assert!(wait.to_string().starts_with("recv from rank 1, tag 11, on world"), "{wait}");
+///     assert_eq!(wait.awaits, [1]);
+///     reply.await?;
+/// } else {
+///     comm.send(&7u32, 0, 11).await?;
+/// }
+/// # Ok::<_, rmpi::Error>(()) }).into_iter().collect::<rmpi::Result<()>>()?; Ok::<_, rmpi::Error>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct Snapshot {
     /// Messages (and other transport events) the rank has taken in so far: when it stays
@@ -137,6 +209,30 @@ pub struct Snapshot {
 }
 
 /// Reads what one rank waits for, from any thread; see [`Comm::watch_waits`](crate::Comm::watch_waits).
+///
+/// ```
+/// # use rmpi::prelude::*; rmpi::local::run(2, |comm| async move {
+/// use std::future::Future;
+/// let watch = comm.watch_waits();
+/// watch.arm(true); // pending operations list themselves from now on
+/// if comm.rank() == 0 {
+///     let mut reply = std::pin::pin!(comm.recv::<u32>(1, 11));
+///     // Poll the receive once: it is pending, so it stands in the list.
+///     std::future::poll_fn(|cx| {
+///         let _ = reply.as_mut().poll(cx);
+///         std::task::Poll::Ready(())
+///     })
+///     .await;
+///     let snapshot = watch.snapshot().expect("the rank is alive");
+///     let wait = &snapshot.waits[0];
+///     assert!(wait.to_string().starts_with("recv from rank 1, tag 11, on world"), "{wait}");
+///     assert_eq!(wait.awaits, [1]);
+///     reply.await?;
+/// } else {
+///     comm.send(&7u32, 0, 11).await?;
+/// }
+/// # Ok::<_, rmpi::Error>(()) }).into_iter().collect::<rmpi::Result<()>>()?; Ok::<_, rmpi::Error>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct Watch {
     pub(crate) engine: Weak<Engine>,
@@ -145,6 +241,30 @@ pub struct Watch {
 impl Watch {
     /// What the rank waits for now; `None` once the rank's communicators are all gone.
     /// Lists only what waited while the watch was armed.
+    ///
+    /// ```
+    /// # use rmpi::prelude::*; rmpi::local::run(2, |comm| async move {
+    /// use std::future::Future;
+    /// let watch = comm.watch_waits();
+    /// watch.arm(true); // pending operations list themselves from now on
+    /// if comm.rank() == 0 {
+    ///     let mut reply = std::pin::pin!(comm.recv::<u32>(1, 11));
+    ///     // Poll the receive once: it is pending, so it stands in the list.
+    ///     std::future::poll_fn(|cx| {
+    ///         let _ = reply.as_mut().poll(cx);
+    ///         std::task::Poll::Ready(())
+    ///     })
+    ///     .await;
+    ///     let snapshot = watch.snapshot().expect("the rank is alive");
+    ///     let wait = &snapshot.waits[0];
+    ///     assert!(wait.to_string().starts_with("recv from rank 1, tag 11, on world"), "{wait}");
+    ///     assert_eq!(wait.awaits, [1]);
+    ///     reply.await?;
+    /// } else {
+    ///     comm.send(&7u32, 0, 11).await?;
+    /// }
+    /// # Ok::<_, rmpi::Error>(()) }).into_iter().collect::<rmpi::Result<()>>()?; Ok::<_, rmpi::Error>(())
+    /// ```
     pub fn snapshot(&self) -> Option<Snapshot> {
         let engine = self.engine.upgrade()?;
         Some(Snapshot {
@@ -157,6 +277,30 @@ impl Watch {
     /// tasks are woken to do so at once) or disarms it (operations already listed stay
     /// until they end). A watcher arms it when the rank seems stuck, and disarms it when
     /// messages move again. Returns `false` once the rank is gone.
+    ///
+    /// ```
+    /// # use rmpi::prelude::*; rmpi::local::run(2, |comm| async move {
+    /// use std::future::Future;
+    /// let watch = comm.watch_waits();
+    /// watch.arm(true); // pending operations list themselves from now on
+    /// if comm.rank() == 0 {
+    ///     let mut reply = std::pin::pin!(comm.recv::<u32>(1, 11));
+    ///     // Poll the receive once: it is pending, so it stands in the list.
+    ///     std::future::poll_fn(|cx| {
+    ///         let _ = reply.as_mut().poll(cx);
+    ///         std::task::Poll::Ready(())
+    ///     })
+    ///     .await;
+    ///     let snapshot = watch.snapshot().expect("the rank is alive");
+    ///     let wait = &snapshot.waits[0];
+    ///     assert!(wait.to_string().starts_with("recv from rank 1, tag 11, on world"), "{wait}");
+    ///     assert_eq!(wait.awaits, [1]);
+    ///     reply.await?;
+    /// } else {
+    ///     comm.send(&7u32, 0, 11).await?;
+    /// }
+    /// # Ok::<_, rmpi::Error>(()) }).into_iter().collect::<rmpi::Result<()>>()?; Ok::<_, rmpi::Error>(())
+    /// ```
     pub fn arm(&self, armed: bool) -> bool {
         let Some(engine) = self.engine.upgrade() else {
             return false;
@@ -335,6 +479,15 @@ impl Site {
 pin_project_lite::pin_project! {
     /// An operation that stands in its rank's list of waits while it is pending (see the
     /// [module](self)); made by [`Comm::traced`](crate::Comm::traced).
+    ///
+    /// ```
+    /// # use rmpi::prelude::*; rmpi::local::run(1, |comm| async move {
+    /// use rmpi::waits::Operation;
+    /// // A library's own blocking operation, named in deadlock reports as `my_exchange`.
+    /// let traced = comm.traced(Operation::collective("my_exchange", None), async { 1 + 1 });
+    /// assert_eq!(traced.await, 2);
+    /// # Ok::<_, rmpi::Error>(()) }).into_iter().collect::<rmpi::Result<()>>()?; Ok::<_, rmpi::Error>(())
+    /// ```
     #[must_use = "futures do nothing unless polled"]
     pub struct Traced<F> {
         #[pin]

@@ -1,6 +1,23 @@
 //! `#[derive(Equivalence)]` for rmpi (use it as `rmpi::datatype::Equivalence`): a struct
 //! whose fields are plain data, padding and all, sent field by field as MPI's struct
 //! datatypes send it (rsmpi's `Equivalence`). See the trait's documentation in `rmpi`.
+//!
+//! ```
+//! use rmpi::datatype::Equivalence;
+//! #[derive(Equivalence, Clone, Copy)]
+//! struct Particle { alive: bool, mass: f64 }
+//!
+//! let results = rmpi::local::run(2, |comm| async move {
+//!     if comm.rank() == 0 {
+//!         comm.send_packed(&[Particle { alive: true, mass: 2.0 }], 1, 0).await?;
+//!         Ok(0.0)
+//!     } else {
+//!         Ok::<_, rmpi::Error>(comm.recv_packed::<Particle>(0, 0).await?.0[0].mass)
+//!     }
+//! });
+//! assert_eq!(*results[1].as_ref().unwrap(), 2.0);
+//! # Ok::<(), rmpi::Error>(())
+//! ```
 #![deny(missing_docs)]
 
 use proc_macro::TokenStream;
@@ -10,6 +27,13 @@ use syn::{parse_macro_input, Data, DeriveInput, Fields, Index};
 
 /// Implements `rmpi::datatype::Equivalence` for a struct whose fields all implement it:
 /// its packed form is its fields' packed forms in declaration order, without padding.
+///
+/// ```
+/// use rmpi::datatype::Equivalence;
+/// #[derive(Equivalence, Clone, Copy)]
+/// struct Cell { wall: bool, temperature: f64, neighbours: [u32; 4] }
+/// assert_eq!(Cell::PACKED_SIZE, 1 + 8 + 16); // in memory it takes 32
+/// ```
 #[proc_macro_derive(Equivalence)]
 pub fn derive_equivalence(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);

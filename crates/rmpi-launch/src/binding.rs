@@ -15,6 +15,11 @@
 use crate::env;
 
 /// The cores this process may run on, in order.
+///
+/// ```
+/// let cores = rmpi_launch::binding::available_cores();
+/// assert!(!cores.is_empty());
+/// ```
 pub fn available_cores() -> Vec<usize> {
     match rustix::thread::sched_getaffinity(None) {
         Ok(set) => (0..rustix::thread::CpuSet::MAX_CPU)
@@ -26,6 +31,11 @@ pub fn available_cores() -> Vec<usize> {
 
 /// Binds the calling thread, and the threads it starts afterwards, to the core named by
 /// `RMPI_CPU`, if set. A failure is logged, not fatal: binding only helps speed.
+///
+/// ```
+/// // Without RMPI_CPU (set by rmpirun --bind-to core) it does nothing.
+/// rmpi_launch::binding::bind_from_env();
+/// ```
 pub fn bind_from_env() {
     if let Some(cpu) = core_from_env(env::CPU) {
         match bind_to(cpu) {
@@ -38,6 +48,11 @@ pub fn bind_from_env() {
 /// Moves the calling thread to the core named by `RMPI_START_CPU`, if set, and then lets it
 /// run anywhere it could before; call it once the job is connected. Returns the core the
 /// thread was on while it was bound there. A failure is logged, not fatal.
+///
+/// ```
+/// // Without RMPI_START_CPU (set by rmpirun's default --bind-to start) it does nothing.
+/// assert_eq!(rmpi_launch::binding::start_from_env(), None);
+/// ```
 pub fn start_from_env() -> Option<usize> {
     let cpu = core_from_env(env::START_CPU)?;
     let before = rustix::thread::sched_getaffinity(None).ok()?;
@@ -75,6 +90,15 @@ fn bind_to(cpu: usize) -> rustix::io::Result<()> {
 /// The core each of a job's ranks gets: round-robin over `cores` among the ranks of its
 /// host (`hosts[rank]`, all one host if `hosts` is empty), so two ranks of one host share a
 /// core only when it has more ranks than cores.
+///
+/// ```
+/// use rmpi_launch::binding::cores_for;
+/// // Three ranks on one host with cores 0 and 1: the third shares core 0.
+/// assert_eq!(cores_for(3, &[], &[0, 1]), [0, 1, 0]);
+/// // Ranks on two hosts: each host's ranks count from its first core.
+/// let hosts = ["a".to_string(), "b".to_string(), "a".to_string()];
+/// assert_eq!(cores_for(3, &hosts, &[0, 1]), [0, 0, 1]);
+/// ```
 pub fn cores_for(ranks: usize, hosts: &[String], cores: &[usize]) -> Vec<usize> {
     if cores.is_empty() {
         return Vec::new();

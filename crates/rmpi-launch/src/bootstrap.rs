@@ -16,6 +16,14 @@ use crate::env;
 use crate::pmi_client::PmiClient;
 
 /// Who started this process.
+///
+/// ```
+/// use rmpi_launch::bootstrap::{from_env, Launcher};
+/// // Started by nobody (as this example is): a singleton.
+/// let joined = from_env()?;
+/// assert_eq!(joined.launcher, Launcher::Singleton);
+/// # Ok::<(), rmpi_core::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Launcher {
@@ -31,6 +39,13 @@ pub enum Launcher {
 }
 
 /// The job this process joined, and how.
+///
+/// ```
+/// let joined = rmpi_launch::bootstrap::from_env()?;
+/// assert_eq!((joined.bootstrap.rank(), joined.bootstrap.size()), (0, 1));
+/// assert_eq!(joined.address, None); // no launcher reached over TCP
+/// # Ok::<(), rmpi_core::Error>(())
+/// ```
 #[derive(Debug)]
 pub struct Joined {
     /// The key-value space and fence the transports find each other through.
@@ -44,6 +59,12 @@ pub struct Joined {
 }
 
 /// The job this process was started into.
+///
+/// ```
+/// let joined = rmpi_launch::bootstrap::from_env()?;
+/// println!("rank {} of {}, started by {:?}", joined.bootstrap.rank(), joined.bootstrap.size(), joined.launcher);
+/// # Ok::<(), rmpi_core::Error>(())
+/// ```
 pub fn from_env() -> Result<Joined> {
     let set = |name: &str| std::env::var_os(name).is_some();
     let (client, launcher) = if let Ok(address) = std::env::var(env::PMI_PORT) {

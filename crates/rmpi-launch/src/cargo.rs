@@ -6,6 +6,15 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 /// What to build.
+///
+/// ```no_run
+/// use rmpi_launch::cargo::{build, Target};
+/// // What `rmpirun -n 4 --example ring --release` builds before it launches.
+/// let target = Target { example: true, name: "ring".into(), package: None, release: true };
+/// let program = build(&target)?;
+/// println!("launching {}", program.display());
+/// # Ok::<(), String>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct Target {
     /// `--example` (true) or `--bin` (false).
@@ -19,6 +28,13 @@ pub struct Target {
 }
 
 /// Builds `target` with cargo (its progress on our stderr) and returns the executable.
+///
+/// ```no_run
+/// use rmpi_launch::cargo::{build, Target};
+/// let target = Target { example: false, name: "solver".into(), package: Some("cfd".into()), release: false };
+/// let program = build(&target)?; // cargo's own errors are shown as they come
+/// # Ok::<(), String>(())
+/// ```
 pub fn build(target: &Target) -> Result<PathBuf, String> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut command = Command::new(cargo);

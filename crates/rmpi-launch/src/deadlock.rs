@@ -12,6 +12,16 @@ use std::time::{Duration, Instant};
 use crate::stuck::Stuck;
 
 /// The latest word of each rank.
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// use rmpi_launch::deadlock::Board;
+/// let mut board = Board::new(2);
+/// let (alive, quiet) = ([true, true], Duration::ZERO);
+/// assert_eq!(board.deadlocked_at(&alive, quiet), None); // nobody is stuck yet
+/// board.ended(1, Instant::now());
+/// assert_eq!(board.deadlocked_at(&[true, false], quiet), None);
+/// ```
 #[derive(Debug)]
 pub struct Board {
     ranks: Vec<Option<(Stuck, Instant)>>,
@@ -24,6 +34,11 @@ pub struct Board {
 
 impl Board {
     /// A board for a job of `size` ranks, none of them stuck.
+    ///
+    /// ```
+    /// let board = rmpi_launch::deadlock::Board::new(4);
+    /// assert!(!board.reported());
+    /// ```
     pub fn new(size: usize) -> Board {
         Board {
             ranks: vec![None; size],

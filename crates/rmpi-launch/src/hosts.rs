@@ -5,6 +5,13 @@
 use std::path::Path;
 
 /// A host and how many ranks it takes.
+///
+/// ```
+/// use rmpi_launch::hosts::{parse_host_list, Host};
+/// let hosts = parse_host_list("node1:4")?;
+/// assert_eq!(hosts, [Host { name: "node1".into(), slots: 4 }]);
+/// # Ok::<(), String>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Host {
     /// The host name or address.
@@ -61,6 +68,15 @@ fn parse_entry(entry: &str) -> Result<Host, String> {
 }
 
 /// Parses `--host h1,h2:4`.
+///
+/// ```
+/// use rmpi_launch::hosts::parse_host_list;
+/// let hosts = parse_host_list("node1:2,node2,[fe80::1]:8")?;
+/// let slots: Vec<usize> = hosts.iter().map(|h| h.slots).collect();
+/// assert_eq!(slots, [2, 1, 8]);
+/// assert!(parse_host_list("node1:lots").is_err());
+/// # Ok::<(), String>(())
+/// ```
 pub fn parse_host_list(list: &str) -> Result<Vec<Host>, String> {
     list.split(',')
         .filter(|entry| !entry.trim().is_empty())
@@ -69,6 +85,15 @@ pub fn parse_host_list(list: &str) -> Result<Vec<Host>, String> {
 }
 
 /// Parses a host file: one entry per line, `#` starts a comment.
+///
+/// ```
+/// use rmpi_launch::hosts::parse_hostfile;
+/// let hosts = parse_hostfile("# our cluster\nnode1 slots=4\nnode2:2  # the small one\nnode3\n")?;
+/// let names: Vec<&str> = hosts.iter().map(|h| h.name.as_str()).collect();
+/// assert_eq!(names, ["node1", "node2", "node3"]);
+/// assert_eq!(hosts[0].slots, 4);
+/// # Ok::<(), String>(())
+/// ```
 pub fn parse_hostfile(text: &str) -> Result<Vec<Host>, String> {
     text.lines()
         .map(|line| line.split('#').next().unwrap_or("").trim())
@@ -78,6 +103,16 @@ pub fn parse_hostfile(text: &str) -> Result<Vec<Host>, String> {
 }
 
 /// Reads and parses a host file.
+///
+/// ```
+/// let path = std::env::temp_dir().join(format!("rmpi-hosts-{}", std::process::id()));
+/// std::fs::write(&path, "node1 slots=2\n").unwrap();
+/// let hosts = rmpi_launch::hosts::read_hostfile(&path)?;
+/// assert_eq!(hosts[0].slots, 2);
+/// # std::fs::remove_file(&path).unwrap();
+/// assert!(rmpi_launch::hosts::read_hostfile("/no/such/file".as_ref()).is_err());
+/// # Ok::<(), String>(())
+/// ```
 pub fn read_hostfile(path: &Path) -> Result<Vec<Host>, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read host file {}: {e}", path.display()))?;
@@ -86,6 +121,13 @@ pub fn read_hostfile(path: &Path) -> Result<Vec<Host>, String> {
 
 /// Whether `name` is this machine: `localhost`, this machine's host name (short or
 /// full), or one of its addresses. Ranks placed there start without ssh.
+///
+/// ```
+/// use rmpi_launch::hosts::is_local;
+/// assert!(is_local("localhost"));
+/// assert!(is_local("127.0.0.1"));
+/// assert!(!is_local("192.0.2.1")); // an address of no host here
+/// ```
 pub fn is_local(name: &str) -> bool {
     let own = rmpi_core::host::name();
     let own = own.as_str();
@@ -101,6 +143,14 @@ pub fn is_local(name: &str) -> bool {
 }
 
 /// How ranks are dealt out to hosts.
+///
+/// ```
+/// use rmpi_launch::hosts::{parse_host_list, place, MapBy};
+/// let hosts = parse_host_list("a:2,b:2")?;
+/// assert_eq!(place(&hosts, 4, MapBy::Slot), ["a", "a", "b", "b"]);
+/// assert_eq!(place(&hosts, 4, MapBy::Node), ["a", "b", "a", "b"]);
+/// # Ok::<(), String>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum MapBy {
     /// Fill the first host's slots, then the next host's (block placement).
@@ -112,6 +162,14 @@ pub enum MapBy {
 
 /// The host each of `ranks` ranks is placed on. With more ranks than slots, placement
 /// starts over as if the hosts had as many slots again (oversubscribing them).
+///
+/// ```
+/// use rmpi_launch::hosts::{parse_host_list, place, MapBy};
+/// let hosts = parse_host_list("a:1,b:1")?;
+/// // More ranks than slots: placement starts over.
+/// assert_eq!(place(&hosts, 3, MapBy::Slot), ["a", "b", "a"]);
+/// # Ok::<(), String>(())
+/// ```
 pub fn place(hosts: &[Host], ranks: usize, map_by: MapBy) -> Vec<String> {
     // The slots in the order they are filled, as far as the job reaches: a host may claim
     // far more slots than there are ranks.

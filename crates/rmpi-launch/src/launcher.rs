@@ -31,9 +31,18 @@ use crate::server::{Notice, PmiServer};
 use crate::spawn::{self, Binding, Exit, Program, Report, Stream};
 
 /// Exit code of a job that ran out of time (as `timeout(1)` uses).
+///
+/// ```
+/// use rmpi_launch::launcher::{run, Job, TIMED_OUT};
+/// let mut job = Job::new("sleep", 1);
+/// job.args = vec!["30".into()];
+/// job.timeout = Some(std::time::Duration::from_millis(200));
+/// let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+/// assert_eq!(runtime.block_on(run(&job)), Ok(TIMED_OUT));
+/// ```
 pub const TIMED_OUT: i32 = 124;
 
-/// Everything needed to run one job.
+/// Everything needed to run one job; [`Job::new`] fills in `rmpirun`'s defaults.
 #[derive(Debug, Clone)]
 pub struct Job {
     /// The program every rank runs.
@@ -67,6 +76,41 @@ pub struct Job {
 }
 
 impl Job {
+    /// A job of `ranks` copies of `program` on this host, with `rmpirun`'s defaults: output
+    /// tagged, no timeout, 3 s to end after a failure, deadlocks reported after 10 s,
+    /// transport chosen by placement, each rank started on a core of its own. Set the
+    /// fields to change them.
+    ///
+    /// ```
+    /// use rmpi_launch::launcher::{run, Job};
+    /// let mut job = Job::new("sh", 2);
+    /// job.args = vec!["-c".into(), "exit 3".into()];
+    /// let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    /// let code = runtime.block_on(run(&job))?;
+    /// assert_eq!(code, 3); // a rank's failure is the job's
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn new(program: impl Into<OsString>, ranks: usize) -> Job {
+        Job {
+            program: program.into(),
+            args: Vec::new(),
+            ranks,
+            tag_output: true,
+            timeout: None,
+            kill_after: Duration::from_secs(3),
+            deadlock_after: Some(Duration::from_secs(10)),
+            transport: "auto".into(),
+            env: Vec::new(),
+            hosts: Vec::new(),
+            binding: Binding::Start,
+            launch: Launch {
+                exec: Launch::ssh(),
+                rmpirun: "rmpirun".into(),
+            },
+            address: None,
+        }
+    }
+
     /// The host of `rank`; `None` for this one.
     fn host_of(&self, rank: usize) -> Option<&str> {
         self.hosts.get(rank).and_then(Option::as_deref)
@@ -218,7 +262,17 @@ fn job_variables(job: &Job, job_id: &str, secret: &str) -> Vec<(String, String)>
 }
 
 /// Runs `job` to the end and returns the launcher's exit code. Must run on a tokio runtime
-/// with I/O, process and timer support.
+/// with I/O, process and timer support. [`Job::new`] shows it in use.
+///
+/// ```no_run
+/// # async fn example() -> Result<(), String> {
+/// // What `rmpirun -n 4 --timeout 60 ./solver` does.
+/// let mut job = rmpi_launch::launcher::Job::new("./solver", 4);
+/// job.timeout = Some(std::time::Duration::from_secs(60));
+/// let code = rmpi_launch::launcher::run(&job).await?;
+/// std::process::exit(code);
+/// # }
+/// ```
 pub async fn run(job: &Job) -> Result<i32, String> {
     if job.ranks == 0 {
         return Err("a job needs at least one rank".into());

@@ -5,6 +5,11 @@
 //! every entry named for the job ([`rmpi_core::bootstrap::resource_name`]).
 
 /// Removes every `/dev/shm` entry named for `job_id`; failures are logged.
+///
+/// ```
+/// // rmpirun calls it with its job's id once every rank has ended.
+/// rmpi_launch::leftovers::remove("0123abcd");
+/// ```
 pub fn remove(job_id: &str) {
     let prefix = rmpi_core::bootstrap::resource_name(job_id, "-");
     let Ok(entries) = std::fs::read_dir("/dev/shm") else {

@@ -33,6 +33,12 @@ pub mod watch;
 /// `RMPI_LOG`; default `warn`, syntax of `tracing_subscriber::EnvFilter`), unless the
 /// program installed its own subscriber. Launcher and ranks both call it. A filter that
 /// does not parse is an error naming `RMPI_LOG`.
+///
+/// ```
+/// rmpi_launch::init_logging(Some("info"))?;
+/// assert!(rmpi_launch::init_logging(Some("info,=")).is_err()); // names RMPI_LOG
+/// # Ok::<(), rmpi_core::Error>(())
+/// ```
 pub fn init_logging(filter: Option<&str>) -> rmpi_core::Result<()> {
     let filter = match filter {
         None => tracing_subscriber::EnvFilter::new("warn"),
@@ -55,6 +61,10 @@ pub fn init_logging(filter: Option<&str>) -> rmpi_core::Result<()> {
 }
 
 /// Prints `rmpirun: message` on stderr: how the launcher speaks to its user.
+///
+/// ```
+/// rmpi_launch::say("rank 3 exited with code 1"); // rmpirun: rank 3 exited with code 1
+/// ```
 #[cfg(feature = "cli")]
 pub fn say(message: &str) {
     use std::io::Write;

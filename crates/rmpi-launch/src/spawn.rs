@@ -22,6 +22,12 @@ use crate::env;
 pub const MAX_LINE: usize = 64 * 1024;
 
 /// How a rank ended.
+///
+/// ```
+/// use rmpi_launch::spawn::Exit;
+/// assert_eq!(Exit::Code(3).code(), 3);
+/// assert_eq!(Exit::Signal(9).code(), 137);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Exit {
     /// It exited with this code.
@@ -34,6 +40,11 @@ pub enum Exit {
 
 impl Exit {
     /// The shell's exit code for this ending: 128 + N for signal N.
+    ///
+    /// ```
+    /// use rmpi_launch::spawn::Exit;
+    /// assert_eq!(Exit::Lost.code(), 255);
+    /// ```
     pub fn code(self) -> i32 {
         match self {
             Exit::Code(code) => code,

@@ -2,7 +2,7 @@
 //! reports.
 //!
 //! A thread of the rank's own looks at what the program waits for (a
-//! [`Watch`](rmpi_core::waits::Watch), armed while no message reaches the rank) every
+//! [`Watch`], armed while no message reaches the rank) every
 //! [`TICK`]. The rank is stuck when its program
 //! has waited for [`STUCK_AFTER`] with the same operations pending, no message reaching the
 //! rank and the process using little CPU (so a rank computing in one task while another

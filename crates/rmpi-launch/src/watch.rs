@@ -15,6 +15,11 @@ use rustix::event::{poll, PollFd, PollFlags};
 use rustix::io::Errno;
 
 /// Exit code of a rank that ended because its launcher went away.
+///
+/// ```
+/// // A rank whose launcher died exits with this code.
+/// assert_ne!(rmpi_launch::watch::LAUNCHER_LOST, 0);
+/// ```
 pub const LAUNCHER_LOST: i32 = 1;
 
 /// Watches `connection` from a thread of its own and ends this process when it closes,

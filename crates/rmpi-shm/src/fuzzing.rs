@@ -7,7 +7,7 @@ use crate::record::{Record, FIXED_MAX, LINE_BODY};
 /// A ring record (`fuzz_targets/shm_record.rs`) as a peer may have written it: a word, the
 /// body's first line, then the receiver's limits on payload length (8 bytes) and record
 /// body (4 bytes). A record that decodes stays within both limits and encodes back to its
-/// word and fixed part; a small frame read the quick way ([`Record::decode_line`]) is the
+/// word and fixed part; a small frame read the quick way (`Record::decode_line`) is the
 /// frame the full decoder reads.
 pub fn shm_record(data: &[u8]) {
     let Some((word, rest)) = data.split_first_chunk::<8>() else {

@@ -29,6 +29,20 @@
 //! `doorbell`). A helper thread per rank does the sleeping, so the rank's async runtime
 //! stays free for other tasks, and checks that peers are still alive: a peer that dies
 //! without saying goodbye is reported lost within a fraction of a second.
+//!
+//! Programs do not set it up themselves: `rmpi::init` does, for the ranks that share a host
+//! (`RMPI_TRANSPORT=auto`, the default) or for all ranks (`RMPI_TRANSPORT=shm`).
+//!
+//! ```no_run
+//! // rmpirun -n 4 --transport shm ./program
+//! fn main() -> rmpi::Result<()> {
+//!     rmpi::blocking::run(|world| {
+//!         let mut halo = [0.0f64; 1024];
+//!         world.bcast_buf(&mut halo, 0)?;
+//!         Ok(())
+//!     })
+//! }
+//! ```
 #![deny(missing_docs)]
 
 mod doorbell;
@@ -78,6 +92,20 @@ pub use options::{ShmOptions, SingleCopy};
 use waiting::{watch_over, Watch};
 
 /// A rank's shared-memory endpoint; see the [crate documentation](crate).
+///
+/// ```
+/// use std::sync::Arc;
+/// use rmpi::prelude::*;
+/// use rmpi::shm::{ShmOptions, ShmTransport};
+/// // Two ranks as threads of this process, through a real shared-memory segment.
+/// let options = ShmOptions::from_config(&rmpi::config::Config::default());
+/// let endpoints = ShmTransport::mesh(2, &options)?.into_iter().map(|t| Arc::new(t) as _).collect();
+/// let sums = rmpi::local::run_on(endpoints, |comm| async move {
+///     comm.allreduce(comm.rank() + 1, Sum).await
+/// });
+/// assert!(sums.into_iter().all(|sum| sum.unwrap() == 3));
+/// # Ok::<(), rmpi::Error>(())
+/// ```
 pub struct ShmTransport {
     rank: usize,
     size: usize,
@@ -141,6 +169,20 @@ impl ShmTransport {
     /// The endpoints of a job whose ranks are threads of this process (for tests and
     /// benches, as [`LocalTransport::mesh`](rmpi_core::local::LocalTransport::mesh) is, but
     /// through a real segment), in rank order.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use rmpi::prelude::*;
+    /// use rmpi::shm::{ShmOptions, ShmTransport};
+    /// // Two ranks as threads of this process, through a real shared-memory segment.
+    /// let options = ShmOptions::from_config(&rmpi::config::Config::default());
+    /// let endpoints = ShmTransport::mesh(2, &options)?.into_iter().map(|t| Arc::new(t) as _).collect();
+    /// let sums = rmpi::local::run_on(endpoints, |comm| async move {
+    ///     comm.allreduce(comm.rank() + 1, Sum).await
+    /// });
+    /// assert!(sums.into_iter().all(|sum| sum.unwrap() == 3));
+    /// # Ok::<(), rmpi::Error>(())
+    /// ```
     pub fn mesh(ranks: usize, options: &ShmOptions) -> Result<Vec<ShmTransport>> {
         static JOBS: AtomicUsize = AtomicUsize::new(0);
         let job = format!(
@@ -166,6 +208,16 @@ impl ShmTransport {
 
     /// Maps the job's segment and connects this rank to every other rank of the job, which
     /// must all run on this host.
+    ///
+    /// ```no_run
+    /// use rmpi::shm::{ShmOptions, ShmTransport};
+    /// # async fn example() -> rmpi::Result<()> {
+    /// // Every rank of a job on one host, with the bootstrap its launcher gave it.
+    /// let bootstrap = rmpi::transport::Singleton::new();
+    /// let shm = ShmTransport::establish(&bootstrap, &ShmOptions::from_config(&rmpi::config::Config::from_env()?))?;
+    /// let world = rmpi::Comm::from_transport(std::sync::Arc::new(shm));
+    /// # Ok(()) }
+    /// ```
     pub fn establish(bootstrap: &dyn Bootstrap, options: &ShmOptions) -> Result<ShmTransport> {
         let (rank, size) = (bootstrap.rank(), bootstrap.size());
         let layout = Layout {

@@ -8,6 +8,13 @@ pub use rmpi_core::config::SingleCopy;
 use crate::fanout;
 
 /// How a rank's shared-memory endpoint is set up.
+///
+/// ```
+/// use rmpi::shm::ShmOptions;
+/// let config = rmpi::config::Config::from_vars([("RMPI_SHM_RING_BYTES", "64KiB")])?;
+/// assert_eq!(ShmOptions::from_config(&config).ring_bytes, Some(64 << 10));
+/// # Ok::<(), rmpi::Error>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct ShmOptions {
     /// Bytes per ring (a power of two); by default it shrinks as the job grows, from 1 MiB
@@ -36,6 +43,11 @@ impl Default for ShmOptions {
 
 impl ShmOptions {
     /// The options a job's settings give (`RMPI_SHM_*`), the others at their defaults.
+    ///
+    /// ```
+    /// let options = rmpi::shm::ShmOptions::from_config(&rmpi::config::Config::default());
+    /// assert_eq!(options.ring_bytes, None); // sized by the job's ranks per host
+    /// ```
     pub fn from_config(config: &Config) -> ShmOptions {
         let settings = &config.shm;
         ShmOptions {

@@ -15,6 +15,20 @@
 //!
 //! Every connection has a reader and a writer task on the rank's tokio runtime, so sends never
 //! block and the receive path only waits on a channel the readers fill.
+//!
+//! Programs do not set it up themselves: `rmpi::init` does, when the job's transport is
+//! `tcp` (`RMPI_TRANSPORT=tcp`, `rmpirun --transport tcp`) or its ranks are on several hosts.
+//!
+//! ```no_run
+//! // rmpirun -n 4 --transport tcp ./program
+//! fn main() -> rmpi::Result<()> {
+//!     rmpi::blocking::run(|world| {
+//!         let total = world.allreduce(world.rank(), rmpi::prelude::Sum)?;
+//!         println!("rank {} sees {total}", world.rank());
+//!         Ok(())
+//!     })
+//! }
+//! ```
 #![deny(missing_docs)]
 
 mod connection;
@@ -42,6 +56,14 @@ use handshake::Hello;
 use outbox::Outbox;
 
 /// Where and how a rank listens and connects.
+///
+/// ```
+/// use rmpi::config::Config;
+/// use rmpi::tcp::TcpOptions;
+/// let config = Config::from_vars([("RMPI_TCP_ADDRESS", "10.1.2.3")])?;
+/// assert_eq!(TcpOptions::from_config(&config).address.to_string(), "10.1.2.3");
+/// # Ok::<(), rmpi::Error>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct TcpOptions {
     /// The address to listen on and publish to the other ranks: loopback by default; the
@@ -71,6 +93,11 @@ impl Default for TcpOptions {
 impl TcpOptions {
     /// The options a job's settings give (`RMPI_TCP_*`), the others at their defaults; the
     /// address is loopback unless the settings name one.
+    ///
+    /// ```
+    /// let options = rmpi::tcp::TcpOptions::from_config(&rmpi::config::Config::default());
+    /// assert!(options.address.is_loopback()); // a job on one host stays on loopback
+    /// ```
     pub fn from_config(config: &Config) -> TcpOptions {
         TcpOptions {
             address: config
@@ -86,6 +113,22 @@ impl TcpOptions {
 }
 
 /// A rank's TCP endpoint; see the [crate documentation](crate).
+///
+/// ```
+/// use std::sync::Arc;
+/// use rmpi::tcp::{TcpOptions, TcpTransport};
+/// use rmpi::transport::Singleton;
+/// rmpi::run(|_world| async {
+///     // A job of one over a socket of its own (rmpi::init does this for every rank).
+///     let tcp = TcpTransport::establish(&Singleton::new(), &TcpOptions::default()).await?;
+///     let comm = rmpi::Comm::from_transport(Arc::new(tcp));
+///     comm.send(&"over tcp", 0, 0).await?;
+///     let text: String = comm.recv(0, 0).await?;
+///     assert_eq!(text, "over tcp");
+///     comm.finalize().await
+/// })?;
+/// # Ok::<(), rmpi::Error>(())
+/// ```
 pub struct TcpTransport {
     rank: usize,
     size: usize,
@@ -129,6 +172,22 @@ fn address_key(rank: usize) -> String {
 impl TcpTransport {
     /// Connects this rank to every other rank of the job described by `bootstrap`. Must run
     /// on a tokio runtime with I/O and timers enabled; the connections' tasks run on it.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use rmpi::tcp::{TcpOptions, TcpTransport};
+    /// use rmpi::transport::Singleton;
+    /// rmpi::run(|_world| async {
+    ///     // A job of one over a socket of its own (rmpi::init does this for every rank).
+    ///     let tcp = TcpTransport::establish(&Singleton::new(), &TcpOptions::default()).await?;
+    ///     let comm = rmpi::Comm::from_transport(Arc::new(tcp));
+    ///     comm.send(&"over tcp", 0, 0).await?;
+    ///     let text: String = comm.recv(0, 0).await?;
+    ///     assert_eq!(text, "over tcp");
+    ///     comm.finalize().await
+    /// })?;
+    /// # Ok::<(), rmpi::Error>(())
+    /// ```
     pub async fn establish(bootstrap: &dyn Bootstrap, options: &TcpOptions) -> Result<Self> {
         let (rank, size) = (bootstrap.rank(), bootstrap.size());
         let secret: Arc<[u8]> = bootstrap.job_secret().into();
