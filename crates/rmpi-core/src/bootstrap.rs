@@ -15,32 +15,130 @@ use std::sync::{Arc, Barrier, Mutex};
 use crate::{Error, Result};
 
 /// What a process learns from whoever launched it.
+///
+/// ```
+/// use rmpi::transport::{Bootstrap, InProcess};
+/// // Two ranks as threads: each publishes its address, fences, reads the other's.
+/// let bootstraps = InProcess::job(2, "doc-job");
+/// std::thread::scope(|s| {
+///     for boot in &bootstraps {
+///         s.spawn(move || {
+///             boot.put(&format!("addr-{}", boot.rank()), &format!("10.0.0.{}", boot.rank()))?;
+///             boot.fence()?;
+///             let other = 1 - boot.rank();
+///             assert_eq!(boot.get(&format!("addr-{other}"))?, format!("10.0.0.{other}"));
+///             Ok::<_, rmpi::Error>(())
+///         });
+///     }
+/// });
+/// assert_eq!(bootstraps[1].size(), 2);
+/// # Ok::<(), rmpi::Error>(())
+/// ```
 pub trait Bootstrap: Send + Sync + fmt::Debug {
     /// This process's rank in the world.
+    ///
+    /// ```
+    /// use rmpi::transport::{Bootstrap, Singleton};
+    /// assert_eq!(Singleton::new().rank(), 0);
+    /// ```
     fn rank(&self) -> usize;
 
     /// The number of ranks in the world.
+    ///
+    /// ```
+    /// use rmpi::transport::{Bootstrap, Singleton};
+    /// assert_eq!(Singleton::new().size(), 1);
+    /// ```
     fn size(&self) -> usize;
 
     /// An identifier of the job, the same at every rank and different between concurrent
     /// jobs (it names shared resources such as shared-memory segments).
+    ///
+    /// ```
+    /// use rmpi::transport::{Bootstrap, InProcess};
+    /// let job = InProcess::job(2, "doc-job");
+    /// assert_eq!(job[0].job_id(), job[1].job_id());
+    /// ```
     fn job_id(&self) -> &str;
 
     /// A secret only this job's ranks know; transports use it to tell their peers from
     /// strangers connecting to them.
+    ///
+    /// ```
+    /// use rmpi::transport::{Bootstrap, InProcess};
+    /// let job = InProcess::job(2, "doc-job");
+    /// assert_eq!(job[0].job_secret(), job[1].job_secret()); // the same at every rank
+    /// ```
     fn job_secret(&self) -> &[u8];
 
     /// Publishes `value` under `key`; the others can read it after the next [`fence`].
     /// Keys and values are printable ASCII without spaces or `=`.
     ///
     /// [`fence`]: Bootstrap::fence
+    ///
+    /// ```
+    /// use rmpi::transport::{Bootstrap, InProcess};
+    /// // Two ranks as threads: each publishes its address, fences, reads the other's.
+    /// let bootstraps = InProcess::job(2, "doc-job");
+    /// std::thread::scope(|s| {
+    ///     for boot in &bootstraps {
+    ///         s.spawn(move || {
+    ///             boot.put(&format!("addr-{}", boot.rank()), &format!("10.0.0.{}", boot.rank()))?;
+    ///             boot.fence()?;
+    ///             let other = 1 - boot.rank();
+    ///             assert_eq!(boot.get(&format!("addr-{other}"))?, format!("10.0.0.{other}"));
+    ///             Ok::<_, rmpi::Error>(())
+    ///         });
+    ///     }
+    /// });
+    /// assert_eq!(bootstraps[1].size(), 2);
+    /// # Ok::<(), rmpi::Error>(())
+    /// ```
     fn put(&self, key: &str, value: &str) -> Result<()>;
 
     /// Waits until every rank has reached the fence; afterwards every value put before it is
     /// visible to every rank.
+    ///
+    /// ```
+    /// use rmpi::transport::{Bootstrap, InProcess};
+    /// // Two ranks as threads: each publishes its address, fences, reads the other's.
+    /// let bootstraps = InProcess::job(2, "doc-job");
+    /// std::thread::scope(|s| {
+    ///     for boot in &bootstraps {
+    ///         s.spawn(move || {
+    ///             boot.put(&format!("addr-{}", boot.rank()), &format!("10.0.0.{}", boot.rank()))?;
+    ///             boot.fence()?;
+    ///             let other = 1 - boot.rank();
+    ///             assert_eq!(boot.get(&format!("addr-{other}"))?, format!("10.0.0.{other}"));
+    ///             Ok::<_, rmpi::Error>(())
+    ///         });
+    ///     }
+    /// });
+    /// assert_eq!(bootstraps[1].size(), 2);
+    /// # Ok::<(), rmpi::Error>(())
+    /// ```
     fn fence(&self) -> Result<()>;
 
     /// The value another rank put under `key` before the last fence.
+    ///
+    /// ```
+    /// use rmpi::transport::{Bootstrap, InProcess};
+    /// // Two ranks as threads: each publishes its address, fences, reads the other's.
+    /// let bootstraps = InProcess::job(2, "doc-job");
+    /// std::thread::scope(|s| {
+    ///     for boot in &bootstraps {
+    ///         s.spawn(move || {
+    ///             boot.put(&format!("addr-{}", boot.rank()), &format!("10.0.0.{}", boot.rank()))?;
+    ///             boot.fence()?;
+    ///             let other = 1 - boot.rank();
+    ///             assert_eq!(boot.get(&format!("addr-{other}"))?, format!("10.0.0.{other}"));
+    ///             Ok::<_, rmpi::Error>(())
+    ///         });
+    ///     }
+    /// });
+    /// assert_eq!(bootstraps[1].size(), 2);
+    /// # Ok::<(), rmpi::Error>(())
+    /// ```
     fn get(&self, key: &str) -> Result<String>;
 }
 
@@ -49,6 +147,11 @@ pub trait Bootstrap: Send + Sync + fmt::Debug {
 /// replaced. Suffixes start with `-`, and launchers remove every name starting with
 /// `resource_name(job, "-")` when the job ends, so what a crashed rank leaves behind does
 /// not outlive its job.
+///
+/// ```
+/// use rmpi::transport::resource_name;
+/// assert_eq!(resource_name("job 7", "-ring"), "rmpi-job_7-ring");
+/// ```
 pub fn resource_name(job_id: &str, suffix: &str) -> String {
     let clean = |text: &str| -> String {
         text.chars()
@@ -62,6 +165,12 @@ pub fn resource_name(job_id: &str, suffix: &str) -> String {
 }
 
 /// The job of one process started without a launcher, as MPI does: rank 0 of 1.
+///
+/// ```
+/// use rmpi::transport::{Bootstrap, Singleton};
+/// let alone = Singleton::new();
+/// assert_eq!((alone.rank(), alone.size()), (0, 1));
+/// ```
 #[derive(Debug, Default)]
 pub struct Singleton {
     entries: Mutex<HashMap<String, String>>,
@@ -70,6 +179,14 @@ pub struct Singleton {
 
 impl Singleton {
     /// A singleton job named after this process.
+    ///
+    /// ```
+    /// use rmpi::transport::{Bootstrap, Group, Singleton};
+    /// let world = Singleton::new();
+    /// let host = Group::new(&world, vec![0], "host0")?;
+    /// assert_eq!(host.job_id(), format!("{}-host0", world.job_id()));
+    /// # Ok::<(), rmpi::Error>(())
+    /// ```
     pub fn new() -> Singleton {
         Singleton {
             entries: Mutex::default(),
@@ -118,6 +235,25 @@ impl Bootstrap for Singleton {
 /// A job whose ranks are threads of one process, sharing one key-value space and fence: for
 /// testing and benchmarking transports without a launcher. The job secret is the job id
 /// (nobody outside the process is meant to join).
+///
+/// ```
+/// use rmpi::transport::{Bootstrap, InProcess};
+/// // Two ranks as threads: each publishes its address, fences, reads the other's.
+/// let bootstraps = InProcess::job(2, "doc-job");
+/// std::thread::scope(|s| {
+///     for boot in &bootstraps {
+///         s.spawn(move || {
+///             boot.put(&format!("addr-{}", boot.rank()), &format!("10.0.0.{}", boot.rank()))?;
+///             boot.fence()?;
+///             let other = 1 - boot.rank();
+///             assert_eq!(boot.get(&format!("addr-{other}"))?, format!("10.0.0.{other}"));
+///             Ok::<_, rmpi::Error>(())
+///         });
+///     }
+/// });
+/// assert_eq!(bootstraps[1].size(), 2);
+/// # Ok::<(), rmpi::Error>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct InProcess {
     rank: usize,
@@ -128,6 +264,11 @@ pub struct InProcess {
 
 impl InProcess {
     /// One bootstrap per rank of a job of `size` threads named `job_id`.
+    ///
+    /// ```
+    /// let bootstraps = rmpi::transport::InProcess::job(4, "doc-job");
+    /// assert_eq!(bootstraps.len(), 4);
+    /// ```
     pub fn job(size: usize, job_id: &str) -> Vec<InProcess> {
         let shared = Arc::new((Mutex::default(), Barrier::new(size)));
         (0..size)
@@ -186,6 +327,15 @@ impl Bootstrap for InProcess {
 /// resources named after it stay the parent job's for the launcher's clean-up. The fence is
 /// the parent's: every rank of the job must fence as often as the others, so every group
 /// must set up the same kind of transport, even a group of one.
+///
+/// ```
+/// use rmpi::transport::{Bootstrap, Group, Singleton};
+/// let world = Singleton::new();
+/// let host = Group::new(&world, vec![0], "host0")?;
+/// assert_eq!((host.rank(), host.size()), (0, 1));
+/// assert!(Group::new(&world, vec![1], "elsewhere").is_err()); // not a member
+/// # Ok::<(), rmpi::Error>(())
+/// ```
 #[derive(Debug)]
 pub struct Group<'a> {
     parent: &'a dyn Bootstrap,
@@ -198,6 +348,14 @@ pub struct Group<'a> {
 impl<'a> Group<'a> {
     /// The group of the world ranks `members` (this rank among them) called `name` (ASCII
     /// letters, digits, `-` and `_`, unique among the job's groups).
+    ///
+    /// ```
+    /// use rmpi::transport::{Bootstrap, Group, Singleton};
+    /// let world = Singleton::new();
+    /// let host = Group::new(&world, vec![0], "host0")?;
+    /// assert_eq!(host.job_id(), format!("{}-host0", world.job_id()));
+    /// # Ok::<(), rmpi::Error>(())
+    /// ```
     pub fn new(parent: &'a dyn Bootstrap, members: Vec<usize>, name: &str) -> Result<Group<'a>> {
         let index = members
             .iter()
@@ -225,6 +383,13 @@ impl<'a> Group<'a> {
     }
 
     /// The world ranks of the members, in group rank order.
+    ///
+    /// ```
+    /// use rmpi::transport::{Group, Singleton};
+    /// let world = Singleton::new();
+    /// assert_eq!(Group::new(&world, vec![0], "host0")?.members(), [0]);
+    /// # Ok::<(), rmpi::Error>(())
+    /// ```
     pub fn members(&self) -> &[usize] {
         &self.members
     }

@@ -9,9 +9,20 @@
 use bytes::Bytes;
 
 /// Size of an encoded [`Header`] in bytes.
+///
+/// ```
+/// use rmpi::transport::{FrameKind, Header, HEADER_LEN};
+/// let header = Header { kind: FrameKind::Data, context: 0, source: 0, tag: 5, sync_id: 0, len: 0 };
+/// assert_eq!(header.encode().len(), HEADER_LEN);
+/// ```
 pub const HEADER_LEN: usize = 40;
 
 /// What a frame carries. Unknown kinds are rejected by [`Header::decode`].
+///
+/// ```
+/// use rmpi::transport::{FrameKind, Header};
+/// assert_eq!(Header::goodbye().kind, FrameKind::Goodbye);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[repr(u8)]
 #[non_exhaustive]
@@ -43,6 +54,12 @@ impl FrameKind {
 }
 
 /// Everything the matching engine needs to know about a frame, without its payload.
+///
+/// ```
+/// use rmpi::transport::{FrameKind, Header};
+/// let header = Header { kind: FrameKind::Data, context: 7, source: 2, tag: 11, sync_id: 0, len: 5 };
+/// assert_eq!(Header::decode(&header.encode(), 1 << 20), Ok(header));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Header {
     /// What the frame carries.
@@ -61,6 +78,14 @@ pub struct Header {
 }
 
 /// Why bytes could not be read as a [`Header`].
+///
+/// ```
+/// use rmpi::transport::{FrameKind, Header, HeaderError};
+/// let header = Header { kind: FrameKind::Data, context: 0, source: 0, tag: 0, sync_id: 0, len: 1 << 30 };
+/// let refused = Header::decode(&header.encode(), 1 << 20);
+/// assert!(matches!(refused, Err(HeaderError::TooLong { .. })));
+/// assert!(matches!(Header::decode(&[0; 8], 1 << 20), Err(HeaderError::Short(8))));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum HeaderError {
@@ -99,6 +124,13 @@ impl Header {
     /// | 16..24 | context (u64)        |
     /// | 24..32 | sync_id (u64)        |
     /// | 32..40 | payload length (u64) |
+    ///
+    /// ```
+    /// use rmpi::transport::{FrameKind, Header};
+    /// let header = Header { kind: FrameKind::Data, context: 0, source: 3, tag: 1, sync_id: 0, len: 0 };
+    /// let bytes = header.encode();
+    /// assert_eq!(bytes[0], 1); // the kind comes first
+    /// ```
     #[inline]
     pub fn encode(&self) -> [u8; HEADER_LEN] {
         let mut out = [0u8; HEADER_LEN];
@@ -113,6 +145,12 @@ impl Header {
 
     /// Reads a header, rejecting unknown kinds, non-zero reserved bytes, inconsistent fields
     /// and payloads longer than `max_len`, so a receiver never allocates for garbage.
+    ///
+    /// ```
+    /// use rmpi::transport::Header;
+    /// // A stranger's bytes are refused before anything is allocated for them.
+    /// assert!(Header::decode(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n1234567890", 1 << 20).is_err());
+    /// ```
     #[inline]
     pub fn decode(bytes: &[u8], max_len: u64) -> Result<Header, HeaderError> {
         let bytes: &[u8; HEADER_LEN] = bytes
@@ -163,6 +201,20 @@ impl Header {
 }
 
 /// A header with its payload: what one send puts on the wire.
+///
+/// ```
+/// use std::task::{Context, Poll, Waker};
+/// use rmpi::local::LocalTransport;
+/// use rmpi::transport::{Event, Frame, FrameKind, Header, Transport};
+/// let endpoints = LocalTransport::mesh(2);
+/// let header = Header { kind: FrameKind::Data, context: 0, source: 0, tag: 5, sync_id: 0, len: 0 };
+/// endpoints[0].send(1, Frame::new(header, rmpi::Bytes::from_static(b"hi")))?;
+/// match endpoints[1].poll_recv(&mut Context::from_waker(Waker::noop())) {
+///     Poll::Ready(Event::Frame { from, frame }) => assert_eq!((from, &frame.payload[..]), (0, &b"hi"[..])),
+///     _ => panic!("the frame has arrived"),
+/// }
+/// # Ok::<(), rmpi::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Frame {
     /// Routing and matching information.
@@ -173,6 +225,12 @@ pub struct Frame {
 
 impl Header {
     /// The header of a [`FrameKind::Goodbye`] frame.
+    ///
+    /// ```
+    /// use rmpi::transport::Header;
+    /// let bye = Header::goodbye();
+    /// assert_eq!(bye.len, 0);
+    /// ```
     pub fn goodbye() -> Header {
         Header {
             kind: FrameKind::Goodbye,
@@ -187,6 +245,13 @@ impl Header {
 
 impl Frame {
     /// Builds a frame, setting `header.len` from the payload.
+    ///
+    /// ```
+    /// use rmpi::transport::{Frame, FrameKind, Header};
+    /// let header = Header { kind: FrameKind::Data, context: 0, source: 0, tag: 5, sync_id: 0, len: 0 };
+    /// let frame = Frame::new(header, rmpi::Bytes::from_static(b"four"));
+    /// assert_eq!(frame.header.len, 4);
+    /// ```
     pub fn new(mut header: Header, payload: Bytes) -> Frame {
         header.len = payload.len() as u64;
         Frame { header, payload }

@@ -37,7 +37,11 @@
 //! ```
 #![deny(missing_docs)]
 
+// The modules marked `doc(hidden)` are plumbing rmpi's own crates share (tcp, shm, launch,
+// collectives): public only because those are separate crates, not API for users.
+#[doc(hidden)]
 pub mod abort;
+#[doc(hidden)]
 pub mod auth;
 pub mod bootstrap;
 mod clock;
@@ -55,13 +59,18 @@ pub mod group;
 pub mod host;
 pub mod loan;
 pub mod local;
+#[doc(hidden)]
 pub mod lock;
+#[doc(hidden)]
 pub mod matching;
 mod payload;
+#[doc(hidden)]
 pub mod pool;
+#[doc(hidden)]
 pub mod rendezvous;
 mod request;
 pub mod router;
+#[doc(hidden)]
 pub mod send_path;
 mod status;
 mod sync;

@@ -30,6 +30,11 @@ use crate::lock;
 
 /// The loans one operation has made, to wait out with [`CollectiveComm::settle`](crate::CollectiveComm::settle)
 /// before it writes to what it lent.
+///
+/// ```
+/// let loans = rmpi::transport::Loans::new();
+/// assert!(loans.settled()); // nothing lent yet
+/// ```
 #[derive(Debug, Default)]
 pub struct Loans {
     shared: Arc<Shared>,
@@ -37,6 +42,14 @@ pub struct Loans {
 
 /// One region lent to one peer; a transport keeps it until the peer has read the region (or
 /// can no longer read it), then drops it, which returns it.
+///
+/// ```
+/// let loans = rmpi::transport::Loans::new();
+/// let loan = loans.lend_to(2);
+/// assert!(!loans.settled());
+/// drop(loan);
+/// assert!(loans.settled());
+/// ```
 #[derive(Debug)]
 pub struct Loan {
     shared: Arc<Shared>,
@@ -76,12 +89,28 @@ impl State {
 
 impl Loans {
     /// No loans yet.
+    ///
+    /// ```
+    /// let loans = rmpi::transport::Loans::new();
+    /// assert!(loans.settled());
+    /// ```
     pub fn new() -> Loans {
         Loans::default()
     }
 
     /// A loan to world rank `borrower`, counted until it is dropped.
-    pub(crate) fn lend_to(&self, borrower: usize) -> Loan {
+    ///
+    /// ```
+    /// use rmpi::transport::Loans;
+    /// // What CollectiveComm::lend_buf does before it hands the loan to the transport,
+    /// // and what a transport's tests can do to check its FastPaths::lend.
+    /// let loans = Loans::new();
+    /// let loan = loans.lend_to(1);
+    /// assert!(loan.is_under(&loans) && !loans.settled());
+    /// drop(loan); // the borrower has read the bytes
+    /// assert!(loans.settled());
+    /// ```
+    pub fn lend_to(&self, borrower: usize) -> Loan {
         *self.shared.state.lock().count(borrower) += 1;
         Loan {
             shared: self.shared.clone(),
@@ -90,6 +119,11 @@ impl Loans {
     }
 
     /// Whether every loan has been returned.
+    ///
+    /// ```
+    /// let loans = rmpi::transport::Loans::new();
+    /// assert!(loans.settled());
+    /// ```
     pub fn settled(&self) -> bool {
         self.shared.state.lock().settled()
     }
@@ -116,6 +150,17 @@ impl Loans {
 
 impl Loan {
     /// Whether this loan was made under `loans`.
+    ///
+    /// ```
+    /// use rmpi::transport::Loans;
+    /// // What CollectiveComm::lend_buf does before it hands the loan to the transport,
+    /// // and what a transport's tests can do to check its FastPaths::lend.
+    /// let loans = Loans::new();
+    /// let loan = loans.lend_to(1);
+    /// assert!(loan.is_under(&loans) && !loans.settled());
+    /// drop(loan); // the borrower has read the bytes
+    /// assert!(loans.settled());
+    /// ```
     pub fn is_under(&self, loans: &Loans) -> bool {
         Arc::ptr_eq(&self.shared, &loans.shared)
     }

@@ -13,23 +13,133 @@ use crate::pool;
 
 /// A payload that stays with its sender until a receive reads it. Dropping it unread must
 /// tell the sender it may let go (a receive that failed, or a job that ended first).
+///
+/// ```
+/// use rmpi::transport::LentPayload;
+/// /// A payload a transport reads from elsewhere only when a receive needs it.
+/// #[derive(Debug)]
+/// struct Elsewhere(Vec<u8>);
+/// impl LentPayload for Elsewhere {
+///     fn len(&self) -> usize {
+///         self.0.len()
+///     }
+///     fn read_into(&mut self, out: &mut [u8]) -> rmpi::Result<()> {
+///         out.copy_from_slice(&self.0);
+///         Ok(())
+///     }
+/// }
+/// let mut lent = Elsewhere(b"far".to_vec());
+/// assert!(!lent.is_empty());
+/// let mut out = b"from ".to_vec();
+/// lent.read_onto(&mut out)?;
+/// assert_eq!(out, b"from far");
+/// # Ok::<(), rmpi::Error>(())
+/// ```
 pub trait LentPayload: Send + Sync + std::fmt::Debug + 'static {
     /// Its length in bytes.
+    ///
+    /// ```
+    /// use rmpi::transport::LentPayload;
+    /// /// A payload a transport reads from elsewhere only when a receive needs it.
+    /// #[derive(Debug)]
+    /// struct Elsewhere(Vec<u8>);
+    /// impl LentPayload for Elsewhere {
+    ///     fn len(&self) -> usize {
+    ///         self.0.len()
+    ///     }
+    ///     fn read_into(&mut self, out: &mut [u8]) -> rmpi::Result<()> {
+    ///         out.copy_from_slice(&self.0);
+    ///         Ok(())
+    ///     }
+    /// }
+    /// let mut lent = Elsewhere(b"far".to_vec());
+    /// assert!(!lent.is_empty());
+    /// let mut out = b"from ".to_vec();
+    /// lent.read_onto(&mut out)?;
+    /// assert_eq!(out, b"from far");
+    /// # Ok::<(), rmpi::Error>(())
+    /// ```
     fn len(&self) -> usize;
 
     /// Whether it is empty.
+    ///
+    /// ```
+    /// use rmpi::transport::LentPayload;
+    /// /// A payload a transport reads from elsewhere only when a receive needs it.
+    /// #[derive(Debug)]
+    /// struct Elsewhere(Vec<u8>);
+    /// impl LentPayload for Elsewhere {
+    ///     fn len(&self) -> usize {
+    ///         self.0.len()
+    ///     }
+    ///     fn read_into(&mut self, out: &mut [u8]) -> rmpi::Result<()> {
+    ///         out.copy_from_slice(&self.0);
+    ///         Ok(())
+    ///     }
+    /// }
+    /// let mut lent = Elsewhere(b"far".to_vec());
+    /// assert!(!lent.is_empty());
+    /// let mut out = b"from ".to_vec();
+    /// lent.read_onto(&mut out)?;
+    /// assert_eq!(out, b"from far");
+    /// # Ok::<(), rmpi::Error>(())
+    /// ```
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
     /// Copies the payload into `out`, which is exactly [`len`](LentPayload::len) bytes
     /// long. Called at most once; the sender may let go afterwards, read or not.
+    ///
+    /// ```
+    /// use rmpi::transport::LentPayload;
+    /// /// A payload a transport reads from elsewhere only when a receive needs it.
+    /// #[derive(Debug)]
+    /// struct Elsewhere(Vec<u8>);
+    /// impl LentPayload for Elsewhere {
+    ///     fn len(&self) -> usize {
+    ///         self.0.len()
+    ///     }
+    ///     fn read_into(&mut self, out: &mut [u8]) -> rmpi::Result<()> {
+    ///         out.copy_from_slice(&self.0);
+    ///         Ok(())
+    ///     }
+    /// }
+    /// let mut lent = Elsewhere(b"far".to_vec());
+    /// assert!(!lent.is_empty());
+    /// let mut out = b"from ".to_vec();
+    /// lent.read_onto(&mut out)?;
+    /// assert_eq!(out, b"from far");
+    /// # Ok::<(), rmpi::Error>(())
+    /// ```
     fn read_into(&mut self, out: &mut [u8]) -> Result<()>;
 
     /// Like [`read_into`](LentPayload::read_into), onto the end of `out`. This default
     /// zeroes the room first; an implementation that can copy into memory not yet
     /// initialized (a vector's spare capacity) should, as zeroing a large payload costs
     /// about as much as copying it.
+    ///
+    /// ```
+    /// use rmpi::transport::LentPayload;
+    /// /// A payload a transport reads from elsewhere only when a receive needs it.
+    /// #[derive(Debug)]
+    /// struct Elsewhere(Vec<u8>);
+    /// impl LentPayload for Elsewhere {
+    ///     fn len(&self) -> usize {
+    ///         self.0.len()
+    ///     }
+    ///     fn read_into(&mut self, out: &mut [u8]) -> rmpi::Result<()> {
+    ///         out.copy_from_slice(&self.0);
+    ///         Ok(())
+    ///     }
+    /// }
+    /// let mut lent = Elsewhere(b"far".to_vec());
+    /// assert!(!lent.is_empty());
+    /// let mut out = b"from ".to_vec();
+    /// lent.read_onto(&mut out)?;
+    /// assert_eq!(out, b"from far");
+    /// # Ok::<(), rmpi::Error>(())
+    /// ```
     fn read_onto(&mut self, out: &mut Vec<u8>) -> Result<()> {
         let start = out.len();
         out.resize(start + self.len(), 0);

@@ -51,6 +51,17 @@ use crate::transport::{with_fast_paths, Event, FastPaths, Placer, Transport};
 
 /// A transport and the world ranks it serves: `members[r]` is the world rank of its rank
 /// `r`.
+///
+/// ```
+/// use std::sync::Arc;
+/// use rmpi::local::LocalTransport;
+/// use rmpi::transport::{Route, Router};
+/// // Rank 0 of two, reaching rank 1 through a two-rank transport.
+/// let route = Route { transport: Arc::new(LocalTransport::mesh(2).remove(0)), members: vec![0, 1] };
+/// let router = Router::new(0, 2, vec![route])?;
+/// assert_eq!(router.routes_to(), [None, Some(0)]); // none needed for itself
+/// # Ok::<(), rmpi::Error>(())
+/// ```
 #[derive(Clone)]
 pub struct Route {
     /// The transport.
@@ -68,6 +79,15 @@ impl std::fmt::Debug for Route {
 }
 
 /// Several transports as one; see the [module documentation](self).
+///
+/// ```
+/// use std::sync::Arc;
+/// use rmpi::local::LocalTransport;
+/// use rmpi::transport::{Route, Router};
+/// let route = Route { transport: Arc::new(LocalTransport::mesh(1).remove(0)), members: vec![0] };
+/// // A route that does not reach every rank is an error naming the ranks.
+/// assert!(Router::new(0, 2, vec![route]).is_err());
+/// ```
 pub struct Router {
     rank: usize,
     size: usize,
@@ -96,6 +116,17 @@ impl Router {
     /// Routes world rank `rank` of `size` to its peers through `routes`, earlier routes first.
     /// Every route must count this rank among its members, at the transport's own rank, and
     /// every peer must be served by some route.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use rmpi::local::LocalTransport;
+    /// use rmpi::transport::{Route, Router};
+    /// let route = Route { transport: Arc::new(LocalTransport::mesh(1).remove(0)), members: vec![0] };
+    /// let router = Router::new(0, 1, vec![route])?;
+    /// let world = rmpi::Comm::from_transport(Arc::new(router));
+    /// assert_eq!(world.size(), 1);
+    /// # Ok::<(), rmpi::Error>(())
+    /// ```
     pub fn new(rank: usize, size: usize, routes: Vec<Route>) -> Result<Router> {
         let mut way = vec![None; size];
         for (index, route) in routes.iter().enumerate() {
@@ -144,12 +175,31 @@ impl Router {
     /// thread back: worth a few microseconds when a route (shared memory) delivers that fast
     /// and waking this thread from elsewhere costs more, as long as there are cores to spare.
     /// Events that need this thread to arrive (TCP) wait as long at most.
+    ///
+    /// ```
+    /// use std::{sync::Arc, time::Duration};
+    /// use rmpi::local::LocalTransport;
+    /// use rmpi::transport::{Route, Router};
+    /// let route = Route { transport: Arc::new(LocalTransport::mesh(1).remove(0)), members: vec![0] };
+    /// let router = Router::new(0, 1, vec![route])?.with_patience(Duration::from_millis(50));
+    /// # let _ = router;
+    /// # Ok::<(), rmpi::Error>(())
+    /// ```
     pub fn with_patience(mut self, patience: Duration) -> Router {
         self.patience = patience;
         self
     }
 
     /// Which route reaches each world rank (`None` for this rank).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use rmpi::local::LocalTransport;
+    /// use rmpi::transport::{Route, Router};
+    /// let route = Route { transport: Arc::new(LocalTransport::mesh(2).remove(1)), members: vec![0, 1] };
+    /// assert_eq!(Router::new(1, 2, vec![route])?.routes_to(), [Some(0), None]);
+    /// # Ok::<(), rmpi::Error>(())
+    /// ```
     pub fn routes_to(&self) -> Vec<Option<usize>> {
         self.way.iter().map(|w| w.map(|(route, _)| route)).collect()
     }

@@ -110,6 +110,20 @@ use crate::payload::LentPayload;
 use crate::Error;
 
 /// Something that happened on a transport, in the order it happened for each peer.
+///
+/// ```
+/// use std::task::{Context, Poll, Waker};
+/// use rmpi::local::LocalTransport;
+/// use rmpi::transport::{Event, Frame, FrameKind, Header, Transport};
+/// let endpoints = LocalTransport::mesh(2);
+/// let header = Header { kind: FrameKind::Data, context: 0, source: 0, tag: 5, sync_id: 0, len: 0 };
+/// endpoints[0].send(1, Frame::new(header, rmpi::Bytes::from_static(b"hi")))?;
+/// match endpoints[1].poll_recv(&mut Context::from_waker(Waker::noop())) {
+///     Poll::Ready(Event::Frame { from, frame }) => assert_eq!((from, &frame.payload[..]), (0, &b"hi"[..])),
+///     _ => panic!("the frame has arrived"),
+/// }
+/// # Ok::<(), rmpi::Error>(())
+/// ```
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Event {
@@ -172,43 +186,151 @@ pub enum Event {
 /// The buffer of a receive that is being waited for right now, offered to
 /// [`FastPaths::try_recv_placing`] so that a payload can be copied once, from where it
 /// arrived straight to where it goes, instead of into fresh memory first.
+///
+/// ```
+/// use rmpi::transport::{Header, Placer};
+/// /// A receive waiting for a message of tag 5 from rank 1, with a buffer for it.
+/// struct Waiting { buf: Vec<u8> }
+/// impl Placer for Waiting {
+///     fn place(&mut self, from: usize, header: &Header) -> Option<&mut [u8]> {
+///         let fits = from == 1 && header.tag == 5 && header.len as usize == self.buf.len();
+///         fits.then_some(&mut self.buf[..])
+///     }
+/// }
+/// let mut waiting = Waiting { buf: vec![0; 4] };
+/// let header = Header { kind: rmpi::transport::FrameKind::Data, context: 0, source: 1, tag: 5, sync_id: 0, len: 4 };
+/// assert!(waiting.place(1, &header).is_some());
+/// assert!(waiting.place(0, &header).is_none());
+/// ```
 pub trait Placer {
     /// A frame of `header` from rank `from` (in the transport's ranks) has arrived and its
     /// payload is not read yet. Returns where the payload goes, exactly `header.len` bytes,
     /// if the waiting receive matched it; the frame then belongs to that receive, and the
     /// transport reports it as an [`Event::Placed`]. `None` leaves the frame to the usual
     /// path.
+    ///
+    /// ```
+    /// use rmpi::transport::{FrameKind, Header, Placer};
+    /// // A receive of exactly 8 bytes with tag 3, from any rank.
+    /// struct Eight([u8; 8]);
+    /// impl Placer for Eight {
+    ///     fn place(&mut self, _from: usize, header: &Header) -> Option<&mut [u8]> {
+    ///         (header.tag == 3 && header.len == 8).then_some(&mut self.0[..])
+    ///     }
+    /// }
+    /// let header = Header { kind: FrameKind::Data, context: 0, source: 0, tag: 3, sync_id: 0, len: 8 };
+    /// assert_eq!(Eight([0; 8]).place(0, &header).map(|buf| buf.len()), Some(8));
+    /// ```
     fn place(&mut self, from: usize, header: &Header) -> Option<&mut [u8]>;
 }
 
 /// Moves frames between the ranks of one job. See the [module documentation](self) for the
 /// contract and a complete plugin.
+///
+/// ```
+/// use std::sync::Arc;
+/// use rmpi::transport::Transport;
+/// // Any endpoints, one per rank, make a job; here the in-process ones.
+/// let endpoints: Vec<Arc<dyn Transport>> =
+///     rmpi::local::LocalTransport::mesh(2).into_iter().map(|t| Arc::new(t) as _).collect();
+/// let sizes = rmpi::local::run_on(endpoints, |comm| async move { comm.size() });
+/// assert_eq!(sizes, [2, 2]);
+/// ```
 #[async_trait::async_trait]
 pub trait Transport: Send + Sync + 'static {
     /// This endpoint's rank in the world, in `0..size()`.
+    ///
+    /// ```
+    /// use rmpi::transport::Transport;
+    /// let endpoints = rmpi::local::LocalTransport::mesh(3);
+    /// assert_eq!(endpoints[2].rank(), 2);
+    /// ```
     fn rank(&self) -> usize;
 
     /// Number of ranks in the job.
+    ///
+    /// ```
+    /// use rmpi::transport::Transport;
+    /// let endpoints = rmpi::local::LocalTransport::mesh(3);
+    /// assert_eq!(endpoints[0].size(), 3);
+    /// ```
     fn size(&self) -> usize;
 
     /// Hands `frame` over for delivery to world rank `dest` (never this endpoint's own rank).
     /// Must not block; must keep per-destination order.
+    ///
+    /// ```
+    /// use std::task::{Context, Poll, Waker};
+    /// use rmpi::local::LocalTransport;
+    /// use rmpi::transport::{Event, Frame, FrameKind, Header, Transport};
+    /// let endpoints = LocalTransport::mesh(2);
+    /// let header = Header { kind: FrameKind::Data, context: 0, source: 0, tag: 5, sync_id: 0, len: 0 };
+    /// endpoints[0].send(1, Frame::new(header, rmpi::Bytes::from_static(b"hi")))?;
+    /// match endpoints[1].poll_recv(&mut Context::from_waker(Waker::noop())) {
+    ///     Poll::Ready(Event::Frame { from, frame }) => assert_eq!((from, &frame.payload[..]), (0, &b"hi"[..])),
+    ///     _ => panic!("the frame has arrived"),
+    /// }
+    /// # Ok::<(), rmpi::Error>(())
+    /// ```
     fn send(&self, dest: usize, frame: Frame) -> Result<()>;
 
     /// Returns the next event from any peer, or registers `cx`'s waker and returns `Pending`.
     /// rmpi-core calls it when a wait cannot complete without news, so this is where a
     /// transport may spin or yield a little before arranging to be woken.
+    ///
+    /// ```
+    /// use std::task::{Context, Poll, Waker};
+    /// use rmpi::local::LocalTransport;
+    /// use rmpi::transport::{Event, Frame, FrameKind, Header, Transport};
+    /// let endpoints = LocalTransport::mesh(2);
+    /// let header = Header { kind: FrameKind::Data, context: 0, source: 0, tag: 5, sync_id: 0, len: 0 };
+    /// endpoints[0].send(1, Frame::new(header, rmpi::Bytes::from_static(b"hi")))?;
+    /// match endpoints[1].poll_recv(&mut Context::from_waker(Waker::noop())) {
+    ///     Poll::Ready(Event::Frame { from, frame }) => assert_eq!((from, &frame.payload[..]), (0, &b"hi"[..])),
+    ///     _ => panic!("the frame has arrived"),
+    /// }
+    /// # Ok::<(), rmpi::Error>(())
+    /// ```
     fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<Event>;
 
     /// Delivers everything still buffered and tells the peers this rank is finished. Called
     /// once when a rank's program is done with the job; the default does nothing, which suits
     /// transports whose `send` never buffers.
+    ///
+    /// ```
+    /// use rmpi::transport::Transport;
+    /// let endpoints = rmpi::local::LocalTransport::mesh(1);
+    /// // Run once a rank is done; Comm::finalize calls it.
+    /// let done = rmpi::local::run(1, |_comm| async { endpoints[0].shutdown().await });
+    /// assert!(done[0].is_ok());
+    /// ```
     async fn shutdown(&self) -> Result<()> {
         Ok(())
     }
     /// The fast paths this transport offers beyond the contract ([`FastPaths`]), if it
     /// implements them: `Some(self)`. The default, `None`, has rmpi-core take the plain
     /// path for each, which is always correct.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::task::{Context, Poll, Waker};
+    /// use rmpi::shm::{ShmOptions, ShmTransport};
+    /// use rmpi::transport::{Event, FrameKind, Header, Transport};
+    /// let options = ShmOptions::from_config(&rmpi::config::Config::default());
+    /// let mut endpoints = ShmTransport::mesh(2, &options)?;
+    /// let (receiver, sender) = (endpoints.pop().unwrap(), Arc::new(endpoints.pop().unwrap()));
+    /// let fast = sender.fast_paths().expect("shared memory has fast paths");
+    /// let header = Header { kind: FrameKind::Data, context: 0, source: 0, tag: 5, sync_id: 0, len: 0 };
+    /// // Copied from the caller's slice straight into the ring: no frame is allocated.
+    /// fast.send_copy(1, header, b"abc")?;
+    /// let event = loop {
+    ///     if let Poll::Ready(event) = receiver.poll_recv(&mut Context::from_waker(Waker::noop())) {
+    ///         break event;
+    ///     }
+    /// };
+    /// assert!(matches!(event, Event::Frame { from: 0, .. }));
+    /// # Ok::<(), rmpi::Error>(())
+    /// ```
     fn fast_paths(self: Arc<Self>) -> Option<Arc<dyn FastPaths>> {
         None
     }
@@ -219,11 +341,53 @@ pub trait Transport: Send + Sync + 'static {
 /// payloads straight into a waiting receive's buffer, and how a wait may spin. Each method's
 /// default is the plain path, correct for any transport; a transport implements the ones it
 /// can do better and returns `Some(self)` from [`Transport::fast_paths`].
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::task::{Context, Poll, Waker};
+/// use rmpi::shm::{ShmOptions, ShmTransport};
+/// use rmpi::transport::{Event, FrameKind, Header, Transport};
+/// let options = ShmOptions::from_config(&rmpi::config::Config::default());
+/// let mut endpoints = ShmTransport::mesh(2, &options)?;
+/// let (receiver, sender) = (endpoints.pop().unwrap(), Arc::new(endpoints.pop().unwrap()));
+/// let fast = sender.fast_paths().expect("shared memory has fast paths");
+/// let header = Header { kind: FrameKind::Data, context: 0, source: 0, tag: 5, sync_id: 0, len: 0 };
+/// // Copied from the caller's slice straight into the ring: no frame is allocated.
+/// fast.send_copy(1, header, b"abc")?;
+/// let event = loop {
+///     if let Poll::Ready(event) = receiver.poll_recv(&mut Context::from_waker(Waker::noop())) {
+///         break event;
+///     }
+/// };
+/// assert!(matches!(event, Event::Frame { from: 0, .. }));
+/// # Ok::<(), rmpi::Error>(())
+/// ```
 pub trait FastPaths: Transport {
     /// Like [`send`](Transport::send), for a payload the caller only lends for the call (a
     /// typed buffer being sent): a transport that can copy it straight to where it goes (a
     /// ring in shared memory) saves allocating a frame for it. The default copies it into a
     /// frame and sends that. `header.len` is set from the payload.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::task::{Context, Poll, Waker};
+    /// use rmpi::shm::{ShmOptions, ShmTransport};
+    /// use rmpi::transport::{Event, FrameKind, Header, Transport};
+    /// let options = ShmOptions::from_config(&rmpi::config::Config::default());
+    /// let mut endpoints = ShmTransport::mesh(2, &options)?;
+    /// let (receiver, sender) = (endpoints.pop().unwrap(), Arc::new(endpoints.pop().unwrap()));
+    /// let fast = sender.fast_paths().expect("shared memory has fast paths");
+    /// let header = Header { kind: FrameKind::Data, context: 0, source: 0, tag: 5, sync_id: 0, len: 0 };
+    /// // Copied from the caller's slice straight into the ring: no frame is allocated.
+    /// fast.send_copy(1, header, b"abc")?;
+    /// let event = loop {
+    ///     if let Poll::Ready(event) = receiver.poll_recv(&mut Context::from_waker(Waker::noop())) {
+    ///         break event;
+    ///     }
+    /// };
+    /// assert!(matches!(event, Event::Frame { from: 0, .. }));
+    /// # Ok::<(), rmpi::Error>(())
+    /// ```
     fn send_copy(&self, dest: usize, header: Header, payload: &[u8]) -> Result<()> {
         self.send(dest, Frame::new(header, crate::pool::copy_of(payload)))
     }
@@ -233,6 +397,29 @@ pub trait FastPaths: Transport {
     /// them read, if it can (shared memory's fan-out area): a broadcast's data, copied once
     /// instead of once per receiver. Returns `false` if it does not, and nothing was sent;
     /// the caller then sends another way. The default does not.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use std::task::{Context, Poll, Waker};
+    /// # use rmpi::transport::{Event, FastPaths, FrameKind, Header, Transport};
+    /// # let options = rmpi::shm::ShmOptions::from_config(&rmpi::config::Config::default());
+    /// // Three ranks as threads of this process, over shared memory, which has fast paths.
+    /// let endpoints: Vec<Arc<rmpi::shm::ShmTransport>> =
+    ///     rmpi::shm::ShmTransport::mesh(3, &options)?.into_iter().map(Arc::new).collect();
+    /// let fast: Vec<Arc<dyn FastPaths>> = endpoints.iter().map(|e| e.clone().fast_paths().unwrap()).collect();
+    /// let header = Header { kind: FrameKind::Data, context: 0, source: 0, tag: 5, sync_id: 0, len: 0 };
+    /// # let mut cx = Context::from_waker(Waker::noop());
+    /// // One copy for ranks 1 and 2 both where the transport can; else one send each.
+    /// let payload = [7u8; 64];
+    /// if !fast[0].fan_out(&[1, 2], header, &payload)? {
+    ///     fast[0].send_copy(1, header, &payload)?;
+    ///     fast[0].send_copy(2, header, &payload)?;
+    /// }
+    /// for rank in [1, 2] {
+    ///     while !matches!(fast[rank].try_recv(&mut cx), Some(Event::Frame { from: 0, .. })) {}
+    /// }
+    /// # Ok::<(), rmpi::Error>(())
+    /// ```
     fn fan_out(&self, dests: &[usize], header: Header, payload: &[u8]) -> Result<bool> {
         let _ = (dests, header, payload);
         Ok(false)
@@ -246,6 +433,25 @@ pub trait FastPaths: Transport {
     /// writes there again. It never reads the bytes itself (they may be gone by the time it
     /// would). A transport that lends must also [`recall`](FastPaths::recall), and one that
     /// passes loans on to others must pass recalls on too. The default lends nothing.
+    ///
+    /// ```
+    /// use rmpi::transport::{CollectiveComm, Loans};
+    /// // Collective algorithms lend through CollectiveComm::lend_buf, which asks the transport;
+    /// // in-process endpoints cannot lend, so the caller sends a copy instead.
+    /// let results = rmpi::local::run(2, |comm| async move {
+    ///     let (view, tag, loans) = (comm.collective_view(), comm.next_collective_tag(), Loans::new());
+    ///     if comm.rank() == 0 {
+    ///         let lent = view.lend_buf(&[1u32, 2], 1, tag, &loans)?;
+    ///         assert!(!lent);
+    ///         view.send_buf(&[1u32, 2], 1, tag).await?;
+    ///     } else {
+    ///         let mut got = [0u32; 2];
+    ///         view.recv_into(&mut got, 0, tag).await?;
+    ///     }
+    ///     Ok::<_, rmpi::Error>(())
+    /// });
+    /// assert!(results.iter().all(Result::is_ok));
+    /// ```
     fn lend(&self, dest: usize, header: Header, address: u64, loan: Loan) -> Result<bool> {
         let _ = (dest, header, address, loan);
         Ok(false)
@@ -254,6 +460,26 @@ pub trait FastPaths: Transport {
     /// Whether a typed-buffer send of `len` bytes to `dest` should rather be lent (see
     /// [`lend`](FastPaths::lend)) than copied, as things are now: one copy, by the receiver,
     /// against the transport's own way. The default says yes, leaving it to `lend`.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use std::task::{Context, Poll, Waker};
+    /// # use rmpi::transport::{Event, FastPaths, FrameKind, Header, Transport};
+    /// # let options = rmpi::shm::ShmOptions::from_config(&rmpi::config::Config::default());
+    /// // Three ranks as threads of this process, over shared memory, which has fast paths.
+    /// let endpoints: Vec<Arc<rmpi::shm::ShmTransport>> =
+    ///     rmpi::shm::ShmTransport::mesh(3, &options)?.into_iter().map(Arc::new).collect();
+    /// let fast: Vec<Arc<dyn FastPaths>> = endpoints.iter().map(|e| e.clone().fast_paths().unwrap()).collect();
+    /// let header = Header { kind: FrameKind::Data, context: 0, source: 0, tag: 5, sync_id: 0, len: 0 };
+    /// # let mut cx = Context::from_waker(Waker::noop());
+    /// // A sender asks before each large typed-buffer send whether to lend or to copy.
+    /// let payload = vec![1u8; 1 << 20];
+    /// if !fast[0].prefers_loan(1, payload.len()) {
+    ///     fast[0].send_copy(1, header, &payload)?;
+    /// # while fast[1].try_recv(&mut cx).is_none() {}
+    /// }
+    /// # Ok::<(), rmpi::Error>(())
+    /// ```
     fn prefers_loan(&self, dest: usize, len: usize) -> bool {
         let _ = (dest, len);
         true
@@ -266,6 +492,22 @@ pub trait FastPaths: Transport {
     /// copy's time, or until it dies). Every loan under `loans` is returned (dropped) when
     /// this returns. A transport that lends must implement it; the default, for those that
     /// lend nothing, does nothing.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use std::task::{Context, Poll, Waker};
+    /// # use rmpi::transport::{Event, FastPaths, FrameKind, Header, Transport};
+    /// # let options = rmpi::shm::ShmOptions::from_config(&rmpi::config::Config::default());
+    /// // Three ranks as threads of this process, over shared memory, which has fast paths.
+    /// let endpoints: Vec<Arc<rmpi::shm::ShmTransport>> =
+    ///     rmpi::shm::ShmTransport::mesh(3, &options)?.into_iter().map(Arc::new).collect();
+    /// let fast: Vec<Arc<dyn FastPaths>> = endpoints.iter().map(|e| e.clone().fast_paths().unwrap()).collect();
+    /// let header = Header { kind: FrameKind::Data, context: 0, source: 0, tag: 5, sync_id: 0, len: 0 };
+    /// # let mut cx = Context::from_waker(Waker::noop());
+    /// // Nothing was lent under these loans, so there is nothing to take back.
+    /// fast[0].recall(&rmpi::transport::Loans::new(), &[0u8; 16]);
+    /// # Ok::<(), rmpi::Error>(())
+    /// ```
     fn recall(&self, loans: &Loans, payload: &[u8]) {
         let _ = (loans, payload);
     }
@@ -275,6 +517,22 @@ pub trait FastPaths: Transport {
     /// transport's patience (a shared-memory transport spinning or yielding its core) does
     /// not hold up the others' events, which may need the calling thread to arrive. The
     /// default is `poll_recv`, which suits transports that do not wait in it.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use std::task::{Context, Poll, Waker};
+    /// # use rmpi::transport::{Event, FastPaths, FrameKind, Header, Transport};
+    /// # let options = rmpi::shm::ShmOptions::from_config(&rmpi::config::Config::default());
+    /// // Three ranks as threads of this process, over shared memory, which has fast paths.
+    /// let endpoints: Vec<Arc<rmpi::shm::ShmTransport>> =
+    ///     rmpi::shm::ShmTransport::mesh(3, &options)?.into_iter().map(Arc::new).collect();
+    /// let fast: Vec<Arc<dyn FastPaths>> = endpoints.iter().map(|e| e.clone().fast_paths().unwrap()).collect();
+    /// let header = Header { kind: FrameKind::Data, context: 0, source: 0, tag: 5, sync_id: 0, len: 0 };
+    /// # let mut cx = Context::from_waker(Waker::noop());
+    /// fast[0].send_copy(1, header, b"now")?;
+    /// while fast[1].poll_recv_now(&mut cx).is_pending() {}
+    /// # Ok::<(), rmpi::Error>(())
+    /// ```
     fn poll_recv_now(&self, cx: &mut Context<'_>) -> Poll<Event> {
         self.poll_recv(cx)
     }
@@ -287,6 +545,23 @@ pub trait FastPaths: Transport {
     /// ready events with it before deciding whether to wait. The default polls `poll_recv`
     /// with `cx`; transports whose `poll_recv` waits a little should answer at once here
     /// instead.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use std::task::{Context, Poll, Waker};
+    /// # use rmpi::transport::{Event, FastPaths, FrameKind, Header, Transport};
+    /// # let options = rmpi::shm::ShmOptions::from_config(&rmpi::config::Config::default());
+    /// // Three ranks as threads of this process, over shared memory, which has fast paths.
+    /// let endpoints: Vec<Arc<rmpi::shm::ShmTransport>> =
+    ///     rmpi::shm::ShmTransport::mesh(3, &options)?.into_iter().map(Arc::new).collect();
+    /// let fast: Vec<Arc<dyn FastPaths>> = endpoints.iter().map(|e| e.clone().fast_paths().unwrap()).collect();
+    /// let header = Header { kind: FrameKind::Data, context: 0, source: 0, tag: 5, sync_id: 0, len: 0 };
+    /// # let mut cx = Context::from_waker(Waker::noop());
+    /// assert!(fast[1].try_recv(&mut cx).is_none()); // nothing yet
+    /// fast[0].send_copy(1, header, b"hi")?;
+    /// while fast[1].try_recv(&mut cx).is_none() {}
+    /// # Ok::<(), rmpi::Error>(())
+    /// ```
     fn try_recv(&self, cx: &mut Context<'_>) -> Option<Event> {
         match self.poll_recv(cx) {
             Poll::Ready(event) => Some(event),
@@ -296,6 +571,37 @@ pub trait FastPaths: Transport {
 
     /// Like [`try_recv`](FastPaths::try_recv), offering `placer` each frame whose payload
     /// the transport can still copy anywhere. The default ignores the placer.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use std::task::{Context, Poll, Waker};
+    /// # use rmpi::transport::{Event, FastPaths, FrameKind, Header, Transport};
+    /// # let options = rmpi::shm::ShmOptions::from_config(&rmpi::config::Config::default());
+    /// // Three ranks as threads of this process, over shared memory, which has fast paths.
+    /// let endpoints: Vec<Arc<rmpi::shm::ShmTransport>> =
+    ///     rmpi::shm::ShmTransport::mesh(3, &options)?.into_iter().map(Arc::new).collect();
+    /// let fast: Vec<Arc<dyn FastPaths>> = endpoints.iter().map(|e| e.clone().fast_paths().unwrap()).collect();
+    /// let header = Header { kind: FrameKind::Data, context: 0, source: 0, tag: 5, sync_id: 0, len: 0 };
+    /// # let mut cx = Context::from_waker(Waker::noop());
+    /// use rmpi::transport::Placer;
+    /// struct Into4([u8; 4]);
+    /// impl Placer for Into4 {
+    ///     fn place(&mut self, _from: usize, header: &Header) -> Option<&mut [u8]> {
+    ///         (header.len == 4).then_some(&mut self.0[..])
+    ///     }
+    /// }
+    /// let mut waiting = Into4([0; 4]);
+    /// fast[0].send_copy(1, header, b"abcd")?;
+    /// let event = loop {
+    ///     if let Some(event) = fast[1].try_recv_placing(&mut cx, &mut waiting) {
+    ///         break event;
+    ///     }
+    /// };
+    /// // Copied straight from the ring into the waiting buffer.
+    /// assert!(matches!(event, Event::Placed { from: 0, placed: 4, .. }));
+    /// assert_eq!(&waiting.0, b"abcd");
+    /// # Ok::<(), rmpi::Error>(())
+    /// ```
     fn try_recv_placing(&self, cx: &mut Context<'_>, placer: &mut dyn Placer) -> Option<Event> {
         let _ = placer;
         self.try_recv(cx)
@@ -305,6 +611,28 @@ pub trait FastPaths: Transport {
     /// may leave it where it is: `Ready(None)` says to take it with
     /// [`try_recv_placing`](FastPaths::try_recv_placing), so that a receive waiting for it
     /// can be offered its payload. The default takes the event with `poll_recv`.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use std::task::{Context, Poll, Waker};
+    /// # use rmpi::transport::{Event, FastPaths, FrameKind, Header, Transport};
+    /// # let options = rmpi::shm::ShmOptions::from_config(&rmpi::config::Config::default());
+    /// // Three ranks as threads of this process, over shared memory, which has fast paths.
+    /// let endpoints: Vec<Arc<rmpi::shm::ShmTransport>> =
+    ///     rmpi::shm::ShmTransport::mesh(3, &options)?.into_iter().map(Arc::new).collect();
+    /// let fast: Vec<Arc<dyn FastPaths>> = endpoints.iter().map(|e| e.clone().fast_paths().unwrap()).collect();
+    /// let header = Header { kind: FrameKind::Data, context: 0, source: 0, tag: 5, sync_id: 0, len: 0 };
+    /// # let mut cx = Context::from_waker(Waker::noop());
+    /// fast[0].send_copy(2, header, b"ready")?;
+    /// let event = loop {
+    ///     if let Poll::Ready(event) = fast[2].poll_ready(&mut cx) {
+    ///         break event;
+    ///     }
+    /// };
+    /// // `None`: the event waits to be taken with try_recv_placing.
+    /// assert!(matches!(event, None | Some(Event::Frame { from: 0, .. })));
+    /// # Ok::<(), rmpi::Error>(())
+    /// ```
     fn poll_ready(&self, cx: &mut Context<'_>) -> Poll<Option<Event>> {
         self.poll_recv(cx).map(Some)
     }
@@ -317,6 +645,22 @@ pub trait FastPaths: Transport {
     /// return from `poll_ready` and the lock taken anew (an eighth of an 8-byte message's
     /// latency here). Such a transport's `poll_ready` need not spin again. The default, zero,
     /// never spins there.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use std::task::{Context, Poll, Waker};
+    /// # use rmpi::transport::{Event, FastPaths, FrameKind, Header, Transport};
+    /// # let options = rmpi::shm::ShmOptions::from_config(&rmpi::config::Config::default());
+    /// // Three ranks as threads of this process, over shared memory, which has fast paths.
+    /// let endpoints: Vec<Arc<rmpi::shm::ShmTransport>> =
+    ///     rmpi::shm::ShmTransport::mesh(3, &options)?.into_iter().map(Arc::new).collect();
+    /// let fast: Vec<Arc<dyn FastPaths>> = endpoints.iter().map(|e| e.clone().fast_paths().unwrap()).collect();
+    /// let header = Header { kind: FrameKind::Data, context: 0, source: 0, tag: 5, sync_id: 0, len: 0 };
+    /// # let mut cx = Context::from_waker(Waker::noop());
+    /// // A wait may look this long before it sleeps; never long, on any transport.
+    /// assert!(fast[0].spin_budget() < std::time::Duration::from_secs(1));
+    /// # Ok::<(), rmpi::Error>(())
+    /// ```
     fn spin_budget(&self) -> Duration {
         Duration::ZERO
     }

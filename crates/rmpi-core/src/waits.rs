@@ -105,6 +105,7 @@ impl Operation {
 /// let watch = comm.watch_waits();
 /// watch.arm(true); // pending operations list themselves from now on
 /// if comm.rank() == 0 {
+///     // Rank 1 answers only when told to, so the receive is still waiting below.
 ///     let mut reply = std::pin::pin!(comm.recv::<u32>(1, 11));
 ///     // Poll the receive once: it is pending, so it stands in the list.
 ///     std::future::poll_fn(|cx| {
@@ -116,8 +117,10 @@ impl Operation {
 ///     let wait = &snapshot.waits[0];
 ///     assert!(wait.to_string().starts_with("recv from rank 1, tag 11, on world"), "{wait}");
 ///     assert_eq!(wait.awaits, [1]);
+///     comm.send(&(), 1, 0).await?; // now answer
 ///     reply.await?;
 /// } else {
+///     comm.recv::<()>(0, 0).await?;
 ///     comm.send(&7u32, 0, 11).await?;
 /// }
 /// # Ok::<_, rmpi::Error>(()) }).into_iter().collect::<rmpi::Result<()>>()?; Ok::<_, rmpi::Error>(())
@@ -182,6 +185,7 @@ impl fmt::Display for Wait {
 /// let watch = comm.watch_waits();
 /// watch.arm(true); // pending operations list themselves from now on
 /// if comm.rank() == 0 {
+///     // Rank 1 answers only when told to, so the receive is still waiting below.
 ///     let mut reply = std::pin::pin!(comm.recv::<u32>(1, 11));
 ///     // Poll the receive once: it is pending, so it stands in the list.
 ///     std::future::poll_fn(|cx| {
@@ -193,8 +197,10 @@ impl fmt::Display for Wait {
 ///     let wait = &snapshot.waits[0];
 ///     assert!(wait.to_string().starts_with("recv from rank 1, tag 11, on world"), "{wait}");
 ///     assert_eq!(wait.awaits, [1]);
+///     comm.send(&(), 1, 0).await?; // now answer
 ///     reply.await?;
 /// } else {
+///     comm.recv::<()>(0, 0).await?;
 ///     comm.send(&7u32, 0, 11).await?;
 /// }
 /// # Ok::<_, rmpi::Error>(()) }).into_iter().collect::<rmpi::Result<()>>()?; Ok::<_, rmpi::Error>(())
@@ -216,6 +222,7 @@ pub struct Snapshot {
 /// let watch = comm.watch_waits();
 /// watch.arm(true); // pending operations list themselves from now on
 /// if comm.rank() == 0 {
+///     // Rank 1 answers only when told to, so the receive is still waiting below.
 ///     let mut reply = std::pin::pin!(comm.recv::<u32>(1, 11));
 ///     // Poll the receive once: it is pending, so it stands in the list.
 ///     std::future::poll_fn(|cx| {
@@ -227,8 +234,10 @@ pub struct Snapshot {
 ///     let wait = &snapshot.waits[0];
 ///     assert!(wait.to_string().starts_with("recv from rank 1, tag 11, on world"), "{wait}");
 ///     assert_eq!(wait.awaits, [1]);
+///     comm.send(&(), 1, 0).await?; // now answer
 ///     reply.await?;
 /// } else {
+///     comm.recv::<()>(0, 0).await?;
 ///     comm.send(&7u32, 0, 11).await?;
 /// }
 /// # Ok::<_, rmpi::Error>(()) }).into_iter().collect::<rmpi::Result<()>>()?; Ok::<_, rmpi::Error>(())
@@ -248,6 +257,7 @@ impl Watch {
     /// let watch = comm.watch_waits();
     /// watch.arm(true); // pending operations list themselves from now on
     /// if comm.rank() == 0 {
+    ///     // Rank 1 answers only when told to, so the receive is still waiting below.
     ///     let mut reply = std::pin::pin!(comm.recv::<u32>(1, 11));
     ///     // Poll the receive once: it is pending, so it stands in the list.
     ///     std::future::poll_fn(|cx| {
@@ -259,8 +269,10 @@ impl Watch {
     ///     let wait = &snapshot.waits[0];
     ///     assert!(wait.to_string().starts_with("recv from rank 1, tag 11, on world"), "{wait}");
     ///     assert_eq!(wait.awaits, [1]);
+    ///     comm.send(&(), 1, 0).await?; // now answer
     ///     reply.await?;
     /// } else {
+    ///     comm.recv::<()>(0, 0).await?;
     ///     comm.send(&7u32, 0, 11).await?;
     /// }
     /// # Ok::<_, rmpi::Error>(()) }).into_iter().collect::<rmpi::Result<()>>()?; Ok::<_, rmpi::Error>(())
@@ -284,6 +296,7 @@ impl Watch {
     /// let watch = comm.watch_waits();
     /// watch.arm(true); // pending operations list themselves from now on
     /// if comm.rank() == 0 {
+    ///     // Rank 1 answers only when told to, so the receive is still waiting below.
     ///     let mut reply = std::pin::pin!(comm.recv::<u32>(1, 11));
     ///     // Poll the receive once: it is pending, so it stands in the list.
     ///     std::future::poll_fn(|cx| {
@@ -295,8 +308,10 @@ impl Watch {
     ///     let wait = &snapshot.waits[0];
     ///     assert!(wait.to_string().starts_with("recv from rank 1, tag 11, on world"), "{wait}");
     ///     assert_eq!(wait.awaits, [1]);
+    ///     comm.send(&(), 1, 0).await?; // now answer
     ///     reply.await?;
     /// } else {
+    ///     comm.recv::<()>(0, 0).await?;
     ///     comm.send(&7u32, 0, 11).await?;
     /// }
     /// # Ok::<_, rmpi::Error>(()) }).into_iter().collect::<rmpi::Result<()>>()?; Ok::<_, rmpi::Error>(())

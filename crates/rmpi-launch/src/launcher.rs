@@ -43,6 +43,16 @@ use crate::spawn::{self, Binding, Exit, Program, Report, Stream};
 pub const TIMED_OUT: i32 = 124;
 
 /// Everything needed to run one job; [`Job::new`] fills in `rmpirun`'s defaults.
+///
+/// ```
+/// use rmpi_launch::launcher::Job;
+/// use rmpi_launch::remote::Launch;
+/// // What `rmpirun --launcher-exec "pdsh-like -w" --host a:2,b:2` sets up.
+/// let mut job = Job::new("./solver", 4);
+/// job.hosts = vec![None, None, Some("b".into()), Some("b".into())];
+/// job.launch = Launch { exec: vec!["pdsh-like".into(), "-w".into()], rmpirun: "/opt/rmpi/bin/rmpirun".into() };
+/// assert_eq!(Launch::ssh()[0], "ssh");
+/// ```
 #[derive(Debug, Clone)]
 pub struct Job {
     /// The program every rank runs.

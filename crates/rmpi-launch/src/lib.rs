@@ -1,16 +1,16 @@
 //! rmpi-launch: how rmpi jobs start.
 //!
 //! - [`bootstrap`]: what a rank calls to join its job ([`bootstrap::from_env`]), started by
-//!   `rmpirun`, MPICH's `mpiexec` or Slurm's `srun --mpi=pmi2` ([`pmi_client`]); without a
+//!   `rmpirun`, MPICH's `mpiexec` or Slurm's `srun --mpi=pmi2` (`pmi_client`); without a
 //!   launcher a process is a singleton, rank 0 of 1. [`binding`]: the core a rank keeps to.
-//!   [`watch`]: a rank ends when its launcher goes away. [`stuck`]: a rank tells the
+//!   `watch`: a rank ends when its launcher goes away. `stuck`: a rank tells the
 //!   launcher when it is stuck, and in what. [`leftovers`]: what a job leaves in
 //!   `/dev/shm`, removed by whoever outlives it.
 //! - `rmpirun` (feature `cli`, on by default): the mpiexec-style launcher, built from
 //!   [`launcher`] (plan, supervise, report), [`spawn`] (start and watch a host's ranks),
-//!   [`deadlock`] (what the ranks wait for, reported when the job is stuck),
-//!   [`remote`] and [`proxy`] (the two ends of a host's proxy, started over ssh or a
-//!   command of the user's), [`server`] (the rendezvous), [`hosts`] (host lists and
+//!   `deadlock` (what the ranks wait for, reported when the job is stuck),
+//!   [`remote`] and `proxy` (the two ends of a host's proxy, started over ssh or a
+//!   command of the user's), `server` (the rendezvous), [`hosts`] (host lists and
 //!   placement) and [`cargo`] (build an example or binary of the workspace, then launch it).
 //!
 //! Launcher and ranks meet through a small key-value space with a fence, served by the
@@ -18,15 +18,21 @@
 //! secret in both directions, so neither a stranger nor a fake launcher gets in.
 #![deny(missing_docs)]
 
+// The modules marked `doc(hidden)` are rmpirun's and the rank side's inner parts, public
+// only for the `rmpirun` binary and the `rmpi` facade: not API for users.
 pub mod binding;
 pub mod bootstrap;
+#[doc(hidden)]
 pub mod env;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod leftovers;
 pub mod pmi;
+#[doc(hidden)]
 pub mod pmi_client;
+#[doc(hidden)]
 pub mod stuck;
+#[doc(hidden)]
 pub mod watch;
 
 /// Sends logs (refused connections, lost peers) to stderr, filtered by `filter` (the job's
@@ -74,16 +80,19 @@ pub fn say(message: &str) {
 #[cfg(feature = "cli")]
 pub mod cargo;
 #[cfg(feature = "cli")]
+#[doc(hidden)]
 pub mod deadlock;
 #[cfg(feature = "cli")]
 pub mod hosts;
 #[cfg(feature = "cli")]
 pub mod launcher;
 #[cfg(feature = "cli")]
+#[doc(hidden)]
 pub mod proxy;
 #[cfg(feature = "cli")]
 pub mod remote;
 #[cfg(feature = "cli")]
+#[doc(hidden)]
 pub mod server;
 #[cfg(feature = "cli")]
 pub mod spawn;

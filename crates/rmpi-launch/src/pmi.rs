@@ -125,7 +125,7 @@ pub fn is_token(text: &str) -> bool {
 
 /// The proofs rmpi's launcher and a rank exchange when the rank joins (the launcher's
 /// `challenge`, the rank's `prove`), in hex: each shows the other it knows the job's secret
-/// without sending it ([`rmpi_core::auth`]).
+/// without sending it (`rmpi_core::auth`).
 ///
 /// ```
 /// use rmpi_core::auth::Nonce;

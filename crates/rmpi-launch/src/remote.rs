@@ -1,4 +1,4 @@
-//! The launcher's side of a host's proxy ([`crate::proxy`]): starts it with the launch
+//! The launcher's side of a host's proxy (`proxy`): starts it with the launch
 //! command (`ssh` by default, or `--launcher-exec`), hands it the job on its standard
 //! input, and turns what it relays back into [`Report`]s, as if its ranks ran here.
 
@@ -16,6 +16,16 @@ use crate::proxy::{read_report, Command, ProxyJob};
 use crate::spawn::{Exit, Report};
 
 /// How proxies are started on other hosts.
+///
+/// ```
+/// use rmpi_launch::launcher::Job;
+/// use rmpi_launch::remote::Launch;
+/// // What `rmpirun --launcher-exec "pdsh-like -w" --host a:2,b:2` sets up.
+/// let mut job = Job::new("./solver", 4);
+/// job.hosts = vec![None, None, Some("b".into()), Some("b".into())];
+/// job.launch = Launch { exec: vec!["pdsh-like".into(), "-w".into()], rmpirun: "/opt/rmpi/bin/rmpirun".into() };
+/// assert_eq!(Launch::ssh()[0], "ssh");
+/// ```
 #[derive(Debug, Clone)]
 pub struct Launch {
     /// The command and its first arguments; the host and the proxy's command follow, as
@@ -28,6 +38,12 @@ pub struct Launch {
 impl Launch {
     /// The default: `ssh` in batch mode (never a password prompt), with the user's ssh
     /// configuration.
+    ///
+    /// ```
+    /// use rmpi_launch::remote::Launch;
+    /// // Never a password prompt: ssh fails at once where a key is missing.
+    /// assert!(Launch::ssh().contains(&"BatchMode=yes".to_string()));
+    /// ```
     pub fn ssh() -> Vec<String> {
         ["ssh", "-x", "-o", "BatchMode=yes"]
             .map(String::from)
@@ -40,6 +56,7 @@ impl Launch {
 /// its ranks, and if it has not ended `grace` later it is killed; ranks whose end it never
 /// reported end as [`Exit::Lost`]. What the proxy or the launch command print on their own
 /// stderr is shown as coming from `host`.
+#[doc(hidden)] // rmpirun's own: it starts a proxy job, which is not API
 pub fn start(
     launch: &Launch,
     host: &str,

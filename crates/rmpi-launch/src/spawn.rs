@@ -19,6 +19,11 @@ use tokio::sync::{mpsc, watch};
 use crate::env;
 
 /// Longest piece of output reported as one line; longer lines arrive in pieces.
+///
+/// ```
+/// // A rank's line longer than this reaches the launcher in pieces of at most this size.
+/// assert!(rmpi_launch::spawn::MAX_LINE >= 4096);
+/// ```
 pub const MAX_LINE: usize = 64 * 1024;
 
 /// How a rank ended.
@@ -66,6 +71,38 @@ impl Exit {
 }
 
 /// Which of a rank's output streams a line came from.
+///
+/// ```
+/// use rmpi_launch::spawn::{start, Binding, Exit, Program, Report, Stream};
+/// let program = Program {
+///     path: "echo".into(),
+///     args: vec!["hello".into()],
+///     dir: None,
+///     env: vec![],
+///     binding: Binding::None,
+/// };
+/// let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+/// let heard = runtime.block_on(async {
+///     let (reports, mut incoming) = tokio::sync::mpsc::unbounded_channel();
+///     let (_terminate, terminated) = tokio::sync::watch::channel(false);
+///     start(&program, &[0, 1], None, &reports, &terminated)?;
+///     let (mut lines, mut ended) = (Vec::new(), 0);
+///     while ended < 2 {
+///         match incoming.recv().await {
+///             Some(Report::Output { rank, stream: Stream::Out, line }) => lines.push((rank, line)),
+///             Some(Report::Ended { exit, .. }) => {
+///                 assert_eq!(exit, Exit::Code(0));
+///                 ended += 1;
+///             }
+///             _ => {}
+///         }
+///     }
+///     lines.sort();
+///     Ok::<_, String>(lines)
+/// })?;
+/// assert_eq!(heard, [(0, b"hello\n".to_vec()), (1, b"hello\n".to_vec())]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stream {
     /// Standard output.
@@ -75,6 +112,38 @@ pub enum Stream {
 }
 
 /// What a running rank tells whoever started it.
+///
+/// ```
+/// use rmpi_launch::spawn::{start, Binding, Exit, Program, Report, Stream};
+/// let program = Program {
+///     path: "echo".into(),
+///     args: vec!["hello".into()],
+///     dir: None,
+///     env: vec![],
+///     binding: Binding::None,
+/// };
+/// let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+/// let heard = runtime.block_on(async {
+///     let (reports, mut incoming) = tokio::sync::mpsc::unbounded_channel();
+///     let (_terminate, terminated) = tokio::sync::watch::channel(false);
+///     start(&program, &[0, 1], None, &reports, &terminated)?;
+///     let (mut lines, mut ended) = (Vec::new(), 0);
+///     while ended < 2 {
+///         match incoming.recv().await {
+///             Some(Report::Output { rank, stream: Stream::Out, line }) => lines.push((rank, line)),
+///             Some(Report::Ended { exit, .. }) => {
+///                 assert_eq!(exit, Exit::Code(0));
+///                 ended += 1;
+///             }
+///             _ => {}
+///         }
+///     }
+///     lines.sort();
+///     Ok::<_, String>(lines)
+/// })?;
+/// assert_eq!(heard, [(0, b"hello\n".to_vec()), (1, b"hello\n".to_vec())]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Report {
     /// The rank's process started.
@@ -103,6 +172,13 @@ pub enum Report {
 }
 
 /// Where ranks are placed on their host's cores (`rmpirun --bind-to`).
+///
+/// ```
+/// use rmpi_launch::launcher::Job;
+/// use rmpi_launch::spawn::Binding;
+/// let mut job = Job::new("./solver", 8);
+/// job.binding = Binding::Core; // rmpirun --bind-to core
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Binding {
     /// Each rank starts on a core of its own, then runs anywhere.
@@ -114,6 +190,38 @@ pub enum Binding {
 }
 
 /// What every rank of a host runs, and with what.
+///
+/// ```
+/// use rmpi_launch::spawn::{start, Binding, Exit, Program, Report, Stream};
+/// let program = Program {
+///     path: "echo".into(),
+///     args: vec!["hello".into()],
+///     dir: None,
+///     env: vec![],
+///     binding: Binding::None,
+/// };
+/// let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+/// let heard = runtime.block_on(async {
+///     let (reports, mut incoming) = tokio::sync::mpsc::unbounded_channel();
+///     let (_terminate, terminated) = tokio::sync::watch::channel(false);
+///     start(&program, &[0, 1], None, &reports, &terminated)?;
+///     let (mut lines, mut ended) = (Vec::new(), 0);
+///     while ended < 2 {
+///         match incoming.recv().await {
+///             Some(Report::Output { rank, stream: Stream::Out, line }) => lines.push((rank, line)),
+///             Some(Report::Ended { exit, .. }) => {
+///                 assert_eq!(exit, Exit::Code(0));
+///                 ended += 1;
+///             }
+///             _ => {}
+///         }
+///     }
+///     lines.sort();
+///     Ok::<_, String>(lines)
+/// })?;
+/// assert_eq!(heard, [(0, b"hello\n".to_vec()), (1, b"hello\n".to_vec())]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Program {
     /// The program.
@@ -132,6 +240,38 @@ pub struct Program {
 /// standard input is `stdin`, the others' is empty. Every rank reports to `reports`; when
 /// `terminate` turns true, ranks still running are killed (with whatever they started).
 /// Returns once every rank has started; an error names the program that did not.
+///
+/// ```
+/// use rmpi_launch::spawn::{start, Binding, Exit, Program, Report, Stream};
+/// let program = Program {
+///     path: "echo".into(),
+///     args: vec!["hello".into()],
+///     dir: None,
+///     env: vec![],
+///     binding: Binding::None,
+/// };
+/// let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+/// let heard = runtime.block_on(async {
+///     let (reports, mut incoming) = tokio::sync::mpsc::unbounded_channel();
+///     let (_terminate, terminated) = tokio::sync::watch::channel(false);
+///     start(&program, &[0, 1], None, &reports, &terminated)?;
+///     let (mut lines, mut ended) = (Vec::new(), 0);
+///     while ended < 2 {
+///         match incoming.recv().await {
+///             Some(Report::Output { rank, stream: Stream::Out, line }) => lines.push((rank, line)),
+///             Some(Report::Ended { exit, .. }) => {
+///                 assert_eq!(exit, Exit::Code(0));
+///                 ended += 1;
+///             }
+///             _ => {}
+///         }
+///     }
+///     lines.sort();
+///     Ok::<_, String>(lines)
+/// })?;
+/// assert_eq!(heard, [(0, b"hello\n".to_vec()), (1, b"hello\n".to_vec())]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn start(
     program: &Program,
     ranks: &[usize],

@@ -105,7 +105,7 @@ pub use rmpi_core::{
 /// [`Comm::from_transport`] or [`local::run_on`] turns one endpoint per rank into a job.
 /// The trait's documentation is the contract, with a complete in-memory example.
 pub mod transport {
-    pub use rmpi_core::bootstrap::{Bootstrap, Group, InProcess, Singleton};
+    pub use rmpi_core::bootstrap::{resource_name, Bootstrap, Group, InProcess, Singleton};
     pub use rmpi_core::frame::{Frame, FrameKind, Header, HeaderError, HEADER_LEN};
     pub use rmpi_core::loan::{Loan, Loans};
     pub use rmpi_core::router::{Route, Router};

@@ -20,7 +20,7 @@ impl Comm {
     /// without serialisation. The send starts when this is called. A small buffer is
     /// copied into the transport at once; a large one may be lent to a receiver that reads
     /// it straight out of this process's memory (shared memory with cross-memory attach, see
-    /// [`rendezvous`](crate::rendezvous)), and then the future completes once the receive
+    /// rendezvous), and then the future completes once the receive
     /// has copied it, or after a short wait with a copy sent instead. Dropping the future
     /// still delivers the message.
     ///

@@ -410,7 +410,7 @@ impl Comm {
     }
 
     /// Sends `payload`, lending it to the receiver if it is large and the transport can (see
-    /// [`rendezvous`](crate::rendezvous)): then the returned send completes once the
+    /// rendezvous): then the returned send completes once the
     /// receiver has read it. Otherwise a copy is sent, complete already.
     fn start_send_buf<'a>(
         &self,
