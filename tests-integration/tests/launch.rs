@@ -62,8 +62,13 @@ fn blocking_twins_of_the_seed_programs_print_the_same() {
 #[test]
 fn jacobi_on_a_grid_of_ranks_matches_the_serial_plate_bit_for_bit() {
     for transport in TRANSPORTS {
-        for (ranks, grid) in [(4, "2x2"), (6, "3x2")] {
-            let out = check_success(&run(transport, ranks, "jacobi", &[]), "jacobi");
+        // 6 ranks both ways: compute_dims' own choice, and the first extent fixed at 2.
+        for (ranks, grid, args) in [
+            (4, "2x2", &[][..]),
+            (6, "3x2", &[][..]),
+            (6, "2x3", &["48", "36", "200", "2"][..]),
+        ] {
+            let out = check_success(&run(transport, ranks, "jacobi", args), "jacobi");
             assert_eq!(
                 lines_of(&out, 0),
                 [format!(

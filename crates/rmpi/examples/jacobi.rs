@@ -1,9 +1,10 @@
 //! 2-D heat diffusion by Jacobi iteration on a Cartesian grid of ranks, with halo exchanges
-//! of strided columns: `cargo rmpirun -n 6 --example jacobi [ROWS COLS STEPS]`.
+//! of strided columns: `cargo rmpirun -n 6 --example jacobi [ROWS COLS STEPS [GRID_ROWS]]`.
 //!
 //! The plate is ROWS x COLS points (default 48 x 36), its top edge held at 1.0 and the other
 //! edges at 0.0; each step sets every inner point to the mean of its four neighbours. The
-//! ranks lie on a grid chosen by `compute_dims` (2x2 for 4 ranks, 3x2 for 6), each holding a
+//! ranks lie on a grid chosen by `compute_dims` (2x2 for 4 ranks, 3x2 for 6; GRID_ROWS fixes
+//! the first extent, as a non-zero entry does for `MPI_Dims_create`: 2 gives 2x3), each holding a
 //! block of the plate plus a one-point halo. Each step, a rank swaps its edge rows with the
 //! ranks above and below (contiguous) and its edge columns with those left and right (a
 //! strided `Datatype::vector`). At the end rank 0 gathers the blocks into the whole plate
@@ -58,14 +59,18 @@ impl Block {
 fn main() -> rmpi::Result<()> {
     let args: Vec<usize> = std::env::args()
         .skip(1)
-        .map(|a| a.parse().expect("ROWS COLS STEPS are whole numbers"))
+        .map(|a| {
+            a.parse()
+                .expect("ROWS COLS STEPS GRID_ROWS are whole numbers")
+        })
         .collect();
-    let (rows, cols, steps) = match args[..] {
-        [rows, cols, steps] => (rows, cols, steps),
-        _ => (48, 36, 200),
+    let (rows, cols, steps, grid_rows) = match args[..] {
+        [rows, cols, steps] => (rows, cols, steps, 0),
+        [rows, cols, steps, grid_rows] => (rows, cols, steps, grid_rows),
+        _ => (48, 36, 200, 0),
     };
     rmpi::blocking::run(|world| {
-        let dims = compute_dims(world.size(), &[0, 0])?;
+        let dims = compute_dims(world.size(), &[grid_rows, 0])?;
         let grid = world
             .create_cart(&dims, &[false, false])?
             .expect("compute_dims uses every rank");
