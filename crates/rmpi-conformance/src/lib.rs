@@ -3,10 +3,8 @@
 //! a job of threads) and lets [`tests!`] write one test per check:
 //!
 //! ```
-//! use std::sync::Arc;
+//! use rmpi::transport::InProcess;
 //! use rmpi_conformance::{Backend, Joining};
-//! use rmpi_core::bootstrap::InProcess;
-//! use rmpi_core::local::LocalTransport;
 //!
 //! /// The in-process transport, set up whole by rank 0 and shared through a registry.
 //! struct Local;
@@ -52,17 +50,62 @@ use rmpi_core::{ANY_SOURCE, ANY_TAG};
 const TIME_LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// What [`Backend::join`] returns: the rank's endpoint, once connected.
+///
+/// ```
+/// use rmpi_conformance::Joining;
+/// // A transport whose endpoint needs no setup: ready at once.
+/// let endpoint = rmpi::local::LocalTransport::mesh(1).remove(0);
+/// let joining: Joining = Box::pin(async move { Ok(std::sync::Arc::new(endpoint) as _) });
+/// # let _ = joining;
+/// ```
 pub type Joining = Pin<Box<dyn Future<Output = Result<Arc<dyn Transport>>> + Send>>;
 
 /// How a transport under test makes one rank's endpoint.
+///
+/// ```
+/// # use rmpi_conformance::{Backend, Joining};
+/// # struct Local;
+/// # impl Backend for Local {
+/// #     fn join(&self, bootstrap: rmpi::transport::InProcess) -> Joining {
+/// #         Box::pin(async move { rmpi_conformance::local_endpoint(&bootstrap) })
+/// #     }
+/// # }
+/// // The in-process transport checks itself the way a plugin would.
+/// rmpi_conformance::identity(&Local);
+/// ```
 pub trait Backend: Sync {
     /// Joins the job `bootstrap` describes as its rank, on that rank's own thread and
     /// tokio runtime (every rank of the job joins at once).
+    ///
+    /// ```
+    /// # use rmpi_conformance::{Backend, Joining};
+    /// # struct Local;
+    /// # impl Backend for Local {
+    /// #     fn join(&self, bootstrap: rmpi::transport::InProcess) -> Joining {
+    /// #         Box::pin(async move { rmpi_conformance::local_endpoint(&bootstrap) })
+    /// #     }
+    /// # }
+    /// // check_all calls join once per rank, each on its own thread.
+    /// rmpi_conformance::identity(&Local);
+    /// ```
     fn join(&self, bootstrap: InProcess) -> Joining;
 }
 
 /// Writes one `#[test]` per check for `backend`, an expression of a type that implements
 /// [`Backend`].
+///
+/// ```
+/// # use rmpi_conformance::{Backend, Joining};
+/// # struct Local;
+/// # impl Backend for Local {
+/// #     fn join(&self, bootstrap: rmpi::transport::InProcess) -> Joining {
+/// #         Box::pin(async move { rmpi_conformance::local_endpoint(&bootstrap) })
+/// #     }
+/// # }
+/// // In a transport crate's tests/conformance.rs: one #[test] per check.
+/// rmpi_conformance::tests!(Local);
+/// # fn main() {}
+/// ```
 #[macro_export]
 macro_rules! tests {
     ($backend:expr) => {
@@ -94,6 +137,17 @@ macro_rules! tests {
 }
 
 /// Runs every check in turn; panics at the first that fails, saying which.
+///
+/// ```
+/// # use rmpi_conformance::{Backend, Joining};
+/// # struct Local;
+/// # impl Backend for Local {
+/// #     fn join(&self, bootstrap: rmpi::transport::InProcess) -> Joining {
+/// #         Box::pin(async move { rmpi_conformance::local_endpoint(&bootstrap) })
+/// #     }
+/// # }
+/// rmpi_conformance::check_all(&Local);
+/// ```
 pub fn check_all(backend: &impl Backend) {
     identity(backend);
     order_and_integrity(backend);
@@ -204,6 +258,17 @@ fn payload_of(check: &str, rank: usize, event: Event) -> (usize, i32, Bytes) {
 }
 
 /// Every endpoint knows its rank and the job's size.
+///
+/// ```
+/// # use rmpi_conformance::{Backend, Joining};
+/// # struct Local;
+/// # impl Backend for Local {
+/// #     fn join(&self, bootstrap: rmpi::transport::InProcess) -> Joining {
+/// #         Box::pin(async move { rmpi_conformance::local_endpoint(&bootstrap) })
+/// #     }
+/// # }
+/// rmpi_conformance::identity(&Local);
+/// ```
 pub fn identity(backend: &impl Backend) {
     let seen = job(backend, "identity", 3, |rank, transport| async move {
         (rank, transport.rank(), transport.size())
@@ -225,6 +290,17 @@ const SIZES: [usize; 9] = [0, 1, 7, 4096, 65_535, 65_536, 200_000, 1 << 20, 4 <<
 
 /// Every rank sends frames of 0 B to 4 MiB to every other rank at once; each
 /// arrives intact, and each sender's in the order sent.
+///
+/// ```
+/// # use rmpi_conformance::{Backend, Joining};
+/// # struct Local;
+/// # impl Backend for Local {
+/// #     fn join(&self, bootstrap: rmpi::transport::InProcess) -> Joining {
+/// #         Box::pin(async move { rmpi_conformance::local_endpoint(&bootstrap) })
+/// #     }
+/// # }
+/// rmpi_conformance::order_and_integrity(&Local);
+/// ```
 pub fn order_and_integrity(backend: &impl Backend) {
     exchange(backend, "order_and_integrity", |transport, dest, frame| {
         transport.send(dest, frame)
@@ -235,6 +311,17 @@ pub fn order_and_integrity(backend: &impl Backend) {
 /// [`FastPaths::send_copy`](rmpi_core::FastPaths::send_copy) (if it has fast paths) from memory the sender overwrites as
 /// soon as the call returns: a transport may write it straight out, but must copy what it
 /// keeps. Large payloads fill the connections, so some wait in part.
+///
+/// ```
+/// # use rmpi_conformance::{Backend, Joining};
+/// # struct Local;
+/// # impl Backend for Local {
+/// #     fn join(&self, bootstrap: rmpi::transport::InProcess) -> Joining {
+/// #         Box::pin(async move { rmpi_conformance::local_endpoint(&bootstrap) })
+/// #     }
+/// # }
+/// rmpi_conformance::borrowed_sends(&Local);
+/// ```
 pub fn borrowed_sends(backend: &impl Backend) {
     exchange(backend, "borrowed_sends", |transport, dest, frame| {
         let fast = transport.clone().fast_paths();
@@ -304,6 +391,17 @@ where
 }
 
 /// Rank 0 sends 20,000 small frames before rank 1 reads any; all arrive, in order.
+///
+/// ```
+/// # use rmpi_conformance::{Backend, Joining};
+/// # struct Local;
+/// # impl Backend for Local {
+/// #     fn join(&self, bootstrap: rmpi::transport::InProcess) -> Joining {
+/// #         Box::pin(async move { rmpi_conformance::local_endpoint(&bootstrap) })
+/// #     }
+/// # }
+/// rmpi_conformance::many_small_frames(&Local);
+/// ```
 pub fn many_small_frames(backend: &impl Backend) {
     let check = "many_small_frames";
     const FRAMES: usize = 20_000;
@@ -334,6 +432,17 @@ pub fn many_small_frames(backend: &impl Backend) {
 
 /// Rank 1 sends ten frames and shuts down; rank 0 gets the ten, then
 /// [`Event::PeerFinished`] for rank 1, and nothing from rank 1 after it.
+///
+/// ```
+/// # use rmpi_conformance::{Backend, Joining};
+/// # struct Local;
+/// # impl Backend for Local {
+/// #     fn join(&self, bootstrap: rmpi::transport::InProcess) -> Joining {
+/// #         Box::pin(async move { rmpi_conformance::local_endpoint(&bootstrap) })
+/// #     }
+/// # }
+/// rmpi_conformance::clean_shutdown(&Local);
+/// ```
 pub fn clean_shutdown(backend: &impl Backend) {
     let check = "clean_shutdown";
     job(backend, check, 2, |rank, transport| async move {
@@ -365,6 +474,17 @@ pub fn clean_shutdown(backend: &impl Backend) {
 
 /// MPI through [`Comm`] on the transport: a ring of objects, a synchronous send, wildcard
 /// receives of every other rank's message, a 3 MiB object, a bcast and an allreduce.
+///
+/// ```
+/// # use rmpi_conformance::{Backend, Joining};
+/// # struct Local;
+/// # impl Backend for Local {
+/// #     fn join(&self, bootstrap: rmpi::transport::InProcess) -> Joining {
+/// #         Box::pin(async move { rmpi_conformance::local_endpoint(&bootstrap) })
+/// #     }
+/// # }
+/// rmpi_conformance::mpi_on_top(&Local);
+/// ```
 pub fn mpi_on_top(backend: &impl Backend) {
     let check = "mpi_on_top";
     let size = 4;
@@ -429,6 +549,18 @@ fn check_eq<T: PartialEq + std::fmt::Debug>(got: &T, want: &T, what: &str) -> Re
 /// The in-process transport's endpoint for `bootstrap`'s rank: rank 0's call of a job makes
 /// the whole mesh, the others take their endpoint from it. For checking the in-process
 /// transport itself, and as the simplest [`Backend::join`].
+///
+/// ```
+/// # use rmpi_conformance::{Backend, Joining};
+/// # struct Local;
+/// # impl Backend for Local {
+/// #     fn join(&self, bootstrap: rmpi::transport::InProcess) -> Joining {
+/// #         Box::pin(async move { rmpi_conformance::local_endpoint(&bootstrap) })
+/// #     }
+/// # }
+/// // Rank 0 builds the whole in-process mesh; every rank takes its own endpoint.
+/// rmpi_conformance::mpi_on_top(&Local);
+/// ```
 pub fn local_endpoint(bootstrap: &InProcess) -> Result<Arc<dyn Transport>> {
     type Meshes = Mutex<HashMap<String, Vec<Option<LocalTransport>>>>;
     static MESHES: OnceLock<Meshes> = OnceLock::new();
