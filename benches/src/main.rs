@@ -201,7 +201,8 @@ fn main() -> rmpi::Result<()> {
     // Both are read when the job starts, from the environment rmpirun also sets; no other
     // thread exists yet.
     if let Some(transport) = &cli.transport {
-        std::env::set_var("RMPI_TRANSPORT", transport);
+        // SAFETY: main's opening, before any other thread exists (see above).
+        unsafe { std::env::set_var("RMPI_TRANSPORT", transport) };
     }
     if let Some(algorithm) = &cli.algorithm {
         let variable = match cli.test {
@@ -218,7 +219,8 @@ fn main() -> rmpi::Result<()> {
                 )))
             }
         };
-        std::env::set_var(variable, algorithm);
+        // SAFETY: as above, no other thread exists yet.
+        unsafe { std::env::set_var(variable, algorithm) };
     }
     if cli.api == Api::Blocking {
         return blocking_latency(&cli);

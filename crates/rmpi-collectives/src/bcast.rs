@@ -261,7 +261,7 @@ async fn send_first_to_all(round: &Round, root: usize, first: Bytes) -> Result<(
 }
 
 /// Every member but the root, nearest after it first.
-fn others(round: &Round, root: usize) -> impl Iterator<Item = usize> {
+fn others(round: &Round, root: usize) -> impl Iterator<Item = usize> + use<> {
     let n = round.size();
     (1..n).map(move |step| (root + step) % n)
 }

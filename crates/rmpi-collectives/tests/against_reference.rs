@@ -34,7 +34,7 @@ fn tuned(
     bcast: BcastAlgorithm,
     allgather: AllgatherAlgorithm,
     allreduce: AllreduceAlgorithm,
-) -> impl Collectives {
+) -> impl Collectives + use<> {
     comm.with_algorithms(Algorithms {
         bcast: Some(bcast),
         allgather: Some(allgather),

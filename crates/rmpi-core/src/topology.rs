@@ -203,7 +203,7 @@ impl Cartesian {
             values
                 .iter()
                 .zip(remain)
-                .filter(|(_, &r)| r)
+                .filter(|&(_, &r)| r)
                 .map(|(&v, _)| v)
                 .collect()
         };
@@ -212,7 +212,7 @@ impl Cartesian {
             .periods
             .iter()
             .zip(remain)
-            .filter(|(_, &r)| r)
+            .filter(|&(_, &r)| r)
             .map(|(&p, _)| p)
             .collect();
         if dims.is_empty() {

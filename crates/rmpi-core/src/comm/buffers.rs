@@ -43,7 +43,7 @@ impl Comm {
         buf: &'a [T],
         dest: usize,
         tag: i32,
-    ) -> impl Future<Output = Result<()>> + Send + 'a {
+    ) -> impl Future<Output = Result<()>> + Send + 'a + use<'a, T> {
         // Only a lent send waits (for its receiver to read it): only that one is traced.
         let (operation, at) = (
             sending("send_buf", dest, tag),
@@ -68,7 +68,7 @@ impl Comm {
         buf: Vec<T>,
         dest: usize,
         tag: i32,
-    ) -> impl Future<Output = Result<()>> + Send + 'static {
+    ) -> impl Future<Output = Result<()>> + Send + 'static + use<T> {
         std::future::ready(self.start_send(dest, tag, owned_bytes(buf)))
     }
 
@@ -109,7 +109,7 @@ impl Comm {
         buf: &[T],
         dest: usize,
         tag: i32,
-    ) -> impl Future<Output = Result<()>> + Send + 'static {
+    ) -> impl Future<Output = Result<()>> + Send + 'static + use<T> {
         let started = self.start_ssend(dest, tag, copy_bytes(buf));
         self.traced(
             sending("ssend_buf", dest, tag),

@@ -84,7 +84,7 @@ impl Comm {
         &self,
         color: Option<u32>,
         key: i32,
-    ) -> impl Future<Output = Result<Option<Comm>>> + Send + 'static {
+    ) -> impl Future<Output = Result<Option<Comm>>> + Send + 'static + use<> {
         let (seq, table) = self.exchange((color, key));
         let this = self.clone();
         self.traced(Operation::collective("split", None), async move {
@@ -110,7 +110,7 @@ impl Comm {
         &self,
         split: SplitType,
         key: i32,
-    ) -> impl Future<Output = Result<Comm>> + Send + 'static {
+    ) -> impl Future<Output = Result<Comm>> + Send + 'static + use<> {
         let SplitType::Shared = split;
         let here = host::identity(self.config().host.as_deref());
         let (seq, table) = self.exchange((here, key));
@@ -157,7 +157,7 @@ impl Comm {
     pub fn create(
         &self,
         group: &Group,
-    ) -> impl Future<Output = Result<Option<Comm>>> + Send + 'static {
+    ) -> impl Future<Output = Result<Option<Comm>>> + Send + 'static + use<> {
         let outside = self.outsider(group);
         let place = group.rank();
         let split = self.split(place.map(|_| 0), place.unwrap_or(0) as i32);
@@ -226,7 +226,13 @@ impl Comm {
     /// Starts an all-to-all exchange of one small value per member over the management
     /// context, for building communicators: rank 0 gathers the table and sends it back.
     /// The contribution leaves now, so exchanges started together complete in any order.
-    fn exchange<T>(&self, mine: T) -> (u64, impl Future<Output = Result<Vec<T>>> + Send + 'static)
+    fn exchange<T>(
+        &self,
+        mine: T,
+    ) -> (
+        u64,
+        impl Future<Output = Result<Vec<T>>> + Send + 'static + use<T>,
+    )
     where
         T: Serialize + DeserializeOwned + Clone + Send + 'static,
     {

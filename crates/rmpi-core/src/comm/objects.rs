@@ -34,7 +34,7 @@ impl Comm {
         value: &T,
         dest: usize,
         tag: i32,
-    ) -> impl Future<Output = Result<()>> + Send + 'static {
+    ) -> impl Future<Output = Result<()>> + Send + 'static + use<T> {
         std::future::ready(self.start_send(dest, tag, encode(value)))
     }
 
@@ -79,7 +79,7 @@ impl Comm {
         value: &T,
         dest: usize,
         tag: i32,
-    ) -> impl Future<Output = Result<()>> + Send + 'static {
+    ) -> impl Future<Output = Result<()>> + Send + 'static + use<T> {
         let started = self.start_ssend(dest, tag, encode(value));
         self.traced(sending("ssend", dest, tag), async move { started?.await })
     }
@@ -242,7 +242,7 @@ impl Comm {
         payload: Bytes,
         dest: usize,
         tag: i32,
-    ) -> impl Future<Output = Result<()>> + Send + 'static {
+    ) -> impl Future<Output = Result<()>> + Send + 'static + use<> {
         std::future::ready(self.start_send(dest, tag, Ok(payload)))
     }
 

@@ -31,7 +31,7 @@ impl Comm {
         values: &[T],
         dest: usize,
         tag: i32,
-    ) -> impl Future<Output = Result<()>> + Send + 'static {
+    ) -> impl Future<Output = Result<()>> + Send + 'static + use<T> {
         let packed = match T::PACKED_SIZE {
             0 => Err(Error::InvalidArgument(
                 "a type that packs to no bytes cannot be sent as elements".into(),

@@ -26,7 +26,7 @@ impl Comm {
         &self,
         dims: &[usize],
         periods: &[bool],
-    ) -> impl Future<Output = Result<Option<Comm>>> + Send + 'static {
+    ) -> impl Future<Output = Result<Option<Comm>>> + Send + 'static + use<> {
         let grid = Cartesian::new(dims, periods).and_then(|grid| {
             if grid.size() > self.size() {
                 Err(Error::InvalidArgument(format!(
@@ -109,7 +109,10 @@ impl Comm {
     /// assert_eq!(results[4].as_ref().unwrap(), &(3, 1));
     /// ```
     #[track_caller]
-    pub fn cart_sub(&self, remain: &[bool]) -> impl Future<Output = Result<Comm>> + Send + 'static {
+    pub fn cart_sub(
+        &self,
+        remain: &[bool],
+    ) -> impl Future<Output = Result<Comm>> + Send + 'static + use<> {
         let planned = self.grid().and_then(|grid| {
             let kept = grid.keep(remain)?;
             // Members that agree on every dropped coordinate share a sub-grid.
@@ -118,7 +121,7 @@ impl Comm {
                 .iter()
                 .zip(grid.dims())
                 .zip(remain)
-                .filter(|(_, &keep)| !keep)
+                .filter(|&(_, &keep)| !keep)
                 .fold(0usize, |colour, ((&c, &d), _)| colour * d + c);
             Ok((kept, colour))
         });

@@ -37,7 +37,7 @@ impl Comm {
         datatype: &Datatype,
         dest: usize,
         tag: i32,
-    ) -> impl Future<Output = Result<()>> + Send + 'static {
+    ) -> impl Future<Output = Result<()>> + Send + 'static + use<T> {
         let packed = datatype.pack(buf);
         let sent = packed.map(|packed| self.send_vec(packed, dest, tag));
         async move { sent?.await }
@@ -126,7 +126,7 @@ impl Comm {
         recv_type: &'a Datatype,
         source: Option<usize>,
         recv_tag: i32,
-    ) -> impl Future<Output = Result<Option<Status>>> + Send + 'a {
+    ) -> impl Future<Output = Result<Option<Status>>> + Send + 'a + use<'a, S, R> {
         let incoming = source.map(|source| self.recv_typed(recv, recv_type, source, recv_tag));
         let sent = dest.map(|dest| self.send_typed(send, send_type, dest, send_tag));
         either_half(sent, incoming)
@@ -161,7 +161,7 @@ impl Comm {
         recv_type: &'a Datatype,
         source: Option<usize>,
         recv_tag: i32,
-    ) -> impl Future<Output = Result<Option<Status>>> + Send + 'a {
+    ) -> impl Future<Output = Result<Option<Status>>> + Send + 'a + use<'a, T> {
         let sent = dest.map(|dest| self.send_typed(buf, send_type, dest, send_tag));
         let incoming = source.map(|source| self.recv_typed(buf, recv_type, source, recv_tag));
         either_half(sent, incoming)
