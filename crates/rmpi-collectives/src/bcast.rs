@@ -33,9 +33,9 @@ const HEADER: usize = 9;
 const APART_FROM: usize = 32 << 10;
 const _: () = assert!(APART_FROM > ABORT_MAX, "bare data is longer than any abort");
 
-fn header(algorithm: BcastAlgorithm, len: usize) -> Vec<u8> {
-    let mut header = vec![algorithm as u8];
-    header.extend_from_slice(&(len as u64).to_le_bytes());
+fn header(algorithm: BcastAlgorithm, len: usize) -> [u8; HEADER] {
+    let mut header = [algorithm as u8; HEADER];
+    header[1..].copy_from_slice(&(len as u64).to_le_bytes());
     header
 }
 

@@ -123,9 +123,8 @@ impl Round {
 
     /// Frames the concatenation of `parts` as one data message, in pooled memory when it
     /// is large (see [`rmpi_core::pool`]).
-    pub(crate) fn frame_parts<'a>(parts: impl IntoIterator<Item = &'a [u8]>) -> Bytes {
-        let parts: Vec<&[u8]> = parts.into_iter().collect();
-        let len = DATA_AT + parts.iter().map(|part| part.len()).sum::<usize>();
+    pub(crate) fn frame_parts<'a>(parts: impl IntoIterator<Item = &'a [u8]> + Clone) -> Bytes {
+        let len = DATA_AT + parts.clone().into_iter().map(<[u8]>::len).sum::<usize>();
         let mut message = pool::vec_with_capacity(len);
         message.extend_from_slice(&DATA_HEADER);
         for part in parts {
