@@ -62,9 +62,10 @@ pub trait TypedCollectives: Collectives {
             Err(error) => (Vec::new(), vec![0; size], vec![0; size], Some(error)),
         };
         let received = vec![T::zeroed(); recv_counts.iter().sum()];
+        let send_displs = displacements(&send_counts);
         let exchange = self.ialltoallv_buf(
             packed,
-            (send_counts.clone(), displacements(&send_counts)),
+            (send_counts, send_displs),
             received,
             (recv_counts.clone(), displacements(&recv_counts)),
         );
@@ -100,11 +101,11 @@ fn plan<T: Pod>(
             recv_types.len()
         )));
     }
-    let mut packed = Vec::new();
+    let send_counts: Vec<usize> = send_types.iter().map(Datatype::count).collect();
+    let mut packed = Vec::with_capacity(send_counts.iter().sum());
     for datatype in send_types {
-        packed.extend(datatype.pack(send)?);
+        datatype.pack_onto(send, &mut packed)?;
     }
-    let send_counts = send_types.iter().map(Datatype::count).collect();
     let recv_counts = recv_types.iter().map(Datatype::count).collect();
     Ok((packed, send_counts, recv_counts))
 }

@@ -184,12 +184,27 @@ impl Datatype {
     /// # Ok::<(), rmpi::Error>(())
     /// ```
     pub fn pack<T: Copy>(&self, buf: &[T]) -> Result<Vec<T>> {
-        self.check_fits(buf.len())?;
         let mut packed = Vec::with_capacity(self.count());
-        for &(offset, length) in &self.runs {
-            packed.extend_from_slice(&buf[offset..offset + length]);
-        }
+        self.pack_onto(buf, &mut packed)?;
         Ok(packed)
+    }
+
+    /// Like [`pack`](Datatype::pack), onto the end of `out`: several selections packed
+    /// into one message without a vector each.
+    ///
+    /// ```
+    /// use rmpi::datatype::Datatype;
+    /// let mut packed = vec![0];
+    /// Datatype::vector(2, 1, 3)?.pack_onto(&[1, 2, 3, 4, 5, 6], &mut packed)?;
+    /// assert_eq!(packed, [0, 1, 4]);
+    /// # Ok::<(), rmpi::Error>(())
+    /// ```
+    pub fn pack_onto<T: Copy>(&self, buf: &[T], out: &mut Vec<T>) -> Result<()> {
+        self.check_fits(buf.len())?;
+        for &(offset, length) in &self.runs {
+            out.extend_from_slice(&buf[offset..offset + length]);
+        }
+        Ok(())
     }
 
     /// Puts `packed`'s elements into the selected places of `buf`, in order (`MPI_Unpack`);

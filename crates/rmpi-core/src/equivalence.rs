@@ -114,9 +114,7 @@ impl<T: Equivalence, const N: usize> Equivalence for [T; N] {
     const PACKED_SIZE: usize = N * T::PACKED_SIZE;
 
     fn pack_into(&self, out: &mut [u8]) {
-        for (value, out) in self.iter().zip(out.chunks_exact_mut(T::PACKED_SIZE.max(1))) {
-            value.pack_into(out);
-        }
+        pack_all(self, out);
     }
 
     fn unpack_from(bytes: &[u8]) -> Self {
@@ -129,13 +127,28 @@ impl<T: Equivalence, const N: usize> Equivalence for [T; N] {
 /// `values` packed one after another.
 pub(crate) fn pack<T: Equivalence>(values: &[T]) -> Vec<u8> {
     let mut out = vec![0u8; values.len() * T::PACKED_SIZE];
+    pack_all(values, &mut out);
+    out
+}
+
+/// Packs `values` one after another into `out`, which holds exactly as many packed values.
+fn pack_all<T: Equivalence>(values: &[T], out: &mut [u8]) {
     for (value, slot) in values
         .iter()
         .zip(out.chunks_exact_mut(T::PACKED_SIZE.max(1)))
     {
         value.pack_into(slot);
     }
-    out
+}
+
+/// Unpacks the values packed in `bytes` into `out`, which holds exactly as many.
+pub(crate) fn unpack_into<T: Equivalence>(bytes: &[u8], out: &mut [T]) {
+    for (slot, packed) in out
+        .iter_mut()
+        .zip(bytes.chunks_exact(T::PACKED_SIZE.max(1)))
+    {
+        *slot = T::unpack_from(packed);
+    }
 }
 
 /// The values packed in `bytes`, or `None` if they are not a whole number of them.

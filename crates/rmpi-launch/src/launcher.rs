@@ -30,6 +30,26 @@ use crate::say;
 use crate::server::{Notice, PmiServer};
 use crate::spawn::{self, Binding, Exit, Program, Report, Stream};
 
+/// How long, after a rank fails, the others may take to end on their own
+/// (`rmpirun --kill-after`'s default).
+///
+/// ```
+/// use rmpi_launch::launcher::{Job, KILL_AFTER};
+/// assert_eq!(Job::new("./solver", 4).kill_after, KILL_AFTER);
+/// ```
+pub const KILL_AFTER: Duration = Duration::from_secs(3);
+
+/// How long every rank must be stuck before a deadlock is reported
+/// (`rmpirun --deadlock-after`'s default).
+///
+/// ```
+/// use rmpi_launch::launcher::{Job, DEADLOCK_AFTER};
+/// let mut job = Job::new("./solver", 4);
+/// assert_eq!(job.deadlock_after, Some(DEADLOCK_AFTER));
+/// job.deadlock_after = None; // never report (rmpirun --deadlock-after 0)
+/// ```
+pub const DEADLOCK_AFTER: Duration = Duration::from_secs(10);
+
 /// Exit code of a job that ran out of time (as `timeout(1)` uses).
 ///
 /// ```
@@ -107,8 +127,8 @@ impl Job {
             ranks,
             tag_output: true,
             timeout: None,
-            kill_after: Duration::from_secs(3),
-            deadlock_after: Some(Duration::from_secs(10)),
+            kill_after: KILL_AFTER,
+            deadlock_after: Some(DEADLOCK_AFTER),
             transport: "auto".into(),
             env: Vec::new(),
             hosts: Vec::new(),

@@ -304,12 +304,7 @@ pub(super) fn copy_into(arrival: Arrival, buf: &mut [u8], element_bytes: usize) 
     }
     let payload = arrival.payload;
     let Some(front) = buf.get_mut(..payload.len()) else {
-        return Err(Error::Truncated {
-            source_rank: status.source,
-            tag: status.tag,
-            message_bytes: payload.len(),
-            buffer_bytes: buf.len(),
-        });
+        return Err(truncated(&status, buf.len()));
     };
     payload.copy_to(front)?;
     Ok(status)
@@ -327,7 +322,18 @@ pub(super) fn to_vec<T: Pod>(arrival: Arrival) -> Result<(Vec<T>, Status)> {
     Ok((out, status))
 }
 
-fn element_mismatch(status: &Status, element_bytes: usize) -> Error {
+/// The error for a message longer than the `buffer_bytes` a receive has for it.
+pub(super) fn truncated(status: &Status, buffer_bytes: usize) -> Error {
+    Error::Truncated {
+        source_rank: status.source,
+        tag: status.tag,
+        message_bytes: status.bytes,
+        buffer_bytes,
+    }
+}
+
+/// The error for a message that is not a whole number of `element_bytes`-byte elements.
+pub(super) fn element_mismatch(status: &Status, element_bytes: usize) -> Error {
     Error::ElementMismatch {
         source_rank: status.source,
         message_bytes: status.bytes,

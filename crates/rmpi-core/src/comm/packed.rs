@@ -2,7 +2,11 @@
 
 use std::future::Future;
 
-use super::Comm;
+use bytes::Bytes;
+
+use super::buffers::{element_mismatch, truncated};
+use super::{receiving, status_of, Comm};
+use crate::engine::Arrival;
 use crate::equivalence::{self, Equivalence};
 use crate::error::{Error, Result};
 use crate::status::{Source, Status, TagFilter};
@@ -65,16 +69,14 @@ impl Comm {
         source: impl Into<Source>,
         tag: impl Into<TagFilter>,
     ) -> impl Future<Output = Result<(Vec<T>, Status)>> + Send + 'static {
-        let incoming = self.recv_buf::<u8>(source, tag);
-        async move {
-            let (bytes, status) = incoming.await?;
-            let values = equivalence::unpack(&bytes).ok_or(Error::ElementMismatch {
-                source_rank: status.source,
-                message_bytes: status.bytes,
-                element_bytes: T::PACKED_SIZE,
-            })?;
+        let (source, tag) = (source.into(), tag.into());
+        let incoming = self.post(source, tag);
+        self.traced(receiving("recv_packed", source, tag), async move {
+            let (bytes, status) = arrived(incoming?.await?)?;
+            let values = equivalence::unpack(&bytes)
+                .ok_or_else(|| element_mismatch(&status, T::PACKED_SIZE))?;
             Ok((values, status))
-        }
+        })
     }
 
     /// Receives a message of packed values into `buf` (`comm.Recv` with a struct type):
@@ -104,19 +106,24 @@ impl Comm {
         source: impl Into<Source>,
         tag: impl Into<TagFilter>,
     ) -> impl Future<Output = Result<Status>> + Send + 'a {
-        let incoming = self.recv_packed::<T>(source, tag);
-        async move {
-            let (values, status) = incoming.await?;
-            let Some(front) = buf.get_mut(..values.len()) else {
-                return Err(Error::Truncated {
-                    source_rank: status.source,
-                    tag: status.tag,
-                    message_bytes: status.bytes,
-                    buffer_bytes: buf.len() * T::PACKED_SIZE,
-                });
+        let (source, tag) = (source.into(), tag.into());
+        let incoming = self.post(source, tag);
+        self.traced(receiving("recv_packed_into", source, tag), async move {
+            let (bytes, status) = arrived(incoming?.await?)?;
+            let count = status
+                .count_of(T::PACKED_SIZE)
+                .ok_or_else(|| element_mismatch(&status, T::PACKED_SIZE))?;
+            let Some(front) = buf.get_mut(..count) else {
+                return Err(truncated(&status, buf.len() * T::PACKED_SIZE));
             };
-            front.copy_from_slice(&values);
+            equivalence::unpack_into(&bytes, front);
             Ok(status)
-        }
+        })
     }
+}
+
+/// A message's bytes as they arrived (read in only if they were lent), and its status.
+fn arrived(arrival: Arrival) -> Result<(Bytes, Status)> {
+    let status = status_of(&arrival);
+    Ok((arrival.payload.into_bytes()?, status))
 }

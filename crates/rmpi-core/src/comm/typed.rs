@@ -5,6 +5,7 @@ use std::future::Future;
 
 use bytemuck::Pod;
 
+use super::buffers::truncated;
 use super::Comm;
 use crate::datatype::Datatype;
 use crate::error::{Error, Result};
@@ -85,12 +86,10 @@ impl Comm {
         async move {
             let (packed, status) = incoming?.await?;
             if packed.len() > datatype.count() {
-                return Err(Error::Truncated {
-                    source_rank: status.source,
-                    tag: status.tag,
-                    message_bytes: status.bytes,
-                    buffer_bytes: datatype.count() * std::mem::size_of::<T>(),
-                });
+                return Err(truncated(
+                    &status,
+                    datatype.count() * std::mem::size_of::<T>(),
+                ));
             }
             datatype.unpack(&packed, buf)?;
             Ok(status)

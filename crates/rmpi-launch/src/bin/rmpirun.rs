@@ -74,13 +74,13 @@ struct Cli {
 
     /// After a rank fails, how long the other ranks may take to end on their own before
     /// they are killed.
-    #[arg(long, value_name = "SECS", default_value_t = 3.0)]
+    #[arg(long, value_name = "SECS", default_value_t = launcher::KILL_AFTER.as_secs_f64())]
     kill_after: f64,
 
     /// When every rank has been stuck in an rmpi call this long with no message moving,
     /// print what each waits for and the cycle they form (the job goes on); 0: never. The
     /// same report comes on --timeout and on SIGQUIT (Ctrl-\\).
-    #[arg(long, value_name = "SECS", default_value_t = 10.0)]
+    #[arg(long, value_name = "SECS", default_value_t = launcher::DEADLOCK_AFTER.as_secs_f64())]
     deadlock_after: f64,
 
     /// Transport between ranks.
