@@ -643,8 +643,9 @@ pub trait FastPaths: Transport {
     /// events arrive without this thread's help, within microseconds (shared memory, with a
     /// core per rank): a receive then takes its message the moment it lands, without a
     /// return from `poll_ready` and the lock taken anew (an eighth of an 8-byte message's
-    /// latency here). Such a transport's `poll_ready` need not spin again. The default, zero,
-    /// never spins there.
+    /// latency here). Such a transport's `poll_ready` need not spin again. The spinning
+    /// wait asks again now and then, so a transport ends the spin early by answering zero
+    /// (TCP does while a large payload streams in). The default, zero, never spins there.
     ///
     /// ```
     /// # use std::sync::Arc;

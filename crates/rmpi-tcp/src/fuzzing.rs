@@ -4,7 +4,9 @@
 
 use rmpi_core::{Event, Frame};
 
-use crate::connection::{read_frames, POOLED_UP_TO};
+use bytes::BufMut;
+
+use crate::connection::{pump, Decoder, Room, POOLED_UP_TO};
 use crate::handshake::{Hello, HELLO_LEN};
 
 /// The most memory a payload reserves before its bytes arrive, whatever its header says
@@ -17,13 +19,24 @@ pub const PAYLOAD_RESERVED_MAX: usize = POOLED_UP_TO;
 /// more than [`PAYLOAD_RESERVED_MAX`] before its bytes arrive (the fuzz run's allocation
 /// limit checks that).
 pub fn tcp_stream(data: &[u8]) {
-    thread_local! {
-        static RUNTIME: tokio::runtime::Runtime = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .expect("a runtime");
-    }
     let (events, mut received) = tokio::sync::mpsc::unbounded_channel();
-    RUNTIME.with(|runtime| runtime.block_on(read_frames(7, data, events, u64::MAX)));
+    let mut rest = data;
+    pump(7, &mut Decoder::new(u64::MAX), &events, |room| {
+        let n = match room {
+            Room::Buffer(buffer) => {
+                let n = buffer.len().min(rest.len());
+                buffer[..n].copy_from_slice(&rest[..n]);
+                n
+            }
+            Room::Payload(mut payload) => {
+                let n = payload.remaining_mut().min(rest.len());
+                payload.put_slice(&rest[..n]);
+                n
+            }
+        };
+        rest = &rest[n..];
+        Ok(n)
+    });
     let mut ends = 0;
     let mut framed = 0;
     while let Ok(event) = received.try_recv() {

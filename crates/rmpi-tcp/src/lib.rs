@@ -14,7 +14,10 @@
 //! and later operation involving it fails instead of hanging.
 //!
 //! Every connection has a reader and a writer task on the rank's tokio runtime, so sends never
-//! block and the receive path only waits on a channel the readers fill.
+//! block and frames arrive while the rank computes. A rank that waits reads its sockets
+//! itself too, and a reply leaves from the sending call itself, so a ping-pong's message
+//! passes no task in between; a window of sends waits for the writer task, which gathers
+//! it into one system call.
 //!
 //! Programs do not set it up themselves: `rmpi::init` does, when the job's transport is
 //! `tcp` (`RMPI_TRANSPORT=tcp`, `rmpirun --transport tcp`) or its ranks are on several hosts.
@@ -52,8 +55,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
 use tokio::task::{JoinHandle, JoinSet};
 
+use connection::Incoming;
 use handshake::Hello;
-use outbox::Outbox;
+use outbox::{Outbox, Waits};
 
 /// Where and how a rank listens and connects.
 ///
@@ -135,6 +139,10 @@ pub struct TcpTransport {
     /// What is on its way to each peer (`None` for this rank).
     outgoing: Vec<Option<Arc<Outbox>>>,
     inbox: Mutex<Inbox>,
+    /// Counts this rank's looks for incoming frames, so that a reply leaves at once.
+    waits: Arc<Waits>,
+    /// The receiving side of each connection, which a wait reads at once.
+    incoming: Vec<Arc<Incoming>>,
     tasks: Mutex<Tasks>,
     /// How long a wait stays busy ([`TcpOptions::busy_poll`]; zero where ranks outnumber
     /// cores).
@@ -144,8 +152,8 @@ pub struct TcpTransport {
 /// Events from the connections' readers, under one lock with the start of the current wait.
 struct Inbox {
     events: UnboundedReceiver<Event>,
-    /// Since when the current wait has found nothing, while it stays busy.
-    waiting_since: Option<Instant>,
+    /// The current wait, while it has found nothing.
+    waiting: Option<BusyWait>,
 }
 
 #[derive(Default)]
@@ -163,6 +171,11 @@ impl std::fmt::Debug for TcpTransport {
             .finish_non_exhaustive()
     }
 }
+
+/// How long a busy rank's wait spins on its sockets before the runtime looks at them
+/// ([`FastPaths::spin_budget`]): about one message's flight, so that a reply is taken the
+/// moment it lands, while the runtime still gets the thread often.
+const SPIN: Duration = Duration::from_micros(20);
 
 /// The bootstrap key under which `rank` publishes its address.
 fn address_key(rank: usize) -> String {
@@ -257,22 +270,28 @@ impl TcpTransport {
             ..Tasks::default()
         };
         let mut outgoing = Vec::with_capacity(size);
+        let waits = Arc::new(Waits::default());
+        let mut incoming = Vec::with_capacity(size);
         for (peer, stream) in streams.into_iter().enumerate() {
             let Some(stream) = stream else {
                 outgoing.push(None);
                 continue;
             };
             let (read, write) = stream.into_split();
-            let outbox = Outbox::new(write);
+            let outbox = Outbox::new(write, waits.clone());
             tasks
                 .writers
                 .push(tokio::spawn(outbox::write_frames(peer, outbox.clone())));
-            tasks.readers.push(tokio::spawn(connection::read_frames(
+            let reading = Arc::new(Incoming::new(
                 peer,
                 read,
                 events_tx.clone(),
                 options.max_message,
-            )));
+            ));
+            tasks
+                .readers
+                .push(tokio::spawn(connection::read_frames(reading.clone())));
+            incoming.push(reading);
             outgoing.push(Some(outbox));
         }
         tracing::debug!(rank, size, "TCP transport connected");
@@ -282,8 +301,10 @@ impl TcpTransport {
             outgoing,
             inbox: Mutex::new(Inbox {
                 events,
-                waiting_since: None,
+                waiting: None,
             }),
+            waits,
+            incoming,
             tasks: Mutex::new(tasks),
             busy_poll: match size <= rmpi_core::host::cores() {
                 true => options.busy_poll,
@@ -311,7 +332,7 @@ impl Transport for TcpTransport {
     }
 
     fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<Event> {
-        self.poll_inbox(cx, false)
+        self.poll_inbox(cx, false, false)
     }
 
     /// Says goodbye to every peer after everything queued for it, then waits until every
@@ -348,7 +369,30 @@ impl FastPaths for TcpTransport {
     /// Waits as `poll_recv` does, but keeps the thread busy for a while first (see
     /// [`TcpOptions::busy_poll`]).
     fn poll_ready(&self, cx: &mut Context<'_>) -> Poll<Option<Event>> {
-        self.poll_inbox(cx, true).map(Some)
+        self.poll_inbox(cx, true, false).map(Some)
+    }
+
+    /// Takes what has arrived; a rank that keeps its thread busy asks the kernel directly,
+    /// so that a wait spinning here sees a message the moment it lands.
+    fn try_recv(&self, cx: &mut Context<'_>) -> Option<Event> {
+        match self.poll_inbox(cx, false, !self.busy_poll.is_zero()) {
+            Poll::Ready(event) => Some(event),
+            Poll::Pending => None,
+        }
+    }
+
+    /// A rank that keeps its thread busy ([`TcpOptions::busy_poll`]) spins on its sockets
+    /// for up to 20 us before it lets the runtime look at them, unless frames wait for a
+    /// connection's writer task (which runs only when the wait lets the runtime go on) or
+    /// a large payload is streaming in.
+    fn spin_budget(&self) -> Duration {
+        let busy = !self.busy_poll.is_zero()
+            && self.outgoing.iter().flatten().all(|o| o.is_idle())
+            && !self.incoming.iter().any(|i| i.is_streaming());
+        match busy {
+            true => SPIN.min(self.busy_poll),
+            false => Duration::ZERO,
+        }
     }
 }
 
@@ -366,38 +410,61 @@ impl TcpTransport {
 
     /// The next event, or `Pending` with `cx` registered; with `busy`, a wait that finds
     /// nothing stays busy while it is younger than the busy-poll time.
-    fn poll_inbox(&self, cx: &mut Context<'_>, busy: bool) -> Poll<Event> {
+    fn poll_inbox(&self, cx: &mut Context<'_>, busy: bool, ask: bool) -> Poll<Event> {
+        self.waits.note();
         let mut inbox = lock(&self.inbox);
+        if inbox.events.is_empty() {
+            for incoming in &self.incoming {
+                incoming.read_now(ask);
+            }
+        }
         match inbox.events.poll_recv(cx) {
             Poll::Ready(Some(event)) => {
-                inbox.waiting_since = None;
+                inbox.waiting = None;
                 Poll::Ready(event)
             }
             // Every reader has ended and reported its peer; nothing more will arrive.
             Poll::Ready(None) | Poll::Pending => {
                 if busy {
-                    self.stay_busy(&mut inbox.waiting_since, cx);
+                    self.stay_busy(&mut inbox.waiting, cx);
                 }
                 Poll::Pending
             }
         }
     }
 
-    /// While the wait that just found nothing (found nothing since `waiting_since`) is
-    /// younger than the busy-poll time, has the task that polled woken again as soon as
-    /// the runtime has looked at the sockets (without sleeping), instead of when one is
-    /// readable.
-    fn stay_busy(&self, waiting_since: &mut Option<Instant>, cx: &mut Context<'_>) {
+    /// While the wait that just found nothing (found nothing since `waiting`) is younger
+    /// than the busy-poll time, has the task that polled woken again as soon as the runtime
+    /// has looked at the sockets (without sleeping), instead of when one is readable.
+    fn stay_busy(&self, waiting: &mut Option<BusyWait>, cx: &mut Context<'_>) {
         if self.busy_poll.is_zero() {
             return;
         }
-        let since = *waiting_since.get_or_insert_with(Instant::now);
-        if since.elapsed() < self.busy_poll {
+        let wait = waiting.get_or_insert_with(|| BusyWait {
+            since: Instant::now(),
+            looks: 0,
+            over: false,
+        });
+        wait.looks = wait.looks.wrapping_add(1);
+        // Reading the clock costs as much as a look: only every 16th look.
+        if wait.looks % 16 == 0 && wait.since.elapsed() >= self.busy_poll {
+            wait.over = true;
+        }
+        if !wait.over {
             // Its first poll asks the runtime to wake `cx` after its next look at I/O.
             let yielded = std::pin::pin!(tokio::task::yield_now());
             let _ = yielded.poll(cx);
         }
     }
+}
+
+/// A wait that has found nothing so far, while it stays busy.
+struct BusyWait {
+    since: Instant,
+    /// How many times it has looked.
+    looks: u32,
+    /// It has stayed busy as long as it may: it sleeps until a socket is readable.
+    over: bool,
 }
 
 impl Drop for TcpTransport {

@@ -1,9 +1,10 @@
 //! Sending to one peer. Small frames wait in the outbox for the connection's writer task,
 //! which runs once the sending task yields and writes all that waits in one system call (a
-//! window of nonblocking sends leaves together). A large frame finds nothing gained by
-//! waiting: when nothing is queued before it, the caller writes it at once, header and
-//! payload in one system call, as far as the socket takes it; the writer task writes the
-//! rest as the socket drains.
+//! window of nonblocking sends leaves together). Two kinds of frame find nothing gained by
+//! waiting, and the caller writes them at once when nothing is queued before them, as far
+//! as the socket takes them: the first frame sent since the rank last looked for incoming
+//! ones (a reply; see [`Waits`]), and a large frame (its header, then its payload, each in
+//! a call of its own). The writer task writes the rest as the socket drains.
 //!
 //! Every write happens under the outbox's lock, so frames leave in the order they were sent
 //! whichever side writes them. A clean shutdown queues the goodbye frame last, and the
@@ -11,6 +12,7 @@
 
 use std::collections::VecDeque;
 use std::io::IoSlice;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -55,14 +57,34 @@ pub(crate) struct Outbox {
     state: Mutex<State>,
     /// Wakes the writer task when frames wait or the goodbye is queued.
     waiting: Notify,
+    /// How many times this rank has looked for incoming frames (see [`Waits`]).
+    waits: Arc<Waits>,
+    /// The value of `waits` when this outbox last took a frame.
+    sent_at: AtomicU64,
+}
+
+/// Counts the rank's looks for incoming frames. A small frame sent first since the last
+/// look (a reply, a ping-pong's turn) is written at once, saving the hop to the writer
+/// task; frames sent after it without a look in between (a window of nonblocking sends)
+/// wait for the writer task, which gathers them into one system call.
+#[derive(Default)]
+pub(crate) struct Waits(AtomicU64);
+
+impl Waits {
+    /// Notes a look for incoming frames.
+    pub(crate) fn note(&self) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 impl Outbox {
-    pub(crate) fn new(socket: OwnedWriteHalf) -> Arc<Outbox> {
+    pub(crate) fn new(socket: OwnedWriteHalf, waits: Arc<Waits>) -> Arc<Outbox> {
         Arc::new(Outbox {
             socket,
             state: Mutex::default(),
             waiting: Notify::new(),
+            waits,
+            sent_at: AtomicU64::new(u64::MAX),
         })
     }
 
@@ -118,6 +140,11 @@ impl Outbox {
         true
     }
 
+    /// Whether nothing waits for the writer task.
+    pub(crate) fn is_idle(&self) -> bool {
+        lock(&self.state).queue.is_empty()
+    }
+
     /// Queues the goodbye frame after everything sent so far; the writer task then closes
     /// the sending side.
     pub(crate) fn goodbye(&self) {
@@ -138,9 +165,11 @@ impl Outbox {
             return false;
         }
         state.closing = last;
+        let waits = self.waits.0.load(Ordering::Relaxed);
+        let first = self.sent_at.swap(waits, Ordering::Relaxed) != waits;
         let large = pending.payload.len() >= WRITE_AT_ONCE_FROM;
         state.queue.push_back(pending);
-        if large && state.queue.len() == 1 {
+        if (large || first) && state.queue.len() == 1 {
             if let Err(error) = write_some(&self.socket, &mut state.queue) {
                 tracing::debug!("sending failed: {error}");
                 state.broken = true;

@@ -414,8 +414,10 @@ impl Engine {
                 spun = true;
                 let started = Instant::now();
                 for round in 1u32.. {
-                    // Reading the clock costs as much as a look: only every 16th round.
-                    let spent = round % 16 == 0 && started.elapsed() >= budget;
+                    // Reading the clock costs as much as a look: only every 16th round,
+                    // when the transport may also end the spin by no longer offering it.
+                    let spent = round % 16 == 0
+                        && (started.elapsed() >= budget || self.transport.spin_budget().is_zero());
                     if spent || lock::contended(&self.state) {
                         break;
                     }
