@@ -3,7 +3,8 @@
 
 Starts two test hosts (network namespaces on a bridge, each with a real sshd:
 tests-integration/scripts/namespace-hosts.sh), then runs, the systems taking turns in each round:
-- rmpi: `rmpirun --hostfile` over ssh, one rank per host, `rmpi-bench latency` and `bw`;
+- rmpi: `rmpirun --hostfile` over ssh, one rank per host, `rmpi-bench latency` and `bw`,
+  unbound (`--bind-to none`, as MPICH runs: the test hosts share this machine's cores);
 - MPICH: `benches/c/osu_like.c` under `mpiexec.mpich`, one rank in each namespace
   (`ip netns exec`), with MPIR_CVAR_NOLOCAL=1 and UCX over TCP so that it cannot share memory;
 - the raw stream: `tcp-stream` (benches/src/bin), the same method over one plain socket.
@@ -74,8 +75,10 @@ def main():
     ssh = f"ssh -F {os.path.join(work, 'ssh_config')}"
 
     def rmpi(test, sizes):
-        return table(run([rmpirun, "--no-tag-output", "--hostfile", hostfile, "--launcher-exec", ssh,
-                          bench, test,
+        # Unbound, as MPICH runs: rmpirun places ranks per host, and the two test hosts
+        # share this machine's cores, so its default would start both ranks on core 0.
+        return table(run([rmpirun, "--no-tag-output", "--bind-to", "none", "--hostfile", hostfile,
+                          "--launcher-exec", ssh, bench, test,
                           "--min-size", str(sizes[0]), "--max-size", str(sizes[-1])]))
 
     def mpich(test, sizes):

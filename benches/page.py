@@ -155,7 +155,9 @@ def cross_host(path):
              "runs one rank in each namespace", "with `MPIR_CVAR_NOLOCAL=1`, and the raw "
              "stream is `tcp-stream` (benches/src/bin), the same", "method over one plain "
              "socket: the limit of the path. MPICH's traffic crossed the bridge (the namespaces'",
-             "interface counters grew by what it sent).", ""]
+             "interface counters grew by what it sent). Both run unbound (`--bind-to none`, "
+             "MPICH's default):", "the two test hosts share this machine's two cores, where "
+             "rmpirun's placement per host would", "start both ranks on the same core.", ""]
     for title, test, other in [("latency (us)", "latency", "MPICH"),
                                ("bandwidth (MB/s)", "bw", "raw TCP")]:
         lines += [f"| {title} | " + " | ".join(systems) + f" | rmpi / {other} |",
