@@ -51,6 +51,24 @@ pub(crate) enum Room<'a> {
     Payload(Limit<&'a mut Vec<u8>>),
 }
 
+impl Room<'_> {
+    /// Copies as much of `bytes` in as fits; returns how much (a read from memory).
+    pub(crate) fn fill(self, bytes: &[u8]) -> usize {
+        match self {
+            Room::Buffer(buffer) => {
+                let n = buffer.len().min(bytes.len());
+                buffer[..n].copy_from_slice(&bytes[..n]);
+                n
+            }
+            Room::Payload(mut payload) => {
+                let n = payload.remaining_mut().min(bytes.len());
+                payload.put_slice(&bytes[..n]);
+                n
+            }
+        }
+    }
+}
+
 /// Turns a connection's bytes into frames, without doing any I/O itself.
 pub(crate) struct Decoder {
     /// Bytes read but not yet decoded: `buffer[start..end]`.
@@ -76,6 +94,13 @@ impl Decoder {
         }
     }
 
+    /// How many payload bytes of the arriving frame are still to come.
+    fn missing(&self) -> usize {
+        self.header
+            .as_ref()
+            .map_or(0, |h| h.len as usize - self.payload.len())
+    }
+
     /// Reads once with `read`, into the room the decoder has for the next bytes (a large
     /// payload's rest straight into the payload, anything else into the read buffer);
     /// returns what `read` returns.
@@ -83,14 +108,12 @@ impl Decoder {
         &mut self,
         read: impl FnOnce(Room<'_>) -> std::io::Result<usize>,
     ) -> std::io::Result<usize> {
-        if let Some(header) = &self.header {
-            let missing = header.len as usize - self.payload.len();
-            if self.start == self.end && missing >= BUFFER {
-                if self.payload.len() == self.payload.capacity() {
-                    self.payload.reserve(CHUNK.min(missing));
-                }
-                return read(Room::Payload((&mut self.payload).limit(missing)));
+        let missing = self.missing();
+        if self.start == self.end && missing >= BUFFER {
+            if self.payload.len() == self.payload.capacity() {
+                self.payload.reserve(CHUNK.min(missing));
             }
+            return read(Room::Payload((&mut self.payload).limit(missing)));
         }
         // What is left undecoded is at most a partial header: move it to the front.
         self.buffer.copy_within(self.start..self.end, 0);
@@ -104,27 +127,24 @@ impl Decoder {
     /// The next frame, or the goodbye, from the bytes that arrived; `Ok(None)` until one is
     /// complete, `Err` with the reason if a header is malformed.
     pub(crate) fn next(&mut self) -> Result<Option<Decoded>, String> {
-        let header = match &self.header {
-            Some(header) => header,
-            None => {
-                let arrived = &self.buffer[self.start..self.end];
-                let Some(bytes) = arrived.first_chunk::<HEADER_LEN>() else {
-                    return Ok(None);
-                };
-                let header = Header::decode(bytes, self.max_message).map_err(|e| e.to_string())?;
-                self.start += HEADER_LEN;
-                if header.kind == FrameKind::Goodbye {
-                    return Ok(Some(Decoded::Goodbye));
-                }
-                let len = header.len as usize;
-                self.payload = match len <= POOLED_UP_TO {
-                    true => pool::vec_with_capacity(len),
-                    false => Vec::with_capacity(CHUNK),
-                };
-                self.header.insert(header)
+        if self.header.is_none() {
+            let arrived = &self.buffer[self.start..self.end];
+            let Some(bytes) = arrived.first_chunk::<HEADER_LEN>() else {
+                return Ok(None);
+            };
+            let header = Header::decode(bytes, self.max_message).map_err(|e| e.to_string())?;
+            self.start += HEADER_LEN;
+            if header.kind == FrameKind::Goodbye {
+                return Ok(Some(Decoded::Goodbye));
             }
-        };
-        let missing = header.len as usize - self.payload.len();
+            let len = header.len as usize;
+            self.payload = match len <= POOLED_UP_TO {
+                true => pool::vec_with_capacity(len),
+                false => Vec::with_capacity(CHUNK),
+            };
+            self.header = Some(header);
+        }
+        let missing = self.missing();
         let arrived = &self.buffer[self.start..self.end];
         let take = missing.min(arrived.len());
         self.payload.extend_from_slice(&arrived[..take]);
@@ -139,9 +159,7 @@ impl Decoder {
 
     /// Whether a large payload is arriving, read straight into its memory.
     fn streaming(&self) -> bool {
-        self.header
-            .as_ref()
-            .is_some_and(|h| h.len as usize - self.payload.len() >= BUFFER)
+        self.missing() >= BUFFER
     }
 
     /// Why a stream that ended now ended badly, if it did: inside a frame.
@@ -189,16 +207,15 @@ pub(crate) fn pump(
             }
         }
         match decoder.read_with(&mut read) {
-            Ok(0) => match decoder.ended_inside() {
-                None => {
-                    tracing::warn!("rank {peer} closed its connection without saying goodbye");
-                    break Event::PeerLost { rank: peer };
+            Ok(0) => {
+                match decoder.ended_inside() {
+                    None => {
+                        tracing::warn!("rank {peer} closed its connection without saying goodbye")
+                    }
+                    Some(reason) => tracing::warn!("connection to rank {peer} broke: {reason}"),
                 }
-                Some(reason) => {
-                    tracing::warn!("connection to rank {peer} broke: {reason}");
-                    break Event::PeerLost { rank: peer };
-                }
-            },
+                break Event::PeerLost { rank: peer };
+            }
             Ok(_) => {}
             Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => return Reading::Open,
             Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
@@ -346,18 +363,7 @@ mod tests {
                 if piece == 0 {
                     return Err(std::io::ErrorKind::WouldBlock.into());
                 }
-                let n = match room {
-                    Room::Buffer(buffer) => {
-                        let n = buffer.len().min(piece).min(rest.len());
-                        buffer[..n].copy_from_slice(&rest[..n]);
-                        n
-                    }
-                    Room::Payload(mut payload) => {
-                        let n = payload.remaining_mut().min(piece).min(rest.len());
-                        payload.put_slice(&rest[..n]);
-                        n
-                    }
-                };
+                let n = room.fill(&rest[..piece.min(rest.len())]);
                 rest = &rest[n..];
                 Ok(n)
             });

@@ -4,9 +4,7 @@
 
 use rmpi_core::{Event, Frame};
 
-use bytes::BufMut;
-
-use crate::connection::{pump, Decoder, Room, POOLED_UP_TO};
+use crate::connection::{pump, Decoder, POOLED_UP_TO};
 use crate::handshake::{Hello, HELLO_LEN};
 
 /// The most memory a payload reserves before its bytes arrive, whatever its header says
@@ -22,18 +20,7 @@ pub fn tcp_stream(data: &[u8]) {
     let (events, mut received) = tokio::sync::mpsc::unbounded_channel();
     let mut rest = data;
     pump(7, &mut Decoder::new(u64::MAX), &events, |room| {
-        let n = match room {
-            Room::Buffer(buffer) => {
-                let n = buffer.len().min(rest.len());
-                buffer[..n].copy_from_slice(&rest[..n]);
-                n
-            }
-            Room::Payload(mut payload) => {
-                let n = payload.remaining_mut().min(rest.len());
-                payload.put_slice(&rest[..n]);
-                n
-            }
-        };
+        let n = room.fill(rest);
         rest = &rest[n..];
         Ok(n)
     });

@@ -382,7 +382,7 @@ impl FastPaths for TcpTransport {
     }
 
     /// A rank that keeps its thread busy ([`TcpOptions::busy_poll`]) spins on its sockets
-    /// for up to 20 us before it lets the runtime look at them, unless frames wait for a
+    /// for about one message's flight before it lets the runtime look at them, unless frames wait for a
     /// connection's writer task (which runs only when the wait lets the runtime go on) or
     /// a large payload is streaming in.
     fn spin_budget(&self) -> Duration {

@@ -49,6 +49,9 @@ struct State {
     closing: bool,
     /// A write failed: the connection is gone (its reader reports the peer lost).
     broken: bool,
+    /// The rank's count of looks for incoming frames ([`Waits`]) when this outbox last
+    /// took a frame.
+    sent_at: Option<u64>,
 }
 
 /// The frames on their way to one peer; see the [module documentation](self).
@@ -59,8 +62,6 @@ pub(crate) struct Outbox {
     waiting: Notify,
     /// How many times this rank has looked for incoming frames (see [`Waits`]).
     waits: Arc<Waits>,
-    /// The value of `waits` when this outbox last took a frame.
-    sent_at: AtomicU64,
 }
 
 /// Counts the rank's looks for incoming frames. A small frame sent first since the last
@@ -84,7 +85,6 @@ impl Outbox {
             state: Mutex::default(),
             waiting: Notify::new(),
             waits,
-            sent_at: AtomicU64::new(u64::MAX),
         })
     }
 
@@ -166,7 +166,7 @@ impl Outbox {
         }
         state.closing = last;
         let waits = self.waits.0.load(Ordering::Relaxed);
-        let first = self.sent_at.swap(waits, Ordering::Relaxed) != waits;
+        let first = state.sent_at.replace(waits) != Some(waits);
         let large = pending.payload.len() >= WRITE_AT_ONCE_FROM;
         state.queue.push_back(pending);
         if (large || first) && state.queue.len() == 1 {
