@@ -21,9 +21,9 @@ use rmpi_core::send_path::SHARED_FROM;
 use rmpi_core::{Bytes, Error, Loans, Result};
 
 use crate::algorithm::{Algorithms, BcastAlgorithm, Choose};
-use crate::blocks::{binomial_links, binomial_scatter, ring_allgather};
+use crate::blocks::{binomial_links, binomial_scatter, ring_allgather, tree_children};
 use crate::operand::{copy_exact, length_mismatch};
-use crate::round::{Round, ABORT_MAX};
+use crate::round::{Round, ABORT_MAX, DATA_AT};
 
 /// A header's length: the algorithm's number, then the data's length.
 const HEADER: usize = 9;
@@ -33,15 +33,39 @@ const HEADER: usize = 9;
 const APART_FROM: usize = 32 << 10;
 const _: () = assert!(APART_FROM > ABORT_MAX, "bare data is longer than any abort");
 
+/// Up to this many bytes, the root of a broadcast into buffers frames the first message,
+/// data and all, on the stack and hands each receiver a copy of it, and the other members
+/// receive it on the stack and copy the data from there: nothing is allocated.
+const ON_STACK: usize = 2048;
+
+/// Up to this many bytes, the room on the stack is smaller: it is cleared on every call.
+const SHORT_ON_STACK: usize = 256;
+
+/// The room for a first message carrying `data` bytes.
+const fn framed(data: usize) -> usize {
+    DATA_AT + HEADER + data
+}
+
+/// The room a member keeps for a first message carrying `data` bytes: it may be an abort
+/// instead, which must arrive whole.
+const fn received(data: usize) -> usize {
+    let framed = framed(data);
+    if framed > ABORT_MAX {
+        framed
+    } else {
+        ABORT_MAX
+    }
+}
+
 fn header(algorithm: BcastAlgorithm, len: usize) -> [u8; HEADER] {
     let mut header = [algorithm as u8; HEADER];
     header[1..].copy_from_slice(&(len as u64).to_le_bytes());
     header
 }
 
-/// The algorithm number and data length a header announces.
-fn read_header(message: &Bytes) -> Result<(u8, usize)> {
-    match Round::body(message).get(..HEADER) {
+/// The algorithm number and data length a first message's header announces.
+fn read_header(message: &[u8]) -> Result<(u8, usize)> {
+    match message.get(DATA_AT..DATA_AT + HEADER) {
         Some(h) => {
             let mut len = [0u8; 8];
             len.copy_from_slice(&h[1..HEADER]);
@@ -148,6 +172,13 @@ pub(crate) async fn bcast_into(
 ) -> Result<()> {
     if round.rank() == root {
         let algorithm = algorithms.bcast(round.size(), buf.len());
+        if buf.len() <= ON_STACK && algorithm != BcastAlgorithm::ScatterAllgather {
+            if buf.len() <= SHORT_ON_STACK {
+                return send_on_stack::<{ framed(SHORT_ON_STACK) }>(round, root, algorithm, buf)
+                    .await;
+            }
+            return send_on_stack::<{ framed(ON_STACK) }>(round, root, algorithm, buf).await;
+        }
         if buf.len() < APART_FROM || algorithm == BcastAlgorithm::ScatterAllgather {
             return bcast(round, root, Some(&*buf), algorithms).await.map(drop);
         }
@@ -162,7 +193,24 @@ pub(crate) async fn bcast_into(
         }
         return send_apart(round, &binomial_links(round, root).1, first, buf).await;
     }
+    if buf.len() <= SHORT_ON_STACK {
+        return recv_on_stack::<{ received(SHORT_ON_STACK) }>(round, root, buf).await;
+    }
+    if buf.len() <= ON_STACK {
+        return recv_on_stack::<{ received(ON_STACK) }>(round, root, buf).await;
+    }
     let (sender, first) = round.recv_first().await?;
+    member_part(round, root, buf, sender, first).await
+}
+
+/// A member's part of a broadcast into `buf` once it has the first message, from `sender`.
+async fn member_part(
+    round: &Round,
+    root: usize,
+    buf: &mut [u8],
+    sender: usize,
+    first: Bytes,
+) -> Result<()> {
     let (algorithm, len) = read_header(&first)?;
     let apart = Round::body(&first).len() == HEADER
         && len > 0
@@ -182,6 +230,67 @@ pub(crate) async fn bcast_into(
     }
     round.recv_data_into(sender, buf).await?;
     send_apart(round, &binomial_links(round, root).1, first, buf).await
+}
+
+/// A member's part of a short broadcast into `buf` (see [`ON_STACK`]): the first message is
+/// received on the stack, in `N` bytes, and where it carries the data, passed on and copied
+/// from there.
+async fn recv_on_stack<const N: usize>(round: &Round, root: usize, buf: &mut [u8]) -> Result<()> {
+    let mut out = [0u8; N];
+    let (sender, received) = match round.recv_first_into(&mut out).await {
+        // Only data makes a first message this long: more than this member's buffer.
+        Err(Error::Truncated { message_bytes, .. }) => {
+            let len = message_bytes.saturating_sub(DATA_AT + HEADER);
+            return Err(length_mismatch(root, len, buf.len()));
+        }
+        received => received?,
+    };
+    let first = &out[..received];
+    let (algorithm, len) = read_header(first)?;
+    let carries_data =
+        !is(algorithm, BcastAlgorithm::ScatterAllgather) && first.len() == DATA_AT + HEADER + len;
+    if !carries_data {
+        return member_part(round, root, buf, sender, Bytes::copy_from_slice(first)).await;
+    }
+    if !is(algorithm, BcastAlgorithm::Flat) {
+        for child in tree_children(round.rank(), round.size(), root) {
+            if let Err(error) = round.send_first_now(child, first) {
+                return round.explain(child, Err(error)).await;
+            }
+        }
+    }
+    copy_exact(&first[DATA_AT + HEADER..], buf, root)
+}
+
+/// The root's part of a short broadcast into buffers (see [`ON_STACK`]): the first message,
+/// carrying the data and framed in `N` bytes, to every member (flat) or to the root's
+/// children (binomial).
+async fn send_on_stack<const N: usize>(
+    round: &Round,
+    root: usize,
+    algorithm: BcastAlgorithm,
+    data: &[u8],
+) -> Result<()> {
+    let sent = {
+        let mut out = [0u8; N];
+        let first = Round::frame_into(&mut out, &[&header(algorithm, data.len()), data]);
+        let send = |dest| round.send_first_now(dest, first).map_err(|e| (dest, e));
+        match algorithm {
+            BcastAlgorithm::Flat => {
+                // Every member is sent its message whatever fails, as in `send_first_to_all`.
+                let mut sent = Ok(());
+                for member in others(round, root) {
+                    sent = sent.and(send(member));
+                }
+                sent
+            }
+            _ => tree_children(round.rank(), round.size(), root).try_for_each(send),
+        }
+    };
+    match sent {
+        Ok(()) => Ok(()),
+        Err((dest, error)) => round.explain(dest, Err(error)).await,
+    }
 }
 
 /// Sends `first` to each child in the binomial tree, then `data` to them all (see

@@ -71,24 +71,27 @@ pub(crate) fn plan_barrier(rank: usize, n: usize, algorithm: BarrierAlgorithm) -
 /// root) and its children, largest subtree first.
 pub(crate) fn tree_links(rank: usize, n: usize, root: usize) -> (Option<usize>, Vec<usize>) {
     let me = relative(rank, root, n);
-    let mut mask = 1;
-    let mut parent = None;
-    while mask < n {
-        if me & mask != 0 {
-            parent = Some(absolute(me - mask, root, n));
-            break;
-        }
-        mask <<= 1;
-    }
-    let mut children = Vec::new();
-    mask >>= 1;
-    while mask > 0 {
-        if me + mask < n {
-            children.push(absolute(me + mask, root, n));
-        }
-        mask >>= 1;
-    }
-    (parent, children)
+    let parent = (me != 0).then(|| absolute(me - lowest_bit(me), root, n));
+    (parent, tree_children(rank, n, root).collect())
+}
+
+/// The children of `rank` in a binomial tree of `n` rooted at `root`, largest subtree
+/// first (see [`tree_links`]), without collecting them.
+pub(crate) fn tree_children(rank: usize, n: usize, root: usize) -> impl Iterator<Item = usize> {
+    let me = relative(rank, root, n);
+    // A member's subtree spans the bits below its lowest set one; the root's, all of them.
+    let span = match me {
+        0 => n.next_power_of_two(),
+        _ => lowest_bit(me),
+    };
+    std::iter::successors(Some(span >> 1), |&mask| Some(mask >> 1))
+        .take_while(|&mask| mask > 0)
+        .filter(move |&mask| me + mask < n)
+        .map(move |mask| absolute(me + mask, root, n))
+}
+
+fn lowest_bit(x: usize) -> usize {
+    x & x.wrapping_neg()
 }
 
 /// Where this member sits in a binomial tree rooted at `root` (see [`tree_links`]).

@@ -33,7 +33,7 @@ const REASON_AT: usize = 1 + 8;
 /// Where a data message's data starts: after the status byte and padding, so that data in a
 /// buffer aligned as allocations are (16 bytes) is aligned for any element type, and a
 /// receiver can combine elements in place instead of copying them out first.
-const DATA_AT: usize = 16;
+pub(crate) const DATA_AT: usize = 16;
 
 /// A data message's first bytes: the status and the padding.
 const DATA_HEADER: [u8; DATA_AT] = {
@@ -94,11 +94,29 @@ impl Round {
         self.explain(dest, sent).await
     }
 
+    /// Sends a copy of a broadcast's first message, framed by [`Round::frame_into`], to
+    /// `dest` now: a short one framed on the stack goes without an allocation. A failure
+    /// goes to [`Round::explain`], as every send's does.
+    pub(crate) fn send_first_now(&self, dest: usize, framed: &[u8]) -> Result<()> {
+        self.comm.send_buf_now(framed, dest, self.first_tag())
+    }
+
     /// Receives this member's first message of a broadcast, from whichever member sends it
     /// (only one does), and says who that was; an abort becomes an error.
     pub(crate) async fn recv_first(&self) -> Result<(usize, Bytes)> {
         let (message, status) = self.comm.recv_bytes(ANY_SOURCE, self.first_tag()).await?;
         Ok((status.source, self.checked(status.source, message)?))
+    }
+
+    /// [`Round::recv_first`] into `out`, which must hold the message, or an abort (up to
+    /// [`ABORT_MAX`] bytes) in its place: the sender, and the message's length.
+    pub(crate) async fn recv_first_into(&self, out: &mut [u8]) -> Result<(usize, usize)> {
+        let status = self
+            .comm
+            .recv_into(out, ANY_SOURCE, self.first_tag())
+            .await?;
+        self.check(status.source, &out[..status.bytes])?;
+        Ok((status.source, status.bytes))
     }
 
     pub(crate) fn rank(&self) -> usize {
@@ -114,6 +132,18 @@ impl Round {
         let mut message = DATA_HEADER.to_vec();
         write(&mut message)?;
         Ok(Bytes::from(message))
+    }
+
+    /// Frames the concatenation of `parts` as one data message in `out`, which must hold it,
+    /// and returns the message.
+    pub(crate) fn frame_into<'o>(out: &'o mut [u8], parts: &[&[u8]]) -> &'o [u8] {
+        out[..DATA_AT].copy_from_slice(&DATA_HEADER);
+        let mut end = DATA_AT;
+        for part in parts {
+            out[end..end + part.len()].copy_from_slice(part);
+            end += part.len();
+        }
+        &out[..end]
     }
 
     /// Frames `body` as a data message.
@@ -176,7 +206,7 @@ impl Round {
     /// A send to a member that finished before the collective did: it can only have left
     /// because its part failed, after telling everyone why. Its abort says more than the
     /// send's error, and is what the other members report.
-    async fn explain(&self, dest: usize, sent: Result<()>) -> Result<()> {
+    pub(crate) async fn explain(&self, dest: usize, sent: Result<()>) -> Result<()> {
         if let Err(Error::PeerFinished { .. }) = sent {
             if let Ok(Some(_)) = self.comm.iprobe(dest, self.tag) {
                 if let Err(aborted @ Error::CollectiveFailed { .. }) = self.recv(dest).await {
@@ -213,8 +243,13 @@ impl Round {
 
     /// A received framed message from `source` if it carries data; an abort as an error.
     fn checked(&self, source: usize, message: Bytes) -> Result<Bytes> {
+        self.check(source, &message).map(|()| message)
+    }
+
+    /// [`Round::checked`] for a message received into the caller's memory.
+    fn check(&self, source: usize, message: &[u8]) -> Result<()> {
         match message.first() {
-            Some(&OK) if message.len() >= DATA_AT => Ok(message),
+            Some(&OK) if message.len() >= DATA_AT => Ok(()),
             // Bare data is longer than any abort, whatever its first byte; an abort's
             // reason is text, cut at a character boundary.
             Some(&ABORT)

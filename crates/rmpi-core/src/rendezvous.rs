@@ -24,6 +24,7 @@ use futures_timer::Delay;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::loan::{self, Loans};
+use crate::request::Request;
 use crate::waits::Traced;
 
 /// How long a lent send waits with no loan of this process read before it recalls its
@@ -105,6 +106,15 @@ impl<'a> SendBuf<'a> {
             Ok(None) => SendBuf::Sent,
             Ok(Some(lent)) => SendBuf::Lent(Box::new(lent)),
             Err(error) => SendBuf::Failed(Some(Box::new(error))),
+        }
+    }
+
+    /// The send as a request: one already done needs no box.
+    pub(crate) fn into_request(self) -> Request<'a, ()> {
+        match self {
+            SendBuf::Sent => Request::done(Ok(())),
+            SendBuf::Failed(error) => Request::done(error.map_or(Ok(()), |e| Err(*e))),
+            lent => Request::new(lent),
         }
     }
 }

@@ -20,6 +20,8 @@ use std::task::{Context, Poll, Waker};
 
 use crate::engine::{Arrival, Engine};
 use crate::error::{Error, Result};
+use crate::status::Status;
+use crate::waits::Traced;
 
 /// A nonblocking operation in flight (`MPI_Request`). Await it, [`test`](Request::test) it, or
 /// hand it to [`wait_all`], [`wait_any`], [`wait_some`], [`test_any`] or [`test_all`].
@@ -42,6 +44,10 @@ pub struct Request<'a, T> {
 
 enum State<'a, T> {
     Running(Pin<Box<dyn Future<Output = Result<T>> + Send + 'a>>),
+    /// A receive into a caller's buffer, the commonest request, kept in place rather than
+    /// boxed: a window of small receives would cost an allocation each. Its status becomes
+    /// the request's value by the function beside it (for a `Request<Status>`, itself).
+    Receiving(Traced<IntoBuffer<'a>>, fn(Result<Status>) -> Result<T>),
     Done(Result<T>),
     Taken,
 }
@@ -49,7 +55,7 @@ enum State<'a, T> {
 impl<T> fmt::Debug for Request<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let state = match self.state {
-            State::Running(_) => "running",
+            State::Running(_) | State::Receiving(..) => "running",
             State::Done(_) => "complete",
             State::Taken => "taken",
         };
@@ -69,6 +75,14 @@ impl<'a, T> Request<'a, T> {
     pub fn new(operation: impl Future<Output = Result<T>> + Send + 'a) -> Self {
         Request {
             state: State::Running(Box::pin(operation)),
+        }
+    }
+
+    /// A request for an operation that finished when it was started, such as a send
+    /// copied out at once: nothing to box.
+    pub(crate) fn done(outcome: Result<T>) -> Self {
+        Request {
+            state: State::Done(outcome),
         }
     }
 
@@ -121,14 +135,15 @@ impl<'a, T> Request<'a, T> {
     /// Polls the operation until it is done, keeping its outcome in the request; ready at
     /// once for a request that is complete or taken.
     fn poll_done(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        if let State::Running(operation) = &mut self.state {
-            // A test is not a wait: deadlock reports leave out what is only tested.
-            let polled = crate::waits::testing(|| operation.as_mut().poll(cx));
-            match polled {
-                Poll::Ready(outcome) => self.state = State::Done(outcome),
-                Poll::Pending => return Poll::Pending,
+        // A test is not a wait: deadlock reports leave out what is only tested.
+        let polled = match &mut self.state {
+            State::Running(operation) => crate::waits::testing(|| operation.as_mut().poll(cx)),
+            State::Receiving(receive, finish) => {
+                crate::waits::testing(|| Pin::new(receive).poll(cx)).map(*finish)
             }
-        }
+            State::Done(_) | State::Taken => return Poll::Ready(()),
+        };
+        self.state = State::Done(std::task::ready!(polled));
         Poll::Ready(())
     }
 
@@ -144,20 +159,37 @@ impl<'a, T> Request<'a, T> {
     }
 }
 
-// The operation is boxed and pinned on its own; an outcome is only ever moved out whole.
+// The boxed operation is pinned on its own, a receive in place never needs pinning (it
+// holds no reference into itself: `Traced<IntoBuffer>` is `Unpin`), and an outcome is only
+// ever moved out whole.
 impl<T> Unpin for Request<'_, T> {}
+
+impl<'a> Request<'a, Status> {
+    /// The request of a receive into a caller's buffer, kept in place (see
+    /// [`IntoBuffer`]).
+    pub(crate) fn receiving(receive: Traced<IntoBuffer<'a>>) -> Self {
+        Request {
+            state: State::Receiving(receive, std::convert::identity),
+        }
+    }
+}
 
 impl<T> Future for Request<'_, T> {
     type Output = Result<T>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T>> {
         let this = self.get_mut();
-        if let State::Running(operation) = &mut this.state {
-            let outcome = std::task::ready!(operation.as_mut().poll(cx));
-            this.state = State::Taken;
-            return Poll::Ready(outcome);
-        }
-        Poll::Ready(this.take().unwrap_or_else(|| Err(taken())))
+        let outcome = match &mut this.state {
+            State::Running(operation) => std::task::ready!(operation.as_mut().poll(cx)),
+            State::Receiving(receive, finish) => {
+                finish(std::task::ready!(Pin::new(receive).poll(cx)))
+            }
+            State::Done(_) | State::Taken => {
+                return Poll::Ready(this.take().unwrap_or_else(|| Err(taken())));
+            }
+        };
+        this.state = State::Taken;
+        Poll::Ready(outcome)
     }
 }
 
@@ -457,6 +489,85 @@ impl<E: Deref<Target = Engine>> ReceiveInto<'_, E> {
 impl<E: Deref<Target = Engine>> Drop for ReceiveInto<'_, E> {
     fn drop(&mut self) {
         self.waiting.abandon_into(self.buf);
+    }
+}
+
+/// A typed-buffer receive (`recv_into`, `irecv_into`) as a future of its status: the
+/// message placed or copied into a buffer of `element_bytes`-byte elements. A receive that
+/// could not be posted fails when first polled.
+pub(crate) struct IntoBuffer<'a> {
+    receive: std::result::Result<ReceiveInto<'a, &'a Engine>, Option<Error>>,
+    element_bytes: usize,
+}
+
+impl<'a> IntoBuffer<'a> {
+    pub(crate) fn new(
+        posted: Result<ReceiveInto<'a, &'a Engine>>,
+        element_bytes: usize,
+    ) -> IntoBuffer<'a> {
+        IntoBuffer {
+            receive: posted.map_err(Some),
+            element_bytes,
+        }
+    }
+}
+
+impl Future for IntoBuffer<'_> {
+    type Output = Result<Status>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<Status>> {
+        let this = self.get_mut();
+        match &mut this.receive {
+            Ok(receive) => {
+                let arrival = std::task::ready!(receive.poll_arrival(cx))?;
+                Poll::Ready(copy_into(arrival, receive.buf, this.element_bytes))
+            }
+            Err(error) => Poll::Ready(Err(error.take().unwrap_or_else(taken))),
+        }
+    }
+}
+
+/// What a receive reports of the message that completed it.
+pub(crate) fn status_of(arrival: &Arrival) -> Status {
+    let header = &arrival.header;
+    Status {
+        source: header.source as usize,
+        tag: header.tag,
+        bytes: arrival.payload.len(),
+    }
+}
+
+/// Copies an arrived message into `buf`, of `element_bytes`-byte elements (where the
+/// transport has not placed it there already), and returns its status.
+pub(crate) fn copy_into(arrival: Arrival, buf: &mut [u8], element_bytes: usize) -> Result<Status> {
+    let status = status_of(&arrival);
+    if status.count_of(element_bytes).is_none() {
+        return Err(element_mismatch(&status, element_bytes));
+    }
+    let payload = arrival.payload;
+    let Some(front) = buf.get_mut(..payload.len()) else {
+        return Err(truncated(&status, buf.len()));
+    };
+    payload.copy_to(front)?;
+    Ok(status)
+}
+
+/// The error for a message longer than the `buffer_bytes` a receive has for it.
+pub(crate) fn truncated(status: &Status, buffer_bytes: usize) -> Error {
+    Error::Truncated {
+        source_rank: status.source,
+        tag: status.tag,
+        message_bytes: status.bytes,
+        buffer_bytes,
+    }
+}
+
+/// The error for a message that is not a whole number of `element_bytes`-byte elements.
+pub(crate) fn element_mismatch(status: &Status, element_bytes: usize) -> Error {
+    Error::ElementMismatch {
+        source_rank: status.source,
+        message_bytes: status.bytes,
+        element_bytes,
     }
 }
 

@@ -161,13 +161,21 @@ fn alltoall_delivers_every_pair() {
 fn tree_links_agree_with_each_other() {
     for n in SIZES {
         for root in 0..n {
+            // Every member but the root is exactly one member's child.
+            let mut parents = vec![0; n];
             for rank in 0..n {
                 let (parent, children) = tree_links(rank, n, root);
                 assert_eq!(parent.is_none(), rank == root);
                 for child in children {
                     assert_eq!(tree_links(child, n, root).0, Some(rank));
+                    parents[child] += 1;
                 }
             }
+            let once = parents
+                .iter()
+                .enumerate()
+                .all(|(r, &p)| p == usize::from(r != root));
+            assert!(once, "n {n} root {root}: {parents:?}");
         }
     }
 }

@@ -6,12 +6,13 @@ use std::future::Future;
 use bytemuck::Pod;
 use bytes::Bytes;
 
-use super::{receiving, sending, status_of, Comm};
+use super::{receiving, sending, Comm};
 use crate::engine::Arrival;
 use crate::error::{Error, Result};
 use crate::rendezvous::SendBuf;
-use crate::request::{ReceiveInto, Request};
+use crate::request::{element_mismatch, status_of, IntoBuffer, ReceiveInto, Request};
 use crate::status::{Source, Status, TagFilter};
+use crate::waits::Traced;
 
 impl Comm {
     // --- typed buffers (mpi4py's uppercase Send/Recv on arrays) ------------------------------
@@ -44,12 +45,18 @@ impl Comm {
         dest: usize,
         tag: i32,
     ) -> impl Future<Output = Result<()>> + Send + 'a + use<'a, T> {
-        // Only a lent send waits (for its receiver to read it): only that one is traced.
+        self.start_send_traced(as_bytes(buf), dest, tag)
+    }
+
+    /// Starts a typed-buffer send (see [`Comm::start_send_buf`]). Only a lent send waits
+    /// (for its receiver to read it): only that one is traced.
+    #[track_caller]
+    fn start_send_traced<'a>(&self, buf: Result<&'a [u8]>, dest: usize, tag: i32) -> SendBuf<'a> {
         let (operation, at) = (
             sending("send_buf", dest, tag),
             std::panic::Location::caller(),
         );
-        let started = self.start_send_buf(dest, tag, as_bytes(buf));
+        let started = self.start_send_buf(dest, tag, buf);
         SendBuf::of(started.map(|lent| lent.map(|lent| self.traced_at(operation, at, lent))))
     }
 
@@ -87,7 +94,8 @@ impl Comm {
     /// ```
     #[track_caller]
     pub fn isend_buf<'a, T: Pod>(&self, buf: &'a [T], dest: usize, tag: i32) -> Request<'a, ()> {
-        Request::new(self.send_buf(buf, dest, tag))
+        self.start_send_traced(as_bytes(buf), dest, tag)
+            .into_request()
     }
 
     /// Synchronous [`send_buf`](Comm::send_buf) (`comm.Ssend`).
@@ -164,16 +172,24 @@ impl Comm {
         source: impl Into<Source>,
         tag: impl Into<TagFilter>,
     ) -> impl Future<Output = Result<Status>> + Send + 'a {
-        let (source, tag) = (source.into(), tag.into());
-        let incoming = self.post_borrowing(source, tag);
-        let buf = as_bytes_mut(buf);
-        self.traced(receiving("recv_into", source, tag), async move {
-            let (waiting, buf) = (incoming?, buf?);
-            // Dropped unfinished, it puts back what of its message its buffer holds.
-            let mut receive = ReceiveInto { waiting, buf };
-            let arrival = std::future::poll_fn(|cx| receive.poll_arrival(cx)).await?;
-            copy_into(arrival, receive.buf, std::mem::size_of::<T>())
-        })
+        self.receive_into(buf, source.into(), tag.into())
+    }
+
+    /// [`recv_into`](Comm::recv_into) as a named future, which its request keeps in place.
+    #[track_caller]
+    fn receive_into<'a, T: Pod>(
+        &'a self,
+        buf: &'a mut [T],
+        source: Source,
+        tag: TagFilter,
+    ) -> Traced<IntoBuffer<'a>> {
+        // Dropped unfinished, the receive puts back what of its message its buffer holds.
+        let posted = as_bytes_mut(buf).and_then(|buf| {
+            let waiting = self.post_borrowing(source, tag)?;
+            Ok(ReceiveInto { waiting, buf })
+        });
+        let receive = IntoBuffer::new(posted, std::mem::size_of::<T>());
+        self.traced(receiving("recv_into", source, tag), receive)
     }
 
     /// Nonblocking [`recv_into`](Comm::recv_into) (`comm.Irecv`). The request borrows `buf`
@@ -196,7 +212,7 @@ impl Comm {
         source: impl Into<Source>,
         tag: impl Into<TagFilter>,
     ) -> Request<'a, Status> {
-        Request::new(self.recv_into(buf, source, tag))
+        Request::receiving(self.receive_into(buf, source.into(), tag.into()))
     }
 
     /// Receives a typed-buffer message into a new vector sized to fit it.
@@ -294,22 +310,8 @@ fn owned_bytes<T: Pod + Send + Sync>(buf: Vec<T>) -> Result<Bytes> {
     Ok(Bytes::from_owner(PodVec(buf)))
 }
 
-/// Copies a message into a buffer of `element_bytes`-byte elements: one longer than the
-/// buffer is [`Error::Truncated`], one that is not a whole number of elements
-/// [`Error::ElementMismatch`], as [`Comm::recv_buf`] says of it too.
-pub(super) fn copy_into(arrival: Arrival, buf: &mut [u8], element_bytes: usize) -> Result<Status> {
-    let status = status_of(&arrival);
-    if status.count_of(element_bytes).is_none() {
-        return Err(element_mismatch(&status, element_bytes));
-    }
-    let payload = arrival.payload;
-    let Some(front) = buf.get_mut(..payload.len()) else {
-        return Err(truncated(&status, buf.len()));
-    };
-    payload.copy_to(front)?;
-    Ok(status)
-}
-
+/// A message as a new vector of `T`; one that is not a whole number of them is
+/// [`Error::ElementMismatch`].
 pub(super) fn to_vec<T: Pod>(arrival: Arrival) -> Result<(Vec<T>, Status)> {
     let status = status_of(&arrival);
     let Some(count) = status.count::<T>() else {
@@ -320,23 +322,4 @@ pub(super) fn to_vec<T: Pod>(arrival: Arrival) -> Result<(Vec<T>, Status)> {
         .payload
         .copy_to(bytemuck::cast_slice_mut::<T, u8>(&mut out))?;
     Ok((out, status))
-}
-
-/// The error for a message longer than the `buffer_bytes` a receive has for it.
-pub(super) fn truncated(status: &Status, buffer_bytes: usize) -> Error {
-    Error::Truncated {
-        source_rank: status.source,
-        tag: status.tag,
-        message_bytes: status.bytes,
-        buffer_bytes,
-    }
-}
-
-/// The error for a message that is not a whole number of `element_bytes`-byte elements.
-pub(super) fn element_mismatch(status: &Status, element_bytes: usize) -> Error {
-    Error::ElementMismatch {
-        source_rank: status.source,
-        message_bytes: status.bytes,
-        element_bytes,
-    }
 }

@@ -33,6 +33,21 @@ pub trait CollectiveComm {
     /// as soon as this returns.
     fn fan_out_buf<T: Pod>(&self, buf: &[T], dests: &[usize], tag: i32) -> Result<bool>;
 
+    /// Sends a copy of `buf` to `dest`, made by the transport where it goes, and is done
+    /// when it returns: unlike [`Comm::send_buf`] it never lends `buf`, so a short message
+    /// built on the stack can be sent without an allocation or an `await`.
+    ///
+    /// ```
+    /// use rmpi::transport::CollectiveComm;
+    /// let results = rmpi::local::run(1, |comm| async move {
+    ///     let (view, tag) = (comm.collective_view(), comm.next_collective_tag());
+    ///     view.send_buf_now(&[1u8, 2], 0, tag)?;
+    ///     Ok::<_, rmpi::Error>(view.recv_buf::<u8>(0, tag).await?.0)
+    /// });
+    /// assert_eq!(results[0].as_ref().unwrap(), &[1, 2]);
+    /// ```
+    fn send_buf_now<T: Pod>(&self, buf: &[T], dest: usize, tag: i32) -> Result<()>;
+
     /// Sends `buf` in place, if the transport can lend it to `dest` (see
     /// [`loan`](crate::loan)): the receiver then copies it straight out of this process's
     /// memory, and the caller must not write to `buf` until
@@ -75,6 +90,12 @@ impl CollectiveComm for Comm {
         }
         let header = self.header(tag)?;
         self.engine().fan_out(&world, header, as_bytes(buf)?)
+    }
+
+    fn send_buf_now<T: Pod>(&self, buf: &[T], dest: usize, tag: i32) -> Result<()> {
+        let world = self.dest(dest)?;
+        let header = self.header(tag)?;
+        self.engine().send_copy(world, header, as_bytes(buf)?)
     }
 
     fn lend_buf<T: Pod>(&self, buf: &[T], dest: usize, tag: i32, loans: &Loans) -> Result<bool> {

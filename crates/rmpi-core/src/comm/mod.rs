@@ -36,15 +36,15 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use crate::config::Config;
-use crate::engine::{Arrival, Awaited, Engine};
+use crate::engine::{Awaited, Engine};
 use crate::error::{Error, Result};
 use crate::frame::{Frame, FrameKind, Header};
 use crate::host;
 use crate::loan::Loans;
 use crate::matching::Pattern;
 use crate::rendezvous::LentSend;
-use crate::request::{Acknowledgement, Receive, Waiting};
-use crate::status::{Source, Status, TagFilter};
+use crate::request::{status_of, Acknowledgement, Receive, Waiting};
+use crate::status::{Source, TagFilter};
 use crate::topology::Cartesian;
 use crate::transport::Transport;
 use crate::waits::{CommInfo, Operation, Peer, Site, Traced, Watch};
@@ -528,15 +528,6 @@ fn derive_id(parent: u64, seq: u64, color: u64) -> u64 {
         id + 2
     } else {
         id
-    }
-}
-
-fn status_of(arrival: &Arrival) -> Status {
-    let header = &arrival.header;
-    Status {
-        source: header.source as usize,
-        tag: header.tag,
-        bytes: arrival.payload.len(),
     }
 }
 

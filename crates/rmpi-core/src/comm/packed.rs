@@ -4,11 +4,11 @@ use std::future::Future;
 
 use bytes::Bytes;
 
-use super::buffers::{element_mismatch, truncated};
 use super::{receiving, status_of, Comm};
 use crate::engine::Arrival;
 use crate::equivalence::{self, Equivalence};
 use crate::error::{Error, Result};
+use crate::request::{element_mismatch, truncated};
 use crate::status::{Source, Status, TagFilter};
 
 impl Comm {

@@ -205,7 +205,7 @@ impl Message {
     /// ```
     pub fn recv_into<T: Pod>(self, buf: &mut [T]) -> Result<Status> {
         let bytes = buffers::as_bytes_mut(buf)?;
-        buffers::copy_into(self.arrival, bytes, std::mem::size_of::<T>())
+        crate::request::copy_into(self.arrival, bytes, std::mem::size_of::<T>())
     }
 
     /// Receives it into a new vector sized to fit it.

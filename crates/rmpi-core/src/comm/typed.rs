@@ -5,10 +5,10 @@ use std::future::Future;
 
 use bytemuck::Pod;
 
-use super::buffers::truncated;
 use super::Comm;
 use crate::datatype::Datatype;
 use crate::error::{Error, Result};
+use crate::request::truncated;
 use crate::status::{Source, Status, TagFilter};
 
 impl Comm {
