@@ -68,7 +68,7 @@ def main():
             for name, release in systems:
                 system = "rmpi shm" if release else judge
                 # Small broadcasts are quick: more calls steady them.
-                iterations = {"latency": None, "bw": None}.get(test, 1000 if max_size <= 2048 else 100)
+                iterations = {"latency": None, "bw": None}.get(test, 10000 if max_size <= 2048 else 100)
                 figures = compare.measure(system, binaries, test, ranks, max_size, iterations,
                                           release or compare.RELEASE)
                 tables[name].append({str(s): figures[s] for s in sizes if s in figures})

@@ -495,7 +495,7 @@ impl Engine {
                                 // here, without passing through the receives' table.
                                 state.events += 1;
                                 acknowledge(from, &header, outbox);
-                                state.recvs.remove(*id);
+                                state.recvs.finish(*id);
                                 return Drained {
                                     completed: completed + 1,
                                     stopped_early: true,
@@ -527,8 +527,8 @@ impl Engine {
             completed += state.handle(event, outbox);
             self.note_departures(state);
             let got_it = |receive: &&mut AwaitedReceive<'_>| {
-                let wait = state.recvs.get(receive.id);
-                wait.is_some_and(|w| w.outcome.is_some())
+                let outcome = state.recvs.outcome_of(receive.id);
+                outcome.is_some_and(Option::is_some)
             };
             if receive.as_ref().is_some_and(got_it) {
                 return Drained {
@@ -709,7 +709,7 @@ mod tests {
             arrival.payload.copy_to(&mut buf).expect("the rest copied");
             assert_eq!(&buf, b"abcdefgh", "split {split}");
             // The receive is over: its id finds nothing any more.
-            assert!(engine.lock().recvs.get(id).is_none(), "split {split}");
+            assert!(!engine.lock().recvs.contains(id), "split {split}");
         }
     }
 

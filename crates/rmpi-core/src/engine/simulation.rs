@@ -511,9 +511,9 @@ impl Simulation {
         for (r, rank) in self.ranks.iter().enumerate().filter(|(_, r)| r.alive) {
             for &(id, m) in &rank.recvs {
                 let want = self.model.recvs[m].outcome;
-                let got = match rank.state.recvs.get(id) {
+                let got = match rank.state.recvs.outcome_of(id) {
                     None => Outcome::Withdrawn,
-                    Some(wait) => match &wait.outcome {
+                    Some(outcome) => match outcome {
                         None => Outcome::Pending,
                         Some(Ok(arrival)) => Outcome::Matched(message_id(arrival)?),
                         Some(Err(Error::PeerLost { rank })) => Outcome::Failed(*rank),

@@ -115,10 +115,13 @@ pub(crate) type SyncWait = Wait<usize, ()>;
 
 /// Posted receives by id. An id is a slot in a slab with a sequence number above it: a
 /// lookup is an index (receives are looked up several times per message), and the id of a
-/// receive that is gone never finds the slot's next tenant.
+/// receive that is gone never finds the slot's next tenant. Outcomes are kept apart, by
+/// slot: posting a receive then writes only what it knows, not room for a whole message.
 #[derive(Debug, Default)]
 pub(crate) struct Receives {
-    slots: Slab<(PostId, RecvWait)>,
+    slots: Slab<(PostId, Receiving)>,
+    /// Each slot's outcome; `None` in every slot without one, vacant slots included.
+    outcomes: Vec<Option<Result<Arrival>>>,
 }
 
 impl Receives {
@@ -129,33 +132,74 @@ impl Receives {
         seq << 32 | self.slots.vacant_key() as u64
     }
 
-    /// Inserts a receive under `id`, which [`Receives::next_id`] just gave.
-    pub(crate) fn insert(&mut self, id: PostId, wait: RecvWait) {
-        let slot = self.slots.insert((id, wait));
+    /// Inserts a receive under `id`, which [`Receives::next_id`] just gave, with its outcome
+    /// if it has one already.
+    pub(crate) fn insert(
+        &mut self,
+        id: PostId,
+        purpose: Receiving,
+        outcome: Option<Result<Arrival>>,
+    ) {
+        let slot = self.slots.insert((id, purpose));
         debug_assert_eq!(slot, Self::slot(id));
+        if slot == self.outcomes.len() {
+            self.outcomes.push(None);
+        }
+        if outcome.is_some() {
+            self.outcomes[slot] = outcome;
+        }
     }
 
     pub(crate) fn slot(id: PostId) -> usize {
         (id & u64::from(u32::MAX)) as usize
     }
 
-    pub(crate) fn get(&self, id: PostId) -> Option<&RecvWait> {
+    /// Whether receive `id` is still in the table.
+    pub(crate) fn contains(&self, id: PostId) -> bool {
+        matches!(self.slots.get(Self::slot(id)), Some((at, _)) if *at == id)
+    }
+
+    /// What receive `id` waits for, while it is in the table.
+    pub(crate) fn purpose(&self, id: PostId) -> Option<&Receiving> {
         match self.slots.get(Self::slot(id)) {
-            Some((at, wait)) if *at == id => Some(wait),
+            Some((at, purpose)) if *at == id => Some(purpose),
             _ => None,
         }
     }
 
-    pub(crate) fn get_mut(&mut self, id: PostId) -> Option<&mut RecvWait> {
-        match self.slots.get_mut(Self::slot(id)) {
-            Some((at, wait)) if *at == id => Some(wait),
-            _ => None,
+    /// The outcome receive `id` holds (`None` while pending), while it is in the table.
+    pub(crate) fn outcome_of(&self, id: PostId) -> Option<&Option<Result<Arrival>>> {
+        self.contains(id).then(|| &self.outcomes[Self::slot(id)])
+    }
+
+    /// Gives receive `id` its outcome; `false` if it is no longer in the table.
+    pub(crate) fn complete(&mut self, id: PostId, outcome: Result<Arrival>) -> bool {
+        if !self.contains(id) {
+            return false;
         }
+        self.outcomes[Self::slot(id)] = Some(outcome);
+        true
     }
 
     pub(crate) fn remove(&mut self, id: PostId) -> Option<RecvWait> {
-        self.get(id)?;
-        Some(self.slots.remove(Self::slot(id)).1)
+        if !self.contains(id) {
+            return None;
+        }
+        let slot = Self::slot(id);
+        let (_, purpose) = self.slots.remove(slot);
+        let outcome = self.outcomes[slot].take();
+        Some(RecvWait { purpose, outcome })
+    }
+
+    /// Removes receive `id`, which its waiter has just been given its message.
+    pub(crate) fn finish(&mut self, id: PostId) {
+        if self.contains(id) {
+            let slot = Self::slot(id);
+            self.slots.remove(slot);
+            if self.outcomes[slot].is_some() {
+                self.outcomes[slot] = None;
+            }
+        }
     }
 
     /// The outcome of receive `id`: `mine`, its message if a drain has just handed it
@@ -172,11 +216,13 @@ impl Receives {
     #[inline]
     pub(crate) fn take_outcome(&mut self, id: PostId) -> Option<Result<Arrival>> {
         // Looked at before it is taken: taking moves the whole outcome, there or not.
-        let Some(wait) = self.get(id) else {
+        if !self.contains(id) {
             return Some(Err(already_taken()));
-        };
-        wait.outcome.as_ref()?;
-        self.slots.remove(Self::slot(id)).1.outcome
+        }
+        let slot = Self::slot(id);
+        self.outcomes[slot].as_ref()?;
+        self.slots.remove(slot);
+        self.outcomes[slot].take()
     }
 }
 
@@ -352,7 +398,7 @@ impl State {
             context: pattern.context,
             awaited,
         };
-        self.recvs.insert(id, RecvWait { purpose, outcome });
+        self.recvs.insert(id, purpose, outcome);
         id
     }
 
@@ -542,13 +588,7 @@ impl State {
     /// meanwhile.
     #[inline]
     fn complete_recv(&mut self, id: PostId, arrival: Arrival) -> usize {
-        match self.recvs.get_mut(id) {
-            Some(wait) => {
-                wait.outcome = Some(Ok(arrival));
-                1
-            }
-            None => 0,
-        }
+        usize::from(self.recvs.complete(id, Ok(arrival)))
     }
 
     /// Records that `rank` left and fails every wait that can no longer be satisfied.
@@ -561,8 +601,7 @@ impl State {
         let mut failed = 0;
         if let Some(placing) = self.placing.remove(rank) {
             // It left in the middle of a payload: the receive gets the error, not the part.
-            if let Some(wait) = self.recvs.get_mut(placing.id) {
-                wait.outcome = Some(Err(how.error(rank)));
+            if self.recvs.complete(placing.id, Err(how.error(rank))) {
                 failed += 1;
             }
         }
@@ -570,17 +609,15 @@ impl State {
         let mut failures = Vec::new();
         self.matcher.withdraw_where(|id, _| {
             let why = recvs
-                .get(id)
-                .and_then(|w| unsatisfiable(departed, &w.purpose.awaited));
+                .purpose(id)
+                .and_then(|purpose| unsatisfiable(departed, &purpose.awaited));
             let doomed = why.is_some();
             failures.extend(why.map(|error| (id, error)));
             doomed
         });
         failed += failures.len();
         for (id, error) in failures {
-            if let Some(wait) = self.recvs.get_mut(id) {
-                wait.outcome = Some(Err(error));
-            }
+            self.recvs.complete(id, Err(error));
         }
         for wait in self.syncs.values_mut() {
             if wait.purpose == rank && wait.outcome.is_none() {
