@@ -164,6 +164,13 @@ impl<'a, T> Request<'a, T> {
 // ever moved out whole.
 impl<T> Unpin for Request<'_, T> {}
 
+// Requests move between threads (a blocking caller's, a runtime's workers): a receive kept
+// in place must not make them stay on one.
+const _: () = {
+    fn is_send<T: Send>() {}
+    let _ = is_send::<Request<'static, Status>>;
+};
+
 impl<'a> Request<'a, Status> {
     /// The request of a receive into a caller's buffer, kept in place (see
     /// [`IntoBuffer`]).
