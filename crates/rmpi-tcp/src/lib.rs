@@ -271,6 +271,12 @@ impl TcpTransport {
         };
         let mut outgoing = Vec::with_capacity(size);
         let waits = Arc::new(Waits::default());
+        let busy_poll = match size <= rmpi_core::host::cores() {
+            true => options.busy_poll,
+            false => Duration::ZERO,
+        };
+        // Replies leave at once only from a rank with a core of its own (see `Waits`).
+        let replies_at_once = (!busy_poll.is_zero()).then(|| waits.clone());
         let mut incoming = Vec::with_capacity(size);
         for (peer, stream) in streams.into_iter().enumerate() {
             let Some(stream) = stream else {
@@ -278,7 +284,7 @@ impl TcpTransport {
                 continue;
             };
             let (read, write) = stream.into_split();
-            let outbox = Outbox::new(write, waits.clone());
+            let outbox = Outbox::new(write, replies_at_once.clone());
             tasks
                 .writers
                 .push(tokio::spawn(outbox::write_frames(peer, outbox.clone())));
@@ -306,10 +312,7 @@ impl TcpTransport {
             waits,
             incoming,
             tasks: Mutex::new(tasks),
-            busy_poll: match size <= rmpi_core::host::cores() {
-                true => options.busy_poll,
-                false => Duration::ZERO,
-            },
+            busy_poll,
         })
     }
 }

@@ -60,14 +60,17 @@ pub(crate) struct Outbox {
     state: Mutex<State>,
     /// Wakes the writer task when frames wait or the goodbye is queued.
     waiting: Notify,
-    /// How many times this rank has looked for incoming frames (see [`Waits`]).
-    waits: Arc<Waits>,
+    /// How many times this rank has looked for incoming frames (see [`Waits`]); `None`
+    /// where replies wait for the writer task too.
+    waits: Option<Arc<Waits>>,
 }
 
 /// Counts the rank's looks for incoming frames. A small frame sent first since the last
 /// look (a reply, a ping-pong's turn) is written at once, saving the hop to the writer
 /// task; frames sent after it without a look in between (a window of nonblocking sends)
-/// wait for the writer task, which gathers them into one system call.
+/// wait for the writer task, which gathers them into one system call. Only a rank with a
+/// core of its own writes replies at once: where ranks outnumber cores, the receiver the
+/// write wakes takes the core while the sender still has work, and the job slows.
 #[derive(Default)]
 pub(crate) struct Waits(AtomicU64);
 
@@ -79,7 +82,7 @@ impl Waits {
 }
 
 impl Outbox {
-    pub(crate) fn new(socket: OwnedWriteHalf, waits: Arc<Waits>) -> Arc<Outbox> {
+    pub(crate) fn new(socket: OwnedWriteHalf, waits: Option<Arc<Waits>>) -> Arc<Outbox> {
         Arc::new(Outbox {
             socket,
             state: Mutex::default(),
@@ -158,15 +161,17 @@ impl Outbox {
     }
 
     /// Queues `pending` (and, with `last`, lets nothing follow it), writing it at once if it
-    /// is large and nothing waits before it.
+    /// is large, or a reply (see [`Waits`]), and nothing waits before it.
     fn push(&self, pending: Pending, last: bool) -> bool {
         let mut state = lock(&self.state);
         if state.broken || state.closing {
             return false;
         }
         state.closing = last;
-        let waits = self.waits.0.load(Ordering::Relaxed);
-        let first = state.sent_at.replace(waits) != Some(waits);
+        let first = self.waits.as_ref().is_some_and(|waits| {
+            let looks = waits.0.load(Ordering::Relaxed);
+            state.sent_at.replace(looks) != Some(looks)
+        });
         let large = pending.payload.len() >= WRITE_AT_ONCE_FROM;
         state.queue.push_back(pending);
         if (large || first) && state.queue.len() == 1 {
