@@ -252,12 +252,8 @@ async fn recv_on_stack<const N: usize>(round: &Round, root: usize, buf: &mut [u8
     if !carries_data {
         return member_part(round, root, buf, sender, Bytes::copy_from_slice(first)).await;
     }
-    if !is(algorithm, BcastAlgorithm::Flat) {
-        for child in tree_children(round.rank(), round.size(), root) {
-            if let Err(error) = round.send_first_now(child, first) {
-                return round.explain(child, Err(error)).await;
-            }
-        }
+    if let Err((child, error)) = pass_on_now(round, root, algorithm, first) {
+        return round.explain(child, Err(error)).await;
     }
     copy_exact(&first[DATA_AT + HEADER..], buf, root)
 }
@@ -274,23 +270,35 @@ async fn send_on_stack<const N: usize>(
     let sent = {
         let mut out = [0u8; N];
         let first = Round::frame_into(&mut out, &[&header(algorithm, data.len()), data]);
-        let send = |dest| round.send_first_now(dest, first).map_err(|e| (dest, e));
-        match algorithm {
-            BcastAlgorithm::Flat => {
-                // Every member is sent its message whatever fails, as in `send_first_to_all`.
-                let mut sent = Ok(());
-                for member in others(round, root) {
-                    sent = sent.and(send(member));
-                }
-                sent
-            }
-            _ => tree_children(round.rank(), round.size(), root).try_for_each(send),
-        }
+        pass_on_now(round, root, algorithm as u8, first)
     };
     match sent {
         Ok(()) => Ok(()),
         Err((dest, error)) => round.explain(dest, Err(error)).await,
     }
+}
+
+/// [`pass_on`] for a first message in this member's memory, each send handing the
+/// transport a copy at once; a failure names the member the send to failed.
+fn pass_on_now(
+    round: &Round,
+    root: usize,
+    algorithm: u8,
+    first: &[u8],
+) -> std::result::Result<(), (usize, Error)> {
+    let send = |dest| round.send_first_now(dest, first).map_err(|e| (dest, e));
+    if !is(algorithm, BcastAlgorithm::Flat) {
+        return tree_children(round.rank(), round.size(), root).try_for_each(send);
+    }
+    if round.rank() != root {
+        return Ok(());
+    }
+    // Every member is sent its message whatever fails, as in `send_first_to_all`.
+    let mut sent = Ok(());
+    for member in others(round, root) {
+        sent = sent.and(send(member));
+    }
+    sent
 }
 
 /// Sends `first` to each child in the binomial tree, then `data` to them all (see

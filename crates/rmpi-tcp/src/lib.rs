@@ -139,8 +139,9 @@ pub struct TcpTransport {
     /// What is on its way to each peer (`None` for this rank).
     outgoing: Vec<Option<Arc<Outbox>>>,
     inbox: Mutex<Inbox>,
-    /// Counts this rank's looks for incoming frames, so that a reply leaves at once.
-    waits: Arc<Waits>,
+    /// Counts this rank's looks for incoming frames, so that a reply leaves at once; `None`
+    /// where replies wait for the writer task (see [`Waits`]).
+    waits: Option<Arc<Waits>>,
     /// The receiving side of each connection, which a wait reads at once.
     incoming: Vec<Arc<Incoming>>,
     tasks: Mutex<Tasks>,
@@ -270,13 +271,12 @@ impl TcpTransport {
             ..Tasks::default()
         };
         let mut outgoing = Vec::with_capacity(size);
-        let waits = Arc::new(Waits::default());
         let busy_poll = match size <= rmpi_core::host::cores() {
             true => options.busy_poll,
             false => Duration::ZERO,
         };
         // Replies leave at once only from a rank with a core of its own (see `Waits`).
-        let replies_at_once = (!busy_poll.is_zero()).then(|| waits.clone());
+        let waits = (!busy_poll.is_zero()).then(|| Arc::new(Waits::default()));
         let mut incoming = Vec::with_capacity(size);
         for (peer, stream) in streams.into_iter().enumerate() {
             let Some(stream) = stream else {
@@ -284,7 +284,7 @@ impl TcpTransport {
                 continue;
             };
             let (read, write) = stream.into_split();
-            let outbox = Outbox::new(write, replies_at_once.clone());
+            let outbox = Outbox::new(write, waits.clone());
             tasks
                 .writers
                 .push(tokio::spawn(outbox::write_frames(peer, outbox.clone())));
@@ -414,7 +414,9 @@ impl TcpTransport {
     /// The next event, or `Pending` with `cx` registered; with `busy`, a wait that finds
     /// nothing stays busy while it is younger than the busy-poll time.
     fn poll_inbox(&self, cx: &mut Context<'_>, busy: bool, ask: bool) -> Poll<Event> {
-        self.waits.note();
+        if let Some(waits) = &self.waits {
+            waits.note();
+        }
         let mut inbox = lock(&self.inbox);
         if inbox.events.is_empty() {
             for incoming in &self.incoming {

@@ -154,38 +154,33 @@ impl Receives {
         (id & u64::from(u32::MAX)) as usize
     }
 
-    /// Whether receive `id` is still in the table.
-    pub(crate) fn contains(&self, id: PostId) -> bool {
-        matches!(self.slots.get(Self::slot(id)), Some((at, _)) if *at == id)
+    /// Receive `id`'s slot, while it is in the table.
+    fn slot_of(&self, id: PostId) -> Option<usize> {
+        let slot = Self::slot(id);
+        matches!(self.slots.get(slot), Some((at, _)) if *at == id).then_some(slot)
     }
 
     /// What receive `id` waits for, while it is in the table.
     pub(crate) fn purpose(&self, id: PostId) -> Option<&Receiving> {
-        match self.slots.get(Self::slot(id)) {
-            Some((at, purpose)) if *at == id => Some(purpose),
-            _ => None,
-        }
+        self.slot_of(id).map(|slot| &self.slots[slot].1)
     }
 
     /// The outcome receive `id` holds (`None` while pending), while it is in the table.
     pub(crate) fn outcome_of(&self, id: PostId) -> Option<&Option<Result<Arrival>>> {
-        self.contains(id).then(|| &self.outcomes[Self::slot(id)])
+        self.slot_of(id).map(|slot| &self.outcomes[slot])
     }
 
     /// Gives receive `id` its outcome; `false` if it is no longer in the table.
     pub(crate) fn complete(&mut self, id: PostId, outcome: Result<Arrival>) -> bool {
-        if !self.contains(id) {
+        let Some(slot) = self.slot_of(id) else {
             return false;
-        }
-        self.outcomes[Self::slot(id)] = Some(outcome);
+        };
+        self.outcomes[slot] = Some(outcome);
         true
     }
 
     pub(crate) fn remove(&mut self, id: PostId) -> Option<RecvWait> {
-        if !self.contains(id) {
-            return None;
-        }
-        let slot = Self::slot(id);
+        let slot = self.slot_of(id)?;
         let (_, purpose) = self.slots.remove(slot);
         let outcome = self.outcomes[slot].take();
         Some(RecvWait { purpose, outcome })
@@ -193,8 +188,7 @@ impl Receives {
 
     /// Removes receive `id`, which its waiter has just been given its message.
     pub(crate) fn finish(&mut self, id: PostId) {
-        if self.contains(id) {
-            let slot = Self::slot(id);
+        if let Some(slot) = self.slot_of(id) {
             self.slots.remove(slot);
             if self.outcomes[slot].is_some() {
                 self.outcomes[slot] = None;
@@ -216,10 +210,9 @@ impl Receives {
     #[inline]
     pub(crate) fn take_outcome(&mut self, id: PostId) -> Option<Result<Arrival>> {
         // Looked at before it is taken: taking moves the whole outcome, there or not.
-        if !self.contains(id) {
+        let Some(slot) = self.slot_of(id) else {
             return Some(Err(already_taken()));
-        }
-        let slot = Self::slot(id);
+        };
         self.outcomes[slot].as_ref()?;
         self.slots.remove(slot);
         self.outcomes[slot].take()
