@@ -11,6 +11,8 @@
 //! draining, so an event that arrives between the drain and the return of `Pending` still
 //! wakes it.
 
+mod arrival;
+mod receives;
 #[cfg(test)]
 mod simulation;
 mod state;
@@ -29,8 +31,9 @@ use crate::matching::{Envelope, Pattern, PostId};
 use crate::payload::Payload;
 use crate::transport::{Event, FastPaths, Transport};
 
-use state::{acknowledge, probe, unsatisfiable, Outbox, Placement, Placing, State};
-pub(crate) use state::{Arrival, Awaited};
+pub(crate) use arrival::{Arrival, Awaited};
+use receives::Placing;
+use state::{acknowledge, probe, unsatisfiable, Outbox, Placement, State};
 use waiters::Waiters;
 
 /// Events drained per poll before yielding, so a flood from peers cannot starve the executor.
@@ -590,7 +593,7 @@ mod tests {
     use crate::loan::Loan;
     use crate::transport::Placer;
     use bytes::Bytes;
-    use state::Receives;
+    use receives::Receives;
     use std::sync::Mutex;
 
     /// A receive stops taking in events at its own message: the next one, a bcast's data

@@ -13,7 +13,8 @@ use std::collections::VecDeque;
 
 use bytes::Bytes;
 
-use super::state::{Arrival, Awaited, Outbox, State};
+use super::arrival::{Arrival, Awaited};
+use super::state::{Outbox, State};
 use crate::error::Error;
 use crate::frame::{Frame, FrameKind, Header};
 use crate::matching::{Pattern, PostId};

@@ -4,7 +4,6 @@
 //! drives it under its lock; the simulator drives many of them with no transport at all.
 
 use rustc_hash::FxHashMap as HashMap;
-use slab::Slab;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -15,35 +14,8 @@ use crate::matching::{Envelope, Matcher, Pattern, PostId};
 use crate::payload::Payload;
 use crate::transport::{Event, Placer};
 
-/// A message that reached this rank, with the world rank it came from.
-#[derive(Debug)]
-pub(crate) struct Arrival {
-    pub from: usize,
-    pub header: Header,
-    pub payload: Payload,
-    /// When it arrived, counted in messages: a receive withdrawn after its message matched
-    /// puts the message back in its place by it.
-    pub seq: u64,
-}
-
-impl Arrival {
-    pub(crate) fn of(from: usize, frame: Frame) -> Arrival {
-        Arrival {
-            from,
-            header: frame.header,
-            payload: Payload::Here(frame.payload),
-            seq: 0,
-        }
-    }
-
-    fn envelope(&self) -> Envelope {
-        Envelope {
-            context: self.header.context,
-            source: self.header.source,
-            tag: self.header.tag,
-        }
-    }
-}
+use super::arrival::{already_taken, Arrival, Awaited, Receiving, SyncWait, Wait};
+use super::receives::{Placings, Receives};
 
 /// How a peer left the job.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,141 +56,6 @@ impl Departure {
     }
 }
 
-/// Who a receive or probe is waiting for, in world ranks.
-#[derive(Debug, Clone)]
-pub(crate) enum Awaited {
-    /// One specific sender.
-    Rank(usize),
-    /// Any member of a communicator (its members, comm rank to world rank).
-    AnyOf(Arc<[usize]>),
-}
-
-/// Something a future is waiting for, and its outcome once there is one.
-#[derive(Debug)]
-pub(crate) struct Wait<P, T> {
-    pub(crate) purpose: P,
-    pub(crate) outcome: Option<Result<T>>,
-}
-
-/// A posted receive: where it was posted and whom it waits for.
-#[derive(Debug)]
-pub(crate) struct Receiving {
-    pub(crate) context: u64,
-    pub(crate) awaited: Awaited,
-}
-
-/// A receive; completes with the message that matched it.
-pub(crate) type RecvWait = Wait<Receiving, Arrival>;
-
-/// A synchronous send to world rank `purpose`; completes once a receive matched it.
-pub(crate) type SyncWait = Wait<usize, ()>;
-
-/// Posted receives by id. An id is a slot in a slab with a sequence number above it: a
-/// lookup is an index (receives are looked up several times per message), and the id of a
-/// receive that is gone never finds the slot's next tenant. Outcomes are kept apart, by
-/// slot: posting a receive then writes only what it knows, not room for a whole message.
-#[derive(Debug, Default)]
-pub(crate) struct Receives {
-    slots: Slab<(PostId, Receiving)>,
-    /// Each slot's outcome; `None` in every slot without one, vacant slots included.
-    outcomes: Vec<Option<Result<Arrival>>>,
-}
-
-impl Receives {
-    /// The id the next receive inserted gets, made from the sequence number `seq`.
-    pub(crate) fn next_id(&self, seq: u64) -> PostId {
-        // Slots stay far below 2^32; a sequence number wraps only after 2^32 receives, long
-        // after any stale id of the slot is gone.
-        seq << 32 | self.slots.vacant_key() as u64
-    }
-
-    /// Inserts a receive under `id`, which [`Receives::next_id`] just gave, with its outcome
-    /// if it has one already.
-    pub(crate) fn insert(
-        &mut self,
-        id: PostId,
-        purpose: Receiving,
-        outcome: Option<Result<Arrival>>,
-    ) {
-        let slot = self.slots.insert((id, purpose));
-        debug_assert_eq!(slot, Self::slot(id));
-        if slot == self.outcomes.len() {
-            self.outcomes.push(None);
-        }
-        if outcome.is_some() {
-            self.outcomes[slot] = outcome;
-        }
-    }
-
-    pub(crate) fn slot(id: PostId) -> usize {
-        (id & u64::from(u32::MAX)) as usize
-    }
-
-    /// Receive `id`'s slot, while it is in the table.
-    fn slot_of(&self, id: PostId) -> Option<usize> {
-        let slot = Self::slot(id);
-        matches!(self.slots.get(slot), Some((at, _)) if *at == id).then_some(slot)
-    }
-
-    /// What receive `id` waits for, while it is in the table.
-    pub(crate) fn purpose(&self, id: PostId) -> Option<&Receiving> {
-        self.slot_of(id).map(|slot| &self.slots[slot].1)
-    }
-
-    /// The outcome receive `id` holds (`None` while pending), while it is in the table.
-    pub(crate) fn outcome_of(&self, id: PostId) -> Option<&Option<Result<Arrival>>> {
-        self.slot_of(id).map(|slot| &self.outcomes[slot])
-    }
-
-    /// Gives receive `id` its outcome; `false` if it is no longer in the table.
-    pub(crate) fn complete(&mut self, id: PostId, outcome: Result<Arrival>) -> bool {
-        let Some(slot) = self.slot_of(id) else {
-            return false;
-        };
-        self.outcomes[slot] = Some(outcome);
-        true
-    }
-
-    pub(crate) fn remove(&mut self, id: PostId) -> Option<RecvWait> {
-        let slot = self.slot_of(id)?;
-        let (_, purpose) = self.slots.remove(slot);
-        let outcome = self.outcomes[slot].take();
-        Some(RecvWait { purpose, outcome })
-    }
-
-    /// Removes receive `id`, which its waiter has just been given its message.
-    pub(crate) fn finish(&mut self, id: PostId) {
-        if let Some(slot) = self.slot_of(id) {
-            self.slots.remove(slot);
-            if self.outcomes[slot].is_some() {
-                self.outcomes[slot] = None;
-            }
-        }
-    }
-
-    /// The outcome of receive `id`: `mine`, its message if a drain has just handed it
-    /// over, or else what the table holds for it (removed), or `None` while it is pending.
-    #[inline]
-    pub(crate) fn outcome(&mut self, id: PostId, mine: Option<Arrival>) -> Option<Result<Arrival>> {
-        match mine {
-            Some(arrival) => Some(Ok(arrival)),
-            None => self.take_outcome(id),
-        }
-    }
-
-    /// Removes and returns the outcome of receive `id`, or `None` while it is pending.
-    #[inline]
-    pub(crate) fn take_outcome(&mut self, id: PostId) -> Option<Result<Arrival>> {
-        // Looked at before it is taken: taking moves the whole outcome, there or not.
-        let Some(slot) = self.slot_of(id) else {
-            return Some(Err(already_taken()));
-        };
-        self.outcomes[slot].as_ref()?;
-        self.slots.remove(slot);
-        self.outcomes[slot].take()
-    }
-}
-
 /// Removes and returns the outcome of wait `id`, or `None` while it is pending.
 fn take_outcome<P, T>(waits: &mut HashMap<u64, Wait<P, T>>, id: u64) -> Option<Result<T>> {
     if waits.get(&id).is_some_and(|w| w.outcome.is_none()) {
@@ -226,32 +63,6 @@ fn take_outcome<P, T>(waits: &mut HashMap<u64, Wait<P, T>>, id: u64) -> Option<R
     }
     let outcome = waits.remove(&id).and_then(|w| w.outcome);
     Some(outcome.unwrap_or_else(|| Err(already_taken())))
-}
-
-/// A frame whose payload is going into the buffer of the receive it matched, but has not
-/// all arrived (see [`Event::Placed`]).
-#[derive(Debug)]
-pub(crate) struct Placing {
-    pub(crate) id: PostId,
-    pub(crate) header: Header,
-    pub(crate) placed: usize,
-    /// Its place in arrival order (see [`Arrival::seq`]).
-    pub(crate) seq: u64,
-    /// The part already placed, copied out of the buffer of a receive that was withdrawn
-    /// meanwhile: the message is then put back whole once the rest arrives.
-    pub(crate) orphaned: Option<Vec<u8>>,
-}
-
-impl Placing {
-    /// Its message, from `from`, with `payload`.
-    fn arrival(&self, from: usize, payload: Payload) -> Arrival {
-        Arrival {
-            from,
-            header: self.header,
-            payload,
-            seq: self.seq,
-        }
-    }
 }
 
 /// Everything behind the engine's lock.
@@ -317,36 +128,6 @@ impl Backlog {
             bytes: self.bytes,
             limit: self.limit,
         })
-    }
-}
-
-/// [`Placing`]s by sender: a list, as there are rarely more than one, and one comes and
-/// goes with every placed message.
-#[derive(Debug, Default)]
-pub(crate) struct Placings(Vec<(usize, Placing)>);
-
-impl Placings {
-    pub(crate) fn get_mut(&mut self, from: usize) -> Option<&mut Placing> {
-        self.0.iter_mut().find(|(f, _)| *f == from).map(|(_, p)| p)
-    }
-
-    pub(crate) fn contains(&self, from: usize) -> bool {
-        self.0.iter().any(|(f, _)| *f == from)
-    }
-
-    pub(crate) fn insert(&mut self, from: usize, placing: Placing) {
-        debug_assert!(!self.contains(from));
-        self.0.push((from, placing));
-    }
-
-    pub(crate) fn remove(&mut self, from: usize) -> Option<Placing> {
-        let at = self.0.iter().position(|(f, _)| *f == from)?;
-        Some(self.0.swap_remove(at).1)
-    }
-
-    /// The frame being placed in the buffer of receive `id`, if one is.
-    pub(crate) fn of_receive(&mut self, id: PostId) -> Option<&mut Placing> {
-        self.0.iter_mut().find(|(_, p)| p.id == id).map(|(_, p)| p)
     }
 }
 
@@ -707,7 +488,7 @@ pub(crate) struct Placement<'a> {
     pub(crate) id: PostId,
     pub(crate) buf: &'a mut [u8],
     /// The sender and header of the frame the receive took, once it took one: the frame's
-    /// [`Placing`] is recorded only if the transport does not place all of it at once.
+    /// [`Placing`](super::receives::Placing) is recorded only if the transport does not place all of it at once.
     pub(crate) taken: Option<(usize, Header)>,
 }
 
@@ -739,8 +520,4 @@ pub(crate) fn probe(state: &State, pattern: &Pattern) -> Option<(Envelope, usize
         .matcher
         .probe(pattern)
         .map(|u| (*u.envelope, u.message.payload.len()))
-}
-
-pub(crate) fn already_taken() -> Error {
-    Error::InvalidArgument("request outcome was already taken".into())
 }
