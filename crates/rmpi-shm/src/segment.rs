@@ -91,11 +91,20 @@ impl Layout {
     }
 }
 
+/// How much ring memory the ranks of a host fault in between them when they start (see
+/// [`Segment::prefault`]): all of it in jobs of up to 16 ranks per host, the first pages
+/// of each ring in larger ones, and none from about a hundred ranks.
+const PREFAULT_BUDGET: usize = 32 << 20;
+
+/// How many bytes of each ring a rank faults in before it starts (the rest follows in the
+/// background): room for the first thousand or so small messages.
+pub(crate) const PREFAULT_AT_START: usize = 64 << 10;
+
 /// A mapped segment.
 pub(crate) struct Segment {
     layout: Layout,
     base: *mut u8,
-    _map: MmapMut,
+    map: MmapMut,
 }
 
 // SAFETY: the mapping is shared memory accessed only through atomics (headers, doorbells)
@@ -187,11 +196,50 @@ impl Segment {
         let mut map = unsafe { MmapMut::map_mut(file) }
             .map_err(|e| io_error("cannot map the shared-memory segment", path, e))?;
         let base = map.as_mut_ptr();
-        Ok(Arc::new(Segment {
-            layout,
-            base,
-            _map: map,
-        }))
+        Ok(Arc::new(Segment { layout, base, map }))
+    }
+
+    /// How many bytes at the start of each ring [`Segment::prefault`] faults in: each ring's
+    /// share of [`PREFAULT_BUDGET`], at most all of it.
+    pub(crate) fn prefault_len(&self) -> usize {
+        let n = self.layout.ranks;
+        let rings = n * n.saturating_sub(1);
+        let share = PREFAULT_BUDGET.checked_div(rings).unwrap_or(0) / PAGE * PAGE;
+        share.min(self.layout.capacity)
+    }
+
+    /// Faults in, for this process, bytes `range` of the rings `rank` reads and writes
+    /// (`range` ends at most at [`Segment::prefault_len`]). Otherwise every page of a ring
+    /// costs each of its two processes a page fault on the path of the first message that
+    /// reaches it, until the ring has gone round once: thousands of small messages into a
+    /// job. Best effort: a kernel without `MADV_POPULATE_WRITE`, or a full `/dev/shm`,
+    /// leaves the pages to be faulted in when first used, as they would be anyway.
+    pub(crate) fn prefault(&self, rank: usize, range: std::ops::Range<usize>) {
+        let n = self.layout.ranks;
+        let range = range.start..range.end.min(self.prefault_len());
+        if range.is_empty() {
+            return;
+        }
+        for peer in (0..n).filter(|&peer| peer != rank) {
+            for ring in [peer * n + rank, rank * n + peer] {
+                let offset = self.layout.ring_data(ring) + range.start;
+                if let Err(error) = self.populate(offset, range.len()) {
+                    tracing::debug!(rank, %error, "rings left to be faulted in when used");
+                    return;
+                }
+            }
+        }
+    }
+
+    #[cfg(target_os = "linux")]
+    fn populate(&self, offset: usize, len: usize) -> std::io::Result<()> {
+        self.map
+            .advise_range(memmap2::Advice::PopulateWrite, offset, len)
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn populate(&self, _offset: usize, _len: usize) -> std::io::Result<()> {
+        Ok(())
     }
 
     /// Rank `rank`'s doorbell.
@@ -300,5 +348,81 @@ impl Region for MappedRegion {
             let from = self.segment.base.add(self.offset + offset);
             std::ptr::copy_nonoverlapping(from, out, len);
         }
+    }
+}
+
+#[cfg(all(test, not(rmpi_loom), target_os = "linux"))]
+mod tests {
+    use super::*;
+
+    /// Bytes of `segment`'s mapping this process has page-table entries for, as
+    /// `/proc/self/smaps` counts them (its `Rss`).
+    fn mapped_in(segment: &Segment) -> usize {
+        let start = format!("{:x}-", segment.base as usize);
+        let smaps = std::fs::read_to_string("/proc/self/smaps").expect("/proc/self/smaps");
+        let mut lines = smaps.lines().skip_while(|line| !line.starts_with(&start));
+        lines.next().expect("the segment's mapping is listed");
+        let rss = lines
+            .find_map(|line| line.strip_prefix("Rss:"))
+            .expect("the mapping has an Rss line");
+        let kib: usize = rss
+            .trim()
+            .trim_end_matches("kB")
+            .trim()
+            .parse()
+            .expect("kB");
+        kib << 10
+    }
+
+    #[test]
+    fn prefaulting_maps_a_ranks_rings_into_its_process_and_no_more() {
+        let path = path_of(&format!("prefault-test-{}", std::process::id()));
+        let layout = Layout {
+            ranks: 3,
+            capacity: 64 << 10,
+            fanout: 0,
+        };
+        let segment = Segment::create(&path, layout).expect("a segment in /dev/shm");
+        std::fs::remove_file(&path).expect("the name can go once mapped");
+        if let Err(error) = segment.populate(0, PAGE) {
+            eprintln!("skipped: this kernel cannot prefault ({error}; Linux 5.14 and later can)");
+            return;
+        }
+        assert_eq!(
+            segment.prefault_len(),
+            64 << 10,
+            "small jobs fault in whole rings"
+        );
+        let before = mapped_in(&segment);
+        segment.prefault(1, 0..16 << 10);
+        let first = mapped_in(&segment) - before;
+        // Rank 1 reads two rings and writes two: the first 16 KiB of each.
+        assert_eq!(first, 4 * (16 << 10));
+        segment.prefault(1, 16 << 10..usize::MAX);
+        let all = mapped_in(&segment) - before;
+        assert_eq!(
+            all,
+            4 * (64 << 10),
+            "its four rings whole, and nothing else"
+        );
+    }
+
+    #[test]
+    fn large_jobs_fault_in_only_the_start_of_each_ring_or_none() {
+        let share = |ranks: usize| {
+            let layout = Layout {
+                ranks,
+                capacity: 64 << 10,
+                fanout: 0,
+            };
+            let path = path_of(&format!("prefault-share-{ranks}-{}", std::process::id()));
+            let segment = Segment::create(&path, layout).expect("a segment in /dev/shm");
+            std::fs::remove_file(&path).expect("the name can go once mapped");
+            segment.prefault_len()
+        };
+        assert_eq!(share(16), 64 << 10);
+        assert_eq!(share(64), 8 << 10);
+        assert_eq!(share(128), 0);
+        assert_eq!(share(1), 0, "a rank alone has no rings to use");
     }
 }
