@@ -278,9 +278,12 @@ impl ShmTransport {
             segment.prefault(rank, 0..PREFAULT_AT_START);
             let prefaulting = segment.clone();
             let rest = PREFAULT_AT_START..prefaulting.prefault_len();
-            std::thread::Builder::new()
+            let spawned = std::thread::Builder::new()
                 .name(format!("rmpi-prefault-{rank}"))
-                .spawn(move || prefaulting.prefault(rank, rest))?;
+                .spawn(move || prefaulting.prefault(rank, rest));
+            if let Err(error) = spawned {
+                tracing::debug!(rank, %error, "rings left to be faulted in when used");
+            }
         }
         let pids: Vec<Pid> = processes?.into_iter().map(|(pid, _)| pid).collect();
         let lends = (0..size)
