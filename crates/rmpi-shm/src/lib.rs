@@ -84,7 +84,7 @@ use rustix::process::Pid;
 use outbound::{Lending, Senders};
 use record::Record;
 use segment::{Consumer, Glance};
-use segment::{Layout, Segment, PREFAULT_AT_START};
+use segment::{Layout, Segment};
 use sync::Ordering;
 
 use inbound::{Inbound, Incoming, PeerState};
@@ -271,19 +271,9 @@ impl ShmTransport {
         }
         let segment = opened?;
         // Where ranks have cores of their own, a page fault is the costliest step a small
-        // message can meet: fault in the rings' first pages now, and the rest off the
-        // start's path (a page used before its turn is faulted in then, as it would be
-        // anyway). Where ranks share cores, the time is better left to them.
+        // message can meet; where they share cores, the time is better left to them.
         if size <= cores() {
-            segment.prefault(rank, 0..PREFAULT_AT_START);
-            let prefaulting = segment.clone();
-            let rest = PREFAULT_AT_START..prefaulting.prefault_len();
-            let spawned = std::thread::Builder::new()
-                .name(format!("rmpi-prefault-{rank}"))
-                .spawn(move || prefaulting.prefault(rank, rest));
-            if let Err(error) = spawned {
-                tracing::debug!(rank, %error, "rings left to be faulted in when used");
-            }
+            segment.fault_in(rank);
         }
         let pids: Vec<Pid> = processes?.into_iter().map(|(pid, _)| pid).collect();
         let lends = (0..size)

@@ -98,7 +98,7 @@ const PREFAULT_BUDGET: usize = 32 << 20;
 
 /// How many bytes of each ring a rank faults in before it starts (the rest follows in the
 /// background): room for the first thousand or so small messages.
-pub(crate) const PREFAULT_AT_START: usize = 64 << 10;
+const PREFAULT_AT_START: usize = 64 << 10;
 
 /// A mapped segment.
 pub(crate) struct Segment {
@@ -197,6 +197,20 @@ impl Segment {
             .map_err(|e| io_error("cannot map the shared-memory segment", path, e))?;
         let base = map.as_mut_ptr();
         Ok(Arc::new(Segment { layout, base, map }))
+    }
+
+    /// Faults in the rings `rank` reads and writes ([`Segment::prefault`]): the first
+    /// [`PREFAULT_AT_START`] bytes of each now, the rest from a short-lived thread, off the
+    /// start's path (a page used before its turn is faulted in then, as it would be anyway).
+    pub(crate) fn fault_in(self: &Arc<Self>, rank: usize) {
+        self.prefault(rank, 0..PREFAULT_AT_START);
+        let segment = self.clone();
+        let spawned = std::thread::Builder::new()
+            .name(format!("rmpi-prefault-{rank}"))
+            .spawn(move || segment.prefault(rank, PREFAULT_AT_START..usize::MAX));
+        if let Err(error) = spawned {
+            tracing::debug!(rank, %error, "rings left to be faulted in when used");
+        }
     }
 
     /// How many bytes at the start of each ring [`Segment::prefault`] faults in: each ring's
