@@ -10,34 +10,30 @@ compare.py calls it after a run; run it alone to rewrite the page from the files
 import json
 import os
 import statistics
+import textwrap
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(ROOT, "benches", "results")
 
 # The sizes the page shows; every size is in benches/results/figures.md and the plots.
 POINT_TO_POINT_SIZES = [1, 8, 64, 4096, 32768, 1048576, 4194304]
-COLLECTIVE_SIZES = [8, 512, 4096, 65536, 1048576]
+COLLECTIVE_SIZES = [8, 4096, 65536, 1048576]
 
 METHOD = """\
 ## Method
 
-Every system runs the same tests with OSU's conventions, started by its own launcher on this
-one machine: rmpi's `rmpi-bench` under `rmpirun` on each transport (`shm`, `tcp`), and
-`benches/c/osu_like.c` built with each MPI's compiler wrapper under its `mpiexec`/`mpirun`.
-Latency is half a ping-pong's round trip; bandwidth sends windows of 64 nonblocking
-messages, then waits for a 4-byte acknowledgement; collectives time each call between
-barriers and average over ranks (100 timed calls per size on every system). **Typed
-buffers** are `send_buf`/`recv_into` in rmpi and `MPI_Send`/`MPI_Recv` in C; **objects**
-are rmpi's serde `send`/`recv` of a byte string.
+Every system runs the same tests with OSU's conventions under its own launcher: rmpi's
+`rmpi-bench` under `rmpirun` on each transport, and `benches/c/osu_like.c` built with each
+MPI's compiler wrapper. Latency is half a ping-pong's round trip; bandwidth sends windows of
+64 nonblocking messages, then waits for a 4-byte acknowledgement; collectives time 100 calls
+per size between barriers and average over ranks. **Typed buffers** are `send_buf`/`recv_into`
+(`MPI_Send`/`MPI_Recv` in C); **objects** are rmpi's serde `send`/`recv` of a byte string.
 
-The systems take turns test by test, so a change in the machine's load hits all alike. The
-2-rank typed-buffer tests, and the collectives with more ranks than cores, run in several
-rounds; a cell is the median of the rounds, with the lowest and highest in brackets. MPICH
-runs once where ranks outnumber cores: it spins while it waits, and a round takes it
-minutes. Where ranks outnumber cores, Open MPI (which yields its core when idle, as rmpi
-does) is the system to compare with. Ratios are rmpi's figure over the other system's:
-below 1 is better for rmpi in time, above 1 in bandwidth. MPICH and Open MPI run with
-their defaults (Open MPI with `--oversubscribe`), rmpi with its defaults.
+The systems take turns test by test, in several rounds: a cell is the median of the rounds,
+lowest and highest in brackets. MPICH spins while it waits, so where ranks outnumber cores it
+runs once and Open MPI (which yields its core, as rmpi does) is the one to compare with.
+Ratios are rmpi's figure over the other's: below 1 is better in time, above 1 in bandwidth.
+Every system runs with its defaults (Open MPI with `--oversubscribe`).
 """
 
 REPRODUCE = """\
@@ -114,18 +110,34 @@ def section_table(section, sizes, cores):
     return lines + [""]
 
 
-def barrier_table(sections):
-    barriers = [s for s in sections if s["test"] == "barrier"]
-    if not barriers:
+def collectives_table(sections, cores):
+    """Every collective in one table: a row per collective, ranks and size; rmpi's shared
+    memory over MPICH where ranks have cores of their own (MPICH spins where they do not),
+    and over Open MPI everywhere."""
+    chosen = [s for s in sections if s["test"] in ("bcast", "allreduce", "barrier")]
+    if not chosen:
         return []
-    systems = list(barriers[0]["results"])
-    lines = ["### Barrier (us)", "", "| ranks | " + " | ".join(systems) + " |",
-             "|---:" * (len(systems) + 1) + "|"]
-    for section in barriers:
-        row = [str(section["ranks"])]
-        for system in systems:
-            row.append(cell(section, system, 0)[0])
-        lines.append("| " + " | ".join(row) + " |")
+    chosen.sort(key=lambda s: (["bcast", "allreduce", "barrier"].index(s["test"]), s["ranks"]))
+    systems = list(chosen[0]["results"])
+    ours = next((s for s in systems if s.startswith("rmpi shm")), None)
+    theirs = [t for t in ("MPICH", "Open MPI") if t in systems]
+    head = ["collective", "ranks", "size"] + systems + [f"{ours} / {t}" for t in theirs]
+    lines = ["### Collectives (us)", "", "| " + " | ".join(head) + " |",
+             "|---|" + "---:|" * (len(head) - 1)]
+    for section in chosen:
+        sizes = [0] if section["test"] == "barrier" else [
+            s for s in COLLECTIVE_SIZES if any(str(s) in r for r in section["results"].values())]
+        for size in sizes:
+            medians = {}
+            row = [section["test"], str(section["ranks"]), size_label(size) if size else "-"]
+            for system in systems:
+                text, medians[system] = cell(section, system, size)
+                row.append(text)
+            for other in theirs:
+                a, b = medians.get(ours), medians.get(other)
+                fair = other != "MPICH" or section["ranks"] <= cores
+                row.append(f"{a / b:.2f}" if a and b and fair else "")
+            lines.append("| " + " | ".join(row) + " |")
     return lines + [""]
 
 
@@ -149,15 +161,13 @@ def cross_host(path):
             return ""
         return f"{figure(statistics.median(samples))} ({figure(min(samples))}-{figure(max(samples))})"
 
-    lines = ["## Across hosts", "",
-             "Two network namespaces on a bridge, each with its own sshd, stand in for two "
-             "hosts: rmpi runs", "`rmpirun --hostfile` over ssh (TCP between the hosts), MPICH "
-             "runs one rank in each namespace", "with `MPIR_CVAR_NOLOCAL=1`, and the raw "
-             "stream is `tcp-stream` (benches/src/bin), the same", "method over one plain "
-             "socket: the limit of the path. MPICH's traffic crossed the bridge (the namespaces'",
-             "interface counters grew by what it sent). Both run unbound (`--bind-to none`, "
-             "MPICH's default):", "the two test hosts share this machine's two cores, where "
-             "rmpirun's placement per host would", "start both ranks on the same core.", ""]
+    lines = ["## Across hosts", ""] + """\
+Two network namespaces on a bridge, each with its own sshd, stand in for two hosts: rmpi
+runs `rmpirun --hostfile` over ssh, MPICH one rank in each namespace with
+`MPIR_CVAR_NOLOCAL=1` (its traffic crossed the bridge: the interface counters grew by what it
+sent), and the raw stream is `tcp-stream` (benches/src/bin), the same method over one plain
+socket: the limit of the path. All run unbound, as the two hosts share this machine's cores.
+""".splitlines() + [""]
     for title, test, other in [("latency (us)", "latency", "MPICH"),
                                ("bandwidth (MB/s)", "bw", "raw TCP")]:
         lines += [f"| {title} | " + " | ".join(systems) + f" | rmpi / {other} |",
@@ -243,20 +253,22 @@ def glance(sections):
 
 
 def fuzzing(path):
-    """The last long fuzz run (fuzz/record.py writes it), if there is one."""
+    """The last long fuzz run (fuzz/record.py writes it), if there is one: a paragraph; the
+    figures per target stay in benches/results/fuzz.json."""
     data = recorded(path)
     if data is None:
         return []
-    lines = ["## Fuzzing", "",
-             f"The last long run of every fuzz target (`{data['command']}`, at {data['commit']}, "
-             f"{data['measured']}), one", "core each in turn, libFuzzer with a 32 MiB limit on "
-             "any single allocation:", "",
-             "| target | seconds | inputs run | inputs with new coverage | outcome |",
-             "|---|---:|---:|---:|---|"]
-    for name, target in data["targets"].items():
-        lines.append(f"| {name} | {target['seconds']} | {target.get('inputs', 0):,} | "
-                     f"{target.get('new_coverage', 0):,} | {target['outcome']} |")
-    return lines + [""]
+    targets = data["targets"]
+    failed = [name for name, t in targets.items() if t["outcome"] != "no failure"]
+    inputs = sum(t.get("inputs", 0) for t in targets.values())
+    seconds = {t["seconds"] for t in targets.values()}
+    each = f"{seconds.pop()} s each" if len(seconds) == 1 else "each for its own time"
+    outcome = ("no failure" if not failed else "failures in " + ", ".join(failed))
+    text = (f"The last long run of every fuzz target (`{data['command']}`, at {data['commit']}, "
+            f"{data['measured']}): {len(targets)} targets ({', '.join(targets)}), {each}, one "
+            f"core, libFuzzer with a 32 MiB limit on any allocation: {inputs:,} inputs in all, "
+            f"{outcome}. Per target: `benches/results/fuzz.json`.")
+    return ["## Fuzzing", ""] + textwrap.wrap(text, 92) + [""]
 
 
 def soak(path):
@@ -322,12 +334,11 @@ def write_page(results_dir=RESULTS, page=os.path.join(ROOT, "BENCHMARKS.md")):
     lines += glance(sections)
     lines += METHOD.splitlines() + [""]
     lines += ["## One host", ""]
+    cores = data.get("cores") or os.cpu_count() or 1
     for section in sections:
-        if section["test"] == "barrier":
-            continue
-        sizes = POINT_TO_POINT_SIZES if section["test"] in ("latency", "bw") else COLLECTIVE_SIZES
-        lines += section_table(section, sizes, data.get("cores") or os.cpu_count() or 1)
-    lines += barrier_table(sections)
+        if section["test"] in ("latency", "bw"):
+            lines += section_table(section, POINT_TO_POINT_SIZES, cores)
+    lines += collectives_table(sections, cores)
     for name in ["point-to-point.png", "collectives.png"]:
         if os.path.exists(os.path.join(results_dir, name)):
             lines += [f"![{name[:-4]}](benches/results/{name})", ""]
