@@ -163,30 +163,26 @@ impl<M> Matcher<M> {
         }
     }
 
-    /// Takes posted receive `id` out of the posted queue if it is the one a message of
-    /// `envelope` arriving now would match, and says whether it did.
-    pub fn take_if_first(&mut self, envelope: &Envelope, id: PostId) -> bool {
-        let Some(at) = self.find(envelope.context) else {
-            return false;
-        };
-        let queues = &mut self.queues[at];
+    /// Takes the posted receive a message of `envelope` arriving now would match out of the
+    /// posted queue, if `wanted` says yes to its id, and returns that id.
+    pub fn take_first_if(
+        &mut self,
+        envelope: &Envelope,
+        wanted: impl FnOnce(PostId) -> bool,
+    ) -> Option<PostId> {
+        let at = self.find(envelope.context)?;
+        let posted = &mut self.queues[at].posted;
         // Usually the receive is the first posted, and the message fits it.
-        if let Some((first, pattern)) = queues.posted.front() {
-            if pattern.matches(envelope) {
-                if *first != id {
-                    return false;
-                }
-                queues.posted.pop_front();
-                return true;
-            }
+        let at = match posted.front() {
+            Some((_, pattern)) if pattern.matches(envelope) => 0,
+            _ => posted.iter().position(|(_, p)| p.matches(envelope))?,
+        };
+        let id = posted[at].0;
+        if !wanted(id) {
+            return None;
         }
-        match queues.posted.iter().position(|(_, p)| p.matches(envelope)) {
-            Some(at) if queues.posted[at].0 == id => {
-                remove(&mut queues.posted, at);
-                true
-            }
-            _ => false,
-        }
+        remove(posted, at);
+        Some(id)
     }
 
     /// A receive was posted: take the first unexpected message it fits, or queue the receive
@@ -337,34 +333,39 @@ mod tests {
         assert!(!m.cancel(0, 10));
     }
 
+    /// Whether receive `id` was the one to take a message of `envelope`, and was taken.
+    fn take(m: &mut Matcher<&str>, envelope: &Envelope, id: PostId) -> bool {
+        m.take_first_if(envelope, |first| first == id) == Some(id)
+    }
+
     #[test]
-    fn take_if_first_takes_only_the_receive_the_message_would_match() {
+    fn take_first_if_takes_only_the_receive_the_message_would_match() {
         let mut m: Matcher<&str> = Matcher::new();
         assert_eq!(m.post(1, pat(Some(1), Some(5))), None);
         assert_eq!(m.post(2, pat(None, None)), None);
         assert_eq!(m.post(3, pat(Some(2), Some(5))), None);
         // From rank 1: receive 1, at the front, is the one it would match.
-        assert!(!m.take_if_first(&env(1, 5), 2));
-        assert!(m.take_if_first(&env(1, 5), 1));
+        assert!(!take(&mut m, &env(1, 5), 2));
+        assert!(take(&mut m, &env(1, 5), 1));
         // From rank 2: receive 2 (a wildcard) comes before receive 3.
-        assert!(!m.take_if_first(&env(2, 5), 3));
+        assert!(!take(&mut m, &env(2, 5), 3));
         assert_eq!(m.posted_len(), 2);
-        assert!(m.take_if_first(&env(2, 5), 2));
+        assert!(take(&mut m, &env(2, 5), 2));
         // Now receive 3 is first; a message it does not fit takes nothing.
-        assert!(!m.take_if_first(&env(4, 5), 3));
-        assert!(m.take_if_first(&env(2, 5), 3));
+        assert!(!take(&mut m, &env(4, 5), 3));
+        assert!(take(&mut m, &env(2, 5), 3));
         assert_eq!(m.posted_len(), 0);
         // Behind a receive the message does not fit.
         assert_eq!(m.post(4, pat(Some(7), None)), None);
         assert_eq!(m.post(5, pat(None, Some(9))), None);
-        assert!(m.take_if_first(&env(3, 9), 5));
+        assert!(take(&mut m, &env(3, 9), 5));
         assert_eq!(m.arrive(env(7, 0), "late"), Some((4, env(7, 0), "late")));
         // No receives posted on the context at all.
         let other = Envelope {
             context: 1,
             ..env(7, 0)
         };
-        assert!(!m.take_if_first(&other, 4));
+        assert!(!take(&mut m, &other, 4));
     }
 
     #[test]

@@ -538,6 +538,14 @@ impl<F: Future> Traced<F> {
             entry: None,
         }
     }
+
+    /// The operation itself, which needs no pinning.
+    pub(crate) fn operation_mut(&mut self) -> &mut F
+    where
+        F: Unpin,
+    {
+        &mut self.operation
+    }
 }
 
 impl<F: Future> Future for Traced<F> {

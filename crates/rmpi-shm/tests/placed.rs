@@ -104,6 +104,63 @@ fn many_receives_waited_for_together_each_get_their_own_message() {
     });
 }
 
+#[test]
+fn wait_all_places_a_window_of_messages_in_their_own_buffers() {
+    common::run_mesh(2, &small_ring(), |comm: Comm| async move {
+        let peer = 1 - comm.rank();
+        let mut problems = Vec::new();
+        for round in 0..20usize {
+            // Every size twice, in posting order, then in reverse; a synchronous send and
+            // an object among them, and receives that wait before their messages come.
+            let order: Vec<usize> = match round % 2 {
+                0 => (0..2 * SIZES.len()).collect(),
+                _ => (0..2 * SIZES.len()).rev().collect(),
+            };
+            if comm.rank() == 0 {
+                if round % 4 == 3 {
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+                let payloads: Vec<Vec<u8>> = (0..2 * SIZES.len())
+                    .map(|i| pattern(SIZES[i % SIZES.len()], i + round))
+                    .collect();
+                let mut sends = Vec::new();
+                for &i in &order {
+                    match i {
+                        5 => comm.ssend_buf(&payloads[i], peer, i as i32).await?,
+                        _ => sends.push(comm.isend_buf(&payloads[i], peer, i as i32)),
+                    }
+                }
+                comm.send(&round, peer, 999).await?;
+                rmpi_core::wait_all(sends).await?;
+            } else {
+                let mut bufs: Vec<Vec<u8>> = (0..2 * SIZES.len())
+                    .map(|i| vec![0; SIZES[i % SIZES.len()]])
+                    .collect();
+                let object = comm.irecv::<usize>(peer, 999);
+                let requests: Vec<_> = bufs
+                    .iter_mut()
+                    .enumerate()
+                    .map(|(i, buf)| comm.irecv_into(buf, peer, i as i32))
+                    .collect();
+                let statuses = rmpi_core::wait_all(requests).await?;
+                if object.await? != round {
+                    problems.push(format!("round {round}: the object came wrong"));
+                }
+                for (i, (status, buf)) in statuses.iter().zip(&bufs).enumerate() {
+                    let len = SIZES[i % SIZES.len()];
+                    if status.bytes != len
+                        || status.tag != i as i32
+                        || *buf != pattern(len, i + round)
+                    {
+                        problems.push(format!("round {round}, receive {i}: wrong message"));
+                    }
+                }
+            }
+        }
+        common::verdict(problems)
+    });
+}
+
 /// Every request's own outcome, errors included, after waiting for all of them.
 async fn futures_outcomes<T>(
     requests: Vec<rmpi_core::Request<'_, T>>,

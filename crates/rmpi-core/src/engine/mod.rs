@@ -12,6 +12,7 @@
 //! wakes it.
 
 mod arrival;
+mod offered;
 mod receives;
 #[cfg(test)]
 mod simulation;
@@ -32,8 +33,8 @@ use crate::payload::Payload;
 use crate::transport::{Event, FastPaths, Transport};
 
 pub(crate) use arrival::{Arrival, Awaited};
-use receives::Placing;
-use state::{acknowledge, probe, unsatisfiable, Outbox, Placement, State};
+pub(crate) use offered::Offered;
+use state::{probe, unsatisfiable, Outbox, State};
 use waiters::Waiters;
 
 /// Events drained per poll before yielding, so a flood from peers cannot starve the executor.
@@ -41,13 +42,13 @@ const DRAIN_BUDGET: usize = 256;
 
 /// What a [`Engine::drain`] did.
 struct Drained {
-    /// How many waits completed.
+    /// How many waits completed in the engine's tables.
     completed: usize,
+    /// How many offered receives had their messages placed whole: those receives are over
+    /// and gone from [`State::recvs`].
+    placed: usize,
     /// It stopped before the transport ran out of events.
     stopped_early: bool,
-    /// The awaited receive's message, if it was placed whole: that receive is over and
-    /// gone from [`State::recvs`].
-    mine: Option<Arrival>,
 }
 
 /// The arrival of a frame from `from` with `header` that the transport placed whole in
@@ -80,10 +81,11 @@ fn placed_whole(
     })
 }
 
-/// The receive a wait is for: its id, and the buffer its payload may be placed in.
-struct AwaitedReceive<'a> {
+/// The receive a wait is for, and the receives whose buffers it offers the transport:
+/// its own, or those of a wait over several (the first of which is then `id`).
+struct AwaitedReceive<'r, 'b> {
     id: PostId,
-    buf: Option<&'a mut [u8]>,
+    offered: &'r mut [Offered<'b>],
 }
 
 /// One rank's matching state and its transport.
@@ -309,8 +311,11 @@ impl Engine {
     }
 
     pub(crate) fn poll_recv(&self, id: PostId, cx: &mut Context<'_>) -> Poll<Result<Arrival>> {
-        let receive = Some(AwaitedReceive { id, buf: None });
-        self.poll_with(cx, receive, |state, mine| state.recvs.outcome(id, mine))
+        let receive = Some(AwaitedReceive {
+            id,
+            offered: &mut [],
+        });
+        self.poll_with(cx, receive, |state, _| state.recvs.take_outcome(id))
     }
 
     /// Like [`Engine::poll_recv`] for a receive into `buf`, which the transport may copy the
@@ -321,8 +326,18 @@ impl Engine {
         buf: &mut [u8],
         cx: &mut Context<'_>,
     ) -> Poll<Result<Arrival>> {
-        let receive = Some(AwaitedReceive { id, buf: Some(buf) });
-        self.poll_with(cx, receive, |state, mine| state.recvs.outcome(id, mine))
+        let mut offered = [Offered {
+            id,
+            buf,
+            arrival: None,
+        }];
+        let receive = Some(AwaitedReceive {
+            id,
+            offered: &mut offered,
+        });
+        self.poll_with(cx, receive, |state, offered| {
+            state.recvs.outcome(id, offered[0].arrival.take())
+        })
     }
 
     /// Withdraws a receive whose future was dropped. A message it already matched goes back
@@ -374,11 +389,19 @@ impl Engine {
     fn poll_with<T>(
         &self,
         cx: &mut Context<'_>,
-        mut receive: Option<AwaitedReceive<'_>>,
-        mut outcome: impl FnMut(&mut State, Option<Arrival>) -> Option<T>,
+        mut receive: Option<AwaitedReceive<'_, '_>>,
+        mut outcome: impl FnMut(&mut State, &mut [Offered<'_>]) -> Option<T>,
     ) -> Poll<T> {
+        fn offered<'r, 'b>(
+            receive: &'r mut Option<AwaitedReceive<'_, 'b>>,
+        ) -> &'r mut [Offered<'b>] {
+            match receive {
+                Some(receive) => receive.offered,
+                None => &mut [],
+            }
+        }
         let mut state = self.lock();
-        if let Some(done) = outcome(&mut state, None) {
+        if let Some(done) = outcome(&mut state, offered(&mut receive)) {
             return Poll::Ready(done);
         }
         let mut registered = false;
@@ -387,6 +410,7 @@ impl Engine {
         loop {
             let mut outbox = Outbox::new();
             let mut completed = 0;
+            let mut placed = 0;
             let mut done = None;
             // Whether events may be left that other waits must look for themselves.
             let mut left_unread = false;
@@ -396,16 +420,17 @@ impl Engine {
                 // The event a wait was woken by is usually its own: then it need not look
                 // at the transport again (a look at a line the sender writes next costs a
                 // transfer between cores, and the caller is waiting).
-                done = outcome(&mut state, None);
+                done = outcome(&mut state, offered(&mut receive));
                 left_unread = done.is_some();
             }
             if done.is_none() {
                 let drained = self.drain(&mut state, &mut outbox, receive.as_mut());
                 completed += drained.completed;
+                placed += drained.placed;
                 left_unread = drained.stopped_early;
-                done = outcome(&mut state, drained.mine);
+                done = outcome(&mut state, offered(&mut receive));
             }
-            let quiet = done.is_none() && outbox.is_empty() && completed == 0;
+            let quiet = done.is_none() && outbox.is_empty() && completed == 0 && placed == 0;
             let budget = match registered && !spun && quiet {
                 true => self.transport.spin_budget(),
                 false => Duration::ZERO,
@@ -427,8 +452,9 @@ impl Engine {
                     std::hint::spin_loop();
                     let drained = self.drain(&mut state, &mut outbox, receive.as_mut());
                     completed += drained.completed;
+                    placed += drained.placed;
                     left_unread = drained.stopped_early;
-                    done = outcome(&mut state, drained.mine);
+                    done = outcome(&mut state, offered(&mut receive));
                     if done.is_some() || completed > 0 || !outbox.is_empty() {
                         break;
                     }
@@ -436,11 +462,10 @@ impl Engine {
             }
             self.events.store(state.events, Ordering::Relaxed);
             drop(state);
-            // Wake the others only if progress completed something that was not ours.
-            self.finish(
-                outbox,
-                completed.saturating_sub(usize::from(done.is_some())),
-            );
+            // Wake the others only if progress completed something that was not ours
+            // (placed messages complete only the receives of this wait).
+            let ours_in_tables = usize::from(done.is_some() && placed == 0);
+            self.finish(outbox, completed.saturating_sub(ours_in_tables));
             if let Some(done) = done {
                 if left_unread {
                     self.waiters.wake_others(cx.waker(), registered);
@@ -462,91 +487,6 @@ impl Engine {
                 }
             }
             state = self.lock();
-        }
-    }
-
-    /// Takes the ready transport events into the state (up to the budget), offering them
-    /// to the awaited `receive`'s buffer if it has one. Once that receive has its message,
-    /// it stops and leaves what follows to the receives it is for, which may then have it
-    /// placed in their buffers in turn: a bcast's data follows its header, and a child
-    /// that took it in while waiting for the header would copy it twice.
-    #[inline(always)]
-    fn drain(
-        &self,
-        state: &mut State,
-        outbox: &mut Outbox,
-        mut receive: Option<&mut AwaitedReceive<'_>>,
-    ) -> Drained {
-        let mut completed = 0;
-        // A transport with nothing ready keeps this waker, so the tasks waiting here are
-        // woken by what comes next even when this look ends their poll.
-        let mut cx = Context::from_waker(&self.progress_waker);
-        for _ in 0..DRAIN_BUDGET {
-            let event = match receive.as_mut() {
-                Some(AwaitedReceive { id, buf: Some(buf) }) => {
-                    let mut placement = Placement {
-                        state: &mut *state,
-                        id: *id,
-                        buf,
-                        taken: None,
-                    };
-                    let mut event = self.transport.try_recv_placing(&mut cx, &mut placement);
-                    if let Some((from, header)) = placement.taken {
-                        match placed_whole(event, from, &header) {
-                            Ok(arrival) => {
-                                // The awaited receive has all of its message: it ends
-                                // here, without passing through the receives' table.
-                                state.events += 1;
-                                acknowledge(from, &header, outbox);
-                                state.recvs.finish(*id);
-                                return Drained {
-                                    completed: completed + 1,
-                                    stopped_early: true,
-                                    mine: Some(arrival),
-                                };
-                            }
-                            Err(other) => event = other,
-                        }
-                        let placing = Placing {
-                            id: *id,
-                            header,
-                            placed: 0,
-                            seq: state.next_arrival(),
-                            orphaned: None,
-                        };
-                        state.placing.insert(from, placing);
-                    }
-                    event
-                }
-                _ => self.transport.try_recv(&mut cx),
-            };
-            let Some(event) = event else {
-                return Drained {
-                    completed,
-                    stopped_early: false,
-                    mine: None,
-                };
-            };
-            completed += state.handle(event, outbox);
-            self.note_departures(state);
-            let got_it = |receive: &&mut AwaitedReceive<'_>| {
-                let outcome = state.recvs.outcome_of(receive.id);
-                outcome.is_some_and(Option::is_some)
-            };
-            if receive.as_ref().is_some_and(got_it) {
-                return Drained {
-                    completed,
-                    stopped_early: true,
-                    mine: None,
-                };
-            }
-        }
-        // Budget spent with events left: make sure somebody comes back for them.
-        self.progress_waker.wake_by_ref();
-        Drained {
-            completed,
-            stopped_early: false,
-            mine: None,
         }
     }
 

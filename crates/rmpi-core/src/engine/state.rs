@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::frame::{Frame, FrameKind, Header};
 use crate::matching::{Envelope, Matcher, Pattern, PostId};
 use crate::payload::Payload;
-use crate::transport::{Event, Placer};
+use crate::transport::Event;
 
 use super::arrival::{already_taken, Arrival, Awaited, Receiving, SyncWait, Wait};
 use super::receives::{Placings, Receives};
@@ -478,40 +478,6 @@ pub(crate) fn acknowledge(from: usize, header: &Header, outbox: &mut Outbox) {
             len: 0,
         };
         outbox.push((from, Frame::new(ack, Bytes::new())));
-    }
-}
-
-/// The buffer of the receive a wait is for, offered to the transport while the wait looks
-/// for events: a frame that matches the receive is copied straight into it.
-pub(crate) struct Placement<'a> {
-    pub(crate) state: &'a mut State,
-    pub(crate) id: PostId,
-    pub(crate) buf: &'a mut [u8],
-    /// The sender and header of the frame the receive took, once it took one: the frame's
-    /// [`Placing`](super::receives::Placing) is recorded only if the transport does not place all of it at once.
-    pub(crate) taken: Option<(usize, Header)>,
-}
-
-impl Placer for Placement<'_> {
-    fn place(&mut self, from: usize, header: &Header) -> Option<&mut [u8]> {
-        if !matches!(header.kind, FrameKind::Data | FrameKind::SyncData) {
-            return None;
-        }
-        // One too long for the buffer takes the usual path, to its `Truncated` error.
-        let len = usize::try_from(header.len).ok()?;
-        if len > self.buf.len() || self.state.placing.contains(from) {
-            return None;
-        }
-        let envelope = Envelope {
-            context: header.context,
-            source: header.source,
-            tag: header.tag,
-        };
-        if self.taken.is_some() || !self.state.matcher.take_if_first(&envelope, self.id) {
-            return None;
-        }
-        self.taken = Some((from, *header));
-        Some(&mut self.buf[..len])
     }
 }
 
