@@ -420,7 +420,8 @@ async fn bandwidth(
         let peer = 1 - rank;
         let sending = rank == 0 || both_ways;
         let receiving = rank == 1 || both_ways;
-        let (mut requests, mut objects) = (Vec::new(), Vec::new());
+        // Room for a window, as OSU's request arrays have.
+        let (mut requests, mut objects) = (Vec::with_capacity(WINDOW), Vec::new());
         if receiving {
             match cli.flavour {
                 Flavour::Buffer => {
@@ -437,7 +438,7 @@ async fn bandwidth(
         }
         // Sends go out as a window of nonblocking ones, as OSU's do: a large typed-buffer
         // send completes only once its receiver has read it.
-        let mut sends = Vec::new();
+        let mut sends = Vec::with_capacity(WINDOW);
         if sending {
             for _ in 0..WINDOW {
                 match cli.flavour {
