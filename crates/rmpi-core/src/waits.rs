@@ -539,6 +539,11 @@ impl<F: Future> Traced<F> {
         }
     }
 
+    /// The operation itself.
+    pub(crate) fn operation(&self) -> &F {
+        &self.operation
+    }
+
     /// The operation itself, which needs no pinning.
     pub(crate) fn operation_mut(&mut self) -> &mut F
     where

@@ -33,7 +33,8 @@ use crate::payload::Payload;
 use crate::transport::{Event, FastPaths, Transport};
 
 pub(crate) use arrival::{Arrival, Awaited};
-pub(crate) use offered::Offered;
+use offered::NoOffers;
+pub(crate) use offered::{Offered, Offers};
 use state::{probe, unsatisfiable, Outbox, State};
 use waiters::Waiters;
 
@@ -83,9 +84,9 @@ fn placed_whole(
 
 /// The receive a wait is for, and the receives whose buffers it offers the transport:
 /// its own, or those of a wait over several (the first of which is then `id`).
-struct AwaitedReceive<'r, 'b> {
+struct AwaitedReceive<'r> {
     id: PostId,
-    offered: &'r mut [Offered<'b>],
+    offers: &'r mut dyn Offers,
 }
 
 /// One rank's matching state and its transport.
@@ -313,7 +314,7 @@ impl Engine {
     pub(crate) fn poll_recv(&self, id: PostId, cx: &mut Context<'_>) -> Poll<Result<Arrival>> {
         let receive = Some(AwaitedReceive {
             id,
-            offered: &mut [],
+            offers: &mut NoOffers,
         });
         self.poll_with(cx, receive, |state, _| state.recvs.take_outcome(id))
     }
@@ -326,17 +327,17 @@ impl Engine {
         buf: &mut [u8],
         cx: &mut Context<'_>,
     ) -> Poll<Result<Arrival>> {
-        let mut offered = [Offered {
+        let mut offered = Offered {
             id,
             buf,
             arrival: None,
-        }];
+        };
         let receive = Some(AwaitedReceive {
             id,
-            offered: &mut offered,
+            offers: &mut offered,
         });
-        self.poll_with(cx, receive, |state, offered| {
-            state.recvs.outcome(id, offered[0].arrival.take())
+        self.poll_with(cx, receive, |state, offers| {
+            state.recvs.outcome(id, offers.and_then(|o| o.arrival()))
         })
     }
 
@@ -389,19 +390,17 @@ impl Engine {
     fn poll_with<T>(
         &self,
         cx: &mut Context<'_>,
-        mut receive: Option<AwaitedReceive<'_, '_>>,
-        mut outcome: impl FnMut(&mut State, &mut [Offered<'_>]) -> Option<T>,
+        mut receive: Option<AwaitedReceive<'_>>,
+        mut outcome: impl FnMut(&mut State, Option<&mut dyn Offers>) -> Option<T>,
     ) -> Poll<T> {
-        fn offered<'r, 'b>(
-            receive: &'r mut Option<AwaitedReceive<'_, 'b>>,
-        ) -> &'r mut [Offered<'b>] {
+        fn offers<'r>(receive: &'r mut Option<AwaitedReceive<'_>>) -> Option<&'r mut dyn Offers> {
             match receive {
-                Some(receive) => receive.offered,
-                None => &mut [],
+                Some(receive) => Some(&mut *receive.offers),
+                None => None,
             }
         }
         let mut state = self.lock();
-        if let Some(done) = outcome(&mut state, offered(&mut receive)) {
+        if let Some(done) = outcome(&mut state, offers(&mut receive)) {
             return Poll::Ready(done);
         }
         let mut registered = false;
@@ -420,7 +419,7 @@ impl Engine {
                 // The event a wait was woken by is usually its own: then it need not look
                 // at the transport again (a look at a line the sender writes next costs a
                 // transfer between cores, and the caller is waiting).
-                done = outcome(&mut state, offered(&mut receive));
+                done = outcome(&mut state, offers(&mut receive));
                 left_unread = done.is_some();
             }
             if done.is_none() {
@@ -428,7 +427,7 @@ impl Engine {
                 completed += drained.completed;
                 placed += drained.placed;
                 left_unread = drained.stopped_early;
-                done = outcome(&mut state, offered(&mut receive));
+                done = outcome(&mut state, offers(&mut receive));
             }
             let quiet = done.is_none() && outbox.is_empty() && completed == 0 && placed == 0;
             let budget = match registered && !spun && quiet {
@@ -454,7 +453,7 @@ impl Engine {
                     completed += drained.completed;
                     placed += drained.placed;
                     left_unread = drained.stopped_early;
-                    done = outcome(&mut state, offered(&mut receive));
+                    done = outcome(&mut state, offers(&mut receive));
                     if done.is_some() || completed > 0 || !outbox.is_empty() {
                         break;
                     }

@@ -15,36 +15,99 @@ use super::receives::Placing;
 use super::state::{acknowledge, Outbox, State};
 use super::{placed_whole, AwaitedReceive, Drained, Engine, DRAIN_BUDGET};
 
-/// A receive's buffer offered to the transport, and the message placed whole in it, once
-/// one was (the receive is then over and gone from the engine's tables).
+/// The receives a wait offers the transport: their buffers, and what becomes of those that
+/// a message is placed in whole (the receive is then over and gone from the engine's
+/// tables). A receive's own wait offers one ([`Offered`]); `wait_all` offers its requests.
+pub(crate) trait Offers {
+    /// Whether offered receive `id` is still open, with room for `len` bytes; if so, it
+    /// is the one [`Offers::buffer`] and [`Offers::placed`] then mean.
+    fn takes(&mut self, id: PostId, len: usize) -> bool;
+
+    /// The buffer of the receive [`Offers::takes`] said yes to.
+    fn buffer(&mut self) -> &mut [u8];
+
+    /// That receive's message is all in its buffer: it is over.
+    fn placed(&mut self, arrival: Arrival);
+
+    /// How many offered receives are still open.
+    fn open(&self) -> usize;
+
+    /// The first offered receive still open, in posting order.
+    fn first_open(&self) -> Option<PostId>;
+
+    /// The message placed in the one receive offered, taken out (for a receive's own
+    /// wait, which returns it).
+    fn arrival(&mut self) -> Option<Arrival> {
+        None
+    }
+}
+
+/// One receive's buffer offered to the transport, and the message placed whole in it, once
+/// one was.
 pub(crate) struct Offered<'b> {
     pub(crate) id: PostId,
     pub(crate) buf: &'b mut [u8],
     pub(crate) arrival: Option<Arrival>,
 }
 
-/// The [`Placer`] over offered buffers, for one look at the transport.
-struct Placements<'s, 'o, 'b> {
-    state: &'s mut State,
-    offered: &'o mut [Offered<'b>],
-    /// Where to look first: messages usually come in the order their receives were posted.
-    from_index: usize,
-    /// The offered receive that took the frame, with the frame's sender and header.
-    taken: Option<(usize, usize, Header)>,
-}
+impl Offers for Offered<'_> {
+    fn takes(&mut self, id: PostId, len: usize) -> bool {
+        id == self.id && self.arrival.is_none() && len <= self.buf.len()
+    }
 
-/// Which receive in `offered`, still open, is `id`, with room for `len` bytes; looked for
-/// from `from_index` on first.
-fn index_of(offered: &[Offered<'_>], from_index: usize, id: PostId, len: usize) -> Option<usize> {
-    let open = |o: &Offered<'_>| o.id == id && o.arrival.is_none() && len <= o.buf.len();
-    let (front, back) = offered.split_at(from_index.min(offered.len()));
-    match back.iter().position(open) {
-        Some(at) => Some(front.len() + at),
-        None => front.iter().position(open),
+    fn buffer(&mut self) -> &mut [u8] {
+        self.buf
+    }
+
+    fn placed(&mut self, arrival: Arrival) {
+        self.arrival = Some(arrival);
+    }
+
+    fn open(&self) -> usize {
+        usize::from(self.arrival.is_none())
+    }
+
+    fn first_open(&self) -> Option<PostId> {
+        self.arrival.is_none().then_some(self.id)
+    }
+
+    fn arrival(&mut self) -> Option<Arrival> {
+        self.arrival.take()
     }
 }
 
-impl Placer for Placements<'_, '_, '_> {
+/// Nothing offered.
+pub(super) struct NoOffers;
+
+impl Offers for NoOffers {
+    fn takes(&mut self, _: PostId, _: usize) -> bool {
+        false
+    }
+
+    fn buffer(&mut self) -> &mut [u8] {
+        &mut []
+    }
+
+    fn placed(&mut self, _: Arrival) {}
+
+    fn open(&self) -> usize {
+        0
+    }
+
+    fn first_open(&self) -> Option<PostId> {
+        None
+    }
+}
+
+/// The [`Placer`] over offered buffers, for one look at the transport.
+struct Placements<'s, 'o> {
+    state: &'s mut State,
+    offers: &'o mut dyn Offers,
+    /// The offered receive that took the frame, with the frame's sender and header.
+    taken: Option<(PostId, usize, Header)>,
+}
+
+impl Placer for Placements<'_, '_> {
     fn place(&mut self, from: usize, header: &Header) -> Option<&mut [u8]> {
         if self.taken.is_some() || !matches!(header.kind, FrameKind::Data | FrameKind::SyncData) {
             return None;
@@ -60,15 +123,13 @@ impl Placer for Placements<'_, '_, '_> {
         };
         // A message too long for its receive's buffer takes the usual path, to its
         // `Truncated` error; one for a receive not offered, to that receive.
-        let (offered, from_index) = (&*self.offered, self.from_index);
-        let mut index = None;
-        self.state.matcher.take_first_if(&envelope, |id| {
-            index = index_of(offered, from_index, id, len);
-            index.is_some()
-        })?;
-        let index = index?;
-        self.taken = Some((index, from, *header));
-        Some(&mut self.offered[index].buf[..len])
+        let offers = &mut *self.offers;
+        let id = self
+            .state
+            .matcher
+            .take_first_if(&envelope, |id| offers.takes(id, len))?;
+        self.taken = Some((id, from, *header));
+        Some(&mut self.offers.buffer()[..len])
     }
 }
 
@@ -80,16 +141,16 @@ impl Engine {
         &self,
         state: &mut State,
         outbox: &mut Outbox,
-        receive: Option<&mut AwaitedReceive<'_, '_>>,
+        receive: Option<&mut AwaitedReceive<'_>>,
     ) -> Drained {
         match receive {
-            Some(receive) => self.drain_offering(state, outbox, receive.offered, Some(receive.id)),
-            None => self.drain_offering(state, outbox, &mut [], None),
+            Some(receive) => self.drain_offering(state, outbox, receive.offers, Some(receive.id)),
+            None => self.drain_offering(state, outbox, &mut NoOffers, None),
         }
     }
 
     /// Takes the ready transport events into the state (up to the budget), offering them
-    /// to the buffers of the receives `offered`. It stops once every offered receive has
+    /// to the buffers of the receives `offers`. It stops once every offered receive has
     /// its message placed, or receive `awaited` has its outcome, and leaves what follows
     /// to the receives it is for, which may then have it placed in their buffers in turn:
     /// a bcast's data follows its header, and a child that took it in while waiting for
@@ -99,13 +160,12 @@ impl Engine {
         &self,
         state: &mut State,
         outbox: &mut Outbox,
-        offered: &mut [Offered<'_>],
+        offers: &mut dyn Offers,
         awaited: Option<PostId>,
     ) -> Drained {
         let mut completed = 0;
         let mut placed = 0;
-        let open = offered.iter().filter(|o| o.arrival.is_none()).count();
-        let from_index = offered.len() - open;
+        let open = offers.open();
         // A transport with nothing ready keeps this waker, so the tasks waiting here are
         // woken by what comes next even when this look ends their poll.
         let mut cx = Context::from_waker(&self.progress_waker);
@@ -113,9 +173,8 @@ impl Engine {
             let event = if open == 0 {
                 self.transport.try_recv(&mut cx)
             } else {
-                let next = from_index + placed;
-                match self.try_recv_offering(state, outbox, offered, next, &mut cx) {
-                    Ok(_) => {
+                match self.try_recv_offering(state, outbox, offers, &mut cx) {
+                    Ok(()) => {
                         placed += 1;
                         if placed == open {
                             return Drained {
@@ -156,37 +215,34 @@ impl Engine {
         }
     }
 
-    /// One look at the transport, offering it `offered`: `Ok(index)` if it placed a whole
-    /// message in `offered[index]` (now holding its arrival); otherwise the event it had,
-    /// if any, to be handled as usual. A message placed in part goes on as a [`Placing`]
-    /// of its receive, which the rest completes.
+    /// One look at the transport, offering it `offers`: `Ok` if it placed a whole message
+    /// in one of their buffers (that receive is then over); otherwise the event it had, if
+    /// any, to be handled as usual. A message placed in part goes on as a [`Placing`] of
+    /// its receive, which the rest completes.
     #[inline(always)]
-    pub(super) fn try_recv_offering(
+    fn try_recv_offering(
         &self,
         state: &mut State,
         outbox: &mut Outbox,
-        offered: &mut [Offered<'_>],
-        from_index: usize,
+        offers: &mut dyn Offers,
         cx: &mut Context<'_>,
-    ) -> Result<usize, Option<Event>> {
+    ) -> Result<(), Option<Event>> {
         let mut placements = Placements {
             state: &mut *state,
-            offered: &mut *offered,
-            from_index,
+            offers: &mut *offers,
             taken: None,
         };
         let event = self.transport.try_recv_placing(cx, &mut placements);
-        let Some((index, from, header)) = placements.taken else {
+        let Some((id, from, header)) = placements.taken else {
             return Err(event);
         };
-        let id = offered[index].id;
         match placed_whole(event, from, &header) {
             Ok(arrival) => {
                 state.events += 1;
                 acknowledge(from, &header, outbox);
                 state.recvs.finish(id);
-                offered[index].arrival = Some(arrival);
-                Ok(index)
+                offers.placed(arrival);
+                Ok(())
             }
             Err(event) => {
                 let placing = Placing {
@@ -202,30 +258,28 @@ impl Engine {
         }
     }
 
-    /// Waits for messages for several receives into buffers at once (`wait_all`'s): each
-    /// message one of them is the first to match is placed whole in its buffer, and its
-    /// arrival left in `offered`. Ready once one or more were placed, with `false`; or with
-    /// `true` once the first receive has its outcome in the engine's tables instead (a
-    /// message placed in part, too long for its buffer, or an error): its own wait then
-    /// takes it.
+    /// Waits for messages for several receives into buffers at once (`wait_all`'s), the
+    /// first of which is `first`: each message one of them is the first to match is placed
+    /// whole in its buffer, and that receive completed by `offers`. Ready with `None` once
+    /// one or more were placed; or with the first receive still open once its outcome is
+    /// in the engine's tables instead (a message placed in part, too long for its buffer,
+    /// or an error): its own wait then takes it.
     pub(crate) fn poll_recv_many(
         &self,
         cx: &mut Context<'_>,
-        offered: &mut [Offered<'_>],
-    ) -> Poll<bool> {
-        let Some(first) = offered.first().map(|o| o.id) else {
-            return Poll::Ready(false);
-        };
-        let receive = Some(AwaitedReceive { id: first, offered });
-        self.poll_with(cx, receive, |state, offered| {
-            if offered.iter().any(|o| o.arrival.is_some()) {
-                return Some(false);
+        first: PostId,
+        offers: &mut dyn Offers,
+    ) -> Poll<Option<PostId>> {
+        let open = offers.open();
+        let receive = Some(AwaitedReceive { id: first, offers });
+        self.poll_with(cx, receive, |state, offers| {
+            let offers = offers?;
+            if offers.open() < open {
+                return Some(None);
             }
-            state
-                .recvs
-                .outcome_of(first)
-                .is_some_and(Option::is_some)
-                .then_some(true)
+            let first = offers.first_open()?;
+            let ready = state.recvs.outcome_of(first).is_some_and(Option::is_some);
+            ready.then_some(Some(first))
         })
     }
 }

@@ -5,8 +5,9 @@
 use std::borrow::BorrowMut;
 use std::task::{Context, Poll, Waker};
 
-use crate::engine::Engine;
+use crate::engine::{Arrival, Engine, Offers};
 use crate::error::Result;
+use crate::matching::PostId;
 
 use super::{taken, Request};
 
@@ -58,10 +59,11 @@ pub async fn wait_all<'a, T>(requests: impl IntoIterator<Item = Request<'a, T>>)
         }
     })
     .await;
-    requests
-        .iter_mut()
-        .map(|request| request.take().unwrap_or_else(|| Err(taken())))
-        .collect()
+    let mut values = Vec::with_capacity(requests.len());
+    for request in requests.iter_mut() {
+        values.push(request.take().unwrap_or_else(|| Err(taken()))?);
+    }
+    Ok(values)
 }
 
 /// Waits for the receives into buffers among `requests` posted on `engine`, all at once
@@ -72,38 +74,105 @@ fn wait_together<T>(
     engine: &Engine,
     cx: &mut Context<'_>,
 ) -> Poll<()> {
-    let mut indices = Vec::with_capacity(requests.len());
-    let mut offered = Vec::with_capacity(requests.len());
-    for (index, request) in requests.iter_mut().enumerate() {
-        let Some(receive) = request.posted_receive() else {
-            continue;
-        };
-        if receive.is_on(engine) {
-            if let Some(offer) = receive.offer() {
-                indices.push(index);
-                offered.push(offer);
-            }
+    let mut first = None;
+    let mut open = 0;
+    for (index, request) in requests.iter().enumerate() {
+        if let Some(id) = request.posted_on(engine) {
+            first.get_or_insert((index, id));
+            open += 1;
         }
     }
-    let polled = engine.poll_recv_many(cx, &mut offered);
-    // The buffers are lent to `offered` until it is gone: the arrivals wait here.
-    let mut arrivals = Vec::with_capacity(offered.len());
-    for (&index, offer) in indices.iter().zip(offered) {
-        if let Some(arrival) = offer.arrival {
-            arrivals.push((index, arrival));
-        }
-    }
-    for (index, arrival) in arrivals {
-        requests[index].arrived(arrival);
-    }
-    match polled {
+    let Some((first_index, first_id)) = first else {
+        return Poll::Ready(());
+    };
+    let mut together = Together {
+        requests: &mut *requests,
+        engine,
+        first: first_index,
+        next: first_index,
+        taken: first_index,
+        open,
+    };
+    match engine.poll_recv_many(cx, first_id, &mut together) {
         Poll::Pending => Poll::Pending,
-        Poll::Ready(false) => Poll::Ready(()),
-        // The first has its outcome waiting in the engine: its own poll takes it.
-        Poll::Ready(true) => {
-            let _ = requests[indices[0]].poll_done(cx);
+        Poll::Ready(None) => Poll::Ready(()),
+        // That one has its outcome waiting in the engine: its own poll takes it.
+        Poll::Ready(Some(id)) => {
+            let waiting = requests
+                .iter_mut()
+                .find(|request| request.posted_on(engine) == Some(id));
+            if let Some(request) = waiting {
+                let _ = request.poll_done(cx);
+            }
             Poll::Ready(())
         }
+    }
+}
+
+/// The receives into buffers among some requests posted on one engine, offered to its
+/// transport together: a message placed in one's buffer completes its request there.
+struct Together<'r, 'a, T> {
+    requests: &'r mut [Request<'a, T>],
+    engine: &'r Engine,
+    /// No receive before this one is open.
+    first: usize,
+    /// Where to look first: messages usually come in the order their receives were posted.
+    next: usize,
+    /// The request [`Offers::takes`] said yes to.
+    taken: usize,
+    open: usize,
+}
+
+impl<T> Offers for Together<'_, '_, T> {
+    fn takes(&mut self, id: PostId, len: usize) -> bool {
+        let engine = self.engine;
+        let fits = |request: &mut Request<'_, T>| {
+            request.posted_on(engine) == Some(id)
+                && request
+                    .posted_receive()
+                    .is_some_and(|r| len <= r.buffer().len())
+        };
+        let next = self.next.min(self.requests.len());
+        let (front, back) = self.requests.split_at_mut(next);
+        let found = match back.iter_mut().position(fits) {
+            Some(at) => Some(next + at),
+            None => front.iter_mut().position(fits),
+        };
+        if let Some(index) = found {
+            self.taken = index;
+        }
+        found.is_some()
+    }
+
+    fn buffer(&mut self) -> &mut [u8] {
+        match self.requests[self.taken].posted_receive() {
+            Some(receive) => receive.buffer(),
+            None => &mut [],
+        }
+    }
+
+    fn placed(&mut self, arrival: Arrival) {
+        self.requests[self.taken].arrived(arrival);
+        self.open -= 1;
+        self.next = self.taken + 1;
+        let engine = self.engine;
+        while self
+            .requests
+            .get(self.first)
+            .is_some_and(|request| request.posted_on(engine).is_none())
+        {
+            self.first += 1;
+        }
+    }
+
+    fn open(&self) -> usize {
+        self.open
+    }
+
+    fn first_open(&self) -> Option<PostId> {
+        let engine = self.engine;
+        let open = self.requests.get(self.first..)?;
+        open.iter().find_map(|request| request.posted_on(engine))
     }
 }
 

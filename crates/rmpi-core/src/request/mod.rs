@@ -17,8 +17,9 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
-use crate::engine::Arrival;
+use crate::engine::{Arrival, Engine};
 use crate::error::{Error, Result};
+use crate::matching::PostId;
 use crate::status::Status;
 use crate::waits::Traced;
 
@@ -158,6 +159,18 @@ impl<'a, T> Request<'a, T> {
             State::Receiving(receive, _) => {
                 let receive = receive.operation_mut();
                 receive.is_posted().then_some(receive)
+            }
+            _ => None,
+        }
+    }
+
+    /// The id of the receive into a buffer this request is, while it is posted on
+    /// `engine`.
+    fn posted_on(&self, engine: &Engine) -> Option<PostId> {
+        match &self.state {
+            State::Receiving(receive, _) => {
+                let receive = receive.operation();
+                receive.is_on(engine).then(|| receive.id()).flatten()
             }
             _ => None,
         }

@@ -8,8 +8,9 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use crate::engine::{Arrival, Engine, Offered};
+use crate::engine::{Arrival, Engine};
 use crate::error::{Error, Result};
+use crate::matching::PostId;
 use crate::status::Status;
 
 use super::taken;
@@ -157,15 +158,17 @@ impl<'a> IntoBuffer<'a> {
         self.engine().is_some_and(|ours| std::ptr::eq(ours, engine))
     }
 
-    /// The receive's buffer, to be offered with others' to the transport (see
-    /// [`Offered`]).
-    pub(super) fn offer(&mut self) -> Option<Offered<'_>> {
-        let receive = self.receive.as_mut().ok()?;
-        Some(Offered {
-            id: receive.waiting.id,
-            buf: &mut *receive.buf,
-            arrival: None,
-        })
+    /// The id the receive is posted under, while it is.
+    pub(super) fn id(&self) -> Option<PostId> {
+        self.receive.as_ref().ok().map(|receive| receive.waiting.id)
+    }
+
+    /// The receive's buffer, while it is posted (empty if it is not).
+    pub(super) fn buffer(&mut self) -> &mut [u8] {
+        match &mut self.receive {
+            Ok(receive) => receive.buf,
+            Err(_) => &mut [],
+        }
     }
 
     /// Whether the receive is posted (it may have failed to be).
