@@ -442,10 +442,27 @@ impl ShmTransport {
         for _ in 0..n {
             let next = if peer + 1 == n { 0 } else { peer + 1 };
             if let Some(inbound) = incoming.rings[peer].as_mut() {
-                let event = self.read_from(peer, inbound, &mut placer);
-                if event.is_some() {
-                    incoming.next = next;
-                    return event;
+                loop {
+                    let event = self.read_from(peer, inbound, &mut placer);
+                    // A placement its placer completed at once is not reported: read on.
+                    if let (
+                        Some(Event::Placed {
+                            from,
+                            header,
+                            placed,
+                        }),
+                        Some(placer),
+                    ) = (&event, placer.as_mut())
+                    {
+                        if *placed as u64 == header.len && placer.placed_whole(*from, header) {
+                            continue;
+                        }
+                    }
+                    if event.is_some() {
+                        incoming.next = next;
+                        return event;
+                    }
+                    break;
                 }
             }
             peer = next;

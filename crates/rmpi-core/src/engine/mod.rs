@@ -29,8 +29,7 @@ use crate::frame::{Frame, FrameKind, Header};
 use crate::loan::Loans;
 use crate::lock;
 use crate::matching::{Envelope, Pattern, PostId};
-use crate::payload::Payload;
-use crate::transport::{Event, FastPaths, Transport};
+use crate::transport::{FastPaths, Transport};
 
 pub(crate) use arrival::{Arrival, Awaited};
 use offered::NoOffers;
@@ -50,36 +49,6 @@ struct Drained {
     placed: usize,
     /// It stopped before the transport ran out of events.
     stopped_early: bool,
-}
-
-/// The arrival of a frame from `from` with `header` that the transport placed whole in
-/// the buffer of the receive that took it, if `event` says so; otherwise the event, to be
-/// handled as any other.
-#[inline]
-fn placed_whole(
-    event: Option<Event>,
-    from: usize,
-    header: &Header,
-) -> std::result::Result<Arrival, Option<Event>> {
-    let whole = matches!(
-        event,
-        Some(Event::Placed { from: placed_from, placed, .. })
-            if placed_from == from && placed as u64 == header.len
-    );
-    if !whole {
-        return Err(event);
-    }
-    // A placed event owns nothing: forgetting it spares a call to its drop, which does
-    // not know which kind of event it drops.
-    std::mem::forget(event);
-    Ok(Arrival {
-        from,
-        header: *header,
-        payload: Payload::Placed {
-            len: header.len as usize,
-        },
-        seq: 0, // its receive has it at once: never put back
-    })
 }
 
 /// The receive a wait is for, and the receives whose buffers it offers the transport:
@@ -530,7 +499,7 @@ mod tests {
     use super::*;
     use crate::error::Error;
     use crate::loan::Loan;
-    use crate::transport::Placer;
+    use crate::transport::{Event, Placer};
     use bytes::Bytes;
     use receives::Receives;
     use std::sync::Mutex;

@@ -8,12 +8,13 @@ use std::task::{Context, Poll};
 
 use crate::frame::{FrameKind, Header};
 use crate::matching::{Envelope, PostId};
+use crate::payload::Payload;
 use crate::transport::{Event, Placer};
 
 use super::arrival::Arrival;
 use super::receives::Placing;
 use super::state::{acknowledge, Outbox, State};
-use super::{placed_whole, AwaitedReceive, Drained, Engine, DRAIN_BUDGET};
+use super::{AwaitedReceive, Drained, Engine, DRAIN_BUDGET};
 
 /// The receives a wait offers the transport: their buffers, and what becomes of those that
 /// a message is placed in whole (the receive is then over and gone from the engine's
@@ -102,9 +103,30 @@ impl Offers for NoOffers {
 /// The [`Placer`] over offered buffers, for one look at the transport.
 struct Placements<'s, 'o> {
     state: &'s mut State,
+    outbox: &'s mut Outbox,
     offers: &'o mut dyn Offers,
     /// The offered receive that took the frame, with the frame's sender and header.
     taken: Option<(PostId, usize, Header)>,
+    /// How many messages were placed whole and their receives completed.
+    placed: &'s mut usize,
+}
+
+impl Placements<'_, '_> {
+    /// The receive that took the frame from `from` with `header` has all of it: it is over.
+    fn complete(&mut self, id: PostId, from: usize, header: &Header) {
+        self.state.events += 1;
+        acknowledge(from, header, self.outbox);
+        self.state.recvs.finish(id);
+        self.offers.placed(Arrival {
+            from,
+            header: *header,
+            payload: Payload::Placed {
+                len: header.len as usize,
+            },
+            seq: 0, // its receive has it at once: never put back
+        });
+        *self.placed += 1;
+    }
 }
 
 impl Placer for Placements<'_, '_> {
@@ -130,6 +152,22 @@ impl Placer for Placements<'_, '_> {
             .take_first_if(&envelope, |id| offers.takes(id, len))?;
         self.taken = Some((id, from, *header));
         Some(&mut self.offers.buffer()[..len])
+    }
+
+    /// Completes the receive at once while others stay open; the last one's placement is
+    /// reported, so that the look ends there and what follows stays with the transport.
+    fn placed_whole(&mut self, from: usize, header: &Header) -> bool {
+        match self.taken {
+            Some((id, taken_from, taken)) if taken_from == from && taken == *header => {
+                if self.offers.open() <= 1 {
+                    return false;
+                }
+                self.taken = None;
+                self.complete(id, from, header);
+                true
+            }
+            _ => false,
+        }
     }
 }
 
@@ -173,9 +211,8 @@ impl Engine {
             let event = if open == 0 {
                 self.transport.try_recv(&mut cx)
             } else {
-                match self.try_recv_offering(state, outbox, offers, &mut cx) {
+                match self.try_recv_offering(state, outbox, offers, &mut placed, &mut cx) {
                     Ok(()) => {
-                        placed += 1;
                         if placed == open {
                             return Drained {
                                 completed,
@@ -215,36 +252,46 @@ impl Engine {
         }
     }
 
-    /// One look at the transport, offering it `offers`: `Ok` if it placed a whole message
-    /// in one of their buffers (that receive is then over); otherwise the event it had, if
-    /// any, to be handled as usual. A message placed in part goes on as a [`Placing`] of
-    /// its receive, which the rest completes.
+    /// One look at the transport, offering it `offers`, adding to `placed` each message
+    /// placed whole in one of their buffers (that receive is then over): `Ok` if the look
+    /// ended with one; otherwise the event it ended with, if any, to be handled as usual.
+    /// A message placed in part goes on as a [`Placing`] of its receive, which the rest
+    /// completes.
     #[inline(always)]
     fn try_recv_offering(
         &self,
         state: &mut State,
         outbox: &mut Outbox,
         offers: &mut dyn Offers,
+        placed: &mut usize,
         cx: &mut Context<'_>,
     ) -> Result<(), Option<Event>> {
         let mut placements = Placements {
-            state: &mut *state,
-            offers: &mut *offers,
+            state,
+            outbox,
+            offers,
             taken: None,
+            placed,
         };
         let event = self.transport.try_recv_placing(cx, &mut placements);
         let Some((id, from, header)) = placements.taken else {
             return Err(event);
         };
-        match placed_whole(event, from, &header) {
-            Ok(arrival) => {
-                state.events += 1;
-                acknowledge(from, &header, outbox);
-                state.recvs.finish(id);
-                offers.placed(arrival);
+        let whole = matches!(
+            event,
+            Some(Event::Placed { from: placed_from, placed, .. })
+                if placed_from == from && placed as u64 == header.len
+        );
+        match whole {
+            true => {
+                // A placed event owns nothing: forgetting it spares a call to its drop,
+                // which does not know which kind of event it drops.
+                std::mem::forget(event);
+                placements.complete(id, from, &header);
                 Ok(())
             }
-            Err(event) => {
+            false => {
+                let state = &mut *placements.state;
                 let placing = Placing {
                     id,
                     header,

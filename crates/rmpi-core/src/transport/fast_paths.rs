@@ -52,6 +52,38 @@ pub trait Placer {
     /// assert_eq!(Eight([0; 8]).place(0, &header).map(|buf| buf.len()), Some(8));
     /// ```
     fn place(&mut self, from: usize, header: &Header) -> Option<&mut [u8]>;
+
+    /// All of the payload of the frame from `from` with `header`, which
+    /// [`place`](Placer::place) last took, is in the buffer it gave. A placer that
+    /// completes that receive here says `true`, and the transport goes on to its next
+    /// frame instead of reporting this one as an [`Event::Placed`]: a window of messages
+    /// then costs the waiting side one look, not one per message. The default says
+    /// `false`, and every placement is reported.
+    ///
+    /// ```
+    /// use rmpi::transport::{FrameKind, Header, Placer};
+    /// /// Ten receives of 8 bytes each, filled in turn; each one placed is done at once.
+    /// struct Window { bufs: Vec<[u8; 8]>, filled: usize }
+    /// impl Placer for Window {
+    ///     fn place(&mut self, _from: usize, header: &Header) -> Option<&mut [u8]> {
+    ///         let fits = header.len == 8 && self.filled < self.bufs.len();
+    ///         fits.then(|| &mut self.bufs[self.filled][..])
+    ///     }
+    ///     fn placed_whole(&mut self, _from: usize, _header: &Header) -> bool {
+    ///         self.filled += 1;
+    ///         true
+    ///     }
+    /// }
+    /// let mut window = Window { bufs: vec![[0; 8]; 10], filled: 0 };
+    /// let header = Header { kind: FrameKind::Data, context: 0, source: 1, tag: 5, sync_id: 0, len: 8 };
+    /// window.place(1, &header).unwrap().copy_from_slice(b"rmpi-msg");
+    /// assert!(window.placed_whole(1, &header));
+    /// assert_eq!((window.filled, &window.bufs[0]), (1, b"rmpi-msg"));
+    /// ```
+    fn placed_whole(&mut self, from: usize, header: &Header) -> bool {
+        let _ = (from, header);
+        false
+    }
 }
 
 /// Optional speed-ups a transport may offer on top of [`Transport`]: sending from a
