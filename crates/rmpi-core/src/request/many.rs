@@ -32,23 +32,15 @@ pub async fn wait_all<'a, T>(requests: impl IntoIterator<Item = Request<'a, T>>)
     std::future::poll_fn(|cx| {
         // The receives into buffers posted on one engine wait together; every other
         // request waits on its own.
-        let first_engine = requests
-            .iter_mut()
-            .find_map(|r| r.posted_receive()?.engine());
+        let engine = requests.iter().find_map(Request::posted_engine);
         let mut pending = false;
         for request in requests.iter_mut() {
-            let together = match (request.posted_receive(), first_engine) {
-                (Some(receive), Some(engine)) => receive.is_on(engine),
-                _ => false,
-            };
-            if !together {
+            let alone = engine.is_none_or(|engine| request.posted_on(engine).is_none());
+            if alone {
                 pending |= request.poll_done(cx).is_pending();
             }
         }
-        while let Some(engine) = requests
-            .iter_mut()
-            .find_map(|r| r.posted_receive()?.engine())
-        {
+        while let Some(engine) = requests.iter().find_map(Request::posted_engine) {
             if wait_together(&mut requests, engine, cx).is_pending() {
                 return Poll::Pending;
             }

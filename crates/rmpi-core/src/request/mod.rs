@@ -164,6 +164,14 @@ impl<'a, T> Request<'a, T> {
         }
     }
 
+    /// The engine the receive into a buffer this request is is posted on, while it is.
+    fn posted_engine(&self) -> Option<&'a Engine> {
+        match &self.state {
+            State::Receiving(receive, _) => receive.operation().engine(),
+            _ => None,
+        }
+    }
+
     /// The id of the receive into a buffer this request is, while it is posted on
     /// `engine`.
     fn posted_on(&self, engine: &Engine) -> Option<PostId> {
