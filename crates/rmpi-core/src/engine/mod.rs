@@ -53,10 +53,13 @@ struct Drained {
 
 /// The receive a wait is for, and the receives whose buffers it offers the transport:
 /// its own, or those of a wait over several (the first of which is then `id`).
-struct AwaitedReceive<'r> {
+struct AwaitedReceive<'r, O: ?Sized> {
     id: PostId,
-    offers: &'r mut dyn Offers,
+    offers: &'r mut O,
 }
+
+/// What a wait for something other than a receive awaits.
+const NO_RECEIVE: Option<AwaitedReceive<'static, NoOffers>> = None;
 
 /// One rank's matching state and its transport.
 pub(crate) struct Engine {
@@ -217,7 +220,7 @@ impl Engine {
         }
         // Another thread may take in the releases: then the last one wakes this task.
         loans.wake_when_settled(cx.waker());
-        self.poll_with(cx, None, |state, _| {
+        self.poll_with(cx, NO_RECEIVE, |state, _| {
             if loans.settled() {
                 return Some(Ok(()));
             }
@@ -265,7 +268,7 @@ impl Engine {
     }
 
     pub(crate) fn poll_sync(&self, sync_id: u64, cx: &mut Context<'_>) -> Poll<Result<()>> {
-        self.poll_with(cx, None, |state, _| state.take_sync(sync_id))
+        self.poll_with(cx, NO_RECEIVE, |state, _| state.take_sync(sync_id))
     }
 
     pub(crate) fn forget_sync(&self, sync_id: u64) {
@@ -323,7 +326,8 @@ impl Engine {
     pub(crate) fn iprobe(&self, pattern: &Pattern) -> Option<(Envelope, usize)> {
         let mut state = self.lock();
         let mut outbox = Outbox::new();
-        let completed = self.drain(&mut state, &mut outbox, None).completed;
+        let nothing: Option<&mut AwaitedReceive<'_, NoOffers>> = None;
+        let completed = self.drain(&mut state, &mut outbox, nothing).completed;
         let found = probe(&state, pattern);
         self.events.store(state.events, Ordering::Relaxed);
         drop(state);
@@ -337,7 +341,7 @@ impl Engine {
         awaited: &Awaited,
         cx: &mut Context<'_>,
     ) -> Poll<Result<(Envelope, usize)>> {
-        self.poll_with(cx, None, |state, _| match probe(state, pattern) {
+        self.poll_with(cx, NO_RECEIVE, |state, _| match probe(state, pattern) {
             Some(found) => Some(Ok(found)),
             None => unsatisfiable(&state.departed, awaited).map(Err),
         })
@@ -356,13 +360,15 @@ impl Engine {
     /// the waker list. A receive gives itself as the
     /// `receive` awaited, so taking in events stops at its message (and a receive into a
     /// buffer can have that message copied straight there).
-    fn poll_with<T>(
+    fn poll_with<T, O: Offers + ?Sized>(
         &self,
         cx: &mut Context<'_>,
-        mut receive: Option<AwaitedReceive<'_>>,
-        mut outcome: impl FnMut(&mut State, Option<&mut dyn Offers>) -> Option<T>,
+        mut receive: Option<AwaitedReceive<'_, O>>,
+        mut outcome: impl FnMut(&mut State, Option<&mut O>) -> Option<T>,
     ) -> Poll<T> {
-        fn offers<'r>(receive: &'r mut Option<AwaitedReceive<'_>>) -> Option<&'r mut dyn Offers> {
+        fn offers<'r, O: ?Sized>(
+            receive: &'r mut Option<AwaitedReceive<'_, O>>,
+        ) -> Option<&'r mut O> {
             match receive {
                 Some(receive) => Some(&mut *receive.offers),
                 None => None,

@@ -101,17 +101,17 @@ impl Offers for NoOffers {
 }
 
 /// The [`Placer`] over offered buffers, for one look at the transport.
-struct Placements<'s, 'o> {
+struct Placements<'s, 'o, O: ?Sized> {
     state: &'s mut State,
     outbox: &'s mut Outbox,
-    offers: &'o mut dyn Offers,
+    offers: &'o mut O,
     /// The offered receive that took the frame, with the frame's sender and header.
     taken: Option<(PostId, usize, Header)>,
     /// How many messages were placed whole and their receives completed.
     placed: &'s mut usize,
 }
 
-impl Placements<'_, '_> {
+impl<O: Offers + ?Sized> Placements<'_, '_, O> {
     /// The receive that took the frame from `from` with `header` has all of it: it is over.
     fn complete(&mut self, id: PostId, from: usize, header: &Header) {
         self.state.events += 1;
@@ -129,7 +129,7 @@ impl Placements<'_, '_> {
     }
 }
 
-impl Placer for Placements<'_, '_> {
+impl<O: Offers + ?Sized> Placer for Placements<'_, '_, O> {
     fn place(&mut self, from: usize, header: &Header) -> Option<&mut [u8]> {
         if self.taken.is_some() || !matches!(header.kind, FrameKind::Data | FrameKind::SyncData) {
             return None;
@@ -175,11 +175,11 @@ impl Engine {
     /// Takes the ready transport events into the state (up to the budget) for a wait on
     /// `receive`, if any (see [`Engine::drain_offering`]).
     #[inline(always)]
-    pub(super) fn drain(
+    pub(super) fn drain<O: Offers + ?Sized>(
         &self,
         state: &mut State,
         outbox: &mut Outbox,
-        receive: Option<&mut AwaitedReceive<'_>>,
+        receive: Option<&mut AwaitedReceive<'_, O>>,
     ) -> Drained {
         match receive {
             Some(receive) => self.drain_offering(state, outbox, receive.offers, Some(receive.id)),
@@ -194,11 +194,11 @@ impl Engine {
     /// a bcast's data follows its header, and a child that took it in while waiting for
     /// the header would copy it twice.
     #[inline(always)]
-    fn drain_offering(
+    fn drain_offering<O: Offers + ?Sized>(
         &self,
         state: &mut State,
         outbox: &mut Outbox,
-        offers: &mut dyn Offers,
+        offers: &mut O,
         awaited: Option<PostId>,
     ) -> Drained {
         let mut completed = 0;
@@ -258,11 +258,11 @@ impl Engine {
     /// A message placed in part goes on as a [`Placing`] of its receive, which the rest
     /// completes.
     #[inline(always)]
-    fn try_recv_offering(
+    fn try_recv_offering<O: Offers + ?Sized>(
         &self,
         state: &mut State,
         outbox: &mut Outbox,
-        offers: &mut dyn Offers,
+        offers: &mut O,
         placed: &mut usize,
         cx: &mut Context<'_>,
     ) -> Result<(), Option<Event>> {
@@ -315,7 +315,7 @@ impl Engine {
         &self,
         cx: &mut Context<'_>,
         first: PostId,
-        offers: &mut dyn Offers,
+        offers: &mut impl Offers,
     ) -> Poll<Option<PostId>> {
         let open = offers.open();
         let receive = Some(AwaitedReceive { id: first, offers });
