@@ -444,7 +444,8 @@ impl ShmTransport {
             if let Some(inbound) = incoming.rings[peer].as_mut() {
                 loop {
                     let event = self.read_from(peer, inbound, &mut placer);
-                    // A placement its placer completed at once is not reported: read on.
+                    // A placement its placer completes at once is not reported, if another
+                    // record follows: read on.
                     if let (
                         Some(Event::Placed {
                             from,
@@ -454,7 +455,8 @@ impl ShmTransport {
                         Some(placer),
                     ) = (&event, placer.as_mut())
                     {
-                        if *placed as u64 == header.len && placer.placed_whole(*from, header) {
+                        let whole = *placed as u64 == header.len;
+                        if whole && placer.placed_whole(*from, header) {
                             continue;
                         }
                     }

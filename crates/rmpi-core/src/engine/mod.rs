@@ -33,7 +33,7 @@ use crate::transport::{FastPaths, Transport};
 
 pub(crate) use arrival::{Arrival, Awaited};
 use offered::NoOffers;
-pub(crate) use offered::{Offered, Offers};
+pub(crate) use offered::Offers;
 use state::{probe, unsatisfiable, Outbox, State};
 use waiters::Waiters;
 
@@ -49,13 +49,30 @@ struct Drained {
     placed: usize,
     /// It stopped before the transport ran out of events.
     stopped_early: bool,
+    /// The awaited receive's message, if it was placed whole: that receive is over and
+    /// gone from [`State::recvs`].
+    mine: Option<Arrival>,
+}
+
+impl Drained {
+    fn stopped(completed: usize, placed: usize, stopped_early: bool) -> Drained {
+        Drained {
+            completed,
+            placed,
+            stopped_early,
+            mine: None,
+        }
+    }
 }
 
 /// The receive a wait is for, and the receives whose buffers it offers the transport:
 /// its own, or those of a wait over several (the first of which is then `id`).
 struct AwaitedReceive<'r, O: ?Sized> {
     id: PostId,
-    offers: &'r mut O,
+    /// The buffer of a receive's own wait, if it has one.
+    buf: Option<&'r mut [u8]>,
+    /// The receives of a wait over several.
+    offers: Option<&'r mut O>,
 }
 
 /// What a wait for something other than a receive awaits.
@@ -220,7 +237,7 @@ impl Engine {
         }
         // Another thread may take in the releases: then the last one wakes this task.
         loans.wake_when_settled(cx.waker());
-        self.poll_with(cx, NO_RECEIVE, |state, _| {
+        self.poll_with(cx, NO_RECEIVE, |state, _, _| {
             if loans.settled() {
                 return Some(Ok(()));
             }
@@ -268,7 +285,7 @@ impl Engine {
     }
 
     pub(crate) fn poll_sync(&self, sync_id: u64, cx: &mut Context<'_>) -> Poll<Result<()>> {
-        self.poll_with(cx, NO_RECEIVE, |state, _| state.take_sync(sync_id))
+        self.poll_with(cx, NO_RECEIVE, |state, _, _| state.take_sync(sync_id))
     }
 
     pub(crate) fn forget_sync(&self, sync_id: u64) {
@@ -284,11 +301,12 @@ impl Engine {
     }
 
     pub(crate) fn poll_recv(&self, id: PostId, cx: &mut Context<'_>) -> Poll<Result<Arrival>> {
-        let receive = Some(AwaitedReceive {
+        let receive = Some(AwaitedReceive::<NoOffers> {
             id,
-            offers: &mut NoOffers,
+            buf: None,
+            offers: None,
         });
-        self.poll_with(cx, receive, |state, _| state.recvs.take_outcome(id))
+        self.poll_with(cx, receive, |state, _, _| state.recvs.take_outcome(id))
     }
 
     /// Like [`Engine::poll_recv`] for a receive into `buf`, which the transport may copy the
@@ -299,18 +317,12 @@ impl Engine {
         buf: &mut [u8],
         cx: &mut Context<'_>,
     ) -> Poll<Result<Arrival>> {
-        let mut offered = Offered {
+        let receive = Some(AwaitedReceive::<NoOffers> {
             id,
-            buf,
-            arrival: None,
-        };
-        let receive = Some(AwaitedReceive {
-            id,
-            offers: &mut offered,
+            buf: Some(buf),
+            offers: None,
         });
-        self.poll_with(cx, receive, |state, offers| {
-            state.recvs.outcome(id, offers.and_then(|o| o.arrival()))
-        })
+        self.poll_with(cx, receive, |state, mine, _| state.recvs.outcome(id, mine))
     }
 
     /// Withdraws a receive whose future was dropped. A message it already matched goes back
@@ -341,7 +353,7 @@ impl Engine {
         awaited: &Awaited,
         cx: &mut Context<'_>,
     ) -> Poll<Result<(Envelope, usize)>> {
-        self.poll_with(cx, NO_RECEIVE, |state, _| match probe(state, pattern) {
+        self.poll_with(cx, NO_RECEIVE, |state, _, _| match probe(state, pattern) {
             Some(found) => Some(Ok(found)),
             None => unsatisfiable(&state.departed, awaited).map(Err),
         })
@@ -364,18 +376,15 @@ impl Engine {
         &self,
         cx: &mut Context<'_>,
         mut receive: Option<AwaitedReceive<'_, O>>,
-        mut outcome: impl FnMut(&mut State, Option<&mut O>) -> Option<T>,
+        mut outcome: impl FnMut(&mut State, Option<Arrival>, Option<&O>) -> Option<T>,
     ) -> Poll<T> {
-        fn offers<'r, O: ?Sized>(
-            receive: &'r mut Option<AwaitedReceive<'_, O>>,
-        ) -> Option<&'r mut O> {
-            match receive {
-                Some(receive) => Some(&mut *receive.offers),
-                None => None,
-            }
+        fn offers<'r, O: ?Sized>(receive: &'r Option<AwaitedReceive<'_, O>>) -> Option<&'r O> {
+            receive
+                .as_ref()
+                .and_then(|receive| receive.offers.as_deref())
         }
         let mut state = self.lock();
-        if let Some(done) = outcome(&mut state, offers(&mut receive)) {
+        if let Some(done) = outcome(&mut state, None, offers(&receive)) {
             return Poll::Ready(done);
         }
         let mut registered = false;
@@ -394,7 +403,7 @@ impl Engine {
                 // The event a wait was woken by is usually its own: then it need not look
                 // at the transport again (a look at a line the sender writes next costs a
                 // transfer between cores, and the caller is waiting).
-                done = outcome(&mut state, offers(&mut receive));
+                done = outcome(&mut state, None, offers(&receive));
                 left_unread = done.is_some();
             }
             if done.is_none() {
@@ -402,7 +411,7 @@ impl Engine {
                 completed += drained.completed;
                 placed += drained.placed;
                 left_unread = drained.stopped_early;
-                done = outcome(&mut state, offers(&mut receive));
+                done = outcome(&mut state, drained.mine, offers(&receive));
             }
             let quiet = done.is_none() && outbox.is_empty() && completed == 0 && placed == 0;
             let budget = match registered && !spun && quiet {
@@ -428,7 +437,7 @@ impl Engine {
                     completed += drained.completed;
                     placed += drained.placed;
                     left_unread = drained.stopped_early;
-                    done = outcome(&mut state, offers(&mut receive));
+                    done = outcome(&mut state, drained.mine, offers(&receive));
                     if done.is_some() || completed > 0 || !outbox.is_empty() {
                         break;
                     }

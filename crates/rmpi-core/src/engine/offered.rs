@@ -16,9 +16,9 @@ use super::receives::Placing;
 use super::state::{acknowledge, Outbox, State};
 use super::{AwaitedReceive, Drained, Engine, DRAIN_BUDGET};
 
-/// The receives a wait offers the transport: their buffers, and what becomes of those that
-/// a message is placed in whole (the receive is then over and gone from the engine's
-/// tables). A receive's own wait offers one ([`Offered`]); `wait_all` offers its requests.
+/// The receives a wait over several offers the transport (`wait_all`'s requests): their
+/// buffers, and what becomes of those that a message is placed in whole (the receive is
+/// then over and gone from the engine's tables).
 pub(crate) trait Offers {
     /// Whether offered receive `id` is still open, with room for `len` bytes; if so, it
     /// is the one [`Offers::buffer`] and [`Offers::placed`] then mean.
@@ -35,49 +35,9 @@ pub(crate) trait Offers {
 
     /// The first offered receive still open, in posting order.
     fn first_open(&self) -> Option<PostId>;
-
-    /// The message placed in the one receive offered, taken out (for a receive's own
-    /// wait, which returns it).
-    fn arrival(&mut self) -> Option<Arrival> {
-        None
-    }
 }
 
-/// One receive's buffer offered to the transport, and the message placed whole in it, once
-/// one was.
-pub(crate) struct Offered<'b> {
-    pub(crate) id: PostId,
-    pub(crate) buf: &'b mut [u8],
-    pub(crate) arrival: Option<Arrival>,
-}
-
-impl Offers for Offered<'_> {
-    fn takes(&mut self, id: PostId, len: usize) -> bool {
-        id == self.id && self.arrival.is_none() && len <= self.buf.len()
-    }
-
-    fn buffer(&mut self) -> &mut [u8] {
-        self.buf
-    }
-
-    fn placed(&mut self, arrival: Arrival) {
-        self.arrival = Some(arrival);
-    }
-
-    fn open(&self) -> usize {
-        usize::from(self.arrival.is_none())
-    }
-
-    fn first_open(&self) -> Option<PostId> {
-        self.arrival.is_none().then_some(self.id)
-    }
-
-    fn arrival(&mut self) -> Option<Arrival> {
-        self.arrival.take()
-    }
-}
-
-/// Nothing offered.
+/// Nothing offered: the type of a wait that offers no receives.
 pub(super) struct NoOffers;
 
 impl Offers for NoOffers {
@@ -114,35 +74,18 @@ struct Placements<'s, 'o, O: ?Sized> {
 impl<O: Offers + ?Sized> Placements<'_, '_, O> {
     /// The receive that took the frame from `from` with `header` has all of it: it is over.
     fn complete(&mut self, id: PostId, from: usize, header: &Header) {
-        self.state.events += 1;
-        acknowledge(from, header, self.outbox);
-        self.state.recvs.finish(id);
-        self.offers.placed(Arrival {
-            from,
-            header: *header,
-            payload: Payload::Placed {
-                len: header.len as usize,
-            },
-            seq: 0, // its receive has it at once: never put back
-        });
+        let arrival = placed_whole(self.state, self.outbox, id, from, header);
+        self.offers.placed(arrival);
         *self.placed += 1;
     }
 }
 
 impl<O: Offers + ?Sized> Placer for Placements<'_, '_, O> {
     fn place(&mut self, from: usize, header: &Header) -> Option<&mut [u8]> {
-        if self.taken.is_some() || !matches!(header.kind, FrameKind::Data | FrameKind::SyncData) {
+        if self.taken.is_some() {
             return None;
         }
-        let len = usize::try_from(header.len).ok()?;
-        if self.state.placing.contains(from) {
-            return None;
-        }
-        let envelope = Envelope {
-            context: header.context,
-            source: header.source,
-            tag: header.tag,
-        };
+        let (envelope, len) = placeable(self.state, from, header)?;
         // A message too long for its receive's buffer takes the usual path, to its
         // `Truncated` error; one for a receive not offered, to that receive.
         let offers = &mut *self.offers;
@@ -157,11 +100,11 @@ impl<O: Offers + ?Sized> Placer for Placements<'_, '_, O> {
     /// Completes the receive at once while others stay open; the last one's placement is
     /// reported, so that the look ends there and what follows stays with the transport.
     fn placed_whole(&mut self, from: usize, header: &Header) -> bool {
+        if self.offers.open() <= 1 {
+            return false;
+        }
         match self.taken {
             Some((id, taken_from, taken)) if taken_from == from && taken == *header => {
-                if self.offers.open() <= 1 {
-                    return false;
-                }
                 self.taken = None;
                 self.complete(id, from, header);
                 true
@@ -171,9 +114,105 @@ impl<O: Offers + ?Sized> Placer for Placements<'_, '_, O> {
     }
 }
 
+/// The envelope and length of a frame from `from` with `header` that may go straight into
+/// a receive's buffer: data, not from a peer whose last frame is still being placed.
+fn placeable(state: &State, from: usize, header: &Header) -> Option<(Envelope, usize)> {
+    if !matches!(header.kind, FrameKind::Data | FrameKind::SyncData) {
+        return None;
+    }
+    let len = usize::try_from(header.len).ok()?;
+    if state.placing.contains(from) {
+        return None;
+    }
+    let envelope = Envelope {
+        context: header.context,
+        source: header.source,
+        tag: header.tag,
+    };
+    Some((envelope, len))
+}
+
+/// Receive `id` took the frame from `from` with `header`, and the transport placed all of
+/// it in the receive's buffer: the receive is over, and this is its arrival.
+fn placed_whole(
+    state: &mut State,
+    outbox: &mut Outbox,
+    id: PostId,
+    from: usize,
+    header: &Header,
+) -> Arrival {
+    state.events += 1;
+    acknowledge(from, header, outbox);
+    state.recvs.finish(id);
+    Arrival {
+        from,
+        header: *header,
+        payload: Payload::Placed {
+            len: header.len as usize,
+        },
+        seq: 0, // its receive has it at once: never put back
+    }
+}
+
+/// Receive `id` took the frame from `from` with `header`, but the transport placed only
+/// part of it: the rest comes as an [`Event::Rest`], which completes the receive.
+fn placed_in_part(state: &mut State, id: PostId, from: usize, header: Header) {
+    let placing = Placing {
+        id,
+        header,
+        placed: 0,
+        seq: state.next_arrival(),
+        orphaned: None,
+    };
+    state.placing.insert(from, placing);
+}
+
+/// Whether `event` reports the frame from `from` with `header` placed whole.
+fn is_whole(event: &Option<Event>, from: usize, header: &Header) -> bool {
+    matches!(
+        event,
+        Some(Event::Placed { from: placed_from, placed, .. })
+            if *placed_from == from && *placed as u64 == header.len
+    )
+}
+
+/// The buffer of the one receive a wait is for, offered to the transport while the wait
+/// looks for events.
+struct Placement<'s, 'b> {
+    state: &'s mut State,
+    id: PostId,
+    buf: &'b mut [u8],
+    /// The sender and header of the frame the receive took, once it took one.
+    taken: Option<(usize, Header)>,
+}
+
+impl Placer for Placement<'_, '_> {
+    fn place(&mut self, from: usize, header: &Header) -> Option<&mut [u8]> {
+        if self.taken.is_some() {
+            return None;
+        }
+        let (envelope, len) = placeable(self.state, from, header)?;
+        // One too long for the buffer takes the usual path, to its `Truncated` error.
+        if len > self.buf.len() {
+            return None;
+        }
+        let id = self.id;
+        self.state
+            .matcher
+            .take_first_if(&envelope, |first| first == id)?;
+        self.taken = Some((from, *header));
+        Some(&mut self.buf[..len])
+    }
+}
+
 impl Engine {
     /// Takes the ready transport events into the state (up to the budget) for a wait on
-    /// `receive`, if any (see [`Engine::drain_offering`]).
+    /// `receive`, if any: a receive's own wait offers its buffer, if it has one; a wait
+    /// over several receives offers theirs ([`Engine::drain_offering`]). A wait stops
+    /// taking in events at its receive's message and leaves what follows to the receives
+    /// it is for, which may then have it placed in their buffers in turn: a bcast's data
+    /// follows its header, and a child that took it in while waiting for the header would
+    /// copy it twice.
     #[inline(always)]
     pub(super) fn drain<O: Offers + ?Sized>(
         &self,
@@ -181,18 +220,73 @@ impl Engine {
         outbox: &mut Outbox,
         receive: Option<&mut AwaitedReceive<'_, O>>,
     ) -> Drained {
-        match receive {
-            Some(receive) => self.drain_offering(state, outbox, receive.offers, Some(receive.id)),
-            None => self.drain_offering(state, outbox, &mut NoOffers, None),
+        let mut receive = match receive {
+            Some(AwaitedReceive {
+                id,
+                offers: Some(offers),
+                ..
+            }) => return self.drain_offering(state, outbox, &mut **offers, Some(*id)),
+            receive => receive,
+        };
+        let mut completed = 0;
+        // A transport with nothing ready keeps this waker, so the tasks waiting here are
+        // woken by what comes next even when this look ends their poll.
+        let mut cx = Context::from_waker(&self.progress_waker);
+        for _ in 0..DRAIN_BUDGET {
+            let event = match receive.as_mut() {
+                Some(AwaitedReceive {
+                    id, buf: Some(buf), ..
+                }) => {
+                    let mut placement = Placement {
+                        state: &mut *state,
+                        id: *id,
+                        buf,
+                        taken: None,
+                    };
+                    let event = self.transport.try_recv_placing(&mut cx, &mut placement);
+                    match placement.taken {
+                        Some((from, header)) if is_whole(&event, from, &header) => {
+                            // A placed event owns nothing: forgetting it spares a call to
+                            // its drop, which does not know which kind of event it drops.
+                            std::mem::forget(event);
+                            // The awaited receive has all of its message: it ends here,
+                            // without passing through the receives' table.
+                            let mine = placed_whole(state, outbox, *id, from, &header);
+                            return Drained {
+                                completed: completed + 1,
+                                placed: 0,
+                                stopped_early: true,
+                                mine: Some(mine),
+                            };
+                        }
+                        Some((from, header)) => placed_in_part(state, *id, from, header),
+                        None => {}
+                    }
+                    event
+                }
+                _ => self.transport.try_recv(&mut cx),
+            };
+            let Some(event) = event else {
+                return Drained::stopped(completed, 0, false);
+            };
+            completed += state.handle(event, outbox);
+            self.note_departures(state);
+            let got_it = |receive: &&mut AwaitedReceive<'_, O>| {
+                let outcome = state.recvs.outcome_of(receive.id);
+                outcome.is_some_and(Option::is_some)
+            };
+            if receive.as_ref().is_some_and(got_it) {
+                return Drained::stopped(completed, 0, true);
+            }
         }
+        // Budget spent with events left: make sure somebody comes back for them.
+        self.progress_waker.wake_by_ref();
+        Drained::stopped(completed, 0, false)
     }
 
-    /// Takes the ready transport events into the state (up to the budget), offering them
-    /// to the buffers of the receives `offers`. It stops once every offered receive has
-    /// its message placed, or receive `awaited` has its outcome, and leaves what follows
-    /// to the receives it is for, which may then have it placed in their buffers in turn:
-    /// a bcast's data follows its header, and a child that took it in while waiting for
-    /// the header would copy it twice.
+    /// [`Engine::drain`] for a wait over several receives, offering the transport their
+    /// buffers: it stops once every offered receive has its message placed, or receive
+    /// `awaited` has its outcome.
     #[inline(always)]
     fn drain_offering<O: Offers + ?Sized>(
         &self,
@@ -204,52 +298,25 @@ impl Engine {
         let mut completed = 0;
         let mut placed = 0;
         let open = offers.open();
-        // A transport with nothing ready keeps this waker, so the tasks waiting here are
-        // woken by what comes next even when this look ends their poll.
         let mut cx = Context::from_waker(&self.progress_waker);
         for _ in 0..DRAIN_BUDGET {
-            let event = if open == 0 {
-                self.transport.try_recv(&mut cx)
-            } else {
-                match self.try_recv_offering(state, outbox, offers, &mut placed, &mut cx) {
-                    Ok(()) => {
-                        if placed == open {
-                            return Drained {
-                                completed,
-                                placed,
-                                stopped_early: true,
-                            };
-                        }
-                        continue;
-                    }
-                    Err(event) => event,
-                }
+            let event = match self.try_recv_offering(state, outbox, offers, &mut placed, &mut cx) {
+                Ok(()) if placed == open => return Drained::stopped(completed, placed, true),
+                Ok(()) => continue,
+                Err(event) => event,
             };
             let Some(event) = event else {
-                return Drained {
-                    completed,
-                    placed,
-                    stopped_early: false,
-                };
+                return Drained::stopped(completed, placed, false);
             };
             completed += state.handle(event, outbox);
             self.note_departures(state);
             let got_it = |id| state.recvs.outcome_of(id).is_some_and(Option::is_some);
             if awaited.is_some_and(got_it) {
-                return Drained {
-                    completed,
-                    placed,
-                    stopped_early: true,
-                };
+                return Drained::stopped(completed, placed, true);
             }
         }
-        // Budget spent with events left: make sure somebody comes back for them.
         self.progress_waker.wake_by_ref();
-        Drained {
-            completed,
-            placed,
-            stopped_early: false,
-        }
+        Drained::stopped(completed, placed, false)
     }
 
     /// One look at the transport, offering it `offers`, adding to `placed` each message
@@ -274,34 +341,18 @@ impl Engine {
             placed,
         };
         let event = self.transport.try_recv_placing(cx, &mut placements);
-        let Some((id, from, header)) = placements.taken else {
-            return Err(event);
-        };
-        let whole = matches!(
-            event,
-            Some(Event::Placed { from: placed_from, placed, .. })
-                if placed_from == from && placed as u64 == header.len
-        );
-        match whole {
-            true => {
-                // A placed event owns nothing: forgetting it spares a call to its drop,
-                // which does not know which kind of event it drops.
+        match placements.taken {
+            Some((id, from, header)) if is_whole(&event, from, &header) => {
+                // A placed event owns nothing (see `drain`).
                 std::mem::forget(event);
                 placements.complete(id, from, &header);
                 Ok(())
             }
-            false => {
-                let state = &mut *placements.state;
-                let placing = Placing {
-                    id,
-                    header,
-                    placed: 0,
-                    seq: state.next_arrival(),
-                    orphaned: None,
-                };
-                state.placing.insert(from, placing);
+            Some((id, from, header)) => {
+                placed_in_part(placements.state, id, from, header);
                 Err(event)
             }
+            None => Err(event),
         }
     }
 
@@ -318,8 +369,12 @@ impl Engine {
         offers: &mut impl Offers,
     ) -> Poll<Option<PostId>> {
         let open = offers.open();
-        let receive = Some(AwaitedReceive { id: first, offers });
-        self.poll_with(cx, receive, |state, offers| {
+        let receive = Some(AwaitedReceive {
+            id: first,
+            buf: None,
+            offers: Some(offers),
+        });
+        self.poll_with(cx, receive, |state, _, offers| {
             let offers = offers?;
             if offers.open() < open {
                 return Some(None);
