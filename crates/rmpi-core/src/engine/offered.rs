@@ -116,6 +116,7 @@ impl<O: Offers + ?Sized> Placer for Placements<'_, '_, O> {
 
 /// The envelope and length of a frame from `from` with `header` that may go straight into
 /// a receive's buffer: data, not from a peer whose last frame is still being placed.
+#[inline(always)]
 fn placeable(state: &State, from: usize, header: &Header) -> Option<(Envelope, usize)> {
     if !matches!(header.kind, FrameKind::Data | FrameKind::SyncData) {
         return None;
@@ -134,6 +135,7 @@ fn placeable(state: &State, from: usize, header: &Header) -> Option<(Envelope, u
 
 /// Receive `id` took the frame from `from` with `header`, and the transport placed all of
 /// it in the receive's buffer: the receive is over, and this is its arrival.
+#[inline(always)]
 fn placed_whole(
     state: &mut State,
     outbox: &mut Outbox,
@@ -156,6 +158,7 @@ fn placed_whole(
 
 /// Receive `id` took the frame from `from` with `header`, but the transport placed only
 /// part of it: the rest comes as an [`Event::Rest`], which completes the receive.
+#[inline(always)]
 fn placed_in_part(state: &mut State, id: PostId, from: usize, header: Header) {
     let placing = Placing {
         id,
@@ -168,6 +171,7 @@ fn placed_in_part(state: &mut State, id: PostId, from: usize, header: Header) {
 }
 
 /// Whether `event` reports the frame from `from` with `header` placed whole.
+#[inline(always)]
 fn is_whole(event: &Option<Event>, from: usize, header: &Header) -> bool {
     matches!(
         event,

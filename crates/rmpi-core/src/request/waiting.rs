@@ -215,6 +215,7 @@ pub(crate) fn status_of(arrival: &Arrival) -> Status {
 
 /// Copies an arrived message into `buf`, of `element_bytes`-byte elements (where the
 /// transport has not placed it there already), and returns its status.
+#[inline(always)]
 pub(crate) fn copy_into(arrival: Arrival, buf: &mut [u8], element_bytes: usize) -> Result<Status> {
     let status = status_of(&arrival);
     if status.count_of(element_bytes).is_none() {
