@@ -32,7 +32,6 @@ use crate::matching::{Envelope, Pattern, PostId};
 use crate::transport::{FastPaths, Transport};
 
 pub(crate) use arrival::{Arrival, Awaited};
-use offered::NoOffers;
 pub(crate) use offered::Offers;
 use state::{probe, unsatisfiable, Outbox, State};
 use waiters::Waiters;
@@ -76,7 +75,7 @@ struct AwaitedReceive<'r, O: ?Sized> {
 }
 
 /// What a wait for something other than a receive awaits.
-const NO_RECEIVE: Option<AwaitedReceive<'static, NoOffers>> = None;
+const NO_RECEIVE: Option<AwaitedReceive<'static, dyn Offers>> = None;
 
 /// One rank's matching state and its transport.
 pub(crate) struct Engine {
@@ -301,7 +300,7 @@ impl Engine {
     }
 
     pub(crate) fn poll_recv(&self, id: PostId, cx: &mut Context<'_>) -> Poll<Result<Arrival>> {
-        let receive = Some(AwaitedReceive::<NoOffers> {
+        let receive = Some(AwaitedReceive::<dyn Offers> {
             id,
             buf: None,
             offers: None,
@@ -317,7 +316,7 @@ impl Engine {
         buf: &mut [u8],
         cx: &mut Context<'_>,
     ) -> Poll<Result<Arrival>> {
-        let receive = Some(AwaitedReceive::<NoOffers> {
+        let receive = Some(AwaitedReceive::<dyn Offers> {
             id,
             buf: Some(buf),
             offers: None,
@@ -338,7 +337,7 @@ impl Engine {
     pub(crate) fn iprobe(&self, pattern: &Pattern) -> Option<(Envelope, usize)> {
         let mut state = self.lock();
         let mut outbox = Outbox::new();
-        let nothing: Option<&mut AwaitedReceive<'_, NoOffers>> = None;
+        let nothing: Option<&mut AwaitedReceive<'_, dyn Offers>> = None;
         let completed = self.drain(&mut state, &mut outbox, nothing).completed;
         let found = probe(&state, pattern);
         self.events.store(state.events, Ordering::Relaxed);

@@ -32,32 +32,6 @@ pub(crate) trait Offers {
 
     /// How many offered receives are still open.
     fn open(&self) -> usize;
-
-    /// The first offered receive still open, in posting order.
-    fn first_open(&self) -> Option<PostId>;
-}
-
-/// Nothing offered: the type of a wait that offers no receives.
-pub(super) struct NoOffers;
-
-impl Offers for NoOffers {
-    fn takes(&mut self, _: PostId, _: usize) -> bool {
-        false
-    }
-
-    fn buffer(&mut self) -> &mut [u8] {
-        &mut []
-    }
-
-    fn placed(&mut self, _: Arrival) {}
-
-    fn open(&self) -> usize {
-        0
-    }
-
-    fn first_open(&self) -> Option<PostId> {
-        None
-    }
 }
 
 /// The [`Placer`] over offered buffers, for one look at the transport.
@@ -229,7 +203,7 @@ impl Engine {
                 id,
                 offers: Some(offers),
                 ..
-            }) => return self.drain_offering(state, outbox, &mut **offers, Some(*id)),
+            }) => return self.drain_offering(state, outbox, &mut **offers, *id),
             receive => receive,
         };
         let mut completed = 0;
@@ -289,15 +263,15 @@ impl Engine {
     }
 
     /// [`Engine::drain`] for a wait over several receives, offering the transport their
-    /// buffers: it stops once every offered receive has its message placed, or receive
-    /// `awaited` has its outcome.
+    /// buffers: it stops once every offered receive has its message placed, or the first
+    /// of them, `first`, has its outcome in the tables.
     #[inline(always)]
     fn drain_offering<O: Offers + ?Sized>(
         &self,
         state: &mut State,
         outbox: &mut Outbox,
         offers: &mut O,
-        awaited: Option<PostId>,
+        first: PostId,
     ) -> Drained {
         let mut completed = 0;
         let mut placed = 0;
@@ -314,8 +288,7 @@ impl Engine {
             };
             completed += state.handle(event, outbox);
             self.note_departures(state);
-            let got_it = |id| state.recvs.outcome_of(id).is_some_and(Option::is_some);
-            if awaited.is_some_and(got_it) {
+            if state.recvs.outcome_of(first).is_some_and(Option::is_some) {
                 return Drained::stopped(completed, placed, true);
             }
         }
@@ -362,16 +335,16 @@ impl Engine {
 
     /// Waits for messages for several receives into buffers at once (`wait_all`'s), the
     /// first of which is `first`: each message one of them is the first to match is placed
-    /// whole in its buffer, and that receive completed by `offers`. Ready with `None` once
-    /// one or more were placed; or with the first receive still open once its outcome is
-    /// in the engine's tables instead (a message placed in part, too long for its buffer,
-    /// or an error): its own wait then takes it.
+    /// whole in its buffer, and that receive completed by `offers`. Ready with `false` once
+    /// one or more were placed; or with `true` once `first` has its outcome in the
+    /// engine's tables instead (a message placed in part, too long for its buffer, or an
+    /// error): its own wait then takes it.
     pub(crate) fn poll_recv_many(
         &self,
         cx: &mut Context<'_>,
         first: PostId,
         offers: &mut impl Offers,
-    ) -> Poll<Option<PostId>> {
+    ) -> Poll<bool> {
         let open = offers.open();
         let receive = Some(AwaitedReceive {
             id: first,
@@ -379,13 +352,13 @@ impl Engine {
             offers: Some(offers),
         });
         self.poll_with(cx, receive, |state, _, offers| {
-            let offers = offers?;
-            if offers.open() < open {
-                return Some(None);
+            // The wait returns at the first message placed: until then `first` is the
+            // first receive still open.
+            if offers.is_some_and(|offers| offers.open() < open) {
+                return Some(false);
             }
-            let first = offers.first_open()?;
             let ready = state.recvs.outcome_of(first).is_some_and(Option::is_some);
-            ready.then_some(Some(first))
+            ready.then_some(true)
         })
     }
 }

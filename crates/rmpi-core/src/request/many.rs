@@ -80,22 +80,16 @@ fn wait_together<T>(
     let mut together = Together {
         requests: &mut *requests,
         engine,
-        first: first_index,
         next: first_index,
         taken: first_index,
         open,
     };
     match engine.poll_recv_many(cx, first_id, &mut together) {
         Poll::Pending => Poll::Pending,
-        Poll::Ready(None) => Poll::Ready(()),
-        // That one has its outcome waiting in the engine: its own poll takes it.
-        Poll::Ready(Some(id)) => {
-            let waiting = requests
-                .iter_mut()
-                .find(|request| request.posted_on(engine) == Some(id));
-            if let Some(request) = waiting {
-                let _ = request.poll_done(cx);
-            }
+        Poll::Ready(false) => Poll::Ready(()),
+        // The first has its outcome waiting in the engine: its own poll takes it.
+        Poll::Ready(true) => {
+            let _ = requests[first_index].poll_done(cx);
             Poll::Ready(())
         }
     }
@@ -106,8 +100,6 @@ fn wait_together<T>(
 struct Together<'r, 'a, T> {
     requests: &'r mut [Request<'a, T>],
     engine: &'r Engine,
-    /// No receive before this one is open.
-    first: usize,
     /// Where to look first: messages usually come in the order their receives were posted.
     next: usize,
     /// The request [`Offers::takes`] said yes to.
@@ -119,10 +111,9 @@ impl<T> Offers for Together<'_, '_, T> {
     fn takes(&mut self, id: PostId, len: usize) -> bool {
         let engine = self.engine;
         let fits = |request: &mut Request<'_, T>| {
-            request.posted_on(engine) == Some(id)
-                && request
-                    .posted_receive()
-                    .is_some_and(|r| len <= r.buffer().len())
+            request.posted_receive().is_some_and(|receive| {
+                receive.is_on(engine) && receive.id() == Some(id) && len <= receive.buffer().len()
+            })
         };
         let next = self.next.min(self.requests.len());
         let (front, back) = self.requests.split_at_mut(next);
@@ -147,24 +138,10 @@ impl<T> Offers for Together<'_, '_, T> {
         self.requests[self.taken].arrived(arrival);
         self.open -= 1;
         self.next = self.taken + 1;
-        let engine = self.engine;
-        while self
-            .requests
-            .get(self.first)
-            .is_some_and(|request| request.posted_on(engine).is_none())
-        {
-            self.first += 1;
-        }
     }
 
     fn open(&self) -> usize {
         self.open
-    }
-
-    fn first_open(&self) -> Option<PostId> {
-        let engine = self.engine;
-        let open = self.requests.get(self.first..)?;
-        open.iter().find_map(|request| request.posted_on(engine))
     }
 }
 
