@@ -43,8 +43,8 @@ use bytes::Bytes;
 use rmpi_collectives::{Collectives, Sum};
 use rmpi_core::bootstrap::InProcess;
 use rmpi_core::local::LocalTransport;
+use rmpi_core::{wait_all, ANY_SOURCE, ANY_TAG};
 use rmpi_core::{Bootstrap, Comm, Error, Event, Frame, FrameKind, Header, Result, Transport};
-use rmpi_core::{ANY_SOURCE, ANY_TAG};
 
 /// How long one rank may take over a check before it fails.
 const TIME_LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
@@ -515,6 +515,35 @@ pub fn mpi_on_top(backend: &impl Backend) {
                 check_eq(&from, &(1..size).collect::<Vec<_>>(), "wildcards")?;
             } else {
                 comm.send(&rank, 0, 3).await?;
+            }
+            // A window of typed receives waited for together, then one whose message is
+            // not a whole number of its elements.
+            if rank == 0 {
+                for i in 0..16u32 {
+                    comm.send_buf(&[i, i * i], 1, 5).await?;
+                }
+                comm.send_buf(&[1u8, 2, 3, 4, 5, 6], 1, 6).await?;
+            } else if rank == 1 {
+                let mut inbox = [[0u32; 2]; 16];
+                let window: Vec<_> = inbox.iter_mut().map(|b| comm.irecv_into(b, 0, 5)).collect();
+                for status in wait_all(window).await? {
+                    check_eq(&(status.source, status.bytes), &(0, 8), "window status")?;
+                }
+                let want: Vec<[u32; 2]> = (0..16).map(|i| [i, i * i]).collect();
+                check_eq(&inbox.to_vec(), &want, "window")?;
+                let mut odd = [0u32; 2];
+                match wait_all([comm.irecv_into(&mut odd, 0, 6)]).await {
+                    Err(Error::ElementMismatch {
+                        source_rank: 0,
+                        message_bytes: 6,
+                        element_bytes: 4,
+                    }) => {}
+                    other => check_eq(
+                        &format!("{other:?}"),
+                        &"ElementMismatch".into(),
+                        "6 bytes as u32",
+                    )?,
+                }
             }
             let big: Vec<u8> = (0..3 << 20).map(|i: usize| (i % 251) as u8).collect();
             if rank == 2 {

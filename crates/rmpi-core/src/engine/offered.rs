@@ -9,6 +9,7 @@ use std::task::{Context, Poll};
 use crate::frame::{FrameKind, Header};
 use crate::matching::{Envelope, PostId};
 use crate::payload::Payload;
+use crate::status::Status;
 use crate::transport::{Event, Placer};
 
 use super::arrival::Arrival;
@@ -27,8 +28,9 @@ pub(crate) trait Offers {
     /// The buffer of the receive [`Offers::takes`] said yes to.
     fn buffer(&mut self) -> &mut [u8];
 
-    /// That receive's message is all in its buffer: it is over.
-    fn placed(&mut self, arrival: Arrival);
+    /// That receive's message, which `status` describes, is all in its buffer: it is
+    /// over.
+    fn placed(&mut self, status: Status);
 
     /// How many offered receives are still open.
     fn open(&self) -> usize;
@@ -48,8 +50,14 @@ struct Placements<'s, 'o, O: ?Sized> {
 impl<O: Offers + ?Sized> Placements<'_, '_, O> {
     /// The receive that took the frame from `from` with `header` has all of it: it is over.
     fn complete(&mut self, id: PostId, from: usize, header: &Header) {
-        let arrival = placed_whole(self.state, self.outbox, id, from, header);
-        self.offers.placed(arrival);
+        finish_placed(self.state, self.outbox, id, from, header);
+        // Only what the receive reports: an arrival, built here and taken apart there,
+        // would be copied on the way for nothing.
+        self.offers.placed(Status {
+            source: header.source as usize,
+            tag: header.tag,
+            bytes: header.len as usize,
+        });
         *self.placed += 1;
     }
 }
@@ -117,9 +125,7 @@ fn placed_whole(
     from: usize,
     header: &Header,
 ) -> Arrival {
-    state.events += 1;
-    acknowledge(from, header, outbox);
-    state.recvs.finish(id);
+    finish_placed(state, outbox, id, from, header);
     Arrival {
         from,
         header: *header,
@@ -128,6 +134,15 @@ fn placed_whole(
         },
         seq: 0, // its receive has it at once: never put back
     }
+}
+
+/// Receive `id` took the frame from `from` with `header`, and the transport placed all of
+/// it in the receive's buffer: the engine is done with both.
+#[inline(always)]
+fn finish_placed(state: &mut State, outbox: &mut Outbox, id: PostId, from: usize, header: &Header) {
+    state.events += 1;
+    acknowledge(from, header, outbox);
+    state.recvs.finish(id);
 }
 
 /// Receive `id` took the frame from `from` with `header`, but the transport placed only

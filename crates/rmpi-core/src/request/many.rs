@@ -5,9 +5,10 @@
 use std::borrow::BorrowMut;
 use std::task::{Context, Poll, Waker};
 
-use crate::engine::{Arrival, Engine, Offers};
+use crate::engine::{Engine, Offers};
 use crate::error::Result;
 use crate::matching::PostId;
+use crate::status::Status;
 
 use super::{taken, Request};
 
@@ -134,8 +135,8 @@ impl<T> Offers for Together<'_, '_, T> {
         }
     }
 
-    fn placed(&mut self, arrival: Arrival) {
-        self.requests[self.taken].arrived(arrival);
+    fn placed(&mut self, status: Status) {
+        self.requests[self.taken].placed(status);
         self.open -= 1;
         self.next = self.taken + 1;
     }

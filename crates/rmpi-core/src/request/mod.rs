@@ -17,7 +17,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
-use crate::engine::{Arrival, Engine};
+use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::matching::PostId;
 use crate::status::Status;
@@ -184,10 +184,11 @@ impl<'a, T> Request<'a, T> {
         }
     }
 
-    /// The message of this receive into a buffer arrived while offered: it is complete.
-    fn arrived(&mut self, arrival: Arrival) {
+    /// The message of this receive into a buffer, which `status` describes, was placed
+    /// whole in its buffer while offered: it is complete.
+    fn placed(&mut self, status: Status) {
         if let State::Receiving(receive, finish) = &mut self.state {
-            let outcome = finish(receive.operation_mut().arrived(arrival));
+            let outcome = finish(receive.operation_mut().placed(status));
             self.state = State::Done(outcome);
         }
     }

@@ -130,7 +130,8 @@ impl<E: Deref<Target = Engine>> Drop for ReceiveInto<'_, E> {
 /// message placed or copied into a buffer of `element_bytes`-byte elements. A receive that
 /// could not be posted fails when first polled.
 pub(crate) struct IntoBuffer<'a> {
-    receive: std::result::Result<ReceiveInto<'a, &'a Engine>, Option<Error>>,
+    /// The error boxed: a failed post is rare, and a window of requests moves them all.
+    receive: std::result::Result<ReceiveInto<'a, &'a Engine>, Option<Box<Error>>>,
     element_bytes: usize,
 }
 
@@ -140,7 +141,7 @@ impl<'a> IntoBuffer<'a> {
         element_bytes: usize,
     ) -> IntoBuffer<'a> {
         IntoBuffer {
-            receive: posted.map_err(Some),
+            receive: posted.map_err(|error| Some(Box::new(error))),
             element_bytes,
         }
     }
@@ -176,14 +177,18 @@ impl<'a> IntoBuffer<'a> {
         self.receive.is_ok()
     }
 
-    /// Its message arrived while offered: the receive is over, with this outcome.
-    pub(super) fn arrived(&mut self, arrival: Arrival) -> Result<Status> {
+    /// Its message, which `status` describes, was placed whole in its buffer while
+    /// offered (the buffer had room for it): the receive is over, with this outcome.
+    pub(super) fn placed(&mut self, status: Status) -> Result<Status> {
         match &mut self.receive {
             Ok(receive) => {
                 receive.waiting.done = true;
-                copy_into(arrival, receive.buf, self.element_bytes)
+                match status.count_of(self.element_bytes) {
+                    Some(_) => Ok(status),
+                    None => Err(element_mismatch(&status, self.element_bytes)),
+                }
             }
-            Err(error) => Err(error.take().unwrap_or_else(taken)),
+            Err(error) => Err(error.take().map_or_else(taken, |error| *error)),
         }
     }
 }
@@ -198,7 +203,7 @@ impl Future for IntoBuffer<'_> {
                 let arrival = std::task::ready!(receive.poll_arrival(cx))?;
                 Poll::Ready(copy_into(arrival, receive.buf, this.element_bytes))
             }
-            Err(error) => Poll::Ready(Err(error.take().unwrap_or_else(taken))),
+            Err(error) => Poll::Ready(Err(error.take().map_or_else(taken, |error| *error))),
         }
     }
 }
