@@ -17,7 +17,7 @@ RESULTS = os.path.join(ROOT, "benches", "results")
 
 # The sizes the page shows; every size is in benches/results/figures.md and the plots.
 POINT_TO_POINT_SIZES = [1, 8, 64, 4096, 32768, 1048576, 4194304]
-COLLECTIVE_SIZES = [8, 4096, 65536, 1048576]
+COLLECTIVE_SIZES = [8, 65536, 1048576]
 
 METHOD = """\
 ## Method
@@ -30,10 +30,10 @@ per size between barriers and average over ranks. **Typed buffers** are `send_bu
 (`MPI_Send`/`MPI_Recv` in C); **objects** are rmpi's serde `send`/`recv` of a byte string.
 
 The systems take turns test by test, in several rounds: a cell is the median of the rounds,
-lowest and highest in brackets. MPICH spins while it waits, so where ranks outnumber cores it
-runs once and Open MPI (which yields its core, as rmpi does) is the one to compare with.
-Ratios are rmpi's figure over the other's: below 1 is better in time, above 1 in bandwidth.
-Every system runs with its defaults (Open MPI with `--oversubscribe`).
+lowest and highest in brackets. Every system runs with its defaults (Open MPI with
+`--oversubscribe`). MPICH spins while it waits, so where ranks outnumber cores it runs once
+and Open MPI (which yields its core, as rmpi does) is the one to compare with. Ratios are
+rmpi's figure over the other's: below 1 is better in time, above 1 in bandwidth.
 """
 
 REPRODUCE = """\
@@ -50,10 +50,8 @@ fuzz/run.sh 150 2>&1 | tee /tmp/fuzz.log && python3 fuzz/record.py /tmp/fuzz.log
 python3 benches/page.py               # this page again, from benches/results/
 ```
 
-`compare.py --only latency-2 bcast-4` runs some tests, `--rounds N` changes the rounds, and
-`--quick` takes fewer iterations. `rmpi-bench --help` lists rmpi's tests alone (OSU's table
-format; `--json` for one record per size). Single-process micro-benchmarks of the matching
-engine and codec run with `cargo bench -p rmpi-bench` (criterion).
+`compare.py --only latency-2 bcast-4 --rounds N` runs some tests; `rmpi-bench --help` lists
+rmpi's own (`--json` for records); `cargo bench -p rmpi-bench` runs the criterion benches.
 """
 
 
@@ -161,13 +159,15 @@ def cross_host(path):
             return ""
         return f"{figure(statistics.median(samples))} ({figure(min(samples))}-{figure(max(samples))})"
 
-    lines = ["## Across hosts", ""] + """\
-Two network namespaces on a bridge, each with its own sshd, stand in for two hosts: rmpi
-runs `rmpirun --hostfile` over ssh, MPICH one rank in each namespace with
-`MPIR_CVAR_NOLOCAL=1` (its traffic crossed the bridge: the interface counters grew by what it
-sent), and the raw stream is `tcp-stream` (benches/src/bin), the same method over one plain
-socket: the limit of the path. All run unbound, as the two hosts share this machine's cores.
-""".splitlines() + [""]
+    when = (f" ({data['rounds']} rounds in turns, {data['measured']})"
+            if "rounds" in data else "")
+    checked = (" Every bandwidth run moved at least 64 x 4 MiB through the hosts' interfaces."
+               if data.get("crossed_at_least") else "")
+    intro = ("Two network namespaces on a bridge, with real sshds, stand in for two hosts"
+             f"{when}: rmpi runs `rmpirun --hostfile` over ssh, MPICH one rank per namespace "
+             "(`MPIR_CVAR_NOLOCAL=1`), `tcp-stream` the same tests over one plain socket (the "
+             "path's limit); all unbound." + checked)
+    lines = ["## Across hosts", ""] + textwrap.wrap(intro, 96) + [""]
     for title, test, other in [("latency (us)", "latency", "MPICH"),
                                ("bandwidth (MB/s)", "bw", "raw TCP")]:
         lines += [f"| {title} | " + " | ".join(systems) + f" | rmpi / {other} |",
@@ -187,13 +187,11 @@ def before_after_table(data):
     """rmpi now beside rmpi at an earlier commit and the MPI each test is judged against
     (benches/before_after.py): medians over the rounds, lowest-highest in brackets."""
     before, now = data["before"], data["now"]
-    lines = ["## Before and after", "",
-             f"rmpi at {now.split()[-1]} beside rmpi at {before.split()[-1]}, the last commit "
-             "before its insides were redesigned", "(an I/O-free core, a two-level transport "
-             "seam, one configuration, collectives as schedules),",
-             "on shared memory, the systems taking turns in each of "
-             f"{len(next(iter(data['sections'][0]['rounds'].values())))} rounds "
-             f"({data['measured']}). Bandwidth is in MB/s (higher is better), the rest in us.", "",
+    rounds = len(next(iter(data["sections"][0]["rounds"].values())))
+    text = (f"rmpi at {now.split()[-1]} beside rmpi at {before.split()[-1]}, the last commit "
+            f"before the redesign of its insides: shared memory, {rounds} rounds taking turns "
+            f"({data['measured']}); MB/s for bandwidth, us otherwise.")
+    lines = ["## Before and after", ""] + textwrap.wrap(text, 96) + ["",
              f"| test | size | {before} | {now} | now / before | other | now / other |",
              "|---|---:|---:|---:|---:|---:|---:|"]
 
@@ -276,11 +274,10 @@ def soak(path):
     data = recorded(path)
     if data is None:
         return []
-    lines = ["## Soak", "",
-             f"The last long soak (`{data['command']}`, at {data['commit']}, {data['measured']}): "
-             "random", "point-to-point and collective traffic on this 2-core machine, every "
-             "byte and the order per", "sender checked (`crates/rmpi/examples/soak.rs`); "
-             "nothing was lost, duplicated or reordered.", "",
+    text = (f"The last long soak (`{data['command']}`, at {data['commit']}, {data['measured']}): "
+            "random traffic of every kind (`crates/rmpi/examples/soak.rs`), each byte and "
+            "sender's order checked: nothing lost, duplicated or reordered.")
+    lines = ["## Soak", ""] + textwrap.wrap(text, 96) + ["",
              "| transport | ranks | messages | MiB | collectives per rank | rounds | seconds "
              "| peak memory per rank (MiB) |", "|---|---:|---:|---:|---:|---:|---:|---|"]
     for transport, run in data["runs"].items():
@@ -296,10 +293,9 @@ def apis(path):
     data = recorded(path)
     if data is None:
         return []
-    lines = ["## Blocking and async API", "",
-             f"Ping-pong latency in microseconds through `rmpi::blocking` and through `rmpi::run` "
-             f"(`{data['command']}`,", f"at {data['commit']}, {data['measured']}): the two take "
-             "turns, each figure is the median of the runs with", "their range in brackets.", "",
+    text = (f"Ping-pong latency through `rmpi::blocking` and `rmpi::run` (`{data['command']}`, "
+            f"at {data['commit']}, {data['measured']}), taking turns; medians, range in brackets.")
+    lines = ["## Blocking and async API", ""] + textwrap.wrap(text, 96) + ["",
              "| transport | size | async (us) | blocking (us) | blocking / async |",
              "|---|---:|---:|---:|---:|"]
     for transport, run in data["runs"].items():
@@ -326,10 +322,9 @@ def write_page(results_dir=RESULTS, page=os.path.join(ROOT, "BENCHMARKS.md")):
     sections = data["sections"]
     when = data.get("measured", "")
     lines = ["# Benchmarks", "",
-             "rmpi beside MPICH and Open MPI, measured with one method, in one run, on one "
-             "machine. This page is", "written by `benches/page.py` from the last run's "
-             "results (`benches/results/`); every size", "measured is in "
-             "`benches/results/figures.md` and the plots.", "",
+             "rmpi beside MPICH and Open MPI: one method, one run, one machine. `benches/page.py` "
+             "writes this page", "from the last run's results in `benches/results/`, where "
+             "`figures.md` and the plots have every size.", "",
              f"{data['machine']} {when}".strip(), ""]
     lines += glance(sections)
     lines += METHOD.splitlines() + [""]
