@@ -121,6 +121,10 @@ pub(crate) fn watch_over(rank: usize, segment: Arc<Segment>, watch: Arc<Watch>, 
             // An uncertain announcement may have missed a ring: the rank looks again anyway.
             let look = bell.rung_since(seen) || !seen.certain;
             if look && watch.armed.load(Ordering::Acquire) {
+                // The rank's sleep ends here: ringers need not wake anyone until it
+                // announces the next one. Left set, the flag would cost every ringer a
+                // system call for as long as the rank's waits end within their spin.
+                bell.awake();
                 watch.wake();
             }
         } else {
