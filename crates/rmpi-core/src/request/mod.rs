@@ -54,6 +54,11 @@ enum State<'a, T> {
     /// boxed: a window of small receives would cost an allocation each. Its status becomes
     /// the request's value by the function beside it (for a `Request<Status>`, itself).
     Receiving(Traced<IntoBuffer<'a>>, fn(Result<Status>) -> Result<T>),
+    /// Such a receive, completed while waited for together with others: its outcome
+    /// becomes the request's value when taken, not while the wait is taking in a window
+    /// of messages (a value stored and at once read back through the function's call
+    /// would stall the copy).
+    Received(Result<Status>, fn(Result<Status>) -> Result<T>),
     Done(Result<T>),
     Taken,
 }
@@ -62,7 +67,7 @@ impl<T> fmt::Debug for Request<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let state = match self.state {
             State::Running(_) | State::Receiving(..) => "running",
-            State::Done(_) => "complete",
+            State::Done(_) | State::Received(..) => "complete",
             State::Taken => "taken",
         };
         f.debug_struct("Request").field("state", &state).finish()
@@ -147,7 +152,7 @@ impl<'a, T> Request<'a, T> {
             State::Receiving(receive, finish) => {
                 crate::waits::testing(|| Pin::new(receive).poll(cx)).map(*finish)
             }
-            State::Done(_) | State::Taken => return Poll::Ready(()),
+            State::Done(_) | State::Received(..) | State::Taken => return Poll::Ready(()),
         };
         self.state = State::Done(std::task::ready!(polled));
         Poll::Ready(())
@@ -188,8 +193,8 @@ impl<'a, T> Request<'a, T> {
     /// whole in its buffer while offered: it is complete.
     fn placed(&mut self, status: Status) {
         if let State::Receiving(receive, finish) = &mut self.state {
-            let outcome = finish(receive.operation_mut().placed(status));
-            self.state = State::Done(outcome);
+            let (outcome, finish) = (receive.operation_mut().placed(status), *finish);
+            self.state = State::Received(outcome, finish);
         }
     }
 
@@ -197,6 +202,7 @@ impl<'a, T> Request<'a, T> {
     fn take(&mut self) -> Option<Result<T>> {
         match std::mem::replace(&mut self.state, State::Taken) {
             State::Done(outcome) => Some(outcome),
+            State::Received(outcome, finish) => Some(finish(outcome)),
             state => {
                 self.state = state;
                 None
@@ -237,7 +243,7 @@ impl<T> Future for Request<'_, T> {
             State::Receiving(receive, finish) => {
                 finish(std::task::ready!(Pin::new(receive).poll(cx)))
             }
-            State::Done(_) | State::Taken => {
+            State::Done(_) | State::Received(..) | State::Taken => {
                 return Poll::Ready(this.take().unwrap_or_else(|| Err(taken())));
             }
         };
