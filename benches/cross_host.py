@@ -110,9 +110,9 @@ def main():
             print(f"round {round_ + 1} of {args.rounds}", flush=True)
             for test, sizes in [("latency", LATENCY_SIZES), ("bw", BW_SIZES)]:
                 for name, measure in systems:
-                    before = sent_by_hosts()
+                    before = sent_by_hosts() if test == "bw" else None
                     values = measure(test, sizes)
-                    if test == "bw":
+                    if before is not None:
                         moved = sent_by_hosts() - before
                         crossed[name] = min(crossed.get(name, moved), moved)
                     for size in sizes:

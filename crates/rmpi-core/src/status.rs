@@ -1,5 +1,7 @@
 //! What a receive asks for ([`Source`], [`TagFilter`]) and what it learns ([`Status`]).
 
+use crate::frame::Header;
+
 /// The largest tag a message may carry (MPI's `MPI_TAG_UB`); tags are `0..=TAG_UB`.
 ///
 /// ```
@@ -112,6 +114,16 @@ impl Status {
     /// ```
     pub fn count<T>(&self) -> Option<usize> {
         self.count_of(std::mem::size_of::<T>())
+    }
+
+    /// The status of a message of `bytes` bytes that came with `header`.
+    #[inline(always)]
+    pub(crate) fn of_message(header: &Header, bytes: usize) -> Status {
+        Status {
+            source: header.source as usize,
+            tag: header.tag,
+            bytes,
+        }
     }
 
     pub(crate) fn count_of(&self, element_bytes: usize) -> Option<usize> {

@@ -53,11 +53,8 @@ impl<O: Offers + ?Sized> Placements<'_, '_, O> {
         finish_placed(self.state, self.outbox, id, from, header);
         // Only what the receive reports: an arrival, built here and taken apart there,
         // would be copied on the way for nothing.
-        self.offers.placed(Status {
-            source: header.source as usize,
-            tag: header.tag,
-            bytes: header.len as usize,
-        });
+        self.offers
+            .placed(Status::of_message(header, header.len as usize));
         *self.placed += 1;
     }
 }

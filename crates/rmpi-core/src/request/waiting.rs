@@ -183,12 +183,9 @@ impl<'a> IntoBuffer<'a> {
         match &mut self.receive {
             Ok(receive) => {
                 receive.waiting.done = true;
-                match status.count_of(self.element_bytes) {
-                    Some(_) => Ok(status),
-                    None => Err(element_mismatch(&status, self.element_bytes)),
-                }
+                whole_elements(status, self.element_bytes)
             }
-            Err(error) => Err(error.take().map_or_else(taken, |error| *error)),
+            Err(error) => Err(post_error(error)),
         }
     }
 }
@@ -203,18 +200,27 @@ impl Future for IntoBuffer<'_> {
                 let arrival = std::task::ready!(receive.poll_arrival(cx))?;
                 Poll::Ready(copy_into(arrival, receive.buf, this.element_bytes))
             }
-            Err(error) => Poll::Ready(Err(error.take().map_or_else(taken, |error| *error))),
+            Err(error) => Poll::Ready(Err(post_error(error))),
         }
     }
 }
 
+/// Why a receive could not be posted, the first time it is asked.
+fn post_error(error: &mut Option<Box<Error>>) -> Error {
+    error.take().map_or_else(taken, |error| *error)
+}
+
 /// What a receive reports of the message that completed it.
 pub(crate) fn status_of(arrival: &Arrival) -> Status {
-    let header = &arrival.header;
-    Status {
-        source: header.source as usize,
-        tag: header.tag,
-        bytes: arrival.payload.len(),
+    Status::of_message(&arrival.header, arrival.payload.len())
+}
+
+/// `status`, if its message is a whole number of `element_bytes`-byte elements.
+#[inline(always)]
+fn whole_elements(status: Status, element_bytes: usize) -> Result<Status> {
+    match status.count_of(element_bytes) {
+        Some(_) => Ok(status),
+        None => Err(element_mismatch(&status, element_bytes)),
     }
 }
 
@@ -222,10 +228,7 @@ pub(crate) fn status_of(arrival: &Arrival) -> Status {
 /// transport has not placed it there already), and returns its status.
 #[inline(always)]
 pub(crate) fn copy_into(arrival: Arrival, buf: &mut [u8], element_bytes: usize) -> Result<Status> {
-    let status = status_of(&arrival);
-    if status.count_of(element_bytes).is_none() {
-        return Err(element_mismatch(&status, element_bytes));
-    }
+    let status = whole_elements(status_of(&arrival), element_bytes)?;
     let payload = arrival.payload;
     let Some(front) = buf.get_mut(..payload.len()) else {
         return Err(truncated(&status, buf.len()));
