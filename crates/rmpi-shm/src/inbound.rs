@@ -104,6 +104,28 @@ fn take_chunk(consumer: &mut Consumer, payload: &mut Vec<u8>, record: &Record) {
     consumer.advance(record.body_len());
 }
 
+/// What [`ShmTransport::read_line`] made of the record at the head.
+pub(crate) enum Line {
+    /// A message in one line, and what it became.
+    Read(Event),
+    /// A message in one line, placed whole in a receive's buffer, which its placer
+    /// completed at once: nothing to report (no event is built for the commonest message).
+    Completed,
+    /// Not a message in one line: the general path reads it.
+    NotOne,
+}
+
+/// A frame of `payload`, copied out of the ring, from `peer`.
+fn frame_of(peer: usize, header: Header, payload: &[u8]) -> Event {
+    Event::Frame {
+        from: peer,
+        frame: Frame {
+            header,
+            payload: pool::copy_of(payload),
+        },
+    }
+}
+
 /// This rank's end of the ring from one peer.
 pub(crate) struct Inbound {
     pub(crate) consumer: Consumer,
@@ -161,8 +183,13 @@ impl ShmTransport {
             }
             let word = inbound.consumer.next_word()?;
             if inbound.partial.is_none() && inbound.state == PeerState::Open {
-                if let Some(event) = self.read_line(peer, inbound, placer, word) {
-                    return Some(event);
+                match self.read_line(peer, inbound, placer, word) {
+                    Line::Read(event) => return Some(event),
+                    Line::Completed => {
+                        self.give_back(peer, &mut inbound.consumer, true);
+                        continue;
+                    }
+                    Line::NotOne => {}
                 }
             }
             let fixed = inbound.consumer.read_fixed();
@@ -286,7 +313,7 @@ impl ShmTransport {
     /// Reads the record at the head, whose word is `word`, if it is a whole frame in one
     /// line (a small message, every message's path) and passes [`Record::decode_line`]'s
     /// checks: its payload goes straight to the placer's buffer if the receive waiting there
-    /// takes it, else into a frame. `None` leaves the record to the general path.
+    /// takes it, else into a frame.
     #[inline]
     pub(crate) fn read_line(
         &self,
@@ -294,29 +321,31 @@ impl ShmTransport {
         inbound: &mut Inbound,
         placer: &mut Option<&mut dyn Placer>,
         word: u64,
-    ) -> Option<Event> {
+    ) -> Line {
         // Any other record's first line is copied out by the general path only.
-        Record::line_chunk(word)?;
+        if Record::line_chunk(word).is_none() {
+            return Line::NotOne;
+        }
         let line = inbound.consumer.read_fixed::<{ record::LINE_BODY }>();
-        let (header, len) = Record::decode_line(word, &line, self.max_message)?;
+        let Some((header, len)) = Record::decode_line(word, &line, self.max_message) else {
+            return Line::NotOne;
+        };
         let payload = &line[HEADER_LEN..HEADER_LEN + len];
         inbound.consumer.advance(HEADER_LEN + len);
-        Some(match placer.as_mut().and_then(|p| p.place(peer, &header)) {
-            Some(buf) => {
-                buf.copy_from_slice(payload);
-                Event::Placed {
-                    from: peer,
-                    header,
-                    placed: len,
-                }
-            }
-            None => Event::Frame {
-                from: peer,
-                frame: Frame {
-                    header,
-                    payload: pool::copy_of(payload),
-                },
-            },
+        let Some(placer) = placer.as_mut() else {
+            return Line::Read(frame_of(peer, header, payload));
+        };
+        let Some(buf) = placer.place(peer, &header) else {
+            return Line::Read(frame_of(peer, header, payload));
+        };
+        buf.copy_from_slice(payload);
+        if placer.placed_whole(peer, &header) {
+            return Line::Completed;
+        }
+        Line::Read(Event::Placed {
+            from: peer,
+            header,
+            placed: len,
         })
     }
 

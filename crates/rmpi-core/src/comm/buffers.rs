@@ -184,11 +184,16 @@ impl Comm {
         tag: TagFilter,
     ) -> Traced<IntoBuffer<'a>> {
         // Dropped unfinished, the receive puts back what of its message its buffer holds.
-        let posted = as_bytes_mut(buf).and_then(|buf| {
-            let waiting = self.post_borrowing(source, tag)?;
-            Ok(ReceiveInto { waiting, buf })
-        });
-        let receive = IntoBuffer::new(posted, std::mem::size_of::<T>());
+        // Built in one expression, not through `Result`s: every receive of a window is
+        // moved into its request, and each extra move of a value just written stalls.
+        let element_bytes = std::mem::size_of::<T>();
+        let receive = match as_bytes_mut(buf) {
+            Ok(buf) => match self.post_borrowing(source, tag) {
+                Ok(waiting) => IntoBuffer::posted(ReceiveInto { waiting, buf }, element_bytes),
+                Err(error) => IntoBuffer::failed(error, element_bytes),
+            },
+            Err(error) => IntoBuffer::failed(error, element_bytes),
+        };
         self.traced(receiving("recv_into", source, tag), receive)
     }
 

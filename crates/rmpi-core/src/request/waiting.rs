@@ -136,12 +136,20 @@ pub(crate) struct IntoBuffer<'a> {
 }
 
 impl<'a> IntoBuffer<'a> {
-    pub(crate) fn new(
-        posted: Result<ReceiveInto<'a, &'a Engine>>,
-        element_bytes: usize,
-    ) -> IntoBuffer<'a> {
+    /// A receive posted into its buffer.
+    #[inline(always)]
+    pub(crate) fn posted(receive: ReceiveInto<'a, &'a Engine>, element_bytes: usize) -> Self {
         IntoBuffer {
-            receive: posted.map_err(|error| Some(Box::new(error))),
+            receive: Ok(receive),
+            element_bytes,
+        }
+    }
+
+    /// A receive that could not be posted: it fails with `error` when polled.
+    #[inline(always)]
+    pub(crate) fn failed(error: Error, element_bytes: usize) -> Self {
+        IntoBuffer {
+            receive: Err(Some(boxed(error))),
             element_bytes,
         }
     }
@@ -203,6 +211,14 @@ impl Future for IntoBuffer<'_> {
             Err(error) => Poll::Ready(Err(post_error(error))),
         }
     }
+}
+
+/// `error` on the heap, out of line: then a receive built on either path is plain values,
+/// which the compiler can write straight to where the request goes.
+#[cold]
+#[inline(never)]
+fn boxed(error: Error) -> Box<Error> {
+    Box::new(error)
 }
 
 /// Why a receive could not be posted, the first time it is asked.
