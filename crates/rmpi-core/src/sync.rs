@@ -1,14 +1,19 @@
-//! The synchronization the core's own concurrent parts use (the waiters of a rank), swapped
+//! The synchronization the core's own concurrent parts use (the waiters of a rank, the lock on
+//! a message's path), swapped
 //! for loom's model checker under `--cfg rmpi_loom` so that the same code is what loom
 //! explores: `RUSTFLAGS="--cfg rmpi_loom" cargo test -p rmpi-core --lib --release model`.
 
 #[cfg(not(rmpi_loom))]
-pub(crate) use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
+pub(crate) use std::sync::atomic::{
+    fence, AtomicBool, AtomicPtr, AtomicU32, AtomicUsize, Ordering,
+};
 #[cfg(not(rmpi_loom))]
 pub(crate) use std::sync::{Mutex, MutexGuard};
 
 #[cfg(rmpi_loom)]
-pub(crate) use loom::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
+pub(crate) use loom::sync::atomic::{
+    fence, AtomicBool, AtomicPtr, AtomicU32, AtomicUsize, Ordering,
+};
 #[cfg(rmpi_loom)]
 pub(crate) use loom::sync::{Mutex, MutexGuard};
 
