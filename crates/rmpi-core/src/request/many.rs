@@ -52,11 +52,11 @@ pub async fn wait_all<'a, T>(requests: impl IntoIterator<Item = Request<'a, T>>)
         }
     })
     .await;
-    let mut values = Vec::with_capacity(requests.len());
-    for request in requests.iter_mut() {
-        values.push(request.take().unwrap_or_else(|| Err(taken()))?);
-    }
-    Ok(values)
+    // Used up in place: the values take the requests' room, and no request is left to drop.
+    requests
+        .into_iter()
+        .map(|request| request.into_outcome().unwrap_or_else(|| Err(taken())))
+        .collect()
 }
 
 /// Waits for the receives into buffers among `requests` posted on `engine`, all at once

@@ -198,6 +198,16 @@ impl<'a, T> Request<'a, T> {
         }
     }
 
+    /// The outcome of a complete request, which is used up: nothing is left behind to be
+    /// dropped afterwards, as [`take`](Request::take)'s taken request would be.
+    fn into_outcome(self) -> Option<Result<T>> {
+        match self.state {
+            State::Done(outcome) => Some(outcome),
+            State::Received(outcome, finish) => Some(finish(outcome)),
+            _ => None,
+        }
+    }
+
     /// The outcome of a complete request, leaving it taken.
     fn take(&mut self) -> Option<Result<T>> {
         match std::mem::replace(&mut self.state, State::Taken) {
