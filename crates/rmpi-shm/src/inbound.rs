@@ -115,6 +115,16 @@ pub(crate) enum Line {
     NotOne,
 }
 
+/// How [`ShmTransport::place`] left a message it placed in a receive's buffer.
+pub(crate) enum Placed {
+    /// All of it is there.
+    Whole,
+    /// This many bytes are there; the rest comes later, as an [`Event::Rest`].
+    Part(usize),
+    /// The sender broke the protocol: the event saying so.
+    Broken(Event),
+}
+
 /// A frame of `payload`, copied out of the ring, from `peer`.
 fn frame_of(peer: usize, header: Header, payload: &[u8]) -> Event {
     Event::Frame {
@@ -215,7 +225,26 @@ impl ShmTransport {
                 Record::Frame { ref header, .. } => {
                     let place = placer.as_mut().and_then(|p| p.place(peer, header));
                     if let Some(buf) = place {
-                        return Some(self.place(peer, inbound, header, record, buf));
+                        let placed = match self.place(peer, inbound, header, record, buf) {
+                            Placed::Whole => header.len as usize,
+                            Placed::Part(placed) => placed,
+                            Placed::Broken(event) => return Some(event),
+                        };
+                        let whole = placed as u64 == header.len;
+                        // A placement its placer completes at once is not reported: read on.
+                        if whole
+                            && placer
+                                .as_mut()
+                                .is_some_and(|p| p.placed_whole(peer, header))
+                        {
+                            self.give_back(peer, &mut inbound.consumer, true);
+                            continue;
+                        }
+                        return Some(Event::Placed {
+                            from: peer,
+                            header: *header,
+                            placed,
+                        });
                     }
                     let mut payload = pool::vec_with_capacity(header.len as usize);
                     take_chunk(&mut inbound.consumer, &mut payload, record);
@@ -361,18 +390,14 @@ impl ShmTransport {
         header: &Header,
         first: &Record,
         buf: &mut [u8],
-    ) -> Event {
+    ) -> Placed {
         let len = header.len as usize;
         debug_assert_eq!(buf.len(), len);
         if first.chunk() == len {
             // All of it in this record: a small message, every message's path.
             inbound.consumer.read_body(first.payload_at(), buf);
             inbound.consumer.advance(first.body_len());
-            return Event::Placed {
-                from: peer,
-                header: *header,
-                placed: len,
-            };
+            return Placed::Whole;
         }
         let mut placed = 0;
         let mut waiting_since = None;
@@ -421,16 +446,17 @@ impl ShmTransport {
             let max_body = inbound.consumer.max_body();
             let record = match Record::decode(word, &fixed, self.max_message, max_body) {
                 Ok(record) => next.insert(record),
-                Err(error) => return self.drop_peer(peer, inbound, error.to_string()),
+                Err(error) => {
+                    return Placed::Broken(self.drop_peer(peer, inbound, error.to_string()))
+                }
             };
             if let Some(reason) = out_of_place(record, len - placed) {
-                return self.drop_peer(peer, inbound, reason);
+                return Placed::Broken(self.drop_peer(peer, inbound, reason));
             }
         }
-        Event::Placed {
-            from: peer,
-            header: *header,
-            placed,
+        match placed == len {
+            true => Placed::Whole,
+            false => Placed::Part(placed),
         }
     }
 
@@ -471,29 +497,10 @@ impl ShmTransport {
         for _ in 0..n {
             let next = if peer + 1 == n { 0 } else { peer + 1 };
             if let Some(inbound) = incoming.rings[peer].as_mut() {
-                loop {
-                    let event = self.read_from(peer, inbound, &mut placer);
-                    // A placement its placer completes at once is not reported, if another
-                    // record follows: read on.
-                    if let (
-                        Some(Event::Placed {
-                            from,
-                            header,
-                            placed,
-                        }),
-                        Some(placer),
-                    ) = (&event, placer.as_mut())
-                    {
-                        let whole = *placed as u64 == header.len;
-                        if whole && placer.placed_whole(*from, header) {
-                            continue;
-                        }
-                    }
-                    if event.is_some() {
-                        incoming.next = next;
-                        return event;
-                    }
-                    break;
+                let event = self.read_from(peer, inbound, &mut placer);
+                if event.is_some() {
+                    incoming.next = next;
+                    return event;
                 }
             }
             peer = next;
