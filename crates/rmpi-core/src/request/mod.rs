@@ -14,6 +14,7 @@ mod waiting;
 
 use std::fmt;
 use std::future::Future;
+use std::mem::ManuallyDrop;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
@@ -45,7 +46,18 @@ pub(crate) use waiting::{
 /// ```
 #[must_use = "a request does nothing useful unless it is completed"]
 pub struct Request<'a, T> {
-    state: State<'a, T>,
+    // Dropped by hand (see `Drop`), so the compiler can keep a request being built in
+    // registers rather than in memory it must copy out.
+    state: ManuallyDrop<State<'a, T>>,
+}
+
+impl<T> Drop for Request<'_, T> {
+    #[inline(always)]
+    fn drop(&mut self) {
+        // SAFETY: the state is not used again: the request is being dropped.
+        let state = unsafe { ManuallyDrop::take(&mut self.state) };
+        drop(state);
+    }
 }
 
 enum State<'a, T> {
@@ -65,7 +77,7 @@ enum State<'a, T> {
 
 impl<T> fmt::Debug for Request<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let state = match self.state {
+        let state = match *self.state {
             State::Running(_) | State::Receiving(..) => "running",
             State::Done(_) | State::Received(..) => "complete",
             State::Taken => "taken",
@@ -85,7 +97,7 @@ impl<'a, T> Request<'a, T> {
     /// ```
     pub fn new(operation: impl Future<Output = Result<T>> + Send + 'a) -> Self {
         Request {
-            state: State::Running(Box::pin(operation)),
+            state: ManuallyDrop::new(State::Running(Box::pin(operation))),
         }
     }
 
@@ -93,7 +105,7 @@ impl<'a, T> Request<'a, T> {
     /// copied out at once: nothing to box.
     pub(crate) fn done(outcome: Result<T>) -> Self {
         Request {
-            state: State::Done(outcome),
+            state: ManuallyDrop::new(State::Done(outcome)),
         }
     }
 
@@ -140,27 +152,27 @@ impl<'a, T> Request<'a, T> {
     /// assert!(request.is_taken());
     /// ```
     pub fn is_taken(&self) -> bool {
-        matches!(self.state, State::Taken)
+        matches!(*self.state, State::Taken)
     }
 
     /// Polls the operation until it is done, keeping its outcome in the request; ready at
     /// once for a request that is complete or taken.
     fn poll_done(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         // A test is not a wait: deadlock reports leave out what is only tested.
-        let polled = match &mut self.state {
+        let polled = match &mut *self.state {
             State::Running(operation) => crate::waits::testing(|| operation.as_mut().poll(cx)),
             State::Receiving(receive, finish) => {
                 crate::waits::testing(|| Pin::new(receive).poll(cx)).map(*finish)
             }
             State::Done(_) | State::Received(..) | State::Taken => return Poll::Ready(()),
         };
-        self.state = State::Done(std::task::ready!(polled));
+        *self.state = State::Done(std::task::ready!(polled));
         Poll::Ready(())
     }
 
     /// The receive into a buffer this request is, while it is posted.
     fn posted_receive(&mut self) -> Option<&mut IntoBuffer<'a>> {
-        match &mut self.state {
+        match &mut *self.state {
             State::Receiving(receive, _) => {
                 let receive = receive.operation_mut();
                 receive.is_posted().then_some(receive)
@@ -171,7 +183,7 @@ impl<'a, T> Request<'a, T> {
 
     /// The engine the receive into a buffer this request is is posted on, while it is.
     fn posted_engine(&self) -> Option<&'a Engine> {
-        match &self.state {
+        match &*self.state {
             State::Receiving(receive, _) => receive.operation().engine(),
             _ => None,
         }
@@ -180,7 +192,7 @@ impl<'a, T> Request<'a, T> {
     /// The id of the receive into a buffer this request is, while it is posted on
     /// `engine`.
     fn posted_on(&self, engine: &Engine) -> Option<PostId> {
-        match &self.state {
+        match &*self.state {
             State::Receiving(receive, _) => {
                 let receive = receive.operation();
                 receive.is_on(engine).then(|| receive.id()).flatten()
@@ -192,29 +204,39 @@ impl<'a, T> Request<'a, T> {
     /// The message of this receive into a buffer, which `status` describes, was placed
     /// whole in its buffer while offered: it is complete.
     fn placed(&mut self, status: Status) {
-        if let State::Receiving(receive, finish) = &mut self.state {
+        if let State::Receiving(receive, finish) = &mut *self.state {
             let (outcome, finish) = (receive.operation_mut().placed(status), *finish);
-            self.state = State::Received(outcome, finish);
+            *self.state = State::Received(outcome, finish);
         }
     }
 
     /// The outcome of a complete request, which is used up: nothing is left behind to be
     /// dropped afterwards, as [`take`](Request::take)'s taken request would be.
     fn into_outcome(self) -> Option<Result<T>> {
-        match self.state {
-            State::Done(outcome) => Some(outcome),
-            State::Received(outcome, finish) => Some(finish(outcome)),
-            _ => None,
+        let mut this = ManuallyDrop::new(self);
+        // Only the outcome is read out, where it lies: a copy of the whole state, just
+        // written, would be read back at once.
+        match &*this.state {
+            // SAFETY: the request is neither used again nor dropped, and what each of these
+            // states owns is its outcome alone (a function pointer is `Copy`), read once.
+            State::Done(outcome) => Some(unsafe { std::ptr::read(outcome) }),
+            // SAFETY: as above.
+            State::Received(outcome, finish) => Some(finish(unsafe { std::ptr::read(outcome) })),
+            _ => {
+                // SAFETY: the request is neither used again nor dropped.
+                unsafe { ManuallyDrop::drop(&mut this.state) };
+                None
+            }
         }
     }
 
     /// The outcome of a complete request, leaving it taken.
     fn take(&mut self) -> Option<Result<T>> {
-        match std::mem::replace(&mut self.state, State::Taken) {
+        match std::mem::replace(&mut *self.state, State::Taken) {
             State::Done(outcome) => Some(outcome),
             State::Received(outcome, finish) => Some(finish(outcome)),
             state => {
-                self.state = state;
+                *self.state = state;
                 None
             }
         }
@@ -238,7 +260,7 @@ impl<'a> Request<'a, Status> {
     /// [`IntoBuffer`]).
     pub(crate) fn receiving(receive: Traced<IntoBuffer<'a>>) -> Self {
         Request {
-            state: State::Receiving(receive, std::convert::identity),
+            state: ManuallyDrop::new(State::Receiving(receive, std::convert::identity)),
         }
     }
 }
@@ -248,7 +270,7 @@ impl<T> Future for Request<'_, T> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T>> {
         let this = self.get_mut();
-        let outcome = match &mut this.state {
+        let outcome = match &mut *this.state {
             State::Running(operation) => std::task::ready!(operation.as_mut().poll(cx)),
             State::Receiving(receive, finish) => {
                 finish(std::task::ready!(Pin::new(receive).poll(cx)))
@@ -257,7 +279,7 @@ impl<T> Future for Request<'_, T> {
                 return Poll::Ready(this.take().unwrap_or_else(|| Err(taken())));
             }
         };
-        this.state = State::Taken;
+        *this.state = State::Taken;
         Poll::Ready(outcome)
     }
 }
