@@ -40,6 +40,13 @@ const UNCLAIMED: usize = 0;
 /// `bias` once the lock is an ordinary spin lock for every thread.
 const SHARED: usize = 1;
 
+/// Sets up what the locks' owners need from the kernel, best while the process has one
+/// thread: then it is nearly free, and later it waits for every core (milliseconds). A
+/// process that never calls it sets it up at its first lock. `rmpi::init` calls it first.
+pub fn prepare() {
+    asymmetric::registered();
+}
+
 /// Locks a `std::sync::Mutex`, taking its data as it is if a holder panicked: the panic is
 /// reported where it happened, and every user of such state keeps it whole between
 /// statements.

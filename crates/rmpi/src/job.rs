@@ -99,6 +99,8 @@ pub async fn init() -> Result<Comm> {
 /// # Ok(()) }
 /// ```
 pub async fn init_with(config: Config) -> Result<Comm> {
+    // Before this process starts threads of its own, while it is cheap.
+    rmpi_core::lock::prepare();
     rmpi_launch::init_logging(config.log.as_deref())?;
     rmpi_core::abort::set_launcher_hook(rmpi_launch::pmi_client::abort);
     rmpi_core::pool::set_limit(config.pool_bytes);
