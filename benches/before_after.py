@@ -60,20 +60,24 @@ def main():
     before_name, now_name = f"rmpi {args.before}", f"rmpi {commit}"
     sections = []
     for test, ranks, max_size, sizes, judge in TESTS:
-        systems = [(before_name, before_dir), (now_name, compare.RELEASE)]
-        if judge in binaries:
-            systems.append((judge, None))
-        tables = {name: [] for name, _ in systems}
-        for _ in range(args.rounds):
+        names = [before_name, now_name] + ([judge] if judge in binaries else [])
+        sections.append({"test": test, "ranks": ranks, "judge": judge, "sizes": sizes,
+                         "unit": "MB/s" if test == "bw" else "us",
+                         "rounds": {name: [] for name in names}})
+    # Every test in every round, so that a spell of this machine running slow falls on all
+    # tests alike rather than on one; within a test the systems run back to back.
+    for _ in range(args.rounds):
+        for (test, ranks, max_size, sizes, judge), section in zip(TESTS, sections):
+            systems = [(before_name, before_dir), (now_name, compare.RELEASE)]
+            if judge in binaries:
+                systems.append((judge, None))
             for name, release in systems:
                 system = "rmpi shm" if release else judge
                 # Small broadcasts are quick: more calls steady them.
                 iterations = {"latency": None, "bw": None}.get(test, 10000 if max_size <= 2048 else 100)
                 figures = compare.measure(system, binaries, test, ranks, max_size, iterations,
                                           release or compare.RELEASE)
-                tables[name].append({str(s): figures[s] for s in sizes if s in figures})
-        sections.append({"test": test, "ranks": ranks, "judge": judge, "sizes": sizes,
-                         "unit": "MB/s" if test == "bw" else "us", "rounds": tables})
+                section["rounds"][name].append({str(s): figures[s] for s in sizes if s in figures})
         write(sections, before_name, now_name)
     print(open(os.path.join(compare.RESULTS, "before-after.md")).read())
     compare.log(f"wrote {page.write_page()}")

@@ -190,7 +190,8 @@ def before_after_table(data):
     rounds = len(next(iter(data["sections"][0]["rounds"].values())))
     text = (f"rmpi at {now.split()[-1]} beside rmpi at {before.split()[-1]}, the last commit "
             f"before the redesign of its insides: shared memory, {rounds} rounds taking turns "
-            f"({data['measured']}); MB/s for bandwidth, us otherwise.")
+            f"({data['measured']}); MB/s for bandwidth, us otherwise; medians (lowest-highest), "
+            f"ratios the median of each round's.")
     lines = ["## Before and after", ""] + textwrap.wrap(text, 96) + ["",
              f"| test | size | {before} | {now} | now / before | other | now / other |",
              "|---|---:|---:|---:|---:|---:|---:|"]
@@ -207,12 +208,16 @@ def before_after_table(data):
         for size in section["sizes"]:
             samples = {name: [r[str(size)] for r in tables if str(size) in r]
                        for name, tables in rounds.items()}
-            (a, a_med), (b, b_med) = text(samples.get(before)), text(samples.get(now))
-            (c, c_med) = text(samples.get(judge, []))
-            ratio = lambda x, y: f"{x / y:.2f}" if x and y else ""
+            (a, _), (b, _) = text(samples.get(before)), text(samples.get(now))
+            (c, _) = text(samples.get(judge, []))
+
+            def ratio(x, y):
+                pairs = [p / q for p, q in zip(samples.get(x) or [], samples.get(y) or []) if q]
+                return f"{statistics.median(pairs):.2f}" if pairs else ""
+
             lines.append(f"| {section['test']}, {section['ranks']} ranks | {size_label(size)} | "
-                         f"{a} | {b} | {ratio(b_med, a_med)} | {c} ({judge}) | "
-                         f"{ratio(b_med, c_med)} |")
+                         f"{a} | {b} | {ratio(now, before)} | {c} ({judge}) | "
+                         f"{ratio(now, judge)} |")
     return lines + [""]
 
 
