@@ -134,9 +134,9 @@ pub(crate) struct Biased {
     intrusions: AtomicU32,
 }
 
-impl Biased {
-    #[cfg(not(rmpi_loom))]
-    const fn new() -> Biased {
+/// A lock nobody holds or has claimed.
+macro_rules! unclaimed {
+    () => {
         Biased {
             bias: AtomicUsize::new(UNCLAIMED),
             owner_in: AtomicBool::new(false),
@@ -144,17 +144,18 @@ impl Biased {
             waiting: AtomicU32::new(0),
             intrusions: AtomicU32::new(0),
         }
+    };
+}
+
+impl Biased {
+    #[cfg(not(rmpi_loom))]
+    const fn new() -> Biased {
+        unclaimed!()
     }
 
     #[cfg(rmpi_loom)]
     fn new() -> Biased {
-        Biased {
-            bias: AtomicUsize::new(UNCLAIMED),
-            owner_in: AtomicBool::new(false),
-            locked: AtomicBool::new(false),
-            waiting: AtomicU32::new(0),
-            intrusions: AtomicU32::new(0),
-        }
+        unclaimed!()
     }
 
     /// The bias, claiming the lock for thread `me` if nobody has yet.
@@ -323,8 +324,15 @@ impl Biased {
 /// Spins for a while, then yields the core at every call.
 #[cfg_attr(rmpi_loom, allow(clippy::absurd_extreme_comparisons))]
 fn back_off(looks: &mut u32) {
-    if *looks < SPINS {
-        *looks += 1;
+    let spinning = *looks < SPINS;
+    *looks += u32::from(spinning);
+    pause(spinning);
+}
+
+/// Lets another party run a little while this one waits for it in a loop: a spin where
+/// ranks have cores of their own (`spinning`), the core given away where they share them.
+pub fn pause(spinning: bool) {
+    if spinning {
         std::hint::spin_loop();
     } else {
         #[cfg(not(rmpi_loom))]

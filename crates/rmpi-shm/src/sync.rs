@@ -16,18 +16,7 @@ pub(crate) fn alive(pid: rustix::process::Pid) -> bool {
     rustix::process::test_kill_process(pid).is_ok()
 }
 
-/// Lets another party run a little while this one waits for it in a loop: a spin where
-/// ranks have cores of their own (`spinning`), the core given away where they share them.
-pub(crate) fn pause(spinning: bool) {
-    if spinning {
-        std::hint::spin_loop();
-    } else {
-        #[cfg(not(rmpi_loom))]
-        std::thread::yield_now();
-        #[cfg(rmpi_loom)]
-        loom::thread::yield_now();
-    }
-}
+pub(crate) use rmpi_core::lock::pause;
 
 /// The cheap half of an asymmetric Dekker barrier, for the busy side (a sender that rings,
 /// a receiver that hands ring space back): orders its earlier stores before its later loads
