@@ -313,6 +313,10 @@ impl Biased {
     fn note_intrusion(&self) {
         let visits = self.intrusions.fetch_add(1, Ordering::Relaxed) + 1;
         if visits == INTRUSIONS_BEFORE_SHARING {
+            tracing::debug!(
+                visits,
+                "a lock other threads keep taking is no longer biased"
+            );
             self.bias.store(SHARED, Ordering::Relaxed);
             // The owner sees the lock shared at its next try: until this thread lets go of
             // `locked`, every look the owner makes finds it taken.
