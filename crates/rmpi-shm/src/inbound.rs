@@ -115,14 +115,23 @@ pub(crate) enum Line {
     NotOne,
 }
 
-/// How [`ShmTransport::place`] left a message it placed in a receive's buffer.
-pub(crate) enum Placed {
-    /// All of it is there.
-    Whole,
-    /// This many bytes are there; the rest comes later, as an [`Event::Rest`].
-    Part(usize),
-    /// The sender broke the protocol: the event saying so.
-    Broken(Event),
+/// What placing `placed` bytes of the frame from `peer` with `header` in a receive's buffer
+/// comes to: nothing to report if that is all of it and `placer` completed the receive at
+/// once (no event is built for the commonest message), else an [`Event::Placed`].
+fn placement(
+    placer: &mut dyn Placer,
+    peer: usize,
+    header: &Header,
+    placed: usize,
+) -> Option<Event> {
+    if placed as u64 == header.len && placer.placed_whole(peer, header) {
+        return None;
+    }
+    Some(Event::Placed {
+        from: peer,
+        header: *header,
+        placed,
+    })
 }
 
 /// A frame of `payload`, copied out of the ring, from `peer`.
@@ -223,28 +232,21 @@ impl ShmTransport {
                     return Some(Event::PeerFinished { rank: peer });
                 }
                 Record::Frame { ref header, .. } => {
-                    let place = placer.as_mut().and_then(|p| p.place(peer, header));
-                    if let Some(buf) = place {
-                        let placed = match self.place(peer, inbound, header, record, buf) {
-                            Placed::Whole => header.len as usize,
-                            Placed::Part(placed) => placed,
-                            Placed::Broken(event) => return Some(event),
-                        };
-                        let whole = placed as u64 == header.len;
-                        // A placement its placer completes at once is not reported: read on.
-                        if whole
-                            && placer
-                                .as_mut()
-                                .is_some_and(|p| p.placed_whole(peer, header))
-                        {
-                            self.give_back(peer, &mut inbound.consumer, true);
-                            continue;
+                    if let Some(placer) = placer.as_mut() {
+                        if let Some(buf) = placer.place(peer, header) {
+                            let placed = match self.place(peer, inbound, header, record, buf) {
+                                Ok(placed) => placed,
+                                Err(broken) => return Some(broken),
+                            };
+                            match placement(&mut **placer, peer, header, placed) {
+                                Some(event) => return Some(event),
+                                // Nothing to report: read on.
+                                None => {
+                                    self.give_back(peer, &mut inbound.consumer, true);
+                                    continue;
+                                }
+                            }
                         }
-                        return Some(Event::Placed {
-                            from: peer,
-                            header: *header,
-                            placed,
-                        });
                     }
                     let mut payload = pool::vec_with_capacity(header.len as usize);
                     take_chunk(&mut inbound.consumer, &mut payload, record);
@@ -368,21 +370,18 @@ impl ShmTransport {
             return Line::Read(frame_of(peer, header, payload));
         };
         buf.copy_from_slice(payload);
-        if placer.placed_whole(peer, &header) {
-            return Line::Completed;
+        match placement(&mut **placer, peer, &header, len) {
+            Some(event) => Line::Read(event),
+            None => Line::Completed,
         }
-        Line::Read(Event::Placed {
-            from: peer,
-            header,
-            placed: len,
-        })
     }
 
     /// Copies the payload of the frame whose first record, `first`, is at the head straight
     /// into `buf`, the buffer of the receive that matched it, record by record as the sender
     /// writes them. If the sender falls behind for longer than [`PLACING_PATIENCE`], what
     /// is left comes into memory of this rank's as usual, to be reported as an
-    /// [`Event::Rest`].
+    /// [`Event::Rest`]. Returns how many bytes it placed, or, if the sender broke the
+    /// protocol, the event saying so.
     pub(crate) fn place(
         &self,
         peer: usize,
@@ -390,14 +389,14 @@ impl ShmTransport {
         header: &Header,
         first: &Record,
         buf: &mut [u8],
-    ) -> Placed {
+    ) -> Result<usize, Event> {
         let len = header.len as usize;
         debug_assert_eq!(buf.len(), len);
         if first.chunk() == len {
             // All of it in this record: a small message, every message's path.
             inbound.consumer.read_body(first.payload_at(), buf);
             inbound.consumer.advance(first.body_len());
-            return Placed::Whole;
+            return Ok(len);
         }
         let mut placed = 0;
         let mut waiting_since = None;
@@ -446,18 +445,13 @@ impl ShmTransport {
             let max_body = inbound.consumer.max_body();
             let record = match Record::decode(word, &fixed, self.max_message, max_body) {
                 Ok(record) => next.insert(record),
-                Err(error) => {
-                    return Placed::Broken(self.drop_peer(peer, inbound, error.to_string()))
-                }
+                Err(error) => return Err(self.drop_peer(peer, inbound, error.to_string())),
             };
             if let Some(reason) = out_of_place(record, len - placed) {
-                return Placed::Broken(self.drop_peer(peer, inbound, reason));
+                return Err(self.drop_peer(peer, inbound, reason));
             }
         }
-        match placed == len {
-            true => Placed::Whole,
-            false => Placed::Part(placed),
-        }
+        Ok(placed)
     }
 
     /// `peer` broke the protocol: stop talking to it.
