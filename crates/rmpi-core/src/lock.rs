@@ -183,14 +183,10 @@ impl Biased {
             if !self.owner_enters(me) {
                 self.owner_contended(me);
             }
-        } else if bias == SHARED {
-            if !self.try_take_locked() {
-                self.take_locked_contended();
-            }
-        } else {
-            if !self.try_take_locked() {
-                self.take_locked_contended();
-            }
+            return;
+        }
+        self.take_locked();
+        if bias != SHARED {
             self.fence_out_owner();
         }
     }
@@ -257,15 +253,21 @@ impl Biased {
             }
             self.waiting.fetch_sub(1, Ordering::Relaxed);
             if self.bias.load(Ordering::Relaxed) != me {
-                if !self.try_take_locked() {
-                    self.take_locked_contended();
-                }
+                self.take_locked();
                 return;
             }
             if self.owner_enters(me) {
                 return;
             }
             back_off(&mut looks);
+        }
+    }
+
+    /// Takes `locked`, waiting for it if another thread holds it.
+    #[inline(always)]
+    fn take_locked(&self) {
+        if !self.try_take_locked() {
+            self.take_locked_contended();
         }
     }
 

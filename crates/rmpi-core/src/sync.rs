@@ -1,7 +1,7 @@
-//! The synchronization the core's own concurrent parts use (the waiters of a rank, the lock on
-//! a message's path), swapped
-//! for loom's model checker under `--cfg rmpi_loom` so that the same code is what loom
-//! explores: `RUSTFLAGS="--cfg rmpi_loom" cargo test -p rmpi-core --lib --release model`.
+//! The synchronization the core's own concurrent parts use (the waiters of a rank, the lock
+//! on a message's path), swapped for loom's model checker under `--cfg rmpi_loom` so that
+//! the same code is what loom explores:
+//! `RUSTFLAGS="--cfg rmpi_loom" cargo test -p rmpi-core --lib --release model`.
 
 #[cfg(not(rmpi_loom))]
 pub(crate) use std::sync::atomic::{

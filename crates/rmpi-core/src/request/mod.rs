@@ -54,6 +54,8 @@ pub struct Request<'a, T> {
 impl<T> Drop for Request<'_, T> {
     #[inline(always)]
     fn drop(&mut self) {
+        // Moved out and dropped, not dropped in place: `drop_in_place` would take the
+        // request's address, which is what keeps a request being built in memory.
         // SAFETY: the state is not used again: the request is being dropped.
         let state = unsafe { ManuallyDrop::take(&mut self.state) };
         drop(state);
