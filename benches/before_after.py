@@ -58,19 +58,20 @@ def main():
     commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"],
                             capture_output=True, text=True).stdout.strip()
     before_name, now_name = f"rmpi {args.before}", f"rmpi {commit}"
-    sections = []
+    sections, plans = [], []
     for test, ranks, max_size, sizes, judge in TESTS:
-        names = [before_name, now_name] + ([judge] if judge in binaries else [])
-        sections.append({"test": test, "ranks": ranks, "judge": judge, "sizes": sizes,
-                         "unit": "MB/s" if test == "bw" else "us",
-                         "rounds": {name: [] for name in names}})
+        systems = [(before_name, before_dir), (now_name, compare.RELEASE)]
+        if judge in binaries:
+            systems.append((judge, None))
+        section = {"test": test, "ranks": ranks, "judge": judge, "sizes": sizes,
+                   "unit": "MB/s" if test == "bw" else "us",
+                   "rounds": {name: [] for name, _ in systems}}
+        sections.append(section)
+        plans.append((test, ranks, max_size, sizes, judge, systems, section))
     # Every test in every round, so that a spell of this machine running slow falls on all
     # tests alike rather than on one; within a test the systems run back to back.
     for _ in range(args.rounds):
-        for (test, ranks, max_size, sizes, judge), section in zip(TESTS, sections):
-            systems = [(before_name, before_dir), (now_name, compare.RELEASE)]
-            if judge in binaries:
-                systems.append((judge, None))
+        for test, ranks, max_size, sizes, judge, systems, section in plans:
             for name, release in systems:
                 system = "rmpi shm" if release else judge
                 # Small broadcasts are quick: more calls steady them.

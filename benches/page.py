@@ -188,19 +188,19 @@ def before_after_table(data):
     (benches/before_after.py): medians over the rounds, lowest-highest in brackets."""
     before, now = data["before"], data["now"]
     rounds = len(next(iter(data["sections"][0]["rounds"].values())))
-    text = (f"rmpi at {now.split()[-1]} beside rmpi at {before.split()[-1]}, the last commit "
-            f"before the redesign of its insides: shared memory, {rounds} rounds taking turns "
-            f"({data['measured']}); MB/s for bandwidth, us otherwise; medians (lowest-highest), "
-            f"ratios the median of each round's.")
-    lines = ["## Before and after", ""] + textwrap.wrap(text, 96) + ["",
+    intro = (f"rmpi at {now.split()[-1]} beside rmpi at {before.split()[-1]}, the last commit "
+             f"before the redesign of its insides: shared memory, {rounds} rounds taking turns "
+             f"({data['measured']}); MB/s for bandwidth, us otherwise; medians (lowest-highest), "
+             f"ratios the median of each round's.")
+    lines = ["## Before and after", ""] + textwrap.wrap(intro, 96) + ["",
              f"| test | size | {before} | {now} | now / before | other | now / other |",
              "|---|---:|---:|---:|---:|---:|---:|"]
 
     def text(samples):
         if not samples:
-            return "", None
-        median = statistics.median(samples)
-        return f"{figure(median)} ({figure(min(samples))}-{figure(max(samples))})", median
+            return ""
+        return (f"{figure(statistics.median(samples))} "
+                f"({figure(min(samples))}-{figure(max(samples))})")
 
     for section in data["sections"]:
         judge = section["judge"]
@@ -208,8 +208,7 @@ def before_after_table(data):
         for size in section["sizes"]:
             samples = {name: [r[str(size)] for r in tables if str(size) in r]
                        for name, tables in rounds.items()}
-            (a, _), (b, _) = text(samples.get(before)), text(samples.get(now))
-            (c, _) = text(samples.get(judge, []))
+            a, b, c = text(samples.get(before)), text(samples.get(now)), text(samples.get(judge))
 
             def ratio(x, y):
                 pairs = [p / q for p, q in zip(samples.get(x) or [], samples.get(y) or []) if q]
