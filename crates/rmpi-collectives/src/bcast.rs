@@ -25,6 +25,9 @@ use crate::blocks::{binomial_links, binomial_scatter, ring_allgather, tree_child
 use crate::operand::{copy_exact, length_mismatch};
 use crate::round::{Round, ABORT_MAX, DATA_AT};
 
+mod short;
+pub(crate) use short::{bcast_short, SHORT};
+
 /// A header's length: the algorithm's number, then the data's length.
 const HEADER: usize = 9;
 
@@ -33,28 +36,9 @@ const HEADER: usize = 9;
 const APART_FROM: usize = 32 << 10;
 const _: () = assert!(APART_FROM > ABORT_MAX, "bare data is longer than any abort");
 
-/// Up to this many bytes, the root of a broadcast into buffers frames the first message,
-/// data and all, on the stack and hands each receiver a copy of it, and the other members
-/// receive it on the stack and copy the data from there: nothing is allocated.
-const ON_STACK: usize = 2048;
-
-/// Up to this many bytes, the room on the stack is smaller: it is cleared on every call.
-const SHORT_ON_STACK: usize = 256;
-
 /// The room for a first message carrying `data` bytes.
 const fn framed(data: usize) -> usize {
     DATA_AT + HEADER + data
-}
-
-/// The room a member keeps for a first message carrying `data` bytes: it may be an abort
-/// instead, which must arrive whole.
-const fn received(data: usize) -> usize {
-    let framed = framed(data);
-    if framed > ABORT_MAX {
-        framed
-    } else {
-        ABORT_MAX
-    }
 }
 
 fn header(algorithm: BcastAlgorithm, len: usize) -> [u8; HEADER] {
@@ -161,8 +145,8 @@ async fn rest(round: &Round, root: usize, data: Option<&[u8]>, first: Bytes) -> 
     Ok(Bytes::from(out))
 }
 
-/// Broadcast into every member's buffer of the same size. Long data goes apart from its
-/// header: down the binomial tree, where a member passes header and data on once it holds
+/// Broadcast into every member's buffer of the same size: the general path, which
+/// [`short::bcast_short`] leaves the rest to. Long data goes apart from its header: down the binomial tree, where a member passes header and data on once it holds
 /// the data; or flat, the root sending every member the header and then the data.
 pub(crate) async fn bcast_into(
     round: &Round,
@@ -172,13 +156,6 @@ pub(crate) async fn bcast_into(
 ) -> Result<()> {
     if round.rank() == root {
         let algorithm = algorithms.bcast(round.size(), buf.len());
-        if buf.len() <= ON_STACK && algorithm != BcastAlgorithm::ScatterAllgather {
-            if buf.len() <= SHORT_ON_STACK {
-                return send_on_stack::<{ framed(SHORT_ON_STACK) }>(round, root, algorithm, buf)
-                    .await;
-            }
-            return send_on_stack::<{ framed(ON_STACK) }>(round, root, algorithm, buf).await;
-        }
         if buf.len() < APART_FROM || algorithm == BcastAlgorithm::ScatterAllgather {
             return bcast(round, root, Some(&*buf), algorithms).await.map(drop);
         }
@@ -192,12 +169,6 @@ pub(crate) async fn bcast_into(
             return headers.and(sent).and(data.settle(round).await);
         }
         return send_apart(round, &binomial_links(round, root).1, first, buf).await;
-    }
-    if buf.len() <= SHORT_ON_STACK {
-        return recv_on_stack::<{ received(SHORT_ON_STACK) }>(round, root, buf).await;
-    }
-    if buf.len() <= ON_STACK {
-        return recv_on_stack::<{ received(ON_STACK) }>(round, root, buf).await;
     }
     let (sender, first) = round.recv_first().await?;
     member_part(round, root, buf, sender, first).await
@@ -230,52 +201,6 @@ async fn member_part(
     }
     round.recv_data_into(sender, buf).await?;
     send_apart(round, &binomial_links(round, root).1, first, buf).await
-}
-
-/// A member's part of a short broadcast into `buf` (see [`ON_STACK`]): the first message is
-/// received on the stack, in `N` bytes, and where it carries the data, passed on and copied
-/// from there.
-async fn recv_on_stack<const N: usize>(round: &Round, root: usize, buf: &mut [u8]) -> Result<()> {
-    let mut out = [0u8; N];
-    let (sender, received) = match round.recv_first_into(&mut out).await {
-        // Only data makes a first message this long: more than this member's buffer.
-        Err(Error::Truncated { message_bytes, .. }) => {
-            let len = message_bytes.saturating_sub(DATA_AT + HEADER);
-            return Err(length_mismatch(root, len, buf.len()));
-        }
-        received => received?,
-    };
-    let first = &out[..received];
-    let (algorithm, len) = read_header(first)?;
-    let carries_data =
-        !is(algorithm, BcastAlgorithm::ScatterAllgather) && first.len() == DATA_AT + HEADER + len;
-    if !carries_data {
-        return member_part(round, root, buf, sender, Bytes::copy_from_slice(first)).await;
-    }
-    if let Err((child, error)) = pass_on_now(round, root, algorithm, first) {
-        return round.explain(child, Err(error)).await;
-    }
-    copy_exact(&first[DATA_AT + HEADER..], buf, root)
-}
-
-/// The root's part of a short broadcast into buffers (see [`ON_STACK`]): the first message,
-/// carrying the data and framed in `N` bytes, to every member (flat) or to the root's
-/// children (binomial).
-async fn send_on_stack<const N: usize>(
-    round: &Round,
-    root: usize,
-    algorithm: BcastAlgorithm,
-    data: &[u8],
-) -> Result<()> {
-    let sent = {
-        let mut out = [0u8; N];
-        let first = Round::frame_into(&mut out, &[&header(algorithm, data.len()), data]);
-        pass_on_now(round, root, algorithm as u8, first)
-    };
-    match sent {
-        Ok(()) => Ok(()),
-        Err((dest, error)) => round.explain(dest, Err(error)).await,
-    }
 }
 
 /// [`pass_on`] for a first message in this member's memory, each send handing the

@@ -65,13 +65,23 @@ pub(crate) async fn bcast<T: Pod + Send + Sync>(
     buf: &mut [T],
     root: usize,
 ) -> Result<()> {
-    round
-        .run(async {
-            check_root(&round, root)?;
-            let algorithms = algorithms?;
-            bcast::bcast_into(&round, root, bytemuck::cast_slice_mut(buf), &algorithms).await
-        })
-        .await
+    let buf: &mut [u8] = bytemuck::cast_slice_mut(buf);
+    if buf.len() > bcast::SHORT {
+        return round
+            .run(async {
+                check_root(&round, root)?;
+                bcast::bcast_into(&round, root, buf, &algorithms?).await
+            })
+            .await;
+    }
+    let part = match (check_root(&round, root), algorithms) {
+        (Ok(()), Ok(algorithms)) => bcast::bcast_short(&round, root, buf, &algorithms).await,
+        (Err(error), _) | (_, Err(error)) => Err(error),
+    };
+    match part {
+        Ok(()) => Ok(()),
+        Err(error) => round.fail(error).await,
+    }
 }
 
 pub(crate) async fn scatter<T: Pod + Send + Sync>(

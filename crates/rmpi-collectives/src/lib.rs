@@ -82,6 +82,7 @@ mod operand;
 mod reduce;
 mod round;
 mod schedule;
+mod scratch;
 #[cfg(test)]
 mod simulator;
 mod typed;

@@ -16,7 +16,7 @@
 use std::future::Future;
 use std::panic::Location;
 
-use rmpi_core::waits::Operation;
+use rmpi_core::waits::{Operation, Traced};
 use rmpi_core::{pool, Bytes, CollectiveComm, Comm, Error, Loans, Result, ANY_SOURCE};
 
 const OK: u8 = 0;
@@ -273,38 +273,47 @@ impl Round {
     /// Runs this member's part (as the collective the program called, for deadlock
     /// reports); if it fails, tells every other member before returning.
     pub(crate) async fn run<T>(&self, part: impl Future<Output = Result<T>>) -> Result<T> {
-        let part = self.comm.traced_at(self.operation, self.location, part);
-        match part.await {
+        match self.traced(part).await {
             Ok(value) => Ok(value),
-            Err(error) => {
-                // Pass on the original failure and where it happened, not "failed because
-                // it failed".
-                let origin = error
-                    .peer()
-                    .unwrap_or_else(|| self.comm.world_rank(self.rank()).unwrap_or(0));
-                let mut reason = match &error {
-                    Error::CollectiveFailed { reason, .. } => reason.clone(),
-                    other => other.to_string(),
-                };
-                let mut end = reason.len().min(ABORT_MAX - REASON_AT);
-                while !reason.is_char_boundary(end) {
-                    end -= 1;
-                }
-                reason.truncate(end);
-                let mut abort = vec![ABORT];
-                abort.extend_from_slice(&(origin as u64).to_le_bytes());
-                abort.extend_from_slice(reason.as_bytes());
-                let abort = Bytes::from(abort);
-                for peer in (0..self.size()).filter(|&p| p != self.rank()) {
-                    // A peer that is gone cannot be waiting. One may wait for its first
-                    // message of a broadcast, on the broadcast's other tag.
-                    for tag in [Some(self.tag), self.first_tag].into_iter().flatten() {
-                        let _ = self.comm.send_bytes(abort.clone(), peer, tag).await;
-                    }
-                }
-                Err(error)
+            Err(error) => self.fail(error).await,
+        }
+    }
+
+    /// `wait` as the collective the program called, for deadlock reports: what
+    /// [`Round::run`] does for a whole part, for a part that waits only there.
+    pub(crate) fn traced<F: Future>(&self, wait: F) -> Traced<F> {
+        self.comm.traced_at(self.operation, self.location, wait)
+    }
+
+    /// Ends this member's part with `error`, telling every other member first (see the
+    /// module's documentation).
+    pub(crate) async fn fail<T>(&self, error: Error) -> Result<T> {
+        // Pass on the original failure and where it happened, not "failed because it
+        // failed".
+        let origin = error
+            .peer()
+            .unwrap_or_else(|| self.comm.world_rank(self.rank()).unwrap_or(0));
+        let mut reason = match &error {
+            Error::CollectiveFailed { reason, .. } => reason.clone(),
+            other => other.to_string(),
+        };
+        let mut end = reason.len().min(ABORT_MAX - REASON_AT);
+        while !reason.is_char_boundary(end) {
+            end -= 1;
+        }
+        reason.truncate(end);
+        let mut abort = vec![ABORT];
+        abort.extend_from_slice(&(origin as u64).to_le_bytes());
+        abort.extend_from_slice(reason.as_bytes());
+        let abort = Bytes::from(abort);
+        for peer in (0..self.size()).filter(|&p| p != self.rank()) {
+            // A peer that is gone cannot be waiting. One may wait for its first message of
+            // a broadcast, on the broadcast's other tag.
+            for tag in [Some(self.tag), self.first_tag].into_iter().flatten() {
+                let _ = self.comm.send_bytes(abort.clone(), peer, tag).await;
             }
         }
+        Err(error)
     }
 }
 

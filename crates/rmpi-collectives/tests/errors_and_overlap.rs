@@ -56,10 +56,12 @@ fn a_member_with_a_wrong_buffer_fails_and_nobody_hangs() {
     // Short broadcasts carry the data in the header's message, long ones send it apart:
     // from the parent, or (flat) from the root, which must not let the members it sent
     // the header mistake an abort for their data when its send to the failed one fails.
+    // A wrong buffer may also take the other path than the root's: short for long data,
+    // long for short.
     for algorithm in BcastAlgorithm::ALL.iter().copied().map(Some).chain([None]) {
-        for right in [10, 10_000] {
+        for (right, wrong) in [(10, 9), (10, 300), (10_000, 9_999), (10_000, 10)] {
             let outcomes = local::run(5, |comm| async move {
-                let len = if comm.rank() == 3 { right - 1 } else { right };
+                let len = if comm.rank() == 3 { wrong } else { right };
                 let mut buf = vec![comm.rank() as u64; len];
                 let bcast = Algorithms {
                     bcast: algorithm,
