@@ -14,6 +14,7 @@
 //! An abort that reaches a member after it finished is left unread.
 
 use std::future::Future;
+use std::mem::MaybeUninit;
 use std::panic::Location;
 
 use rmpi_core::waits::{Operation, Traced};
@@ -135,15 +136,21 @@ impl Round {
     }
 
     /// Frames the concatenation of `parts` as one data message in `out`, which must hold it,
-    /// and returns the message.
-    pub(crate) fn frame_into<'o>(out: &'o mut [u8], parts: &[&[u8]]) -> &'o [u8] {
-        out[..DATA_AT].copy_from_slice(&DATA_HEADER);
-        let mut end = DATA_AT;
-        for part in parts {
-            out[end..end + part.len()].copy_from_slice(part);
+    /// and returns the message. `out` need not be initialized: room on the stack for the
+    /// longest message is not cleared for every short one.
+    pub(crate) fn frame_into<'o>(out: &'o mut [MaybeUninit<u8>], parts: &[&[u8]]) -> &'o [u8] {
+        let mut end = 0;
+        for part in [DATA_HEADER.as_slice()].iter().chain(parts) {
+            let room = &mut out[end..end + part.len()];
+            // SAFETY: `room` is as long as `part`, and a `MaybeUninit<u8>` is laid out as a
+            // `u8`; the two cannot overlap, `room` being borrowed mutably.
+            unsafe {
+                std::ptr::copy_nonoverlapping(part.as_ptr(), room.as_mut_ptr().cast(), part.len())
+            };
             end += part.len();
         }
-        &out[..end]
+        // SAFETY: the first `end` bytes of `out` were written just above.
+        unsafe { std::slice::from_raw_parts(out.as_ptr().cast::<u8>(), end) }
     }
 
     /// Frames `body` as a data message.
@@ -329,6 +336,18 @@ fn size_mismatch(source: usize, expected: usize, got: usize) -> Error {
 mod tests {
     use super::*;
     use rmpi_core::local;
+
+    /// A message framed in uninitialized room is the status and padding, then the parts,
+    /// and nothing after them.
+    #[test]
+    fn framing_in_place_writes_the_header_and_the_parts() {
+        let mut room = [MaybeUninit::uninit(); 64];
+        let framed = Round::frame_into(&mut room, &[&[1, 2, 3], &[], &[4]]);
+        assert_eq!(framed.len(), DATA_AT + 4);
+        assert_eq!(&framed[..DATA_AT], &DATA_HEADER);
+        assert_eq!(&framed[DATA_AT..], &[1, 2, 3, 4]);
+        assert_eq!(Round::frame_into(&mut room, &[]), &DATA_HEADER);
+    }
 
     /// A member that fails where another waits for bare data from it: the abort, however
     /// long its reason, arrives shorter than the data and is read as the abort it is.

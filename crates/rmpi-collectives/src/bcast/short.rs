@@ -8,6 +8,8 @@
 //! root's algorithm sends the data apart from its header), the general path,
 //! [`bcast_into`], takes over.
 
+use std::mem::MaybeUninit;
+
 use rmpi_core::{Bytes, Error, Result};
 
 use super::{bcast_into, framed, header, is, member_part, pass_on_now, read_header, HEADER};
@@ -18,10 +20,6 @@ use crate::scratch::Scratch;
 
 /// The most data a broadcast into buffers sends on this path.
 pub(crate) const SHORT: usize = 2048;
-
-/// Up to this many bytes, the root frames its message in less room on the stack, which is
-/// cleared on every call.
-const SHORTER: usize = 256;
 
 /// The room a member keeps for its first message: it may be an abort instead, which must
 /// arrive whole.
@@ -45,26 +43,22 @@ pub(crate) async fn bcast_short(
     if algorithm == BcastAlgorithm::ScatterAllgather {
         return round.traced(bcast_into(round, root, buf, algorithms)).await;
     }
-    let sent = match buf.len() <= SHORTER {
-        true => send_framed::<{ framed(SHORTER) }>(round, root, algorithm, buf),
-        false => send_framed::<{ framed(SHORT) }>(round, root, algorithm, buf),
-    };
-    match sent {
+    match send_framed(round, root, algorithm, buf) {
         Ok(()) => Ok(()),
         Err((dest, error)) => round.explain(dest, Err(error)).await,
     }
 }
 
-/// The root's first message, carrying `data` and framed in `N` bytes on the stack, to every
-/// member (flat) or to the root's children (binomial); a failure names the member the send
-/// to failed.
-fn send_framed<const N: usize>(
+/// The root's first message, carrying `data` and framed on the stack, to every member
+/// (flat) or to the root's children (binomial); a failure names the member the send to
+/// failed.
+fn send_framed(
     round: &Round,
     root: usize,
     algorithm: BcastAlgorithm,
     data: &[u8],
 ) -> std::result::Result<(), (usize, Error)> {
-    let mut out = [0u8; N];
+    let mut out = [MaybeUninit::uninit(); framed(SHORT)];
     let first = Round::frame_into(&mut out, &[&header(algorithm, data.len()), data]);
     pass_on_now(round, root, algorithm as u8, first)
 }
