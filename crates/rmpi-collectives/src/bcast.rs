@@ -145,9 +145,10 @@ async fn rest(round: &Round, root: usize, data: Option<&[u8]>, first: Bytes) -> 
     Ok(Bytes::from(out))
 }
 
-/// Broadcast into every member's buffer of the same size: the general path, which
-/// [`short::bcast_short`] leaves the rest to. Long data goes apart from its header: down the binomial tree, where a member passes header and data on once it holds
-/// the data; or flat, the root sending every member the header and then the data.
+/// Broadcast into every member's buffer of the same size: the general path, for what
+/// [`bcast_short`] does not take. Long data goes apart from its header: down the binomial
+/// tree, where a member passes header and data on once it holds the data; or flat, the root
+/// sending every member the header and then the data.
 pub(crate) async fn bcast_into(
     round: &Round,
     root: usize,
@@ -241,7 +242,8 @@ async fn send_apart(round: &Round, children: &[usize], first: Bytes, data: &[u8]
 /// read where the transport can make one (shared memory's fan-out); else lent in place to
 /// each member the transport can lend it to (see [`rmpi_core::loan`]), so nobody copies it
 /// on the way out; to the others straight from the buffer (into the rings), or, to several
-/// from [`SHARED_FROM`](rmpi_core::send_path::SHARED_FROM) bytes, in one pooled copy shared by all, made when first needed.
+/// from [`SHARED_FROM`](rmpi_core::send_path::SHARED_FROM) bytes, in one pooled copy shared
+/// by all, made when first needed.
 struct Outgoing<'a> {
     data: &'a [u8],
     loans: Loans,
