@@ -21,7 +21,7 @@ use rmpi_core::send_path::SHARED_FROM;
 use rmpi_core::{Bytes, Error, Loans, Result};
 
 use crate::algorithm::{Algorithms, BcastAlgorithm, Choose};
-use crate::blocks::{binomial_links, binomial_scatter, ring_allgather, tree_children};
+use crate::blocks::{binomial_links, binomial_scatter, ring_allgather};
 use crate::operand::{copy_exact, length_mismatch};
 use crate::round::{Round, ABORT_MAX, DATA_AT};
 
@@ -35,11 +35,6 @@ const HEADER: usize = 9;
 /// copy saved outweighs the extra message.
 const APART_FROM: usize = 32 << 10;
 const _: () = assert!(APART_FROM > ABORT_MAX, "bare data is longer than any abort");
-
-/// The room for a first message carrying `data` bytes.
-const fn framed(data: usize) -> usize {
-    DATA_AT + HEADER + data
-}
 
 fn header(algorithm: BcastAlgorithm, len: usize) -> [u8; HEADER] {
     let mut header = [algorithm as u8; HEADER];
@@ -202,29 +197,6 @@ async fn member_part(
     }
     round.recv_data_into(sender, buf).await?;
     send_apart(round, &binomial_links(round, root).1, first, buf).await
-}
-
-/// [`pass_on`] for a first message in this member's memory, each send handing the
-/// transport a copy at once; a failure names the member the send to failed.
-fn pass_on_now(
-    round: &Round,
-    root: usize,
-    algorithm: u8,
-    first: &[u8],
-) -> std::result::Result<(), (usize, Error)> {
-    let send = |dest| round.send_first_now(dest, first).map_err(|e| (dest, e));
-    if !is(algorithm, BcastAlgorithm::Flat) {
-        return tree_children(round.rank(), round.size(), root).try_for_each(send);
-    }
-    if round.rank() != root {
-        return Ok(());
-    }
-    // Every member is sent its message whatever fails, as in `send_first_to_all`.
-    let mut sent = Ok(());
-    for member in others(round, root) {
-        sent = sent.and(send(member));
-    }
-    sent
 }
 
 /// Sends `first` to each child in the binomial tree, then `data` to them all (see

@@ -66,15 +66,11 @@ pub(crate) async fn bcast<T: Pod + Send + Sync>(
     root: usize,
 ) -> Result<()> {
     let buf: &mut [u8] = bytemuck::cast_slice_mut(buf);
-    if buf.len() > bcast::SHORT {
-        return round
-            .run(async {
-                check_root(&round, root)?;
-                bcast::bcast_into(&round, root, buf, &algorithms?).await
-            })
-            .await;
-    }
     let part = match (check_root(&round, root), algorithms) {
+        (Ok(()), Ok(algorithms)) if buf.len() > bcast::SHORT => {
+            let general = bcast::bcast_into(&round, root, buf, &algorithms);
+            round.traced(general).await
+        }
         (Ok(()), Ok(algorithms)) => bcast::bcast_short(&round, root, buf, &algorithms).await,
         (Err(error), _) | (_, Err(error)) => Err(error),
     };

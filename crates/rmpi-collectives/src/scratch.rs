@@ -14,17 +14,17 @@ thread_local! {
 }
 
 /// A buffer of at least the length asked for, the thread's spare while it is free.
-pub(crate) struct Scratch(Option<Box<[u8]>>);
+pub(crate) struct Scratch(Box<[u8]>);
 
 impl Scratch {
     /// This thread's spare, if it is free and holds `len` bytes; else a new buffer. Its
     /// bytes are whatever was left there.
     pub(crate) fn take(len: usize) -> Scratch {
         let spare = SPARE.try_with(Cell::take).ok().flatten();
-        Scratch(Some(match spare {
+        Scratch(match spare {
             Some(spare) if spare.len() >= len => spare,
             _ => vec![0; len].into_boxed_slice(),
-        }))
+        })
     }
 }
 
@@ -32,13 +32,13 @@ impl Deref for Scratch {
     type Target = [u8];
 
     fn deref(&self) -> &[u8] {
-        self.0.as_deref().unwrap_or_default()
+        &self.0
     }
 }
 
 impl DerefMut for Scratch {
     fn deref_mut(&mut self) -> &mut [u8] {
-        self.0.as_deref_mut().unwrap_or_default()
+        &mut self.0
     }
 }
 
@@ -46,8 +46,9 @@ impl Drop for Scratch {
     /// Becomes the spare of the thread it is dropped on (a future may move between
     /// threads), in place of the one that thread had.
     fn drop(&mut self) {
-        let buf = self.0.take();
-        let _ = SPARE.try_with(|spare| spare.set(buf));
+        // An empty box in its place allocates nothing.
+        let buf = std::mem::take(&mut self.0);
+        let _ = SPARE.try_with(|spare| spare.set(Some(buf)));
     }
 }
 

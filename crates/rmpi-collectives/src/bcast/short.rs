@@ -12,14 +12,20 @@ use std::mem::MaybeUninit;
 
 use rmpi_core::{Bytes, Error, Result};
 
-use super::{bcast_into, framed, header, is, member_part, pass_on_now, read_header, HEADER};
+use super::{bcast_into, header, is, member_part, others, read_header, HEADER};
 use crate::algorithm::{Algorithms, BcastAlgorithm, Choose};
+use crate::blocks::tree_children;
 use crate::operand::{copy_exact, length_mismatch};
 use crate::round::{Round, ABORT_MAX, DATA_AT};
 use crate::scratch::Scratch;
 
 /// The most data a broadcast into buffers sends on this path.
 pub(crate) const SHORT: usize = 2048;
+
+/// The room for a first message carrying `data` bytes.
+const fn framed(data: usize) -> usize {
+    DATA_AT + HEADER + data
+}
 
 /// The room a member keeps for its first message: it may be an abort instead, which must
 /// arrive whole.
@@ -89,4 +95,28 @@ async fn member(round: &Round, root: usize, buf: &mut [u8]) -> Result<()> {
         return round.explain(child, Err(error)).await;
     }
     copy_exact(&first[DATA_AT + HEADER..], buf, root)
+}
+
+/// [`pass_on`](super::pass_on) for a first message in this member's memory, each send handing the
+/// transport a copy at once; a failure names the member the send to failed.
+fn pass_on_now(
+    round: &Round,
+    root: usize,
+    algorithm: u8,
+    first: &[u8],
+) -> std::result::Result<(), (usize, Error)> {
+    let send = |dest| round.send_first_now(dest, first).map_err(|e| (dest, e));
+    if !is(algorithm, BcastAlgorithm::Flat) {
+        return tree_children(round.rank(), round.size(), root).try_for_each(send);
+    }
+    if round.rank() != root {
+        return Ok(());
+    }
+    // Every member is sent its message whatever fails, as in
+    // `send_first_to_all`.
+    let mut sent = Ok(());
+    for member in others(round, root) {
+        sent = sent.and(send(member));
+    }
+    sent
 }
