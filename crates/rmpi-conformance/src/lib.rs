@@ -285,8 +285,24 @@ pub fn identity(backend: &impl Backend) {
     }
 }
 
-/// Payload sizes every rank sends to every other, in this order.
-const SIZES: [usize; 9] = [0, 1, 7, 4096, 65_535, 65_536, 200_000, 1 << 20, 4 << 20];
+/// Payload sizes every rank sends to every other, in this order: empty, small ones on both
+/// sides of where a frame outgrows a cache line or two (where a backend may change how it
+/// lays messages out), and large ones.
+const SIZES: [usize; 13] = [
+    0,
+    1,
+    7,
+    16,
+    17,
+    64,
+    65,
+    4096,
+    65_535,
+    65_536,
+    200_000,
+    1 << 20,
+    4 << 20,
+];
 
 /// Every rank sends frames of 0 B to 4 MiB to every other rank at once; each
 /// arrives intact, and each sender's in the order sent.

@@ -104,15 +104,26 @@ fn take_chunk(consumer: &mut Consumer, payload: &mut Vec<u8>, record: &Record) {
     consumer.advance(record.body_len());
 }
 
-/// What [`ShmTransport::read_line`] made of the record at the head.
-pub(crate) enum Line {
-    /// A message in one line, and what it became.
+/// What [`ShmTransport::read_small`] made of the record at the head.
+pub(crate) enum Small {
+    /// A small frame, and what it became.
     Read(Event),
-    /// A message in one line, placed whole in a receive's buffer, which its placer
-    /// completed at once: nothing to report (no event is built for the commonest message).
+    /// A small frame, placed whole in a receive's buffer, which its placer completed at
+    /// once: nothing to report (no event is built for the commonest message).
     Completed,
-    /// Not a message in one line: the general path reads it.
+    /// Not a small frame: the general path reads it.
     NotOne,
+}
+
+impl Small {
+    /// A small frame placed whole in a receive's buffer by `placer`.
+    #[inline]
+    fn placed(placer: &mut dyn Placer, peer: usize, header: &Header) -> Small {
+        match placement(placer, peer, header, header.len as usize) {
+            Some(event) => Small::Read(event),
+            None => Small::Completed,
+        }
+    }
 }
 
 /// What placing `placed` bytes of the frame from `peer` with `header` in a receive's buffer
@@ -202,13 +213,13 @@ impl ShmTransport {
             }
             let word = inbound.consumer.next_word()?;
             if inbound.partial.is_none() && inbound.state == PeerState::Open {
-                match self.read_line(peer, inbound, placer, word) {
-                    Line::Read(event) => return Some(event),
-                    Line::Completed => {
+                match self.read_small(peer, inbound, placer, word) {
+                    Small::Read(event) => return Some(event),
+                    Small::Completed => {
                         self.give_back(peer, &mut inbound.consumer, true);
                         continue;
                     }
-                    Line::NotOne => {}
+                    Small::NotOne => {}
                 }
             }
             let fixed = inbound.consumer.read_fixed();
@@ -341,39 +352,65 @@ impl ShmTransport {
         }
     }
 
-    /// Reads the record at the head, whose word is `word`, if it is a whole frame in one
-    /// line (a small message, every message's path) and passes [`Record::decode_line`]'s
-    /// checks: its payload goes straight to the placer's buffer if the receive waiting there
-    /// takes it, else into a frame.
+    /// Reads the record at the head, whose word is `word`, if it is a small frame (a whole
+    /// frame in one or two lines, every small message's path) and passes
+    /// [`Record::decode_line`]'s checks: its payload goes straight to the placer's buffer if
+    /// the receive waiting there takes it, else into a frame.
     #[inline]
-    pub(crate) fn read_line(
+    pub(crate) fn read_small(
         &self,
         peer: usize,
         inbound: &mut Inbound,
         placer: &mut Option<&mut dyn Placer>,
         word: u64,
-    ) -> Line {
+    ) -> Small {
         // Any other record's first line is copied out by the general path only.
-        if Record::line_chunk(word).is_none() {
-            return Line::NotOne;
+        if Record::small_chunk(word).is_none() {
+            return Small::NotOne;
         }
         let line = inbound.consumer.read_fixed::<{ record::LINE_BODY }>();
         let Some((header, len)) = Record::decode_line(word, &line, self.max_message) else {
-            return Line::NotOne;
+            return Small::NotOne;
         };
+        if len > record::LINE_PAYLOAD {
+            return self.read_second_line(peer, inbound, placer, &header);
+        }
         let payload = &line[HEADER_LEN..HEADER_LEN + len];
         inbound.consumer.advance(HEADER_LEN + len);
         let Some(placer) = placer.as_mut() else {
-            return Line::Read(frame_of(peer, header, payload));
+            return Small::Read(frame_of(peer, header, payload));
         };
         let Some(buf) = placer.place(peer, &header) else {
-            return Line::Read(frame_of(peer, header, payload));
+            return Small::Read(frame_of(peer, header, payload));
         };
         buf.copy_from_slice(payload);
-        match placement(&mut **placer, peer, &header, len) {
-            Some(event) => Line::Read(event),
-            None => Line::Completed,
+        Small::placed(&mut **placer, peer, &header)
+    }
+
+    /// [`ShmTransport::read_small`] for a small frame of two lines, whose payload fills the
+    /// second: copied from there straight into the placer's buffer if the receive waiting
+    /// there takes it, else into a frame.
+    #[inline]
+    fn read_second_line(
+        &self,
+        peer: usize,
+        inbound: &mut Inbound,
+        placer: &mut Option<&mut dyn Placer>,
+        header: &Header,
+    ) -> Small {
+        let len = header.len as usize;
+        let at = Record::small_payload_at(len);
+        if let Some(placer) = placer.as_mut() {
+            if let Some(buf) = placer.place(peer, header) {
+                inbound.consumer.read_body(at, buf);
+                inbound.consumer.advance(at + len);
+                return Small::placed(&mut **placer, peer, header);
+            }
         }
+        let mut payload = [0u8; record::SMALL_PAYLOAD];
+        inbound.consumer.read_body(at, &mut payload[..len]);
+        inbound.consumer.advance(at + len);
+        Small::Read(frame_of(peer, *header, &payload[..len]))
     }
 
     /// Copies the payload of the frame whose first record, `first`, is at the head straight

@@ -23,7 +23,9 @@
 //! the payload's address (48); for fanned, the header and the block's offset in the
 //! sender's fan-out area (48); for released, the address and length (16); nothing for more
 //! and abandoned. Payload bytes follow the fixed part if they fit in the first line with it
-//! (so a message of up to 16 bytes is one line), and start on the second line otherwise.
+//! (so a message of up to 16 bytes is one line), and start on the second line otherwise (so
+//! one of up to 64 bytes is two). Such small frames are written and read whole, by paths of
+//! their own: every small message takes them.
 
 use rmpi_core::frame::{HeaderError, HEADER_LEN};
 use rmpi_core::{FrameKind, Header};
@@ -40,6 +42,13 @@ pub(crate) const LINE_BODY: usize = LINE - WORD;
 /// The longest payload a frame record carries in its first line, after the header: a
 /// frame this small is one line, written and read whole.
 pub(crate) const LINE_PAYLOAD: usize = LINE_BODY - HEADER_LEN;
+
+/// The longest payload of a small frame: one record of at most two lines, its payload after
+/// the header in the first line or filling the second, written and read whole.
+pub(crate) const SMALL_PAYLOAD: usize = LINE;
+
+/// The body of a small frame's record of two lines.
+pub(crate) const TWO_LINES_BODY: usize = LINE_BODY + LINE;
 
 const FRAME: u64 = 1;
 const MORE: u64 = 2;
@@ -171,8 +180,36 @@ impl Record {
         Some((word(FRAME, payload.len()), line))
     }
 
-    /// The header and payload length of a frame record that is one whole line, as
-    /// [`Record::encode_line`] writes them (every small message), from its word and line:
+    /// The word and two lines of a frame record for a payload longer than
+    /// [`LINE_PAYLOAD`] and at most [`SMALL_PAYLOAD`] bytes, which is then all of the
+    /// record, on its second line; `None` for any other length.
+    pub(crate) fn encode_two_lines(
+        header: &Header,
+        payload: &[u8],
+    ) -> Option<(u64, [u8; TWO_LINES_BODY])> {
+        if !(LINE_PAYLOAD + 1..=SMALL_PAYLOAD).contains(&payload.len()) {
+            return None;
+        }
+        debug_assert_eq!(header.len, payload.len() as u64);
+        let mut lines = [0u8; TWO_LINES_BODY];
+        lines[..HEADER_LEN].copy_from_slice(&header.encode());
+        lines[LINE_BODY..LINE_BODY + payload.len()].copy_from_slice(payload);
+        Some((word(FRAME, payload.len()), lines))
+    }
+
+    /// Where a small frame's payload of `chunk` bytes starts in its body: as
+    /// [`Record::payload_at`] says of its record.
+    pub(crate) fn small_payload_at(chunk: usize) -> usize {
+        if chunk <= LINE_PAYLOAD {
+            HEADER_LEN
+        } else {
+            LINE_BODY
+        }
+    }
+
+    /// The header and payload length of a small frame (a frame record of at most
+    /// [`SMALL_PAYLOAD`] bytes that is all of its frame, as [`Record::encode_line`] and
+    /// [`Record::encode_two_lines`] write every small message), from its word and first line:
     /// [`Record::decode`] for the usual record, with its checks, without building a
     /// record. `None` for any other record, and for one that fails a check, which
     /// [`Record::decode`] then names.
@@ -182,23 +219,23 @@ impl Record {
         line: &[u8; LINE_BODY],
         max_len: u64,
     ) -> Option<(Header, usize)> {
-        let chunk = Self::line_chunk(word)?;
+        let chunk = Self::small_chunk(word)?;
         let header = Header::decode(&line[..HEADER_LEN], max_len).ok()?;
         let whole = header.len == chunk as u64 && header.kind != FrameKind::Goodbye;
         whole.then_some((header, chunk))
     }
 
-    /// The payload bytes of a frame record whose word says it fits in its first line, from
-    /// that word alone: whether [`Record::decode_line`] may read the record, known before
-    /// its line is copied out.
+    /// The payload bytes of a frame record whose word says it is small (at most
+    /// [`SMALL_PAYLOAD`]), from that word alone: whether [`Record::decode_line`] may read
+    /// the record, known before its first line is copied out.
     #[inline]
-    pub(crate) fn line_chunk(word: u64) -> Option<usize> {
+    pub(crate) fn small_chunk(word: u64) -> Option<usize> {
         // The kind, and reserved bits that must be zero.
         if word & 0xffff_ffff != FRAME {
             return None;
         }
         let chunk = (word >> 32) as usize;
-        (chunk <= LINE_PAYLOAD).then_some(chunk)
+        (chunk <= SMALL_PAYLOAD).then_some(chunk)
     }
 
     /// Bytes of the fixed part.
@@ -304,6 +341,7 @@ impl Record {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ring::record_size;
 
     fn header(len: u64) -> Header {
         Header {
@@ -363,11 +401,31 @@ mod tests {
     }
 
     #[test]
-    fn a_line_frame_reads_as_the_frame_record_it_is() {
-        for len in [0usize, 1, 8, LINE_PAYLOAD] {
+    fn a_small_frame_reads_as_the_frame_record_it_is() {
+        for len in [
+            0usize,
+            1,
+            8,
+            LINE_PAYLOAD,
+            LINE_PAYLOAD + 1,
+            40,
+            SMALL_PAYLOAD,
+        ] {
             let payload: Vec<u8> = (1..=len as u8).collect();
-            let (word, line) = Record::encode_line(&header(len as u64), &payload).unwrap();
-            let fixed: &[u8; FIXED_MAX] = line[..FIXED_MAX].try_into().unwrap();
+            let body: Vec<u8> = match Record::encode_line(&header(len as u64), &payload) {
+                Some((word, line)) => {
+                    assert!(len <= LINE_PAYLOAD);
+                    [&word.to_le_bytes()[..], &line].concat()
+                }
+                None => {
+                    let (word, lines) =
+                        Record::encode_two_lines(&header(len as u64), &payload).unwrap();
+                    [&word.to_le_bytes()[..], &lines].concat()
+                }
+            };
+            let word = u64::from_le_bytes(body[..WORD].try_into().unwrap());
+            let body = &body[WORD..];
+            let fixed: &[u8; FIXED_MAX] = body[..FIXED_MAX].try_into().unwrap();
             let record = Record::decode(word, fixed, u64::MAX, 1 << 20).unwrap();
             assert_eq!(
                 record,
@@ -376,19 +434,27 @@ mod tests {
                     chunk: len
                 }
             );
-            assert_eq!(record.body_len(), HEADER_LEN + len);
+            // Laid out as the general path writes and reads a frame of this chunk.
             let at = record.payload_at();
-            assert_eq!(&line[at..at + len], &payload[..]);
+            assert_eq!(at, Record::small_payload_at(len));
+            assert_eq!(&body[at..at + len], &payload[..]);
+            assert_eq!(WORD + body.len(), record_size(record.body_len()));
+            let line: &[u8; LINE_BODY] = body[..LINE_BODY].try_into().unwrap();
             assert_eq!(
-                Record::decode_line(word, &line, u64::MAX),
+                Record::decode_line(word, line, u64::MAX),
                 Some((header(len as u64), len))
             );
         }
-        let too_long = vec![0; LINE_PAYLOAD + 1];
+        let too_long = vec![0; SMALL_PAYLOAD + 1];
         assert_eq!(
             Record::encode_line(&header(too_long.len() as u64), &too_long),
             None
         );
+        assert_eq!(
+            Record::encode_two_lines(&header(too_long.len() as u64), &too_long),
+            None
+        );
+        assert_eq!(Record::encode_two_lines(&header(8), &[7; 8]), None);
     }
 
     #[test]
@@ -401,7 +467,7 @@ mod tests {
             Record::decode_line(word & !0xff | MORE, &line, u64::MAX),
             None
         );
-        let long = word & 0xffff_ffff | ((LINE_PAYLOAD as u64 + 1) << 32);
+        let long = word & 0xffff_ffff | ((SMALL_PAYLOAD as u64 + 1) << 32);
         assert_eq!(Record::decode_line(long, &line, u64::MAX), None);
         // A header that fails its checks, or says the payload goes on past the line.
         assert_eq!(Record::decode_line(word, &line, 4), None);

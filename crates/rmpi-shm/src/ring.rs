@@ -264,20 +264,25 @@ impl<R: Region> Producer<R> {
         true
     }
 
-    /// Writes a record of one line, `word` and then `body` (the rest of the line, whatever
-    /// the record's body length), if it fits: [`Producer::push`] for the smallest records,
-    /// with one copy of known length.
-    pub(crate) fn push_line(&mut self, word: u64, body: &[u8; LINE - WORD]) -> bool {
+    /// Writes a record of `word` and then `body`, whole lines (the body fills all but the
+    /// word of them), if it fits: [`Producer::push`] for the smallest records, with one
+    /// copy of known length.
+    pub(crate) fn push_lines<const N: usize>(&mut self, word: u64, body: &[u8; N]) -> bool {
+        const { assert!((WORD + N) % LINE == 0) };
         debug_assert!(word != 0);
-        let size = LINE as u64;
-        if self.free(2 * size) < 2 * size {
+        let size = (WORD + N) as u64;
+        if self.free(size + LINE as u64) < size + LINE as u64 {
             return false;
         }
         let start = ((self.tail + WORD as u64) & self.mask) as usize;
-        // SAFETY: the line is the record's, between our tail and the consumer's published
-        // head plus the ring's size, unread until its word is published; records start on
-        // line boundaries, so it does not wrap and holds no word but the record's own.
-        unsafe { self.memory.region.write(start, body) };
+        if start + N <= self.capacity() as usize {
+            // SAFETY: the lines are the record's, between our tail and the consumer's
+            // published head plus the ring's size, unread until its word is published, and
+            // hold no word but the record's own; this copy does not wrap.
+            unsafe { self.memory.region.write(start, body) };
+        } else {
+            self.copy_in(self.tail + WORD as u64, body, false);
+        }
         self.publish(word, size);
         true
     }
@@ -473,8 +478,8 @@ impl<R: Region> Glance<R> {
     }
 }
 
-/// A ring on the heap, for tests and the loom model.
-#[cfg(any(test, rmpi_loom))]
+/// A ring on the heap, for tests and the loom model (itself a test).
+#[cfg(test)]
 pub(crate) mod heap;
 
 #[cfg(all(test, not(rmpi_loom)))]
@@ -510,17 +515,22 @@ mod tests {
                 .collect();
             let (head, tail) = body.split_at(body.len() / 3);
             let parts = [(0, head), (head.len(), tail)];
-            // Every other record that fits one line goes in whole, as small frames do; every
-            // fifth other one is written around the caches, as long payloads may be.
-            let mut line = [0u8; LINE - WORD];
-            let whole = round % 2 == 0 && body.len() <= line.len();
-            if whole {
-                line[..body.len()].copy_from_slice(&body);
+            // Every other record that fits one or two lines goes in whole, as small frames
+            // do (two lines may wrap); every fifth other one is written around the caches,
+            // as long payloads may be.
+            let (mut line, mut lines) = ([0u8; LINE - WORD], [0u8; 2 * LINE - WORD]);
+            let one = body.len() <= line.len();
+            let whole = round % 2 == 0 && body.len() <= lines.len();
+            match (whole, one) {
+                (true, true) => line[..body.len()].copy_from_slice(&body),
+                (true, false) => lines[..body.len()].copy_from_slice(&body),
+                _ => {}
             }
             let streaming = round % 5 == 0;
-            let push = |producer: &mut Producer<_>| match whole {
-                true => producer.push_line(word(round, body.len()), &line),
-                false => producer.push_as(word(round, body.len()), body.len(), &parts, streaming),
+            let push = |producer: &mut Producer<_>| match (whole, one) {
+                (true, true) => producer.push_lines(word(round, body.len()), &line),
+                (true, false) => producer.push_lines(word(round, body.len()), &lines),
+                _ => producer.push_as(word(round, body.len()), body.len(), &parts, streaming),
             };
             while !push(&mut producer) {
                 let (w, got) = take(&mut consumer).expect("a full ring holds records");

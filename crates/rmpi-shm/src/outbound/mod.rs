@@ -312,11 +312,15 @@ impl Senders {
             return self.frame(dest, header, rmpi_core::pool::copy_of(payload));
         }
         let bell = self.segment.doorbell(dest);
-        if let Some((word, line)) = Record::encode_line(&header, payload) {
-            if out.producer.push_line(word, &line) {
-                bell.ring();
-                return Ok(());
-            }
+        // A small frame goes in whole, its lines in one copy of known length.
+        let pushed = match Record::encode_line(&header, payload) {
+            Some((word, line)) => out.producer.push_lines(word, &line),
+            None => Record::encode_two_lines(&header, payload)
+                .is_some_and(|(word, lines)| out.producer.push_lines(word, &lines)),
+        };
+        if pushed {
+            bell.ring();
+            return Ok(());
         }
         // Borrowed once, so that the producer and its record of long writes go separately.
         let out = &mut *out;
