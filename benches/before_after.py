@@ -28,7 +28,7 @@ ROOT = compare.ROOT
 # (test, ranks, max size, sizes shown, the MPI it is judged against)
 TESTS = [
     ("latency", 2, 1 << 20, [8, 4096, 1 << 20], "MPICH"),
-    ("bw", 2, 64, [1, 8, 64], "MPICH"),
+    ("bw", 2, 64, [1, 8, 32, 64], "MPICH"),
     ("bcast", 2, 2048, [4, 64, 2048], "MPICH"),
     ("bcast", 4, 1 << 20, [65536, 1 << 20], "Open MPI"),
     ("allreduce", 4, 1 << 20, [65536, 1 << 20], "Open MPI"),
