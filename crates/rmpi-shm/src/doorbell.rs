@@ -25,6 +25,9 @@ pub(crate) struct Doorbell {
     /// now and then: where ranks are threads of one process, no process dies to tell them,
     /// and the owner's last records may not fit in a full ring.
     abandoned: AtomicU32,
+    /// The core the owner last said it was on, plus one; 0 before it said (see
+    /// [`crate::core_sharing`]).
+    cpu: AtomicU32,
 }
 
 /// What the owner saw when it announced sleep; wait on it after the last look for work.
@@ -80,6 +83,22 @@ impl Doorbell {
     /// Whether the owner went away without shutting down.
     pub(crate) fn abandoned(&self) -> bool {
         self.abandoned.load(Ordering::Acquire) != 0
+    }
+
+    /// The owner is on core `cpu`. Written only when it changes: ringers read this line.
+    pub(crate) fn set_cpu(&self, cpu: usize) {
+        let said = cpu as u32 + 1;
+        if self.cpu.load(Ordering::Relaxed) != said {
+            self.cpu.store(said, Ordering::Relaxed);
+        }
+    }
+
+    /// The core the owner last said it was on.
+    pub(crate) fn cpu(&self) -> Option<usize> {
+        match self.cpu.load(Ordering::Relaxed) {
+            0 => None,
+            said => Some(said as usize - 1),
+        }
     }
 
     /// The owner is awake and looking for work by itself.

@@ -45,6 +45,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod core_sharing;
 mod doorbell;
 mod fanout;
 #[doc(hidden)]
@@ -125,6 +126,8 @@ pub struct ShmTransport {
     max_message: u64,
     spin: Duration,
     yield_for: Duration,
+    /// When this rank last moved off a core it shared with a peer.
+    moves: core_sharing::Moves,
 }
 
 impl std::fmt::Debug for ShmTransport {
@@ -347,6 +350,7 @@ impl ShmTransport {
                 options.spin
             },
             yield_for: options.yield_for,
+            moves: core_sharing::Moves::default(),
         })
     }
 }

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use rmpi_core::lock::unpoisoned as lock;
 use rustix::process::Pid;
 
+use crate::core_sharing::GAVE_AWAY;
 use crate::doorbell::Announcement;
 use crate::segment::Segment;
 use crate::sync::{self, AtomicU32, Ordering};
@@ -68,8 +69,16 @@ impl ShmTransport {
             }
             if spinning {
                 std::hint::spin_loop();
-            } else {
+            } else if self.spin.is_zero() {
                 std::thread::yield_now();
+            } else {
+                // Ranks have cores of their own: one this yield gave its core to may be a
+                // peer that should not be there (see `core_sharing`).
+                let yielded = Instant::now();
+                std::thread::yield_now();
+                if yielded.elapsed() >= GAVE_AWAY {
+                    self.gave_core_away();
+                }
             }
             if let Some(found) = look() {
                 return Poll::Ready(found);
