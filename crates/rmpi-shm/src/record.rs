@@ -169,15 +169,7 @@ impl Record {
     /// [`LINE_PAYLOAD`] bytes, which is then all of the record; `None` for a longer one.
     /// `header.len` must be the payload's length.
     pub(crate) fn encode_line(header: &Header, payload: &[u8]) -> Option<(u64, [u8; LINE_BODY])> {
-        if payload.len() > LINE_PAYLOAD {
-            return None;
-        }
-        debug_assert_eq!(header.len, payload.len() as u64);
-        // As `encode` lays out a `Frame` of this chunk, written straight into the line.
-        let mut line = [0u8; LINE_BODY];
-        line[..HEADER_LEN].copy_from_slice(&header.encode());
-        line[HEADER_LEN..HEADER_LEN + payload.len()].copy_from_slice(payload);
-        Some((word(FRAME, payload.len()), line))
+        Self::encode_small(header, payload, 0..=LINE_PAYLOAD)
     }
 
     /// The word and two lines of a frame record for a payload longer than
@@ -187,13 +179,25 @@ impl Record {
         header: &Header,
         payload: &[u8],
     ) -> Option<(u64, [u8; TWO_LINES_BODY])> {
-        if !(LINE_PAYLOAD + 1..=SMALL_PAYLOAD).contains(&payload.len()) {
+        Self::encode_small(header, payload, LINE_PAYLOAD + 1..=SMALL_PAYLOAD)
+    }
+
+    /// A small frame's word and `N` body bytes (whole lines), as `encode` lays out a
+    /// `Frame` of this chunk, if the payload's length is in `lengths`.
+    #[inline(always)]
+    fn encode_small<const N: usize>(
+        header: &Header,
+        payload: &[u8],
+        lengths: std::ops::RangeInclusive<usize>,
+    ) -> Option<(u64, [u8; N])> {
+        if !lengths.contains(&payload.len()) {
             return None;
         }
         debug_assert_eq!(header.len, payload.len() as u64);
-        let mut lines = [0u8; TWO_LINES_BODY];
+        let at = Self::small_payload_at(payload.len());
+        let mut lines = [0u8; N];
         lines[..HEADER_LEN].copy_from_slice(&header.encode());
-        lines[LINE_BODY..LINE_BODY + payload.len()].copy_from_slice(payload);
+        lines[at..at + payload.len()].copy_from_slice(payload);
         Some((word(FRAME, payload.len()), lines))
     }
 
