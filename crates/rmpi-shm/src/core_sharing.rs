@@ -39,7 +39,7 @@ impl ShmTransport {
         if !shared {
             return;
         }
-        let mut last = lock(&self.moves.last);
+        let mut last = lock(&self.watch.moves.last);
         if last.is_some_and(|at| at.elapsed() < BETWEEN_MOVES) {
             return;
         }

@@ -126,8 +126,6 @@ pub struct ShmTransport {
     max_message: u64,
     spin: Duration,
     yield_for: Duration,
-    /// When this rank last moved off a core it shared with a peer.
-    moves: core_sharing::Moves,
 }
 
 impl std::fmt::Debug for ShmTransport {
@@ -350,7 +348,6 @@ impl ShmTransport {
                 options.spin
             },
             yield_for: options.yield_for,
-            moves: core_sharing::Moves::default(),
         })
     }
 }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use rmpi_core::lock::unpoisoned as lock;
 use rustix::process::Pid;
 
-use crate::core_sharing::GAVE_AWAY;
+use crate::core_sharing::{Moves, GAVE_AWAY};
 use crate::doorbell::Announcement;
 use crate::segment::Segment;
 use crate::sync::{self, AtomicU32, Ordering};
@@ -27,6 +27,8 @@ pub(crate) struct Watch {
     /// Peers found dead, not yet reported.
     pub(crate) deaths: Mutex<Vec<usize>>,
     pub(crate) news: AtomicBool,
+    /// When the rank last moved off a core it shared with a peer.
+    pub(crate) moves: Moves,
 }
 
 impl Watch {
