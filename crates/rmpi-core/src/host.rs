@@ -69,6 +69,55 @@ pub fn cores() -> usize {
     cores_once()
 }
 
+/// The cores the calling thread may run on, in order (none if the system will not say).
+///
+/// ```
+/// assert!(!rmpi::host::available_cores().is_empty());
+/// ```
+pub fn available_cores() -> Vec<usize> {
+    match rustix::thread::sched_getaffinity(None) {
+        Ok(set) => (0..rustix::thread::CpuSet::MAX_CPU)
+            .filter(|&cpu| set.is_set(cpu))
+            .collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// The core the calling thread is running on (it may move at any moment).
+///
+/// ```
+/// let on = rmpi::host::current_core();
+/// assert!(rmpi::host::available_cores().contains(&on));
+/// ```
+pub fn current_core() -> usize {
+    rustix::thread::sched_getcpu()
+}
+
+/// Moves the calling thread onto one of `cores`, then lets it run anywhere it could before:
+/// the thread leaves the core it was on without being bound anywhere, and the scheduler is
+/// free to move it on. Returns the core it moved to, or why it could not move (a failure to
+/// let go afterwards is logged).
+///
+/// ```
+/// let first = rmpi::host::available_cores()[0];
+/// assert_eq!(rmpi::host::move_onto(&[first]).ok(), Some(first));
+/// ```
+pub fn move_onto(cores: &[usize]) -> std::io::Result<usize> {
+    use rustix::thread::{sched_getaffinity, sched_setaffinity, CpuSet};
+    let before = sched_getaffinity(None)?;
+    let mut onto = CpuSet::new();
+    for &cpu in cores.iter().filter(|&&cpu| cpu < CpuSet::MAX_CPU) {
+        onto.set(cpu);
+    }
+    sched_setaffinity(None, &onto)?;
+    // Allowed only there, the thread is on one of them now.
+    let on = current_core();
+    if let Err(error) = sched_setaffinity(None, &before) {
+        tracing::warn!("cannot let go of cores {cores:?}: {error}");
+    }
+    Ok(on)
+}
+
 /// How much a rank may hold of messages no receive has taken, unless the job says
 /// (`RMPI_UNEXPECTED_BYTES`): 1 GiB, or less on a small host, so that all `ranks_here` ranks
 /// of this host together hold at most half of its memory.

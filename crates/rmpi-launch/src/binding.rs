@@ -14,20 +14,7 @@
 
 use crate::env;
 
-/// The cores this process may run on, in order.
-///
-/// ```
-/// let cores = rmpi_launch::binding::available_cores();
-/// assert!(!cores.is_empty());
-/// ```
-pub fn available_cores() -> Vec<usize> {
-    match rustix::thread::sched_getaffinity(None) {
-        Ok(set) => (0..rustix::thread::CpuSet::MAX_CPU)
-            .filter(|&cpu| set.is_set(cpu))
-            .collect(),
-        Err(_) => Vec::new(),
-    }
-}
+pub use rmpi_core::host::available_cores;
 
 /// Binds the calling thread, and the threads it starts afterwards, to the core named by
 /// `RMPI_CPU`, if set. A failure is logged, not fatal: binding only helps speed.
@@ -54,40 +41,17 @@ pub fn bind_from_env() {
 /// assert_eq!(rmpi_launch::binding::start_from_env(), None);
 /// ```
 pub fn start_from_env() -> Option<usize> {
-    start_on(core_from_env(env::START_CPU)?)
-}
-
-/// Moves the calling thread to core `cpu` and then lets it run anywhere it could before, as
-/// `rmpirun`'s default `--bind-to start` does; returns the core the thread was on while it
-/// was bound there. A failure is logged, not fatal.
-///
-/// ```
-/// let first = rmpi_launch::binding::available_cores()[0];
-/// assert_eq!(rmpi_launch::binding::start_on(first), Some(first));
-/// ```
-pub fn start_on(cpu: usize) -> Option<usize> {
-    let before = rustix::thread::sched_getaffinity(None).ok()?;
-    if let Err(error) = bind_to(cpu) {
-        tracing::warn!("cannot move to core {cpu}: {error}");
-        return None;
+    let cpu = core_from_env(env::START_CPU)?;
+    match rmpi_core::host::move_onto(&[cpu]) {
+        Ok(on) => {
+            tracing::debug!("moved to core {on}");
+            Some(on)
+        }
+        Err(error) => {
+            tracing::warn!("cannot move to core {cpu}: {error}");
+            None
+        }
     }
-    // Bound to one core, the thread is on it now.
-    let on = current_core();
-    if let Err(error) = rustix::thread::sched_setaffinity(None, &before) {
-        tracing::warn!("cannot let go of core {cpu}: {error}");
-    }
-    tracing::debug!("moved to core {on}");
-    Some(on)
-}
-
-/// The core the calling thread is running on (it may move at any moment).
-///
-/// ```
-/// let on = rmpi_launch::binding::current_core();
-/// assert!(rmpi_launch::binding::available_cores().contains(&on));
-/// ```
-pub fn current_core() -> usize {
-    rustix::thread::sched_getcpu()
 }
 
 /// The core number in variable `name`, if set; a value that is not one is logged.

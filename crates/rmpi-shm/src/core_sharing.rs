@@ -12,6 +12,7 @@
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use rmpi_core::host::{available_cores, move_onto};
 use rmpi_core::lock::unpoisoned as lock;
 
 use crate::ShmTransport;
@@ -57,22 +58,19 @@ impl ShmTransport {
 }
 
 /// Moves the calling thread off core `cpu` to another it may run on, then lets it run
-/// anywhere it could before; returns the core it moved to, or `None` if it may run only
-/// on `cpu` (bound there) or could not move.
+/// anywhere it could before; returns the core it moved to, or `None` if it may run only on
+/// `cpu` (bound there) or could not move.
 pub(crate) fn move_off(cpu: usize) -> Option<usize> {
-    let allowed = rustix::thread::sched_getaffinity(None).ok()?;
-    let mut elsewhere = allowed;
-    elsewhere.unset(cpu);
-    if elsewhere.count() == 0 {
+    let elsewhere: Vec<usize> = available_cores()
+        .into_iter()
+        .filter(|&core| core != cpu)
+        .collect();
+    if elsewhere.is_empty() {
         return None;
     }
-    rustix::thread::sched_setaffinity(None, &elsewhere).ok()?;
-    // Off `cpu` now, wherever the scheduler put it.
-    let to = rustix::thread::sched_getcpu();
-    if let Err(error) = rustix::thread::sched_setaffinity(None, &allowed) {
-        tracing::warn!("cannot let go of the cores moved to: {error}");
-    }
-    Some(to)
+    move_onto(&elsewhere)
+        .inspect_err(|error| tracing::debug!("cannot move off core {cpu}: {error}"))
+        .ok()
 }
 
 #[cfg(all(test, not(rmpi_loom)))]

@@ -13,7 +13,7 @@
 //! rmpirun -n 2 target/debug/examples/cores together 5000
 //! ```
 
-use rmpi_launch::binding::{available_cores, current_core, start_on};
+use rmpi::host::{available_cores, current_core, move_onto};
 
 fn main() -> rmpi::Result<()> {
     let args: Vec<String> = std::env::args().collect();
@@ -32,7 +32,7 @@ fn main() -> rmpi::Result<()> {
         let Some(exchanges) = together else {
             return Ok(());
         };
-        start_on(now[0]);
+        move_onto(&[now[0]])?;
         let mut shared = 0;
         for _ in 0..exchanges {
             let mut theirs = [0u32];
@@ -43,10 +43,9 @@ fn main() -> rmpi::Result<()> {
                 }
                 1 => {
                     world.recv_into(&mut theirs, 0, 0).await?;
-                    if theirs[0] == current_core() as u32 {
-                        shared += 1;
-                    }
-                    world.send_buf(&[current_core() as u32], 0, 0).await?;
+                    let here = current_core() as u32;
+                    shared += usize::from(theirs[0] == here);
+                    world.send_buf(&[here], 0, 0).await?;
                 }
                 _ => {}
             }

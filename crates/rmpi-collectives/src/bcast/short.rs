@@ -97,8 +97,8 @@ async fn member(round: &Round, root: usize, buf: &mut [u8]) -> Result<()> {
     copy_exact(&first[DATA_AT + HEADER..], buf, root)
 }
 
-/// [`pass_on`](super::pass_on) for a first message in this member's memory, each send handing the
-/// transport a copy at once; a failure names the member the send to failed.
+/// [`pass_on`](super::pass_on) for a first message in this member's memory, each send
+/// handing the transport a copy at once; a failure names the member the send to failed.
 fn pass_on_now(
     round: &Round,
     root: usize,
@@ -112,8 +112,7 @@ fn pass_on_now(
     if round.rank() != root {
         return Ok(());
     }
-    // Every member is sent its message whatever fails, as in
-    // `send_first_to_all`.
+    // Every member is sent its message whatever fails, as in `send_first_to_all`.
     let mut sent = Ok(());
     for member in others(round, root) {
         sent = sent.and(send(member));
