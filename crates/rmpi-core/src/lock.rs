@@ -15,7 +15,7 @@
 //! so a holder that lost its core (ranks often outnumber cores) gets it back; holders never
 //! wait for anything long while holding it.
 //!
-//! The protocol, run by loom's model checker under `--cfg rmpi_loom`: the owner says it is
+//! The protocol, run by loom's model checker under the `loom` feature: the owner says it is
 //! in (`owner_in`), then looks whether another thread holds `locked`; another thread takes
 //! `locked`, fences the owner, then waits until the owner is not in. Either the owner sees
 //! `locked` and backs off, or the other thread sees `owner_in` and waits.
@@ -30,10 +30,10 @@ pub type MutexGuard<'a, T> = lock_api::MutexGuard<'a, RawBiased, T>;
 
 /// Looks at a taken lock this many times before yielding the core (under loom, which
 /// explores each look, none).
-const SPINS: u32 = if cfg!(rmpi_loom) { 0 } else { 100 };
+const SPINS: u32 = if cfg!(feature = "loom") { 0 } else { 100 };
 
 /// Locks by threads other than the owner before the lock stops being biased.
-const INTRUSIONS_BEFORE_SHARING: u32 = if cfg!(rmpi_loom) { 1 } else { 32 };
+const INTRUSIONS_BEFORE_SHARING: u32 = if cfg!(feature = "loom") { 1 } else { 32 };
 
 /// `bias` before any thread took the lock.
 const UNCLAIMED: usize = 0;
@@ -64,17 +64,17 @@ pub fn contended<T: ?Sized>(mutex: &Mutex<T>) -> bool {
 /// The lock itself, as `lock_api` wants it.
 #[derive(Debug)]
 pub struct RawBiased(
-    #[cfg(not(rmpi_loom))] Biased,
+    #[cfg(not(feature = "loom"))] Biased,
     // Loom's atomics cannot be made in a constant: made at first use instead.
-    #[cfg(rmpi_loom)] std::sync::OnceLock<Biased>,
+    #[cfg(feature = "loom")] std::sync::OnceLock<Biased>,
 );
 
 impl RawBiased {
     #[inline(always)]
     fn get(&self) -> &Biased {
-        #[cfg(not(rmpi_loom))]
+        #[cfg(not(feature = "loom"))]
         return &self.0;
-        #[cfg(rmpi_loom)]
+        #[cfg(feature = "loom")]
         return self.0.get_or_init(Biased::new);
     }
 }
@@ -85,10 +85,10 @@ impl RawBiased {
 // another, and each sees everything its predecessors wrote.
 unsafe impl lock_api::RawMutex for RawBiased {
     #[allow(clippy::declare_interior_mutable_const)]
-    #[cfg(not(rmpi_loom))]
+    #[cfg(not(feature = "loom"))]
     const INIT: Self = RawBiased(Biased::new());
     #[allow(clippy::declare_interior_mutable_const)]
-    #[cfg(rmpi_loom)]
+    #[cfg(feature = "loom")]
     const INIT: Self = RawBiased(std::sync::OnceLock::new());
 
     // The owner gives the lock back differently from other threads, so the thread that
@@ -148,12 +148,12 @@ macro_rules! unclaimed {
 }
 
 impl Biased {
-    #[cfg(not(rmpi_loom))]
+    #[cfg(not(feature = "loom"))]
     const fn new() -> Biased {
         unclaimed!()
     }
 
-    #[cfg(rmpi_loom)]
+    #[cfg(feature = "loom")]
     fn new() -> Biased {
         unclaimed!()
     }
@@ -328,7 +328,7 @@ impl Biased {
 }
 
 /// Spins for a while, then yields the core at every call.
-#[cfg_attr(rmpi_loom, allow(clippy::absurd_extreme_comparisons))]
+#[cfg_attr(feature = "loom", allow(clippy::absurd_extreme_comparisons))]
 fn back_off(looks: &mut u32) {
     let spinning = *looks < SPINS;
     *looks += u32::from(spinning);
@@ -341,19 +341,19 @@ pub fn pause(spinning: bool) {
     if spinning {
         std::hint::spin_loop();
     } else {
-        #[cfg(not(rmpi_loom))]
+        #[cfg(not(feature = "loom"))]
         std::thread::yield_now();
-        #[cfg(rmpi_loom)]
+        #[cfg(feature = "loom")]
         loom::thread::yield_now();
     }
 }
 
-#[cfg(not(rmpi_loom))]
+#[cfg(not(feature = "loom"))]
 std::thread_local! {
     static THREAD: u8 = const { 0 };
 }
 
-#[cfg(rmpi_loom)]
+#[cfg(feature = "loom")]
 loom::thread_local! {
     static THREAD: u8 = 0;
 }
@@ -384,7 +384,7 @@ fn heavy_barrier() {
     asymmetric::fence_everyone();
 }
 
-#[cfg(all(target_os = "linux", not(rmpi_loom)))]
+#[cfg(all(target_os = "linux", not(feature = "loom")))]
 mod asymmetric {
     use std::sync::OnceLock;
 
@@ -410,7 +410,7 @@ mod asymmetric {
 }
 
 /// Without `membarrier` (and in loom's model) both halves are full fences.
-#[cfg(any(not(target_os = "linux"), rmpi_loom))]
+#[cfg(any(not(target_os = "linux"), feature = "loom"))]
 mod asymmetric {
     pub(super) fn registered() -> bool {
         false
@@ -419,7 +419,7 @@ mod asymmetric {
     pub(super) fn fence_everyone() {}
 }
 
-#[cfg(all(test, not(rmpi_loom)))]
+#[cfg(all(test, not(feature = "loom")))]
 mod tests {
     use super::*;
     use std::sync::Arc;
@@ -530,7 +530,7 @@ mod tests {
 
 /// Loom models of the protocol: the owner and other threads never hold the lock together,
 /// while the lock is biased and across its becoming shared.
-#[cfg(all(test, rmpi_loom))]
+#[cfg(all(test, feature = "loom"))]
 mod model {
     use super::*;
     use loom::cell::UnsafeCell;

@@ -1,20 +1,20 @@
 //! The synchronization the core's own concurrent parts use (the waiters of a rank, the lock
-//! on a message's path), swapped for loom's model checker under `--cfg rmpi_loom` so that
+//! on a message's path), swapped for loom's model checker under the `loom` feature so that
 //! the same code is what loom explores:
-//! `RUSTFLAGS="--cfg rmpi_loom" cargo test -p rmpi-core --lib --release model`.
+//! `cargo test -p rmpi-core --lib --features loom model`.
 
-#[cfg(not(rmpi_loom))]
+#[cfg(not(feature = "loom"))]
 pub(crate) use std::sync::atomic::{
     fence, AtomicBool, AtomicPtr, AtomicU32, AtomicUsize, Ordering,
 };
-#[cfg(not(rmpi_loom))]
+#[cfg(not(feature = "loom"))]
 pub(crate) use std::sync::{Mutex, MutexGuard};
 
-#[cfg(rmpi_loom)]
+#[cfg(feature = "loom")]
 pub(crate) use loom::sync::atomic::{
     fence, AtomicBool, AtomicPtr, AtomicU32, AtomicUsize, Ordering,
 };
-#[cfg(rmpi_loom)]
+#[cfg(feature = "loom")]
 pub(crate) use loom::sync::{Mutex, MutexGuard};
 
 /// Locks `mutex`, taking its data as it is if a holder panicked (see

@@ -73,7 +73,7 @@ pub(crate) fn move_off(cpu: usize) -> Option<usize> {
         .ok()
 }
 
-#[cfg(all(test, not(rmpi_loom)))]
+#[cfg(all(test, not(feature = "loom")))]
 mod tests {
     use rustix::thread::CpuSet;
 

@@ -45,9 +45,9 @@ const PAYLOAD_AT: usize = 2 * LINE;
 /// that waits for its streaming stores to reach memory, and a store to a line its readers
 /// are watching. Smaller chunks cost the root more fences; larger ones keep readers waiting
 /// longer to start; 16 KiB gave the quickest 64 KiB bcasts on 4 and 8 ranks.
-#[cfg(not(rmpi_loom))]
+#[cfg(not(feature = "loom"))]
 const FILL_CHUNK: usize = 16 << 10;
-#[cfg(rmpi_loom)]
+#[cfg(feature = "loom")]
 const FILL_CHUNK: usize = 16;
 
 /// Payloads of at most this many bytes are written around the caches (see
@@ -179,7 +179,7 @@ impl<R: Region> FanoutArea<R> {
     }
 
     /// [`FanoutArea::reserve`] and [`FanoutArea::fill`] in one.
-    #[cfg(all(test, not(rmpi_loom)))]
+    #[cfg(all(test, not(feature = "loom")))]
     pub(crate) fn publish(&mut self, payload: &[u8], readers: u64, gone: u64) -> Option<usize> {
         let block = self.reserve(payload.len(), readers, gone)?;
         let offset = block.offset();
@@ -365,7 +365,7 @@ impl<R: Region> Drop for FannedPayload<R> {
     }
 }
 
-#[cfg(all(test, not(rmpi_loom)))]
+#[cfg(all(test, not(feature = "loom")))]
 mod tests {
     use super::*;
     use crate::ring::heap::region;

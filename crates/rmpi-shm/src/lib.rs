@@ -64,7 +64,7 @@ mod streaming;
 mod sync;
 mod waiting;
 
-#[cfg(all(test, rmpi_loom))]
+#[cfg(all(test, feature = "loom"))]
 mod model;
 
 use std::collections::VecDeque;
@@ -228,7 +228,7 @@ impl ShmTransport {
         };
         let path = segment::path_of(bootstrap.job_id());
         // Before any message: a process must be registered before its first light barrier.
-        #[cfg(not(rmpi_loom))]
+        #[cfg(not(feature = "loom"))]
         sync::asymmetric::registered();
         bootstrap.put(
             &pid_key(rank),

@@ -2,7 +2,7 @@
 //! memory order the atomics allow) of a producer and a consumer, or a lender and a
 //! borrower, is explored.
 //!
-//! Run with `RUSTFLAGS="--cfg rmpi_loom" cargo test -p rmpi-shm --lib --release model`.
+//! Run with `cargo test -p rmpi-shm --lib --features loom model`.
 
 use loom::sync::Arc;
 use loom::thread;

@@ -89,7 +89,7 @@ pub(crate) trait Region: Send + Sync {
 
 /// A shared region is a region: tests share a heap region between a fan-out area's writer
 /// and its readers, as the segment's mapping is shared in rmpi.
-#[cfg(any(test, rmpi_loom))]
+#[cfg(any(test, feature = "loom"))]
 impl<R: Region> Region for Arc<R> {
     fn capacity(&self) -> usize {
         (**self).capacity()
@@ -482,7 +482,7 @@ impl<R: Region> Glance<R> {
 #[cfg(test)]
 pub(crate) mod heap;
 
-#[cfg(all(test, not(rmpi_loom)))]
+#[cfg(all(test, not(feature = "loom")))]
 mod tests {
     use super::heap::ring;
     use super::*;

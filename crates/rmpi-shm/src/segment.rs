@@ -365,7 +365,7 @@ impl Region for MappedRegion {
     }
 }
 
-#[cfg(all(test, not(rmpi_loom), target_os = "linux"))]
+#[cfg(all(test, not(feature = "loom"), target_os = "linux"))]
 mod tests {
     use super::*;
 

@@ -1,10 +1,10 @@
 //! The synchronization the ring and doorbell protocols use, swapped for loom's model
-//! checker under `--cfg rmpi_loom` so the same protocol code is what loom explores.
+//! checker under the `loom` feature so the same protocol code is what loom explores.
 
-#[cfg(not(rmpi_loom))]
+#[cfg(not(feature = "loom"))]
 pub(crate) use std::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
 
-#[cfg(rmpi_loom)]
+#[cfg(feature = "loom")]
 pub(crate) use loom::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
 
 /// How long a rank waits for a peer to finish a copy (a fan-out's writer, a borrower
@@ -27,7 +27,7 @@ pub(crate) use rmpi_core::lock::pause;
 /// rare side (a rank going to sleep) pays with one system call instead of every message
 /// paying for a fence. Elsewhere this is a full fence. (On x86 a fence after a store to a
 /// line another core holds waits for that line: it was most of a receive's cost.)
-#[cfg(not(rmpi_loom))]
+#[cfg(not(feature = "loom"))]
 pub(crate) fn light_barrier() {
     if asymmetric::registered() {
         std::sync::atomic::compiler_fence(Ordering::SeqCst);
@@ -39,13 +39,13 @@ pub(crate) fn light_barrier() {
 /// The expensive half of the barrier [`light_barrier`] describes, for a rank about to sleep.
 /// Returns false if other processes' busy sides could not be fenced, in which case the caller
 /// must not sleep for long without looking again.
-#[cfg(not(rmpi_loom))]
+#[cfg(not(feature = "loom"))]
 pub(crate) fn heavy_barrier() -> bool {
     fence(Ordering::SeqCst);
     asymmetric::fence_everyone()
 }
 
-#[cfg(not(rmpi_loom))]
+#[cfg(not(feature = "loom"))]
 pub(crate) mod asymmetric {
     use std::sync::OnceLock;
 
@@ -82,12 +82,12 @@ pub(crate) mod asymmetric {
 }
 
 /// Under loom both halves are full fences, which loom models.
-#[cfg(rmpi_loom)]
+#[cfg(feature = "loom")]
 pub(crate) fn light_barrier() {
     fence(Ordering::SeqCst);
 }
 
-#[cfg(rmpi_loom)]
+#[cfg(feature = "loom")]
 pub(crate) fn heavy_barrier() -> bool {
     fence(Ordering::SeqCst);
     true
@@ -95,7 +95,7 @@ pub(crate) fn heavy_barrier() -> bool {
 
 /// Blocks while `word` holds `expected`, for at most `timeout` (a futex wait, shared between
 /// processes). Returns early, spuriously or not; callers re-check what they wait for.
-#[cfg(not(rmpi_loom))]
+#[cfg(not(feature = "loom"))]
 pub(crate) fn wait(word: &AtomicU32, expected: u32, timeout: std::time::Duration) {
     use rustix::thread::futex;
     let timeout = futex::Timespec {
@@ -107,19 +107,19 @@ pub(crate) fn wait(word: &AtomicU32, expected: u32, timeout: std::time::Duration
 }
 
 /// Wakes every thread blocked in [`wait`] on `word`, in any process.
-#[cfg(not(rmpi_loom))]
+#[cfg(not(feature = "loom"))]
 pub(crate) fn wake_all(word: &AtomicU32) {
     use rustix::thread::futex;
     let _ = futex::wake(word, futex::Flags::empty(), i32::MAX as u32);
 }
 
 /// Under loom a futex is a busy wait that yields, which loom understands.
-#[cfg(rmpi_loom)]
+#[cfg(feature = "loom")]
 pub(crate) fn wait(word: &AtomicU32, expected: u32, _timeout: std::time::Duration) {
     while word.load(Ordering::Acquire) == expected {
         loom::thread::yield_now();
     }
 }
 
-#[cfg(rmpi_loom)]
+#[cfg(feature = "loom")]
 pub(crate) fn wake_all(_word: &AtomicU32) {}

@@ -132,7 +132,7 @@ impl Wake for Waiters {
     }
 }
 
-#[cfg(all(test, not(rmpi_loom)))]
+#[cfg(all(test, not(feature = "loom")))]
 mod tests {
     use super::*;
     use std::task::{RawWaker, RawWakerVTable};
@@ -214,7 +214,7 @@ mod tests {
 /// The engine's contract is that a waiter registers before it looks at the state, that
 /// completions happen under the state's lock, and that whoever completes another's wait
 /// wakes the others after releasing that lock; `state` stands for that lock here.
-#[cfg(all(test, rmpi_loom))]
+#[cfg(all(test, feature = "loom"))]
 mod model {
     use super::*;
     use loom::sync::atomic::AtomicUsize as Counter;

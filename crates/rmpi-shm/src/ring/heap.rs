@@ -12,14 +12,14 @@ impl HeaderRef for Owned {
 
 /// Outside loom, a region laid out as in the segment: each line's word is its first
 /// eight bytes, so stale bytes of earlier laps lie where words are read.
-#[cfg(not(rmpi_loom))]
+#[cfg(not(feature = "loom"))]
 pub(crate) struct Cells {
     words: Box<[AtomicU64]>,
 }
 
 /// Under loom, bytes and apart from them one word per line: loom models the protocol,
 /// not the aliasing.
-#[cfg(rmpi_loom)]
+#[cfg(feature = "loom")]
 pub(crate) struct Cells {
     bytes: Box<[loom::cell::UnsafeCell<u8>]>,
     words: Box<[AtomicU64]>,
@@ -31,7 +31,7 @@ unsafe impl Sync for Cells {}
 // SAFETY: as above; the cells hold plain bytes.
 unsafe impl Send for Cells {}
 
-#[cfg(not(rmpi_loom))]
+#[cfg(not(feature = "loom"))]
 impl Cells {
     fn new(lines: usize) -> Cells {
         let words = (0..lines * LINE / 8).map(|_| AtomicU64::new(0)).collect();
@@ -43,7 +43,7 @@ impl Cells {
     }
 }
 
-#[cfg(not(rmpi_loom))]
+#[cfg(not(feature = "loom"))]
 impl Region for Cells {
     fn capacity(&self) -> usize {
         self.words.len() * 8
@@ -73,7 +73,7 @@ impl Region for Cells {
     }
 }
 
-#[cfg(rmpi_loom)]
+#[cfg(feature = "loom")]
 impl Cells {
     fn new(lines: usize) -> Cells {
         let bytes = (0..lines * LINE)
@@ -84,7 +84,7 @@ impl Cells {
     }
 }
 
-#[cfg(rmpi_loom)]
+#[cfg(feature = "loom")]
 impl Region for Cells {
     fn capacity(&self) -> usize {
         self.bytes.len()
