@@ -76,6 +76,17 @@ def table(output):
     return figures
 
 
+def json_table(output):
+    """{size: value} from rmpi-bench's `--json` lines, which keep every digit."""
+    figures = {}
+    for line in output.splitlines():
+        line = line.split("] ", 1)[-1].strip()
+        if line.startswith("{"):
+            record = json.loads(line)
+            figures[int(record["size"])] = float(record["value"])
+    return figures
+
+
 def mpis():
     """(name, compiler, launcher prefix) for each MPI installed."""
     found = []
@@ -123,12 +134,12 @@ def measure(system, binaries, test, ranks, max_size, iterations, release=RELEASE
         transport = system.split()[1]
         command = [os.path.join(release, "rmpirun"), "-n", str(ranks), "--transport", transport,
                    "--no-tag-output", os.path.join(release, "rmpi-bench"), test,
-                   "--max-size", str(max_size)]
+                   "--max-size", str(max_size), "--json"]
         if objects:
             command += ["--flavour", "object"]
         if iterations:
             command += ["--iterations", str(iterations)]
-        return table(run(command, label))
+        return json_table(run(command, label))
     if system.startswith("mpi4py"):
         launcher = binaries["mpi4py"]
         command = launcher + ["-n", str(ranks), sys.executable,

@@ -51,7 +51,7 @@ def main():
         else:
             result = bandwidth(comm, rank, flavour, data, inbox, payload, iters, warmup, size)
         if rank == 0:
-            print(f"{size:<10}{result:>18.2f}", flush=True)
+            print(f"{size:<10}{result:>18.3f}", flush=True)
         size = size * 2 if size else 1
 
 

@@ -33,7 +33,8 @@ The systems take turns test by test, in several rounds: a cell is the median of 
 lowest and highest in brackets. Every system runs with its defaults (Open MPI with
 `--oversubscribe`). MPICH spins while it waits, so where ranks outnumber cores it runs once
 and Open MPI (which yields its core, as rmpi does) is the one to compare with. Ratios are
-rmpi's figure over the other's: below 1 is better in time, above 1 in bandwidth.
+rmpi's figure over the other's: below 1 is better in time, above 1 in bandwidth, computed
+from the figures as measured, not as rounded here.
 """
 
 REPRODUCE = """\

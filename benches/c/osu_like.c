@@ -137,7 +137,7 @@ int main(int argc, char **argv) {
             MPI_Reduce(&mine, &sum, 1, MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD);
             result = sum / n;
         }
-        if (rank == 0) { printf("%-10zu%18.2f\n", size, result); fflush(stdout); }
+        if (rank == 0) { printf("%-10zu%18.3f\n", size, result); fflush(stdout); }
         fflush(stdout);
     }
     MPI_Finalize();
