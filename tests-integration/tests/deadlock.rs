@@ -1,19 +1,18 @@
 //! Deadlock reports: jobs whose ranks wait for each other for ever get, from `rmpirun`, a
 //! report naming every rank, what it waits for and where the program called it, and the
 //! cycle; on SIGQUIT at any time; and never for a job that is only slow.
+//!
+//! Each test runs on both transports, so it runs in the build with both: the one-backend
+//! builds CI also tests would repeat the same jobs.
+#![cfg(all(feature = "tcp", feature = "shm"))]
 
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::Receiver;
 
 use rmpi_tests_integration::*;
 
-/// Every transport this build has.
-const TRANSPORTS: &[&str] = &[
-    #[cfg(feature = "tcp")]
-    "tcp",
-    #[cfg(feature = "shm")]
-    "shm",
-];
+/// The transports every test runs on.
+const TRANSPORTS: &[&str] = &["tcp", "shm"];
 
 /// Where the example calls what its ranks wait in.
 const RING_CALL: &str = "at crates/rmpi/examples/deadlock.rs:23:40";
