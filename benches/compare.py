@@ -65,25 +65,19 @@ def run(command, label=None):
 
 
 def table(output):
-    """{size: value} from OSU's table format (tags and comments ignored)."""
+    """{size: value} from OSU's table format or rmpi-bench's `--json` lines, which keep
+    every digit (tags and comments ignored)."""
     figures = {}
     for line in output.splitlines():
         line = line.split("] ", 1)[-1].strip()
         if not line or line.startswith("#"):
             continue
-        fields = line.split()
-        figures[int(fields[0])] = float(fields[1])
-    return figures
-
-
-def json_table(output):
-    """{size: value} from rmpi-bench's `--json` lines, which keep every digit."""
-    figures = {}
-    for line in output.splitlines():
-        line = line.split("] ", 1)[-1].strip()
         if line.startswith("{"):
             record = json.loads(line)
             figures[int(record["size"])] = float(record["value"])
+        else:
+            fields = line.split()
+            figures[int(fields[0])] = float(fields[1])
     return figures
 
 
@@ -139,7 +133,7 @@ def measure(system, binaries, test, ranks, max_size, iterations, release=RELEASE
             command += ["--flavour", "object"]
         if iterations:
             command += ["--iterations", str(iterations)]
-        return json_table(run(command, label))
+        return table(run(command, label))
     if system.startswith("mpi4py"):
         launcher = binaries["mpi4py"]
         command = launcher + ["-n", str(ranks), sys.executable,

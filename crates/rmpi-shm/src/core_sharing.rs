@@ -12,7 +12,7 @@
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use rmpi_core::host::{available_cores, move_onto};
+use rmpi_core::host::{available_cores, current_core, move_onto};
 use rmpi_core::lock::unpoisoned as lock;
 
 use crate::ShmTransport;
@@ -34,7 +34,7 @@ impl ShmTransport {
     /// Called after a yield that gave this rank's core away, where ranks have cores of their
     /// own: says where this rank is, and moves it if a lower-ranked peer said the same core.
     pub(crate) fn gave_core_away(&self) {
-        let cpu = rustix::thread::sched_getcpu();
+        let cpu = current_core();
         self.segment.doorbell(self.rank).set_cpu(cpu);
         let shared = (0..self.rank).any(|peer| self.segment.doorbell(peer).cpu() == Some(cpu));
         if !shared {
@@ -87,7 +87,7 @@ mod tests {
     fn a_thread_moves_off_its_core_and_stays_free_to_run_anywhere() {
         std::thread::spawn(|| {
             let allowed = rustix::thread::sched_getaffinity(None).unwrap();
-            let here = rustix::thread::sched_getcpu();
+            let here = current_core();
             if allowed.count() < 2 {
                 eprintln!("skipped: this thread may run on one core only");
                 return;
@@ -107,7 +107,7 @@ mod tests {
     #[test]
     fn a_thread_bound_to_its_core_stays() {
         std::thread::spawn(|| {
-            let here = rustix::thread::sched_getcpu();
+            let here = current_core();
             let mut only = CpuSet::new();
             only.set(here);
             rustix::thread::sched_setaffinity(None, &only).unwrap();
