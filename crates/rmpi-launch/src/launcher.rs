@@ -30,6 +30,10 @@ use crate::say;
 use crate::server::{Notice, PmiServer};
 use crate::spawn::{self, Binding, Exit, Program, Report, Stream};
 
+mod ending;
+
+use ending::{announce, Ending, CAUSE_WINDOW};
+
 /// How long, after a rank fails, the others may take to end on their own
 /// (`rmpirun --kill-after`'s default).
 ///
@@ -161,77 +165,11 @@ impl Job {
     }
 }
 
-/// How one rank ended.
-#[derive(Debug, Clone)]
-struct Ending {
-    rank: usize,
-    pid: Option<u32>,
-    host: Option<String>,
-    exit: Exit,
-    /// What the rank said of its failure: `Some(None)` one of its own, `Some(Some(r))`
-    /// a reaction to rank `r`'s; `None` if it said nothing.
-    because_of: Option<Option<usize>>,
-}
-
-impl Ending {
-    fn describe(&self) -> String {
-        let at = match (&self.pid, &self.host) {
-            (Some(pid), Some(host)) => format!(" (pid {pid} on {host})"),
-            (Some(pid), None) => format!(" (pid {pid})"),
-            (None, Some(host)) => format!(" (on {host})"),
-            (None, None) => String::new(),
-        };
-        match self.exit {
-            Exit::Code(code) => format!("rank {}{at} exited with code {code}", self.rank),
-            Exit::Signal(signal) => format!(
-                "rank {}{at} was killed by signal {signal} ({})",
-                self.rank,
-                signal_name(signal)
-            ),
-            Exit::Lost => format!("rank {}{at} was lost with its host's proxy", self.rank),
-        }
-    }
-
-    /// How much this ending says about what went wrong: a signal or a lost host most, then
-    /// a failure the rank called its own or an exit code of its own, then the plain error
-    /// code 1, and least a failure the rank said was a reaction to another rank's.
-    fn telling(&self) -> u8 {
-        match (self.exit, self.because_of) {
-            (Exit::Signal(_) | Exit::Lost, _) => 3,
-            (_, Some(Some(other))) if other != self.rank => 0,
-            (_, Some(_)) => 2,
-            (Exit::Code(1), None) => 1,
-            (Exit::Code(_), None) => 2,
-        }
-    }
-}
-
-fn signal_name(signal: i32) -> &'static str {
-    match signal {
-        1 => "SIGHUP",
-        2 => "SIGINT",
-        3 => "SIGQUIT",
-        4 => "SIGILL",
-        6 => "SIGABRT",
-        7 => "SIGBUS",
-        8 => "SIGFPE",
-        9 => "SIGKILL",
-        11 => "SIGSEGV",
-        13 => "SIGPIPE",
-        14 => "SIGALRM",
-        15 => "SIGTERM",
-        _ => "unknown signal",
-    }
-}
-
 fn new_secret() -> Result<[u8; 32], String> {
     let mut secret = [0u8; 32];
     getrandom::fill(&mut secret).map_err(|e| format!("no randomness for the job secret: {e}"))?;
     Ok(secret)
 }
-
-/// How soon after a rank failed a more telling ending counts as the cause.
-const CAUSE_WINDOW: Duration = Duration::from_millis(500);
 
 /// This machine's address on the route to `host`: where ranks there reach the launcher.
 fn address_towards(host: &str) -> Result<IpAddr, String> {
@@ -586,14 +524,6 @@ impl Signals {
             quit: signal(SignalKind::quit())?,
             terminate: signal(SignalKind::terminate())?,
         })
-    }
-}
-
-/// Says which rank failed and how, once.
-fn announce(failure: &Option<(Ending, Instant)>, announced: &mut bool) {
-    if let (Some((ending, _)), false) = (failure, *announced) {
-        say(&ending.describe());
-        *announced = true;
     }
 }
 
