@@ -191,8 +191,9 @@ def before_after_table(data):
     rounds = len(next(iter(data["sections"][0]["rounds"].values())))
     intro = (f"rmpi at {now.split()[-1]} beside rmpi at {before.split()[-1]}, the last commit "
              f"before the redesign of its insides: shared memory, {rounds} rounds taking turns "
-             f"({data['measured']}); MB/s for bandwidth, us otherwise; medians (lowest-highest), "
-             f"ratios the median of each round's.")
+             f"({data['measured']}), each commit timed by its own `rmpi-bench`; MB/s for "
+             f"bandwidth, us otherwise; medians (lowest-highest), ratios the median of each "
+             f"round's.")
     lines = ["## Before and after", ""] + textwrap.wrap(intro, 96) + ["",
              f"| test | size | {before} | {now} | now / before | other | now / other |",
              "|---|---:|---:|---:|---:|---:|---:|"]
