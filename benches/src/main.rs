@@ -412,7 +412,7 @@ async fn latency(
 }
 
 /// [`latency`] in one flavour: rank 0 sends and waits for the reply; rank 1 sends back the
-/// buffer it received into, as OSU's test (and `osu_like.c`) do.
+/// buffer it received into, as `osu_like.c` (what MPICH and Open MPI run here) does.
 async fn ping_pong<F: PingPong>(
     comm: &Comm,
     size: usize,
